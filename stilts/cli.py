@@ -1,0 +1,62 @@
+"""The `stilts` command line.
+
+Commands live in their own modules and are imported only when used, so `stilts --help` and bad-input
+errors come back fast (torch and transformers take seconds to import).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from stilts.errors import BadInput
+
+# command name -> "module:attribute" of a click command or group
+LAZY_COMMANDS = {
+    "run": "stilts.commands:run",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(LAZY_COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = LAZY_COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="stilts")
+def cli():
+    """Intermediate-task training of multilingual encoders and zero-shot cross-lingual evaluation."""
+
+
+def main(argv=None) -> None:
+    """Entry point: bad input gives one line on stderr and exit 2; no traceback."""
+    try:
+        cli.main(args=argv, prog_name="stilts", standalone_mode=False)
+    except BadInput as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
