@@ -15,7 +15,9 @@ from stilts.errors import BadInput
 
 # command name -> "module:attribute" of a click command or group
 LAZY_COMMANDS = {
+    "models": "stilts.offline.cli:models",
     "run": "stilts.commands:run",
+    "table": "stilts.reports.cli:table",
 }
 
 

@@ -1,0 +1,101 @@
+"""Writing stage artifacts so that nothing is ever half-written.
+
+Every file is written under a temporary name in the same folder and renamed into place (atomic on
+POSIX); a stage folder counts as done only once ``COMPLETE`` exists, and that is written last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+COMPLETE = "COMPLETE"
+SCORE_COLUMNS = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value")
+#: a row's identity: a rerun replaces the rows it wrote before instead of duplicating them
+SCORE_KEY = SCORE_COLUMNS[:-1]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def write_json_atomic(path: Path, data) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_folder(dest: Path):
+    """Yield a temporary folder beside ``dest``; on success it replaces ``dest`` in one rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    try:
+        yield temp
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(temp, dest)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp)
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / COMPLETE).is_file()
+
+
+def mark_complete(folder: Path) -> None:
+    write_text_atomic(folder / COMPLETE, "")
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock beside ``path``, so parallel runs of a sweep can share one scores.csv."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def upsert_scores(path: Path, rows: list[dict]) -> None:
+    """Add rows to ``scores.csv``; a row with the same key as an existing one replaces it."""
+    new_keys = {tuple(str(row[column]) for column in SCORE_KEY) for row in rows}
+    with _locked(path):
+        kept = []
+        if path.exists():
+            with open(path, newline="", encoding="utf-8") as handle:
+                kept = [row for row in csv.DictReader(handle)
+                        if tuple(row[column] for column in SCORE_KEY) not in new_keys]
+        lines = [",".join(SCORE_COLUMNS)]
+        for row in kept + rows:
+            lines.append(",".join(_csv_cell(row[column]) for column in SCORE_COLUMNS))
+        write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def _csv_cell(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    if any(char in text for char in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text

@@ -1,0 +1,211 @@
+"""Pipeline YAML -> typed, validated config.
+
+Every problem becomes one ``BadInput`` line naming the YAML file and the field path, e.g.
+``pipelines/x.yaml: stages[1].task: unknown task 'xnl' (did you mean 'xnli'?)``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from stilts import defaults
+from stilts.errors import BadInput, did_you_mean
+
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$"  # names become folder names: no '/', no '..'
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainingStage(_Strict):
+    """Settings shared by the stages that train. ``None`` means the paper's default for the task."""
+
+    name: Annotated[str, Field(pattern=SAFE_NAME)] | None = None
+    learning_rate: Annotated[float, Field(gt=0)] | None = None
+    batch_size: Annotated[int, Field(gt=0)] | None = None
+    epochs: Annotated[float, Field(gt=0)] | None = None
+    max_steps: Annotated[int, Field(gt=0)] | None = None
+    gradient_accumulation_steps: Annotated[int, Field(gt=0)] = 1
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = defaults.WARMUP_RATIO
+    weight_decay: Annotated[float, Field(ge=0)] = defaults.WEIGHT_DECAY
+    max_length: Annotated[int, Field(gt=8)] = defaults.MAX_SEQ_LENGTH
+    validate_every: Annotated[int, Field(gt=0)] = defaults.VALIDATE_EVERY_STEPS
+    validation_examples: Annotated[int, Field(gt=0)] = defaults.VALIDATION_EXAMPLES
+    patience: Annotated[int, Field(gt=0)] = defaults.PATIENCE
+    #: train on the first N examples only (quick experiments); None = all
+    max_train_examples: Annotated[int, Field(gt=0)] | None = None
+
+
+class IntermediateStage(TrainingStage):
+    kind: Literal["intermediate"]
+    tasks: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _one_task_as_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+
+class TargetStage(TrainingStage):
+    kind: Literal["target"]
+    task: str
+
+
+class EvaluateStage(_Strict):
+    kind: Literal["evaluate"]
+    name: Annotated[str, Field(pattern=SAFE_NAME)] | None = None
+    task: str
+    #: None = the task's evaluation splits that the data has
+    splits: list[Literal["dev", "test"]] | None = None
+    #: None = every language of the task that the data has
+    languages: list[str] | None = None
+    max_length: Annotated[int, Field(gt=8)] = defaults.MAX_SEQ_LENGTH
+    #: evaluate on the first N examples per language only (quick runs); None = all
+    max_examples: Annotated[int, Field(gt=0)] | None = None
+    batch_size: Annotated[int, Field(gt=0)] = 64
+
+
+Stage = Annotated[Union[IntermediateStage, TargetStage, EvaluateStage], Field(discriminator="kind")]
+
+#: fields that change how a stage is labelled or how fast it runs, not what it computes:
+#: kept out of fingerprints
+NOT_FINGERPRINTED = {"intermediate": {"name"}, "target": {"name"}, "evaluate": {"name", "batch_size"}}
+
+
+class PipelineConfig(_Strict):
+    name: Annotated[str, Field(pattern=SAFE_NAME)]
+    #: a Hub id, a local folder, or a named offline model (offline/<name>)
+    model: str
+    seed: int = defaults.SEED
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    #: task name -> local folder of the original release files, or "hub" (the default)
+    data: dict[str, str] = Field(default_factory=dict)
+    stages: Annotated[list[Stage], Field(min_length=1)]
+
+
+def stage_name(stage) -> str:
+    return stage.name or stage.kind
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_pipeline(path: str | Path, overrides: tuple[str, ...] = ()) -> tuple[PipelineConfig, Path]:
+    """Read, override (``key.path=value``) and validate a pipeline YAML. Returns the config and the
+    folder relative paths in it are resolved against (the YAML's folder)."""
+    path = Path(path)
+    raw = read_yaml_mapping(path)
+    for override in overrides:
+        apply_override(raw, override)
+    return validate_pipeline(raw, str(path)), path.resolve().parent
+
+
+def read_yaml_mapping(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInput(f"{path}: cannot read ({error})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise BadInput(f"{path}: {where}YAML syntax error: {problem}") from None
+    if not isinstance(raw, dict):
+        raise BadInput(f"{path}: expected a mapping of fields at the top level, "
+                       f"found {type(raw).__name__}")
+    return raw
+
+
+def apply_override(raw: dict, override: str) -> None:
+    """Apply ``a.b.0.c=value`` (value parsed as YAML) to a raw config. A list item can be addressed
+    by its index or by the name (or kind) of the stage in it."""
+    key_path, sep, value_text = override.partition("=")
+    if not sep or not key_path:
+        raise BadInput(f"--set {override}: expected key.path=value")
+    try:
+        value = yaml.safe_load(value_text)
+    except yaml.YAMLError:
+        value = value_text
+    keys = key_path.split(".")
+    node: Any = raw
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        where = ".".join(keys[: depth + 1])
+        if isinstance(node, list):
+            index = _list_index(node, key, f"--set {where}")
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+            else:
+                node = node.setdefault(key, {})
+        else:
+            raise BadInput(f"--set {where}: '{'.'.join(keys[:depth])}' is not a mapping or list")
+
+
+def _list_index(items: list, key: str, where: str) -> int:
+    if re.fullmatch(r"-?\d+", key):
+        index = int(key)
+        if not -len(items) <= index < len(items):
+            raise BadInput(f"{where}: index {index} out of range (there are {len(items)})")
+        return index
+    matches = [i for i, item in enumerate(items)
+               if isinstance(item, dict) and key in (item.get("name"), item.get("kind"))]
+    if len(matches) != 1:
+        reason = "no" if not matches else "more than one"
+        raise BadInput(f"{where}: {reason} stage named '{key}'")
+    return matches[0]
+
+
+def validate_pipeline(raw: dict, source: str) -> PipelineConfig:
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as error:
+        raise BadInput(f"{source}: {_describe(error.errors()[0], raw)}") from None
+
+
+def _describe(problem: dict, raw: dict) -> str:
+    location = list(problem["loc"])
+    # a discriminated union puts the stage kind into the path: stages.0.target.epochs
+    if len(location) >= 3 and location[0] == "stages" and location[2] in ("intermediate", "target", "evaluate"):
+        del location[2]
+    path = _dotted(location)
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        known = _known_fields(location, raw)
+        return f"{path}: unknown field{did_you_mean(str(location[-1]), known)}"
+    if kind == "missing":
+        return f"{path}: required field is missing"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return f"{path}: kind must be one of intermediate, target, evaluate"
+    value = problem.get("input")
+    shown = f" (got {value!r})" if not isinstance(value, (dict, list)) else ""
+    return f"{path}: {problem['msg'][0].lower()}{problem['msg'][1:]}{shown}"
+
+
+def _known_fields(location: list, raw: dict) -> list[str]:
+    if location and location[0] == "stages" and len(location) >= 3:
+        kind = raw["stages"][location[1]].get("kind")
+        model = {"intermediate": IntermediateStage, "target": TargetStage, "evaluate": EvaluateStage}.get(kind)
+        return list(model.model_fields) if model else []
+    return list(PipelineConfig.model_fields)
+
+
+def _dotted(location: list) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"

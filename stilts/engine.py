@@ -1,0 +1,217 @@
+"""The pipeline engine: resolve stages, fingerprint them, run what is not complete yet.
+
+A stage's fingerprint is a hash of its fully resolved settings (paper defaults filled in) plus the
+fingerprint of the stage whose model it starts from, so two pipelines that share a stage share its
+artifacts folder ``<run_dir>/<stage_name>-<fingerprint[:8]>/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from stilts import defaults
+from stilts.artifacts import is_complete, mark_complete, write_json_atomic
+from stilts.config import NOT_FINGERPRINTED, PipelineConfig, stage_name
+from stilts.data import HUB, training_task
+from stilts.errors import BadInput, did_you_mean
+from stilts.registry import all_tasks, get_task
+
+OFFLINE_PREFIX = "offline/"
+TRAINING_KINDS = ("intermediate", "target")
+
+
+@dataclass
+class PlannedStage:
+    index: int
+    name: str
+    kind: str
+    #: every setting the stage runs with, defaults resolved; what the fingerprint hashes
+    settings: dict
+    fingerprint: str
+    folder: Path
+    #: the stage whose model/ this one starts from (None: the pipeline's model)
+    upstream: "PlannedStage | None"
+    #: the stage as written, for settings that are not fingerprinted (e.g. evaluation batch size)
+    config: object = None
+
+    @property
+    def complete(self) -> bool:
+        return is_complete(self.folder)
+
+
+@dataclass
+class RunContext:
+    """What every stage runner needs besides its own settings."""
+
+    pipeline: PipelineConfig
+    model_path: str  # the pipeline's starting model, resolved to something from_pretrained takes
+    data_sources: dict[str, str]  # task name -> absolute folder or "hub"
+    run_dir: Path
+    accelerator: object
+    log: object = print
+
+    @property
+    def scores_path(self) -> Path:
+        return self.run_dir / "scores.csv"
+
+
+def fingerprint_of(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def resolve_data_sources(pipeline: PipelineConfig, base_dir: Path, source: str) -> dict[str, str]:
+    known = all_tasks()
+    resolved = {}
+    for task_name, location in pipeline.data.items():
+        if task_name not in known:
+            raise BadInput(f"{source}: data.{task_name}: unknown task{did_you_mean(task_name, known)}")
+        if location == HUB:
+            resolved[task_name] = HUB
+            continue
+        folder = (base_dir / Path(location).expanduser()).resolve()
+        if not folder.is_dir():
+            raise BadInput(f"{source}: data.{task_name}: no such folder {folder}")
+        resolved[task_name] = str(folder)
+    return resolved
+
+
+def resolve_model_reference(reference: str, base_dir: Path, source: str) -> str:
+    """A local folder (relative to the YAML), a Hub id, or a named offline model."""
+    if reference.startswith(OFFLINE_PREFIX):
+        from stilts.offline.registry import resolve_model
+
+        return resolve_model(reference)
+    local = (base_dir / Path(reference).expanduser())
+    looks_local = reference.startswith((".", "/", "~")) or local.exists()
+    if looks_local:
+        if not local.is_dir():
+            raise BadInput(f"{source}: model: no such folder {local.resolve()}")
+        return str(local.resolve())
+    return reference
+
+
+def _check_task(name: str, kind: str, where: str):
+    task = get_task(name, where)
+    if kind not in task.phases:
+        allowed = ", ".join(sorted(task.phases))
+        raise BadInput(f"{where}: task '{name}' cannot be used in a {kind} stage (it can in: {allowed})")
+    return task
+
+
+def _training_settings(stage, tasks, pipeline: PipelineConfig) -> dict:
+    table = defaults.INTERMEDIATE_BATCH_EPOCHS if stage.kind == "intermediate" else defaults.TARGET_BATCH_EPOCHS
+    paper_batch, paper_epochs = table.get(tasks[0], defaults.FALLBACK_BATCH_EPOCHS)
+    with_mlm = "mlm" in tasks
+    if stage.kind == "intermediate":
+        paper_lr = defaults.INTERMEDIATE_LEARNING_RATE_WITH_MLM if with_mlm else defaults.INTERMEDIATE_LEARNING_RATE
+    else:
+        paper_lr = defaults.TARGET_LEARNING_RATE
+    if len(tasks) > 1:
+        paper_epochs = defaults.MULTITASK_EPOCHS
+    settings = stage.model_dump(exclude=NOT_FINGERPRINTED[stage.kind])
+    settings.update(
+        learning_rate=stage.learning_rate or paper_lr,
+        batch_size=stage.batch_size or paper_batch,
+        epochs=stage.epochs or paper_epochs or 1,
+        tasks=list(tasks),
+        seed=pipeline.seed,
+        mixed_precision=pipeline.mixed_precision,
+    )
+    settings.pop("task", None)
+    return settings
+
+
+def plan_pipeline(pipeline: PipelineConfig, base_dir: Path, run_dir: Path,
+                  source: str) -> tuple[list[PlannedStage], dict[str, str]]:
+    """Check the stages against the catalog and each other, resolve defaults, fingerprint.
+    Returns the stages and the resolved data sources (task name -> folder or hub)."""
+    data_sources = resolve_data_sources(pipeline, base_dir, source)
+    planned: list[PlannedStage] = []
+    last_model_stage: PlannedStage | None = None
+    names_seen = set()
+    for index, stage in enumerate(pipeline.stages):
+        where = f"{source}: stages[{index}]"
+        name = stage_name(stage)
+        if name in names_seen:
+            raise BadInput(f"{where}.name: two stages are named '{name}'; give each a distinct name")
+        names_seen.add(name)
+        if stage.kind in TRAINING_KINDS:
+            task_names = stage.tasks if stage.kind == "intermediate" else [stage.task]
+            field = "tasks" if stage.kind == "intermediate" else "task"
+            tasks = [_check_task(t, stage.kind, f"{where}.{field}" + (f"[{i}]" if field == "tasks" else ""))
+                     for i, t in enumerate(task_names)]
+            if stage.kind == "intermediate" and last_model_stage and last_model_stage.kind == "target":
+                raise BadInput(f"{where}.kind: an intermediate stage cannot follow a target stage")
+            settings = _training_settings(stage, task_names, pipeline)
+            data_tasks = {training_task(t).name for t in tasks} | {t.name for t in tasks}
+        else:
+            task = _check_task(stage.task, "evaluate", f"{where}.task")
+            if task.format.trains and not (last_model_stage and last_model_stage.kind == "target"
+                                           and last_model_stage.settings["tasks"] == [task.name]):
+                raise BadInput(f"{where}.task: evaluating '{task.name}' needs a target stage for "
+                               f"'{task.name}' right before it (its head is trained there)")
+            for i, language in enumerate(stage.languages or []):
+                if language not in task.languages:
+                    raise BadInput(f"{where}.languages[{i}]: '{language}' is not a language of "
+                                   f"{task.name}{did_you_mean(language, task.languages)}")
+            settings = stage.model_dump(exclude=NOT_FINGERPRINTED["evaluate"])
+            settings["seed"] = pipeline.seed
+            data_tasks = {task.name}
+        settings["data"] = {t: pipeline.data.get(t, HUB) for t in sorted(data_tasks)}
+        upstream = last_model_stage
+        payload = {"kind": stage.kind, "settings": settings,
+                   "upstream": upstream.fingerprint if upstream else f"model:{pipeline.model}"}
+        fingerprint = fingerprint_of(payload)
+        planned_stage = PlannedStage(index, name, stage.kind, settings, fingerprint,
+                                     run_dir / f"{name}-{fingerprint[:8]}", upstream, stage)
+        planned.append(planned_stage)
+        if stage.kind in TRAINING_KINDS:
+            last_model_stage = planned_stage
+    return planned, data_sources
+
+
+def score_labels(pipeline: PipelineConfig) -> dict:
+    """The `intermediate` and `mlm` columns of scores.csv for this pipeline."""
+    intermediate = [t for stage in pipeline.stages if stage.kind == "intermediate" for t in stage.tasks]
+    named = [t for t in intermediate if t != "mlm"]
+    return {"intermediate": "+".join(named) if named else "none", "mlm": "mlm" in intermediate}
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def run_stages(stages: list[PlannedStage], context: RunContext) -> None:
+    from stilts.stages import STAGE_RUNNERS
+
+    accelerator = context.accelerator
+    for stage in stages:
+        header = f"[{stage.index + 1}/{len(stages)}] {stage.kind} '{stage.name}' ({stage.fingerprint[:8]})"
+        if stage.complete:
+            context.log(f"{header}: complete, skipping ({stage.folder})")
+            STAGE_RUNNERS[stage.kind].on_skip(stage, context)
+            continue
+        context.log(f"{header}: running -> {stage.folder}")
+        if accelerator.is_main_process:
+            if stage.folder.exists():  # an earlier run stopped inside this stage: start it again
+                shutil.rmtree(stage.folder)
+            stage.folder.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        metrics = STAGE_RUNNERS[stage.kind].run(stage, context)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            write_json_atomic(stage.folder / "config.json", {
+                "name": stage.name, "kind": stage.kind, "fingerprint": stage.fingerprint,
+                "pipeline": context.pipeline.name, "model": context.pipeline.model,
+                "upstream": str(stage.upstream.folder) if stage.upstream else None,
+                "settings": stage.settings})
+            write_json_atomic(stage.folder / "metrics.json", metrics)
+            mark_complete(stage.folder)
+        accelerator.wait_for_everyone()

@@ -1,0 +1,40 @@
+"""Running a trained model over examples and scoring the predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from stilts.featurize import featurize, make_loader
+from stilts.registry import Task
+
+
+def predict_outputs(accelerator, model, task: Task, features, tokenizer, batch_size: int,
+                    desc: str = "predicting") -> list[np.ndarray]:
+    """One output array per feature, in feature order.
+
+    Features are run sorted by length, so each batch pads little; every process of a distributed
+    run sees its shard, and `gather_for_metrics` drops the duplicates that even batches add.
+    """
+    order = np.argsort([len(ids) for ids in features["input_ids"]], kind="stable")
+    loader = accelerator.prepare(make_loader(task, features.select(order), tokenizer, batch_size, shuffle=False))
+    model.eval()
+    outputs: list[np.ndarray] = []
+    with torch.inference_mode():
+        for batch in tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
+            _, batch_outputs = model(task.name, batch)
+            batch_outputs = accelerator.pad_across_processes(batch_outputs, dim=1) if batch_outputs.dim() > 2 else batch_outputs
+            outputs.extend(accelerator.gather_for_metrics(batch_outputs).float().cpu().numpy())
+    restored: list = [None] * len(outputs)
+    for position, feature_index in enumerate(order):
+        restored[feature_index] = outputs[position]
+    return restored
+
+
+def evaluate_examples(accelerator, model, task: Task, examples: list[dict], tokenizer, *, max_length: int,
+                      batch_size: int, language: str, desc: str = "evaluating") -> dict[str, float]:
+    features = featurize(task, examples, tokenizer, max_length)
+    outputs = predict_outputs(accelerator, model, task, features, tokenizer, batch_size, desc=desc)
+    predictions = task.format.predict(outputs, features, examples, task)
+    return task.format.score(predictions, examples, task, language)

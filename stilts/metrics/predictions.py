@@ -1,0 +1,176 @@
+"""Prediction files in the forms the official scripts take, read with errors naming file and line.
+
+- QA: a JSON object ``{question_id: answer_text}`` (SQuAD/MLQA scripts); SQuAD v2 no-answer
+  probabilities likewise ``{question_id: probability}``.
+- classification: one label per line, in gold order (XTREME ``read_label``).
+- tagging: one tag per line, a blank line between sentences (XTREME ``read_tag``); a line may also
+  be ``token<TAB>tag``, the tag being its last field.
+- Tatoeba: one 0-based index of the retrieved English line per line.
+- BUCC: candidate pairs ``source_id<TAB>target_id<TAB>score``; a pair listed twice keeps its best
+  score (``read_candidate2score``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Sequence
+
+from stilts.errors import BadInput
+from stilts.readers._io import as_path, numbered_lines, read_text
+
+
+def _line_of(text: str, needle: str) -> int:
+    index = text.find(needle)
+    return text.count("\n", 0, index) + 1 if index >= 0 else 1
+
+
+def _json_object(path) -> tuple[dict, str]:
+    path = as_path(path)
+    text = read_text(path)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BadInput(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from None
+    if not isinstance(document, dict):
+        raise BadInput(f"{path}: line 1: expected a JSON object {{question_id: answer}}, "
+                       f"found {type(document).__name__}")
+    return document, text
+
+
+def read_qa_predictions(path, gold_ids: Collection[str]) -> dict[str, str]:
+    """``{question_id: answer_text}``; every id must be a gold question id."""
+    path = as_path(path)
+    document, text = _json_object(path)
+    for question_id, answer in document.items():
+        where = f"{path}: line {_line_of(text, json.dumps(question_id))}"
+        if question_id not in gold_ids:
+            raise BadInput(f"{where}: unknown question id '{question_id}' (not in the gold file)")
+        if not isinstance(answer, str):
+            raise BadInput(f"{where}: the answer to '{question_id}' should be a string, "
+                           f"found {type(answer).__name__}")
+    return document
+
+
+def read_na_probs(path, gold_ids: Collection[str]) -> dict[str, float]:
+    """SQuAD v2 ``{question_id: no-answer probability}`` (the official ``--na-prob-file``)."""
+    path = as_path(path)
+    document, text = _json_object(path)
+    probs = {}
+    for question_id, value in document.items():
+        where = f"{path}: line {_line_of(text, json.dumps(question_id))}"
+        if question_id not in gold_ids:
+            raise BadInput(f"{where}: unknown question id '{question_id}' (not in the gold file)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BadInput(f"{where}: the probability for '{question_id}' should be a number")
+        probs[question_id] = float(value)
+    return probs
+
+
+def _count_error(path, got: int, expected: int, what: str) -> BadInput:
+    if got > expected:
+        return BadInput(f"{path}: line {expected + 1}: more {what} than the {expected} in the gold file")
+    return BadInput(f"{path}: line {got + 1}: the file ends after {got} {what}; the gold file has {expected}")
+
+
+def _value_lines(path) -> list[tuple[int, str]]:
+    """Lines of a one-value-per-line file; trailing blank lines are ignored."""
+    lines = list(numbered_lines(path))
+    while lines and not lines[-1][1].strip():
+        lines.pop()
+    return lines
+
+
+def read_label_predictions(path, expected: int, labels: Sequence[str]) -> list[str]:
+    """One label name per line, ``expected`` of them, each one of ``labels``."""
+    path = as_path(path)
+    lines = _value_lines(path)
+    if len(lines) != expected:
+        raise _count_error(path, len(lines), expected, "predictions")
+    predictions = []
+    for number, line in lines:
+        label = line.strip()
+        if label not in labels:
+            raise BadInput(f"{path}: line {number}: unknown label {label!r} "
+                           f"(expected one of {', '.join(labels)})")
+        predictions.append(label)
+    return predictions
+
+
+def read_tag_predictions(path, gold: Sequence[Sequence[str]], labels: Collection[str]) -> list[list[str]]:
+    """Sentences of tags shaped like ``gold`` (one list of tags per sentence); blank lines separate
+    sentences (several in a row count as one)."""
+    path = as_path(path)
+    sentences: list[list[str]] = []
+    starts: list[int] = []
+    current: list[str] = []
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            if current:
+                sentences.append(current)
+                current = []
+            continue
+        if not current:
+            starts.append(number)
+        tag = line.split()[-1]
+        if tag not in labels:
+            raise BadInput(f"{path}: line {number}: unknown tag {tag!r}")
+        current.append(tag)
+    if current:
+        sentences.append(current)
+    if len(sentences) != len(gold):
+        where = starts[len(gold)] if len(sentences) > len(gold) else (starts[-1] if starts else 1)
+        raise BadInput(f"{path}: line {where}: {len(sentences)} sentences, the gold file has {len(gold)}")
+    for index, (predicted, expected) in enumerate(zip(sentences, gold)):
+        if len(predicted) != len(expected):
+            raise BadInput(f"{path}: line {starts[index]}: sentence {index + 1} has {len(predicted)} "
+                           f"tags, the gold sentence has {len(expected)} tokens")
+    return sentences
+
+
+def read_index_predictions(path, expected: int, n_targets: int) -> list[int]:
+    """One 0-based target index per line, ``expected`` of them, each below ``n_targets``."""
+    path = as_path(path)
+    lines = _value_lines(path)
+    if len(lines) != expected:
+        raise _count_error(path, len(lines), expected, "predictions")
+    indices = []
+    for number, line in lines:
+        text = line.strip()
+        if not text.isdigit():
+            raise BadInput(f"{path}: line {number}: expected a 0-based line index, found {text!r}")
+        if int(text) >= n_targets:
+            raise BadInput(f"{path}: line {number}: index {text} is past the last target line "
+                           f"({n_targets - 1})")
+        indices.append(int(text))
+    return indices
+
+
+def read_bucc_candidates(path, sources: Collection[str] | None = None,
+                         targets: Collection[str] | None = None) -> dict[tuple[str, str], float]:
+    """``source_id<TAB>target_id<TAB>score`` lines -> {(source id, target id): best score}; ids are
+    checked against ``sources``/``targets`` when given."""
+    path = as_path(path)
+    candidates: dict[tuple[str, str], float] = {}
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        cells = line.strip().split("\t")
+        if len(cells) != 3:
+            raise BadInput(f"{path}: line {number}: expected 'source_id<TAB>target_id<TAB>score', "
+                           f"found {len(cells)} field(s)")
+        source, target, raw_score = cells
+        try:
+            score = float(raw_score)
+        except ValueError:
+            raise BadInput(f"{path}: line {number}: score {raw_score!r} is not a number") from None
+        if math.isnan(score):
+            raise BadInput(f"{path}: line {number}: score is NaN")
+        if sources is not None and source not in sources:
+            raise BadInput(f"{path}: line {number}: unknown source id '{source}'")
+        if targets is not None and target not in targets:
+            raise BadInput(f"{path}: line {number}: unknown target id '{target}'")
+        candidates[(source, target)] = max(score, candidates.get((source, target), score))
+    if not candidates:
+        raise BadInput(f"{path}: no candidate pairs")
+    return candidates

@@ -1,0 +1,237 @@
+"""Score one language of one task from a gold file in its original release format and a prediction
+file in the official scripts' format (``stilts score``). One registered scorer per task; no branching
+on task names.
+
+Gold formats: XNLI the XTREME per-language TSV or XNLI-1.0 ``xnli.{dev,test}.tsv``; PAWS-X either TSV
+form; UD-POS CoNLL-U (or XTREME's ``token<TAB>tag`` files); PAN-X either ``token<TAB>tag`` form;
+XQuAD/MLQA/TyDiQA/SQuAD the SQuAD JSON; BUCC any file of the ``xx-en.SPLIT`` set (the ``.gold`` pairs
+are scored; the sentence files, when present, check the ids); Tatoeba either file of the pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from stilts.errors import BadInput, did_you_mean
+from stilts.metrics import mlqa, squad, squad_v2
+from stilts.metrics.classification import accuracy
+from stilts.metrics.predictions import (read_bucc_candidates, read_index_predictions, read_label_predictions,
+                                        read_na_probs, read_qa_predictions, read_tag_predictions)
+from stilts.metrics.retrieval import bucc_scores, tatoeba_accuracy
+from stilts.metrics.tagging import ner_scores, pos_scores
+from stilts.readers import nli
+from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
+from stilts.readers.qa import read_squad, read_tydiqa
+from stilts.readers.retrieval import bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba, tatoeba_paths
+from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
+
+
+@dataclass(frozen=True)
+class Request:
+    gold: Path
+    predictions: Path
+    language: str
+    threshold: float | None = None
+    na_probs: Path | None = None
+
+
+@dataclass(frozen=True)
+class Scorer:
+    task: str
+    languages: tuple[str, ...]
+    score: Callable[[Request], dict]
+    #: whether --threshold means something for the task
+    takes_threshold: bool = False
+
+
+SCORERS: dict[str, Scorer] = {}
+
+
+def _scorer(task: str, languages: str, takes_threshold: bool = False):
+    def register(function: Callable[[Request], dict]) -> Callable[[Request], dict]:
+        SCORERS[task] = Scorer(task, tuple(languages.split()), function, takes_threshold)
+        return function
+    return register
+
+
+def score(task: str, language: str, gold, predictions, threshold: float | None = None,
+          na_probs=None) -> dict:
+    """Metrics (0-100) of one prediction file against one gold file."""
+    if task not in SCORERS:
+        raise BadInput(f"--task: unknown task '{task}'{did_you_mean(task, SCORERS)} "
+                       f"(tasks: {', '.join(sorted(SCORERS))})")
+    scorer = SCORERS[task]
+    if language not in scorer.languages:
+        raise BadInput(f"--language: '{language}' is not a {task} language"
+                       f"{did_you_mean(language, scorer.languages)} ({' '.join(scorer.languages)})")
+    if threshold is not None and not scorer.takes_threshold:
+        takers = ", ".join(sorted(name for name, s in SCORERS.items() if s.takes_threshold))
+        raise BadInput(f"--threshold: only {takers} take a threshold, not {task}")
+    if na_probs is not None and task != "squad_v2":
+        raise BadInput(f"--na-probs: only squad_v2 takes no-answer probabilities, not {task}")
+    request = Request(Path(gold), Path(predictions), language, threshold,
+                      Path(na_probs) if na_probs is not None else None)
+    for path in (request.gold, request.predictions, request.na_probs):
+        if path is not None and not path.is_file():
+            raise BadInput(f"{path}: no such file")
+    return scorer.score(request)
+
+
+# --------------------------------------------------------------------------- classification
+
+def _classification(request: Request, examples: list[dict], labels) -> dict:
+    if not examples:
+        raise BadInput(f"{request.gold}: no examples")
+    if any(e["label"] is None for e in examples):
+        raise BadInput(f"{request.gold}: the gold file has no labels")
+    predicted = read_label_predictions(request.predictions, len(examples), labels)
+    return {"accuracy": accuracy(predicted, [e["label"] for e in examples]), "count": len(examples)}
+
+
+def _read_xnli(path: Path, language: str) -> list[dict]:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        first_line = handle.readline()
+    if first_line.split("\t", 1)[0] == "language":  # XNLI-1.0 xnli.{dev,test}.tsv, all languages
+        return nli.read_xnli_original_tsv(path, language)
+    return nli.read_xtreme_nli_tsv(path)
+
+
+@_scorer("xnli", "ar bg de el en es fr hi ru sw th tr ur vi zh")
+def score_xnli(request: Request) -> dict:
+    return _classification(request, _read_xnli(request.gold, request.language), nli.NLI_LABELS)
+
+
+@_scorer("pawsx", "de en es fr ja ko zh")
+def score_pawsx(request: Request) -> dict:
+    return _classification(request, read_pawsx(request.gold), PAWSX_LABELS)
+
+
+# --------------------------------------------------------------------------- tagging
+
+def _tagging(request: Request, sentences: list[dict], labels, metric) -> dict:
+    if not sentences:
+        raise BadInput(f"{request.gold}: no sentences")
+    gold = [s["tags"] for s in sentences]
+    predicted = read_tag_predictions(request.predictions, gold, labels)
+    return {**metric(gold, predicted), "count": len(gold)}
+
+
+@_scorer("udpos", "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th "
+                  "tl tr ur vi yo zh")
+def score_udpos(request: Request) -> dict:
+    if request.gold.suffix == ".conllu":
+        sentences = read_conllu_upos(request.gold, request.language)
+    else:  # XTREME's converted token<TAB>tag files
+        sentences = read_conll(request.gold, UPOS_TAGS)
+    return _tagging(request, sentences, UPOS_TAGS, pos_scores)
+
+
+@_scorer("panx", "af ar bg bn de el en es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr ms my "
+                 "nl pt ru sw ta te th tl tr ur vi yo zh")
+def score_panx(request: Request) -> dict:
+    return _tagging(request, read_panx(request.gold, request.language), PANX_TAGS, ner_scores)
+
+
+# --------------------------------------------------------------------------- QA
+
+def _qa_gold(request: Request, examples: list[dict], allow_unanswerable: bool = False) -> dict[str, list[str]]:
+    if not examples:
+        raise BadInput(f"{request.gold}: no questions")
+    gold = {e["id"]: e["answers"]["text"] for e in examples}
+    if not allow_unanswerable:
+        for question_id, answers in gold.items():
+            if not answers:
+                raise BadInput(f"{request.gold}: question '{question_id}' has no gold answer "
+                               f"(SQuAD v2 data? use --task squad_v2)")
+    return gold
+
+
+def _qa_result(scores: dict, gold: dict, predictions: dict) -> dict:
+    unanswered = sum(1 for k in gold if k not in predictions)
+    result = {**scores, "count": len(gold)}
+    if unanswered:  # the official scripts score these 0, with a warning
+        result["unanswered"] = unanswered
+    return result
+
+
+def _squad_v1(request: Request, examples: list[dict]) -> dict:
+    gold = _qa_gold(request, examples)
+    predictions = read_qa_predictions(request.predictions, gold)
+    return _qa_result(squad.evaluate(gold, predictions), gold, predictions)
+
+
+@_scorer("xquad", "ar de el en es hi ru th tr vi zh")
+def score_xquad(request: Request) -> dict:
+    return _squad_v1(request, read_squad(request.gold))
+
+
+@_scorer("squad_v1", "en")
+def score_squad_v1(request: Request) -> dict:
+    return _squad_v1(request, read_squad(request.gold))
+
+
+@_scorer("tydiqa", "ar bn en fi id ko ru sw te")
+def score_tydiqa(request: Request) -> dict:
+    return _squad_v1(request, read_tydiqa(request.gold, request.language))
+
+
+@_scorer("mlqa", "ar de en es hi vi zh")
+def score_mlqa(request: Request) -> dict:
+    gold = _qa_gold(request, read_squad(request.gold))
+    predictions = read_qa_predictions(request.predictions, gold)
+    return _qa_result(mlqa.evaluate(gold, predictions, request.language), gold, predictions)
+
+
+@_scorer("squad_v2", "en", takes_threshold=True)
+def score_squad_v2(request: Request) -> dict:
+    """--threshold is the official ``--na-prob-thresh`` (default 1.0); --na-probs its ``--na-prob-file``."""
+    gold = _qa_gold(request, read_squad(request.gold), allow_unanswerable=True)
+    predictions = read_qa_predictions(request.predictions, gold)
+    missing = [k for k in gold if k not in predictions]
+    if missing:
+        raise BadInput(f"{request.predictions}: no answer for question '{missing[0]}' ({len(missing)} "
+                       f"missing; answer \"\" for no answer)")
+    na_probs = read_na_probs(request.na_probs, gold) if request.na_probs else None
+    if na_probs is not None and len(na_probs) != len(gold):
+        absent = next(k for k in gold if k not in na_probs)
+        raise BadInput(f"{request.na_probs}: no probability for question '{absent}'")
+    if request.threshold is not None and na_probs is None:
+        raise BadInput("--threshold: squad_v2 thresholds no-answer probabilities; give --na-probs too")
+    threshold = 1.0 if request.threshold is None else request.threshold
+    return {**squad_v2.evaluate(gold, predictions, na_probs, threshold), "count": len(gold)}
+
+
+# --------------------------------------------------------------------------- retrieval
+
+def _check_file_language(path: Path, found: str, wanted: str) -> None:
+    if found != wanted:
+        raise BadInput(f"{path}: this is {found} data, but --language is {wanted}")
+
+
+@_scorer("tatoeba", "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt "
+                    "ru sw ta te th tl tr ur vi zh")
+def score_tatoeba(request: Request) -> dict:
+    _, _, language = tatoeba_paths(request.gold)
+    _check_file_language(request.gold, language, request.language)
+    sources, english = read_tatoeba(request.gold)
+    if not sources:
+        raise BadInput(f"{request.gold}: no sentences")
+    predicted = read_index_predictions(request.predictions, len(sources), len(english))
+    return {"accuracy": tatoeba_accuracy(predicted), "count": len(sources)}
+
+
+@_scorer("bucc", "de fr ru zh", takes_threshold=True)
+def score_bucc(request: Request) -> dict:
+    source_path, english_path, gold_path, language = bucc_paths(request.gold)
+    _check_file_language(request.gold, language, request.language)
+    if not gold_path.is_file():
+        raise BadInput(f"{gold_path}: no such file (the gold pairs of {request.gold.name})")
+    gold = read_bucc_gold(gold_path)
+    if not gold:
+        raise BadInput(f"{gold_path}: no gold pairs")
+    sources = read_bucc_sentences(source_path) if source_path.is_file() else None
+    targets = read_bucc_sentences(english_path) if english_path.is_file() else None
+    candidates = read_bucc_candidates(request.predictions, sources, targets)
+    return {**bucc_scores(candidates, gold, request.threshold), "count": len(gold)}

@@ -1,0 +1,105 @@
+"""Shared plumbing for the release-file readers: reading text, JSON and TSV with errors that name the
+file and line (``path: line N: ...``), as ``stilts.errors.BadInput`` wants."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from stilts.errors import BadInput
+
+
+def as_path(path) -> Path:
+    return path if isinstance(path, Path) else Path(path)
+
+
+def read_text(path) -> str:
+    path = as_path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise BadInput(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise BadInput(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def numbered_lines(path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its line break) for every line of a UTF-8 text file."""
+    path = as_path(path)
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            for number, line in enumerate(handle, start=1):
+                yield number, line.rstrip("\n").rstrip("\r")
+    except UnicodeDecodeError as error:
+        raise BadInput(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise BadInput(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def read_json(path):
+    path = as_path(path)
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise BadInput(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from None
+
+
+def read_jsonl(path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSON-lines file."""
+    path = as_path(path)
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise BadInput(f"{path}: line {number}: invalid JSON ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise BadInput(f"{path}: line {number}: expected a JSON object, found {type(row).__name__}")
+        yield number, row
+
+
+def field(row: dict, key: str, path, line: int, kind: type | tuple[type, ...] | None = None):
+    """``row[key]``, or BadInput naming the file, line and field."""
+    if key not in row:
+        raise BadInput(f"{path}: line {line}: missing field '{key}'")
+    value = row[key]
+    if kind is not None and not isinstance(value, kind):
+        raise BadInput(f"{path}: line {line}: field '{key}' should be "
+                       f"{_kind_name(kind)}, found {type(value).__name__}")
+    return value
+
+
+def _kind_name(kind) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
+
+
+# A field written by Python's csv.writer / pandas.to_csv when it contains a quote: wrapped in
+# quotes, inner quotes doubled. Raw release files (PAWS-X x-final, GLUE) are not quoted at all.
+_CSV_QUOTED = re.compile(r'^"((?:[^"]|"")*)"$', re.DOTALL)
+
+
+def unquote_csv_field(cell: str) -> str:
+    """Undo csv-style quoting of one tab-separated cell; a cell that is not csv-quoted is returned as is.
+
+    XTREME writes its per-language TSVs with ``csv.writer(delimiter='\\t')`` and the Hub exports with
+    pandas, both of which quote cells that contain a quote character; the original releases do not quote.
+    Splitting on tabs and unquoting only cells of the exact quoted shape reads both kinds of file.
+    """
+    match = _CSV_QUOTED.match(cell)
+    return match.group(1).replace('""', '"') if match else cell
+
+
+def tsv_cells(line: str, unquote: bool = False) -> list[str]:
+    cells = line.split("\t")
+    return [unquote_csv_field(cell) for cell in cells] if unquote else cells
+
+
+def check_label(label: str, allowed, path, line: int, what: str = "label") -> str:
+    if label not in allowed:
+        shown = ", ".join(repr(a) for a in allowed)
+        raise BadInput(f"{path}: line {line}: unknown {what} {label!r} (expected one of {shown})")
+    return label

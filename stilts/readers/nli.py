@@ -1,0 +1,165 @@
+"""Readers for MultiNLI and XNLI in their original release formats.
+
+Every reader returns pair-classification examples ``{"id", "text_a", "text_b", "label"}`` with the
+label as its name (``entailment``/``neutral``/``contradiction``), so no integer label order leaks out
+of a file format: the task's label list alone decides the ids (TASKS.md: XTREME and jiant use another
+order than the Hub).
+
+Formats:
+- MultiNLI jsonl (``multinli_1.0_{train,dev_matched}.jsonl``): ``sentence1``, ``sentence2``,
+  ``gold_label`` (``-`` = no consensus, dropped), ``pairID``.
+- GLUE MNLI TSV (``train.tsv``, ``dev_matched.tsv``): header row with ``sentence1``, ``sentence2``,
+  ``gold_label``; text is not quoted, so quote characters are literal.
+- XNLI-1.0 (``xnli.{dev,test}.tsv``): every language in one file, header with ``language``,
+  ``gold_label``, ``sentence1``, ``sentence2``, ``pairID``; filtered by language.
+- XTREME's per-language form (``dev-xx.tsv``, ``test-xx.tsv``): ``premise\\thypothesis\\tlabel``, no header.
+- XNLI-MT (``multinli.train.en.tsv``): header ``premise hypo label``; ``contradictory`` means contradiction.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stilts.errors import BadInput
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+_LABEL_ALIASES = {"contradictory": "contradiction"}
+NO_GOLD_LABEL = "-"
+
+
+class MissingSplit(BadInput):
+    """A local release folder has no file for the requested split/language."""
+
+
+def _label(raw: str, path: Path, line: int) -> str:
+    label = _LABEL_ALIASES.get(raw.strip(), raw.strip())
+    if label not in NLI_LABELS:
+        raise BadInput(f"{path}: line {line}: label '{raw}' is not one of {', '.join(NLI_LABELS)}")
+    return label
+
+
+def _open_lines(path: Path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                yield number, line.rstrip("\n").rstrip("\r")
+    except UnicodeDecodeError as error:
+        raise BadInput(f"{path}: not UTF-8 text ({error.reason})") from None
+    except OSError as error:
+        raise BadInput(f"{path}: cannot read ({error.strerror})") from None
+
+
+def read_multinli_jsonl(path: Path) -> list[dict]:
+    examples = []
+    for number, line in _open_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            raw_label, premise, hypothesis = row["gold_label"], row["sentence1"], row["sentence2"]
+        except json.JSONDecodeError as error:
+            raise BadInput(f"{path}: line {number}: invalid JSON ({error.msg})") from None
+        except KeyError as error:
+            raise BadInput(f"{path}: line {number}: missing field {error.args[0]}") from None
+        if raw_label == NO_GOLD_LABEL:
+            continue
+        example_id = str(row.get("pairID", f"{path.name}:{number}"))
+        examples.append({"id": example_id, "text_a": premise, "text_b": hypothesis,
+                         "label": _label(raw_label, path, number)})
+    return examples
+
+
+def _read_header_tsv(path: Path, columns: dict[str, str], language: str | None = None) -> list[dict]:
+    """A TSV with a header row; ``columns`` maps our field names to the file's column names."""
+    lines = _open_lines(path)
+    try:
+        _, header_line = next(lines)
+    except StopIteration:
+        raise BadInput(f"{path}: empty file") from None
+    header = header_line.split("\t")
+    wanted = dict(columns, language="language") if language else columns
+    missing = [name for name in wanted.values() if name not in header]
+    if missing:
+        raise BadInput(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+    index = {field: header.index(name) for field, name in wanted.items()}
+    examples = []
+    for number, line in lines:
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        if len(cells) < len(header):
+            raise BadInput(f"{path}: line {number}: {len(cells)} fields, the header has {len(header)}")
+        if language and cells[index["language"]] != language:
+            continue
+        raw_label = cells[index["label"]]
+        if raw_label == NO_GOLD_LABEL:
+            continue
+        example_id = cells[index["id"]] if "id" in index else f"{path.name}:{number}"
+        examples.append({"id": example_id, "text_a": cells[index["text_a"]],
+                         "text_b": cells[index["text_b"]], "label": _label(raw_label, path, number)})
+    return examples
+
+
+def read_glue_mnli_tsv(path: Path) -> list[dict]:
+    return _read_header_tsv(path, {"id": "pairID", "text_a": "sentence1", "text_b": "sentence2",
+                                   "label": "gold_label"})
+
+
+def read_xnli_mt_tsv(path: Path) -> list[dict]:
+    return _read_header_tsv(path, {"text_a": "premise", "text_b": "hypo", "label": "label"})
+
+
+def read_xnli_original_tsv(path: Path, language: str) -> list[dict]:
+    return _read_header_tsv(path, {"id": "pairID", "text_a": "sentence1", "text_b": "sentence2",
+                                   "label": "gold_label"}, language=language)
+
+
+def read_xtreme_nli_tsv(path: Path) -> list[dict]:
+    """XTREME per-language files: premise, hypothesis, label; no header."""
+    examples = []
+    for number, line in _open_lines(path):
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        if len(cells) != 3:
+            raise BadInput(f"{path}: line {number}: expected 3 tab-separated fields "
+                           f"(premise, hypothesis, label), found {len(cells)}")
+        examples.append({"id": f"{path.stem}:{number}", "text_a": cells[0], "text_b": cells[1],
+                         "label": _label(cells[2], path, number)})
+    return examples
+
+
+def _first_existing(folder: Path, names: list[str]) -> Path | None:
+    return next((folder / name for name in names if (folder / name).is_file()), None)
+
+
+_MNLI_FILES = {
+    "train": ["multinli_1.0_train.jsonl", "train.tsv", "multinli.train.en.tsv"],
+    "dev": ["multinli_1.0_dev_matched.jsonl", "dev_matched.tsv"],
+}
+
+
+def read_mnli_folder(folder: Path, split: str, language: str | None = None) -> list[dict]:
+    """MNLI from a MultiNLI-1.0, GLUE MNLI or XNLI-MT folder (the first file found wins)."""
+    path = _first_existing(folder, _MNLI_FILES.get(split, []))
+    if path is None:
+        raise MissingSplit(f"{folder}: no MNLI {split} file (looked for "
+                           f"{', '.join(_MNLI_FILES.get(split, [])) or 'nothing: unknown split'})")
+    if path.suffix == ".jsonl":
+        return read_multinli_jsonl(path)
+    if path.name.startswith("multinli.train."):
+        return read_xnli_mt_tsv(path)
+    return read_glue_mnli_tsv(path)
+
+
+def read_xnli_folder(folder: Path, split: str, language: str) -> list[dict]:
+    """XNLI dev/test for one language from an XNLI-1.0 folder or XTREME's per-language files."""
+    per_language = folder / f"{split}-{language}.tsv"
+    if per_language.is_file():
+        return read_xtreme_nli_tsv(per_language)
+    combined = folder / f"xnli.{split}.tsv"
+    if combined.is_file():
+        return read_xnli_original_tsv(combined, language)
+    raise MissingSplit(f"{folder}: no XNLI {split} data for '{language}' "
+                       f"(looked for {per_language.name} and {combined.name})")

@@ -1,0 +1,130 @@
+"""`stilts table`: transfer tables (and a heatmap) from a sweep's scores.csv."""
+
+from __future__ import annotations
+
+import click
+
+from stilts.errors import BadInput, did_you_mean
+from stilts.reports import render, scores as sc
+
+CAPTION_CELLS = "median over seeds of each run's language-averaged score"
+CAPTION_QA = "QA cells: F1/EM."
+CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
+
+
+@click.command("table")
+@click.argument("scores_csv", metavar="SCORES_CSV")
+@click.option("--split", default=None, metavar="SPLIT",
+              help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}]")
+@click.option("--delta", is_flag=True,
+              help="Cells are differences to the baseline (intermediate none, MLM off); "
+                   "text formats show the baseline's absolute scores in its row, csv leaves that row out.")
+@click.option("--per-language", "per_language", metavar="TASK",
+              help="Per-language table of one target task (columns: languages, then Avg).")
+@click.option("--best", is_flag=True,
+              help="Best configuration per target chosen on dev, reported on test (dev where a target has "
+                   "no test scores), and the XTREME score.")
+@click.option("--format", "fmt", default="md", show_default=True, metavar="md|csv|latex|html",
+              help="Output format. csv is for scripts: fixed columns, unrounded, notes on stderr.")
+@click.option("--plot", "plot_path", metavar="FILE.png",
+              help="Also draw the delta table as an annotated heatmap (needs stilts[plots]).")
+@click.option("--show-n", is_flag=True, help="Show the number of seeds (runs) behind each cell.")
+def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
+    """Transfer table from a scores.csv (rows: intermediate configurations, columns: target tasks).
+
+    A cell is the median over seeds of each run's language-averaged main metric (accuracy for xnli,
+    pawsx, tatoeba; F1 for udpos, panx, bucc; F1/EM for xquad, mlqa, tydiqa) on --split (default dev).
+    A missing cell is `-` (an empty field in csv), never 0.
+    """
+    if fmt not in render.FORMATS:
+        raise BadInput(f"--format: unknown format '{fmt}', expected one of {', '.join(render.FORMATS)}"
+                       f"{did_you_mean(fmt, render.FORMATS)}")
+    if best:
+        for given, option in ((per_language, "--per-language"), (delta, "--delta"), (plot_path, "--plot"),
+                              (split, "--split")):
+            if given:
+                raise BadInput(f"{option}: cannot be combined with --best (it selects on dev and reports test)")
+
+    scores = sc.load_scores(scores_csv)
+    path = sc.source_of(scores)
+    if not scores.empty and scores["value"].max() <= 1.0:
+        click.echo(f"warning: {path}: every value is at most 1; scores.csv values are on a 0-100 scale", err=True)
+
+    if best:
+        sc.select_split(scores, sc.DEFAULT_SPLIT)
+        chosen = sc.best_by_dev(scores)
+        if fmt == "csv":
+            _echo_csv(render.best_csv(chosen, show_n), render.best_grid(chosen).notes)
+        else:
+            click.echo(render.render_grid(render.best_grid(chosen, show_n), fmt), nl=False)
+        return
+
+    split = split or sc.DEFAULT_SPLIT
+    if per_language:
+        known = list(sc.TARGETS) + [t for t in sc.targets_in(scores) if t not in sc.TARGETS]
+        if per_language not in known:
+            raise BadInput(f"--per-language: unknown target task '{per_language}'"
+                           f"{did_you_mean(per_language, known)}")
+        values, counts = sc.language_cells(scores, per_language, split)
+        labels = {"avg": "Avg"}
+        caption = f"{per_language}, split {split}: median over seeds per language"
+        if sc.is_qa(dict.fromkeys(values.columns.get_level_values(1))):
+            caption += " (F1/EM)"
+        caption += "; Avg = " + CAPTION_CELLS + " (the main table's cell)"
+        notes = []
+    else:
+        values, counts = sc.transfer_cells(scores, split)
+        labels = {target: f"{target} (F1/EM)" for target, metric in values.columns if metric == "exact_match"}
+        labels["avg"] = "Avg."
+        caption = f"Split {split}: {CAPTION_CELLS}"
+        notes = _main_notes(scores, values, split)
+        values = sc.with_average(values)
+
+    if (delta or plot_path) and sc.BASELINE_CONFIG not in values.index:
+        option = "--delta" if delta else "--plot"
+        what = f"target '{per_language}' with " if per_language else ""
+        raise BadInput(f"{path}: {option}: no baseline rows (intermediate=none, mlm=false) for {what}split '{split}'")
+
+    if delta:
+        caption += "; differences to the baseline (intermediate none, MLM off)"
+        shown = render.Table(sc.deltas(values), counts, labels, signed=True,
+                             baseline=values.loc[sc.BASELINE_CONFIG], caption=caption, notes=notes)
+    else:
+        shown = render.Table(values, counts, labels, caption=caption, notes=notes)
+    shown.caption += "." if per_language else f". {CAPTION_QA} {CAPTION_AVG}"
+
+    if fmt == "csv":
+        _echo_csv(render.table_csv(shown, show_n), shown.notes)
+    else:
+        if delta:
+            shown.notes.insert(0, "the baseline row (none, MLM no) shows absolute scores; "
+                                  "other rows are differences to it.")
+        click.echo(render.render_grid(render.table_grid(shown, show_n), fmt), nl=False)
+
+    if plot_path:
+        from stilts.reports.plot import plot_heatmap
+
+        matrix = sc.group_scores(sc.deltas(values))
+        matrix = matrix.rename(columns={target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"})
+        matrix = matrix.rename(columns={"avg": labels["avg"]})
+        title = (f"{per_language}: " if per_language else "") + f"difference to baseline ({split})"
+        plot_heatmap(matrix, plot_path, title)
+        click.echo(f"wrote {plot_path}", err=True)
+
+
+def _main_notes(scores, values, split) -> list[str]:
+    notes = []
+    in_split = set(values.columns.get_level_values(0))
+    absent = [t for t in sc.targets_in(scores) if t not in in_split]
+    if absent:
+        notes.append(f"no {split} scores for: {', '.join(absent)}.")
+    incomplete = sc.row_average(values).isna()
+    if incomplete.any():
+        notes.append("Avg. is shown only for rows with a score for every target of the table.")
+    return notes
+
+
+def _echo_csv(text: str, notes) -> None:
+    click.echo(text, nl=False)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)

@@ -1,0 +1,254 @@
+"""Render transfer tables as markdown, csv, LaTeX or HTML.
+
+No dependency beyond pandas: markdown, LaTeX (booktabs rules) and HTML are written here, since
+`DataFrame.to_markdown` needs `tabulate` and `Styler.to_latex` needs `jinja2`, neither of which stilts
+depends on.
+
+Text formats (md, latex, html) round to 1 decimal, show a missing cell as `-`, and print notes under
+the table. The csv form is for scripts and fixed: unrounded numbers, an empty field for a missing cell,
+and notes go to stderr (the caller prints them) so stdout stays plain CSV.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from stilts.reports.scores import TARGETS, xtreme_score
+
+FORMATS = ("md", "csv", "latex", "html")
+MISSING = "-"
+SHORT_METRIC = {"accuracy": "acc", "f1": "f1", "exact_match": "em", "precision": "p", "recall": "r"}
+
+
+@dataclass
+class Table:
+    """A configuration-by-column table ready to render.
+
+    values: index (intermediate, mlm); columns (group, metric), a group being a target or a language;
+        a group with two metrics (QA: f1, exact_match) renders as `F1/EM` in one cell.
+    counts: runs behind each cell, index as values, one column per group (None: not shown).
+    signed: cells are differences (rendered with a sign).
+    baseline: absolute scores of the baseline row, shown first in text formats of a delta table.
+    """
+
+    values: pd.DataFrame
+    counts: pd.DataFrame | None = None
+    labels: dict = field(default_factory=dict)
+    signed: bool = False
+    baseline: pd.Series | None = None
+    caption: str = ""
+    notes: list = field(default_factory=list)
+
+
+@dataclass
+class Grid:
+    """Formatted strings: what md, latex and html share."""
+
+    header: list
+    rows: list
+    right_from: int  # first right-aligned (numeric) column
+    caption: str = ""
+    notes: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------- numbers
+
+def number(value, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return MISSING
+    text = f"{value:+.1f}" if signed else f"{value:.1f}"
+    if text in ("-0.0", "+0.0"):
+        text = "0.0"
+    return text
+
+
+def with_n(text: str, n, show_n: bool) -> str:
+    if not show_n or text == MISSING or n is None or pd.isna(n):
+        return text
+    return f"{text} (n={int(n)})"
+
+
+def mlm_text(mlm) -> str:
+    if mlm is None or (isinstance(mlm, float) and math.isnan(mlm)):
+        return ""
+    return "yes" if mlm else "no"
+
+
+def groups_of(values: pd.DataFrame) -> list:
+    return list(dict.fromkeys(values.columns.get_level_values(0)))
+
+
+def cell(values: pd.Series, group, signed: bool) -> str:
+    """One group's cell: `81.2`, or `F1/EM` for two metrics; `-` when nothing is there."""
+    parts = [values[(group, metric)] for metric in values[group].index]
+    if all(pd.isna(part) for part in parts):
+        return MISSING
+    return "/".join(number(part, signed) for part in parts)
+
+
+# --------------------------------------------------------------------------------------- main tables
+
+def table_grid(table: Table, show_n: bool = False) -> Grid:
+    groups = groups_of(table.values)
+    header = ["Intermediate", "MLM"] + [table.labels.get(g, str(g)) for g in groups]
+    rows = []
+    if table.baseline is not None:
+        config = table.baseline.name
+        rows.append([config[0], mlm_text(config[1])]
+                    + [with_n(cell(table.baseline, g, False), _count(table.counts, config, g), show_n)
+                       for g in groups])
+    for config, values in table.values.iterrows():
+        rows.append([config[0], mlm_text(config[1])]
+                    + [with_n(cell(values, g, table.signed), _count(table.counts, config, g), show_n)
+                       for g in groups])
+    return Grid(header, rows, right_from=2, caption=table.caption, notes=list(table.notes))
+
+
+def _count(counts, config, group):
+    if counts is None or group not in counts.columns:
+        return None
+    if config not in counts.index:
+        return None
+    return counts.at[config, group]
+
+
+def table_csv(table: Table, show_n: bool = False) -> str:
+    """Columns intermediate,mlm,<group>... (a two-metric group gives <group>_f1,<group>_em), unrounded."""
+    out = pd.DataFrame(index=table.values.index)
+    for group in groups_of(table.values):
+        metrics = list(table.values[group].columns)
+        for metric in metrics:
+            name = str(group) if len(metrics) == 1 else f"{group}_{SHORT_METRIC.get(metric, metric)}"
+            out[name] = table.values[(group, metric)]
+        if show_n and table.counts is not None and group in table.counts.columns:
+            out[f"{group}_n"] = table.counts[group].astype("Int64")
+    out = out.reset_index()
+    out["mlm"] = out["mlm"].map(lambda m: "true" if m else "false")
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+# ---------------------------------------------------------------------------------------- best table
+
+def best_grid(best: pd.DataFrame, show_n: bool = False) -> Grid:
+    """Target | Intermediate | MLM | Dev | Test, a last XTREME row; dev fallbacks marked with †."""
+    score, missing = xtreme_score(best, "test")
+    dev_score, _ = xtreme_score(best, "dev")
+    header = ["Target", "Intermediate", "MLM", "Dev", "Test"]
+    rows, notes, fallback = [], [], []
+    for record in best.itertuples(index=False):
+        test = number(record.test)
+        if not pd.isna(record.test_f1) or not pd.isna(record.test_em):
+            test = f"{test} ({number(record.test_f1)}/{number(record.test_em)})"
+        if record.reported_split is not None and record.reported_split != "test":
+            test += "†"
+            fallback.append(record.target)
+        rows.append([record.target, record.intermediate or MISSING, mlm_text(record.mlm),
+                     with_n(number(record.dev), record.n_dev, show_n),
+                     with_n(test, record.n_test, show_n)])
+    present = len(TARGETS) - len(missing)
+    xtreme_label = "XTREME" if not missing else f"XTREME ({present} of {len(TARGETS)} tasks)"
+    rows.append([xtreme_label, "", "", number(dev_score), number(score)])
+    if any(not pd.isna(v) for v in best["test_f1"]):
+        notes.append("QA targets score mean(F1, EM); F1/EM of the reported split in parentheses.")
+    if fallback:
+        notes.append(f"† no test scores for {', '.join(fallback)}: the dev score is reported instead.")
+    no_dev = list(best.loc[best["reported_split"].isna(), "target"])
+    if no_dev:
+        notes.append(f"no dev scores to select a configuration for: {', '.join(no_dev)}.")
+    if missing:
+        notes.append(f"XTREME score over {present} of the {len(TARGETS)} tasks only (missing: {', '.join(missing)}); "
+                     "not comparable to a full XTREME score.")
+    caption = ("Best configuration per target, chosen on dev and reported on test. XTREME score: mean over "
+               "the 9 XTREME tasks, a QA task counting as mean(F1, EM).")
+    return Grid(header, rows, right_from=3, caption=caption, notes=notes)
+
+
+def best_csv(best: pd.DataFrame, show_n: bool = False) -> str:
+    """Columns target,intermediate,mlm,dev,test; a last row `xtreme` with the XTREME score in test
+    (and the same mean over the selected configurations' dev scores in dev)."""
+    score, _missing = xtreme_score(best, "test")
+    dev_score, _ = xtreme_score(best, "dev")
+    out = best[["target", "intermediate", "mlm", "dev", "test"]].copy()
+    out["mlm"] = out["mlm"].map(lambda m: "" if m is None or pd.isna(m) else ("true" if m else "false"))
+    out["intermediate"] = out["intermediate"].fillna("")
+    if show_n:
+        out["dev_n"] = best["n_dev"].astype("Int64")
+        out["test_n"] = best["n_test"].astype("Int64")
+    xtreme_row = {"target": "xtreme", "intermediate": "", "mlm": "", "dev": dev_score, "test": score}
+    out = pd.concat([out, pd.DataFrame([xtreme_row])], ignore_index=True)
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+# --------------------------------------------------------------------------------------------- text
+
+def render_grid(grid: Grid, fmt: str) -> str:
+    return {"md": markdown, "latex": latex, "html": html_table}[fmt](grid)
+
+
+def markdown(grid: Grid) -> str:
+    def escape(text):
+        return str(text).replace("|", "\\|")
+
+    widths = [max(len(escape(row[i])) for row in [grid.header] + grid.rows) for i in range(len(grid.header))]
+    widths = [max(width, 3) for width in widths]
+
+    def line(cells):
+        padded = [escape(c).rjust(w) if i >= grid.right_from else escape(c).ljust(w)
+                  for i, (c, w) in enumerate(zip(cells, widths))]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if i >= grid.right_from else ("-" * (w + 2))
+                          for i, w in enumerate(widths)) + "|"
+    lines = []
+    if grid.caption:
+        lines += [grid.caption, ""]
+    lines += [line(grid.header), rule] + [line(row) for row in grid.rows]
+    if grid.notes:
+        lines.append("")
+        lines += [f"Note: {note}" for note in grid.notes]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "†": r"$^\dagger$"}
+
+
+def latex_escape(text) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def latex(grid: Grid) -> str:
+    """A booktabs tabular (needs \\usepackage{booktabs}); the caption and notes are rows under it."""
+    columns = len(grid.header)
+    spec = "l" * grid.right_from + "r" * (columns - grid.right_from)
+    lines = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(latex_escape(h) for h in grid.header) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in grid.rows]
+    lines.append(r"\bottomrule")
+    for text in ([grid.caption] if grid.caption else []) + [f"Note: {note}" for note in grid.notes]:
+        lines.append(f"\\multicolumn{{{columns}}}{{p{{0.95\\linewidth}}}}{{\\footnotesize {latex_escape(text)}}} \\\\")
+    lines.append(r"\end{tabular}")
+    return "\n".join(lines) + "\n"
+
+
+def html_table(grid: Grid) -> str:
+    def row(cells, tag):
+        out = []
+        for i, c in enumerate(cells):
+            align = ' style="text-align:right"' if i >= grid.right_from else ""
+            out.append(f"<{tag}{align}>{html.escape(str(c))}</{tag}>")
+        return "    <tr>" + "".join(out) + "</tr>"
+
+    lines = ['<table class="stilts-table">']
+    if grid.caption:
+        lines.append(f"  <caption>{html.escape(grid.caption)}</caption>")
+    lines += ["  <thead>", row(grid.header, "th"), "  </thead>", "  <tbody>"]
+    lines += [row(r, "td") for r in grid.rows]
+    lines += ["  </tbody>", "</table>"]
+    lines += [f'<p class="note">Note: {html.escape(note)}</p>' for note in grid.notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,381 @@
+"""Read `scores.csv` and aggregate it into transfer tables.
+
+`scores.csv` is the long-format file every run appends to (see docs/DESIGN.md):
+
+    pipeline, intermediate, mlm, target, seed, split, language, metric, value
+
+Aggregation follows the paper's reporting (docs/METHOD.md, "Reporting"):
+
+- a *run* is (pipeline, intermediate, mlm, target, seed); its score on a split is the mean over
+  languages of the target's main metric;
+- a *configuration* is (intermediate, mlm); its cell is the median over its runs (seeds);
+- a QA target (xquad, mlqa, tydiqa) keeps F1 and exact match side by side, and counts as
+  mean(F1, EM) wherever a single number per task is needed (Avg., best-by-dev, XTREME score).
+
+Every function here is pure: DataFrames in, DataFrames out. Only `load_scores` touches a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from stilts.errors import BadInput
+
+SCORE_COLUMNS = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value")
+RUN_KEYS = ["pipeline", "intermediate", "mlm", "target", "seed"]
+CONFIG_KEYS = ["intermediate", "mlm"]
+
+# The 9 XTREME target tasks, in the order tables show them.
+TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba")
+QA_TARGETS = frozenset({"xquad", "mlqa", "tydiqa"})
+QA_METRICS = ("f1", "exact_match")
+# Main metric(s) of each target (METHOD.md, "Target tasks and metrics").
+TARGET_METRICS = {
+    "xnli": ("accuracy",),
+    "pawsx": ("accuracy",),
+    "udpos": ("f1",),
+    "panx": ("f1",),
+    "xquad": QA_METRICS,
+    "mlqa": QA_METRICS,
+    "tydiqa": QA_METRICS,
+    "bucc": ("f1",),
+    "tatoeba": ("accuracy",),
+}
+# Intermediate tasks in the order tables list them (DESIGN.md, "Names used everywhere").
+INTERMEDIATE_ORDER = (
+    "anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "ccg", "cosmosqa", "commonsenseqa",
+    "snli", "anli_r1", "anli_r2", "anli_r3", "mlm",
+)
+BASELINE = "none"
+BASELINE_CONFIG = (BASELINE, False)
+DEFAULT_SPLIT = "dev"
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+def load_scores(path) -> pd.DataFrame:
+    """Read and validate a scores.csv; raise BadInput naming the file and the line or column.
+
+    A directory is accepted when it holds a `scores.csv`. Extra columns are ignored. When the same
+    (run, split, language, metric) appears more than once (a rerun appended again), the last line wins.
+    Returns the SCORE_COLUMNS with `mlm` as bool, `value` as float, everything else as str.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / "scores.csv").is_file():
+        path = path / "scores.csv"
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    if path.is_dir():
+        raise BadInput(f"{path}: is a directory without a scores.csv")
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = None
+            records = []
+            for fields in reader:
+                if not any(field.strip() for field in fields):
+                    continue  # blank line
+                if header is None:
+                    header = [field.strip() for field in fields]
+                    index = _column_index(path, header)
+                    continue
+                if len(fields) != len(header):
+                    raise BadInput(
+                        f"{path}: line {reader.line_num}: expected {len(header)} fields, got {len(fields)}"
+                    )
+                records.append(_parse_record(path, reader.line_num, fields, index))
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a CSV text file (not UTF-8)") from None
+    except csv.Error as error:
+        raise BadInput(f"{path}: not a CSV file ({error})") from None
+
+    if header is None:
+        raise BadInput(f"{path}: empty file; expected a header: {','.join(SCORE_COLUMNS)}")
+    frame = pd.DataFrame.from_records(records, columns=list(SCORE_COLUMNS))
+    frame = frame.astype({"mlm": bool, "value": float})
+    frame = frame.drop_duplicates(subset=list(SCORE_COLUMNS[:-1]), keep="last").reset_index(drop=True)
+    frame.attrs["path"] = str(path)
+    return frame
+
+
+def _column_index(path: Path, header: list[str]) -> list[int]:
+    missing = [column for column in SCORE_COLUMNS if column not in header]
+    if len(missing) == len(SCORE_COLUMNS):
+        raise BadInput(f"{path}: not a scores CSV: line 1 has none of the columns {','.join(SCORE_COLUMNS)}")
+    if missing:
+        raise BadInput(f"{path}: line 1: missing column(s): {', '.join(missing)}")
+    return [header.index(column) for column in SCORE_COLUMNS]
+
+
+def _parse_record(path: Path, line: int, fields: list[str], index: list[int]) -> tuple:
+    values = [fields[i].strip() for i in index]
+    record = dict(zip(SCORE_COLUMNS, values))
+    for column in ("intermediate", "target", "split", "language", "metric"):
+        if not record[column]:
+            raise BadInput(f"{path}: line {line}: empty '{column}'")
+    mlm = record["mlm"].lower()
+    if mlm in _TRUE:
+        record["mlm"] = True
+    elif mlm in _FALSE:
+        record["mlm"] = False
+    else:
+        raise BadInput(f"{path}: line {line}: 'mlm' must be true or false, got {record['mlm']!r}")
+    try:
+        value = float(record["value"])
+    except ValueError:
+        raise BadInput(f"{path}: line {line}: 'value' is not a number: {record['value']!r}") from None
+    if not math.isfinite(value):
+        raise BadInput(f"{path}: line {line}: 'value' is not a finite number: {record['value']!r}")
+    if not 0.0 <= value <= 100.0:
+        raise BadInput(f"{path}: line {line}: 'value' {value} is outside 0-100 (scores are percentages)")
+    record["value"] = value
+    return tuple(record[column] for column in SCORE_COLUMNS)
+
+
+def source_of(scores: pd.DataFrame) -> str:
+    return scores.attrs.get("path", "scores.csv")
+
+
+# ------------------------------------------------------------------------------------ names and order
+
+def target_metrics(target: str, metrics_present=()) -> tuple[str, ...]:
+    """Main metric(s) of a target; a target outside the 9 XTREME tasks is guessed from its metrics."""
+    if target in TARGET_METRICS:
+        return TARGET_METRICS[target]
+    present = set(metrics_present)
+    if set(QA_METRICS) <= present:
+        return QA_METRICS
+    for metric in ("accuracy", "f1"):
+        if metric in present:
+            return (metric,)
+    return ()
+
+
+def is_qa(metrics) -> bool:
+    return tuple(metrics) == QA_METRICS
+
+
+def targets_in(scores: pd.DataFrame) -> list[str]:
+    """Targets present, the XTREME ones in canonical order, then any others alphabetically."""
+    present = set(scores["target"])
+    return [t for t in TARGETS if t in present] + sorted(present - set(TARGETS))
+
+
+def config_sort_key(config) -> tuple:
+    """Baseline first, MLM off before on; single tasks in catalog order, then multi-task mixtures."""
+    intermediate, mlm = config
+    parts = intermediate.split("+")
+    base = parts[0].split("@")[0]
+    rank = INTERMEDIATE_ORDER.index(base) if base in INTERMEDIATE_ORDER else len(INTERMEDIATE_ORDER)
+    return (bool(mlm), intermediate != BASELINE, len(parts), rank, intermediate)
+
+
+def sort_configs(configs) -> list[tuple[str, bool]]:
+    return sorted({(str(i), bool(m)) for i, m in configs}, key=config_sort_key)
+
+
+def language_sort_key(language: str) -> tuple:
+    return (language != "en", language)
+
+
+# ----------------------------------------------------------------------------------------- selecting
+
+def select_split(scores: pd.DataFrame, split: str) -> pd.DataFrame:
+    rows = scores[scores["split"] == split]
+    if rows.empty:
+        splits = ", ".join(sorted(set(scores["split"]))) or "none"
+        raise BadInput(f"{source_of(scores)}: no rows with split '{split}' (splits present: {splits})")
+    return rows
+
+
+def main_metric_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """Only the rows holding each target's main metric(s)."""
+    keep = pd.Series(False, index=scores.index)
+    for target, rows in scores.groupby("target", sort=False):
+        metrics = target_metrics(target, rows["metric"].unique())
+        keep.loc[rows.index] = rows["metric"].isin(metrics)
+    return scores[keep]
+
+
+def metrics_by_target(scores: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for target in targets_in(scores):
+        metrics = target_metrics(target, scores.loc[scores["target"] == target, "metric"].unique())
+        if metrics:
+            out[target] = metrics
+    return out
+
+
+# --------------------------------------------------------------------------------------- aggregating
+
+def run_averages(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, metric): the mean over the run's languages. Pass rows of one split."""
+    rows = main_metric_rows(scores)
+    return rows.groupby(RUN_KEYS + ["metric"], as_index=False, sort=False)["value"].mean()
+
+
+def config_medians(runs: pd.DataFrame, by=("target", "metric")) -> pd.DataFrame:
+    """Median over runs (seeds) per configuration; columns CONFIG_KEYS + by + value, n."""
+    keys = CONFIG_KEYS + list(by)
+    return runs.groupby(keys, as_index=False, sort=False)["value"].agg(value="median", n="size")
+
+
+def transfer_cells(scores: pd.DataFrame, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The main table for one split.
+
+    Returns (values, counts): `values` has index (intermediate, mlm) in table order and columns
+    (target, metric) in canonical target order; `counts` has the same index and one column per target
+    holding the number of runs behind the cell (for QA the F1 cell's).
+    """
+    rows = select_split(scores, split)
+    metrics = metrics_by_target(rows)
+    runs = run_averages(rows)
+    if runs.empty:
+        raise BadInput(f"{source_of(scores)}: no accuracy, f1 or exact_match rows with split '{split}'")
+    cells = config_medians(runs)
+    configs = sort_configs(zip(cells["intermediate"], cells["mlm"]))
+    index = pd.MultiIndex.from_tuples(configs, names=CONFIG_KEYS)
+    columns = pd.MultiIndex.from_tuples(
+        [(target, metric) for target, ms in metrics.items() for metric in ms], names=["target", "metric"]
+    )
+    values = cells.pivot_table(index=CONFIG_KEYS, columns=["target", "metric"], values="value", aggfunc="first")
+    values = values.reindex(index=index, columns=columns)
+    first_metric = {target: ms[0] for target, ms in metrics.items()}
+    n_rows = cells[cells["metric"] == cells["target"].map(first_metric)]
+    counts = n_rows.pivot_table(index=CONFIG_KEYS, columns="target", values="n", aggfunc="first")
+    counts = counts.reindex(index=index, columns=list(metrics))
+    return values, counts
+
+
+def language_cells(scores: pd.DataFrame, target: str, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-language table of one target: index (intermediate, mlm); columns (language, metric), then
+    ("avg", metric) = the main-table cell (median over seeds of the run language averages)."""
+    rows = select_split(scores, split)
+    rows = rows[rows["target"] == target]
+    if rows.empty:
+        present = ", ".join(targets_in(select_split(scores, split)))
+        raise BadInput(f"{source_of(scores)}: target '{target}' has no rows with split '{split}' "
+                       f"(targets present: {present})")
+    metrics = target_metrics(target, rows["metric"].unique())
+    if not metrics:
+        raise BadInput(f"{source_of(scores)}: target '{target}' has no accuracy, f1 or exact_match rows")
+    rows = rows[rows["metric"].isin(metrics)]
+    per_run = rows.groupby(RUN_KEYS + ["language", "metric"], as_index=False, sort=False)["value"].mean()
+    cells = config_medians(per_run, by=("language", "metric"))
+    averages = config_medians(run_averages(rows))
+    averages = averages.drop(columns="target").assign(language="avg")
+    cells = pd.concat([cells, averages], ignore_index=True)
+
+    languages = sorted(set(rows["language"]), key=language_sort_key) + ["avg"]
+    configs = sort_configs(zip(cells["intermediate"], cells["mlm"]))
+    index = pd.MultiIndex.from_tuples(configs, names=CONFIG_KEYS)
+    columns = pd.MultiIndex.from_tuples(
+        [(language, metric) for language in languages for metric in metrics], names=["language", "metric"]
+    )
+    values = cells.pivot_table(index=CONFIG_KEYS, columns=["language", "metric"], values="value", aggfunc="first")
+    values = values.reindex(index=index, columns=columns)
+    n_rows = cells[cells["metric"] == metrics[0]]
+    counts = n_rows.pivot_table(index=CONFIG_KEYS, columns="language", values="n", aggfunc="first")
+    counts = counts.reindex(index=index, columns=languages)
+    return values, counts
+
+
+def group_scores(values: pd.DataFrame) -> pd.DataFrame:
+    """One number per column group (target or language): the metric, or mean(F1, EM) for QA.
+
+    A QA group with F1 or EM missing has no score (NaN), never a half-score.
+    """
+    groups = list(dict.fromkeys(values.columns.get_level_values(0)))
+    return pd.DataFrame(
+        {group: values[group].mean(axis=1, skipna=False) for group in groups}, index=values.index
+    )
+
+
+def row_average(values: pd.DataFrame) -> pd.Series:
+    """Avg. column: mean over targets of each row, a QA target counting as mean(F1, EM).
+
+    A row missing any target of the table gets no average (NaN): an average over fewer tasks is a
+    different quantity and would not compare across rows.
+    """
+    return group_scores(values).mean(axis=1, skipna=False)
+
+
+def with_average(values: pd.DataFrame) -> pd.DataFrame:
+    out = values.copy()
+    out[("avg", "score")] = row_average(values)
+    return out
+
+
+def deltas(values: pd.DataFrame, baseline=BASELINE_CONFIG) -> pd.DataFrame:
+    """Each row minus the baseline row (intermediate none, mlm false); the baseline row is dropped."""
+    if baseline not in values.index:
+        raise KeyError(baseline)
+    base = values.loc[baseline]
+    return values.drop(index=baseline).sub(base, axis=1)
+
+
+# ------------------------------------------------------------------------------- best-by-dev, XTREME
+
+def best_by_dev(scores: pd.DataFrame, dev: str = "dev", test: str = "test") -> pd.DataFrame:
+    """For each target, the configuration with the best dev score, reported on test.
+
+    The score of a QA target is mean(F1, EM). Ties go to the configuration listed first (the baseline
+    first). When the chosen configuration has no test score (the target has no test data, or that run
+    did not produce one) the dev score is reported instead and `reported_split` says so.
+
+    Columns: target, intermediate, mlm, dev, test, reported_split, n_dev, n_test, test_f1, test_em.
+    `test` is the reported score; test_f1/test_em its F1 and EM for QA targets.
+    """
+    targets = targets_in(main_metric_rows(scores))
+    dev_values, dev_counts = _cells_or_empty(scores, dev)
+    test_values, test_counts = _cells_or_empty(scores, test)
+    dev_scores, test_scores = group_scores(dev_values), group_scores(test_values)
+
+    records = []
+    for target in targets:
+        record = dict(target=target, intermediate=None, mlm=None, dev=math.nan, test=math.nan,
+                      reported_split=None, n_dev=math.nan, n_test=math.nan, test_f1=math.nan, test_em=math.nan)
+        candidates = dev_scores[target].dropna() if target in dev_scores else pd.Series(dtype=float)
+        if not candidates.empty:
+            config = candidates.idxmax()
+            record.update(intermediate=config[0], mlm=bool(config[1]), dev=candidates[config],
+                          n_dev=dev_counts.at[config, target])
+            reported, split_values, split_counts, split_name = math.nan, test_values, test_counts, test
+            if target in test_scores and config in test_scores.index:
+                reported = test_scores.at[config, target]
+            if pd.isna(reported):
+                reported, split_values, split_counts, split_name = candidates[config], dev_values, dev_counts, dev
+            record.update(test=reported, reported_split=split_name, n_test=split_counts.at[config, target])
+            if (target, "exact_match") in split_values.columns:
+                record.update(test_f1=split_values.at[config, (target, "f1")],
+                              test_em=split_values.at[config, (target, "exact_match")])
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _cells_or_empty(scores: pd.DataFrame, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not (scores["split"] == split).any():
+        empty = pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=CONFIG_KEYS))
+        return empty.copy(), empty.copy()
+    return transfer_cells(scores, split)
+
+
+def xtreme_score(best: pd.DataFrame, column: str = "test") -> tuple[float, list[str]]:
+    """The XTREME score: unweighted mean over the 9 XTREME tasks of their scores (QA = mean(F1, EM)).
+
+    Returns (score, missing): when tasks are missing the score is the mean over those present and
+    `missing` names the others; callers must label it as such. Targets outside XTREME do not count.
+    """
+    rows = best[best["target"].isin(TARGETS)].dropna(subset=[column])
+    present = set(rows["target"])
+    missing = [t for t in TARGETS if t not in present]
+    score = float(rows[column].mean()) if not rows.empty else math.nan
+    return score, missing

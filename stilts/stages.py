@@ -1,0 +1,168 @@
+"""What each stage kind does when it runs: train (intermediate, target) or evaluate zero-shot."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from stilts.artifacts import atomic_folder, upsert_scores
+from stilts.data import load_examples
+from stilts.engine import PlannedStage, RunContext, score_labels
+from stilts.errors import BadInput
+from stilts.evaluation import evaluate_examples
+from stilts.featurize import featurize
+from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head, save_heads, seed_everything
+from stilts.readers.nli import MissingSplit
+from stilts.registry import get_task
+from stilts.training import TrainingPlan, TrainingTask, train
+
+MODEL_FOLDER = "model"
+
+
+def input_model(stage: PlannedStage, context: RunContext) -> str:
+    return str(stage.upstream.folder / MODEL_FOLDER) if stage.upstream else context.model_path
+
+
+class TrainingStageRunner:
+    """Intermediate and target stages: fresh heads on the incoming encoder, train, save."""
+
+    def run(self, stage: PlannedStage, context: RunContext) -> dict:
+        settings, accelerator = stage.settings, context.accelerator
+        if len(settings["tasks"]) > 1:
+            raise BadInput(f"stages[{stage.index}].tasks: multi-task stages are not available yet; "
+                           f"give one task per stage")
+        seed_everything(settings["seed"])
+        encoder, tokenizer = load_encoder(input_model(stage, context))
+        tasks = [get_task(name) for name in settings["tasks"]]
+        items = [self._training_task(task, tokenizer, settings, context) for task in tasks]
+        model = StageModel(encoder, tasks)  # heads are new: the paper re-initialises them every phase
+
+        batches_per_epoch = math.ceil(len(items[0].features) / settings["batch_size"])
+        accumulation = settings["gradient_accumulation_steps"]
+        total_batches = (settings["max_steps"] * accumulation if settings["max_steps"]
+                         else max(1, math.ceil(settings["epochs"] * batches_per_epoch)))
+        plan = TrainingPlan(
+            total_batches=total_batches, gradient_accumulation_steps=accumulation,
+            learning_rate=settings["learning_rate"], warmup_ratio=settings["warmup_ratio"],
+            weight_decay=settings["weight_decay"], max_grad_norm=1.0,
+            validate_every=settings["validate_every"], patience=settings["patience"], seed=settings["seed"],
+            draw_task=lambda: tasks[0].name)
+        context.log(f"  {tasks[0].name}: {len(items[0].features)} training examples, batch size "
+                    f"{settings['batch_size']} x {accumulation} accumulation, {plan.optimizer_steps} "
+                    f"optimizer steps, learning rate {settings['learning_rate']:g}")
+        summary = train(accelerator, model, items, tokenizer, plan, log=context.log)
+
+        if accelerator.is_main_process:
+            unwrapped = accelerator.unwrap_model(model)
+            with atomic_folder(stage.folder / MODEL_FOLDER) as folder:
+                unwrapped.encoder.save_pretrained(folder)
+                tokenizer.save_pretrained(folder)
+            with atomic_folder(stage.folder / HEADS_FOLDER) as folder:
+                save_heads(unwrapped, folder)
+        return {"training": summary, "train_examples": {item.task.name: len(item.features) for item in items}}
+
+    @staticmethod
+    def _training_task(task, tokenizer, settings, context: RunContext) -> TrainingTask:
+        examples = load_examples(task, "train", task.source_language, context.data_sources)
+        if settings["max_train_examples"]:
+            examples = examples[: settings["max_train_examples"]]
+        features = featurize(task, examples, tokenizer, settings["max_length"])
+        try:
+            dev_examples = load_examples(task, "dev", task.source_language, context.data_sources)
+        except MissingSplit as missing:
+            context.log(f"  {task.name}: no validation data ({missing}); training without early stopping")
+            return TrainingTask(task, features, settings["batch_size"])
+        dev_examples = dev_examples[: settings["validation_examples"]]
+        dev_features = featurize(task, dev_examples, tokenizer, settings["max_length"])
+        return TrainingTask(task, features, settings["batch_size"], dev_features, dev_examples)
+
+    def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
+        pass
+
+
+class EvaluateStageRunner:
+    """Zero-shot evaluation in every language of the target task; rows go to scores.csv."""
+
+    def run(self, stage: PlannedStage, context: RunContext) -> dict:
+        settings, accelerator = stage.settings, context.accelerator
+        seed_everything(settings["seed"])
+        task = get_task(settings["task"])
+        encoder, tokenizer = load_encoder(input_model(stage, context))
+        model = StageModel(encoder, [task]).to(accelerator.device)
+        if task.format.trains:
+            load_head(model, task, stage.upstream.folder / HEADS_FOLDER)
+
+        explicit_splits, explicit_languages = settings["splits"] is not None, settings["languages"] is not None
+        scores: dict[str, dict[str, dict[str, float]]] = {}
+        for split in settings["splits"] or task.eval_splits:
+            for language in settings["languages"] or task.languages:
+                try:
+                    examples = load_examples(task, split, language, context.data_sources)
+                except MissingSplit:
+                    if explicit_splits and explicit_languages:
+                        raise
+                    continue
+                if settings["max_examples"]:
+                    examples = examples[: settings["max_examples"]]
+                scores.setdefault(split, {})[language] = evaluate_examples(
+                    accelerator, model, task, examples, tokenizer, max_length=settings["max_length"],
+                    batch_size=stage.config.batch_size, language=language, desc=f"{task.name} {split} {language}")
+        if not scores:
+            raise BadInput(f"data.{task.name}: no evaluation data found in "
+                           f"{context.data_sources.get(task.name, 'the Hub')}")
+        metrics = {"task": task.name, "scores": scores, "average": _averages(scores)}
+        if accelerator.is_main_process:
+            upsert_scores(context.scores_path, score_rows(metrics, stage, context))
+        return metrics
+
+    def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
+        """A reused evaluation still belongs in this run's scores.csv (it may be a new file)."""
+        metrics = json.loads((stage.folder / "metrics.json").read_text())
+        if context.accelerator.is_main_process:
+            upsert_scores(context.scores_path, score_rows(metrics, stage, context))
+
+
+def _averages(scores: dict) -> dict:
+    averages = {}
+    for split, by_language in scores.items():
+        metric_names = next(iter(by_language.values())).keys()
+        averages[split] = {m: float(np.mean([values[m] for values in by_language.values()])) for m in metric_names}
+    return averages
+
+
+def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
+    labels = score_labels(context.pipeline)
+    return [{"pipeline": context.pipeline.name, "intermediate": labels["intermediate"], "mlm": labels["mlm"],
+             "target": metrics["task"], "seed": stage.settings["seed"], "split": split, "language": language,
+             "metric": metric, "value": float(value)}
+            for split, by_language in metrics["scores"].items()
+            for language, values in by_language.items()
+            for metric, value in values.items()]
+
+
+def per_language_table(metrics: dict) -> str:
+    """A plain-text table: one row per split and metric, one column per language, average last."""
+    lines = []
+    for split, by_language in metrics["scores"].items():
+        languages = list(by_language)
+        lines.append(f"{metrics['task']} ({split})")
+        lines.append("  " + f"{'metric':<12}" + "".join(f"{name:>7}" for name in languages + ["avg"]))
+        for metric in next(iter(by_language.values())):
+            values = [by_language[lang][metric] for lang in languages] + [metrics["average"][split][metric]]
+            lines.append("  " + f"{metric:<12}" + "".join(f"{value:7.1f}" for value in values))
+    return "\n".join(lines)
+
+
+STAGE_RUNNERS = {
+    "intermediate": TrainingStageRunner(),
+    "target": TrainingStageRunner(),
+    "evaluate": EvaluateStageRunner(),
+}
+
+
+def evaluation_metrics(stages: list[PlannedStage]) -> list[dict]:
+    return [json.loads((stage.folder / "metrics.json").read_text())
+            for stage in stages if stage.kind == "evaluate" and (stage.folder / "metrics.json").is_file()]
+

@@ -1,0 +1,54 @@
+"""What a task format provides.
+
+A task format turns examples into model inputs, owns the output head and its loss, and turns model
+outputs back into predictions and scores. The training and evaluation loops only talk to this
+interface, so adding a task that fits an existing format is one catalog entry and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from stilts.registry import Task
+
+
+class TaskFormat:
+    """Base class; one subclass per format in ``stilts/tasks/``."""
+
+    name: str = ""
+    #: fields of an example that hold text (what `translate` translates); the rest are kept as is
+    text_fields: tuple[str, ...] = ()
+    #: whether the task needs a trained head (retrieval does not)
+    trains: bool = True
+
+    def featurize(self, examples: dict[str, list], tokenizer, task: "Task", max_length: int) -> dict[str, list]:
+        """Tokenize a batch of examples (columns -> lists) into features (columns -> lists)."""
+        raise NotImplementedError
+
+    def collate(self, features: list[dict], tokenizer) -> dict[str, torch.Tensor]:
+        """Pad a list of features to the longest in the batch (dynamic padding)."""
+        raise NotImplementedError
+
+    def build_head(self, task: "Task", hidden_size: int) -> nn.Module:
+        raise NotImplementedError
+
+    def forward(self, encoder: nn.Module, head: nn.Module, batch: dict[str, torch.Tensor]):
+        """Return ``(loss or None, outputs)``; ``outputs`` are what `predict` receives, per feature."""
+        raise NotImplementedError
+
+    def predict(self, outputs: Any, features, examples: list[dict], task: "Task") -> list:
+        """Predictions, one per example, from the stacked outputs of all features."""
+        raise NotImplementedError
+
+    def score(self, predictions: list, examples: list[dict], task: "Task", language: str) -> dict[str, float]:
+        """Metrics on a 0-100 scale, the task's main metric among them."""
+        raise NotImplementedError
+
+
+def encoder_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The keys of a batch that go into the encoder (labels and bookkeeping stay out)."""
+    return {key: batch[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in batch}

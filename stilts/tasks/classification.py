@@ -1,0 +1,70 @@
+"""Single-sentence and sentence-pair classification (NLI, paraphrase, ...).
+
+The head reads the first token's final state, like RoBERTa's classification head (dense + tanh +
+dropout + projection), so it works on any encoder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from stilts.metrics.classification import accuracy, binary_f1
+from stilts.tasks.base import TaskFormat, encoder_inputs
+
+
+class ClassificationHead(nn.Module):
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, first_token_state: torch.Tensor) -> torch.Tensor:
+        hidden = torch.tanh(self.dense(self.dropout(first_token_state)))
+        return self.out_proj(self.dropout(hidden))
+
+
+class Classification(TaskFormat):
+    """Examples ``{"id", "text_a", "text_b" (optional), "label": label name}``."""
+
+    name = "classification"
+    text_fields = ("text_a", "text_b")
+
+    def featurize(self, examples, tokenizer, task, max_length):
+        pair = examples.get("text_b") is not None and examples["text_b"][0] is not None
+        encoded = tokenizer(examples["text_a"], examples["text_b"] if pair else None,
+                            truncation=True, max_length=max_length)
+        label_ids = {label: index for index, label in enumerate(task.labels)}
+        encoded["labels"] = [label_ids[label] for label in examples["label"]]
+        return dict(encoded)
+
+    def collate(self, features, tokenizer):
+        labels = torch.tensor([feature["labels"] for feature in features], dtype=torch.long)
+        inputs = [{key: value for key, value in feature.items() if key != "labels"} for feature in features]
+        batch = tokenizer.pad(inputs, return_tensors="pt")
+        batch["labels"] = labels
+        return dict(batch)
+
+    def build_head(self, task, hidden_size):
+        return ClassificationHead(hidden_size, len(task.labels))
+
+    def forward(self, encoder, head, batch):
+        states = encoder(**encoder_inputs(batch)).last_hidden_state
+        logits = head(states[:, 0])
+        loss = nn.functional.cross_entropy(logits.float(), batch["labels"]) if "labels" in batch else None
+        return loss, logits
+
+    def predict(self, outputs, features, examples, task):
+        return [task.labels[index] for index in np.asarray(outputs).argmax(axis=-1)]
+
+    def score(self, predictions, examples, task, language):
+        gold = [example["label"] for example in examples]
+        scores = {"accuracy": accuracy(predictions, gold)}
+        if task.metric == "f1":  # QQP-style paraphrase detection also reports F1 of the positive class
+            scores["f1"] = binary_f1(predictions, gold, positive=task.labels[-1])
+        return scores
+
+
+CLASSIFICATION = Classification()
