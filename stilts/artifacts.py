@@ -77,7 +77,7 @@ def _locked(path: Path):
 
 def upsert_scores(path: Path, rows: list[dict]) -> None:
     """Add rows to ``scores.csv``; a row with the same key as an existing one replaces it."""
-    new_keys = {tuple(str(row[column]) for column in SCORE_KEY) for row in rows}
+    new_keys = {tuple(_csv_cell(row[column]) for column in SCORE_KEY) for row in rows}
     with _locked(path):
         kept = []
         if path.exists():

@@ -27,10 +27,10 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
     pipeline, base_dir = load_pipeline(pipeline_file, overrides)
     run_dir = (output_dir or Path("runs") / pipeline.name).resolve()
     stages, data_sources = plan_pipeline(pipeline, base_dir, run_dir, str(pipeline_file))
+    model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file), install=not dry_run)
     if dry_run:
         _print_plan(pipeline, stages, run_dir)
         return
-    model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file))
     _run(pipeline, stages, data_sources, model_path, run_dir)
 
 

@@ -83,12 +83,18 @@ def resolve_data_sources(pipeline: PipelineConfig, base_dir: Path, source: str) 
     return resolved
 
 
-def resolve_model_reference(reference: str, base_dir: Path, source: str) -> str:
-    """A local folder (relative to the YAML), a Hub id, or a named offline model."""
+def resolve_model_reference(reference: str, base_dir: Path, source: str, install: bool = True) -> str:
+    """A local folder (relative to the YAML), a Hub id, or a named offline model (installed on
+    first use unless ``install`` is false, as for a dry run)."""
     if reference.startswith(OFFLINE_PREFIX):
-        from stilts.offline.registry import resolve_model
+        from stilts.offline import registry
 
-        return resolve_model(reference)
+        try:
+            if not install:
+                return str(registry.model_path(reference[len(OFFLINE_PREFIX):]))
+            return registry.resolve_model(reference)
+        except BadInput as error:
+            raise BadInput(f"{source}: model: {error}") from None
     local = (base_dir / Path(reference).expanduser())
     looks_local = reference.startswith((".", "/", "~")) or local.exists()
     if looks_local:
@@ -192,13 +198,15 @@ def run_stages(stages: list[PlannedStage], context: RunContext) -> None:
     from stilts.stages import STAGE_RUNNERS
 
     accelerator = context.accelerator
+    rerun: set[str] = set()  # a stage whose input was just retrained must run again too
     for stage in stages:
         header = f"[{stage.index + 1}/{len(stages)}] {stage.kind} '{stage.name}' ({stage.fingerprint[:8]})"
-        if stage.complete:
+        if stage.complete and not (stage.upstream and stage.upstream.fingerprint in rerun):
             context.log(f"{header}: complete, skipping ({stage.folder})")
             STAGE_RUNNERS[stage.kind].on_skip(stage, context)
             continue
         context.log(f"{header}: running -> {stage.folder}")
+        rerun.add(stage.fingerprint)
         if accelerator.is_main_process:
             if stage.folder.exists():  # an earlier run stopped inside this stage: start it again
                 shutil.rmtree(stage.folder)

@@ -19,3 +19,34 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny XLM-R-architecture encoder with a sentencepiece tokenizer, built offline."""
+    from stilts.testing import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_nli(tmp_path_factory):
+    from stilts.testing import write_tiny_nli
+
+    return write_tiny_nli(tmp_path_factory.mktemp("tiny-nli"))
+
+
+def write_pipeline(path, model, data, *, name="tiny", extra_stages=None, **training):
+    """A tiny MNLI -> XNLI pipeline YAML; returns its path."""
+    import yaml
+
+    settings = dict(learning_rate=1e-3, batch_size=16, epochs=2, validate_every=4, **training)
+    config = {
+        "name": name, "model": str(model), "seed": 1,
+        "data": {task: str(folder) for task, folder in data.items()},
+        "stages": [dict(kind="intermediate", tasks=["mnli"], **settings),
+                   dict(kind="target", task="xnli", **settings),
+                   dict(kind="evaluate", task="xnli")] + (extra_stages or []),
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

@@ -1,0 +1,101 @@
+"""Config validation: one line naming the YAML file and the field, exit 2, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import write_pipeline
+from helpers import run_cli
+
+from stilts.config import load_pipeline
+from stilts.engine import plan_pipeline
+
+
+@pytest.fixture
+def pipeline_file(tmp_path, tiny_nli):
+    return write_pipeline(tmp_path / "p.yaml", tmp_path, tiny_nli)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("stages.0.tasks=[mnlj]", "p.yaml: stages[0].tasks[0]: unknown task 'mnlj' (did you mean 'mnli'?)"),
+    ("stages.1.epoch=2", "p.yaml: stages[1].epoch: unknown field (did you mean 'epochs'?)"),
+    ("stages.target.epochs=abc", "p.yaml: stages[1].epochs: input should be a valid number"),
+    ("stages.target.learning_rate=-1", "p.yaml: stages[1].learning_rate: input should be greater than 0"),
+    ("stages.1.kind=finetune", "p.yaml: stages[1]: kind must be one of intermediate, target, evaluate"),
+    ("stages.1.task=mnli", "p.yaml: stages[1].task: task 'mnli' cannot be used in a target stage"),
+    ("stages.2.languages=[de,xx]", "p.yaml: stages[2].languages[1]: 'xx' is not a language of xnli"),
+    ("data.xnli=/no/such/folder", "p.yaml: data.xnli: no such folder /no/such/folder"),
+    ("data.xnly=/tmp", "p.yaml: data.xnly: unknown task (did you mean 'xnli'?)"),
+    ("model=./missing-model", "p.yaml: model: no such folder"),
+    ("name=../escape", "p.yaml: name: string should match pattern"),
+    ("stages.5.task=x", "--set stages.5: index 5 out of range (there are 3)"),
+    ("stages.nosuch.epochs=1", "--set stages.nosuch: no stage named 'nosuch'"),
+    ("seed=one", "p.yaml: seed: input should be a valid integer"),
+])
+def test_bad_config_gives_one_line_and_exit_2(pipeline_file, override, message, capsys):
+    code, stdout, stderr = run_cli(["run", pipeline_file, "--set", override, "--dry-run"], capsys)
+    assert code == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("error: ")
+    assert message in stderr
+    assert "Traceback" not in stderr
+
+
+def test_evaluate_without_its_target_stage_is_refused(pipeline_file, capsys):
+    code, _, stderr = run_cli(["run", pipeline_file, "--set", "stages.1.task=xnli", "--set",
+                               "stages.2.task=xnli", "--set", "stages.1.kind=intermediate", "--dry-run"], capsys)
+    assert code == 2
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstages: [\n")
+    code, _, stderr = run_cli(["run", bad], capsys)
+    assert code == 2 and "bad.yaml: line 3: YAML syntax error" in stderr
+
+
+def test_missing_file_and_non_mapping(tmp_path, capsys):
+    assert run_cli(["run", tmp_path / "none.yaml"], capsys)[2] == f"error: {tmp_path / 'none.yaml'}: no such file\n"
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    code, _, stderr = run_cli(["run", listed], capsys)
+    assert code == 2 and "expected a mapping" in stderr
+
+
+def test_real_command_line_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodel: m\nstages:\n  - kind: target\n    task: xnlii\n")
+    done = subprocess.run([sys.executable, "-m", "stilts.cli", "run", str(bad), "--dry-run"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: {bad}: stages[0].task: unknown task 'xnlii' (did you mean 'xnli'?)"]
+
+
+def _fingerprints(path, *overrides):
+    pipeline, base = load_pipeline(path, overrides)
+    stages, _ = plan_pipeline(pipeline, base, path.parent / "out", str(path))
+    return [stage.fingerprint for stage in stages]
+
+
+def test_fingerprints_are_stable_and_follow_what_changes_results(pipeline_file):
+    base = _fingerprints(pipeline_file)
+    assert base == _fingerprints(pipeline_file)
+    assert len(set(base)) == 3
+    # a target setting changes the target stage and everything after it, not what comes before
+    changed = _fingerprints(pipeline_file, "stages.target.learning_rate=0.5")
+    assert changed[0] == base[0] and changed[1] != base[1] and changed[2] != base[2]
+    # the seed changes every stage
+    assert all(a != b for a, b in zip(base, _fingerprints(pipeline_file, "seed=2")))
+    # evaluation batch size and stage names change only speed and labels: same results, same fingerprint
+    assert _fingerprints(pipeline_file, "stages.2.batch_size=7") == base
+    # writing the paper's default explicitly is the same stage as leaving it out
+    assert _fingerprints(pipeline_file, "stages.target.warmup_ratio=0.1") == base
+
+
+def test_paper_defaults_fill_unset_fields(pipeline_file):
+    pipeline, base = load_pipeline(pipeline_file, ("stages.0.learning_rate=null", "stages.0.batch_size=null",
+                                                   "stages.0.epochs=null", "stages.1.learning_rate=null",
+                                                   "stages.1.batch_size=null", "stages.1.epochs=null"))
+    stages, _ = plan_pipeline(pipeline, base, pipeline_file.parent, str(pipeline_file))
+    assert (stages[0].settings["learning_rate"], stages[0].settings["batch_size"], stages[0].settings["epochs"]) == (1e-5, 24, 2)
+    assert (stages[1].settings["learning_rate"], stages[1].settings["batch_size"], stages[1].settings["epochs"]) == (3e-6, 4, 2)

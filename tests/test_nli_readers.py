@@ -1,0 +1,71 @@
+"""MNLI/XNLI readers on the real files in ../shared/data and on each original format."""
+
+import json
+
+import pytest
+
+from stilts.errors import BadInput
+from stilts.readers.nli import (NLI_LABELS, MissingSplit, read_mnli_folder, read_xnli_folder)
+from stilts.target.catalog import XNLI_LANGUAGES
+
+
+def test_xtreme_xnli_dev_files_all_15_languages(shared_data):
+    for language in XNLI_LANGUAGES:
+        examples = read_xnli_folder(shared_data / "xnli", "dev", language)
+        assert len(examples) == 2490
+        counts = {label: sum(e["label"] == label for e in examples) for label in NLI_LABELS}
+        assert counts == {"entailment": 830, "neutral": 830, "contradiction": 830}
+    german = read_xnli_folder(shared_data / "xnli", "dev", "de")
+    assert german[0]["text_a"] == "und er hat gesagt, Mama ich bin daheim."
+    assert german[0]["label"] == "neutral"
+
+
+def test_missing_split_names_folder_and_files(shared_data):
+    with pytest.raises(MissingSplit, match=r"no XNLI test data for 'de' \(looked for test-de.tsv and xnli.test.tsv\)"):
+        read_xnli_folder(shared_data / "xnli", "test", "de")
+
+
+def test_xnli_original_combined_file_filters_language(tmp_path):
+    header = "language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t" \
+             "sentence2_parse\tsentence1\tsentence2\tpromptID\tpairID\n"
+    rows = ["de\tcontradiction\t_\t_\t_\t_\tEr \"kam\"\tEr ging\t1\t11\n",
+            "en\tentailment\t_\t_\t_\t_\tHe came\tHe was there\t1\t12\n"]
+    (tmp_path / "xnli.test.tsv").write_text(header + "".join(rows))
+    (example,) = read_xnli_folder(tmp_path, "test", "de")
+    assert example == {"id": "11", "text_a": 'Er "kam"', "text_b": "Er ging", "label": "contradiction"}
+
+
+def test_multinli_jsonl_drops_no_consensus_and_glue_tsv(tmp_path):
+    lines = [{"gold_label": "neutral", "sentence1": "a", "sentence2": "b", "pairID": "1"},
+             {"gold_label": "-", "sentence1": "c", "sentence2": "d", "pairID": "2"}]
+    (tmp_path / "multinli_1.0_train.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert [e["id"] for e in read_mnli_folder(tmp_path, "train")] == ["1"]
+
+    glue = tmp_path / "glue"
+    glue.mkdir()
+    (glue / "dev_matched.tsv").write_text(
+        "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tlabel1\tgold_label\n"
+        "0\t7\t7e\tfiction\tShe said \"hi\tShe spoke\tentailment\tentailment\n")
+    (example,) = read_mnli_folder(glue, "dev")
+    assert example["text_a"] == 'She said "hi' and example["label"] == "entailment"
+
+
+def test_xnli_mt_train_file_maps_contradictory(tmp_path):
+    (tmp_path / "multinli.train.en.tsv").write_text("premise\thypo\tlabel\nA\tB\tcontradictory\n")
+    assert read_mnli_folder(tmp_path, "train")[0]["label"] == "contradiction"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a\tb\tmaybe\n", r"dev-xx.tsv: line 1: label 'maybe' is not one of entailment, neutral, contradiction"),
+    ("ok\tok\tneutral\nonly two\tfields\n", r"dev-xx.tsv: line 2: expected 3 tab-separated fields"),
+])
+def test_malformed_lines_name_file_and_line(tmp_path, content, message):
+    (tmp_path / "dev-xx.tsv").write_text(content)
+    with pytest.raises(BadInput, match=message):
+        read_xnli_folder(tmp_path, "dev", "xx")
+
+
+def test_bad_json_line_is_reported(tmp_path):
+    (tmp_path / "multinli_1.0_dev_matched.jsonl").write_text('{"gold_label": "neutral"}\n{oops\n')
+    with pytest.raises(BadInput, match=r"line 1: missing field sentence1"):
+        read_mnli_folder(tmp_path, "dev")

@@ -1,0 +1,95 @@
+"""End to end: MNLI -> XNLI on the tiny model, offline; reruns reuse complete stages."""
+
+import csv
+import json
+
+import pytest
+from conftest import write_pipeline
+from helpers import run_cli
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+from stilts.artifacts import SCORE_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_model, tiny_nli):
+    """One complete run, shared by the tests below (they only read it)."""
+    folder = tmp_path_factory.mktemp("run")
+    yaml_path = write_pipeline(folder / "tiny.yaml", tiny_model, tiny_nli)
+    return yaml_path, folder / "out"
+
+
+def _run(capsys, yaml_path, out, *extra):
+    return run_cli(["run", yaml_path, "--output-dir", out, *extra], capsys)
+
+
+def test_first_run_writes_every_artifact_and_scores(finished_run, capsys):
+    yaml_path, out = finished_run
+    code, stdout, _ = _run(capsys, yaml_path, out)
+    assert code == 0
+    stage_folders = sorted(path.name.split("-")[0] for path in out.iterdir() if path.is_dir())
+    assert stage_folders == ["evaluate", "intermediate", "target"]
+    for folder in out.iterdir():
+        if folder.is_dir():
+            assert (folder / "COMPLETE").is_file() and (folder / "config.json").is_file()
+            assert json.loads((folder / "metrics.json").read_text())
+    with open(out / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == SCORE_COLUMNS
+    # every language the tiny data has, both splits, one accuracy each
+    assert {(r["split"], r["language"]) for r in rows} == {(s, l) for s in ("dev", "test") for l in ("de", "en", "fr")}
+    assert {(r["intermediate"], r["mlm"], r["target"], r["seed"], r["metric"]) for r in rows} == {
+        ("mnli", "false", "xnli", "1", "accuracy")}
+    assert all(0 <= float(r["value"]) <= 100 for r in rows)
+    # the per-language table is printed at the end
+    assert "xnli (dev)" in stdout and "accuracy" in stdout
+
+
+def test_second_run_skips_every_stage(finished_run, capsys):
+    yaml_path, out = finished_run
+    before = (out / "scores.csv").read_text()
+    code, stdout, _ = _run(capsys, yaml_path, out)
+    assert code == 0
+    assert stdout.count("complete, skipping") == 3
+    assert "running ->" not in stdout
+    assert (out / "scores.csv").read_text() == before  # no duplicated rows
+
+
+def test_every_stage_model_loads_with_automodel(finished_run):
+    _, out = finished_run
+    for folder in out.glob("*-*/model"):
+        model = AutoModel.from_pretrained(folder)
+        assert model.config.model_type == "xlm-roberta"
+        assert not any(key.startswith("heads") for key in model.state_dict())
+
+
+def test_target_heads_are_fresh_not_carried_over(finished_run):
+    _, out = finished_run
+    (intermediate,) = out.glob("intermediate-*")
+    (target,) = out.glob("target-*")
+    mnli_head = load_file(intermediate / "heads" / "mnli.safetensors")
+    xnli_head = load_file(target / "heads" / "xnli.safetensors")
+    assert mnli_head.keys() == xnli_head.keys()
+    assert any(not (mnli_head[k] == xnli_head[k]).all() for k in mnli_head)
+    config = json.loads((target / "config.json").read_text())
+    assert config["upstream"] == str(intermediate)
+
+
+def test_incomplete_stage_is_rerun_with_everything_after_it(finished_run, capsys):
+    yaml_path, out = finished_run
+    (target,) = out.glob("target-*")
+    (target / "COMPLETE").unlink()
+    code, stdout, _ = _run(capsys, yaml_path, out)
+    assert code == 0
+    assert stdout.count("complete, skipping") == 1  # only the intermediate stage is reused
+    assert "target 'target'" in stdout and "running ->" in stdout
+    assert (target / "COMPLETE").is_file()
+
+
+def test_dry_run_prints_fingerprints_and_runs_nothing(finished_run, tmp_path, capsys):
+    yaml_path, _ = finished_run
+    code, stdout, _ = _run(capsys, yaml_path, tmp_path / "fresh", "--dry-run")
+    assert code == 0
+    assert stdout.count("to run") == 3
+    assert not (tmp_path / "fresh").exists()
