@@ -17,6 +17,8 @@ from stilts.errors import BadInput
 LAZY_COMMANDS = {
     "models": "stilts.offline.cli:models",
     "run": "stilts.commands:run",
+    "sweep": "stilts.commands:sweep",
+    "score": "stilts.metrics.cli:score",
     "table": "stilts.reports.cli:table",
 }
 

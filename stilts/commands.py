@@ -1,4 +1,4 @@
-"""`stilts run`: one pipeline, end to end."""
+"""`stilts run` (one pipeline) and `stilts sweep` (a grid of pipelines sharing one run folder)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,21 @@ from pathlib import Path
 import click
 
 from stilts.config import load_pipeline
+from stilts.errors import BadInput
+
+_OUTPUT_DIR = click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                           help="Run folder (default: runs/<name>). Stages and scores.csv go here.")
+_OVERRIDES = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+                          help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable).")
+_DRY_RUN = click.option("--dry-run", is_flag=True, help="Print the resolved stages and their fingerprints; "
+                                                        "run nothing.")
 
 
 @click.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run folder (default: runs/<pipeline name>). Stages and scores.csv go here.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-              help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Print the resolved stages and their fingerprints; run nothing.")
+@_OUTPUT_DIR
+@_OVERRIDES
+@_DRY_RUN
 def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool) -> None:
     """Run a pipeline: intermediate stage(s), target fine-tuning, zero-shot evaluation.
 
@@ -29,28 +35,104 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
     stages, data_sources = plan_pipeline(pipeline, base_dir, run_dir, str(pipeline_file))
     model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file), install=not dry_run)
     if dry_run:
-        _print_plan(pipeline, stages, run_dir)
+        click.echo(f"pipeline {pipeline.name}  model {pipeline.model}  seed {pipeline.seed}  run dir {run_dir}")
+        _print_stages(stages, with_settings=True)
         return
-    _run(pipeline, stages, data_sources, model_path, run_dir)
+    from stilts.engine import run_stages
+    from stilts.stages import evaluation_metrics, per_language_table
+
+    context = _context(pipeline, model_path, data_sources, run_dir)
+    context.log(f"pipeline {pipeline.name}: {len(stages)} stages, device {context.accelerator.device}, "
+                f"run dir {run_dir}")
+    run_stages(stages, context)
+    for metrics in evaluation_metrics(stages):
+        context.log(per_language_table(metrics))
+    context.log(f"scores: {context.scores_path}")
 
 
-def _print_plan(pipeline, stages, run_dir: Path) -> None:
-    click.echo(f"pipeline {pipeline.name}  model {pipeline.model}  seed {pipeline.seed}  run dir {run_dir}")
+@click.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@_OUTPUT_DIR
+@_OVERRIDES
+@_DRY_RUN
+def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool) -> None:
+    """Run (or resume) every pipeline of a sweep; stages shared by fingerprint run once.
+
+    A failed pipeline does not stop the others; the summary lists it and the exit code is 1.
+    """
+    from stilts.engine import plan_pipeline, resolve_model_reference, run_stages
+    from stilts.sweep import expand, load_sweep
+
+    config, base_dir = load_sweep(sweep_file, overrides)
+    run_dir = (output_dir or Path("runs") / config.name).resolve()
+    pipelines = expand(config, str(sweep_file))
+    plans = [(pipeline, *plan_pipeline(pipeline, base_dir, run_dir, f"{sweep_file}: {pipeline.name}"))
+             for pipeline in pipelines]
+    model_path = resolve_model_reference(config.model, base_dir, str(sweep_file), install=not dry_run)
+    unique = {stage.fingerprint: stage for _, stages, _ in plans for stage in stages}
+    done = sum(stage.complete for stage in unique.values())
+    click.echo(f"sweep {config.name}: {len(plans)} pipelines, {len(unique)} distinct stages "
+               f"({done} complete, {len(unique) - done} to run), run dir {run_dir}")
+    if dry_run:
+        for kind in ("intermediate", "target", "evaluate"):
+            of_kind = [stage for stage in unique.values() if stage.kind == kind]
+            click.echo(f"  {kind}: {len(of_kind)} stages, {sum(s.complete for s in of_kind)} complete")
+        for pipeline, stages, _ in plans:
+            click.echo(pipeline.name)
+            _print_stages(stages, with_settings=False)
+        return
+
+    context = None
+    failed_stages: dict[str, str] = {}
+    outcomes: list[tuple[str, str, str]] = []
+    for number, (pipeline, stages, data_sources) in enumerate(plans, start=1):
+        blocked = next((failed_stages[s.fingerprint] for s in stages if s.fingerprint in failed_stages), None)
+        if blocked:
+            outcomes.append((pipeline.name, "failed", f"needs a stage that failed: {blocked}"))
+            continue
+        if context is None:
+            context = _context(pipeline, model_path, data_sources, run_dir)
+        context.pipeline, context.data_sources = pipeline, data_sources
+        reused = all(stage.complete for stage in stages)
+        if not reused:
+            context.log(f"=== [{number}/{len(plans)}] {pipeline.name}")
+        try:
+            # a reused pipeline still runs: its skipped evaluations re-add their rows to scores.csv
+            run_stages(stages, context)
+            outcomes.append((pipeline.name, "reused" if reused else "done", ""))
+        except (BadInput, RuntimeError, ValueError, OSError) as error:
+            stage = next((s for s in stages if not s.complete), stages[-1])
+            reason = f"{stage.kind} '{stage.name}' ({stage.fingerprint[:8]}): {str(error).splitlines()[0]}"
+            failed_stages[stage.fingerprint] = reason
+            outcomes.append((pipeline.name, "failed", reason))
+            click.echo(f"error: {pipeline.name}: {reason}", err=True)
+    counts = {status: sum(o[1] == status for o in outcomes) for status in ("done", "reused", "failed")}
+    click.echo(f"sweep {config.name}: {counts['done']} done, {counts['reused']} reused (already complete), "
+               f"{counts['failed']} failed; scores: {run_dir / 'scores.csv'}")
+    for name, status, reason in outcomes:
+        if status == "failed":
+            click.echo(f"  failed: {name}: {reason}", err=True)
+    if counts["failed"]:
+        raise SystemExit(1)
+
+
+def _print_stages(stages, *, with_settings: bool) -> None:
     for stage in stages:
         status = "complete (will be reused)" if stage.complete else "to run"
         click.echo(f"  [{stage.index + 1}] {stage.kind:<12} {stage.name:<14} {stage.fingerprint[:8]}  {status}")
-        for key in sorted(stage.settings):
-            click.echo(f"        {key}: {stage.settings[key]}")
+        if with_settings:
+            for key in sorted(stage.settings):
+                click.echo(f"        {key}: {stage.settings[key]}")
 
 
-def _run(pipeline, stages, data_sources, model_path: str, run_dir: Path) -> None:
+def _context(pipeline, model_path: str, data_sources, run_dir: Path):
+    """Quiet libraries, one Accelerator for the process, and the context stages run in."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import datasets
     import transformers
     from accelerate import Accelerator
 
-    from stilts.engine import RunContext, run_stages
-    from stilts.stages import evaluation_metrics, per_language_table
+    from stilts.engine import RunContext
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -61,13 +143,8 @@ def _run(pipeline, stages, data_sources, model_path: str, run_dir: Path) -> None
         if accelerator.is_main_process:
             click.echo(message)
 
-    context = RunContext(pipeline=pipeline, model_path=model_path, data_sources=data_sources,
-                         run_dir=run_dir, accelerator=accelerator, log=log)
-    log(f"pipeline {pipeline.name}: {len(stages)} stages, device {accelerator.device}, run dir {run_dir}")
-    run_stages(stages, context)
-    for metrics in evaluation_metrics(stages):
-        log(per_language_table(metrics))
-    log(f"scores: {context.scores_path}")
+    return RunContext(pipeline=pipeline, model_path=model_path, data_sources=data_sources,
+                      run_dir=run_dir, accelerator=accelerator, log=log)
 
 
 def _mixed_precision(setting: str) -> str:

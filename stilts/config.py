@@ -174,34 +174,47 @@ def validate_pipeline(raw: dict, source: str) -> PipelineConfig:
     try:
         return PipelineConfig.model_validate(raw)
     except ValidationError as error:
-        raise BadInput(f"{source}: {_describe(error.errors()[0], raw)}") from None
+        raise BadInput(f"{source}: {describe_validation_error(error.errors()[0], raw, PipelineConfig)}") from None
 
 
-def _describe(problem: dict, raw: dict) -> str:
+STAGE_MODELS = {"intermediate": IntermediateStage, "target": TargetStage, "evaluate": EvaluateStage}
+
+
+def describe_validation_error(problem: dict, raw: dict, model: type[BaseModel]) -> str:
+    """One pydantic error as ``field.path: what is wrong``."""
     location = list(problem["loc"])
     # a discriminated union puts the stage kind into the path: stages.0.target.epochs
-    if len(location) >= 3 and location[0] == "stages" and location[2] in ("intermediate", "target", "evaluate"):
+    if len(location) >= 3 and location[0] == "stages" and location[2] in STAGE_MODELS:
         del location[2]
     path = _dotted(location)
     kind = problem["type"]
     if kind == "extra_forbidden":
-        known = _known_fields(location, raw)
+        known = _known_fields(model, location[:-1], raw)
         return f"{path}: unknown field{did_you_mean(str(location[-1]), known)}"
     if kind == "missing":
         return f"{path}: required field is missing"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return f"{path}: kind must be one of intermediate, target, evaluate"
+        return f"{path}: kind must be one of {', '.join(STAGE_MODELS)}"
     value = problem.get("input")
     shown = f" (got {value!r})" if not isinstance(value, (dict, list)) else ""
     return f"{path}: {problem['msg'][0].lower()}{problem['msg'][1:]}{shown}"
 
 
-def _known_fields(location: list, raw: dict) -> list[str]:
-    if location and location[0] == "stages" and len(location) >= 3:
-        kind = raw["stages"][location[1]].get("kind")
-        model = {"intermediate": IntermediateStage, "target": TargetStage, "evaluate": EvaluateStage}.get(kind)
-        return list(model.model_fields) if model else []
-    return list(PipelineConfig.model_fields)
+def _known_fields(model: type[BaseModel], parents: list, raw) -> list[str]:
+    """Field names of the (nested) model that holds the unknown field, for a did-you-mean."""
+    node = raw
+    for part in parents:
+        node = node[part] if isinstance(node, (dict, list)) else None
+        if isinstance(part, int):
+            continue
+        if part == "stages" and model is PipelineConfig:
+            model = None  # resolved from the item's kind below
+            continue
+        annotation = model.model_fields[part].annotation if model and part in model.model_fields else None
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if model is None and isinstance(node, dict):
+        model = STAGE_MODELS.get(node.get("kind"))
+    return list(model.model_fields) if model else []
 
 
 def _dotted(location: list) -> str:

@@ -106,3 +106,32 @@ def write_tiny_nli(folder: Path, *, train: int = 96, dev: int = 24, languages=("
             (xnli / f"{split}-{language}.tsv").write_text(
                 "".join(f"{p}\t{h}\t{label}\n" for p, h, label in rows), encoding="utf-8")
     return {"mnli": mnli, "xnli": xnli}
+
+
+# --- a tiny topic-classification set (label<TAB>text, one file per split and language) -------------
+
+_TOPIC_WORDS = {
+    "en": {"sports": ["the team won the match", "the runner finished the race"],
+           "food": ["the soup tastes good", "we cooked rice and fish"],
+           "weather": ["it rains in the morning", "the wind is cold today"],
+           "technology": ["the phone needs an update", "the computer runs new software"]},
+    "de": {"sports": ["die Mannschaft gewann das Spiel", "der Läufer beendete das Rennen"],
+           "food": ["die Suppe schmeckt gut", "wir kochten Reis und Fisch"],
+           "weather": ["am Morgen regnet es", "der Wind ist heute kalt"],
+           "technology": ["das Telefon braucht ein Update", "der Computer hat neue Software"]},
+}
+
+
+def write_tiny_topics(folder: Path, *, train: int = 48, test: int = 16) -> Path:
+    """``train-en.tsv``, ``dev-en.tsv`` and ``test-{en,de}.tsv`` in the demo's topic format."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(5)
+    for split, language, count in (("train", "en", train), ("dev", "en", test), ("test", "en", test),
+                                   ("test", "de", test)):
+        lines = []
+        for number in range(count):
+            label = sorted(_TOPIC_WORDS[language])[number % 4]
+            lines.append(f"{label}\t{rng.choice(_TOPIC_WORDS[language][label])}\n")
+        (folder / f"{split}-{language}.tsv").write_text("".join(lines), encoding="utf-8")
+    return folder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stilts.readers.nli import NLI_LABELS, read_xnli_folder
+from stilts.readers.text_classification import label_text_folder_reader
 from stilts.registry import HubSource, Task, register_task
 from stilts.tasks.classification import CLASSIFICATION
 
@@ -26,4 +27,20 @@ XNLI = register_task(Task(
     hub=HubSource("facebook/xnli", config=lambda language: language,
                   splits={"dev": "validation", "test": "test"}, to_example=_xnli_row),
     train_task="mnli",
+))
+
+
+TOPIC_LABELS = ("sports", "food", "weather", "technology")
+
+TOPICS = register_task(Task(
+    name="topics",
+    format=CLASSIFICATION,
+    phases=frozenset({"target", "evaluate"}),
+    languages=("en", "de", "fr", "es", "ru", "zh", "ar", "hi", "tr"),
+    metric="accuracy",
+    labels=TOPIC_LABELS,
+    description="Small topic classification set shipped for the demo (pipelines/demo_data/topics); "
+                "not a benchmark",
+    read_local=label_text_folder_reader(TOPIC_LABELS),
+    eval_splits=("test",),
 ))

@@ -20,9 +20,13 @@ from stilts.errors import BadInput
 from stilts.readers._io import as_path, numbered_lines, read_text
 
 
-def _line_of(text: str, needle: str) -> int:
-    index = text.find(needle)
-    return text.count("\n", 0, index) + 1 if index >= 0 else 1
+def _line_of(text: str, key: str) -> int:
+    """The line where ``key`` is written as a JSON string (raw or \\u-escaped); 1 if not found."""
+    for needle in (json.dumps(key, ensure_ascii=False), json.dumps(key)):
+        index = text.find(needle)
+        if index >= 0:
+            return text.count("\n", 0, index) + 1
+    return 1
 
 
 def _json_object(path) -> tuple[dict, str]:
@@ -43,7 +47,7 @@ def read_qa_predictions(path, gold_ids: Collection[str]) -> dict[str, str]:
     path = as_path(path)
     document, text = _json_object(path)
     for question_id, answer in document.items():
-        where = f"{path}: line {_line_of(text, json.dumps(question_id))}"
+        where = f"{path}: line {_line_of(text, question_id)}"
         if question_id not in gold_ids:
             raise BadInput(f"{where}: unknown question id '{question_id}' (not in the gold file)")
         if not isinstance(answer, str):
@@ -58,7 +62,7 @@ def read_na_probs(path, gold_ids: Collection[str]) -> dict[str, float]:
     document, text = _json_object(path)
     probs = {}
     for question_id, value in document.items():
-        where = f"{path}: line {_line_of(text, json.dumps(question_id))}"
+        where = f"{path}: line {_line_of(text, question_id)}"
         if question_id not in gold_ids:
             raise BadInput(f"{where}: unknown question id '{question_id}' (not in the gold file)")
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -24,7 +24,8 @@ from stilts.metrics.tagging import ner_scores, pos_scores
 from stilts.readers import nli
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.qa import read_squad, read_tydiqa
-from stilts.readers.retrieval import bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba, tatoeba_paths
+from stilts.readers.retrieval import (bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba,
+                                      tatoeba_paths)
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
 
 
@@ -75,7 +76,7 @@ def score(task: str, language: str, gold, predictions, threshold: float | None =
                       Path(na_probs) if na_probs is not None else None)
     for path in (request.gold, request.predictions, request.na_probs):
         if path is not None and not path.is_file():
-            raise BadInput(f"{path}: no such file")
+            raise BadInput(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     return scorer.score(request)
 
 
@@ -136,10 +137,16 @@ def score_panx(request: Request) -> dict:
 
 # --------------------------------------------------------------------------- QA
 
-def _qa_gold(request: Request, examples: list[dict], allow_unanswerable: bool = False) -> dict[str, list[str]]:
+def _qa_gold(request: Request, examples: list[dict],
+             allow_unanswerable: bool = False) -> dict[str, list[str]]:
     if not examples:
         raise BadInput(f"{request.gold}: no questions")
-    gold = {e["id"]: e["answers"]["text"] for e in examples}
+    gold: dict[str, list[str]] = {}
+    for example in examples:
+        if example["id"] in gold:
+            raise BadInput(f"{request.gold}: question id '{example['id']}' occurs twice; predictions "
+                           f"could not tell the questions apart")
+        gold[example["id"]] = example["answers"]["text"]
     if not allow_unanswerable:
         for question_id, answers in gold.items():
             if not answers:

@@ -79,7 +79,8 @@ def _eval_dict(exact: Mapping[str, float], f1: Mapping[str, float], ids: Sequenc
 
 
 def find_best_thresh(predictions: Mapping[str, str], scores: Mapping[str, float],
-                     na_probs: Mapping[str, float], qid_to_has_ans: Mapping[str, bool]) -> tuple[float, float]:
+                     na_probs: Mapping[str, float],
+                     qid_to_has_ans: Mapping[str, bool]) -> tuple[float, float]:
     """``find_best_thresh``: walk the questions by increasing no-answer probability, answering each in
     turn instead of abstaining; return (best score 0-100, the probability threshold reaching it)."""
     num_no_ans = sum(1 for k in qid_to_has_ans if not qid_to_has_ans[k])

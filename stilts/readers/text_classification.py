@@ -1,0 +1,36 @@
+"""Single-text classification files in the MLDoc style: ``label<TAB>text`` per line, no header,
+one file per split and language (``train-en.tsv``, ``dev-en.tsv``, ``test-de.tsv``, ...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stilts.errors import BadInput
+from stilts.readers._io import numbered_lines
+from stilts.readers.nli import MissingSplit
+
+
+def read_label_text_tsv(path: Path, labels: tuple[str, ...]) -> list[dict]:
+    examples = []
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        label, sep, text = line.partition("\t")
+        if not sep or not text.strip():
+            raise BadInput(f"{path}: line {number}: expected 'label<TAB>text'")
+        if label not in labels:
+            raise BadInput(f"{path}: line {number}: label '{label}' is not one of {', '.join(labels)}")
+        examples.append({"id": f"{path.stem}:{number}", "text_a": text, "text_b": None, "label": label})
+    return examples
+
+
+def label_text_folder_reader(labels: tuple[str, ...]):
+    """A ``read_local`` for a catalog entry: (folder, split, language) -> examples."""
+
+    def read(folder: Path, split: str, language: str) -> list[dict]:
+        path = Path(folder) / f"{split}-{language}.tsv"
+        if not path.is_file():
+            raise MissingSplit(f"{folder}: no {split} file for '{language}' (looked for {path.name})")
+        return read_label_text_tsv(path, labels)
+
+    return read

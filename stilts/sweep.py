@@ -1,0 +1,97 @@
+"""Sweeps: a pipeline template times a matrix of intermediate tasks, targets, seeds and MLM on/off.
+
+Every combination becomes an ordinary pipeline. All of them share one run folder, so a stage that
+several pipelines have in common (the same intermediate model for every target) has one
+fingerprint, one folder, and is trained once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stilts.config import SAFE_NAME, PipelineConfig, apply_override, describe_validation_error, read_yaml_mapping
+from stilts.errors import BadInput
+
+BASELINE = "none"
+MLM = "mlm"
+
+
+class SweepMatrix(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: intermediate configurations: a task name, several joined with '+', or `none` (the baseline)
+    intermediate: Annotated[list[str], Field(min_length=1)] = [BASELINE]
+    target: Annotated[list[str], Field(min_length=1)]
+    seed: Annotated[list[int], Field(min_length=1)] = [1]
+    mlm: Annotated[list[bool], Field(min_length=1)] = [False]
+
+
+class SweepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(pattern=SAFE_NAME)]
+    model: str
+    mixed_precision: str = "auto"
+    data: dict[str, str] = Field(default_factory=dict)
+    #: settings for every stage of a kind, e.g. {intermediate: {epochs: 1}, evaluate: {max_examples: 500}}
+    stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: settings for one task's stage, e.g. {xnli: {batch_size: 8}}; applied after `stages`
+    tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    matrix: SweepMatrix
+
+
+def load_sweep(path: Path, overrides: tuple[str, ...] = ()) -> tuple[SweepConfig, Path]:
+    raw = read_yaml_mapping(path)
+    for override in overrides:
+        apply_override(raw, override)
+    try:
+        sweep = SweepConfig.model_validate(raw)
+    except ValidationError as error:
+        raise BadInput(f"{path}: {describe_validation_error(error.errors()[0], raw, SweepConfig)}") from None
+    unknown = set(sweep.stages) - {"intermediate", "target", "evaluate"}
+    if unknown:
+        raise BadInput(f"{path}: stages.{sorted(unknown)[0]}: unknown stage kind "
+                       f"(use intermediate, target, evaluate)")
+    return sweep, path.resolve().parent
+
+
+def pipeline_name(intermediate: str, target: str, seed: int, mlm: bool) -> str:
+    return f"{intermediate}{'+mlm' if mlm else ''}-{target}-s{seed}"
+
+
+def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
+    """One pipeline per combination, ordered so that shared stages come first: by seed, then
+    intermediate configuration, then target (so an intermediate model is trained, then reused)."""
+    from stilts.registry import get_task
+
+    pipelines = []
+    matrix = sweep.matrix
+    for seed, intermediate, mlm, target in itertools.product(matrix.seed, matrix.intermediate, matrix.mlm,
+                                                              matrix.target):
+        intermediate_tasks = [] if intermediate == BASELINE else intermediate.split("+")
+        if mlm:
+            intermediate_tasks.append(MLM)
+        stages = []
+        if intermediate_tasks:
+            stages.append(_stage(sweep, "intermediate", intermediate_tasks, tasks=intermediate_tasks))
+        target_task = get_task(target, f"{source}: matrix.target")
+        if target_task.format.trains:
+            stages.append(_stage(sweep, "target", [target], task=target))
+        stages.append(_stage(sweep, "evaluate", [target], task=target))
+        raw = {"name": pipeline_name(intermediate, target, seed, mlm), "model": sweep.model, "seed": seed,
+               "mixed_precision": sweep.mixed_precision, "data": dict(sweep.data), "stages": stages}
+        try:
+            pipelines.append(PipelineConfig.model_validate(raw))
+        except ValidationError as error:
+            raise BadInput(f"{source}: {raw['name']}: {describe_validation_error(error.errors()[0], raw, PipelineConfig)}") from None
+    return pipelines
+
+
+def _stage(sweep: SweepConfig, kind: str, task_names: list[str], **fields) -> dict:
+    stage = {"kind": kind, **sweep.stages.get(kind, {})}
+    if kind != "intermediate" or len(task_names) == 1:
+        stage.update(sweep.tasks.get(task_names[0], {}))
+    stage.update(fields)
+    return stage

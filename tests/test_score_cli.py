@@ -1,0 +1,261 @@
+"""`stilts score` on real dev files: gold as predictions gives 100; perturbed predictions give the
+numbers worked out in the comments; bad prediction files exit 2 with one line naming file and line."""
+
+import json
+
+import pytest
+
+from stilts.cli import main
+from stilts.readers.pairs import read_pawsx
+from stilts.readers.qa import read_squad
+from stilts.readers.tagging import read_conllu_upos, read_panx
+
+approx = pytest.approx
+
+
+def stilts_score(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", *[str(a) for a in args]])
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def scored(capsys, *args) -> dict:
+    code, out, err = stilts_score(capsys, *args)
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 1  # one JSON object
+    return json.loads(out)
+
+
+def bad_input(capsys, *args) -> str:
+    code, out, err = stilts_score(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_json(tmp_path, name, data):
+    return write(tmp_path, name, json.dumps(data, ensure_ascii=False))
+
+
+# ----------------------------------------------------------------------------- QA
+
+def test_xquad_gold_answers_score_100(shared_data, tmp_path, capsys):
+    gold = shared_data / "xquad" / "xquad.de.json"
+    answers = {e["id"]: e["answers"]["text"][0] for e in read_squad(gold)}
+    predictions = write_json(tmp_path, "pred.json", answers)
+    assert scored(capsys, "--task", "xquad", "--language", "de", "--gold", gold,
+                  "--predictions", predictions) == {"exact_match": 100.0, "f1": 100.0, "count": 1190}
+
+
+def test_xquad_perturbed(shared_data, tmp_path, capsys):
+    gold = shared_data / "xquad" / "xquad.en.json"
+    examples = read_squad(gold)
+    predictions = {e["id"]: e["answers"]["text"][0] for e in examples}
+    assert examples[0]["answers"]["text"] == ["308"]
+    predictions[examples[0]["id"]] = "308 points"  # EM 0; F1: P 1/2, R 1 -> 2/3
+    for example in examples[1:11]:
+        predictions[example["id"]] = "zzz"  # 10 wrong: EM 0, F1 0
+    del predictions[examples[11]["id"]]  # unanswered: 0, with a warning
+    code, out, err = stilts_score(capsys, "--task", "xquad", "--language", "en", "--gold", gold,
+                                  "--predictions", write_json(tmp_path, "pred.json", predictions))
+    assert code == 0 and "1 of 1190 questions have no prediction" in err
+    result = json.loads(out)
+    assert result["exact_match"] == approx(100 * (1190 - 12) / 1190)
+    assert result["f1"] == approx(100 * (1190 - 12 + 2 / 3) / 1190)
+    assert result["unanswered"] == 1
+
+
+def test_mlqa_zh_perturbed_uses_character_tokens(shared_data, tmp_path, capsys):
+    gold = shared_data / "mlqa" / "MLQA_V1" / "dev" / "dev-context-zh-question-zh.json"
+    examples = read_squad(gold)
+    predictions = {e["id"]: e["answers"]["text"][0] for e in examples}
+    assert scored(capsys, "--task", "mlqa", "--language", "zh", "--gold", gold,
+                  "--predictions", write_json(tmp_path, "gold.json", predictions))["f1"] == 100.0
+    assert examples[1]["answers"]["text"] == ["伊斯兰教"]
+    assert examples[4]["answers"]["text"] == ["BFG 9000和电锯"]
+    predictions[examples[1]["id"]] = "伊斯兰教徒"  # 5 characters vs 4: P 4/5, R 1 -> F1 8/9
+    predictions[examples[4]["id"]] = "BFG 9000"  # [bfg, 9000] vs [bfg, 9000, 和, 电, 锯]: F1 4/7
+    result = scored(capsys, "--task", "mlqa", "--language", "zh", "--gold", gold,
+                    "--predictions", write_json(tmp_path, "pred.json", predictions))
+    assert result["exact_match"] == approx(100 * 502 / 504)
+    assert result["f1"] == approx(100 * (502 + 8 / 9 + 4 / 7) / 504)
+
+
+def test_tydiqa_gold_answers_score_100(shared_data, tmp_path, capsys):
+    gold = shared_data / "tydiqa" / "tydiqa-goldp-v1.1-train" / "tydiqa.goldp.en.train.json"
+    examples = read_squad(gold)[:50]  # XTREME's per-language ids repeat over the whole file
+    small = write_json(tmp_path, "tydiqa.json", {"version": "1.1", "data": [{"title": "", "paragraphs": [
+        {"context": e["context"], "qas": [{"id": f"english-{i}", "question": e["question"], "answers": [
+            {"text": t, "answer_start": s}
+            for t, s in zip(e["answers"]["text"], e["answers"]["answer_start"])]}]}
+        for i, e in enumerate(examples)]}]})
+    predictions = write_json(tmp_path, "pred.json", {f"english-{i}": e["answers"]["text"][0]
+                                                     for i, e in enumerate(examples)})
+    assert scored(capsys, "--task", "tydiqa", "--language", "en", "--gold", small,
+                  "--predictions", predictions) == {"exact_match": 100.0, "f1": 100.0, "count": 50}
+
+
+def test_squad_v2_with_no_answer_probabilities(tmp_path, capsys):
+    qas = [{"id": "a", "question": "?", "answers": [{"text": "Paris", "answer_start": 0}]},
+           {"id": "b", "question": "?", "answers": [], "is_impossible": True},
+           {"id": "c", "question": "?", "answers": [{"text": "blue sky", "answer_start": 10}]},
+           {"id": "d", "question": "?", "answers": [], "is_impossible": True}]
+    gold = write_json(tmp_path, "dev-v2.0.json", {"version": "v2.0", "data": [
+        {"title": "T", "paragraphs": [{"context": "Paris is a blue sky city.", "qas": qas}]}]})
+    predictions = write_json(tmp_path, "pred.json", {"a": "paris", "b": "", "c": "sky", "d": "something"})
+    na_probs = write_json(tmp_path, "na.json", {"a": 0.1, "b": 0.9, "c": 0.4, "d": 0.6})
+    result = scored(capsys, "--task", "squad_v2", "--language", "en", "--gold", gold,
+                    "--predictions", predictions, "--na-probs", na_probs)
+    # worked out in tests/test_metrics.py::test_squad_v2_*
+    assert result["exact_match"] == approx(50.0)
+    assert result["has_ans_f1"] == approx(100 * (1 + 2 / 3) / 2)
+    assert result["best_f1"] == approx(100 * (3 + 2 / 3) / 4)
+    assert result["best_f1_threshold"] == approx(0.4)
+    result = scored(capsys, "--task", "squad_v2", "--language", "en", "--gold", gold,
+                    "--predictions", predictions, "--na-probs", na_probs, "--threshold", "0.5")
+    assert result["exact_match"] == approx(75.0)
+
+
+# ----------------------------------------------------------------------------- classification
+
+def test_xnli_gold_labels_and_perturbed(shared_data, tmp_path, capsys):
+    gold = shared_data / "xnli" / "dev-en.tsv"
+    labels = [line.rstrip("\n").split("\t")[2] for line in gold.open(encoding="utf-8")]
+    assert len(labels) == 2490
+    args = ["--task", "xnli", "--language", "en", "--gold", gold, "--predictions"]
+    assert scored(capsys, *args, write(tmp_path, "p.txt", "\n".join(labels) + "\n")) == \
+           {"accuracy": 100.0, "count": 2490}
+    flip = {"entailment": "neutral", "neutral": "contradiction", "contradiction": "entailment"}
+    perturbed = [flip[label] for label in labels[:249]] + labels[249:]  # 249 of 2490 wrong: 90.0
+    assert scored(capsys, *args, write(tmp_path, "q.txt", "\n".join(perturbed)))["accuracy"] == approx(90.0)
+
+
+def test_pawsx_original_test_file(shared_data, tmp_path, capsys):
+    gold = shared_data / "pawsx" / "tsv_files" / "test-de.tsv"
+    labels = [e["label"] for e in read_pawsx(gold)]
+    perturbed = [("1" if label == "0" else "0") for label in labels[:500]] + labels[500:]  # 75.0
+    result = scored(capsys, "--task", "pawsx", "--language", "de", "--gold", gold,
+                    "--predictions", write(tmp_path, "p.txt", "\n".join(perturbed) + "\n"))
+    assert result == {"accuracy": approx(75.0), "count": 2000}
+
+
+# ----------------------------------------------------------------------------- tagging
+
+def tag_file(tmp_path, name, sentences):
+    return write(tmp_path, name, "".join("\n".join(tags) + "\n\n" for tags in sentences))
+
+
+def test_udpos_conllu_gold_tags_score_100(shared_data, tmp_path, capsys):
+    gold = shared_data / "ud" / "UD_French-GSD" / "fr_gsd-ud-test.conllu"
+    sentences = [s["tags"] for s in read_conllu_upos(gold)]
+    result = scored(capsys, "--task", "udpos", "--language", "fr", "--gold", gold,
+                    "--predictions", tag_file(tmp_path, "p.txt", sentences))
+    assert result == {"precision": 100.0, "recall": 100.0, "f1": 100.0, "accuracy": 100.0, "count": 416}
+
+
+def test_panx_real_dev_and_hand_computed(shared_data, tmp_path, capsys):
+    gold = shared_data / "panx" / "dev-sw.tsv"
+    sentences = [s["tags"] for s in read_panx(gold)]
+    assert scored(capsys, "--task", "panx", "--language", "sw", "--gold", gold,
+                  "--predictions", tag_file(tmp_path, "p.txt", sentences))["f1"] == 100.0
+    small = write(tmp_path, "dev-de.tsv", "Angela\tB-PER\nMerkel\tI-PER\nin\tO\nBerlin\tB-LOC\n\n"
+                                          "Die\tO\nUNO\tB-ORG\n")
+    # gold PER LOC ORG; predicted PER (right), ORG at Berlin (wrong), nothing for UNO:
+    # P 1/2, R 1/3, F1 2 * 1/6 / (5/6) = 0.4
+    predictions = tag_file(tmp_path, "q.txt", [["B-PER", "I-PER", "O", "B-ORG"], ["O", "O"]])
+    result = scored(capsys, "--task", "panx", "--language", "de", "--gold", small, "--predictions", predictions)
+    assert result == {"precision": approx(50.0), "recall": approx(100 / 3), "f1": approx(40.0), "count": 2}
+
+
+# ----------------------------------------------------------------------------- retrieval
+
+def test_tatoeba_identity_and_perturbed(shared_data, tmp_path, capsys):
+    gold = shared_data / "tatoeba" / "tatoeba.deu-eng.deu"
+    args = ["--task", "tatoeba", "--language", "de", "--gold", gold, "--predictions"]
+    identity = write(tmp_path, "p.txt", "".join(f"{i}\n" for i in range(1000)))
+    assert scored(capsys, *args, identity) == {"accuracy": 100.0, "count": 1000}
+    shifted = write(tmp_path, "q.txt", "".join(f"{(i + 1) if i < 100 else i}\n" for i in range(1000)))
+    assert scored(capsys, *args, shifted)["accuracy"] == approx(90.0)  # first 100 wrong
+    assert "this is de data, but --language is fr" in bad_input(
+        capsys, "--task", "tatoeba", "--language", "fr", "--gold", gold, "--predictions", identity)
+
+
+def test_bucc_threshold_search_and_given_threshold(shared_data, tmp_path, capsys):
+    gold_file = shared_data / "bucc2018" / "zh-en.dev.gold"
+    gold = [line.split() for line in gold_file.read_text(encoding="utf-8").splitlines()]
+    gold_targets = {en for _, en in gold}
+    distractors = [f"en-{n:09d}" for n in range(1, 200) if f"en-{n:09d}" not in gold_targets][:100]
+    lines = [f"{zh}\t{en}\t2.0" for zh, en in gold] + [f"{gold[0][0]}\t{en}\t1.0" for en in distractors]
+    candidates = write(tmp_path, "candidates.tsv", "\n".join(lines) + "\n")
+    args = ["--task", "bucc", "--language", "zh", "--gold", gold_file, "--predictions", candidates]
+    # best F1 after the 257 gold pairs: threshold halfway to the distractors' 1.0
+    assert scored(capsys, *args) == {"precision": 100.0, "recall": 100.0, "f1": 100.0,
+                                     "threshold": 1.5, "count": 257}
+    # at 0.5 all 357 candidates are mined: P 257/357, R 1, F1 = 2 * 257 / (357 + 257)
+    result = scored(capsys, *args, "--threshold", "0.5")
+    assert result["precision"] == approx(100 * 257 / 357)
+    assert result["f1"] == approx(100 * 514 / 614)
+    assert result["threshold"] == 0.5
+    unknown = write(tmp_path, "unknown.tsv", "zh-000000057\ten-999999999\t1.0\n")
+    assert "unknown.tsv: line 1: unknown target id 'en-999999999'" in bad_input(
+        capsys, "--task", "bucc", "--language", "zh", "--gold", gold_file, "--predictions", unknown)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def test_wrong_prediction_count_exits_2(shared_data, tmp_path, capsys):
+    gold = shared_data / "pawsx" / "dev-en.tsv"
+    short = write(tmp_path, "short.txt", "1\n" * 1999)
+    assert "short.txt: line 2000: the file ends after 1999 predictions; the gold file has 2000" in bad_input(
+        capsys, "--task", "pawsx", "--language", "en", "--gold", gold, "--predictions", short)
+    long = write(tmp_path, "long.txt", "1\n" * 2001)
+    assert "long.txt: line 2001: more predictions" in bad_input(
+        capsys, "--task", "pawsx", "--language", "en", "--gold", gold, "--predictions", long)
+    labels = write(tmp_path, "labels.txt", "1\n" * 5 + "yes\n" + "1\n" * 1994)
+    assert "labels.txt: line 6: unknown label 'yes'" in bad_input(
+        capsys, "--task", "pawsx", "--language", "en", "--gold", gold, "--predictions", labels)
+
+
+def test_bad_qa_predictions_exit_2(shared_data, tmp_path, capsys):
+    gold = shared_data / "xquad" / "xquad.en.json"
+    args = ["--task", "xquad", "--language", "en", "--gold", gold, "--predictions"]
+    unknown = write(tmp_path, "unknown.json", '{\n"56beb4343aeaaa14008c925b": "308",\n"nope": "x"\n}')
+    assert "unknown.json: line 3: unknown question id 'nope'" in bad_input(capsys, *args, unknown)
+    broken = write(tmp_path, "broken.json", '{\n"a": "x",\n}')
+    assert "broken.json: line 3: invalid JSON" in bad_input(capsys, *args, broken)
+    not_text = write(tmp_path, "number.json", '{"56beb4343aeaaa14008c925b": 308}')
+    assert "should be a string" in bad_input(capsys, *args, not_text)
+
+
+def test_bad_tag_predictions_exit_2(shared_data, tmp_path, capsys):
+    gold = shared_data / "ud" / "UD_French-GSD" / "fr_gsd-ud-test.conllu"
+    sentences = [s["tags"] for s in read_conllu_upos(gold)]
+    args = ["--task", "udpos", "--language", "fr", "--gold", gold, "--predictions"]
+    sentences[1] = sentences[1][:-1]
+    predictions = tag_file(tmp_path, "p.txt", sentences)
+    second_start = len(sentences[0]) + 2
+    assert f"p.txt: line {second_start}: sentence 2 has" in bad_input(capsys, *args, predictions)
+    assert "unknown tag 'NOUNS'" in bad_input(capsys, *args, tag_file(tmp_path, "q.txt", [["NOUNS"]]))
+
+
+def test_unknown_task_language_and_files_exit_2(shared_data, tmp_path, capsys):
+    gold = shared_data / "xnli" / "dev-en.tsv"
+    predictions = write(tmp_path, "p.txt", "neutral\n")
+    assert "unknown task 'xnlli' (did you mean 'xnli'?)" in bad_input(
+        capsys, "--task", "xnlli", "--language", "en", "--gold", gold, "--predictions", predictions)
+    assert "'eng' is not a xnli language (did you mean 'en'?)" in bad_input(
+        capsys, "--task", "xnli", "--language", "eng", "--gold", gold, "--predictions", predictions)
+    assert "missing.txt: no such file" in bad_input(
+        capsys, "--task", "xnli", "--language", "en", "--gold", gold,
+        "--predictions", tmp_path / "missing.txt")
+    assert "--threshold: only bucc, squad_v2 take a threshold" in bad_input(
+        capsys, "--task", "xnli", "--language", "en", "--gold", gold, "--predictions", predictions,
+        "--threshold", "0.5")

@@ -1,0 +1,107 @@
+"""Sweeps: expansion, stage sharing by fingerprint, resume after a failure, tables from the result."""
+
+import csv
+
+import pytest
+import yaml
+from helpers import run_cli
+
+from stilts import registry
+from stilts.engine import plan_pipeline
+from stilts.registry import Task
+from stilts.sweep import SweepConfig, expand
+from stilts.tasks.classification import CLASSIFICATION
+from stilts.testing import write_tiny_topics
+
+
+@pytest.fixture
+def nine_by_nine():
+    """Nine made-up intermediate and nine made-up target tasks, removed again afterwards."""
+    names = [f"fake_inter{i}" for i in range(9)] + [f"fake_target{i}" for i in range(9)]
+    for name in names:
+        phase = {"intermediate"} if "inter" in name else {"target", "evaluate"}
+        registry.register_task(Task(name=name, format=CLASSIFICATION, phases=frozenset(phase), languages=("en",),
+                                    metric="accuracy", description="test", labels=("a", "b")))
+    yield names
+    for name in names:
+        del registry._TASKS[name]
+
+
+def test_grid_expansion_trains_each_intermediate_model_once_per_seed(nine_by_nine, tmp_path):
+    sweep = SweepConfig.model_validate({
+        "name": "grid", "model": "some/hub-model",
+        "matrix": {"intermediate": ["none"] + nine_by_nine[:9], "target": nine_by_nine[9:], "seed": [1, 2, 3]}})
+    pipelines = expand(sweep, "grid.yaml")
+    assert len(pipelines) == 10 * 9 * 3
+    stages = [stage for pipeline in pipelines
+              for stage in plan_pipeline(pipeline, tmp_path, tmp_path / "out", "grid.yaml")[0]]
+    by_kind = {kind: {s.fingerprint for s in stages if s.kind == kind} for kind in ("intermediate", "target", "evaluate")}
+    assert len(by_kind["intermediate"]) == 27  # 9 tasks x 3 seeds; the baseline has none
+    assert len(by_kind["target"]) == 10 * 9 * 3
+    assert len(by_kind["evaluate"]) == 10 * 9 * 3
+    # shared stages come first: each intermediate stage's first use precedes its reuses
+    assert pipelines[0].name == "none-fake_target0-s1"
+    assert [p.name for p in pipelines[9:11]] == ["fake_inter0-fake_target0-s1", "fake_inter0-fake_target1-s1"]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory, tiny_model, tiny_nli):
+    folder = tmp_path_factory.mktemp("sweep")
+    topics = write_tiny_topics(folder / "topics")
+    settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 1, "validate_every": 100}
+    config = {
+        "name": "small_grid", "model": str(tiny_model),
+        "data": {"mnli": str(tiny_nli["mnli"]), "xnli": str(tiny_nli["xnli"]), "topics": str(topics)},
+        "stages": {"intermediate": settings, "target": settings, "evaluate": {"max_examples": 8}},
+        "matrix": {"intermediate": ["none", "mnli"], "target": ["xnli", "topics"], "seed": [1, 2]},
+    }
+    path = folder / "grid.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, folder / "out", topics
+
+
+def test_sweep_resumes_after_a_failure_then_reuses_everything(grid, capsys):
+    path, out, topics = grid
+    hidden = topics / "train-en.tsv.hidden"
+    (topics / "train-en.tsv").rename(hidden)  # topics pipelines fail: no training data
+    code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out], capsys)
+    assert code == 1
+    assert "sweep small_grid: 4 done, 0 reused (already complete), 4 failed" in stdout
+    assert "failed: none-topics-s1: target 'target'" in stderr and "no train file for 'en'" in stderr
+
+    hidden.rename(topics / "train-en.tsv")
+    code, stdout, _ = run_cli(["sweep", path, "--output-dir", out, "--dry-run"], capsys)
+    assert code == 0
+    # 2 mnli stages (one per seed) + 8 target + 8 evaluate; the xnli half ran, mnli shared with topics
+    assert "8 pipelines, 18 distinct stages (10 complete, 8 to run)" in stdout
+
+    code, stdout, _ = run_cli(["sweep", path, "--output-dir", out], capsys)
+    assert code == 0
+    assert "4 done, 4 reused (already complete), 0 failed" in stdout
+
+    code, stdout, _ = run_cli(["sweep", path, "--output-dir", out], capsys)
+    assert code == 0 and "running ->" not in stdout
+    assert "0 done, 8 reused (already complete), 0 failed" in stdout
+
+    with open(out / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    runs = {(r["intermediate"], r["target"], r["seed"]) for r in rows}
+    assert runs == {(i, t, s) for i in ("none", "mnli") for t in ("xnli", "topics") for s in ("1", "2")}
+
+
+def test_tables_and_heatmap_come_out_of_the_sweep_scores(grid, capsys, tmp_path):
+    _, out, _ = grid
+    code, stdout, _ = run_cli(["table", out / "scores.csv", "--split", "test", "--delta", "--format", "csv",
+                               "--plot", tmp_path / "transfer.png"], capsys)
+    assert code == 0
+    header = stdout.splitlines()[0].split(",")
+    assert header[:2] == ["intermediate", "mlm"] and "xnli" in header and "topics" in header
+    assert (tmp_path / "transfer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_sweep_field_is_one_line(grid, capsys):
+    path, out, _ = grid
+    code, _, stderr = run_cli(["sweep", path, "--set", "matrix.targets=[xnli]", "--dry-run"], capsys)
+    assert code == 2 and "matrix.targets: unknown field (did you mean 'target'?)" in stderr
+    code, _, stderr = run_cli(["sweep", path, "--set", "matrix.target=[xnlj]", "--dry-run"], capsys)
+    assert code == 2 and "matrix.target: unknown task 'xnlj' (did you mean 'xnli'?)" in stderr
