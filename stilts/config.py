@@ -34,7 +34,8 @@ class TrainingStage(_Strict):
     gradient_accumulation_steps: Annotated[int, Field(gt=0)] = 1
     warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = defaults.WARMUP_RATIO
     weight_decay: Annotated[float, Field(ge=0)] = defaults.WEIGHT_DECAY
-    max_length: Annotated[int, Field(gt=8)] = defaults.MAX_SEQ_LENGTH
+    #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
+    max_length: Annotated[int, Field(gt=8)] | None = None
     validate_every: Annotated[int, Field(gt=0)] = defaults.VALIDATE_EVERY_STEPS
     validation_examples: Annotated[int, Field(gt=0)] = defaults.VALIDATION_EXAMPLES
     patience: Annotated[int, Field(gt=0)] = defaults.PATIENCE
@@ -65,7 +66,8 @@ class EvaluateStage(_Strict):
     splits: list[Literal["dev", "test"]] | None = None
     #: None = every language of the task that the data has
     languages: list[str] | None = None
-    max_length: Annotated[int, Field(gt=8)] = defaults.MAX_SEQ_LENGTH
+    #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
+    max_length: Annotated[int, Field(gt=8)] | None = None
     #: evaluate on the first N examples per language only (quick runs); None = all
     max_examples: Annotated[int, Field(gt=0)] | None = None
     batch_size: Annotated[int, Field(gt=0)] = 64

@@ -124,6 +124,7 @@ def _training_settings(stage, tasks, pipeline: PipelineConfig) -> dict:
         paper_epochs = defaults.MULTITASK_EPOCHS
     settings = stage.model_dump(exclude=NOT_FINGERPRINTED[stage.kind])
     settings.update(
+        max_length=stage.max_length or max(get_task(t).format.default_max_length for t in tasks),
         learning_rate=stage.learning_rate or paper_lr,
         batch_size=stage.batch_size or paper_batch,
         epochs=stage.epochs or paper_epochs or 1,
@@ -169,7 +170,7 @@ def plan_pipeline(pipeline: PipelineConfig, base_dir: Path, run_dir: Path,
                     raise BadInput(f"{where}.languages[{i}]: '{language}' is not a language of "
                                    f"{task.name}{did_you_mean(language, task.languages)}")
             settings = stage.model_dump(exclude=NOT_FINGERPRINTED["evaluate"])
-            settings["seed"] = pipeline.seed
+            settings.update(seed=pipeline.seed, max_length=stage.max_length or task.format.default_max_length)
             data_tasks = {task.name}
         settings["data"] = {t: pipeline.data.get(t, HUB) for t in sorted(data_tasks)}
         upstream = last_model_stage

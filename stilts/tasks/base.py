@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from stilts import defaults
+
 if TYPE_CHECKING:
     from stilts.registry import Task
 
@@ -24,6 +26,8 @@ class TaskFormat:
     text_fields: tuple[str, ...] = ()
     #: whether the task needs a trained head (retrieval does not)
     trains: bool = True
+    #: maximum sequence length when a stage does not set one
+    default_max_length: int = defaults.MAX_SEQ_LENGTH
 
     def featurize(self, examples: dict[str, list], tokenizer, task: "Task", max_length: int) -> dict[str, list]:
         """Tokenize a batch of examples (columns -> lists) into features (columns -> lists)."""
