@@ -20,6 +20,7 @@ LAZY_COMMANDS = {
     "sweep": "stilts.commands:sweep",
     "score": "stilts.metrics.cli:score",
     "table": "stilts.reports.cli:table",
+    "tasks": "stilts.catalog_cli:tasks",
 }
 
 

@@ -18,10 +18,10 @@ Formats:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from stilts.errors import BadInput
+from stilts.readers._io import numbered_lines, read_jsonl, tsv_cells
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 _LABEL_ALIASES = {"contradictory": "contradiction"}
@@ -39,27 +39,11 @@ def _label(raw: str, path: Path, line: int) -> str:
     return label
 
 
-def _open_lines(path: Path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                yield number, line.rstrip("\n").rstrip("\r")
-    except UnicodeDecodeError as error:
-        raise BadInput(f"{path}: not UTF-8 text ({error.reason})") from None
-    except OSError as error:
-        raise BadInput(f"{path}: cannot read ({error.strerror})") from None
-
-
 def read_multinli_jsonl(path: Path) -> list[dict]:
     examples = []
-    for number, line in _open_lines(path):
-        if not line.strip():
-            continue
+    for number, row in read_jsonl(path):
         try:
-            row = json.loads(line)
             raw_label, premise, hypothesis = row["gold_label"], row["sentence1"], row["sentence2"]
-        except json.JSONDecodeError as error:
-            raise BadInput(f"{path}: line {number}: invalid JSON ({error.msg})") from None
         except KeyError as error:
             raise BadInput(f"{path}: line {number}: missing field {error.args[0]}") from None
         if raw_label == NO_GOLD_LABEL:
@@ -72,7 +56,7 @@ def read_multinli_jsonl(path: Path) -> list[dict]:
 
 def _read_header_tsv(path: Path, columns: dict[str, str], language: str | None = None) -> list[dict]:
     """A TSV with a header row; ``columns`` maps our field names to the file's column names."""
-    lines = _open_lines(path)
+    lines = numbered_lines(path)
     try:
         _, header_line = next(lines)
     except StopIteration:
@@ -118,10 +102,11 @@ def read_xnli_original_tsv(path: Path, language: str) -> list[dict]:
 def read_xtreme_nli_tsv(path: Path) -> list[dict]:
     """XTREME per-language files: premise, hypothesis, label; no header."""
     examples = []
-    for number, line in _open_lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
-        cells = line.split("\t")
+        # XTREME wrote these with csv.writer, which quotes cells that contain a quote character
+        cells = tsv_cells(line, unquote=True)
         if len(cells) != 3:
             raise BadInput(f"{path}: line {number}: expected 3 tab-separated fields "
                            f"(premise, hypothesis, label), found {len(cells)}")

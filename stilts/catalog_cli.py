@@ -1,0 +1,25 @@
+"""`stilts tasks`: what the catalog holds."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--verbose", "-v", is_flag=True, help="Also list every language and the labels.")
+def tasks(verbose: bool) -> None:
+    """Every task: format, phases, languages, metric and data source."""
+    from stilts.registry import all_tasks
+
+    catalog = all_tasks()
+    click.echo(f"{'task':<15}{'format':<16}{'phases':<28}{'langs':>5}  {'metric':<10}{'trains on':<11}hub")
+    for task in sorted(catalog.values(), key=lambda t: (("intermediate" not in t.phases), t.name)):
+        phases = ",".join(p for p in ("intermediate", "target", "evaluate") if p in task.phases)
+        hub = task.hub.dataset_id if task.hub else "-"
+        click.echo(f"{task.name:<15}{task.format.name:<16}{phases:<28}{len(task.languages):>5}  "
+                   f"{task.metric:<10}{task.train_task or '-':<11}{hub}")
+        if verbose:
+            click.echo(f"    {task.description}")
+            click.echo(f"    languages: {' '.join(task.languages)}")
+            if task.labels:
+                click.echo(f"    labels: {' '.join(task.labels)}")
