@@ -26,3 +26,13 @@ MNLI = register_task(Task(
     hub=HubSource("nyu-mll/glue", config=lambda language: "mnli",
                   splits={"train": "train", "dev": "validation_matched"}, to_example=_glue_nli_row),
 ))
+
+from stilts.intermediate import tagging_mc_tasks  # noqa: F401,E402
+from stilts.intermediate import qa_tasks  # noqa: F401,E402
+from stilts.intermediate import pair_tasks  # noqa: F401,E402
+
+
+from stilts.intermediate import mixing  # noqa: E402
+from stilts.registry import register_mixer  # noqa: E402
+
+register_mixer(mixing)

@@ -15,12 +15,14 @@ from stilts.errors import BadInput
 
 # command name -> "module:attribute" of a click command or group
 LAZY_COMMANDS = {
+    "mlm-corpus": "stilts.mlm.cli:mlm_corpus",
     "models": "stilts.offline.cli:models",
     "run": "stilts.commands:run",
     "sweep": "stilts.commands:sweep",
     "score": "stilts.metrics.cli:score",
     "table": "stilts.reports.cli:table",
     "tasks": "stilts.catalog_cli:tasks",
+    "translate": "stilts.translate.cli:translate",
 }
 
 

@@ -41,11 +41,19 @@ class TrainingStage(_Strict):
     patience: Annotated[int, Field(gt=0)] = defaults.PATIENCE
     #: train on the first N examples only (quick experiments); None = all
     max_train_examples: Annotated[int, Field(gt=0)] | None = None
+    #: save a resumable checkpoint every N optimizer steps; None = at every validation
+    checkpoint_every: Annotated[int, Field(gt=0)] | None = None
 
 
 class IntermediateStage(TrainingStage):
     kind: Literal["intermediate"]
     tasks: Annotated[list[str], Field(min_length=1)]
+    #: how a multi-task stage draws the task of each batch (see stilts/intermediate/mixing.py)
+    mixing: Literal["capped", "temperature", "uniform", "weights"] = "capped"
+    mixing_cap: Annotated[int, Field(gt=0)] = defaults.MIXING_CAP_K
+    mixing_temperature: Annotated[float, Field(gt=0)] = 1.0
+    #: task -> weight, for mixing: weights
+    mixing_weights: dict[str, Annotated[float, Field(ge=0)]] | None = None
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -71,13 +79,20 @@ class EvaluateStage(_Strict):
     #: evaluate on the first N examples per language only (quick runs); None = all
     max_examples: Annotated[int, Field(gt=0)] | None = None
     batch_size: Annotated[int, Field(gt=0)] = 64
+    #: retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face
+    #: ``hidden_states`` (0 = embedding output, N = last of N layers). None = 14 for 24 layers (the
+    #: paper's "layer 13" of XLM-R large), 8 for 12 (XTREME's mBERT layer 7), else ceil(N * 14 / 24)
+    layer: Annotated[int, Field(ge=0)] | None = None
+    #: retrieval tasks: mean over the non-padding tokens (XTREME's default) or the first token's state
+    pooling: Literal["mean", "cls"] = "mean"
 
 
 Stage = Annotated[Union[IntermediateStage, TargetStage, EvaluateStage], Field(discriminator="kind")]
 
 #: fields that change how a stage is labelled or how fast it runs, not what it computes:
 #: kept out of fingerprints
-NOT_FINGERPRINTED = {"intermediate": {"name"}, "target": {"name"}, "evaluate": {"name", "batch_size"}}
+NOT_FINGERPRINTED = {"intermediate": {"name", "checkpoint_every"}, "target": {"name", "checkpoint_every"},
+                     "evaluate": {"name", "batch_size"}}
 
 
 class PipelineConfig(_Strict):
@@ -128,6 +143,10 @@ def read_yaml_mapping(path: Path) -> dict:
     return raw
 
 
+#: top-level fields that hold local paths (model: a folder, data: task -> folder)
+PATH_FIELDS = ("model", "data")
+
+
 def apply_override(raw: dict, override: str) -> None:
     """Apply ``a.b.0.c=value`` (value parsed as YAML) to a raw config. A list item can be addressed
     by its index or by the name (or kind) of the stage in it."""
@@ -139,6 +158,9 @@ def apply_override(raw: dict, override: str) -> None:
     except yaml.YAMLError:
         value = value_text
     keys = key_path.split(".")
+    if keys[0] in PATH_FIELDS and isinstance(value, str) and Path(value).exists() and not Path(value).is_absolute():
+        # typed in a shell, so relative to the working directory (paths in the YAML are relative to it)
+        value = str(Path(value).resolve())
     node: Any = raw
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import random
+from itertools import chain, zip_longest
 from pathlib import Path
 
 from stilts.errors import BadInput
+from stilts.readers.nli import MissingSplit
 from stilts.registry import Task, get_task
 
 HUB = "hub"
+#: fixed shuffle of a composite task's concatenated training parts (see `_load_parts`)
+PARTS_SHUFFLE_SEED = 0
 
 
 def training_task(task: Task) -> Task:
@@ -21,6 +26,8 @@ def load_examples(task: Task, split: str, language: str, sources: dict[str, str]
     ``sources`` maps task names to a local folder of original release files, or to ``hub``
     (the default for a task not in it). A target task's training split comes from its training task.
     """
+    if task.parts:
+        return _load_parts(task, split, language, sources)
     if split == "train" and task.train_task:
         task = training_task(task)
     source = sources.get(task.name, HUB)
@@ -35,11 +42,43 @@ def load_examples(task: Task, split: str, language: str, sources: dict[str, str]
     return examples
 
 
+def _load_parts(task: Task, split: str, language: str, sources: dict[str, str]) -> list[dict]:
+    """Examples of a task made of other tasks' data, each part from its own ``data.<part>`` source.
+
+    - train: every part's training set, concatenated, then shuffled once with a fixed seed. jiant
+      trains ANLI+ multi-task over its parts with examples-proportional sampling and one head, which in
+      expectation is training on the shuffled concatenation (TASKS.md); the loader reshuffles every
+      epoch with the pipeline's seed, and the fixed shuffle makes a truncated run (max_train_examples)
+      see every part in proportion. Every part must have it.
+    - dev (and test): the parts' sets interleaved round-robin (first of each part, then second, ...),
+      so the first 500 dev examples used for early stopping hold 100 of each of 5 parts, and their
+      accuracy is the mean over the parts, as jiant's multi-task validation averages the tasks'
+      scores. A part without the split is left out; MissingSplit when no part has it.
+    """
+    if sources.get(task.name, HUB) != HUB:
+        raise BadInput(f"data.{task.name}: {task.name} is read from its parts; give "
+                       + ", ".join(f"data.{part}" for part in task.parts) + " instead")
+    if split == "train":
+        examples = list(chain.from_iterable(load_examples(get_task(part), split, language, sources)
+                                            for part in task.parts))
+        random.Random(PARTS_SHUFFLE_SEED).shuffle(examples)
+        return examples
+    per_part, missing = [], []
+    for part in task.parts:
+        try:
+            per_part.append(load_examples(get_task(part), split, language, sources))
+        except MissingSplit as error:
+            missing.append(str(error))
+    if not per_part:
+        raise MissingSplit(f"data.{task.name}: no part has a {split} split ({'; '.join(missing)})")
+    return [example for row in zip_longest(*per_part) for example in row if example is not None]
+
+
 def _load_from_hub(task: Task, split: str, language: str) -> list[dict]:
     if task.hub is None:
         raise BadInput(f"data.{task.name}: task '{task.name}' is not on the Hub; give a local folder")
     if split not in task.hub.splits:
-        raise BadInput(f"data.{task.name}: the Hub dataset {task.hub.dataset_id} has no {split} split")
+        raise MissingSplit(f"data.{task.name}: the Hub dataset {task.hub.dataset_id} has no {split} split")
     import datasets
 
     config = task.hub.config(language)

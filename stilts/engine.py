@@ -18,7 +18,7 @@ from stilts.artifacts import is_complete, mark_complete, write_json_atomic
 from stilts.config import NOT_FINGERPRINTED, PipelineConfig, stage_name
 from stilts.data import HUB, training_task
 from stilts.errors import BadInput, did_you_mean
-from stilts.registry import all_tasks, get_task
+from stilts.registry import TRANSLATED_MARK, all_tasks, base_task_name, get_task
 
 OFFLINE_PREFIX = "offline/"
 TRAINING_KINDS = ("intermediate", "target")
@@ -71,7 +71,9 @@ def resolve_data_sources(pipeline: PipelineConfig, base_dir: Path, source: str) 
     known = all_tasks()
     resolved = {}
     for task_name, location in pipeline.data.items():
-        if task_name not in known:
+        if TRANSLATED_MARK in task_name:  # a translated variant `<task>@<lang>`: checked by the registry
+            get_task(task_name, f"{source}: data.{task_name}")
+        elif task_name not in known:
             raise BadInput(f"{source}: data.{task_name}: unknown task{did_you_mean(task_name, known)}")
         if location == HUB:
             resolved[task_name] = HUB
@@ -113,26 +115,27 @@ def _check_task(name: str, kind: str, where: str):
 
 
 def _training_settings(stage, tasks, pipeline: PipelineConfig) -> dict:
+    """The stage's settings with the paper's defaults filled in where the YAML leaves them unset."""
     table = defaults.INTERMEDIATE_BATCH_EPOCHS if stage.kind == "intermediate" else defaults.TARGET_BATCH_EPOCHS
-    paper_batch, paper_epochs = table.get(tasks[0], defaults.FALLBACK_BATCH_EPOCHS)
-    with_mlm = "mlm" in tasks
+    paper = {name: table.get(base_task_name(name), defaults.FALLBACK_BATCH_EPOCHS) for name in tasks}
     if stage.kind == "intermediate":
+        with_mlm = "mlm" in tasks
         paper_lr = defaults.INTERMEDIATE_LEARNING_RATE_WITH_MLM if with_mlm else defaults.INTERMEDIATE_LEARNING_RATE
     else:
         paper_lr = defaults.TARGET_LEARNING_RATE
-    if len(tasks) > 1:
-        paper_epochs = defaults.MULTITASK_EPOCHS
-    settings = stage.model_dump(exclude=NOT_FINGERPRINTED[stage.kind])
+    # a mixture runs 3 epochs over the capped task sizes ("mixed/3"); one task runs its own epochs
+    paper_epochs = defaults.MULTITASK_EPOCHS if len(tasks) > 1 else paper[tasks[0]][1]
+    settings = stage.model_dump(exclude=NOT_FINGERPRINTED[stage.kind] | {"batch_size", "task"})
     settings.update(
         max_length=stage.max_length or max(get_task(t).format.default_max_length for t in tasks),
         learning_rate=stage.learning_rate or paper_lr,
-        batch_size=stage.batch_size or paper_batch,
+        # the paper's "mixed" setting: each task keeps its own batch size unless the stage sets one
+        batch_sizes={name: stage.batch_size or paper[name][0] for name in tasks},
         epochs=stage.epochs or paper_epochs or 1,
         tasks=list(tasks),
         seed=pipeline.seed,
         mixed_precision=pipeline.mixed_precision,
     )
-    settings.pop("task", None)
     return settings
 
 
@@ -158,7 +161,12 @@ def plan_pipeline(pipeline: PipelineConfig, base_dir: Path, run_dir: Path,
             if stage.kind == "intermediate" and last_model_stage and last_model_stage.kind == "target":
                 raise BadInput(f"{where}.kind: an intermediate stage cannot follow a target stage")
             settings = _training_settings(stage, task_names, pipeline)
-            data_tasks = {training_task(t).name for t in tasks} | {t.name for t in tasks}
+            weights = settings.get("mixing_weights")
+            if weights is not None and set(weights) != set(task_names):
+                raise BadInput(f"{where}.mixing_weights: give a weight for exactly the stage's tasks "
+                               f"({', '.join(task_names)})")
+            data_tasks = ({training_task(t).name for t in tasks} | {t.name for t in tasks}
+                          | {part for t in tasks for part in t.parts})
         else:
             task = _check_task(stage.task, "evaluate", f"{where}.task")
             if task.format.trains and not (last_model_stage and last_model_stage.kind == "target"
@@ -206,12 +214,12 @@ def run_stages(stages: list[PlannedStage], context: RunContext) -> None:
             context.log(f"{header}: complete, skipping ({stage.folder})")
             STAGE_RUNNERS[stage.kind].on_skip(stage, context)
             continue
-        context.log(f"{header}: running -> {stage.folder}")
+        # an earlier run that stopped inside this stage left its checkpoints there: the stage resumes
+        resuming = (stage.folder / "checkpoints").is_dir()
+        context.log(f"{header}: {'resuming' if resuming else 'running'} -> {stage.folder}")
         rerun.add(stage.fingerprint)
         if accelerator.is_main_process:
-            if stage.folder.exists():  # an earlier run stopped inside this stage: start it again
-                shutil.rmtree(stage.folder)
-            stage.folder.mkdir(parents=True)
+            stage.folder.mkdir(parents=True, exist_ok=True)
         accelerator.wait_for_everyone()
         metrics = STAGE_RUNNERS[stage.kind].run(stage, context)
         accelerator.wait_for_everyone()
@@ -223,4 +231,6 @@ def run_stages(stages: list[PlannedStage], context: RunContext) -> None:
                 "settings": stage.settings})
             write_json_atomic(stage.folder / "metrics.json", metrics)
             mark_complete(stage.folder)
+            # the stage's model/ is its result; the checkpoints that made it resumable can go
+            shutil.rmtree(stage.folder / "checkpoints", ignore_errors=True)
         accelerator.wait_for_everyone()

@@ -33,8 +33,11 @@ def predict_outputs(accelerator, model, task: Task, features, tokenizer, batch_s
 
 
 def evaluate_examples(accelerator, model, task: Task, examples: list[dict], tokenizer, *, max_length: int,
-                      batch_size: int, language: str, desc: str = "evaluating") -> dict[str, float]:
+                      batch_size: int, language: str, desc: str = "evaluating", split: str = "",
+                      state: dict | None = None) -> dict[str, float]:
+    """Scores of ``examples`` (one split of one language, scored as a whole); ``state`` is carried
+    across the splits of the language (see `TaskFormat.score_split`)."""
     features = featurize(task, examples, tokenizer, max_length)
     outputs = predict_outputs(accelerator, model, task, features, tokenizer, batch_size, desc=desc)
     predictions = task.format.predict(outputs, features, examples, task)
-    return task.format.score(predictions, examples, task, language)
+    return task.format.score_split(predictions, examples, task, language, split, {} if state is None else state)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import numpy as np
 
 from stilts.artifacts import atomic_folder, upsert_scores
+from stilts.checkpoints import CheckpointStore
 from stilts.data import load_examples
 from stilts.engine import PlannedStage, RunContext, score_labels
 from stilts.errors import BadInput
@@ -15,10 +17,11 @@ from stilts.evaluation import evaluate_examples
 from stilts.featurize import featurize
 from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head, save_heads, seed_everything
 from stilts.readers.nli import MissingSplit
-from stilts.registry import get_task
+from stilts.registry import get_task, mixer
 from stilts.training import TrainingPlan, TrainingTask, train
 
 MODEL_FOLDER = "model"
+CHECKPOINTS_FOLDER = "checkpoints"
 
 
 def input_model(stage: PlannedStage, context: RunContext) -> str:
@@ -30,29 +33,34 @@ class TrainingStageRunner:
 
     def run(self, stage: PlannedStage, context: RunContext) -> dict:
         settings, accelerator = stage.settings, context.accelerator
-        if len(settings["tasks"]) > 1:
-            raise BadInput(f"stages[{stage.index}].tasks: multi-task stages are not available yet; "
-                           f"give one task per stage")
         seed_everything(settings["seed"])
         encoder, tokenizer = load_encoder(input_model(stage, context))
         tasks = [get_task(name) for name in settings["tasks"]]
         items = [self._training_task(task, tokenizer, settings, context) for task in tasks]
         model = StageModel(encoder, tasks)  # heads are new: the paper re-initialises them every phase
+        for name, head in model.heads.items():  # e.g. the MLM head: vocabulary, pretrained weights
+            model.tasks[name].format.init_head(head, encoder, input_model(stage, context), context.log)
 
-        batches_per_epoch = math.ceil(len(items[0].features) / settings["batch_size"])
+        for item in items:
+            if item.batch_size % accelerator.num_processes:
+                raise BadInput(f"stages[{stage.index}]: batch size {item.batch_size} of {item.task.name} is not "
+                               f"divisible by the {accelerator.num_processes} processes (batch sizes are global)")
+        total_batches, draw_task = self._schedule(items, settings, context)
         accumulation = settings["gradient_accumulation_steps"]
-        total_batches = (settings["max_steps"] * accumulation if settings["max_steps"]
-                         else max(1, math.ceil(settings["epochs"] * batches_per_epoch)))
+        if settings["max_steps"]:
+            total_batches = settings["max_steps"] * accumulation
         plan = TrainingPlan(
             total_batches=total_batches, gradient_accumulation_steps=accumulation,
             learning_rate=settings["learning_rate"], warmup_ratio=settings["warmup_ratio"],
             weight_decay=settings["weight_decay"], max_grad_norm=1.0,
             validate_every=settings["validate_every"], patience=settings["patience"], seed=settings["seed"],
-            draw_task=lambda: tasks[0].name)
-        context.log(f"  {tasks[0].name}: {len(items[0].features)} training examples, batch size "
-                    f"{settings['batch_size']} x {accumulation} accumulation, {plan.optimizer_steps} "
-                    f"optimizer steps, learning rate {settings['learning_rate']:g}")
-        summary = train(accelerator, model, items, tokenizer, plan, log=context.log)
+            draw_task=draw_task)
+        context.log(f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "
+                    f"{accumulation}), learning rate {settings['learning_rate']:g}")
+        checkpoints = CheckpointStore(stage.folder / CHECKPOINTS_FOLDER, accelerator)
+        summary = train(accelerator, model, items, tokenizer, plan, checkpoints,
+                        checkpoint_every=stage.config.checkpoint_every or settings["validate_every"],
+                        log=context.log)
 
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
@@ -64,6 +72,31 @@ class TrainingStageRunner:
         return {"training": summary, "train_examples": {item.task.name: len(item.features) for item in items}}
 
     @staticmethod
+    def _schedule(items: list[TrainingTask], settings: dict, context: RunContext):
+        """How many batches the stage takes and which task each comes from.
+
+        One task: ``epochs`` passes over its data. Several: the mixing rule of the intermediate
+        package (default capped examples-proportional), ``epochs`` passes over the capped sizes.
+        """
+        sizes = {item.task.name: len(item.features) for item in items}
+        batch_sizes = {item.task.name: item.batch_size for item in items}
+        if len(items) == 1:
+            (name,) = sizes
+            context.log(f"  {name}: {sizes[name]} training examples, batch size {batch_sizes[name]}")
+            return max(1, math.ceil(settings["epochs"] * math.ceil(sizes[name] / batch_sizes[name]))), lambda: name
+        mixing = mixer()
+        rates = mixing.mixing_rates(sizes, settings["mixing"], cap=settings["mixing_cap"],
+                                    temperature=settings["mixing_temperature"], weights=settings["mixing_weights"])
+        total_batches = mixing.mixture_batches(sizes, batch_sizes, settings["epochs"], cap=settings["mixing_cap"])
+        context.log(f"  mixing '{settings['mixing']}' over {len(items)} tasks, {settings['epochs']:g} epochs over "
+                    f"the capped sizes (K = {settings['mixing_cap']}): {total_batches} batches")
+        for name, rate in rates.items():
+            expected = total_batches * rate * batch_sizes[name]
+            context.log(f"    {name:<15} {sizes[name]:>8} examples  batch {batch_sizes[name]:>3}  "
+                        f"rate {rate:.4f}  expected {expected:,.0f} examples ({expected / sizes[name]:.2f} epochs)")
+        return total_batches, mixing.TaskSampler(rates, settings["seed"])
+
+    @staticmethod
     def _training_task(task, tokenizer, settings, context: RunContext) -> TrainingTask:
         examples = load_examples(task, "train", task.source_language, context.data_sources)
         if settings["max_train_examples"]:
@@ -73,10 +106,10 @@ class TrainingStageRunner:
             dev_examples = load_examples(task, "dev", task.source_language, context.data_sources)
         except MissingSplit as missing:
             context.log(f"  {task.name}: no validation data ({missing}); training without early stopping")
-            return TrainingTask(task, features, settings["batch_size"])
+            return TrainingTask(task, features, settings["batch_sizes"][task.name])
         dev_examples = dev_examples[: settings["validation_examples"]]
         dev_features = featurize(task, dev_examples, tokenizer, settings["max_length"])
-        return TrainingTask(task, features, settings["batch_size"], dev_features, dev_examples)
+        return TrainingTask(task, features, settings["batch_sizes"][task.name], dev_features, dev_examples)
 
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         pass
@@ -89,6 +122,7 @@ class EvaluateStageRunner:
         settings, accelerator = stage.settings, context.accelerator
         seed_everything(settings["seed"])
         task = get_task(settings["task"])
+        task = dataclasses.replace(task, format=task.format.for_evaluation(settings))
         encoder, tokenizer = load_encoder(input_model(stage, context))
         model = StageModel(encoder, [task]).to(accelerator.device)
         if task.format.trains:
@@ -96,6 +130,7 @@ class EvaluateStageRunner:
 
         explicit_splits, explicit_languages = settings["splits"] is not None, settings["languages"] is not None
         scores: dict[str, dict[str, dict[str, float]]] = {}
+        states: dict[str, dict] = {}  # per language, carried from split to split (BUCC: the dev threshold)
         for split in settings["splits"] or task.eval_splits:
             for language in settings["languages"] or task.languages:
                 try:
@@ -108,11 +143,14 @@ class EvaluateStageRunner:
                     examples = examples[: settings["max_examples"]]
                 scores.setdefault(split, {})[language] = evaluate_examples(
                     accelerator, model, task, examples, tokenizer, max_length=settings["max_length"],
-                    batch_size=stage.config.batch_size, language=language, desc=f"{task.name} {split} {language}")
+                    batch_size=stage.config.batch_size, language=language, desc=f"{task.name} {split} {language}",
+                    split=split, state=states.setdefault(language, {}))
         if not scores:
             raise BadInput(f"data.{task.name}: no evaluation data found in "
                            f"{context.data_sources.get(task.name, 'the Hub')}")
         metrics = {"task": task.name, "scores": scores, "average": _averages(scores)}
+        if any(states.values()):
+            metrics["state"] = {language: state for language, state in states.items() if state}
         if accelerator.is_main_process:
             upsert_scores(context.scores_path, score_rows(metrics, stage, context))
         return metrics

@@ -135,3 +135,50 @@ def write_tiny_topics(folder: Path, *, train: int = 48, test: int = 16) -> Path:
             lines.append(f"{label}\t{rng.choice(_TOPIC_WORDS[language][label])}\n")
         (folder / f"{split}-{language}.tsv").write_text("".join(lines), encoding="utf-8")
     return folder
+
+
+# --- a tiny Marian (OPUS-MT architecture) translation model ----------------------------------------
+
+def build_tiny_marian(folder: Path, *, d_model: int = 32, vocab_size: int = 800, seed: int = 0) -> Path:
+    """Save a tiny randomly initialised MarianMT model + MarianTokenizer under ``folder``; returns it.
+
+    The tokenizer is laid out as OPUS-MT's: ``source.spm`` and ``target.spm`` (a sentencepiece model
+    trained here on the shipped text) and one shared ``vocab.json`` with ``</s>`` = 0, ``<unk>`` = 1 and
+    ``<pad>`` last, which Marian also uses as the decoder's start token. Its output is nonsense but
+    loads and generates through ``AutoModelForSeq2SeqLM``/``AutoTokenizer`` like a real OPUS-MT model.
+    """
+    import sentencepiece as spm
+    import torch
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_bytes = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(shipped_sentences()), model_writer=model_bytes, vocab_size=vocab_size,
+        model_type="unigram", character_coverage=1.0, hard_vocab_limit=False, num_threads=1,
+        seed_sentencepiece_size=10000, minloglevel=2)
+    # one sentencepiece model serves both sides (the shipped text is all there is); real OPUS-MT
+    # models have one per language
+    for side in ("source", "target"):
+        (folder / f"{side}.spm").write_bytes(model_bytes.getvalue())
+    pieces = spm.SentencePieceProcessor(model_proto=model_bytes.getvalue())
+    vocab = {"</s>": 0, "<unk>": 1}
+    for index in range(pieces.get_piece_size()):
+        if not (pieces.is_control(index) or pieces.is_unknown(index)):
+            vocab.setdefault(pieces.id_to_piece(index), len(vocab))
+    vocab["<pad>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    tokenizer = MarianTokenizer(str(folder / "source.spm"), str(folder / "target.spm"), str(folder / "vocab.json"))
+
+    torch.manual_seed(seed)
+    config = MarianConfig(
+        vocab_size=len(vocab), d_model=d_model, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=d_model * 2, decoder_ffn_dim=d_model * 2,
+        max_position_embeddings=512, pad_token_id=vocab["<pad>"], eos_token_id=0,
+        decoder_start_token_id=vocab["<pad>"], forced_eos_token_id=0,
+        # weights far larger than the usual 0.02, so different inputs give different outputs
+        init_std=1.0)
+    MarianMTModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

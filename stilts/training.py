@@ -3,24 +3,28 @@
 Each step draws a task (always the same one for a single-task stage), takes the next batch of that
 task, and accumulates gradients; AdamW with linear warm-up then linear decay; validation every N
 optimizer steps on the first dev examples of every task, early stopping with patience, and the best
-weights kept.
+weights kept. Checkpoints (see `stilts.checkpoints`) let a killed run continue exactly where it was:
+on CPU with the same seed it ends with the same weights as a run that was never interrupted.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from stilts.checkpoints import CheckpointStore
 from stilts.evaluation import predict_outputs
-from stilts.featurize import make_loader
 from stilts.registry import Task
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -43,7 +47,7 @@ class TrainingPlan:
     validate_every: int
     patience: int
     seed: int
-    #: () -> name of the task that trains on the next batch
+    #: () -> name of the task that trains on the next batch; may have state_dict/load_state_dict
     draw_task: Callable[[], str]
 
     @property
@@ -51,10 +55,47 @@ class TrainingPlan:
         return math.ceil(self.total_batches / self.gradient_accumulation_steps)
 
 
-def _endless(loader) -> Iterator[dict]:
-    """Batches forever; each pass over the data reshuffles (the loader's seeded generator advances)."""
-    while True:
-        yield from loader
+class TaskBatches:
+    """One task's batches, pass after pass over its data.
+
+    Each pass visits the features in an order that depends only on (seed, task, pass number), so the
+    position in the data is two numbers, and a resumed run draws exactly the batches an uninterrupted
+    one would. The batch size is global: with several processes each takes its rank's share of every
+    batch, so one process and N processes train on the same batches.
+    """
+
+    def __init__(self, item: TrainingTask, tokenizer, seed: int, task_index: int, accelerator):
+        self.item, self.tokenizer, self.accelerator = item, tokenizer, accelerator
+        self.seed, self.task_index = seed, task_index
+        self.pass_number, self.position = 0, 0
+        self._order_pass, self._order = None, None
+
+    def _order_for(self, pass_number: int) -> np.ndarray:
+        if self._order_pass != pass_number:
+            rng = np.random.default_rng([self.seed, self.task_index, pass_number])
+            self._order, self._order_pass = rng.permutation(len(self.item.features)), pass_number
+        return self._order
+
+    def next(self) -> dict:
+        size, world, rank = len(self.item.features), self.accelerator.num_processes, self.accelerator.process_index
+        share = self.item.batch_size // world
+        if self.position >= size:
+            self.pass_number, self.position = self.pass_number + 1, 0
+        order = self._order_for(self.pass_number)
+        start = self.position + rank * share
+        indices = order[start: start + share]
+        if len(indices) == 0:  # a short last batch: this rank repeats the start of the pass
+            indices = order[:share]
+        self.position += self.item.batch_size
+        rows = self.item.features.select(indices.tolist()).remove_columns("example_index")
+        batch = self.item.task.format.collate(list(rows), self.tokenizer)
+        return {key: value.to(self.accelerator.device) for key, value in batch.items()}
+
+    def state_dict(self) -> dict:
+        return {"pass": self.pass_number, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pass_number, self.position = state["pass"], state["position"]
 
 
 def _build_optimizer(model, plan: TrainingPlan):
@@ -65,8 +106,7 @@ def _build_optimizer(model, plan: TrainingPlan):
         {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
          "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=plan.learning_rate, eps=1e-8,
-                                  fused=torch.cuda.is_available())
+    optimizer = torch.optim.AdamW(groups, lr=plan.learning_rate, eps=1e-8, fused=torch.cuda.is_available())
     from transformers import get_linear_schedule_with_warmup
 
     warmup = int(plan.warmup_ratio * plan.optimizer_steps)
@@ -74,7 +114,7 @@ def _build_optimizer(model, plan: TrainingPlan):
 
 
 def validate(accelerator, model, tasks: list[TrainingTask], tokenizer, batch_size: int = 64) -> dict[str, dict]:
-    """Main metric of every task on its validation examples (only tasks that have them)."""
+    """Metrics of every task on its validation examples (only tasks that have them)."""
     results = {}
     for item in tasks:
         if item.dev_features is None:
@@ -93,25 +133,61 @@ def validation_score(results: dict[str, dict], tasks: list[TrainingTask]) -> flo
     return float(np.mean(values)) if values else None
 
 
-def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: TrainingPlan, log=print) -> dict:
-    """Train ``model`` in place; at the end it holds the best validated weights. Returns a summary."""
-    loaders = {item.task.name: make_loader(item.task, item.features, tokenizer, item.batch_size,
-                                           shuffle=True, seed=plan.seed) for item in tasks}
-    optimizer, scheduler = _build_optimizer(model, plan)
-    model, optimizer, scheduler, *prepared = accelerator.prepare(model, optimizer, scheduler, *loaders.values())
-    batches = {name: _endless(loader) for name, loader in zip(loaders, prepared)}
+@dataclass
+class Progress:
+    """Counters and early-stopping state: saved in every checkpoint."""
 
-    best_score, best_state, best_step, history = None, None, 0, []
-    validations_without_gain, optimizer_step, losses = 0, 0, []
-    progress = tqdm(total=plan.optimizer_steps, desc="training", disable=not accelerator.is_local_main_process)
+    batch_number: int = 0
+    optimizer_step: int = 0
+    best_score: float | None = None
+    best_step: int = 0
+    validations_without_gain: int = 0
+    stopped_early: bool = False
+    history: list = field(default_factory=list)
+
+
+def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: TrainingPlan,
+          checkpoints: CheckpointStore, checkpoint_every: int, log=print) -> dict:
+    """Train ``model`` in place (resuming from ``checkpoints`` if they hold a step); at the end it
+    holds the best validated weights. Returns a summary for metrics.json."""
+    optimizer, scheduler = _build_optimizer(model, plan)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    streams = {item.task.name: TaskBatches(item, tokenizer, plan.seed, index, accelerator)
+               for index, item in enumerate(tasks)}
+    progress = Progress()
+    latest = checkpoints.latest()
+    if latest is not None:
+        saved = checkpoints.load(latest)
+        progress = Progress(**saved["progress"])
+        for name, state in saved["streams"].items():
+            streams[name].load_state_dict(state)
+        if hasattr(plan.draw_task, "load_state_dict"):
+            plan.draw_task.load_state_dict(saved["sampler"])
+        log(f"  resuming from {latest.name} (optimizer step {progress.optimizer_step} of {plan.optimizer_steps})")
+
+    def save_checkpoint() -> None:
+        checkpoints.save(progress.optimizer_step, {
+            "progress": progress.__dict__, "streams": {n: s.state_dict() for n, s in streams.items()},
+            "sampler": plan.draw_task.state_dict() if hasattr(plan.draw_task, "state_dict") else None})
+
+    bar = tqdm(total=plan.optimizer_steps, initial=progress.optimizer_step, desc="training",
+               disable=not accelerator.is_local_main_process)
+    losses: list[torch.Tensor] = []
     model.train()
-    for batch_number in range(1, plan.total_batches + 1):
+    while progress.batch_number < plan.total_batches and not progress.stopped_early:
+        progress.batch_number += 1
         task_name = plan.draw_task()
-        batch = next(batches[task_name])
-        steps_now = batch_number % plan.gradient_accumulation_steps == 0 or batch_number == plan.total_batches
+        batch = streams[task_name].next()
+        steps_now = (progress.batch_number % plan.gradient_accumulation_steps == 0
+                     or progress.batch_number == plan.total_batches)
         with contextlib.nullcontext() if steps_now else accelerator.no_sync(model):
             with accelerator.autocast():
                 loss, _ = model(task_name, batch)
+            if not torch.isfinite(loss.detach()):
+                raise TrainingDiverged(
+                    f"the {task_name} loss is {loss.item()} at optimizer step {progress.optimizer_step + 1} "
+                    f"(batch {progress.batch_number}); the last good checkpoint is kept in {checkpoints.folder}. "
+                    f"Try a lower learning rate, or set mixed_precision: no")
             accelerator.backward(loss / plan.gradient_accumulation_steps)
         losses.append(loss.detach())
         if not steps_now:
@@ -121,32 +197,38 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        optimizer_step += 1
-        progress.update(1)
-        if optimizer_step % 10 == 0 or optimizer_step == plan.optimizer_steps:
-            progress.set_postfix(loss=f"{torch.stack(losses).float().mean().item():.4f}")
-            losses.clear()
+        progress.optimizer_step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{torch.stack(losses).float().mean().item():.4f}", task=task_name)
+        losses.clear()
 
-        if optimizer_step % plan.validate_every == 0 or optimizer_step == plan.optimizer_steps:
-            results = validate(accelerator, model, tasks, tokenizer)
-            score = validation_score(results, tasks)
+        last_step = progress.optimizer_step == plan.optimizer_steps
+        if progress.optimizer_step % plan.validate_every == 0 or last_step:
+            _validate_and_track(accelerator, model, tasks, tokenizer, plan, progress, checkpoints, log)
             model.train()
-            history.append({"step": optimizer_step, "score": score, "tasks": results})
-            if score is None:
-                continue
-            if best_score is None or score > best_score:
-                best_score, best_step, validations_without_gain = score, optimizer_step, 0
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in accelerator.unwrap_model(model).state_dict().items()})
-            else:
-                validations_without_gain += 1
-                if validations_without_gain >= plan.patience:
-                    log(f"early stopping at step {optimizer_step}: no gain in {plan.patience} validations "
-                        f"(best {best_score:.2f} at step {best_step})")
-                    break
-    progress.close()
+        if progress.optimizer_step % checkpoint_every == 0 and not last_step and not progress.stopped_early:
+            save_checkpoint()
+    bar.close()
     unwrapped = accelerator.unwrap_model(model)
-    if best_state is not None:
-        unwrapped.load_state_dict(best_state)
-    return {"optimizer_steps": optimizer_step, "best_step": best_step or optimizer_step,
-            "best_validation_score": best_score, "validations": history}
+    checkpoints.load_best(unwrapped)
+    return {"optimizer_steps": progress.optimizer_step, "planned_optimizer_steps": plan.optimizer_steps,
+            "best_step": progress.best_step or progress.optimizer_step, "stopped_early": progress.stopped_early,
+            "best_validation_score": progress.best_score, "validations": progress.history}
 
+
+def _validate_and_track(accelerator, model, tasks, tokenizer, plan, progress: Progress, checkpoints, log) -> None:
+    results = validate(accelerator, model, tasks, tokenizer)
+    score = validation_score(results, tasks)
+    progress.history.append({"step": progress.optimizer_step, "score": score, "tasks": results})
+    if score is None:
+        checkpoints.save_best(accelerator.unwrap_model(model))  # nothing to compare: the latest is the best
+        return
+    if progress.best_score is None or score > progress.best_score:
+        progress.best_score, progress.best_step, progress.validations_without_gain = score, progress.optimizer_step, 0
+        checkpoints.save_best(accelerator.unwrap_model(model))
+        return
+    progress.validations_without_gain += 1
+    if progress.validations_without_gain >= plan.patience:
+        progress.stopped_early = True
+        log(f"early stopping at step {progress.optimizer_step}: no gain in {plan.patience} validations "
+            f"(best {progress.best_score:.2f} at step {progress.best_step})")

@@ -44,3 +44,7 @@ TOPICS = register_task(Task(
     read_local=label_text_folder_reader(TOPIC_LABELS),
     eval_splits=("test",),
 ))
+
+from stilts.target import tagging_tasks  # noqa: F401,E402
+from stilts.target import qa_tasks  # noqa: F401,E402
+from stilts.target import pair_retrieval_tasks  # noqa: F401,E402

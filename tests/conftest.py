@@ -40,7 +40,7 @@ def write_pipeline(path, model, data, *, name="tiny", extra_stages=None, **train
     """A tiny MNLI -> XNLI pipeline YAML; returns its path."""
     import yaml
 
-    settings = dict(learning_rate=1e-3, batch_size=16, epochs=2, validate_every=4, **training)
+    settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 2, "validate_every": 4, **training}
     config = {
         "name": name, "model": str(model), "seed": 1,
         "data": {task: str(folder) for task, folder in data.items()},

@@ -97,5 +97,5 @@ def test_paper_defaults_fill_unset_fields(pipeline_file):
                                                    "stages.0.epochs=null", "stages.1.learning_rate=null",
                                                    "stages.1.batch_size=null", "stages.1.epochs=null"))
     stages, _ = plan_pipeline(pipeline, base, pipeline_file.parent, str(pipeline_file))
-    assert (stages[0].settings["learning_rate"], stages[0].settings["batch_size"], stages[0].settings["epochs"]) == (1e-5, 24, 2)
-    assert (stages[1].settings["learning_rate"], stages[1].settings["batch_size"], stages[1].settings["epochs"]) == (3e-6, 4, 2)
+    assert (stages[0].settings["learning_rate"], stages[0].settings["batch_sizes"], stages[0].settings["epochs"]) == (1e-5, {"mnli": 24}, 2)
+    assert (stages[1].settings["learning_rate"], stages[1].settings["batch_sizes"], stages[1].settings["epochs"]) == (3e-6, {"xnli": 4}, 2)

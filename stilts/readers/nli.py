@@ -13,7 +13,8 @@ Formats:
 - XNLI-1.0 (``xnli.{dev,test}.tsv``): every language in one file, header with ``language``,
   ``gold_label``, ``sentence1``, ``sentence2``, ``pairID``; filtered by language.
 - XTREME's per-language form (``dev-xx.tsv``, ``test-xx.tsv``): ``premise\\thypothesis\\tlabel``, no header.
-- XNLI-MT (``multinli.train.en.tsv``): header ``premise hypo label``; ``contradictory`` means contradiction.
+- XNLI-MT (``multinli.train.{en,de,...}.tsv``): header ``premise hypo label``; ``contradictory`` means
+  contradiction. The other languages are MNLI machine-translated, read as ``mnli@<lang>``.
 """
 
 from __future__ import annotations
@@ -125,12 +126,23 @@ _MNLI_FILES = {
 }
 
 
+def _mnli_file_names(split: str, language: str | None) -> list[str]:
+    """English: every release's names. Another language: XNLI-MT's machine-translated training set
+    ``multinli.train.{language}.tsv`` (XNLI-MT translated no dev set), read as ``mnli@{language}``."""
+    if language in (None, "en"):
+        return _MNLI_FILES.get(split, [])
+    return [f"multinli.train.{language}.tsv"] if split == "train" else []
+
+
 def read_mnli_folder(folder: Path, split: str, language: str | None = None) -> list[dict]:
     """MNLI from a MultiNLI-1.0, GLUE MNLI or XNLI-MT folder (the first file found wins)."""
-    path = _first_existing(folder, _MNLI_FILES.get(split, []))
+    names = _mnli_file_names(split, language)
+    path = _first_existing(folder, names)
     if path is None:
-        raise MissingSplit(f"{folder}: no MNLI {split} file (looked for "
-                           f"{', '.join(_MNLI_FILES.get(split, [])) or 'nothing: unknown split'})")
+        english = language in (None, "en")
+        nothing = "nothing: unknown split" if english else "nothing: XNLI-MT translated only train"
+        raise MissingSplit(f"{folder}: no MNLI {split} file" + ("" if english else f" in '{language}'")
+                           + f" (looked for {', '.join(names) or nothing})")
     if path.suffix == ".jsonl":
         return read_multinli_jsonl(path)
     if path.name.startswith("multinli.train."):

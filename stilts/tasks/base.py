@@ -40,6 +40,12 @@ class TaskFormat:
     def build_head(self, task: "Task", hidden_size: int) -> nn.Module:
         raise NotImplementedError
 
+    def init_head(self, head: nn.Module, encoder: nn.Module, model_path: str, log) -> None:
+        """Called once on each head a training stage builds, before training, with the incoming encoder
+        and the model it was loaded from (a Hub id or folder). Heads that depend on the encoder (the MLM
+        head's vocabulary-sized bias) or may start from pretrained weights in the checkpoint (the MLM
+        head) are set up here; ``log`` takes one line saying which. Most heads need nothing."""
+
     def forward(self, encoder: nn.Module, head: nn.Module, batch: dict[str, torch.Tensor]):
         """Return ``(loss or None, outputs)``; ``outputs`` are what `predict` receives, per feature."""
         raise NotImplementedError
@@ -51,6 +57,19 @@ class TaskFormat:
     def score(self, predictions: list, examples: list[dict], task: "Task", language: str) -> dict[str, float]:
         """Metrics on a 0-100 scale, the task's main metric among them."""
         raise NotImplementedError
+
+    def for_evaluation(self, settings: dict) -> "TaskFormat":
+        """This format as an evaluate stage with ``settings`` runs it (retrieval reads its ``layer`` and
+        ``pooling`` there); formats without evaluation settings are used as they are."""
+        return self
+
+    def score_split(self, predictions: list, examples: list[dict], task: "Task", language: str, split: str,
+                    state: dict) -> dict[str, float]:
+        """`score` for one split of one language during evaluation. ``state`` is one dict per language,
+        carried across that language's splits in evaluation order (dev before test), for formats whose
+        test scoring depends on dev (BUCC's threshold); what a format leaves there is saved in the stage's
+        metrics.json."""
+        return self.score(predictions, examples, task, language)
 
 
 def encoder_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

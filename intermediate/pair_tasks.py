@@ -1,0 +1,145 @@
+"""Sentence-pair intermediate tasks: QQP, SNLI, ANLI rounds 1-3, and ANLI+ made of them and MNLI.
+
+Every entry reads the Hub (the Parquet datasets named in TASKS.md) or a folder of the original
+release files. Labels are names, so no integer order leaks from a source: NLI uses
+entailment/neutral/contradiction, QQP not_duplicate/duplicate (both the Hub's orders).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stilts.readers.nli import NLI_LABELS, MissingSplit
+from stilts.readers.nli_extra import read_anli, read_snli
+from stilts.readers.pairs import QQP_LABELS, read_qqp
+from stilts.registry import HubSource, Task, register_task
+from stilts.tasks.classification import CLASSIFICATION
+
+ANLI_ROUNDS = (1, 2, 3)
+
+
+def _first_file(folder: Path, candidates: list[Path], what: str) -> Path:
+    for path in candidates:
+        if path.is_file():
+            return path
+    looked = ", ".join(str(path.relative_to(folder)) for path in candidates) or "nothing: unknown split"
+    raise MissingSplit(f"{folder}: no {what} file (looked for {looked})")
+
+
+def _labelled(examples: list[dict], path: Path, split: str) -> list[dict]:
+    """A file without labels (GLUE test) cannot train or score: treat it as a missing split."""
+    if examples and examples[0]["label"] is None:
+        raise MissingSplit(f"{path}: the {split} file has no labels")
+    return examples
+
+
+# --- QQP -----------------------------------------------------------------------------------------
+
+_GLUE_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+
+
+def read_qqp_folder(folder: Path, split: str, language: str | None = None) -> list[dict]:
+    """GLUE ``QQP/{train,dev,test}.tsv`` (the folder itself or its ``QQP/`` subfolder)."""
+    name = _GLUE_FILES.get(split)
+    candidates = [folder / name, folder / "QQP" / name] if name else []
+    path = _first_file(folder, candidates, f"QQP {split}")
+    return _labelled(read_qqp(path), path, split)
+
+
+def _qqp_row(row: dict) -> dict | None:
+    if row["label"] < 0:  # GLUE's unlabelled test rows
+        return None
+    return {"id": str(row["idx"]), "text_a": row["question1"], "text_b": row["question2"],
+            "label": QQP_LABELS[row["label"]]}  # the Hub's order: not_duplicate, duplicate
+
+
+QQP = register_task(Task(
+    name="qqp",
+    format=CLASSIFICATION,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="f1",  # the classification format then reports accuracy and F1 of "duplicate"
+    labels=QQP_LABELS,
+    description="Quora Question Pairs: are two questions duplicates? (accuracy and F1)",
+    read_local=read_qqp_folder,
+    hub=HubSource("nyu-mll/glue", config=lambda language: "qqp",
+                  splits={"train": "train", "dev": "validation"}, to_example=_qqp_row),
+))
+
+
+# --- SNLI ----------------------------------------------------------------------------------------
+
+
+def read_snli_folder(folder: Path, split: str, language: str | None = None) -> list[dict]:
+    """``snli_1.0_{train,dev,test}.txt`` (the folder itself or its ``snli_1.0/`` subfolder); rows
+    without a gold label are dropped by the reader."""
+    name = f"snli_1.0_{split}.txt"
+    path = _first_file(folder, [folder / name, folder / "snli_1.0" / name], f"SNLI {split}")
+    return read_snli(path)
+
+
+def _nli_row(row: dict) -> dict | None:
+    """SNLI and ANLI on the Hub share MNLI's order (entailment, neutral, contradiction); -1 = no gold."""
+    if row["label"] < 0:
+        return None
+    return {"id": str(row.get("uid", "")), "text_a": row["premise"], "text_b": row["hypothesis"],
+            "label": NLI_LABELS[row["label"]]}
+
+
+SNLI = register_task(Task(
+    name="snli",
+    format=CLASSIFICATION,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="accuracy",
+    labels=NLI_LABELS,
+    description="Stanford NLI, 3 classes (a part of ANLI+)",
+    read_local=read_snli_folder,
+    hub=HubSource("stanfordnlp/snli", config=lambda language: "plain_text",
+                  splits={"train": "train", "dev": "validation", "test": "test"}, to_example=_nli_row),
+))
+
+
+# --- ANLI ----------------------------------------------------------------------------------------
+
+
+def anli_folder_reader(round_number: int):
+    """A ``read_local`` for one ANLI round: ``R{n}/{train,dev,test}.jsonl`` under an ``anli_v1.0``
+    folder, or the ``R{n}`` folder itself."""
+
+    def read(folder: Path, split: str, language: str | None = None) -> list[dict]:
+        round_folder = f"R{round_number}"
+        candidates = [folder / round_folder / f"{split}.jsonl"]
+        if folder.name == round_folder:
+            candidates.append(folder / f"{split}.jsonl")
+        return read_anli(_first_file(folder, candidates, f"ANLI round {round_number} {split}"))
+
+    return read
+
+
+ANLI_ROUND_TASKS = tuple(register_task(Task(
+    name=f"anli_r{n}",
+    format=CLASSIFICATION,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="accuracy",
+    labels=NLI_LABELS,
+    description=f"Adversarial NLI round {n}, 3 classes (a part of ANLI+)",
+    read_local=anli_folder_reader(n),
+    hub=HubSource("facebook/anli", config=lambda language: "plain_text",
+                  splits={"train": f"train_r{n}", "dev": f"dev_r{n}", "test": f"test_r{n}"},
+                  to_example=_nli_row),
+)) for n in ANLI_ROUNDS)
+
+
+ANLI_PLUS = register_task(Task(
+    name="anli_plus",
+    format=CLASSIFICATION,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="accuracy",
+    labels=NLI_LABELS,
+    description="ANLI+: ANLI rounds 1-3 + MNLI + SNLI training sets with one NLI head; dev = the parts' "
+                "dev sets interleaved (each part read from its own data.<part>)",
+    parts=("anli_r1", "anli_r2", "anli_r3", "mnli", "snli"),
+))

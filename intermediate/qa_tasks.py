@@ -1,0 +1,57 @@
+"""SQuAD v1.1 and v2.0 as intermediate tasks (span extraction; English only).
+
+Local folders hold the release files as rajpurkar/SQuAD-explorer publishes them:
+``train-v1.1.json`` / ``dev-v1.1.json`` and ``train-v2.0.json`` / ``dev-v2.0.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stilts.readers.nli import MissingSplit
+from stilts.readers.qa import read_squad
+from stilts.registry import HubSource, Task, register_task
+from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_NO_ANSWER, squad_example
+
+
+def squad_folder_reader(version: str):
+    """``read_local`` for a folder holding ``{train,dev}-v{version}.json``."""
+
+    def read(folder: Path, split: str, language: str) -> list[dict]:
+        if language != "en":
+            raise MissingSplit(f"{folder}: SQuAD is English only, not '{language}'")
+        if split not in ("train", "dev"):
+            raise MissingSplit(f"{folder}: SQuAD has no public {split} split (train and dev only)")
+        path = folder / f"{split}-v{version}.json"
+        if not path.is_file():
+            raise MissingSplit(f"{path}: no such file (the SQuAD v{version} {split} file)")
+        return read_squad(path)
+
+    return read
+
+
+SQUAD_V1 = register_task(Task(
+    name="squad_v1",
+    format=SPAN_QA,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="f1",
+    description="SQuAD v1.1: extractive QA on Wikipedia paragraphs, every question answerable "
+                "(EM/F1 of evaluate-v1.1.py; dev = the official dev set)",
+    read_local=squad_folder_reader("1.1"),
+    hub=HubSource("rajpurkar/squad", config=lambda language: "plain_text",
+                  splits={"train": "train", "dev": "validation"}, to_example=squad_example),
+))
+
+SQUAD_V2 = register_task(Task(
+    name="squad_v2",
+    format=SPAN_QA_NO_ANSWER,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="f1",
+    description="SQuAD v2.0: SQuAD v1.1 plus unanswerable questions; no answer when the CLS score beats "
+                "the best span (EM/F1 of evaluate-v2.0.py, with the best null-score threshold)",
+    read_local=squad_folder_reader("2.0"),
+    hub=HubSource("rajpurkar/squad_v2", config=lambda language: "squad_v2",
+                  splits={"train": "train", "dev": "validation"}, to_example=squad_example),
+))

@@ -1,0 +1,196 @@
+"""Intermediate tasks in the multiple-choice and tagging formats: HellaSwag, Cosmos QA, CommonsenseQA, CCG.
+
+Imported at the end of ``stilts.intermediate.catalog``. The three multiple-choice tasks come from the
+Hub or from their release files; CCG supertagging only from local files (CCGbank is LDC-licensed and
+not on the Hub), in jiant's format (see ``read_ccg_folder`` and docs/tasks.md).
+
+The test splits of these tasks have no public labels (TASKS.md), so only train and dev are mapped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stilts.errors import BadInput
+from stilts.readers._io import numbered_lines, read_json
+from stilts.readers.multiple_choice import read_commonsenseqa, read_cosmosqa, read_hellaswag
+from stilts.readers.nli import MissingSplit
+from stilts.registry import HubSource, Task, register_task
+from stilts.tasks.multiple_choice import MULTIPLE_CHOICE
+from stilts.tasks.tagging import SUPERTAGGING
+
+MC_SPLITS = {"train": "train", "dev": "validation"}
+
+
+def _split_file_reader(files: dict[str, str], reader, what: str):
+    """A ``read_local`` for tasks with one release file per split (language ignored: English only)."""
+
+    def read(folder: Path, split: str, language: str) -> list[dict]:
+        name = files.get(split)
+        if name is None or not (Path(folder) / name).is_file():
+            looked = name or f"nothing: {what} has no labelled {split} split"
+            raise MissingSplit(f"{folder}: no {what} {split} file (looked for {looked})")
+        return reader(Path(folder) / name)
+
+    return read
+
+
+# --------------------------------------------------------------------------- HellaSwag
+
+def _hellaswag_row(row: dict) -> dict | None:
+    if row["label"] in ("", None):  # the test split's label is ""
+        return None
+    return {"id": str(row["ind"]), "context": row["ctx"], "choices": list(row["endings"]),
+            "label": int(row["label"])}  # a string "0"-"3" on the Hub
+
+
+HELLASWAG = register_task(Task(
+    name="hellaswag",
+    format=MULTIPLE_CHOICE,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="accuracy",
+    description="HellaSwag: pick the most plausible of 4 endings (local: hellaswag_{train,val}.jsonl)",
+    read_local=_split_file_reader({"train": "hellaswag_train.jsonl", "dev": "hellaswag_val.jsonl"},
+                                  read_hellaswag, "HellaSwag"),
+    hub=HubSource("Rowan/hellaswag", config=lambda language: None, splits=MC_SPLITS,
+                  to_example=_hellaswag_row),
+))
+
+
+# --------------------------------------------------------------------------- Cosmos QA
+
+def _cosmosqa_row(row: dict) -> dict | None:
+    if row["label"] < 0:  # unlabelled test rows
+        return None
+    return {"id": row["id"], "context": row["context"] + " " + row["question"],  # as read_cosmosqa
+            "choices": [row[f"answer{i}"] for i in range(4)], "label": int(row["label"])}
+
+
+COSMOSQA = register_task(Task(
+    name="cosmosqa",
+    format=MULTIPLE_CHOICE,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="accuracy",
+    description="Cosmos QA: reading comprehension with commonsense, 4 answers (local: train.csv, valid.csv)",
+    read_local=_split_file_reader({"train": "train.csv", "dev": "valid.csv"}, read_cosmosqa, "Cosmos QA"),
+    hub=HubSource("allenai/cosmos_qa", config=lambda language: None, splits=MC_SPLITS,
+                  to_example=_cosmosqa_row),
+))
+
+
+# --------------------------------------------------------------------------- CommonsenseQA
+
+def _commonsenseqa_row(row: dict) -> dict | None:
+    letters = list(row["choices"]["label"])
+    if not row["answerKey"]:  # the test split's answerKey is ""
+        return None
+    return {"id": row["id"], "context": row["question"], "choices": list(row["choices"]["text"]),
+            "label": letters.index(row["answerKey"])}  # a letter A-E (TASKS.md)
+
+
+COMMONSENSEQA = register_task(Task(
+    name="commonsenseqa",
+    format=MULTIPLE_CHOICE,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="accuracy",
+    description="CommonsenseQA: 5-way commonsense questions (local: {train,dev}_rand_split.jsonl, "
+                "original or Hub schema)",
+    read_local=_split_file_reader({"train": "train_rand_split.jsonl", "dev": "dev_rand_split.jsonl"},
+                                  read_commonsenseqa, "CommonsenseQA"),
+    hub=HubSource("tau/commonsense_qa", config=lambda language: None, splits=MC_SPLITS,
+                  to_example=_commonsenseqa_row),
+))
+
+
+# --------------------------------------------------------------------------- CCG supertagging
+
+#: jiant's ``CCGTask``: 1363 supertag ids, the vocabulary of jiant's CCGbank split (train+test+dev)
+CCG_NUM_TAGS = 1363
+#: the head's labels are the tag ids of ``tags_to_id.json`` (as strings), so a head and its outputs
+#: line up with jiant's; the supertag strings themselves only live in that file
+CCG_LABELS = tuple(str(index) for index in range(CCG_NUM_TAGS))
+CCG_FILES = {"train": "ccg.train", "dev": "ccg.dev", "test": "ccg.test"}
+CCG_TAGS_TO_ID = "tags_to_id.json"
+
+
+def _ccg_lines(path: Path):
+    """(line number, words, supertags) of a jiant CCG file: ``words \\t supertags`` per sentence."""
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        text, tab, tags = line.strip().partition("\t")
+        words, supertags = text.split(), tags.split()
+        if not tab or "\t" in tags:
+            raise BadInput(f"{path}: line {number}: expected 'space-tokenized words<TAB>space-separated "
+                           f"supertags'")
+        if len(words) != len(supertags) or not words:
+            raise BadInput(f"{path}: line {number}: {len(words)} words but {len(supertags)} supertags")
+        yield number, words, supertags
+
+
+def ccg_tags_to_id(folder: Path) -> dict[str, int]:
+    """``tags_to_id.json`` of the folder; without one, the ids jiant's ``ccg_to_num.py`` assigns: tags
+    numbered in order of first appearance over ccg.train, then ccg.test, then ccg.dev."""
+    path = folder / CCG_TAGS_TO_ID
+    if path.is_file():
+        raw = read_json(path)
+        if not isinstance(raw, dict):
+            raise BadInput(f"{path}: expected a JSON object mapping supertags to ids")
+        mapping = {}
+        for tag, value in raw.items():
+            try:
+                mapping[tag] = int(value)
+            except (TypeError, ValueError):
+                raise BadInput(f"{path}: supertag {tag!r}: id {value!r} is not an integer") from None
+    else:
+        mapping = {}
+        for split in ("train", "test", "dev"):
+            if (folder / CCG_FILES[split]).is_file():
+                for _, _, supertags in _ccg_lines(folder / CCG_FILES[split]):
+                    for tag in supertags:
+                        mapping.setdefault(tag, len(mapping))
+        path = folder / CCG_FILES["train"]
+    out_of_range = [(tag, i) for tag, i in mapping.items() if not 0 <= i < CCG_NUM_TAGS]
+    if out_of_range:
+        tag, index = out_of_range[0]
+        raise BadInput(f"{path}: supertag {tag!r} has id {index}; the CCG head has {CCG_NUM_TAGS} tags "
+                       f"(ids 0-{CCG_NUM_TAGS - 1}, jiant's CCGbank vocabulary)")
+    return mapping
+
+
+def read_ccg_folder(folder: Path, split: str, language: str | None = None) -> list[dict]:
+    """CCG supertagging in jiant's format: ``ccg.{train,dev,test}`` (one sentence per line,
+    ``space-tokenized words<TAB>space-separated supertags``) and ``tags_to_id.json`` (supertag -> id;
+    optional, see `ccg_tags_to_id`). Tags become their id strings (`CCG_LABELS`)."""
+    folder = Path(folder)
+    path = folder / CCG_FILES.get(split, f"ccg.{split}")
+    if not path.is_file():
+        raise MissingSplit(f"{folder}: no CCG {split} file (looked for {path.name})")
+    tags_to_id = ccg_tags_to_id(folder)
+    examples = []
+    for number, words, supertags in _ccg_lines(path):
+        unknown = next((tag for tag in supertags if tag not in tags_to_id), None)
+        if unknown is not None:
+            raise BadInput(f"{path}: line {number}: unknown supertag {unknown!r} (not in "
+                           f"{CCG_TAGS_TO_ID if (folder / CCG_TAGS_TO_ID).is_file() else 'the vocabulary'})")
+        examples.append({"id": f"{path.name}:{number}", "tokens": words,
+                         "tags": [str(tags_to_id[tag]) for tag in supertags]})
+    return examples
+
+
+CCG = register_task(Task(
+    name="ccg",
+    format=SUPERTAGGING,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="accuracy",
+    labels=CCG_LABELS,
+    description="CCG supertagging (CCGbank, LDC2005T13; local files only) in jiant's format: "
+                "ccg.{train,dev,test} with one sentence per line, 'space-tokenized words<TAB>"
+                "space-separated supertags', plus tags_to_id.json mapping each supertag to an id "
+                "0-1362 (see docs/tasks.md)",
+    read_local=read_ccg_folder,
+))

@@ -1,0 +1,183 @@
+"""Target tasks PAWS-X (paraphrase classification) and the two retrieval tasks, Tatoeba and BUCC 2018.
+
+PAWS-X trains on its own English training set and is evaluated zero-shot in 7 languages. Tatoeba and
+BUCC train nothing: an evaluate stage pools the states of the encoder it is given (`stilts.tasks.retrieval`).
+"""
+
+from __future__ import annotations
+
+from itertools import zip_longest
+from pathlib import Path
+
+from stilts.readers.nli import MissingSplit
+from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
+from stilts.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
+from stilts.registry import HubSource, Task, register_task
+from stilts.tasks.classification import CLASSIFICATION
+from stilts.tasks.retrieval import BITEXT_MINING, RETRIEVAL
+
+# --- PAWS-X --------------------------------------------------------------------------------------
+
+PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
+#: x-final/{lang}/ file per split; translated_train.tsv (non-English train) is not used: XTREME's
+#: zero-shot setting trains on English only
+_PAWSX_ORIGINAL_FILES = {"train": "train.tsv", "dev": "dev_2k.tsv", "test": "test_2k.tsv"}
+
+
+def read_pawsx_folder(folder: Path, split: str, language: str) -> list[dict]:
+    """PAWS-X for one split and language from XTREME's ``{split}-{lang}.tsv`` files or the original
+    ``x-final/{lang}/{train,dev_2k,test_2k}.tsv`` layout (``folder`` = ``x-final`` or its parent).
+
+    XTREME strips the labels of its test files; such a file counts as missing, so evaluation skips it.
+    """
+    candidates = [folder / f"{split}-{language}.tsv"]
+    if split in _PAWSX_ORIGINAL_FILES:
+        name = _PAWSX_ORIGINAL_FILES[split]
+        candidates += [folder / language / name, folder / "x-final" / language / name]
+    path = next((path for path in candidates if path.is_file()), None)
+    if path is None:
+        looked = ", ".join(str(path.relative_to(folder)) for path in candidates)
+        raise MissingSplit(f"{folder}: no PAWS-X {split} file for '{language}' (looked for {looked})")
+    examples = read_pawsx(path)
+    if examples and examples[0]["label"] is None:
+        raise MissingSplit(f"{path}: no labels (XTREME strips them from its test files)")
+    return examples
+
+
+def _pawsx_row(row: dict) -> dict:
+    # google-research-datasets/paws-x: label ClassLabel ["0", "1"], 1 = paraphrase
+    return {"id": str(row["id"]), "text_a": row["sentence1"], "text_b": row["sentence2"],
+            "label": PAWSX_LABELS[row["label"]]}
+
+
+PAWSX = register_task(Task(
+    name="pawsx",
+    format=CLASSIFICATION,
+    phases=frozenset({"target", "evaluate"}),
+    languages=PAWSX_LANGUAGES,
+    metric="accuracy",
+    labels=PAWSX_LABELS,
+    description="PAWS-X paraphrase identification, 7 languages; trains on its English training set",
+    read_local=read_pawsx_folder,
+    hub=HubSource("google-research-datasets/paws-x", config=lambda language: language,
+                  splits={"train": "train", "dev": "validation", "test": "test"}, to_example=_pawsx_row),
+))
+
+
+# --- Tatoeba -------------------------------------------------------------------------------------
+
+#: the 36 XTREME Tatoeba languages (TASKS.md), ISO 639-1
+TATOEBA_LANGUAGES = ("af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi",
+                     "hu", "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "nl", "pt", "ru", "sw",
+                     "ta", "te", "th", "tl", "tr", "ur", "vi", "zh")
+
+
+def read_tatoeba_folder(folder: Path, split: str, language: str) -> list[dict]:
+    """LASER's ``tatoeba.{iso3}-eng.{iso3}`` / ``.eng`` pair (in the folder or its ``v1/``), aligned
+    line by line. The set is a test set only. (XTREME's preprocessed ``{xx}-en.en`` is sorted and has
+    lost the alignment, so it cannot be read.)"""
+    iso3 = TATOEBA_ISO1_TO_ISO3.get(language)
+    if split != "test" or iso3 is None:
+        raise MissingSplit(f"{folder}: Tatoeba has only a test split, in 36 languages (asked: {split}, "
+                           f"'{language}')")
+    name = f"tatoeba.{iso3}-eng.{iso3}"
+    path = next((p for p in (folder / name, folder / "v1" / name) if p.is_file()), None)
+    if path is None:
+        raise MissingSplit(f"{folder}: no Tatoeba file for '{language}' (looked for {name})")
+    sources, english = read_tatoeba(path)
+    return [{"id": f"{path.name}:{line}", "text_a": source, "text_b": target}
+            for line, (source, target) in enumerate(zip(sources, english), start=1)]
+
+
+def _tatoeba_row(row: dict) -> dict:
+    # google/xtreme tatoeba.{iso3}: the sentences keep the files' trailing newline
+    return {"id": "", "text_a": row["source_sentence"].rstrip("\n"),
+            "text_b": row["target_sentence"].rstrip("\n")}
+
+
+TATOEBA = register_task(Task(
+    name="tatoeba",
+    format=RETRIEVAL,
+    phases=frozenset({"evaluate"}),
+    languages=TATOEBA_LANGUAGES,
+    metric="accuracy",
+    description="Tatoeba sentence retrieval (36 languages <-> English): top-1 cosine nearest-neighbour "
+                "accuracy of pooled encoder states; no training",
+    read_local=read_tatoeba_folder,
+    hub=HubSource("google/xtreme", config=lambda language: f"tatoeba.{TATOEBA_ISO1_TO_ISO3[language]}",
+                  splits={"test": "validation"}, to_example=_tatoeba_row),
+    eval_splits=("test",),
+))
+
+
+# --- BUCC 2018 -----------------------------------------------------------------------------------
+
+BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
+#: XTREME's names (dev, test) and the release's (sample, training), which XTREME renames to them
+_BUCC_RELEASE_SPLITS = {"dev": "sample", "test": "training"}
+
+
+def read_bucc_folder(folder: Path, split: str, language: str) -> list[dict]:
+    """BUCC 2018 ``{xx}-en.{split}.{xx|en|gold}`` as XTREME names them (``dev``, ``test``) or as the
+    release does (``sample``, ``training``; also under ``{xx}-en/`` or ``bucc2018/{xx}-en/``).
+
+    One example per sentence (see `stilts.tasks.retrieval.BitextMining`). The sentences of the gold
+    pairs come first, pair by pair, then the other sentences of the two sides alternately, so a quick
+    run on the first N examples (``max_examples``) still has pairs to find among distractors on both
+    sides. The order does not change the mined pairs.
+    """
+    names = [f"{language}-en.{split}"]
+    if split in _BUCC_RELEASE_SPLITS:
+        names.append(f"{language}-en.{_BUCC_RELEASE_SPLITS[split]}")
+    subfolders = (folder, folder / f"{language}-en", folder / "bucc2018" / f"{language}-en")
+    prefix = next((sub / name for name in names for sub in subfolders if (sub / f"{name}.{language}").is_file()),
+                  None)
+    if prefix is None:
+        raise MissingSplit(f"{folder}: no BUCC {split} files for '{language}' (looked for "
+                           f"{' or '.join(f'{name}.{language}' for name in names)})")
+    sources, english, gold = read_bucc(prefix)
+    if gold is None:
+        raise MissingSplit(f"{prefix}.gold: no gold pairs, so the {split} split cannot be scored")
+    return bucc_examples(sources, english, gold)
+
+
+def bucc_examples(sources: dict[str, str], english: dict[str, str], gold: set[tuple[str, str]]) -> list[dict]:
+    """Sentence examples of both sides: the gold pairs' sentences first, then the others alternately."""
+    paired: dict[str, list[str]] = {}
+    for source_id, english_id in sorted(gold):
+        paired.setdefault(source_id, []).append(english_id)
+    examples, placed = [], set()
+
+    def add(side: str, sentence_id: str, text: str) -> None:
+        if (side, sentence_id) not in placed:
+            placed.add((side, sentence_id))
+            examples.append({"id": sentence_id, "text": text, "side": side,
+                             "gold": paired.get(sentence_id, []) if side == "source" else []})
+
+    for source_id, english_ids in paired.items():
+        add("source", source_id, sources[source_id])
+        for english_id in english_ids:
+            add("english", english_id, english[english_id])
+    rest_sources = [(i, t) for i, t in sources.items() if ("source", i) not in placed]
+    rest_english = [(i, t) for i, t in english.items() if ("english", i) not in placed]
+    for source, target in zip_longest(rest_sources, rest_english):
+        if source is not None:
+            add("source", *source)
+        if target is not None:
+            add("english", *target)
+    return examples
+
+
+BUCC = register_task(Task(
+    name="bucc",
+    format=BITEXT_MINING,
+    phases=frozenset({"evaluate"}),
+    languages=BUCC_LANGUAGES,
+    metric="f1",
+    description="BUCC 2018 bitext mining (de fr ru zh -> en), XTREME's margin-based mining of pooled "
+                "encoder states; the F1-optimal threshold on dev (the release's sample set) is applied "
+                "to test (its training set). Local files only: the Hub's google/xtreme bucc18 configs "
+                "hold the gold pairs without the distractor sentences",
+    read_local=read_bucc_folder,
+    eval_splits=("dev", "test"),
+))
