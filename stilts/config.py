@@ -43,6 +43,9 @@ class TrainingStage(_Strict):
     max_train_examples: Annotated[int, Field(gt=0)] | None = None
     #: save a resumable checkpoint every N optimizer steps; None = at every validation
     checkpoint_every: Annotated[int, Field(gt=0)] | None = None
+    #: which splits of the training data to train on, e.g. [dev, test] for data released without a
+    #: training split (ANLI's public dev/test rounds); training on dev turns off early stopping on it
+    train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = ["train"]
 
 
 class IntermediateStage(TrainingStage):
@@ -64,6 +67,9 @@ class IntermediateStage(TrainingStage):
 class TargetStage(TrainingStage):
     kind: Literal["target"]
     task: str
+    #: tasks whose English data trains the target instead of the catalog's (e.g. XNLI from ANLI
+    #: instead of MNLI); they must have the target's labels. None = the catalog's training task
+    train_tasks: Annotated[list[str], Field(min_length=1)] | None = None
 
 
 class EvaluateStage(_Strict):

@@ -161,6 +161,12 @@ def plan_pipeline(pipeline: PipelineConfig, base_dir: Path, run_dir: Path,
             if stage.kind == "intermediate" and last_model_stage and last_model_stage.kind == "target":
                 raise BadInput(f"{where}.kind: an intermediate stage cannot follow a target stage")
             settings = _training_settings(stage, task_names, pipeline)
+            for i, source_name in enumerate(getattr(stage, "train_tasks", None) or []):
+                source_task = get_task(source_name, f"{where}.train_tasks[{i}]")
+                if source_task.labels != tasks[0].labels or source_task.format.name != tasks[0].format.name:
+                    raise BadInput(f"{where}.train_tasks[{i}]: '{source_name}' cannot train '{tasks[0].name}': "
+                                   f"its format or labels differ")
+                tasks.append(source_task)  # its data source is part of the stage's identity
             weights = settings.get("mixing_weights")
             if weights is not None and set(weights) != set(task_names):
                 raise BadInput(f"{where}.mixing_weights: give a weight for exactly the stage's tasks "

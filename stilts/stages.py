@@ -10,7 +10,7 @@ import numpy as np
 
 from stilts.artifacts import atomic_folder, upsert_scores
 from stilts.checkpoints import CheckpointStore
-from stilts.data import load_examples
+from stilts.data import load_examples, training_task
 from stilts.engine import PlannedStage, RunContext, score_labels
 from stilts.errors import BadInput
 from stilts.evaluation import evaluate_examples
@@ -98,10 +98,15 @@ class TrainingStageRunner:
 
     @staticmethod
     def _training_task(task, tokenizer, settings, context: RunContext) -> TrainingTask:
-        examples = load_examples(task, "train", task.source_language, context.data_sources)
+        sources = [get_task(name) for name in settings.get("train_tasks") or []] or [training_task(task)]
+        examples = [example for source in sources for split in settings["train_splits"]
+                    for example in load_examples(source, split, source.source_language, context.data_sources)]
         if settings["max_train_examples"]:
             examples = examples[: settings["max_train_examples"]]
         features = featurize(task, examples, tokenizer, settings["max_length"])
+        if "dev" in settings["train_splits"] and task.name in {source.name for source in sources}:
+            context.log(f"  {task.name}: trains on its dev split, so it is not validated on it (no early stopping)")
+            return TrainingTask(task, features, settings["batch_sizes"][task.name])
         try:
             dev_examples = load_examples(task, "dev", task.source_language, context.data_sources)
         except MissingSplit as missing:

@@ -99,3 +99,9 @@ def test_paper_defaults_fill_unset_fields(pipeline_file):
     stages, _ = plan_pipeline(pipeline, base, pipeline_file.parent, str(pipeline_file))
     assert (stages[0].settings["learning_rate"], stages[0].settings["batch_sizes"], stages[0].settings["epochs"]) == (1e-5, {"mnli": 24}, 2)
     assert (stages[1].settings["learning_rate"], stages[1].settings["batch_sizes"], stages[1].settings["epochs"]) == (3e-6, {"xnli": 4}, 2)
+
+
+def test_train_tasks_must_share_the_targets_labels(pipeline_file, capsys):
+    code, _, stderr = run_cli(["run", pipeline_file, "--set", "stages.target.train_tasks=[qqp]", "--dry-run"], capsys)
+    assert code == 2
+    assert "p.yaml: stages[1].train_tasks[0]: 'qqp' cannot train 'xnli': its format or labels differ" in stderr

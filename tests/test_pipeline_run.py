@@ -93,3 +93,14 @@ def test_dry_run_prints_fingerprints_and_runs_nothing(finished_run, tmp_path, ca
     assert code == 0
     assert stdout.count("to run") == 3
     assert not (tmp_path / "fresh").exists()
+
+
+def test_training_on_other_tasks_and_splits(tmp_path, tiny_model, tiny_nli, capsys):
+    """XNLI trained on MNLI's dev split instead of its train split; MNLI trained on dev is not
+    validated on it."""
+    yaml_path = write_pipeline(tmp_path / "p.yaml", tiny_model, tiny_nli, max_steps=2)
+    code, stdout, _ = _run(capsys, yaml_path, tmp_path / "out", "--set", "stages.intermediate.train_splits=[dev]",
+                           "--set", "stages.target.train_tasks=[mnli]", "--set", "stages.target.train_splits=[dev]")
+    assert code == 0
+    assert "mnli: trains on its dev split, so it is not validated on it" in stdout
+    assert stdout.count("24 training examples") == 2  # the tiny MNLI dev split, for both stages
