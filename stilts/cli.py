@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from stilts.errors import BadInput
+from stilts.errors import BadInput, RunFailed
 
 # command name -> "module:attribute" of a click command or group
 LAZY_COMMANDS = {
@@ -51,6 +51,12 @@ def main(argv=None) -> None:
     except BadInput as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
+    except RunFailed as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except OSError as error:  # the disk or the system, not the input: full, read-only, I/O error
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:

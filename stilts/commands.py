@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from stilts.config import load_pipeline
-from stilts.errors import BadInput
+from stilts.errors import BadInput, RunFailed
 
 _OUTPUT_DIR = click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                            help="Run folder (default: runs/<name>). Stages and scores.csv go here.")
@@ -16,6 +16,9 @@ _OVERRIDES = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH
                           help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable).")
 _DRY_RUN = click.option("--dry-run", is_flag=True, help="Print the resolved stages and their fingerprints; "
                                                         "run nothing.")
+_DETECT_ANOMALY = click.option("--detect-anomaly", is_flag=True,
+                               help="Debug NaN/inf losses: autograd names the operation that made them "
+                                    "(torch.autograd.set_detect_anomaly; slow).")
 
 
 @click.command()
@@ -23,7 +26,9 @@ _DRY_RUN = click.option("--dry-run", is_flag=True, help="Print the resolved stag
 @_OUTPUT_DIR
 @_OVERRIDES
 @_DRY_RUN
-def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool) -> None:
+@_DETECT_ANOMALY
+def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool,
+        detect_anomaly: bool) -> None:
     """Run a pipeline: intermediate stage(s), target fine-tuning, zero-shot evaluation.
 
     Completed stages (same fingerprint, COMPLETE present) are reused, not rerun.
@@ -41,7 +46,7 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
     from stilts.engine import run_stages
     from stilts.stages import evaluation_metrics, per_language_table
 
-    context = _context(pipeline, model_path, data_sources, run_dir)
+    context = _context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
     context.log(f"pipeline {pipeline.name}: {len(stages)} stages, device {context.accelerator.device}, "
                 f"run dir {run_dir}")
     run_stages(stages, context)
@@ -55,7 +60,9 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
 @_OUTPUT_DIR
 @_OVERRIDES
 @_DRY_RUN
-def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool) -> None:
+@_DETECT_ANOMALY
+def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool,
+          detect_anomaly: bool) -> None:
     """Run (or resume) every pipeline of a sweep; stages shared by fingerprint run once.
 
     A failed pipeline does not stop the others; the summary lists it and the exit code is 1.
@@ -91,7 +98,7 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
             outcomes.append((pipeline.name, "failed", f"needs a stage that failed: {blocked}"))
             continue
         if context is None:
-            context = _context(pipeline, model_path, data_sources, run_dir)
+            context = _context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
         context.pipeline, context.data_sources = pipeline, data_sources
         reused = all(stage.complete for stage in stages)
         if not reused:
@@ -100,7 +107,7 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
             # a reused pipeline still runs: its skipped evaluations re-add their rows to scores.csv
             run_stages(stages, context)
             outcomes.append((pipeline.name, "reused" if reused else "done", ""))
-        except (BadInput, RuntimeError, ValueError, OSError) as error:
+        except (BadInput, RunFailed, RuntimeError, ValueError, OSError) as error:
             stage = next((s for s in stages if not s.complete), stages[-1])
             reason = f"{stage.kind} '{stage.name}' ({stage.fingerprint[:8]}): {str(error).splitlines()[0]}"
             failed_stages[stage.fingerprint] = reason
@@ -125,12 +132,15 @@ def _print_stages(stages, *, with_settings: bool) -> None:
                 click.echo(f"        {key}: {stage.settings[key]}")
 
 
-def _context(pipeline, model_path: str, data_sources, run_dir: Path):
+def _context(pipeline, model_path: str, data_sources, run_dir: Path, detect_anomaly: bool = False):
     """Quiet libraries, one Accelerator for the process, and the context stages run in."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import datasets
+    import torch
     import transformers
     from accelerate import Accelerator
+
+    torch.autograd.set_detect_anomaly(detect_anomaly)
 
     from stilts.engine import RunContext
 

@@ -9,6 +9,11 @@ class BadInput(Exception):
     """
 
 
+class RunFailed(Exception):
+    """A run that stopped for a reason that is not bad input, e.g. a loss that became NaN. The CLI
+    prints the message as one line and exits 1; what was saved before (checkpoints) stays."""
+
+
 def did_you_mean(word: str, choices) -> str:
     """A ' (did you mean 'x'?)' suffix for the closest choice, or ''."""
     import difflib

@@ -19,11 +19,12 @@ import torch
 from tqdm.auto import tqdm
 
 from stilts.checkpoints import CheckpointStore
+from stilts.errors import RunFailed
 from stilts.evaluation import predict_outputs
 from stilts.registry import Task
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(RunFailed):
     """The loss became NaN or infinite."""
 
 

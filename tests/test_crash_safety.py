@@ -1,0 +1,104 @@
+"""Nothing half-written: failed writes leave the previous file or checkpoint usable, and a loss that
+becomes NaN stops the stage with a clear message and keeps the last good checkpoint."""
+
+import os
+
+import pytest
+import torch
+from conftest import write_pipeline
+from helpers import run_cli
+
+from stilts import checkpoints as checkpoints_module
+from stilts.artifacts import upsert_scores, write_text_atomic
+from stilts.tasks.classification import Classification
+
+
+def test_a_write_that_raises_leaves_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    write_text_atomic(target, "old")
+
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError):
+        write_text_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp file left
+
+
+def test_read_only_folder_keeps_scores(tmp_path):
+    row = {"pipeline": "p", "intermediate": "none", "mlm": False, "target": "xnli", "seed": 1, "split": "dev",
+           "language": "de", "metric": "accuracy", "value": 50.0}
+    upsert_scores(tmp_path / "scores.csv", [row])
+    before = (tmp_path / "scores.csv").read_text()
+    tmp_path.chmod(0o500)
+    try:
+        if os.access(tmp_path, os.W_OK):
+            pytest.skip("running as a user who can write to read-only folders (root)")
+        with pytest.raises(OSError):
+            upsert_scores(tmp_path / "scores.csv", [dict(row, value=60.0)])
+    finally:
+        tmp_path.chmod(0o700)
+    assert (tmp_path / "scores.csv").read_text() == before
+
+
+def test_rerun_does_not_duplicate_score_rows(tmp_path):
+    row = {"pipeline": "p", "intermediate": "none", "mlm": False, "target": "xnli", "seed": 1, "split": "dev",
+           "language": "de", "metric": "accuracy", "value": 50.0}
+    upsert_scores(tmp_path / "scores.csv", [row, dict(row, language="fr")])
+    upsert_scores(tmp_path / "scores.csv", [dict(row, value=51.0)])
+    lines = (tmp_path / "scores.csv").read_text().splitlines()
+    assert len(lines) == 3 and lines[-1].endswith(",de,accuracy,51.0")
+
+
+@pytest.fixture
+def pipeline(tmp_path, tiny_model, tiny_nli):
+    return write_pipeline(tmp_path / "p.yaml", tiny_model, tiny_nli, epochs=3, validate_every=2,
+                          checkpoint_every=2, batch_size=8)
+
+
+def test_crash_while_saving_a_checkpoint_keeps_the_previous_one(pipeline, tmp_path, capsys, monkeypatch):
+    real_save = checkpoints_module.CheckpointStore.save
+    calls = []
+
+    def crash_on_second_save(self, step, progress):
+        calls.append(step)
+        if len(calls) == 2:
+            self.accelerator.save_state(str(self.folder / f".step-{step}.tmp"))  # half done, then the crash
+            raise OSError(5, "Input/output error")
+        return real_save(self, step, progress)
+
+    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", crash_on_second_save)
+    code, _, stderr = run_cli(["run", pipeline, "--output-dir", tmp_path / "out"], capsys)
+    assert code != 0
+    (stage,) = (tmp_path / "out").glob("intermediate-*")
+    store = checkpoints_module.CheckpointStore(stage / "checkpoints", accelerator=None)
+    assert store.latest().name == f"step-{calls[0]}"  # the half-written one is not taken for a checkpoint
+
+    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", real_save)
+    code, stdout, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "out"], capsys)
+    assert code == 0
+    assert f"resuming from step-{calls[0]}" in stdout
+
+
+def test_nan_loss_stops_with_step_and_task_and_keeps_the_checkpoint(pipeline, tmp_path, capsys, monkeypatch):
+    real_forward = Classification.forward
+    batches = []
+
+    def nan_on_fifth_batch(self, encoder, head, batch):
+        loss, outputs = real_forward(self, encoder, head, batch)
+        if torch.is_grad_enabled():
+            batches.append(1)
+            if len(batches) == 5:
+                loss = loss * float("nan")
+        return loss, outputs
+
+    monkeypatch.setattr(Classification, "forward", nan_on_fifth_batch)
+    code, _, stderr = run_cli(["run", pipeline, "--output-dir", tmp_path / "out"], capsys)
+    assert code == 1
+    error = [line[line.index("error: "):] for line in stderr.splitlines() if "error: " in line]
+    assert len(error) == 1 and "Traceback" not in stderr
+    assert "the mnli loss is nan at optimizer step 5 (batch 5)" in error[0]
+    (stage,) = (tmp_path / "out").glob("intermediate-*")
+    assert (stage / "checkpoints" / "step-4").is_dir() and not (stage / "COMPLETE").exists()
