@@ -103,3 +103,19 @@ def check_label(label: str, allowed, path, line: int, what: str = "label") -> st
         shown = ", ".join(repr(a) for a in allowed)
         raise BadInput(f"{path}: line {line}: unknown {what} {label!r} (expected one of {shown})")
     return label
+
+
+def header_tsv(path, required) -> tuple[dict[str, int], Iterator[tuple[int, str]]]:
+    """Open a TSV whose first line names the columns: (column name -> index, the remaining numbered
+    lines). BadInput when the file is empty or a required column is missing."""
+    path = as_path(path)
+    lines = numbered_lines(path)
+    try:
+        _, header_line = next(lines)
+    except StopIteration:
+        raise BadInput(f"{path}: empty file") from None
+    header = header_line.split("\t")
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise BadInput(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+    return {name: index for index, name in enumerate(header)}, lines

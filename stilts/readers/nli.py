@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stilts.errors import BadInput
-from stilts.readers._io import numbered_lines, read_jsonl, tsv_cells
+from stilts.readers._io import header_tsv, numbered_lines, read_jsonl, tsv_cells
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 _LABEL_ALIASES = {"contradictory": "contradiction"}
@@ -57,24 +57,16 @@ def read_multinli_jsonl(path: Path) -> list[dict]:
 
 def _read_header_tsv(path: Path, columns: dict[str, str], language: str | None = None) -> list[dict]:
     """A TSV with a header row; ``columns`` maps our field names to the file's column names."""
-    lines = numbered_lines(path)
-    try:
-        _, header_line = next(lines)
-    except StopIteration:
-        raise BadInput(f"{path}: empty file") from None
-    header = header_line.split("\t")
     wanted = dict(columns, language="language") if language else columns
-    missing = [name for name in wanted.values() if name not in header]
-    if missing:
-        raise BadInput(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-    index = {field: header.index(name) for field, name in wanted.items()}
+    column, lines = header_tsv(path, wanted.values())
+    index = {field: column[name] for field, name in wanted.items()}
     examples = []
     for number, line in lines:
         if not line.strip():
             continue
         cells = line.split("\t")
-        if len(cells) < len(header):
-            raise BadInput(f"{path}: line {number}: {len(cells)} fields, the header has {len(header)}")
+        if len(cells) < len(column):
+            raise BadInput(f"{path}: line {number}: {len(cells)} fields, the header has {len(column)}")
         if language and cells[index["language"]] != language:
             continue
         raw_label = cells[index["label"]]

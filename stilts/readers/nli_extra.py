@@ -7,7 +7,7 @@ the label order shared by the Hub's SNLI, MNLI and ANLI (TASKS.md, ANLI+ note).
 from __future__ import annotations
 
 from stilts.errors import BadInput
-from stilts.readers._io import as_path, check_label, field, numbered_lines, read_jsonl
+from stilts.readers._io import as_path, check_label, field, header_tsv, read_jsonl
 from stilts.readers.nli import NLI_LABELS
 
 _ANLI_LABELS = {"e": "entailment", "n": "neutral", "c": "contradiction"}
@@ -34,24 +34,15 @@ def read_snli(path) -> list[dict]:
     ``sentence1``, ``sentence2``, ``pairID``. Rows whose gold label is ``-`` (no annotator majority;
     the Hub's label -1) are dropped."""
     path = as_path(path)
-    lines = numbered_lines(path)
-    try:
-        _, header_line = next(lines)
-    except StopIteration:
-        raise BadInput(f"{path}: empty file") from None
-    header = header_line.split("\t")
-    missing = [c for c in ("gold_label", "sentence1", "sentence2") if c not in header]
-    if missing:
-        raise BadInput(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-    column = {name: header.index(name) for name in header}
+    column, lines = header_tsv(path, ("gold_label", "sentence1", "sentence2"))
     examples = []
     for number, line in lines:
         if not line.strip():
             continue
         cells = line.split("\t")
-        if len(cells) != len(header):
+        if len(cells) != len(column):
             raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, "
-                           f"the header has {len(header)}")
+                           f"the header has {len(column)}")
         raw = cells[column["gold_label"]].strip()
         if raw == SNLI_NO_GOLD_LABEL:
             continue

@@ -8,7 +8,7 @@ A file without labels (XTREME's stripped test files, GLUE test) gives ``label`` 
 from __future__ import annotations
 
 from stilts.errors import BadInput
-from stilts.readers._io import as_path, check_label, numbered_lines, tsv_cells
+from stilts.readers._io import as_path, check_label, header_tsv, numbered_lines, tsv_cells
 
 PAWSX_LABELS = ("0", "1")
 QQP_LABELS = ("not_duplicate", "duplicate")
@@ -68,25 +68,16 @@ def read_qqp(path) -> list[dict]:
     is_duplicate`` (test: ``id question1 question2``). Cells are not quoted (the Hub's GLUE loader
     reads them with ``csv.QUOTE_NONE``)."""
     path = as_path(path)
-    lines = numbered_lines(path)
-    try:
-        _, header_line = next(lines)
-    except StopIteration:
-        raise BadInput(f"{path}: empty file") from None
-    header = header_line.split("\t")
-    missing = [name for name in ("id", "question1", "question2") if name not in header]
-    if missing:
-        raise BadInput(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-    column = {name: header.index(name) for name in header}
+    column, lines = header_tsv(path, ("id", "question1", "question2"))
     labelled = "is_duplicate" in column
     examples = []
     for number, line in lines:
         if not line.strip():
             continue
         cells = line.split("\t")
-        if len(cells) != len(header):
+        if len(cells) != len(column):
             raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, "
-                           f"the header has {len(header)}")
+                           f"the header has {len(column)}")
         label = None
         if labelled:
             raw = check_label(cells[column["is_duplicate"]].strip(), ("0", "1"), path, number)
