@@ -1,4 +1,4 @@
-"""Sentence-pair intermediate tasks: QQP, SNLI, ANLI rounds 1-3, and ANLI+ made of them and MNLI.
+"""Sentence-pair intermediate tasks: MNLI, QQP, SNLI, ANLI rounds 1-3, and ANLI+ made of them and MNLI.
 
 Every entry reads the Hub (the Parquet datasets named in TASKS.md) or a folder of the original
 release files. Labels are names, so no integer order leaks from a source: NLI uses
@@ -9,13 +9,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.readers.nli import NLI_LABELS, MissingSplit
+from stilts.readers.nli import NLI_LABELS, MissingSplit, read_mnli_folder
 from stilts.readers.nli_extra import read_anli, read_snli
 from stilts.readers.pairs import QQP_LABELS, read_qqp
 from stilts.registry import HubSource, Task, register_task
 from stilts.tasks.classification import CLASSIFICATION
 
 ANLI_ROUNDS = (1, 2, 3)
+
+
+def _glue_nli_row(row: dict) -> dict | None:
+    if row["label"] < 0:  # GLUE's unlabelled test rows
+        return None
+    return {"id": str(row["idx"]), "text_a": row["premise"], "text_b": row["hypothesis"],
+            "label": NLI_LABELS[row["label"]]}  # the Hub's order is entailment, neutral, contradiction
+
+
+MNLI = register_task(Task(
+    name="mnli",
+    format=CLASSIFICATION,
+    phases=frozenset({"intermediate"}),
+    languages=("en",),
+    metric="accuracy",
+    labels=NLI_LABELS,
+    description="MultiNLI: premise/hypothesis entailment, 3 classes (dev = matched)",
+    read_local=read_mnli_folder,
+    hub=HubSource("nyu-mll/glue", config=lambda language: "mnli",
+                  splits={"train": "train", "dev": "validation_matched"}, to_example=_glue_nli_row),
+))
 
 
 def _first_file(folder: Path, candidates: list[Path], what: str) -> Path:

@@ -1,6 +1,6 @@
 """Intermediate tasks in the multiple-choice and tagging formats: HellaSwag, Cosmos QA, CommonsenseQA, CCG.
 
-Imported at the end of ``stilts.intermediate.catalog``. The three multiple-choice tasks come from the
+Registered by ``stilts.intermediate.catalog``. The three multiple-choice tasks come from the
 Hub or from their release files; CCG supertagging only from local files (CCGbank is LDC-licensed and
 not on the Hub), in jiant's format (see ``read_ccg_folder`` and docs/tasks.md).
 

@@ -43,6 +43,9 @@ class TrainingStage(_Strict):
     max_train_examples: Annotated[int, Field(gt=0)] | None = None
     #: save a resumable checkpoint every N optimizer steps; None = at every validation
     checkpoint_every: Annotated[int, Field(gt=0)] | None = None
+    #: batches of examples of similar length (less padding, faster), in random order (like the
+    #: Trainer's group_by_length); changes which examples share a batch, so it is fingerprinted
+    group_by_length: bool = False
     #: which splits of the training data to train on, e.g. [dev, test] for data released without a
     #: training split (ANLI's public dev/test rounds); training on dev turns off early stopping on it
     train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = ["train"]

@@ -6,19 +6,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stilts.featurize import featurize, make_loader
+from stilts.featurize import feature_lengths, featurize, make_loader
 from stilts.registry import Task
 
 
 def predict_outputs(accelerator, model, task: Task, features, tokenizer, batch_size: int,
-                    desc: str = "predicting") -> list[np.ndarray]:
+                    desc: str = "predicting", *, sort_by_length: bool = True) -> list[np.ndarray]:
     """One output array per feature, in feature order.
 
-    Features are run sorted by length, so each batch pads little; every process of a distributed
-    run sees its shard, and `gather_for_metrics` drops the duplicates that even batches add.
+    Features are run sorted by length (unless ``sort_by_length`` is false, which is only there to
+    measure what sorting saves), so each batch pads little; every process of a distributed run sees
+    its shard, and `gather_for_metrics` drops the duplicates that even batches add.
     """
-    order = np.argsort([len(ids) for ids in features["input_ids"]], kind="stable")
-    loader = accelerator.prepare(make_loader(task, features.select(order), tokenizer, batch_size, shuffle=False))
+    order = (np.argsort(feature_lengths(features), kind="stable") if sort_by_length
+             else np.arange(len(features)))
+    loader = accelerator.prepare(make_loader(task, features, tokenizer, batch_size, shuffle=False, order=order))
     model.eval()
     outputs: list[np.ndarray] = []
     with torch.inference_mode():

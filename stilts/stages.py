@@ -54,7 +54,7 @@ class TrainingStageRunner:
             learning_rate=settings["learning_rate"], warmup_ratio=settings["warmup_ratio"],
             weight_decay=settings["weight_decay"], max_grad_norm=1.0,
             validate_every=settings["validate_every"], patience=settings["patience"], seed=settings["seed"],
-            draw_task=draw_task)
+            draw_task=draw_task, group_by_length=settings["group_by_length"])
         context.log(f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "
                     f"{accumulation}), learning rate {settings['learning_rate']:g}")
         checkpoints = CheckpointStore(stage.folder / CHECKPOINTS_FOLDER, accelerator)

@@ -5,12 +5,19 @@ task, and accumulates gradients; AdamW with linear warm-up then linear decay; va
 optimizer steps on the first dev examples of every task, early stopping with patience, and the best
 weights kept. Checkpoints (see `stilts.checkpoints`) let a killed run continue exactly where it was:
 on CPU with the same seed it ends with the same weights as a run that was never interrupted.
+
+What keeps the loop close to a bare PyTorch loop (docs/performance.md measures it): batches are cut
+from Arrow and padded with numpy (`stilts.featurize.Batcher`), not built through ``Dataset.select`` and
+``tokenizer.pad``; AdamW is the fused kernel wherever PyTorch has one (CPU included); the loss is read
+back from the device about once a second for the progress bar, not every step, and checked for
+NaN/inf at those reads and before anything is saved.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +28,7 @@ from tqdm.auto import tqdm
 from stilts.checkpoints import CheckpointStore
 from stilts.errors import RunFailed
 from stilts.evaluation import predict_outputs
+from stilts.featurize import Batcher, feature_lengths
 from stilts.registry import Task
 
 
@@ -50,34 +58,66 @@ class TrainingPlan:
     seed: int
     #: () -> name of the task that trains on the next batch; may have state_dict/load_state_dict
     draw_task: Callable[[], str]
+    #: batches of features of similar length (fewer padding tokens), see `TaskBatches`
+    group_by_length: bool = False
 
     @property
     def optimizer_steps(self) -> int:
         return math.ceil(self.total_batches / self.gradient_accumulation_steps)
 
 
+#: length grouping sorts windows of this many batches by length (Hugging Face Trainer's megabatches)
+LENGTH_GROUP_BATCHES = 50
+
+
+def pass_order(size: int, seed: int, task_index: int, pass_number: int, *, batch_size: int = 1,
+               lengths: np.ndarray | None = None) -> np.ndarray:
+    """The order in which one pass visits a task's ``size`` features; a function of its arguments only.
+
+    Without ``lengths``: a permutation. With ``lengths`` (length grouping): the permutation is cut
+    into windows of `LENGTH_GROUP_BATCHES` batches, each window is sorted by length (longest first),
+    cut into batches, and the full batches are shuffled; the short remainder batch, if any, stays
+    last, so a position in the pass is still a multiple of the batch size.
+    """
+    rng = np.random.default_rng([seed, task_index, pass_number])
+    order = rng.permutation(size)
+    if lengths is None:
+        return order
+    window = batch_size * LENGTH_GROUP_BATCHES
+    grouped = np.concatenate([chunk[np.argsort(-lengths[chunk], kind="stable")]
+                              for chunk in np.array_split(order, range(window, size, window))]) if size else order
+    full = size // batch_size
+    batches = grouped[: full * batch_size].reshape(full, batch_size)[rng.permutation(full)]
+    return np.concatenate([batches.reshape(-1), grouped[full * batch_size:]])
+
+
 class TaskBatches:
     """One task's batches, pass after pass over its data.
 
-    Each pass visits the features in an order that depends only on (seed, task, pass number), so the
-    position in the data is two numbers, and a resumed run draws exactly the batches an uninterrupted
-    one would. The batch size is global: with several processes each takes its rank's share of every
-    batch, so one process and N processes train on the same batches.
+    Each pass visits the features in an order that depends only on (seed, task, pass number) (see
+    `pass_order`), so the position in the data is two numbers, and a resumed run draws exactly the
+    batches an uninterrupted one would. The batch size is global: with several processes each takes
+    its rank's share of every batch, so one process and N processes train on the same batches.
     """
 
-    def __init__(self, item: TrainingTask, tokenizer, seed: int, task_index: int, accelerator):
+    def __init__(self, item: TrainingTask, tokenizer, seed: int, task_index: int, accelerator,
+                 group_by_length: bool = False):
         self.item, self.tokenizer, self.accelerator = item, tokenizer, accelerator
         self.seed, self.task_index = seed, task_index
         self.pass_number, self.position = 0, 0
         self._order_pass, self._order = None, None
+        self.batcher = Batcher(item.task, item.features, tokenizer)
+        self.lengths = feature_lengths(item.features) if group_by_length else None
 
     def _order_for(self, pass_number: int) -> np.ndarray:
         if self._order_pass != pass_number:
-            rng = np.random.default_rng([self.seed, self.task_index, pass_number])
-            self._order, self._order_pass = rng.permutation(len(self.item.features)), pass_number
+            self._order = pass_order(len(self.item.features), self.seed, self.task_index, pass_number,
+                                     batch_size=self.item.batch_size, lengths=self.lengths)
+            self._order_pass = pass_number
         return self._order
 
-    def next(self) -> dict:
+    def next_indices(self) -> np.ndarray:
+        """This process's feature indices of the next batch (and move past it)."""
         size, world, rank = len(self.item.features), self.accelerator.num_processes, self.accelerator.process_index
         share = self.item.batch_size // world
         if self.position >= size:
@@ -88,9 +128,12 @@ class TaskBatches:
         if len(indices) == 0:  # a short last batch: this rank repeats the start of the pass
             indices = order[:share]
         self.position += self.item.batch_size
-        rows = self.item.features.select(indices.tolist()).remove_columns("example_index")
-        batch = self.item.task.format.collate(list(rows), self.tokenizer)
-        return {key: value.to(self.accelerator.device) for key, value in batch.items()}
+        return indices
+
+    def next(self) -> dict:
+        batch = self.batcher(self.next_indices())
+        device = self.accelerator.device
+        return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
     def state_dict(self) -> dict:
         return {"pass": self.pass_number, "position": self.position}
@@ -107,11 +150,21 @@ def _build_optimizer(model, plan: TrainingPlan):
         {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
          "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=plan.learning_rate, eps=1e-8, fused=torch.cuda.is_available())
+    optimizer = _adamw(groups, lr=plan.learning_rate, eps=1e-8)
     from transformers import get_linear_schedule_with_warmup
 
     warmup = int(plan.warmup_ratio * plan.optimizer_steps)
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, plan.optimizer_steps)
+
+
+def _adamw(groups, **settings) -> torch.optim.AdamW:
+    """The fused AdamW kernel where PyTorch has one for the parameters' device (CUDA, and CPU since
+    2.4: ten times faster there than the default for-each version on a 118M-parameter encoder), the
+    default implementation elsewhere. Same algorithm; the results differ in the last bits only."""
+    try:
+        return torch.optim.AdamW(groups, fused=True, **settings)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.AdamW(groups, **settings)
 
 
 def validate(accelerator, model, tasks: list[TrainingTask], tokenizer, batch_size: int = 64) -> dict[str, dict]:
@@ -147,13 +200,60 @@ class Progress:
     history: list = field(default_factory=list)
 
 
+class _LossWatch:
+    """The losses since the last look: averaged for the progress bar and checked for NaN/inf.
+
+    Reading a loss back from an accelerator waits for the device, so it is done about once a second
+    (`every` seconds), before every checkpoint or validation, and at the end, never per step; on
+    CPU, where reading costs nothing, every loss is checked as it comes, so a diverged run stops at
+    the batch that diverged.
+    """
+
+    def __init__(self, device: torch.device, checkpoint_folder, every: float = 1.0):
+        self.eager, self.checkpoint_folder = device.type == "cpu", checkpoint_folder
+        self.every, self.shown_at = every, time.monotonic()
+        self.pending: list[tuple[torch.Tensor, str, int, int]] = []
+
+    def add(self, loss: torch.Tensor, task_name: str, batch_number: int, optimizer_step: int) -> None:
+        self.pending.append((loss.detach(), task_name, batch_number, optimizer_step))
+        if self.eager and not torch.isfinite(self.pending[-1][0]):
+            self._diverged(*self.pending[-1])
+
+    def due(self) -> bool:
+        return time.monotonic() - self.shown_at >= self.every
+
+    def check(self) -> float | None:
+        """Raise `TrainingDiverged` if a pending loss is not finite; return their mean (None if none)."""
+        if not self.pending:
+            return None
+        values = torch.stack([loss.float() for loss, *_ in self.pending]).cpu()
+        finite = torch.isfinite(values)
+        if not finite.all():
+            self._diverged(*self.pending[int((~finite).nonzero()[0])])
+        mean = float(values.mean())
+        self.pending.clear()
+        self.shown_at = time.monotonic()
+        return mean
+
+    def _diverged(self, loss, task_name: str, batch_number: int, optimizer_step: int) -> None:
+        raise TrainingDiverged(
+            f"the {task_name} loss is {float(loss)} at optimizer step {optimizer_step + 1} (batch {batch_number}); "
+            f"the last good checkpoint is kept in {self.checkpoint_folder}. "
+            f"Try a lower learning rate, or set mixed_precision: no")
+
+
 def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: TrainingPlan,
           checkpoints: CheckpointStore, checkpoint_every: int, log=print) -> dict:
     """Train ``model`` in place (resuming from ``checkpoints`` if they hold a step); at the end it
     holds the best validated weights. Returns a summary for metrics.json."""
+    # an earlier stage's model and optimizer must not stay registered: they would be saved in (and
+    # loaded from) this stage's checkpoints, and kept in memory for nothing
+    accelerator.free_memory()
     optimizer, scheduler = _build_optimizer(model, plan)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    streams = {item.task.name: TaskBatches(item, tokenizer, plan.seed, index, accelerator)
+    # the scheduler is not prepared: Accelerate would step it once per process at every step, and
+    # batch sizes here are global (one optimizer step = one schedule step); it is saved in progress.json
+    model, optimizer = accelerator.prepare(model, optimizer)
+    streams = {item.task.name: TaskBatches(item, tokenizer, plan.seed, index, accelerator, plan.group_by_length)
                for index, item in enumerate(tasks)}
     progress = Progress()
     latest = checkpoints.latest()
@@ -164,16 +264,18 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
             streams[name].load_state_dict(state)
         if hasattr(plan.draw_task, "load_state_dict"):
             plan.draw_task.load_state_dict(saved["sampler"])
+        scheduler.load_state_dict(saved["scheduler"])
         log(f"  resuming from {latest.name} (optimizer step {progress.optimizer_step} of {plan.optimizer_steps})")
 
     def save_checkpoint() -> None:
         checkpoints.save(progress.optimizer_step, {
             "progress": progress.__dict__, "streams": {n: s.state_dict() for n, s in streams.items()},
-            "sampler": plan.draw_task.state_dict() if hasattr(plan.draw_task, "state_dict") else None})
+            "sampler": plan.draw_task.state_dict() if hasattr(plan.draw_task, "state_dict") else None,
+            "scheduler": scheduler.state_dict()})
 
     bar = tqdm(total=plan.optimizer_steps, initial=progress.optimizer_step, desc="training",
                disable=not accelerator.is_local_main_process)
-    losses: list[torch.Tensor] = []
+    watch = _LossWatch(accelerator.device, checkpoints.folder)
     model.train()
     while progress.batch_number < plan.total_batches and not progress.stopped_early:
         progress.batch_number += 1
@@ -184,31 +286,31 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
         with contextlib.nullcontext() if steps_now else accelerator.no_sync(model):
             with accelerator.autocast():
                 loss, _ = model(task_name, batch)
-            if not torch.isfinite(loss.detach()):
-                raise TrainingDiverged(
-                    f"the {task_name} loss is {loss.item()} at optimizer step {progress.optimizer_step + 1} "
-                    f"(batch {progress.batch_number}); the last good checkpoint is kept in {checkpoints.folder}. "
-                    f"Try a lower learning rate, or set mixed_precision: no")
+            watch.add(loss, task_name, progress.batch_number, progress.optimizer_step)
             accelerator.backward(loss / plan.gradient_accumulation_steps)
-        losses.append(loss.detach())
         if not steps_now:
             continue
         if plan.max_grad_norm:
             accelerator.clip_grad_norm_(model.parameters(), plan.max_grad_norm)
         optimizer.step()
-        scheduler.step()
+        if not getattr(optimizer, "step_was_skipped", False):  # fp16: a step skipped for overflow
+            scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         progress.optimizer_step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{torch.stack(losses).float().mean().item():.4f}", task=task_name)
-        losses.clear()
 
         last_step = progress.optimizer_step == plan.optimizer_steps
-        if progress.optimizer_step % plan.validate_every == 0 or last_step:
+        validating = progress.optimizer_step % plan.validate_every == 0 or last_step
+        saving = progress.optimizer_step % checkpoint_every == 0 and not last_step
+        if watch.due() or validating or saving:
+            mean_loss = watch.check()  # nothing diverged is validated or saved
+            bar.set_postfix(loss=f"{mean_loss:.4f}", task=task_name, refresh=False)
+        bar.update(1)
+        if validating:
             _validate_and_track(accelerator, model, tasks, tokenizer, plan, progress, checkpoints, log)
             model.train()
-        if progress.optimizer_step % checkpoint_every == 0 and not last_step and not progress.stopped_early:
+        if saving and not progress.stopped_early:
             save_checkpoint()
+    watch.check()
     bar.close()
     unwrapped = accelerator.unwrap_model(model)
     checkpoints.load_best(unwrapped)

@@ -1,6 +1,6 @@
 """Target tasks in the tagging format: UD-POS (33 languages) and PAN-X / WikiANN NER (40 languages).
 
-Imported at the end of ``stilts.target.catalog``. Both train on their own English training split and
+Registered by ``stilts.target.catalog``. Both train on their own English training split and
 are evaluated zero-shot in every other language; the first sub-word of each word carries its tag.
 Label orders are TASKS.md's, which are also the Hub's ClassLabel orders, so Hub ids map straight to
 names.

@@ -6,7 +6,7 @@ import pytest
 
 from stilts.errors import BadInput
 from stilts.readers.nli import (NLI_LABELS, MissingSplit, read_mnli_folder, read_xnli_folder)
-from stilts.target.catalog import XNLI_LANGUAGES
+from stilts.target.classification_tasks import XNLI_LANGUAGES
 
 
 def test_xtreme_xnli_dev_files_all_15_languages(shared_data):

@@ -1,0 +1,46 @@
+"""Sentence classification targets: XNLI, and the small topic set of the demo."""
+
+from __future__ import annotations
+
+from stilts.readers.nli import NLI_LABELS, read_xnli_folder
+from stilts.readers.text_classification import label_text_folder_reader
+from stilts.registry import HubSource, Task, register_task
+from stilts.tasks.classification import CLASSIFICATION
+
+XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
+
+
+def _xnli_row(row: dict) -> dict:
+    # facebook/xnli uses the Hub's NLI order (entailment, neutral, contradiction)
+    return {"id": "", "text_a": row["premise"], "text_b": row["hypothesis"], "label": NLI_LABELS[row["label"]]}
+
+
+XNLI = register_task(Task(
+    name="xnli",
+    format=CLASSIFICATION,
+    phases=frozenset({"target", "evaluate"}),
+    languages=XNLI_LANGUAGES,
+    metric="accuracy",
+    labels=NLI_LABELS,
+    description="Cross-lingual NLI, 15 languages; trains on English MNLI",
+    read_local=read_xnli_folder,
+    hub=HubSource("facebook/xnli", config=lambda language: language,
+                  splits={"dev": "validation", "test": "test"}, to_example=_xnli_row),
+    train_task="mnli",
+))
+
+
+TOPIC_LABELS = ("sports", "food", "weather", "technology")
+
+TOPICS = register_task(Task(
+    name="topics",
+    format=CLASSIFICATION,
+    phases=frozenset({"target", "evaluate"}),
+    languages=("en", "de", "fr", "es", "ru", "zh", "ar", "hi", "tr"),
+    metric="accuracy",
+    labels=TOPIC_LABELS,
+    description="Small topic classification set shipped for the demo (pipelines/demo_data/topics); "
+                "not a benchmark",
+    read_local=label_text_folder_reader(TOPIC_LABELS),
+    eval_splits=("test",),
+))
