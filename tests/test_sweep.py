@@ -48,12 +48,19 @@ def test_grid_expansion_trains_each_intermediate_model_once_per_seed(nine_by_nin
 def grid(tmp_path_factory, tiny_model, tiny_nli):
     folder = tmp_path_factory.mktemp("sweep")
     topics = write_tiny_topics(folder / "topics")
+    qqp = folder / "qqp"  # GLUE's QQP TSV
+    qqp.mkdir()
+    rows = [f"{i}\t{2 * i}\t{2 * i + 1}\thow do I cook rice {i}?\thow to cook rice {i % 3}?\t{i % 2}" for i in range(16)]
+    header = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+    (qqp / "train.tsv").write_text(header + "\n".join(rows) + "\n")
+    (qqp / "dev.tsv").write_text(header + "\n".join(rows[:6]) + "\n")
     settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 1, "validate_every": 100}
     config = {
         "name": "small_grid", "model": str(tiny_model),
-        "data": {"mnli": str(tiny_nli["mnli"]), "xnli": str(tiny_nli["xnli"]), "topics": str(topics)},
+        "data": {"mnli": str(tiny_nli["mnli"]), "xnli": str(tiny_nli["xnli"]), "topics": str(topics),
+                 "qqp": str(qqp)},
         "stages": {"intermediate": settings, "target": settings, "evaluate": {"max_examples": 8}},
-        "matrix": {"intermediate": ["none", "mnli"], "target": ["xnli", "topics"], "seed": [1, 2]},
+        "matrix": {"intermediate": ["none", "mnli", "qqp"], "target": ["xnli", "topics"], "seed": [1, 2]},
     }
     path = folder / "grid.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -66,27 +73,28 @@ def test_sweep_resumes_after_a_failure_then_reuses_everything(grid, capsys):
     (topics / "train-en.tsv").rename(hidden)  # topics pipelines fail: no training data
     code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out], capsys)
     assert code == 1
-    assert "sweep small_grid: 4 done, 0 reused (already complete), 4 failed" in stdout
+    assert "sweep small_grid: 6 done, 0 reused (already complete), 6 failed" in stdout
     assert "failed: none-topics-s1: target 'target'" in stderr and "no train file for 'en'" in stderr
 
     hidden.rename(topics / "train-en.tsv")
     code, stdout, _ = run_cli(["sweep", path, "--output-dir", out, "--dry-run"], capsys)
     assert code == 0
-    # 2 mnli stages (one per seed) + 8 target + 8 evaluate; the xnli half ran, mnli shared with topics
-    assert "8 pipelines, 18 distinct stages (10 complete, 8 to run)" in stdout
+    # 4 intermediate stages (2 tasks x 2 seeds) + 12 target + 12 evaluate; the xnli half ran and
+    # trained the intermediate models, which the topics half reuses
+    assert "12 pipelines, 28 distinct stages (16 complete, 12 to run)" in stdout
 
     code, stdout, _ = run_cli(["sweep", path, "--output-dir", out], capsys)
     assert code == 0
-    assert "4 done, 4 reused (already complete), 0 failed" in stdout
+    assert "6 done, 6 reused (already complete), 0 failed" in stdout
 
     code, stdout, _ = run_cli(["sweep", path, "--output-dir", out], capsys)
     assert code == 0 and "running ->" not in stdout
-    assert "0 done, 8 reused (already complete), 0 failed" in stdout
+    assert "0 done, 12 reused (already complete), 0 failed" in stdout
 
     with open(out / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     runs = {(r["intermediate"], r["target"], r["seed"]) for r in rows}
-    assert runs == {(i, t, s) for i in ("none", "mnli") for t in ("xnli", "topics") for s in ("1", "2")}
+    assert runs == {(i, t, s) for i in ("none", "mnli", "qqp") for t in ("xnli", "topics") for s in ("1", "2")}
 
 
 def test_tables_and_heatmap_come_out_of_the_sweep_scores(grid, capsys, tmp_path):
