@@ -8,10 +8,8 @@ import re
 import pytest
 import yaml
 from helpers import run_cli
-from test_span_qa import TINY_QA, write_squad
-from test_tagging_mc import _write_hellaswag
 
-from stilts.testing import shipped_sentences
+from stilts.testing import TINY_QA, shipped_sentences, write_hellaswag, write_squad
 
 CAP = 20  # small, so the cap binds for MNLI (96 examples) and the MLM corpus
 
@@ -21,7 +19,7 @@ def mixture_run(tmp_path_factory, tiny_model, tiny_nli):
     folder = tmp_path_factory.mktemp("mixture")
     write_squad(folder / "squad" / "train-v1.1.json", TINY_QA["en"] * 4)
     write_squad(folder / "squad" / "dev-v1.1.json", TINY_QA["en"])
-    hellaswag = _write_hellaswag(folder / "hellaswag")
+    hellaswag = write_hellaswag(folder / "hellaswag")
     sentences = folder / "sentences"
     sentences.mkdir()
     (sentences / "en.txt").write_text("\n".join(shipped_sentences()[:10]) + "\n")

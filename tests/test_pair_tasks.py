@@ -13,76 +13,9 @@ from stilts.errors import BadInput
 from stilts.readers.nli import MissingSplit
 from stilts.registry import get_task
 from stilts.target.pair_retrieval_tasks import PAWSX_LANGUAGES
+from stilts.testing import write_anli, write_mnli, write_pawsx, write_qqp, write_snli
 
 NLI = ("entailment", "neutral", "contradiction")
-
-
-# --- tiny release files ------------------------------------------------------------------------------
-
-
-def _write_anli(folder, rounds=(1, 2, 3), count=4):
-    for n in rounds:
-        (folder / f"R{n}").mkdir(parents=True, exist_ok=True)
-        with open(folder / f"R{n}" / "train.jsonl", "w", encoding="utf-8") as out:
-            for i in range(count * n):
-                out.write(json.dumps({"uid": f"r{n}-{i}", "context": f"premise {i}", "hypothesis": f"hyp {i}",
-                                      "label": "enc"[i % 3], "reason": ""}) + "\n")
-    return folder
-
-
-def _write_mnli(folder, train=5, dev=3):
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, count in (("train", train), ("dev_matched", dev)):
-        with open(folder / f"multinli_1.0_{name}.jsonl", "w", encoding="utf-8") as out:
-            for i in range(count):
-                out.write(json.dumps({"gold_label": NLI[i % 3], "sentence1": f"mnli {name} {i}",
-                                      "sentence2": "h", "pairID": f"mnli-{name}-{i}"}) + "\n")
-    return folder
-
-
-def _write_snli(folder, splits=("train", "dev"), count=6):
-    folder.mkdir(parents=True, exist_ok=True)
-    for split in splits:
-        lines = ["gold_label\tsentence1_binary_parse\tsentence1\tsentence2\tpairID"]
-        lines += [f"{NLI[i % 3]}\t( x )\tsnli {split} {i}\th\tsnli-{split}-{i}" for i in range(count)]
-        lines.append("-\t( x )\tno consensus\th\tsnli-none")  # dropped: no gold label
-        (folder / f"snli_1.0_{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
-
-
-def _write_qqp(folder, train=24, dev=8):
-    folder.mkdir(parents=True, exist_ok=True)
-    questions = [("How do I learn Python?", "What is the best way to learn Python?", 1),
-                 ("How do I learn Python?", "How tall is Mount Everest?", 0),
-                 ("Why is the sky blue?", "What makes the sky blue?", 1),
-                 ("Why is the sky blue?", "Where do penguins live?", 0)]
-    for name, count in (("train", train), ("dev", dev)):
-        rows = ["id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"]
-        rows += [f"{i}\t{2 * i}\t{2 * i + 1}\t{q1}\t{q2}\t{label}"
-                 for i, (q1, q2, label) in enumerate(questions[i % 4] for i in range(count))]
-        (folder / f"{name}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    (folder / "test.tsv").write_text("id\tquestion1\tquestion2\n0\ta?\tb?\n", encoding="utf-8")
-    return folder
-
-
-_PAWS = {
-    "en": [("The river flows into the lake near the town.", "Near the town, the river flows into the lake.", 1),
-           ("The river flows into the lake near the town.", "The lake flows into the river near the town.", 0)],
-    "de": [("Der Fluss mündet nahe der Stadt in den See.", "Nahe der Stadt mündet der Fluss in den See.", 1),
-           ("Der Fluss mündet nahe der Stadt in den See.", "Der See mündet nahe der Stadt in den Fluss.", 0)],
-}
-
-
-def _write_pawsx_original(folder, count=8):
-    """x-final/{lang}/{train.tsv (en), dev_2k.tsv, test_2k.tsv}, header id sentence1 sentence2 label."""
-    for language, pairs in _PAWS.items():
-        (folder / "x-final" / language).mkdir(parents=True)
-        names = ["dev_2k.tsv", "test_2k.tsv"] + (["train.tsv"] if language == "en" else [])
-        for name in names:
-            rows = ["id\tsentence1\tsentence2\tlabel"]
-            rows += [f"{i + 1}\t{pairs[i % 2][0]}\t{pairs[i % 2][1]}\t{pairs[i % 2][2]}" for i in range(count)]
-            (folder / "x-final" / language / name).write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return folder
 
 
 # --- ANLI+ ---------------------------------------------------------------------------------------
@@ -92,11 +25,11 @@ def _write_pawsx_original(folder, count=8):
 def anli_plus_sources(tmp_path, shared_data):
     """Tiny training files for every part; the real ANLI dev files (no ANLI train file is in shared/)."""
     anli = tmp_path / "anli_v1.0"
-    _write_anli(anli)
+    write_anli(anli)
     for n in (1, 2, 3):
         (anli / f"R{n}" / "dev.jsonl").symlink_to(shared_data / "intermediate/anli/anli_v1.0" / f"R{n}/dev.jsonl")
     return {"anli_r1": str(anli), "anli_r2": str(anli), "anli_r3": str(anli),
-            "mnli": str(_write_mnli(tmp_path / "mnli")), "snli": str(_write_snli(tmp_path / "snli"))}
+            "mnli": str(write_mnli(tmp_path / "mnli")), "snli": str(write_snli(tmp_path / "snli"))}
 
 
 def test_anli_plus_train_is_every_part_concatenated(anli_plus_sources):
@@ -122,7 +55,7 @@ def test_anli_plus_dev_interleaves_the_parts(anli_plus_sources):
 
 
 def test_anli_plus_leaves_out_a_part_without_dev(anli_plus_sources, tmp_path):
-    anli_plus_sources["snli"] = str(_write_snli(tmp_path / "snli_train_only", splits=("train",)))
+    anli_plus_sources["snli"] = str(write_snli(tmp_path / "snli_train_only", splits=("train",)))
     examples = load_examples(get_task("anli_plus"), "dev", "en", anli_plus_sources)
     assert len(examples) == 1000 + 1000 + 1200 + 3
 
@@ -172,7 +105,7 @@ def test_nli_hub_rows():
 
 def test_qqp_reads_glue_tsv_and_reports_f1(tmp_path):
     task = get_task("qqp")
-    folder = str(_write_qqp(tmp_path / "QQP"))
+    folder = str(write_qqp(tmp_path / "QQP"))
     train = load_examples(task, "train", "en", {"qqp": folder})
     assert len(train) == 24 and {e["label"] for e in train} == {"duplicate", "not_duplicate"}
     assert len(load_examples(task, "dev", "en", {"qqp": str(tmp_path)})) == 8  # parent of QQP/ works too
@@ -204,7 +137,7 @@ def test_pawsx_real_dev_has_2000_pairs_per_language(shared_data):
 
 def test_pawsx_original_layout_and_stripped_test_files(tmp_path):
     task = get_task("pawsx")
-    root = _write_pawsx_original(tmp_path / "paws")
+    root = write_pawsx(tmp_path / "paws")
     for folder in (root, root / "x-final"):
         assert len(load_examples(task, "train", "en", {"pawsx": str(folder)})) == 8
         assert len(load_examples(task, "test", "de", {"pawsx": str(folder)})) == 8
@@ -223,7 +156,7 @@ def test_qqp_then_pawsx_runs_end_to_end(tmp_path, tiny_model, capsys):
     settings = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": 3, "validate_every": 3}
     config = {
         "name": "tiny_qqp_pawsx", "model": str(tiny_model), "seed": 1,
-        "data": {"qqp": str(_write_qqp(tmp_path / "QQP")), "pawsx": str(_write_pawsx_original(tmp_path / "paws"))},
+        "data": {"qqp": str(write_qqp(tmp_path / "QQP")), "pawsx": str(write_pawsx(tmp_path / "paws"))},
         "stages": [{"kind": "intermediate", "tasks": ["qqp"], **settings},
                    {"kind": "target", "task": "pawsx", **settings},
                    {"kind": "evaluate", "task": "pawsx"}],

@@ -17,6 +17,7 @@ from stilts.registry import get_task
 from stilts.tasks.retrieval import (BITEXT_MINING, RETRIEVAL, bucc_candidate_scores, default_layer, knn,
                                     mine_candidates)
 from stilts.target.pair_retrieval_tasks import TATOEBA_LANGUAGES, bucc_examples
+from stilts.testing import write_bucc, write_tatoeba
 
 # --- chunked search ------------------------------------------------------------------------------
 
@@ -275,36 +276,6 @@ def test_pooling_reads_the_configured_hidden_state(tiny_model):
 
 # --- evaluate-only pipelines through `stilts run` ---------------------------------------------------
 
-_TINY_PAIRS = {
-    "deu": [("Die Katze schläft.", "The cat sleeps."), ("Der Hund spielt im Garten.", "The dog plays in the garden."),
-            ("Ich lese ein Buch.", "I am reading a book."), ("Es regnet heute.", "It is raining today."),
-            ("Wir kochen Reis.", "We are cooking rice."), ("Mein Bruder ist müde.", "My brother is tired.")],
-    "fra": [("Le chat dort.", "The cat sleeps."), ("Le chien joue.", "The dog plays."),
-            ("Il pleut.", "It is raining."), ("Nous mangeons.", "We are eating.")],
-}
-
-
-def _write_tatoeba(folder):
-    folder.mkdir()
-    for iso3, pairs in _TINY_PAIRS.items():
-        (folder / f"tatoeba.{iso3}-eng.{iso3}").write_text("".join(f"{s}\n" for s, _ in pairs), encoding="utf-8")
-        (folder / f"tatoeba.{iso3}-eng.eng").write_text("".join(f"{e}\n" for _, e in pairs), encoding="utf-8")
-    return folder
-
-
-def _write_bucc(folder):
-    folder.mkdir()
-    for split, offset in (("dev", 0), ("test", 3)):
-        pairs = [(f"de-{i:06d}", f"en-{i:06d}", german, english)
-                 for i, (german, english) in enumerate(_TINY_PAIRS["deu"][offset:offset + 3], start=1)]
-        extra_en = [(f"en-{i:06d}", text) for i, (_, text) in enumerate(_TINY_PAIRS["fra"], start=10)]
-        (folder / f"de-en.{split}.de").write_text("".join(f"{s}\t{g}\n" for s, _, g, _ in pairs), encoding="utf-8")
-        (folder / f"de-en.{split}.en").write_text(
-            "".join(f"{e}\t{t}\n" for _, e, _, t in pairs) + "".join(f"{e}\t{t}\n" for e, t in extra_en),
-            encoding="utf-8")
-        (folder / f"de-en.{split}.gold").write_text("".join(f"{s}\t{e}\n" for s, e, _, _ in pairs), encoding="utf-8")
-    return folder
-
 
 def _scores(out):
     with open(out / "scores.csv", newline="") as handle:
@@ -314,8 +285,8 @@ def _scores(out):
 def test_intermediate_then_tatoeba_and_bucc_evaluation_run_end_to_end(tmp_path, tiny_model, tiny_nli, capsys):
     config = {
         "name": "tiny_retrieval", "model": str(tiny_model), "seed": 1,
-        "data": {"mnli": str(tiny_nli["mnli"]), "tatoeba": str(_write_tatoeba(tmp_path / "tatoeba")),
-                 "bucc": str(_write_bucc(tmp_path / "bucc"))},
+        "data": {"mnli": str(tiny_nli["mnli"]), "tatoeba": str(write_tatoeba(tmp_path / "tatoeba")),
+                 "bucc": str(write_bucc(tmp_path / "bucc"))},
         "stages": [{"kind": "intermediate", "tasks": ["mnli"], "max_steps": 2, "batch_size": 8,
                     "learning_rate": 1e-3, "validate_every": 2},
                    {"kind": "evaluate", "task": "tatoeba", "layer": 1},

@@ -17,6 +17,7 @@ from stilts.readers.nli import MissingSplit
 from stilts.registry import get_task
 from stilts.tasks.span_qa import (CLS_INDEX, MAX_ANSWER_TOKENS, NOT_CONTEXT, SPAN_QA, SPAN_QA_NO_ANSWER, SpanPrediction,
                                   SpanQAWithNoAnswer)
+from stilts.testing import TINY_QA, write_squad
 
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 
@@ -376,28 +377,6 @@ def test_squad_folders(tmp_path):
 
 
 # --- end to end ----------------------------------------------------------------------------------
-
-
-def write_squad(path, rows):
-    """A SQuAD v1.1-format file; rows are (context, question, answer or None[, id])."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    paragraphs = []
-    for number, (context, question, answer, *rest) in enumerate(rows):
-        answers = [] if answer is None else [{"text": answer, "answer_start": context.index(answer)}]
-        qa = {"id": rest[0] if rest else f"q{number}", "question": question, "answers": answers}
-        paragraphs.append({"context": context, "qas": [qa]})
-    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]},
-                               ensure_ascii=False), encoding="utf-8")
-
-
-TINY_QA = {
-    "en": [("The cat sat on the mat.", "Who sat on the mat?", "The cat"),
-           ("Anna lives in Berlin with her brother.", "Where does Anna live?", "Berlin"),
-           ("The train leaves at noon every day.", "When does the train leave?", "at noon")],
-    "de": [("Die Katze saß auf der Matte.", "Wer saß auf der Matte?", "Die Katze"),
-           ("Anna wohnt mit ihrem Bruder in Berlin.", "Wo wohnt Anna?", "in Berlin")],
-    "zh": [("北京是中国的首都。", "中国的首都是哪里？", "北京")],
-}
 
 
 def test_squad_to_xquad_pipeline_writes_f1_and_exact_match(tmp_path, tiny_model, capsys):

@@ -16,6 +16,7 @@ from stilts.readers.nli import MissingSplit
 from stilts.registry import Task, get_task
 from stilts.tasks.multiple_choice import MULTIPLE_CHOICE
 from stilts.tasks.tagging import IGNORE_INDEX, NER_TAGGING, word_windows
+from stilts.testing import conllu, write_commonsenseqa, write_hellaswag, write_panx, write_ud
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +181,8 @@ def test_ud_folder_concatenates_a_languages_treebanks(tmp_path):
     for treebank, word in (("de_two", "Tschüss"), ("de_one", "Hallo")):
         folder = tmp_path / f"UD_{treebank}"
         folder.mkdir()
-        (folder / f"{treebank}-ud-test.conllu").write_text(_conllu([[(word, "INTJ")]]), encoding="utf-8")
-    (tmp_path / "deu_x-ud-test.conllu").write_text(_conllu([[("x", "X")]]), encoding="utf-8")  # not 'de'
+        (folder / f"{treebank}-ud-test.conllu").write_text(conllu([[(word, "INTJ")]]), encoding="utf-8")
+    (tmp_path / "deu_x-ud-test.conllu").write_text(conllu([[("x", "X")]]), encoding="utf-8")  # not 'de'
     sentences = get_task("udpos").read_local(tmp_path, "test", "de")
     assert [s["tokens"] for s in sentences] == [["Hallo"], ["Tschüss"]]  # by file name
 
@@ -219,81 +220,6 @@ def test_ccg_reader_jiant_format(tmp_path):
 
 # ----------------------------------------------------------------------------- tiny pipelines
 
-_PEOPLE = ["Anna", "Paul", "Maria"]
-_PLACES = ["Berlin", "Paris", "Rome"]
-_ORGS = ["Siemens", "Google"]
-
-
-def _ner_sentences(count: int, seed: int) -> list[list[tuple[str, str]]]:
-    rng = np.random.default_rng(seed)
-    sentences = []
-    for _ in range(count):
-        person, place, org = rng.choice(_PEOPLE), rng.choice(_PLACES), rng.choice(_ORGS)
-        sentences.append([(person, "B-PER"), ("Smith", "I-PER"), ("works", "O"), ("for", "O"),
-                          (org, "B-ORG"), ("in", "O"), (place, "B-LOC"), (".", "O")])
-    return sentences
-
-
-def _write_panx(folder):
-    """XTREME files for en train/dev and de dev, the original layout for de test, and an unlabelled
-    XTREME-style en test (evaluation skips it)."""
-    folder.mkdir()
-    files = {"train-en.tsv": (12, 1), "dev-en.tsv": (4, 2), "dev-de.tsv": (4, 3)}
-    for name, (count, seed) in files.items():
-        (folder / name).write_text("".join("".join(f"{t}\t{g}\n" for t, g in s) + "\n"
-                                           for s in _ner_sentences(count, seed)), encoding="utf-8")
-    (folder / "test-en.tsv").write_text("Anna\nlebt\n\n", encoding="utf-8")
-    (folder / "de").mkdir()
-    (folder / "de" / "test").write_text("".join("".join(f"de:{t}\t{g}\n" for t, g in s) + "\n"
-                                                for s in _ner_sentences(4, 4)), encoding="utf-8")
-    return folder
-
-
-def _write_hellaswag(folder):
-    folder.mkdir()
-    for split, count in (("train", 8), ("val", 4)):
-        rows = [{"ind": i, "activity_label": "Cooking", "ctx_a": "A man is cooking.", "ctx_b": "he",
-                 "ctx": "A man is cooking. he", "endings": ["stirs the pot.", "flies away.", "sings.",
-                                                            "sleeps."],
-                 "source_id": "x", "split": split, "split_type": "indomain", "label": i % 4}
-                for i in range(count)]
-        (folder / f"hellaswag_{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
-
-
-def _write_commonsenseqa(folder):
-    folder.mkdir()
-    for split, count in (("train", 8), ("dev", 4)):
-        rows = [{"answerKey": "ABCDE"[i % 5], "id": f"{split}{i}",
-                 "question": {"question_concept": "x", "stem": "Where do you keep milk?",
-                              "choices": [{"label": letter, "text": text} for letter, text in
-                                          zip("ABCDE", ["fridge", "car", "shoe", "sky", "book"])]}}
-                for i in range(count)]
-        (folder / f"{split}_rand_split.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
-
-
-def _conllu(sentences) -> str:
-    blocks = []
-    for n, sentence in enumerate(sentences):
-        lines = [f"# sent_id = s{n}"]
-        lines += [f"{i}\t{form}\t_\t{upos}\t_\t_\t{0 if i == 1 else 1}\t{'root' if i == 1 else 'dep'}\t_\t_"
-                  for i, (form, upos) in enumerate(sentence, start=1)]
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks) + "\n"
-
-
-def _write_ud(folder):
-    english = [[("the", "DET"), ("cat", "NOUN"), ("sleeps", "VERB"), (".", "PUNCT")],
-               [("a", "DET"), ("dog", "NOUN"), ("runs", "VERB"), ("fast", "ADV")]]
-    german = [[("die", "DET"), ("Katze", "NOUN"), ("schläft", "VERB"), (".", "PUNCT")]]
-    for treebank, split, sentences in (("en_tiny", "train", english * 4), ("en_tiny", "dev", english),
-                                       ("de_tiny", "test", german * 2)):
-        path = folder / f"UD_{treebank}" / f"{treebank}-ud-{split}.conllu"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_conllu(sentences), encoding="utf-8")
-    return folder
-
 
 def _write_yaml(path, model, intermediate, target, data):
     settings = dict(learning_rate=1e-3, batch_size=4, max_steps=2, max_length=32)
@@ -312,7 +238,7 @@ def _scores(path) -> list[dict]:
 
 
 def test_hellaswag_to_panx_pipeline(tmp_path, tiny_model, capsys):
-    data = {"hellaswag": _write_hellaswag(tmp_path / "hellaswag"), "panx": _write_panx(tmp_path / "panx")}
+    data = {"hellaswag": write_hellaswag(tmp_path / "hellaswag"), "panx": write_panx(tmp_path / "panx")}
     yaml_path = _write_yaml(tmp_path / "hellaswag_to_panx.yaml", tiny_model, "hellaswag", "panx", data)
     code, stdout, stderr = run_cli(["run", yaml_path, "--output-dir", tmp_path / "out"], capsys)
     assert code == 0, stderr
@@ -328,7 +254,7 @@ def test_hellaswag_to_panx_pipeline(tmp_path, tiny_model, capsys):
 
 
 def test_commonsenseqa_to_udpos_pipeline(tmp_path, tiny_model, capsys):
-    data = {"commonsenseqa": _write_commonsenseqa(tmp_path / "csqa"), "udpos": _write_ud(tmp_path / "ud")}
+    data = {"commonsenseqa": write_commonsenseqa(tmp_path / "csqa"), "udpos": write_ud(tmp_path / "ud")}
     yaml_path = _write_yaml(tmp_path / "csqa_to_udpos.yaml", tiny_model, "commonsenseqa", "udpos", data)
     code, stdout, stderr = run_cli(["run", yaml_path, "--output-dir", tmp_path / "out"], capsys)
     assert code == 0, stderr
