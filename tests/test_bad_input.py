@@ -137,6 +137,19 @@ CASES = [
      {"g.json": json.dumps(SQUAD_GOLD), "pred.json": json.dumps({"q1": "Berlin", "q9": "x"})}, "pred.json"),
     ("score-gold-missing", ["score", "--task", "xnli", "--language", "de", "--gold", "nope.tsv",
                             "--predictions", "pred.txt"], {"pred.txt": "neutral\n"}, "nope.tsv"),
+    # --- stilts translate ---
+    ("translate-qa-refused", ["translate", "--task", "squad_v1", "--model", "model", "--to", "de", "--output", "t"], {},
+     "squad_v1"),
+    ("translate-unknown-task", ["translate", "--task", "hellaswg", "--model", "model", "--to", "de", "--output", "t"],
+     {}, "did you mean 'hellaswag'"),
+    ("translate-bad-language", ["translate", "--task", "mnli", "--model", "model", "--to", "german", "--output", "t"],
+     {}, "german"),
+    # --- stilts mlm-corpus ---
+    ("mlm-corpus-missing-input", ["mlm-corpus", "--input", "no-such-folder", "--output", "corpus"], {}, "no-such-folder"),
+    ("mlm-corpus-unknown-language", ["mlm-corpus", "--input", "sentences", "--output", "corpus"],
+     {"sentences/klingon-news.txt": "a sentence\n"}, "klingon-news.txt"),
+    ("mlm-corpus-not-utf8", ["mlm-corpus", "--input", "sentences", "--output", "corpus"],
+     {"sentences/de.txt": b"gut\n\xff\xfe kaputt\n"}, "de.txt: line 2"),
     # --- stilts models ---
     ("models-unknown", ["models", "install", "multilingual-e5-smal"], {}, "unknown offline model 'multilingual-e5-smal'"),
 ]

@@ -102,3 +102,34 @@ def test_nan_loss_stops_with_step_and_task_and_keeps_the_checkpoint(pipeline, tm
     assert "the mnli loss is nan at optimizer step 5 (batch 5)" in error[0]
     (stage,) = (tmp_path / "out").glob("intermediate-*")
     assert (stage / "checkpoints" / "step-4").is_dir() and not (stage / "COMPLETE").exists()
+
+
+def test_a_mixture_resumed_mid_stage_draws_the_same_tasks(tmp_path, tiny_model, tiny_nli, capsys, monkeypatch):
+    """Two tasks mixed: after a crash while saving the second checkpoint, the rerun resumes the task
+    sampler and the data positions, and ends with the uninterrupted run's scores."""
+    from stilts.testing import write_qqp
+
+    data = dict(tiny_nli, qqp=write_qqp(tmp_path / "qqp"))
+    pipeline = write_pipeline(tmp_path / "p.yaml", tiny_model, data, epochs=2, validate_every=3,
+                              checkpoint_every=2, batch_size=8)
+    text = pipeline.read_text().replace("- mnli\n", "- mnli\n  - qqp\n", 1)
+    pipeline.write_text(text)
+    code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "whole"], capsys)
+    assert code == 0
+
+    real_save = checkpoints_module.CheckpointStore.save
+    calls = []
+
+    def crash_on_second_save(self, step, progress):
+        calls.append(step)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        return real_save(self, step, progress)
+
+    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", crash_on_second_save)
+    code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "crashed"], capsys)
+    assert code == 1
+    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", real_save)
+    code, stdout, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "crashed"], capsys)
+    assert code == 0 and "mixing 'capped' over 2 tasks" in stdout and f"resuming from step-{calls[0]}" in stdout
+    assert (tmp_path / "crashed" / "scores.csv").read_text() == (tmp_path / "whole" / "scores.csv").read_text()
