@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import uuid
+import weakref
 from pathlib import Path
 
 import datasets
@@ -49,13 +50,14 @@ def featurize(task: Task, examples: list[dict], tokenizer, max_length: int, *,
         cached = store.load(task, key)
         if cached is not None:
             return cached
-    features = _tokenize(task, examples, tokenizer, max_length)
+    features = _tokenize(task, examples, tokenizer, max_length, key)
     if store:
         return store.save(task, key, features)
     return features
 
 
-def _tokenize(task: Task, examples: list[dict], tokenizer, max_length: int) -> datasets.Dataset:
+def _tokenize(task: Task, examples: list[dict], tokenizer, max_length: int,
+              key: str | None = None) -> datasets.Dataset:
     table = datasets.Dataset.from_list([dict(example, example_index=i) for i, example in enumerate(examples)])
 
     def tokenize(batch):
@@ -63,8 +65,11 @@ def _tokenize(task: Task, examples: list[dict], tokenizer, max_length: int) -> d
         features.setdefault(EXAMPLE_INDEX, batch[EXAMPLE_INDEX])
         return features
 
-    return table.map(tokenize, batched=True, remove_columns=table.column_names,
-                     desc=f"tokenizing {task.name}")
+    # a fingerprint of our own: otherwise `map` pickles ``tokenize`` with the tokenizer in it to make
+    # one (1-5 s for XLM-R's 250k-piece vocabulary, at every call), for a cache an in-memory table
+    # never uses
+    return table.map(tokenize, batched=True, remove_columns=table.column_names, desc=f"tokenizing {task.name}",
+                     new_fingerprint=key or uuid.uuid4().hex)
 
 
 # --- the feature cache ---------------------------------------------------------------------------
@@ -122,7 +127,7 @@ class FeatureCache:
             "version": CACHE_VERSION, "task": task.name, "labels": list(task.labels or ()),
             "format": f"{type(fmt).__module__}.{type(fmt).__qualname__}",
             "format_settings": json.dumps(vars(fmt), sort_keys=True, default=str),
-            "format_source": _source_hash(type(fmt)), "featurize_source": _source_hash(_tokenize),
+            "format_source": _source_hash(type(fmt)), "featurize_source": _file_hash(__file__),
             "tokenizer": tokenizer_fingerprint(tokenizer), "max_length": max_length,
             "versions": [datasets.__version__, _version("transformers"), _version("tokenizers")],
             "examples": examples_fingerprint(examples),
@@ -167,24 +172,51 @@ def examples_fingerprint(examples: list[dict]) -> str:
     return digest.hexdigest()
 
 
-#: tokenizer settings that name where it was loaded from, not what it does
-_LOCATION_KWARGS = {"name_or_path", "vocab_file", "tokenizer_file", "merges_file", "is_local",
-                    "local_files_only", "cache_dir", "_commit_hash"}
+#: tokenizer settings that say where it was loaded from, or the truncation of its last call (saved
+#: with it), not what it does when featurize calls it with its own max_length
+_NOT_BEHAVIOUR_KWARGS = {"name_or_path", "vocab_file", "tokenizer_file", "merges_file", "is_local",
+                         "local_files_only", "cache_dir", "_commit_hash", "max_length", "stride",
+                         "truncation_strategy", "padding_strategy", "pad_to_multiple_of"}
+_FINGERPRINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
     """A hash of what a tokenizer does: its class, its serialised model (vocabulary, normaliser,
-    pre-tokeniser, post-processor) and its settings. The same tokenizer in two folders hashes the same."""
+    pre-tokeniser, post-processor) and its settings. The same tokenizer in two folders hashes the same.
+    Remembered per tokenizer object (half a second for XLM-R's 250k pieces), unless its size changes."""
+    try:
+        size, known = _FINGERPRINTS[tokenizer]
+        if size == len(tokenizer):
+            return known
+    except (KeyError, TypeError):
+        pass
+    fingerprint = _tokenizer_fingerprint(tokenizer)
+    try:
+        _FINGERPRINTS[tokenizer] = (len(tokenizer), fingerprint)
+    except TypeError:  # not weakly referenceable
+        pass
+    return fingerprint
+
+
+def _tokenizer_fingerprint(tokenizer) -> str:
     digest = hashlib.sha256(type(tokenizer).__qualname__.encode())
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        digest.update(backend.to_str().encode("utf-8"))
+        # without its truncation/padding state, which every call with max_length=... changes: the
+        # serialisation starts {"version", "truncation", "padding", "added_tokens", ...}
+        text = backend.to_str()
+        start = text.find('"added_tokens":')
+        if start < 0:
+            state = json.loads(text)
+            state.pop("truncation", None), state.pop("padding", None)
+            text = json.dumps(state, sort_keys=True)
+        digest.update(text[max(start, 0):].encode("utf-8"))
     else:  # a slow (Python) tokenizer: datasets' pickling hasher sees its vocabulary
         from datasets.fingerprint import Hasher
 
         digest.update(Hasher.hash(tokenizer).encode())
     settings = {key: value for key, value in getattr(tokenizer, "init_kwargs", {}).items()
-                if key not in _LOCATION_KWARGS}
+                if key not in _NOT_BEHAVIOUR_KWARGS}
     settings.update(padding_side=tokenizer.padding_side, truncation_side=tokenizer.truncation_side,
                     model_max_length=tokenizer.model_max_length, vocabulary_size=len(tokenizer))
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode("utf-8"))
@@ -192,9 +224,17 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def _source_hash(obj) -> str:
+    """Hash of the file that defines ``obj``: editing a format's code invalidates its cached features."""
     try:
-        return hashlib.sha256(Path(inspect.getfile(obj)).read_bytes()).hexdigest()
-    except (OSError, TypeError):
+        return _file_hash(inspect.getfile(obj))
+    except TypeError:
+        return "unknown"
+
+
+def _file_hash(path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
         return "unknown"
 
 

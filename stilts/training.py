@@ -167,6 +167,33 @@ def _adamw(groups, **settings) -> torch.optim.AdamW:
         return torch.optim.AdamW(groups, **settings)
 
 
+#: glibc ``mallopt`` parameters (malloc.h) and the values `_keep_freed_memory` sets
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD = 32 * 2**20  # glibc's largest: blocks above it are still mapped and unmapped
+_TRIM_THRESHOLD = 1 * 2**30
+
+
+def _keep_freed_memory() -> bool:
+    """On CPU, let glibc's malloc keep freed blocks of up to 32 MiB for reuse instead of returning them
+    to the system: every step allocates and frees the same activation and gradient tensors, and by
+    default blocks above a threshold that moves with the process's history are unmapped on free and
+    mapped again, zero-filled page by page, on the next step (thousands of page faults per step; on
+    the tiny benchmark model 5-15% of the step time, see docs/performance.md). Like setting
+    ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` before starting Python, which takes
+    precedence: nothing is changed if either is set, or where malloc is not glibc's."""
+    import ctypes
+    import os
+
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+
+
 def validate(accelerator, model, tasks: list[TrainingTask], tokenizer, batch_size: int = 64) -> dict[str, dict]:
     """Metrics of every task on its validation examples (only tasks that have them)."""
     results = {}
@@ -249,6 +276,8 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
     # an earlier stage's model and optimizer must not stay registered: they would be saved in (and
     # loaded from) this stage's checkpoints, and kept in memory for nothing
     accelerator.free_memory()
+    if accelerator.device.type == "cpu":
+        _keep_freed_memory()
     optimizer, scheduler = _build_optimizer(model, plan)
     # the scheduler is not prepared: Accelerate would step it once per process at every step, and
     # batch sizes here are global (one optimizer step = one schedule step); it is saved in progress.json
@@ -276,6 +305,7 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
     bar = tqdm(total=plan.optimizer_steps, initial=progress.optimizer_step, desc="training",
                disable=not accelerator.is_local_main_process)
     watch = _LossWatch(accelerator.device, checkpoints.folder)
+    parameters = list(model.parameters())
     model.train()
     while progress.batch_number < plan.total_batches and not progress.stopped_early:
         progress.batch_number += 1
@@ -291,7 +321,7 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
         if not steps_now:
             continue
         if plan.max_grad_norm:
-            accelerator.clip_grad_norm_(model.parameters(), plan.max_grad_norm)
+            accelerator.clip_grad_norm_(parameters, plan.max_grad_norm)
         optimizer.step()
         if not getattr(optimizer, "step_was_skipped", False):  # fp16: a step skipped for overflow
             scheduler.step()

@@ -13,6 +13,14 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache(tmp_path_factory):
+    """Tokenized features that tests (and the runs they start) cache stay in the session's temporary
+    folder, not in the user's ~/.cache."""
+    os.environ["STILTS_FEATURE_CACHE"] = str(tmp_path_factory.mktemp("feature-cache"))
+    return Path(os.environ["STILTS_FEATURE_CACHE"])
+
+
 @pytest.fixture
 def shared_data():
     """../shared/data beside the checkout; tests using it skip with a reason when it is absent."""
