@@ -6,7 +6,8 @@
     python benchmarks/train_throughput.py --mode ttfs --model e5  # time to first step, feature cache cold/warm
     python benchmarks/train_throughput.py --mode eval --model e5  # evaluation sorted by length or not
 
-Same model, same data, same batch size, same number of optimizer steps, every contender in its own
+Same model, same data, same batch size, same number of optimizer steps, on the same device (the GPU
+when there is one, with the bf16 autocast stilts picks there; else the CPU), every contender in its own
 fresh process (``multiprocessing`` spawn: peak memory is per contender) and in alternating order over
 the rounds (a-b-c-d, d-c-b-a, ...):
 
@@ -112,6 +113,27 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _device():
+    """Where every contender trains: the GPU when there is one (stilts' Accelerator picks it too)."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _bf16(device) -> bool:
+    """What stilts' ``mixed_precision: auto`` picks: bf16 autocast on GPUs that support it, else none."""
+    import torch
+
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def _synchronize() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _cpu_counters() -> tuple[float, float, float]:
     """(CPU seconds busy on the whole machine, of which stolen by the hypervisor, used by this process)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -130,8 +152,11 @@ class Stamps(list):
         self.warmup, self.steps, self.counters = warmup, steps, {}
 
     def step(self) -> None:
+        at_window_end = len(self) + 1 in (1, self.warmup, self.steps)
+        if at_window_end:  # on a GPU, wait for the queued work; no syncs in between (as in stilts)
+            _synchronize()
         self.append(time.perf_counter())
-        if len(self) in (self.warmup, self.steps):
+        if at_window_end:
             self.counters[len(self)] = _cpu_counters()
 
 
@@ -169,9 +194,11 @@ def run_floor(config: dict) -> dict:
     from stilts.training import pass_order
 
     torch.manual_seed(SEED)
+    device = _device()
     tokenizer = AutoTokenizer.from_pretrained(config["model"])
-    encoder = AutoModel.from_pretrained(config["model"], add_pooling_layer=False)
-    head = ClassificationHead(encoder.config.hidden_size, 3)
+    encoder = AutoModel.from_pretrained(config["model"], add_pooling_layer=False).to(device)
+    head = ClassificationHead(encoder.config.hidden_size, 3).to(device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=_bf16(device))
     labels_of = {"entailment": 0, "neutral": 1, "contradiction": 2}
     encoded = _tokenize_pairs(tokenizer, config["examples"])
     lengths = np.array([len(ids) for ids in encoded["input_ids"]])
@@ -195,9 +222,11 @@ def run_floor(config: dict) -> dict:
         rows = order[position: position + batch_size]
         position += batch_size
         width = int(lengths[rows].max())
-        states = encoder(input_ids=torch.from_numpy(ids[rows, :width]),
-                         attention_mask=torch.from_numpy(mask[rows, :width])).last_hidden_state
-        loss = torch.nn.functional.cross_entropy(head(states[:, 0]), torch.from_numpy(labels[rows]))
+        with autocast:
+            states = encoder(input_ids=torch.from_numpy(ids[rows, :width]).to(device),
+                             attention_mask=torch.from_numpy(mask[rows, :width]).to(device)).last_hidden_state
+            logits = head(states[:, 0])
+        loss = torch.nn.functional.cross_entropy(logits.float(), torch.from_numpy(labels[rows]).to(device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -327,7 +356,7 @@ def run_trainer(config: dict, padding: str) -> dict:
         output_dir=str(Path(config["workdir"]) / "trainer"), per_device_train_batch_size=config["batch_size"],
         max_steps=config["steps"], learning_rate=LEARNING_RATE, warmup_steps=int(WARMUP_RATIO * config["steps"]),
         weight_decay=0.0, save_strategy="no", report_to="none", seed=SEED, dataloader_pin_memory=False,
-        **extra)
+        bf16=_bf16(_device()), **extra)
     trainer = Trainer(model=model, args=arguments, train_dataset=train_set, data_collator=collator,
                       callbacks=[StepEnds()])
     ready_rss = _peak_rss_mib()
@@ -342,6 +371,8 @@ def _contender_process(name: str, config: dict, queue) -> None:
     import torch
 
     torch.set_num_threads(config["threads"])
+    if config.get("tf32"):  # benchmarks/mfu.py --tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     try:
         if name == "floor":
             result = run_floor(config)
@@ -351,6 +382,8 @@ def _contender_process(name: str, config: dict, queue) -> None:
             result = run_trainer(config, padding=name.split("-", 1)[1])
         result.update(_window(result["stamps"], result["real"], result["padded"], config["warmup"]))
         result["peak_rss_mib"] = _peak_rss_mib()
+        if torch.cuda.is_available():
+            result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
         for key in ("stamps", "real", "padded"):
             del result[key]
         queue.put(result)
@@ -503,7 +536,8 @@ def eval_mode(args, config: dict) -> dict:
     encoder, tokenizer = load_encoder(str(config["model"]))
     features = featurize(task, config["examples"], tokenizer, MAX_LENGTH, cache=False)
     model = StageModel(encoder, [task])
-    accelerator = Accelerator(cpu=True)
+    accelerator = Accelerator()
+    model.to(accelerator.device)
     lengths = feature_lengths(features)
     batch = args.eval_batch_size
     times: dict[str, list[float]] = {"sorted": [], "unsorted": []}
@@ -538,7 +572,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per contender")
     parser.add_argument("--warmup", type=int, default=None, help="first steps left out of the measurement")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 32 (tiny), 16 (e5)")
-    parser.add_argument("--rounds", type=int, default=None, help="default: 1 with --quick, else 2")
+    parser.add_argument("--rounds", type=int, default=None, help="default: 2 (1 with --quick on e5)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=None)
     parser.add_argument("--copies", type=int, default=1, help="repeat the data (ttfs: a bigger training set)")
     parser.add_argument("--eval-batch-size", type=int, default=64)
@@ -562,8 +596,8 @@ def main(argv=None) -> None:
     if args.max_other_cores is None:
         args.max_other_cores = max(0, (os.cpu_count() or 1) - args.threads) + 0.25
     if args.rounds is None:
-        args.rounds = 1 if args.quick else 2
-    steps = args.steps or ((40 if args.quick else 150) if tiny else (5 if args.quick else 12))
+        args.rounds = 1 if args.quick and not tiny else 2
+    steps = args.steps or ((100 if args.quick else 150) if tiny else (5 if args.quick else 12))
     workdir = Path(tempfile.mkdtemp(prefix="stilts-throughput-"))
     try:
         examples = load_examples(args.data) * args.copies
