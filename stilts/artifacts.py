@@ -64,11 +64,18 @@ def mark_complete(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive lock beside ``path``, so parallel runs of a sweep can share one scores.csv."""
+def locked(path: Path, on_wait=None):
+    """An exclusive lock on ``.<name>.lock`` beside ``path``, held for the block, so that processes
+    sharing a run folder (a parallel sweep, two runs started at once) take turns; the system releases
+    it if the process dies. ``on_wait()`` is called first if another process holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{path.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -78,7 +85,7 @@ def _locked(path: Path):
 def upsert_scores(path: Path, rows: list[dict]) -> None:
     """Add rows to ``scores.csv``; a row with the same key as an existing one replaces it."""
     new_keys = {tuple(_csv_cell(row[column]) for column in SCORE_KEY) for row in rows}
-    with _locked(path):
+    with locked(path):
         kept = []
         if path.exists():
             with open(path, newline="", encoding="utf-8") as handle:

@@ -61,15 +61,23 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
 @_OVERRIDES
 @_DRY_RUN
 @_DETECT_ANOMALY
+@click.option("--jobs", type=int, default=1, show_default=True, metavar="N",
+              help="Pipelines to run at once, each in its own process: one GPU each (round-robin over "
+                   "the visible GPUs), or on CPU an Nth of the cores each. Logs go to <run dir>/logs/.")
 def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool,
-          detect_anomaly: bool) -> None:
+          detect_anomaly: bool, jobs: int) -> None:
     """Run (or resume) every pipeline of a sweep; stages shared by fingerprint run once.
 
     A failed pipeline does not stop the others; the summary lists it and the exit code is 1.
     """
-    from stilts.engine import plan_pipeline, resolve_model_reference, run_stages
+    from stilts.engine import plan_pipeline, resolve_model_reference
     from stilts.sweep import expand, load_sweep
 
+    if jobs < 1:
+        raise BadInput(f"--jobs: {jobs} is not a number of processes (1 or more)")
+    if jobs > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise BadInput("--jobs starts its own processes: run `stilts sweep --jobs` without accelerate "
+                       "launch or torchrun")
     config, base_dir = load_sweep(sweep_file, overrides)
     run_dir = (output_dir or Path("runs") / config.name).resolve()
     pipelines = expand(config, str(sweep_file))
@@ -88,6 +96,26 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
             click.echo(pipeline.name)
             _print_stages(stages, with_settings=False)
         return
+    if jobs > 1:
+        from stilts.parallel import SweepRequest, run_parallel
+
+        request = SweepRequest(sweep_file=sweep_file.resolve(), overrides=overrides, run_dir=run_dir,
+                               model_path=model_path, detect_anomaly=detect_anomaly)
+        outcomes = run_parallel(request, plans, min(jobs, len(plans)))
+    else:
+        outcomes = _run_one_by_one(plans, model_path, run_dir, detect_anomaly)
+    counts = {status: sum(o[1] == status for o in outcomes) for status in ("done", "reused", "failed")}
+    click.echo(f"sweep {config.name}: {counts['done']} done, {counts['reused']} reused (already complete), "
+               f"{counts['failed']} failed; scores: {run_dir / 'scores.csv'}")
+    for name, status, reason in outcomes:
+        if status == "failed":
+            click.echo(f"  failed: {name}: {reason}", err=True)
+    if counts["failed"]:
+        raise SystemExit(1)
+
+
+def _run_one_by_one(plans, model_path: str, run_dir: Path, detect_anomaly: bool) -> list[tuple[str, str, str]]:
+    from stilts.engine import failure_reason, run_stages
 
     context = None
     failed_stages: dict[str, str] = {}
@@ -108,19 +136,11 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
             run_stages(stages, context)
             outcomes.append((pipeline.name, "reused" if reused else "done", ""))
         except (BadInput, RunFailed, RuntimeError, ValueError, OSError) as error:
-            stage = next((s for s in stages if not s.complete), stages[-1])
-            reason = f"{stage.kind} '{stage.name}' ({stage.fingerprint[:8]}): {str(error).splitlines()[0]}"
+            stage, reason = failure_reason(stages, error)
             failed_stages[stage.fingerprint] = reason
             outcomes.append((pipeline.name, "failed", reason))
             click.echo(f"error: {pipeline.name}: {reason}", err=True)
-    counts = {status: sum(o[1] == status for o in outcomes) for status in ("done", "reused", "failed")}
-    click.echo(f"sweep {config.name}: {counts['done']} done, {counts['reused']} reused (already complete), "
-               f"{counts['failed']} failed; scores: {run_dir / 'scores.csv'}")
-    for name, status, reason in outcomes:
-        if status == "failed":
-            click.echo(f"  failed: {name}: {reason}", err=True)
-    if counts["failed"]:
-        raise SystemExit(1)
+    return outcomes
 
 
 def _print_stages(stages, *, with_settings: bool) -> None:

@@ -7,6 +7,7 @@ artifacts folder ``<run_dir>/<stage_name>-<fingerprint[:8]>/``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stilts import defaults
-from stilts.artifacts import is_complete, mark_complete, write_json_atomic
+from stilts.artifacts import is_complete, locked, mark_complete, write_json_atomic
 from stilts.config import NOT_FINGERPRINTED, PipelineConfig, stage_name
 from stilts.data import HUB, training_task
 from stilts.errors import BadInput, did_you_mean
@@ -212,31 +213,66 @@ def score_labels(pipeline: PipelineConfig) -> dict:
 def run_stages(stages: list[PlannedStage], context: RunContext) -> None:
     from stilts.stages import STAGE_RUNNERS
 
-    accelerator = context.accelerator
     rerun: set[str] = set()  # a stage whose input was just retrained must run again too
+
+    def reusable(stage: PlannedStage) -> bool:
+        return stage.complete and not (stage.upstream and stage.upstream.fingerprint in rerun)
+
     for stage in stages:
         header = f"[{stage.index + 1}/{len(stages)}] {stage.kind} '{stage.name}' ({stage.fingerprint[:8]})"
-        if stage.complete and not (stage.upstream and stage.upstream.fingerprint in rerun):
+        if reusable(stage):
             context.log(f"{header}: complete, skipping ({stage.folder})")
             STAGE_RUNNERS[stage.kind].on_skip(stage, context)
             continue
-        # an earlier run that stopped inside this stage left its checkpoints there: the stage resumes
-        resuming = (stage.folder / "checkpoints").is_dir()
-        context.log(f"{header}: {'resuming' if resuming else 'running'} -> {stage.folder}")
-        rerun.add(stage.fingerprint)
-        if accelerator.is_main_process:
-            stage.folder.mkdir(parents=True, exist_ok=True)
+        with _stage_lock(stage, context):
+            if reusable(stage):  # another process finished it while this one waited
+                context.log(f"{header}: completed by another process, skipping ({stage.folder})")
+                STAGE_RUNNERS[stage.kind].on_skip(stage, context)
+                continue
+            _run_stage(stage, context, header, STAGE_RUNNERS[stage.kind])
+            rerun.add(stage.fingerprint)
+
+
+@contextlib.contextmanager
+def _stage_lock(stage: PlannedStage, context: RunContext):
+    """One process at a time in a stage folder (runs and sweeps sharing a run folder); with several
+    processes of one distributed run, the main one holds it for all."""
+    accelerator = context.accelerator
+    if not accelerator.is_main_process:
         accelerator.wait_for_everyone()
-        metrics = STAGE_RUNNERS[stage.kind].run(stage, context)
+        yield
+        return
+    with locked(stage.folder, on_wait=lambda: context.log(
+            f"  waiting: another process is running {stage.folder.name}")):
         accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            write_json_atomic(stage.folder / "config.json", {
-                "name": stage.name, "kind": stage.kind, "fingerprint": stage.fingerprint,
-                "pipeline": context.pipeline.name, "model": context.pipeline.model,
-                "upstream": str(stage.upstream.folder) if stage.upstream else None,
-                "settings": stage.settings})
-            write_json_atomic(stage.folder / "metrics.json", metrics)
-            mark_complete(stage.folder)
-            # the stage's model/ is its result; the checkpoints that made it resumable can go
-            shutil.rmtree(stage.folder / "checkpoints", ignore_errors=True)
-        accelerator.wait_for_everyone()
+        yield
+
+
+def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) -> None:
+    accelerator = context.accelerator
+    # an earlier run that stopped inside this stage left its checkpoints there: the stage resumes
+    resuming = (stage.folder / "checkpoints").is_dir()
+    context.log(f"{header}: {'resuming' if resuming else 'running'} -> {stage.folder}")
+    if accelerator.is_main_process:
+        stage.folder.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    metrics = runner.run(stage, context)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_json_atomic(stage.folder / "config.json", {
+            "name": stage.name, "kind": stage.kind, "fingerprint": stage.fingerprint,
+            "pipeline": context.pipeline.name, "model": context.pipeline.model,
+            "upstream": str(stage.upstream.folder) if stage.upstream else None,
+            "settings": stage.settings})
+        write_json_atomic(stage.folder / "metrics.json", metrics)
+        mark_complete(stage.folder)
+        # the stage's model/ is its result; the checkpoints that made it resumable can go
+        shutil.rmtree(stage.folder / "checkpoints", ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def failure_reason(stages: list[PlannedStage], error: BaseException) -> tuple[PlannedStage, str]:
+    """The stage a failed pipeline stopped in, and one line saying so."""
+    stage = next((s for s in stages if not s.complete), stages[-1])
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return stage, f"{stage.kind} '{stage.name}' ({stage.fingerprint[:8]}): {message}"

@@ -113,3 +113,67 @@ def test_bad_sweep_field_is_one_line(grid, capsys):
     assert code == 2 and "matrix.targets: unknown field (did you mean 'target'?)" in stderr
     code, _, stderr = run_cli(["sweep", path, "--set", "matrix.target=[xnlj]", "--dry-run"], capsys)
     assert code == 2 and "matrix.target: unknown task 'xnlj' (did you mean 'xnli'?)" in stderr
+
+
+def test_parallel_sweep_runs_every_pipeline_and_each_shared_stage_once(grid, capsys, tmp_path):
+    path, _, _ = grid
+    out = tmp_path / "parallel"
+    code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out, "--jobs", "2"], capsys)
+    assert code == 0, stderr
+    assert "running 12 pipelines in 2 processes" in stdout
+    assert "sweep small_grid: 12 done, 0 reused (already complete), 0 failed" in stdout
+    assert stdout.count("started ") == 12 and "[12/12] " in stdout
+    # 2 intermediate tasks x 2 seeds, each trained by one process; the scheduler never let a second
+    # pipeline wait on a stage another one was running
+    assert len(list(out.glob("intermediate-*/COMPLETE"))) == 4
+    logs = sorted(p.name for p in (out / "logs").glob("*.log"))
+    assert len(logs) == 12 and "mnli-xnli-s1.log" in logs
+    text = "".join(p.read_text() for p in (out / "logs").glob("*.log"))
+    assert text.count(": running ->") == 4 + 12 + 12 and "waiting:" not in text
+    with open(out / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["intermediate"], r["target"], r["seed"]) for r in rows} == {
+        (i, t, s) for i in ("none", "mnli", "qqp") for t in ("xnli", "topics") for s in ("1", "2")}
+    code, stdout, _ = run_cli(["sweep", path, "--output-dir", out, "--jobs", "2"], capsys)
+    assert code == 0 and "0 done, 12 reused (already complete), 0 failed" in stdout
+
+
+def test_bad_jobs_is_one_line(grid, capsys):
+    path, out, _ = grid
+    code, _, stderr = run_cli(["sweep", path, "--jobs", "0"], capsys)
+    assert code == 2 and stderr.strip() == "error: --jobs: 0 is not a number of processes (1 or more)"
+
+
+def test_a_stage_another_process_is_running_is_waited_for_and_reused(tiny_model, tiny_nli, tmp_path, capsys):
+    """Two runs sharing a run folder: the second waits on the stage lock and takes the finished stage."""
+    import fcntl
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from conftest import write_pipeline
+
+    pipeline = write_pipeline(tmp_path / "p.yaml", tiny_model, tiny_nli, name="shared", epochs=1)
+    code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "first"], capsys)
+    assert code == 0
+    stage = next((tmp_path / "first").glob("intermediate-*"))
+    out = tmp_path / "second"
+    out.mkdir()
+    log = tmp_path / "second.log"
+    with open(out / f".{stage.name}.lock", "w") as lock, open(log, "w") as output:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a process running that stage would
+        process = subprocess.Popen([sys.executable, "-m", "stilts.cli", "run", str(pipeline), "--output-dir",
+                                    str(out)], stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ))
+        deadline = time.time() + 120
+        while "waiting:" not in log.read_text() and process.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert "waiting: another process is running " + stage.name in log.read_text()
+        shutil.copytree(stage, out / stage.name)  # the other process finishes the stage
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        assert process.wait(timeout=300) == 0, log.read_text()[-2000:]
+    text = log.read_text()
+    assert "completed by another process, skipping" in text
+    assert text.count(": running ->") == 2  # target and evaluate only
+    assert (out / "scores.csv").read_text() == (tmp_path / "first" / "scores.csv").read_text()
