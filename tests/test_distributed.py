@@ -6,7 +6,6 @@ import csv
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 from conftest import write_pipeline
