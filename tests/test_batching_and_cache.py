@@ -248,8 +248,10 @@ def test_malloc_thresholds_defer_to_the_environment(monkeypatch):
 
     from stilts.training import _keep_freed_memory
 
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert _keep_freed_memory() is False
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
-    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    for name in ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in (("MALLOC_MMAP_MAX_", "65536"), ("MALLOC_MMAP_THRESHOLD_", "131072")):
+        monkeypatch.setenv(name, value)
+        assert _keep_freed_memory() is False
+        monkeypatch.delenv(name)
     assert _keep_freed_memory() is (ctypes.util.find_library("c") == "libc.so.6")
