@@ -183,9 +183,9 @@ def _keep_freed_memory() -> bool:
     multilingual-e5-small's 384 MB embedding gradient), are mapped again at the next step and
     zero-filled page by page: about 100k page faults a step with e5, a fifth of its step time. Keeping
     them costs about 0.4 GiB of peak memory while training (docs/performance.md). The same as starting
-    Python with
-    ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824``; nothing is changed where malloc is not
-    glibc's or if one of those variables is set (``MALLOC_MMAP_MAX_=65536`` keeps glibc's default)."""
+    Python with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824``; nothing is changed where
+    malloc is not glibc's or if one of those variables is set (``MALLOC_MMAP_MAX_=65536`` keeps
+    glibc's default)."""
     import ctypes
     import os
 
