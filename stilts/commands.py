@@ -115,32 +115,49 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
 
 
 def _run_one_by_one(plans, model_path: str, run_dir: Path, detect_anomaly: bool) -> list[tuple[str, str, str]]:
-    from stilts.engine import failure_reason, run_stages
+    from stilts.engine import blocking_failure
 
     context = None
     failed_stages: dict[str, str] = {}
     outcomes: list[tuple[str, str, str]] = []
     for number, (pipeline, stages, data_sources) in enumerate(plans, start=1):
-        blocked = next((failed_stages[s.fingerprint] for s in stages if s.fingerprint in failed_stages), None)
+        blocked = blocking_failure(stages, failed_stages)
         if blocked:
-            outcomes.append((pipeline.name, "failed", f"needs a stage that failed: {blocked}"))
+            outcomes.append((pipeline.name, "failed", blocked))
             continue
-        if context is None:
-            context = _context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
-        context.pipeline, context.data_sources = pipeline, data_sources
-        reused = all(stage.complete for stage in stages)
-        if not reused:
-            context.log(f"=== [{number}/{len(plans)}] {pipeline.name}")
-        try:
-            # a reused pipeline still runs: its skipped evaluations re-add their rows to scores.csv
-            run_stages(stages, context)
-            outcomes.append((pipeline.name, "reused" if reused else "done", ""))
-        except (BadInput, RunFailed, RuntimeError, ValueError, OSError) as error:
-            stage, reason = failure_reason(stages, error)
-            failed_stages[stage.fingerprint] = reason
-            outcomes.append((pipeline.name, "failed", reason))
+        context, status, reason, failed_fingerprint = run_sweep_pipeline(
+            context, pipeline, stages, data_sources, model_path, run_dir, detect_anomaly,
+            announce=f"=== [{number}/{len(plans)}] {pipeline.name}")
+        outcomes.append((pipeline.name, status, reason))
+        if failed_fingerprint:
+            failed_stages[failed_fingerprint] = reason
             click.echo(f"error: {pipeline.name}: {reason}", err=True)
     return outcomes
+
+
+#: what one pipeline of a sweep may fail with without stopping the others
+PIPELINE_FAILURES = (BadInput, RunFailed, RuntimeError, ValueError, OSError)
+
+
+def run_sweep_pipeline(context, pipeline, stages, data_sources, model_path: str, run_dir: Path,
+                       detect_anomaly: bool, announce: str | None = None):
+    """One pipeline of a sweep in this process. Returns (the context, for the next pipeline of this
+    process; "done" | "reused" | "failed"; the reason; the fingerprint of the stage that failed)."""
+    from stilts.engine import failure_reason, run_stages
+
+    if context is None:
+        context = _context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
+    context.pipeline, context.data_sources = pipeline, data_sources
+    reused = all(stage.complete for stage in stages)
+    if announce and not reused:
+        context.log(announce)
+    try:
+        # a reused pipeline still runs: its skipped evaluations re-add their rows to scores.csv
+        run_stages(stages, context)
+    except PIPELINE_FAILURES as error:
+        stage, reason = failure_reason(stages, error)
+        return context, "failed", reason, stage.fingerprint
+    return context, "reused" if reused else "done", "", None
 
 
 def _print_stages(stages, *, with_settings: bool) -> None:

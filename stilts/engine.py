@@ -271,6 +271,12 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
     accelerator.wait_for_everyone()
 
 
+def blocking_failure(stages: list[PlannedStage], failed_stages: dict[str, str]) -> str | None:
+    """Why a pipeline cannot run, if it needs a stage that already failed (fingerprint -> reason)."""
+    reason = next((failed_stages[s.fingerprint] for s in stages if s.fingerprint in failed_stages), None)
+    return f"needs a stage that failed: {reason}" if reason else None
+
+
 def failure_reason(stages: list[PlannedStage], error: BaseException) -> tuple[PlannedStage, str]:
     """The stage a failed pipeline stopped in, and one line saying so."""
     stage = next((s for s in stages if not s.complete), stages[-1])

@@ -206,11 +206,13 @@ def _tokenizer_fingerprint(tokenizer) -> str:
         # serialisation starts {"version", "truncation", "padding", "added_tokens", ...}
         text = backend.to_str()
         start = text.find('"added_tokens":')
-        if start < 0:
+        if start >= 0:
+            text = text[start:]
+        else:
             state = json.loads(text)
             state.pop("truncation", None), state.pop("padding", None)
             text = json.dumps(state, sort_keys=True)
-        digest.update(text[max(start, 0):].encode("utf-8"))
+        digest.update(text.encode("utf-8"))
     else:  # a slow (Python) tokenizer: datasets' pickling hasher sees its vocabulary
         from datasets.fingerprint import Hasher
 

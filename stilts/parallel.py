@@ -120,13 +120,15 @@ def _duration(seconds: float) -> str:
 def _next_pipeline(pending, running, plans, failed_stages, finish):
     """The first pending pipeline that shares no unfinished stage with a running one (it would only
     wait for that stage); pipelines that need a stage which failed are settled on the way."""
+    from stilts.engine import blocking_failure
+
     busy = {s.fingerprint for index in running for s in plans[index][1] if not s.complete}
     for index in list(pending):
         stages = plans[index][1]
-        blocked = next((failed_stages[s.fingerprint] for s in stages if s.fingerprint in failed_stages), None)
+        blocked = blocking_failure(stages, failed_stages)
         if blocked:
             pending.remove(index)
-            finish(index, "failed", f"needs a stage that failed: {blocked}")
+            finish(index, "failed", blocked)
             continue
         if not busy.intersection(s.fingerprint for s in stages if not s.complete):
             return index
@@ -162,9 +164,8 @@ def _worker(slot: int, jobs: int, gpus: list[str], request: SweepRequest, tasks,
 
     if not gpus:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
-    from stilts.commands import _context
-    from stilts.engine import failure_reason, plan_pipeline, run_stages
-    from stilts.errors import BadInput, RunFailed
+    from stilts.commands import run_sweep_pipeline
+    from stilts.engine import plan_pipeline
     from stilts.sweep import expand, load_sweep
 
     config, base_dir = load_sweep(request.sweep_file, request.overrides)
@@ -175,21 +176,14 @@ def _worker(slot: int, jobs: int, gpus: list[str], request: SweepRequest, tasks,
         results.put(("started", index, slot))
         stages, data_sources = plan_pipeline(pipeline, base_dir, request.run_dir,
                                              f"{request.sweep_file}: {pipeline.name}")
-        reused = all(stage.complete for stage in stages)
         with _output_to(log_path(request.run_dir, pipeline.name)):
             print(f"=== {pipeline.name} ({time.strftime('%Y-%m-%d %H:%M:%S')}, worker {slot})", flush=True)
-            try:
-                if context is None:
-                    context = _context(pipeline, request.model_path, data_sources, request.run_dir,
-                                       request.detect_anomaly)
-                context.pipeline, context.data_sources = pipeline, data_sources
-                run_stages(stages, context)
-                outcome = ("reused" if reused else "done", "", None)
-            except (BadInput, RunFailed, RuntimeError, ValueError, OSError) as error:
-                stage, reason = failure_reason(stages, error)
+            context, status, reason, failed_fingerprint = run_sweep_pipeline(
+                context, pipeline, stages, data_sources, request.model_path, request.run_dir,
+                request.detect_anomaly)
+            if failed_fingerprint:
                 print(f"error: {reason}", file=sys.stderr, flush=True)
-                outcome = ("failed", reason, stage.fingerprint)
-        results.put(("finished", index, *outcome))
+        results.put(("finished", index, status, reason, failed_fingerprint))
 
 
 @contextlib.contextmanager
