@@ -59,6 +59,10 @@ def main(argv=None) -> None:
         sys.exit(1)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
+    except click.UsageError as error:  # a bad option or argument: one line, as for any bad input
+        command = error.ctx.command_path if error.ctx else "stilts"
+        click.echo(f"error: {command}: {error.format_message()} (see {command} --help)", err=True)
+        sys.exit(2)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

@@ -150,6 +150,10 @@ CASES = [
      {"sentences/klingon-news.txt": "a sentence\n"}, "klingon-news.txt"),
     ("mlm-corpus-not-utf8", ["mlm-corpus", "--input", "sentences", "--output", "corpus"],
      {"sentences/de.txt": b"gut\n\xff\xfe kaputt\n"}, "de.txt: line 2"),
+    # --- options and arguments click checks ---
+    ("sweep-jobs-not-a-number", ["sweep", "s.yaml", "--jobs", "many"], {}, "stilts sweep: Invalid value for '--jobs'"),
+    ("sweep-jobs-zero", ["sweep", "s.yaml", "--jobs", "0"], {}, "--jobs: 0 is not a number of processes"),
+    ("run-unknown-option", ["run", "p.yaml", "--epochs", "3"], {}, "stilts run: No such option '--epochs'"),
     # --- stilts models ---
     ("models-unknown", ["models", "install", "multilingual-e5-smal"], {}, "unknown offline model 'multilingual-e5-smal'"),
 ]
@@ -184,6 +188,6 @@ def test_bad_input(workspace, capsys, name, args, files, expected):
     errors = [line[line.index("error: "):] for line in stderr.splitlines() if "error: " in line]
     assert len(errors) == 1, stderr
     assert expected in errors[0]
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr and "Usage:" not in stderr
     # the stage that met the bad input, and everything after it, is not complete
     assert len(list(workspace.glob("out/*/COMPLETE"))) < 3 and not (workspace / "out" / "scores.csv").exists()
