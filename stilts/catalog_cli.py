@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import click
 
+# A label set longer than this (CCG has 1,363 supertag ids) is shown as a count and its first few.
+LABELS_SHOWN_IN_FULL = 20
+LABELS_SHOWN_WHEN_SUMMARISED = 10
+
+
+def labels_line(labels) -> str:
+    """`labels: a b c`, or `labels (1363): 0 1 ... 9 ... (1353 more)` for a large set."""
+    labels = list(labels)
+    if len(labels) <= LABELS_SHOWN_IN_FULL:
+        return f"labels: {' '.join(labels)}"
+    first = labels[:LABELS_SHOWN_WHEN_SUMMARISED]
+    return f"labels ({len(labels)}): {' '.join(first)} ... ({len(labels) - len(first)} more)"
+
 
 @click.command()
-@click.option("--verbose", "-v", is_flag=True, help="Also list every language and the labels.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also list every language and the labels (a count and the first few of a large label set).")
 def tasks(verbose: bool) -> None:
     """Every task: format, phases, languages, metric and data source."""
     from stilts.registry import all_tasks
@@ -22,4 +36,4 @@ def tasks(verbose: bool) -> None:
             click.echo(f"    {task.description}")
             click.echo(f"    languages: {' '.join(task.languages)}")
             if task.labels:
-                click.echo(f"    labels: {' '.join(task.labels)}")
+                click.echo(f"    {labels_line(task.labels)}")
