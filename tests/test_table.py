@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import struct
 import sys
 
@@ -216,10 +217,42 @@ def test_csv_columns_and_unrounded_numbers(tmp_path, capsys):
     assert "Avg. is shown only" in err  # notes go to stderr, stdout stays CSV
 
     code, out, _ = run(capsys, path, "--format", "csv", "--delta")
+    assert out.splitlines()[0] == "intermediate,mlm,kind,xnli,xquad_f1,xquad_em,avg"
     rows = by_config(read_csv(out))
-    assert ("none", "false") not in rows  # csv deltas leave the baseline row out
+    assert rows[("none", "false")]["kind"] == "absolute"  # the baseline row, as in the text formats
+    assert float(rows[("none", "false")]["xnli"]) == 77
+    assert rows[("mnli", "false")]["kind"] == "delta"
     assert float(rows[("mnli", "false")]["xquad_em"]) == 6
     assert float(rows[("mnli", "false")]["xnli"]) == pytest.approx(3.12345, abs=1e-9)
+
+
+def table_rows(fmt, out):
+    """(intermediate, mlm) of every body row of a table in format `fmt`, in order."""
+    if fmt == "csv":
+        return [(row["intermediate"], {"false": "no", "true": "yes"}[row["mlm"]]) for row in read_csv(out)]
+    if fmt == "md":
+        cells = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
+        return [tuple(row[:2]) for row in cells[2:]]
+    if fmt == "latex":
+        body = out.split(r"\midrule")[1].split(r"\bottomrule")[0]
+        cells = [line.rstrip(" \\").split(" & ") for line in body.strip().splitlines()]
+        return [(row[0].replace(r"\_", "_"), row[1]) for row in cells]
+    body = out.split("<tbody>")[1].split("</tbody>")[0]
+    return [tuple(re.findall(r"<td[^>]*>([^<]*)</td>", line)[:2]) for line in body.strip().splitlines()]
+
+
+@pytest.mark.parametrize("extra", [(), ("--per-language", "xnli")])
+def test_every_format_holds_the_same_delta_rows(scores_csv, capsys, extra):
+    rows = {}
+    for fmt in ("md", "csv", "latex", "html"):
+        code, out, err = run(capsys, scores_csv, "--delta", "--format", fmt, *extra)
+        assert code == 0, err
+        rows[fmt] = table_rows(fmt, out)
+        if fmt != "csv":
+            assert "absolute" in out  # the baseline row is said to hold absolute scores
+    assert rows["md"][0] == ("none", "no")
+    assert len(rows["md"]) == (4 if extra else 5)  # per-language xnli has no squad_v1 row
+    assert rows["csv"] == rows["md"] == rows["latex"] == rows["html"]
 
 
 def test_best_formats(scores_csv, capsys):

@@ -17,8 +17,8 @@ CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
 @click.option("--split", default=None, metavar="SPLIT",
               help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}]")
 @click.option("--delta", is_flag=True,
-              help="Cells are differences to the baseline (intermediate none, MLM off); "
-                   "text formats show the baseline's absolute scores in its row, csv leaves that row out.")
+              help="Cells are differences to the baseline (intermediate none, MLM off); the baseline's row, "
+                   "first in every format, shows its absolute scores (csv: column kind = absolute|delta).")
 @click.option("--per-language", "per_language", metavar="TASK",
               help="Per-language table of one target task (columns: languages, then Avg).")
 @click.option("--best", is_flag=True,

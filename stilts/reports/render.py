@@ -32,7 +32,7 @@ class Table:
         a group with two metrics (QA: f1, exact_match) renders as `F1/EM` in one cell.
     counts: runs behind each cell, index as values, one column per group (None: not shown).
     signed: cells are differences (rendered with a sign).
-    baseline: absolute scores of the baseline row, shown first in text formats of a delta table.
+    baseline: absolute scores of the baseline row, shown first (every format) in a delta table.
     """
 
     values: pd.DataFrame
@@ -117,13 +117,25 @@ def _count(counts, config, group):
 
 
 def table_csv(table: Table, show_n: bool = False) -> str:
-    """Columns intermediate,mlm,<group>... (a two-metric group gives <group>_f1,<group>_em), unrounded."""
-    out = pd.DataFrame(index=table.values.index)
-    for group in groups_of(table.values):
-        metrics = list(table.values[group].columns)
+    """Columns intermediate,mlm,<group>... (a two-metric group gives <group>_f1,<group>_em), unrounded.
+
+    A delta table holds the same rows as the text formats: the baseline first, with absolute scores,
+    and a `kind` column after `mlm` telling a script which row is `absolute` and which are `delta`.
+    """
+    values = table.values
+    if table.baseline is not None:
+        baseline_row = pd.DataFrame([table.baseline.reindex(values.columns).to_numpy(dtype=float)],
+                                    columns=values.columns,
+                                    index=pd.MultiIndex.from_tuples([table.baseline.name], names=values.index.names))
+        values = pd.concat([baseline_row, values])
+    out = pd.DataFrame(index=values.index)
+    if table.baseline is not None:
+        out["kind"] = ["absolute"] + ["delta"] * len(table.values)
+    for group in groups_of(values):
+        metrics = list(values[group].columns)
         for metric in metrics:
             name = str(group) if len(metrics) == 1 else f"{group}_{SHORT_METRIC.get(metric, metric)}"
-            out[name] = table.values[(group, metric)]
+            out[name] = values[(group, metric)]
         if show_n and table.counts is not None and group in table.counts.columns:
             out[f"{group}_n"] = table.counts[group].astype("Int64")
     out = out.reset_index()
