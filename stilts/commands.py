@@ -9,6 +9,7 @@ import click
 
 from stilts.config import load_pipeline
 from stilts.errors import BadInput, RunFailed
+from stilts.preflight import check_data
 
 _OUTPUT_DIR = click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                            help="Run folder (default: runs/<name>). Stages and scores.csv go here.")
@@ -39,6 +40,7 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
     run_dir = (output_dir or Path("runs") / pipeline.name).resolve()
     stages, data_sources = plan_pipeline(pipeline, base_dir, run_dir, str(pipeline_file))
     model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file), install=not dry_run)
+    check_data([(stages, data_sources)], log=_log_on_main_process)
     if dry_run:
         click.echo(f"pipeline {pipeline.name}  model {pipeline.model}  seed {pipeline.seed}  run dir {run_dir}")
         _print_stages(stages, with_settings=True)
@@ -84,6 +86,7 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
     plans = [(pipeline, *plan_pipeline(pipeline, base_dir, run_dir, f"{sweep_file}: {pipeline.name}"))
              for pipeline in pipelines]
     model_path = resolve_model_reference(config.model, base_dir, str(sweep_file), install=not dry_run)
+    check_data([(stages, sources) for _, stages, sources in plans], log=_log_on_main_process)
     unique = {stage.fingerprint: stage for _, stages, _ in plans for stage in stages}
     done = sum(stage.complete for stage in unique.values())
     click.echo(f"sweep {config.name}: {len(plans)} pipelines, {len(unique)} distinct stages "
@@ -158,6 +161,12 @@ def run_sweep_pipeline(context, pipeline, stages, data_sources, model_path: str,
         stage, reason = failure_reason(stages, error)
         return context, "failed", reason, stage.fingerprint
     return context, "reused" if reused else "done", "", None
+
+
+def _log_on_main_process(line: str) -> None:
+    """Log before the Accelerator exists: under `accelerate launch`, only rank 0 prints."""
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(line)
 
 
 def _print_stages(stages, *, with_settings: bool) -> None:

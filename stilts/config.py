@@ -140,7 +140,10 @@ def read_yaml_mapping(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as error:
         raise BadInput(f"{path}: cannot read ({error})") from None
     try:
+        _refuse_duplicate_keys(text)
         raw = yaml.safe_load(text)
+    except BadInput as error:
+        raise BadInput(f"{path}: {error}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -150,6 +153,30 @@ def read_yaml_mapping(path: Path) -> dict:
         raise BadInput(f"{path}: expected a mapping of fields at the top level, "
                        f"found {type(raw).__name__}")
     return raw
+
+
+def _refuse_duplicate_keys(text: str) -> None:
+    """``yaml.safe_load`` lets the last of two equal keys win silently; a config where ``name:`` or a
+    stage field is written twice is almost always a mistake, so the earliest repeat is refused."""
+    repeats = []
+    pending = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+                    line = key_node.start_mark.line + 1
+                    if key_node.value in first_line:
+                        repeats.append((line, key_node.value, first_line[key_node.value]))
+                    else:
+                        first_line[key_node.value] = line
+                pending.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+    if repeats:
+        line, key, earlier = min(repeats)
+        raise BadInput(f"line {line}: duplicate key '{key}' (first given on line {earlier})")
 
 
 #: top-level fields that hold local paths (model: a folder, data: task -> folder)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from itertools import chain, zip_longest
 from pathlib import Path
 
@@ -13,6 +14,17 @@ from stilts.registry import Task, get_task
 HUB = "hub"
 #: fixed shuffle of a composite task's concatenated training parts (see `_load_parts`)
 PARTS_SHUFFLE_SEED = 0
+
+
+@dataclass(frozen=True)
+class DataRead:
+    """One call of `load_examples` that a stage makes: what a run must be able to read."""
+
+    task: Task
+    split: str
+    language: str
+    #: the stage goes on without it when the data has no such split or language (MissingSplit)
+    optional: bool = False
 
 
 def training_task(task: Task) -> Task:

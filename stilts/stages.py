@@ -10,7 +10,7 @@ import numpy as np
 
 from stilts.artifacts import atomic_folder, upsert_scores
 from stilts.checkpoints import CheckpointStore
-from stilts.data import load_examples, training_task
+from stilts.data import DataRead, load_examples, training_task
 from stilts.engine import PlannedStage, RunContext, score_labels
 from stilts.errors import BadInput
 from stilts.evaluation import evaluate_examples
@@ -96,15 +96,26 @@ class TrainingStageRunner:
                         f"rate {rate:.4f}  expected {expected:,.0f} examples ({expected / sizes[name]:.2f} epochs)")
         return total_batches, mixing.TaskSampler(rates, settings["seed"])
 
+    def data_reads(self, stage: PlannedStage) -> list[DataRead]:
+        """Every (task, split, language) the stage will read: its training data and its dev data."""
+        reads = []
+        for task in (get_task(name) for name in stage.settings["tasks"]):
+            sources = _training_sources(task, stage.settings)
+            reads += [DataRead(source, split, source.source_language)
+                      for source in sources for split in stage.settings["train_splits"]]
+            if not _trains_on_own_dev(task, sources, stage.settings):
+                reads.append(DataRead(task, "dev", task.source_language, optional=True))
+        return reads
+
     @staticmethod
     def _training_task(task, tokenizer, settings, context: RunContext) -> TrainingTask:
-        sources = [get_task(name) for name in settings.get("train_tasks") or []] or [training_task(task)]
+        sources = _training_sources(task, settings)
         examples = [example for source in sources for split in settings["train_splits"]
                     for example in load_examples(source, split, source.source_language, context.data_sources)]
         if settings["max_train_examples"]:
             examples = examples[: settings["max_train_examples"]]
         features = featurize(task, examples, tokenizer, settings["max_length"])
-        if "dev" in settings["train_splits"] and task.name in {source.name for source in sources}:
+        if _trains_on_own_dev(task, sources, settings):
             context.log(f"  {task.name}: trains on its dev split, so it is not validated on it (no early stopping)")
             return TrainingTask(task, features, settings["batch_sizes"][task.name])
         try:
@@ -120,6 +131,15 @@ class TrainingStageRunner:
         pass
 
 
+def _training_sources(task, settings: dict) -> list:
+    """The tasks whose data trains ``task`` in a stage with ``settings``."""
+    return [get_task(name) for name in settings.get("train_tasks") or []] or [training_task(task)]
+
+
+def _trains_on_own_dev(task, sources: list, settings: dict) -> bool:
+    return "dev" in settings["train_splits"] and task.name in {source.name for source in sources}
+
+
 class EvaluateStageRunner:
     """Zero-shot evaluation in every language of the target task; rows go to scores.csv."""
 
@@ -133,23 +153,22 @@ class EvaluateStageRunner:
         if task.format.trains:
             load_head(model, task, stage.upstream.folder / HEADS_FOLDER)
 
-        explicit_splits, explicit_languages = settings["splits"] is not None, settings["languages"] is not None
         scores: dict[str, dict[str, dict[str, float]]] = {}
         states: dict[str, dict] = {}  # per language, carried from split to split (BUCC: the dev threshold)
-        for split in settings["splits"] or task.eval_splits:
-            for language in settings["languages"] or task.languages:
-                try:
-                    examples = load_examples(task, split, language, context.data_sources)
-                except MissingSplit:
-                    if explicit_splits and explicit_languages:
-                        raise
-                    continue
-                if settings["max_examples"]:
-                    examples = examples[: settings["max_examples"]]
-                scores.setdefault(split, {})[language] = evaluate_examples(
-                    accelerator, model, task, examples, tokenizer, max_length=settings["max_length"],
-                    batch_size=stage.config.batch_size, language=language, desc=f"{task.name} {split} {language}",
-                    split=split, state=states.setdefault(language, {}))
+        for read in self.data_reads(stage):
+            split, language = read.split, read.language
+            try:
+                examples = load_examples(task, split, language, context.data_sources)
+            except MissingSplit:
+                if not read.optional:
+                    raise
+                continue
+            if settings["max_examples"]:
+                examples = examples[: settings["max_examples"]]
+            scores.setdefault(split, {})[language] = evaluate_examples(
+                accelerator, model, task, examples, tokenizer, max_length=settings["max_length"],
+                batch_size=stage.config.batch_size, language=language, desc=f"{task.name} {split} {language}",
+                split=split, state=states.setdefault(language, {}))
         if not scores:
             raise BadInput(f"data.{task.name}: no evaluation data found in "
                            f"{context.data_sources.get(task.name, 'the Hub')}")
@@ -159,6 +178,16 @@ class EvaluateStageRunner:
         if accelerator.is_main_process:
             upsert_scores(context.scores_path, score_rows(metrics, stage, context))
         return metrics
+
+    def data_reads(self, stage: PlannedStage) -> list[DataRead]:
+        """The splits and languages to evaluate; those the data lacks are left out, unless the stage
+        named both its splits and its languages."""
+        settings = stage.settings
+        task = get_task(settings["task"])
+        explicit = settings["splits"] is not None and settings["languages"] is not None
+        return [DataRead(task, split, language, optional=not explicit)
+                for split in settings["splits"] or task.eval_splits
+                for language in settings["languages"] or task.languages]
 
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         """A reused evaluation still belongs in this run's scores.csv (it may be a new file)."""

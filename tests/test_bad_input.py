@@ -48,6 +48,14 @@ CASES = [
     ("yaml-not-mapping", ["run", "p.yaml"], {"p.yaml": "- 1\n- 2\n"}, "p.yaml: expected a mapping"),
     ("yaml-empty", ["run", "p.yaml"], {"p.yaml": ""}, "p.yaml: expected a mapping"),
     ("yaml-missing", ["run", "none.yaml"], {}, "none.yaml: no such file"),
+    ("yaml-duplicate-top-key", ["run", "p.yaml"], {"p.yaml": "name: a\n" + pipeline()},
+     "duplicate key 'name' (first given on line 1)"),
+    ("yaml-duplicate-stage-key", ["run", "p.yaml"],
+     {"p.yaml": pipeline().replace("max_steps: 1\n", "max_steps: 1\n  max_steps: 2\n", 1)},
+     "duplicate key 'max_steps' (first given on line"),
+    ("sweep-duplicate-key", ["sweep", "s.yaml"],
+     {"s.yaml": "name: s\nmodel: model\nmatrix: {target: [xnli], target: [pawsx]}\n"},
+     "s.yaml: line 3: duplicate key 'target' (first given on line 3)"),
     ("unknown-top-key", ["run", "p.yaml"], {"p.yaml": pipeline(modle="x")}, "p.yaml: modle: unknown field"),
     ("unknown-stage-key", ["run", "p.yaml"], {"p.yaml": pipeline(**{"stages.1.lr": 1})},
      "p.yaml: stages[1].lr: unknown field"),
@@ -189,5 +197,22 @@ def test_bad_input(workspace, capsys, name, args, files, expected):
     assert len(errors) == 1, stderr
     assert expected in errors[0]
     assert "Traceback" not in stderr and "Usage:" not in stderr
-    # the stage that met the bad input, and everything after it, is not complete
-    assert len(list(workspace.glob("out/*/COMPLETE"))) < 3 and not (workspace / "out" / "scores.csv").exists()
+    # bad config and bad data are found before any stage runs: nothing is complete
+    assert not list(workspace.glob("out/*/COMPLETE")) and not (workspace / "out" / "scores.csv").exists()
+
+
+@pytest.mark.parametrize("command", [["run", "p.yaml"], ["run", "p.yaml", "--dry-run"], ["sweep", "s.yaml"]])
+def test_bad_data_of_the_last_stage_is_found_before_any_training(workspace, capsys, command):
+    """Only the evaluate stage reads XNLI's German test file; its malformed line must stop the run
+    before the intermediate and target stages train, and --dry-run must find it too."""
+    (workspace / "s.yaml").write_text(yaml.safe_dump({
+        "name": "s", "model": "model", "data": {"mnli": "data/mnli", "xnli": "data/xnli"},
+        "stages": {"intermediate": GOOD_STAGE, "target": GOOD_STAGE, "evaluate": {"max_examples": 4}},
+        "matrix": {"intermediate": ["mnli"], "target": ["xnli"]}}))
+    with open(workspace / "data/xnli/test-de.tsv", "a") as handle:
+        handle.write("only one field\n")
+    bad_line = len((workspace / "data/xnli/test-de.tsv").read_text().splitlines())
+    code, stdout, stderr = run_cli(command + ["--output-dir", "out"], capsys)
+    assert code == 2, stderr
+    assert f"test-de.tsv: line {bad_line}: expected 3 tab-separated fields" in stderr
+    assert "running" not in stdout and not list(workspace.glob("out/*-*"))

@@ -8,7 +8,9 @@ from helpers import run_cli
 
 from stilts import registry
 from stilts.engine import plan_pipeline
+from stilts.errors import RunFailed
 from stilts.registry import Task
+from stilts.stages import TrainingStageRunner
 from stilts.sweep import SweepConfig, expand
 from stilts.tasks.classification import CLASSIFICATION
 from stilts.testing import write_tiny_topics
@@ -67,16 +69,24 @@ def grid(tmp_path_factory, tiny_model, tiny_nli):
     return path, folder / "out", topics
 
 
-def test_sweep_resumes_after_a_failure_then_reuses_everything(grid, capsys):
-    path, out, topics = grid
-    hidden = topics / "train-en.tsv.hidden"
-    (topics / "train-en.tsv").rename(hidden)  # topics pipelines fail: no training data
+def test_sweep_resumes_after_a_failure_then_reuses_everything(grid, capsys, monkeypatch):
+    path, out, _ = grid
+    # bad data is found before anything trains (exit 2), so the failure here is one inside a stage
+    # (as a NaN loss or a full disk would be): every topics target stage fails
+    train = TrainingStageRunner.run
+
+    def fail_on_topics(self, stage, context):
+        if stage.settings["tasks"] == ["topics"]:
+            raise RunFailed("loss became nan at step 1 (topics)")
+        return train(self, stage, context)
+
+    monkeypatch.setattr(TrainingStageRunner, "run", fail_on_topics)
     code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out], capsys)
     assert code == 1
     assert "sweep small_grid: 6 done, 0 reused (already complete), 6 failed" in stdout
-    assert "failed: none-topics-s1: target 'target'" in stderr and "no train file for 'en'" in stderr
+    assert "failed: none-topics-s1: target 'target'" in stderr and "loss became nan at step 1" in stderr
 
-    hidden.rename(topics / "train-en.tsv")
+    monkeypatch.setattr(TrainingStageRunner, "run", train)
     code, stdout, _ = run_cli(["sweep", path, "--output-dir", out, "--dry-run"], capsys)
     assert code == 0
     # 4 intermediate stages (2 tasks x 2 seeds) + 12 target + 12 evaluate; the xnli half ran and

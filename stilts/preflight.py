@@ -1,0 +1,58 @@
+"""Read every split and language a run will need before any stage trains.
+
+A malformed line in a file that only the last stage reads would otherwise surface after hours of
+training; parsing every file first takes seconds and reports it before anything runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tqdm.auto import tqdm
+
+from stilts.data import load_examples
+from stilts.engine import PlannedStage
+from stilts.errors import BadInput
+from stilts.readers.nli import MissingSplit
+
+
+def stages_to_run(stages: list[PlannedStage]) -> list[PlannedStage]:
+    """The stages a run will execute: those not complete, and those after a stage that runs."""
+    running: set[str] = set()
+    for stage in stages:
+        if not stage.complete or (stage.upstream and stage.upstream.fingerprint in running):
+            running.add(stage.fingerprint)
+    return [stage for stage in stages if stage.fingerprint in running]
+
+
+def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print) -> int:
+    """Load every (task, split, language) that a stage to run in ``plans`` (stages and their data
+    sources) will read; the first problem is raised as the BadInput the stage would raise. Returns how
+    many distinct reads were checked."""
+    from stilts.stages import STAGE_RUNNERS
+
+    reads, stages_of = {}, {}
+    for stages, sources in plans:
+        for stage in stages_to_run(stages):
+            for read in STAGE_RUNNERS[stage.kind].data_reads(stage):
+                key = (read.task.name, read.split, read.language, tuple(sorted(sources.items())))
+                if key not in reads or reads[key][0].optional:
+                    reads[key] = (read, sources)
+                stages_of.setdefault(stage.fingerprint, (stage, sources, []))[2].append(key)
+    if not reads:
+        return 0
+    started = time.perf_counter()
+    found = {}
+    for key, (read, sources) in tqdm(reads.items(), desc="reading data", unit="split", leave=False):
+        try:
+            found[key] = bool(load_examples(read.task, read.split, read.language, sources))
+        except MissingSplit:
+            if not read.optional:
+                raise
+            found[key] = False
+    for stage, sources, keys in stages_of.values():
+        if stage.kind == "evaluate" and not any(found[key] for key in keys):
+            task = stage.settings["task"]
+            raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
+    log(f"data: read {len(reads)} splits (task, split, language) in {time.perf_counter() - started:.1f} s")
+    return len(reads)
