@@ -27,7 +27,8 @@ CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
 @click.option("--format", "fmt", default="md", show_default=True, metavar="md|csv|latex|html",
               help="Output format. csv is for scripts: fixed columns, unrounded, notes on stderr.")
 @click.option("--plot", "plot_path", metavar="FILE.png",
-              help="Also draw the delta table as an annotated heatmap (needs stilts[plots]).")
+              help="Also draw the delta table as an annotated heatmap (needs stilts[plots]); where a few "
+                   "large deltas would wash out the colours, they are clipped (said in the colour bar).")
 @click.option("--show-n", is_flag=True, help="Show the number of seeds (runs) behind each cell.")
 def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
     """Transfer table from a scores.csv (rows: intermediate configurations, columns: target tasks).

@@ -1,4 +1,9 @@
-"""The delta table as an annotated heatmap (matplotlib, an optional extra: `pip install stilts[plots]`)."""
+"""The delta table as an annotated heatmap (matplotlib, an optional extra: `pip install stilts[plots]`).
+
+The figure is sized from the table: every cell gets room for its number and its column's label, and
+the figure grows until the heatmap has that size after constrained layout has placed the labels, the
+colour bar, the title and the note, so no text is cut at an edge and no label overlaps another.
+"""
 
 from __future__ import annotations
 
@@ -11,60 +16,212 @@ import pandas as pd
 from stilts.errors import BadInput
 
 MISSING_COLOUR = "#d9d9d9"
+DPI = 150
+FONT_SIZE = 8             # labels and the note
+TITLE_SIZE = 10
+NUMBER_SIZE = 8           # cell numbers, smaller only when a cell cannot get its full size
+CELL_PAD = 0.14           # inches between a cell's widest text and its edges
+MIN_CELL_WIDTH = 0.45     # inches
+MIN_CELL_HEIGHT = 0.28
+MIN_HEATMAP_HEIGHT = 2.6  # inches: room for the colour bar's two-line label along it
+LONG_ROW_LABEL = 24       # characters; a longer mixture name gets a short label and a note
+# Deltas of different targets differ by an order of magnitude (retrieval gains of +48 next to +-1 on
+# XNLI): a scale up to the largest |delta| would leave every small cell white, so colours stop at
+# this percentile of |delta| and larger cells take the end colour (their numbers say how large).
+# Only when the largest |delta| is over CLIP_WHEN times the percentile: otherwise nothing washes out.
+CLIP_PERCENTILE = 80
+CLIP_WHEN = 2.0
 
 
-def row_label(config) -> str:
+# --------------------------------------------------------------------------------------------- labels
+
+def row_label(config, short: dict | None = None) -> str:
     intermediate, mlm = config
-    return f"{intermediate} + MLM" if mlm else intermediate
+    name = (short or {}).get(intermediate, intermediate)
+    return f"{name} + MLM" if mlm else name
 
 
-def plot_heatmap(matrix: pd.DataFrame, path, title: str = "") -> None:
-    """Draw `matrix` (index (intermediate, mlm); one column per target, `avg` last) to `path`.
+def mixture_names(configs) -> tuple[dict, list[str]]:
+    """Short names for mixtures too long for a row label, and the notes that spell them out.
+
+    A nine-task mixture joined by '+' is 80 characters: as a row label it would squeeze the heatmap
+    into a narrow column.
+    """
+    long = [i for i in dict.fromkeys(intermediate for intermediate, _ in configs) if len(i) > LONG_ROW_LABEL]
+    short, notes = {}, []
+    for number, mixture in enumerate(long):
+        name = "multi-task" if len(long) == 1 else f"multi-task {chr(ord('A') + number)}"
+        tasks = mixture.split("+")
+        short[mixture] = name
+        notes.append(f"{name} ({len(tasks)} tasks): {' + '.join(tasks)}.")
+    return short, notes
+
+
+def cell_text(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    text = f"{value:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+# --------------------------------------------------------------------------------------------- colour
+
+def colour_limit(data: np.ndarray) -> tuple[float, str]:
+    """The symmetric colour limit and the colour bar's label, which says where colours are clipped."""
+    label = "difference to baseline (points)"
+    magnitudes = np.abs(data[np.isfinite(data)])
+    if not magnitudes.size or magnitudes.max() == 0:
+        return 1.0, label
+    largest = float(magnitudes.max())
+    limit = math.ceil(float(np.percentile(magnitudes, CLIP_PERCENTILE)) * 10) / 10
+    if limit == 0 or largest <= CLIP_WHEN * limit:
+        return largest, label
+    return limit, f"{label}\ncolours clipped at ±{limit:.1f} ({CLIP_PERCENTILE}th percentile of |Δ|)"
+
+
+# --------------------------------------------------------------------------------------------- layout
+
+class TextSize:
+    """Widths of text in inches, as the figure's renderer will draw it."""
+
+    def __init__(self, figure):
+        from matplotlib.font_manager import FontProperties
+
+        self._renderer = figure.canvas.get_renderer()
+        self._dpi = figure.dpi
+        self._font_of_size = FontProperties
+
+    def width(self, text: str, size: float) -> float:
+        font = self._font_of_size(size=size)
+        widths = [self._renderer.get_text_width_height_descent(line, font, ismath=False)[0]
+                  for line in str(text).split("\n")]
+        return max(widths) / self._dpi
+
+    def widest(self, texts, size: float) -> float:
+        return max((self.width(text, size) for text in texts), default=0.0)
+
+    def wrap(self, text: str, width: float, size: float) -> str:
+        """Break `text` at spaces into lines no wider than `width` inches (a longer word stays whole)."""
+        lines, line = [], ""
+        for word in text.split(" "):
+            trial = f"{line} {word}" if line else word
+            if line and self.width(trial, size) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = trial
+        return "\n".join(lines + [line])
+
+
+def fit_heatmap(figure, axes, size: tuple[float, float], heatmap: tuple[float, float]) -> None:
+    """Grow or shrink the figure until constrained layout leaves `heatmap` (inches) for the axes.
+
+    The margins (labels, title, note) do not depend on the heatmap's size (the colour bar's only a
+    little), so a few corrections converge.
+    """
+    width, height = size
+    for _ in range(5):
+        figure.set_size_inches(width, height)
+        figure.draw_without_rendering()
+        box = axes.get_position()
+        short_w, short_h = heatmap[0] - box.width * width, heatmap[1] - box.height * height
+        if abs(short_w) < 0.01 and abs(short_h) < 0.01:
+            return
+        width, height = width + short_w, height + short_h
+
+
+def number_size(figure, axes, shape: tuple[int, int], widest: float) -> float:
+    """Font size of the cell numbers from the cells the layout gave (smaller than NUMBER_SIZE only
+    when the figure could not reach its intended size); `widest`: widest number at NUMBER_SIZE."""
+    box = axes.get_window_extent()
+    cell_width = box.width / figure.dpi / shape[1]
+    cell_height_points = box.height / figure.dpi / shape[0] * 72
+    fits_width = NUMBER_SIZE * (cell_width - CELL_PAD) / widest if widest else NUMBER_SIZE
+    return max(1.0, min(NUMBER_SIZE, fits_width, 0.6 * cell_height_points))
+
+
+# -------------------------------------------------------------------------------------------- drawing
+
+def heatmap_figure(matrix: pd.DataFrame, title: str = ""):
+    """The heatmap of `matrix` (index (intermediate, mlm); one column per target or language, the
+    average last) as a matplotlib Figure, not tied to pyplot.
 
     Colours diverge around 0 (red worse, blue better than the baseline); every cell is annotated with
     its value, and a missing cell is grey with `-`.
     """
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    data = matrix.to_numpy(dtype=float)
+    rows, columns = data.shape
+    short, notes = mixture_names(matrix.index)
+    row_names = [row_label(config, short) for config in matrix.index]
+    column_names = [str(column) for column in matrix.columns]
+    numbers = [[cell_text(value) for value in row] for row in data]
+
+    figure = Figure(dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    text = TextSize(figure)
+    cell_width = max(MIN_CELL_WIDTH, text.widest(column_names, FONT_SIZE) + CELL_PAD,
+                     text.widest(np.ravel(numbers), NUMBER_SIZE) + CELL_PAD)
+    cell_height = max(MIN_CELL_HEIGHT, MIN_HEATMAP_HEIGHT / rows)
+    heatmap = (columns * cell_width, rows * cell_height)
+
+    limit, scale_label = colour_limit(data)
+    norm = TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit)
+    cmap = colormaps["RdBu"].with_extremes(bad=MISSING_COLOUR)
+    axes = figure.add_subplot()
+    image = axes.imshow(np.ma.masked_invalid(data), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    # column labels on top, horizontal, like a table's header: rotated two-line labels overlap
+    axes.xaxis.tick_top()
+    axes.set_xticks(range(columns), column_names, fontsize=FONT_SIZE)
+    axes.set_yticks(range(rows), row_names, fontsize=FONT_SIZE)
+    axes.tick_params(length=0)
+    axes.set_xticks(np.arange(columns + 1) - 0.5, minor=True)
+    axes.set_yticks(np.arange(rows + 1) - 0.5, minor=True)
+    axes.grid(which="minor", color="white", linewidth=1.0)
+    axes.tick_params(which="minor", length=0)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+
+    largest = float(np.nanmax(np.abs(data))) if np.isfinite(data).any() else 0.0
+    bar = figure.colorbar(image, ax=axes, extend="both" if largest > limit else "neither",
+                          format=FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:+g}"))
+    bar.set_label(scale_label, fontsize=FONT_SIZE)
+    bar.ax.tick_params(labelsize=FONT_SIZE)
+
+    text_width = text.widest(row_names, FONT_SIZE) + heatmap[0]
+    if title:
+        figure.suptitle(text.wrap(title, text_width, TITLE_SIZE), fontsize=TITLE_SIZE)
+    if notes:
+        figure.supxlabel("\n".join(text.wrap(note, text_width, FONT_SIZE) for note in notes),
+                         x=0.01, ha="left", fontsize=FONT_SIZE)
+
+    fit_heatmap(figure, axes, (heatmap[0] + 3.0, heatmap[1] + 1.5), heatmap)
+    size = number_size(figure, axes, (rows, columns), text.widest(np.ravel(numbers), NUMBER_SIZE))
+    for i in range(rows):
+        for j in range(columns):
+            value = data[i, j]
+            colour = "white" if not math.isnan(value) and abs(value) > 0.6 * limit else "black"
+            axes.text(j, i, numbers[i][j], ha="center", va="center", color=colour, fontsize=size, in_layout=False)
+    return figure
+
+
+def plot_heatmap(matrix: pd.DataFrame, path, title: str = ""):
+    """Draw `matrix` (see `heatmap_figure`) to the PNG `path`; returns the Figure."""
     path = Path(path)
     if not path.parent.is_dir():
         raise BadInput(f"--plot: {path}: folder {path.parent} does not exist")
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401
     except ImportError:
         raise BadInput("--plot: matplotlib is not installed; pip install stilts[plots]") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import TwoSlopeNorm
-
-    data = matrix.to_numpy(dtype=float)
-    finite = data[np.isfinite(data)]
-    limit = float(np.abs(finite).max()) if finite.size else 1.0
-    limit = limit if limit > 0 else 1.0
-    norm = TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit)
-    cmap = matplotlib.colormaps["RdBu"].with_extremes(bad=MISSING_COLOUR)
-
-    rows, columns = data.shape
-    figure, axes = plt.subplots(figsize=(1.2 + 0.75 * columns + 1.5, 1.2 + 0.4 * rows))
+    figure = heatmap_figure(matrix, title)
     try:
-        image = axes.imshow(np.ma.masked_invalid(data), cmap=cmap, norm=norm, aspect="auto")
-        axes.set_xticks(range(columns), [str(c) for c in matrix.columns], rotation=45, ha="right")
-        axes.set_yticks(range(rows), [row_label(c) for c in matrix.index])
-        for i in range(rows):
-            for j in range(columns):
-                value = data[i, j]
-                if math.isnan(value):
-                    text, colour = "-", "black"
-                else:
-                    text = f"{value:+.1f}"
-                    text = "0.0" if text in ("+0.0", "-0.0") else text
-                    colour = "white" if abs(value) > 0.6 * limit else "black"
-                axes.text(j, i, text, ha="center", va="center", color=colour, fontsize=8)
-        figure.colorbar(image, ax=axes, label="difference to baseline (points)")
-        if title:
-            axes.set_title(title, fontsize=10)
-        figure.tight_layout()
-        try:
-            figure.savefig(path, dpi=150)
-        except (ValueError, OSError) as error:
-            raise BadInput(f"--plot: {path}: cannot write the plot ({error})") from None
-    finally:
-        plt.close(figure)
+        figure.savefig(path)
+    except (ValueError, OSError) as error:
+        raise BadInput(f"--plot: {path}: cannot write the plot ({error})") from None
+    return figure
