@@ -1,0 +1,150 @@
+"""Every command line the README shows works as written.
+
+The commands are read from the README's indented code blocks, so a command added there is checked
+without editing this file (and an unknown program fails the test until it is handled here). stilts
+commands must exist with every option they show; those that can run offline here do run (a pipeline
+as a dry run); the launcher, pytest and pip lines are run or checked against the project's files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import click
+import pytest
+from helpers import run_cli
+
+from stilts.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: stilts commands that are cheap and offline, so they run for real instead of only `--help`
+RUN_AS_IS = {("tasks",), ("models", "list")}
+
+
+def readme_commands() -> list[str]:
+    """Each command of the README's indented code blocks (continuation lines joined, `&&` and `|`
+    chains split, trailing comments dropped)."""
+    lines, commands, in_fence, previous_was_code = README.read_text().splitlines(), [], False, False
+    for line in lines:
+        if line.startswith("```"):
+            in_fence = not in_fence
+            continue
+        is_code = not in_fence and line.startswith("    ") and line.strip()
+        if is_code and previous_was_code and line.startswith("     "):
+            commands[-1] += " " + line.strip()  # a wrapped command: more indented than its first line
+        elif is_code:
+            commands.append(line.strip())
+        previous_was_code = bool(is_code)
+    split = []
+    for command in commands:
+        command = re.sub(r"\s+#.*$", "", command)
+        split += [part.strip() for part in re.split(r"\s&&\s|\s\|\s", command)]
+    return split
+
+
+COMMANDS = readme_commands()
+
+
+def test_the_readme_shows_the_commands_a_new_user_needs():
+    assert COMMANDS[:3] == ["pip install torch==2.13.0", "pip install -e .", "stilts run pipelines/demo.yaml"]
+    assert 'HF_HUB_OFFLINE=1 python -m pytest -q' in COMMANDS
+    assert any(command.startswith("accelerate launch") for command in COMMANDS)
+
+
+def stilts_command(tokens: list[str]) -> tuple[tuple[str, ...], click.Command, list[str]]:
+    """The (sub)command path a `stilts ...` line names, its click command, and the rest."""
+    command, path = cli, []
+    rest = tokens[1:]
+    context = click.Context(cli)
+    while isinstance(command, click.Group) and rest and rest[0] in command.list_commands(context):
+        command = command.get_command(context, rest[0])
+        path.append(rest.pop(0))
+    return tuple(path), command, rest
+
+
+def shown_options(rest: list[str]) -> list[str]:
+    """The options a synopsis line shows: `--set`, `-v`, `[--split dev|test]` -> `--split`."""
+    return [match.group(1) for token in rest for match in [re.match(r"\[?(--?[a-z][a-z-]*)", token)] if match]
+
+
+@pytest.mark.parametrize("line", [c for c in COMMANDS if c.startswith("stilts ")])
+def test_each_stilts_command_exists_with_the_options_it_shows(line, capsys, tmp_path, monkeypatch):
+    tokens = shlex.split(line)
+    path, command, rest = stilts_command(tokens)
+    assert path and not isinstance(command, click.Group), f"{line}: no such stilts command"
+    known = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+    for option in shown_options(rest):
+        assert option in known, f"{line}: `stilts {' '.join(path)}` has no option {option}"
+    monkeypatch.setenv("STILTS_CACHE", str(tmp_path / "cache"))  # nothing is installed by a dry run
+    if path in RUN_AS_IS:  # with the flags it shows: `stilts tasks [-v]` runs `stilts tasks -v`
+        code, _, stderr = run_cli([*path, *shown_options(rest)], capsys)
+    elif path in {("run",), ("sweep",)} and (ROOT / rest[0]).is_file():
+        monkeypatch.chdir(ROOT)
+        code, stdout, stderr = run_cli(tokens[1:] + ["--dry-run", "--output-dir", tmp_path / "run"], capsys)
+        assert "to run" in stdout, stdout
+    else:
+        code, _, stderr = run_cli([*path, "--help"], capsys)
+    assert code == 0, f"{line}: exit {code}: {stderr}"
+
+
+@pytest.mark.parametrize("line", [c for c in COMMANDS if c.startswith("accelerate launch")])
+def test_the_accelerate_launch_line_starts_stilts(line, tmp_path):
+    launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
+    if launcher is None:
+        pytest.skip("the accelerate launcher is not on PATH")
+    tokens = shlex.split(line)
+    # one CPU process: this checks that the launcher finds stilts, not the devices
+    tokens[2:2] = ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+                   "--dynamo_backend", "no", "--cpu"]
+    result = subprocess.run([launcher, *tokens[1:], "--dry-run", "--output-dir", str(tmp_path / "run")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "STILTS_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "pipeline demo" in result.stdout
+
+
+@pytest.mark.parametrize("line", [c for c in COMMANDS if re.match(r"(\w+=\S+ )*python -m pytest", c)])
+def test_each_pytest_line_selects_tests(line):
+    tokens = shlex.split(line)
+    env = dict(os.environ)
+    while "=" in tokens[0]:
+        key, _, value = tokens.pop(0).partition("=")
+        env[key] = value
+    if tokens == ["python", "-m", "pytest", "-q"]:  # the suite itself: CI must run exactly this line
+        assert line in (ROOT / ".ci" / "run").read_text()
+        return
+    result = subprocess.run([sys.executable, *tokens[1:], "--collect-only", "-q"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:]
+    selected = re.search(r"^(\d+)(?:/\d+)? tests? collected", result.stdout, re.M)
+    assert selected and int(selected.group(1)) > 0, result.stdout[-500:]
+
+
+@pytest.mark.parametrize("line", [c for c in COMMANDS if c.startswith("pip install")])
+def test_each_pip_line_names_what_the_project_has(line):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for token in shlex.split(line)[2:]:
+        extras = re.fullmatch(r"\.(?:\[([\w,]+)\])?", token)
+        if extras and extras.group(1):
+            for extra in extras.group(1).split(","):
+                assert extra in project["optional-dependencies"], f"{line}: no extra [{extra}]"
+        elif token.startswith("torch=="):
+            # the torch pinned in the README satisfies the project's requirement
+            assert any(dep.startswith("torch") for dep in project["dependencies"])
+        else:
+            assert token in ("-e", "."), f"{line}: unexpected pip argument {token}"
+
+
+def test_every_readme_command_is_checked():
+    checked = ("stilts ", "accelerate launch", "pip install")
+    unchecked = [c for c in COMMANDS if not c.startswith(checked)
+                 and not re.match(r"(\w+=\S+ )*python -m pytest", c)]
+    assert not unchecked, f"README commands no test runs: {unchecked}"
