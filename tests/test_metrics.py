@@ -114,6 +114,22 @@ def test_squad_v2_best_threshold_search():
     assert thresholded["f1"] == approx(100 * (1 + 1 + 2 / 3 + 1) / 4)
 
 
+def test_squad_v2_best_threshold_ties_follow_the_probability_file_order():
+    """find_best_thresh sorts the ids of the na-prob file (a stable sort of its dict order), so equal
+    probabilities are walked in the file's order, not the gold file's."""
+    gold = {"answerable": ["Paris"], "unanswerable": []}
+    predictions = {"answerable": "Paris", "unanswerable": "London"}
+    # abstaining everywhere: 1 of 2 right; the file lists "unanswerable" first: answering it -1 (0),
+    # then "answerable" +1 (1): never above the start, so the best stays 50 at threshold 0.0
+    na_probs = {"unanswerable": 0.5, "answerable": 0.5}
+    result = squad_v2.evaluate(gold, predictions, na_probs)
+    assert (result["best_exact_match"], result["best_exact_match_threshold"]) == (approx(50.0), 0.0)
+    assert (result["best_f1"], result["best_f1_threshold"]) == (approx(50.0), 0.0)
+    # the other file order walks "answerable" first: 2 of 2 at 0.5
+    result = squad_v2.evaluate(gold, predictions, {"answerable": 0.5, "unanswerable": 0.5})
+    assert (result["best_exact_match"], result["best_exact_match_threshold"]) == (approx(100.0), 0.5)
+
+
 def test_squad_v2_compute_f1_empty_cases():
     assert squad_v2.compute_f1("", "") == 1.0
     assert squad_v2.compute_f1("", "x") == 0.0

@@ -124,6 +124,27 @@ def test_squad_v2_with_no_answer_probabilities(tmp_path, capsys):
     assert result["exact_match"] == approx(75.0)
 
 
+def squad_file(tmp_path, name, questions):
+    """A one-paragraph SQuAD JSON of {question id: [gold answers]} ([] = unanswerable)."""
+    context = "Paris is a blue sky city."
+    qas = [{"id": question_id, "question": "?", "is_impossible": not answers,
+            "answers": [{"text": a, "answer_start": context.find(a)} for a in answers]}
+           for question_id, answers in questions.items()]
+    return write_json(tmp_path, name, {"version": "v2.0", "data": [
+        {"title": "T", "paragraphs": [{"context": context, "qas": qas}]}]})
+
+
+def test_squad_v2_best_threshold_ties_follow_the_na_prob_file_order(tmp_path, capsys):
+    # evaluate-v2.0.py walks sorted(na_probs, key=na_probs.get): ties keep the probability file's order
+    gold = squad_file(tmp_path, "dev-v2.0.json", {"answerable": ["Paris"], "unanswerable": []})
+    predictions = write_json(tmp_path, "pred.json", {"answerable": "Paris", "unanswerable": "London"})
+    na_probs = write(tmp_path, "na.json", '{"unanswerable": 0.5, "answerable": 0.5}')
+    result = scored(capsys, "--task", "squad_v2", "--language", "en", "--gold", gold,
+                    "--predictions", predictions, "--na-probs", na_probs)
+    assert result["best_exact_match"] == approx(50.0) and result["best_exact_match_threshold"] == 0.0
+    assert result["best_f1"] == approx(50.0) and result["best_f1_threshold"] == 0.0
+
+
 # ----------------------------------------------------------------------------- classification
 
 def test_xnli_gold_labels_and_perturbed(shared_data, tmp_path, capsys):

@@ -81,8 +81,9 @@ def _eval_dict(exact: Mapping[str, float], f1: Mapping[str, float], ids: Sequenc
 def find_best_thresh(predictions: Mapping[str, str], scores: Mapping[str, float],
                      na_probs: Mapping[str, float],
                      qid_to_has_ans: Mapping[str, bool]) -> tuple[float, float]:
-    """``find_best_thresh``: walk the questions by increasing no-answer probability, answering each in
-    turn instead of abstaining; return (best score 0-100, the probability threshold reaching it)."""
+    """``find_best_thresh``: walk the questions by increasing no-answer probability (ties in the order
+    of ``na_probs``), answering each in turn instead of abstaining; return (best score 0-100, the
+    probability threshold reaching it)."""
     num_no_ans = sum(1 for k in qid_to_has_ans if not qid_to_has_ans[k])
     cur_score = best_score = num_no_ans
     best_thresh = 0.0
@@ -125,8 +126,10 @@ def evaluate(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str],
         if ids:
             result.update({f"{prefix}_{key}": value for key, value in _eval_dict(exact, f1, ids).items()})
     if na_probs is not None:
-        # find_all_best_thresh; only gold questions take part
-        probs_in_gold = {k: na_probs[k] for k in gold}
+        # find_all_best_thresh; only gold questions take part. The official script walks
+        # sorted(na_probs, key=na_probs.get), a stable sort: equal probabilities keep the order of
+        # the probability file (its dict), which decides where the best threshold falls.
+        probs_in_gold = {k: p for k, p in na_probs.items() if k in gold}
         result["best_exact_match"], result["best_exact_match_threshold"] = find_best_thresh(
             predictions, exact_raw, probs_in_gold, qid_to_has_ans)
         result["best_f1"], result["best_f1_threshold"] = find_best_thresh(
