@@ -37,11 +37,20 @@ def mlm_corpus(inputs, output, alpha, sentences, seed, manifest, dev_sentences, 
     summary = build_corpus(list(inputs), output, alpha=alpha, sentences=sentences, seed=seed,
                            manifest=manifest, dev_sentences=dev_sentences, shard_size=shard_size,
                            log=lambda message: click.echo(message, err=True))
+    cut = [language for language, row in summary["languages"].items() if row["dev_cut"]]
+    # a small language's dev share is capped so that most of its lines stay for training
+    dev_note = (f" ({summary['requested_dev_sentences']} requested; cut for {len(cut)} of "
+                f"{len(summary['languages'])} languages, at most {summary['max_dev_fraction']:.0%} of a "
+                f"language's lines)" if cut else "")
     click.echo(f"{output}: {summary['sentences']} training sentences in {len(summary['shards'])} shard(s), "
-               f"{summary['dev_sentences']} dev sentences, {len(summary['languages'])} languages "
+               f"{summary['dev_sentences']} dev sentences{dev_note}, {len(summary['languages'])} languages "
                f"(alpha {alpha:g}, seed {seed})")
     click.echo(f"  {'language':<9}{'available':>11}{'p':>8}{'q':>8}{'sampled':>10}{'dev':>6}")
     for language, row in summary["languages"].items():
-        note = f"  upsampled x{row['sampled'] / max(row['available'] - row['dev'], 1):.1f}" if row["upsampled"] else ""
+        notes = []
+        if row["upsampled"]:
+            notes.append(f"upsampled x{row['sampled'] / max(row['available'] - row['dev'], 1):.1f}")
+        if row["dev_cut"]:
+            notes.append(f"dev cut {row['dev_requested']} -> {row['dev']}")
         click.echo(f"  {language:<9}{row['available']:>11}{row['p']:>8.4f}{row['q']:>8.4f}{row['sampled']:>10}"
-                   f"{row['dev']:>6}{note}")
+                   f"{row['dev']:>6}" + "".join(f"  {note}" for note in notes))

@@ -10,8 +10,8 @@ by chance.
 The build streams; no step holds the corpus in memory, whatever its size:
 
 1. count the non-empty lines of every file (and check they are UTF-8);
-2. choose line indices per language (held-out dev lines first, then the training lines: a sorted array
-   of indices, at most the corpus size);
+2. choose line indices per language (held-out dev lines first, at most `MAX_DEV_FRACTION` of the
+   language's lines, then the training lines: a sorted array of indices, at most the corpus size);
 3. a second pass over the files writes the chosen lines of each language to temporary bucket files,
    each line to a random bucket;
 4. the shards are written by drawing, for each line, a language with probability proportional to its
@@ -32,6 +32,7 @@ import random
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,12 @@ SHARD_GLOB = "shard-*.txt"
 DEV_FILE = "dev.txt"
 MANIFEST_FILE = "manifest.json"
 DEFAULT_DEV_SENTENCES = 1000
+#: most of a language's lines that its dev share may take (the usual 90/10 hold-out). The dev quota
+#: follows q like the training quota, so with alpha < 1 a small language's quota can exceed what it
+#: has: 100 Swahili lines next to 10,000 English ones get about 201 of 1,000 dev sentences, and holding
+#: out 99 would leave one sentence repeated ~1,000 times for training. Capped, at least 90% of a
+#: language's distinct sentences stay for training (a language under 10 lines gets no dev lines)
+MAX_DEV_FRACTION = Fraction(1, 10)  # exact: a float 0.1 times a line count can round below an integer
 DEFAULT_SHARD_SIZE = 100_000
 #: lines held in memory at once while the shards are written, over all languages (each language has
 #: one bucket loaded at a time, so a language's buckets hold this divided by the number of languages);
@@ -189,6 +196,8 @@ class LanguagePlan:
 
     language: str
     available: int
+    #: dev lines the language's q share asked for (more than ``len(dev)`` when capped)
+    dev_requested: int
     #: sorted indices of the held-out dev lines
     dev: np.ndarray
     #: every non-dev line appears this many times in training ...
@@ -201,6 +210,10 @@ class LanguagePlan:
     def train_count(self) -> int:
         return self.passes * (self.available - len(self.dev)) + len(self.extra)
 
+    @property
+    def dev_cut(self) -> bool:
+        return len(self.dev) < self.dev_requested
+
 
 def _rng(seed: int, language: str, purpose: str) -> random.Random:
     """Independent, seeded randomness per language and purpose (str seeds are hashed with SHA-512,
@@ -208,15 +221,21 @@ def _rng(seed: int, language: str, purpose: str) -> random.Random:
     return random.Random(f"stilts-mlm:{seed}:{language}:{purpose}")
 
 
+def dev_cap(available: int) -> int:
+    """Most dev lines a language of ``available`` lines gives up (`MAX_DEV_FRACTION`, rounded down)."""
+    return math.floor(available * MAX_DEV_FRACTION)
+
+
 def plan_language(language: str, available: int, train_quota: int, dev_quota: int, seed: int) -> LanguagePlan:
     """Choose the dev lines and the training lines of one language.
 
-    Dev lines are held out of training (at least one line is left for training). The training lines
+    Dev lines are held out of training, at most `dev_cap` of them (so most lines, and always at least
+    one, are left for training). The training lines
     are ``passes`` full passes over the other lines plus a sample without replacement of the
     remainder; without upsampling, ``passes`` is 0 and the sample is the whole quota.
     """
     rng = _rng(seed, language, "lines")
-    dev_count = min(dev_quota, max(available - 1, 0))
+    dev_count = min(dev_quota, dev_cap(available))
     dev = np.sort(np.array(rng.sample(range(available), dev_count), dtype=np.int64))
     rest = available - dev_count
     passes, remainder = divmod(train_quota, rest) if rest else (0, 0)
@@ -224,7 +243,7 @@ def plan_language(language: str, available: int, train_quota: int, dev_quota: in
     # non-dev lines, so position k is preceded by as many dev lines as have dev[j] - j <= k
     positions = np.array(rng.sample(range(rest), remainder), dtype=np.int64)
     extra = positions + np.searchsorted(dev - np.arange(len(dev)), positions, side="right")
-    return LanguagePlan(language, available, dev, passes, np.sort(extra))
+    return LanguagePlan(language, available, dev_quota, dev, passes, np.sort(extra))
 
 
 # --- second pass: the chosen lines of each language into shuffled buckets -------------------------
@@ -407,7 +426,9 @@ def build_corpus(inputs: list[Path], output: Path, *, alpha: float = defaults.ML
             "seed": seed,
             "requested_sentences": sentences,
             "sentences": train_total,
+            "requested_dev_sentences": dev_sentences,
             "dev_sentences": dev_total,
+            "max_dev_fraction": float(MAX_DEV_FRACTION),
             "shard_size": shard_size,
             "shards": shards,
             "dev": DEV_FILE,
@@ -419,6 +440,9 @@ def build_corpus(inputs: list[Path], output: Path, *, alpha: float = defaults.ML
                     "q": q[plan.language],
                     "sampled": plan.train_count,
                     "dev": int(len(plan.dev)),
+                    "dev_requested": plan.dev_requested,
+                    # fewer dev lines than q asked for: capped at MAX_DEV_FRACTION of its lines
+                    "dev_cut": plan.dev_cut,
                     "upsampled": plan.train_count > plan.available - len(plan.dev),
                     "passes": plan.passes,
                 } for plan in plans},

@@ -82,10 +82,13 @@ def test_alpha_one_is_proportional_and_zero_uniform():
 
 
 def test_plan_holds_dev_out_and_upsamples_by_full_passes():
-    plan = plan_language("sw", available=20, train_quota=201, dev_quota=3, seed=1)
-    assert len(plan.dev) == 3 and plan.passes == 11 and len(plan.extra) == 201 - 11 * 17
+    plan = plan_language("sw", available=20, train_quota=201, dev_quota=2, seed=1)
+    assert len(plan.dev) == 2 and plan.passes == 11 and len(plan.extra) == 201 - 11 * 18
     assert not set(plan.dev.tolist()) & set(plan.extra.tolist())
-    assert plan.train_count == 201
+    assert plan.train_count == 201 and not plan.dev_cut
+    capped = plan_language("sw", available=20, train_quota=201, dev_quota=8, seed=1)
+    assert len(capped.dev) == 2 and capped.dev_requested == 8 and capped.dev_cut  # 10% of 20 lines
+    assert len(plan_language("xx", available=9, train_quota=5, dev_quota=3, seed=1).dev) == 0
     small = plan_language("en", available=2000, train_quota=50, dev_quota=5, seed=1)
     assert small.passes == 0 and len(small.extra) == 50 == len(set(small.extra.tolist()))
     assert max(small.extra.tolist() + small.dev.tolist()) < 2000
@@ -102,16 +105,19 @@ def test_corpus_counts_manifest_and_held_out_dev(two_languages, tmp_path, capsys
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["shards"] == ["shard-00000.txt", "shard-00001.txt", "shard-00002.txt"]
     assert sorted(path.name for path in out.iterdir()) == ["dev.txt", "manifest.json", *manifest["shards"]]
-    assert (manifest["alpha"], manifest["seed"], manifest["sentences"], manifest["dev_sentences"]) == (0.3, 3, 500, 40)
+    assert (manifest["alpha"], manifest["seed"], manifest["sentences"]) == (0.3, 3, 500)
+    # Swahili's q share of the 40 dev sentences is 8, cut to 2 (10% of its 20 lines)
+    assert (manifest["requested_dev_sentences"], manifest["dev_sentences"]) == (40, 34)
     en, sw = manifest["languages"]["en"], manifest["languages"]["sw"]
+    assert (en["dev"], en["dev_cut"], sw["dev"], sw["dev_requested"], sw["dev_cut"]) == (32, False, 2, 8, True)
     assert (en["available"], sw["available"]) == (2000, 20)  # blank lines are not sentences
     assert en["files"][0].endswith("en.txt") and sw["files"][0].endswith("wiki.swa.txt")
-    assert en["sampled"] + sw["sampled"] == 500 and en["dev"] + sw["dev"] == 40
+    assert en["sampled"] + sw["sampled"] == 500
     assert en["q"] == pytest.approx(sampling_probabilities({"en": 2000, "sw": 20}, 0.3)[1]["en"])
 
     train = train_pairs(out)
     dev = read_pairs(out, ["dev.txt"])
-    assert len(train) == 500 and len(dev) == 40
+    assert len(train) == 500 and len(dev) == 34
     assert [len((out / name).read_text().splitlines()) for name in manifest["shards"]] == [200, 200, 100]
     assert Counter(language for language, _ in train) == {"en": en["sampled"], "sw": sw["sampled"]}
     assert not {s for _, s in dev} & {s for _, s in train}  # dev is held out
@@ -131,6 +137,40 @@ def test_upsampled_language_repeats_every_line_evenly(two_languages, tmp_path):
     assert set(swahili.values()) <= {sw["passes"], sw["passes"] + 1}
     english = Counter(s for language, s in train_pairs(tmp_path / "corpus") if language == "en")
     assert set(english.values()) == {1}  # the big language is sampled without replacement
+
+
+def test_small_language_keeps_most_of_its_lines_for_training(tmp_path, capsys):
+    """10,000 English lines + 100 Swahili at alpha 0.3: Swahili's dev quota (about 201 of the default
+    1,000) would take 99 of its 100 lines and leave one sentence repeated ~1,004 times for training.
+    The dev share of a language is capped at 10% of its lines; the manifest and the summary say so."""
+    folder = tmp_path / "sentences"
+    write_sentences(folder / "en.txt", [f"english sentence {i}" for i in range(10_000)])
+    write_sentences(folder / "sw.txt", [f"sentensi ya kiswahili {i}" for i in range(100)])
+    out = tmp_path / "corpus"
+    code, stdout, stderr = run_cli(["mlm-corpus", "--input", folder, "--alpha", 0.3, "--sentences", 5000,
+                                    "--output", out], capsys)
+    assert code == 0, stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    en, sw = manifest["languages"]["en"], manifest["languages"]["sw"]
+    assert (sw["dev"], sw["dev_requested"], sw["dev_cut"]) == (10, 201, True)
+    assert (en["dev"], en["dev_requested"], en["dev_cut"]) == (799, 799, False)
+    assert manifest["requested_dev_sentences"] == 1000 and manifest["dev_sentences"] == 809
+
+    train = train_pairs(out)
+    swahili = Counter(s for language, s in train if language == "sw")
+    english = Counter(s for language, s in train if language == "en")
+    assert sum(swahili.values()) == sw["sampled"] == 1004
+    assert len(swahili) == 90  # every non-dev Swahili line, each about 11 times
+    assert len(english) == en["sampled"] == 3996  # no English line repeated
+    dev = read_pairs(out, ["dev.txt"])
+    assert Counter(language for language, _ in dev) == {"en": 799, "sw": 10}
+    assert not {s for _, s in dev} & set(swahili)
+
+    (sw_row,) = [line for line in stdout.splitlines() if line.split()[:1] == ["sw"]]
+    assert "dev cut 201 -> 10" in sw_row and "upsampled" in sw_row
+    (en_row,) = [line for line in stdout.splitlines() if line.split()[:1] == ["en"]]
+    assert "cut" not in en_row
+    assert "809 dev sentences (1000 requested" in stdout
 
 
 def test_same_seed_same_corpus_other_seed_other_corpus(two_languages, tmp_path):
@@ -399,7 +439,7 @@ def test_predict_and_score_give_masked_token_accuracy():
 def test_catalog_reads_a_corpus_folder(two_languages, tmp_path):
     from stilts.data import load_examples
     from stilts.readers.nli import MissingSplit
-    from stilts.registry import get_task
+    from stilts.catalog import get_task
 
     task = get_task("mlm")
     assert task.phases == {"intermediate"} and len(task.languages) == 40 and task.metric == "accuracy"
