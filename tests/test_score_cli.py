@@ -230,6 +230,22 @@ def test_bucc_threshold_search_and_given_threshold(shared_data, tmp_path, capsys
         capsys, "--task", "bucc", "--language", "zh", "--gold", gold_file, "--predictions", unknown)
 
 
+def tatoeba_gold(tmp_path, count=3):
+    (tmp_path / "tatoeba.deu-eng.deu").write_text("".join(f"Satz {i}.\n" for i in range(count)), encoding="utf-8")
+    (tmp_path / "tatoeba.deu-eng.eng").write_text("".join(f"Sentence {i}.\n" for i in range(count)), encoding="utf-8")
+    return tmp_path / "tatoeba.deu-eng.deu"
+
+
+@pytest.mark.parametrize("line", ["\u00b2", "\uff10", "00", "01", "+1", "-1", "1.0", "[1]"])
+def test_tatoeba_index_is_ascii_digits_without_leading_zeros(tmp_path, capsys, line):
+    """XTREME's evaluate.py compares the stripped text of each line with the gold index's text, so
+    only the plain decimal form can ever match; any other spelling is refused, naming file and line."""
+    predictions = write(tmp_path, "p.txt", f"0\n1\n{line}\n")
+    err = bad_input(capsys, "--task", "tatoeba", "--language", "de", "--gold", tatoeba_gold(tmp_path),
+                    "--predictions", predictions)
+    assert err.startswith(f"error: {predictions}: line 3: ")
+
+
 # ----------------------------------------------------------------------------- bad input
 
 def test_wrong_prediction_count_exits_2(shared_data, tmp_path, capsys):

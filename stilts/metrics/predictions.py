@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection, Sequence
 
 from stilts.errors import BadInput
@@ -132,6 +133,12 @@ def read_tag_predictions(path, gold: Sequence[Sequence[str]], labels: Collection
     return sentences
 
 
+#: a line index as XTREME's evaluate.py can match it: it compares the stripped text of each line with
+#: the gold index written by str(int), so only plain ASCII decimals without a leading zero ever match
+#: ("00", "+1" or a fullwidth "０" never would; int() would read some of them, str.isdigit() takes "²")
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
 def read_index_predictions(path, expected: int, n_targets: int) -> list[int]:
     """One 0-based target index per line, ``expected`` of them, each below ``n_targets``."""
     path = as_path(path)
@@ -141,8 +148,9 @@ def read_index_predictions(path, expected: int, n_targets: int) -> list[int]:
     indices = []
     for number, line in lines:
         text = line.strip()
-        if not text.isdigit():
-            raise BadInput(f"{path}: line {number}: expected a 0-based line index, found {text!r}")
+        if not _INDEX.fullmatch(text):
+            raise BadInput(f"{path}: line {number}: expected a 0-based line index in ASCII digits without "
+                           f"a leading zero, found {text!r}")
         if int(text) >= n_targets:
             raise BadInput(f"{path}: line {number}: index {text} is past the last target line "
                            f"({n_targets - 1})")
