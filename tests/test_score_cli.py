@@ -246,6 +246,48 @@ def test_tatoeba_index_is_ascii_digits_without_leading_zeros(tmp_path, capsys, l
     assert err.startswith(f"error: {predictions}: line 3: ")
 
 
+def test_tatoeba_lines_are_english_sentences_holding_non_english_indices(tmp_path, capsys):
+    gold = tatoeba_gold(tmp_path)
+    args = ["--task", "tatoeba", "--language", "de", "--gold", gold, "--predictions"]
+    assert scored(capsys, *args, write(tmp_path, "p.txt", " 0 \n2\n2\n")) == {"accuracy": approx(200 / 3),
+                                                                              "count": 3}
+    assert "p.txt: line 2: index 3 is past the last line of tatoeba.deu-eng.deu (2)" in bad_input(
+        capsys, *args, write(tmp_path, "p.txt", "0\n3\n2\n"))
+    code, out, _ = stilts_score(capsys, "--help")
+    assert code == 0
+    assert ("tatoeba: one line per English sentence, the 0-based index of the non-English sentence it "
+            "retrieves") in " ".join(out.split())
+
+
+def test_tatoeba_pipeline_predictions_score_the_same(tmp_path, capsys):
+    """What the evaluate stage predicts (SentenceRetrieval.predict), written one per line, is what
+    `stilts score` reads: same accuracy."""
+    import numpy as np
+
+    from stilts.data import load_examples
+    from stilts.registry import get_task
+    from stilts.tasks.retrieval import RETRIEVAL
+    from stilts.testing import write_tatoeba
+
+    folder = write_tatoeba(tmp_path / "tatoeba")
+    task = get_task("tatoeba")
+    examples = load_examples(task, "test", "de", {"tatoeba": str(folder)})
+    count = len(examples)
+    # English 1 is closest to non-English 0 (wrong); non-English 1 is still closest to English 1, so
+    # the other direction would score differently
+    source = np.eye(count, dtype=np.float32)
+    english = np.eye(count, dtype=np.float32)
+    english[1] = [1.0, 0.9] + [0.0] * (count - 2)
+    features = {"side": [0] * count + [1] * count, "example_index": list(range(count)) * 2}
+    predicted = RETRIEVAL.predict(list(source) + list(english), features, examples, task)
+    assert predicted[1] == 0
+    expected = RETRIEVAL.score(predicted, examples, task, "de")
+    predictions = write(tmp_path, "p.txt", "".join(f"{p}\n" for p in predicted))
+    result = scored(capsys, "--task", "tatoeba", "--language", "de", "--gold", folder / "tatoeba.deu-eng.eng",
+                    "--predictions", predictions)
+    assert result == {**expected, "count": count} and expected["accuracy"] == approx(100 * (count - 1) / count)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 def test_wrong_prediction_count_exits_2(shared_data, tmp_path, capsys):

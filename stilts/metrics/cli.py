@@ -26,8 +26,9 @@ def _float(option: str, value: str | None) -> float | None:
               help="Gold data in the task's original release format.")
 @click.option("--predictions", required=True, metavar="FILE",
               help="QA: JSON {question_id: answer}; xnli/pawsx: one label per line; udpos/panx: one "
-                   "tag per line, blank line between sentences; tatoeba: one 0-based English line "
-                   "index per line; bucc: source_id<TAB>target_id<TAB>score candidates.")
+                   "tag per line, blank line between sentences; tatoeba: one line per English sentence, "
+                   "the 0-based index of the non-English sentence it retrieves; bucc: "
+                   "source_id<TAB>target_id<TAB>score candidates.")
 @click.option("--threshold", default=None, metavar="X",
               help="bucc: mine at this score instead of the best-F1 threshold; squad_v2: the "
                    "no-answer probability threshold (with --na-probs).")

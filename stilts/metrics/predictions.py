@@ -5,7 +5,9 @@
 - classification: one label per line, in gold order (XTREME ``read_label``).
 - tagging: one tag per line, a blank line between sentences (XTREME ``read_tag``); a line may also
   be ``token<TAB>tag``, the tag being its last field.
-- Tatoeba: one 0-based index of the retrieved English line per line.
+- Tatoeba: line i is English sentence i; it holds the 0-based index of the non-English line that
+  sentence retrieves (XTREME's ``similarity_search`` indexes the non-English side and queries it
+  with the English one; stilts' pipeline does the same).
 - BUCC: candidate pairs ``source_id<TAB>target_id<TAB>score``; a pair listed twice keeps its best
   score (``read_candidate2score``).
 """
@@ -139,8 +141,8 @@ def read_tag_predictions(path, gold: Sequence[Sequence[str]], labels: Collection
 _INDEX = re.compile(r"0|[1-9][0-9]*")
 
 
-def read_index_predictions(path, expected: int, n_targets: int) -> list[int]:
-    """One 0-based target index per line, ``expected`` of them, each below ``n_targets``."""
+def read_index_predictions(path, expected: int, n_targets: int, targets: str = "target file") -> list[int]:
+    """One 0-based line index of ``targets`` per line, ``expected`` of them, each below ``n_targets``."""
     path = as_path(path)
     lines = _value_lines(path)
     if len(lines) != expected:
@@ -152,7 +154,7 @@ def read_index_predictions(path, expected: int, n_targets: int) -> list[int]:
             raise BadInput(f"{path}: line {number}: expected a 0-based line index in ASCII digits without "
                            f"a leading zero, found {text!r}")
         if int(text) >= n_targets:
-            raise BadInput(f"{path}: line {number}: index {text} is past the last target line "
+            raise BadInput(f"{path}: line {number}: index {text} is past the last line of {targets} "
                            f"({n_targets - 1})")
         indices.append(int(text))
     return indices

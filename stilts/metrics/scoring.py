@@ -220,12 +220,14 @@ def _check_file_language(path: Path, found: str, wanted: str) -> None:
 @_scorer("tatoeba", "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt "
                     "ru sw ta te th tl tr ur vi zh")
 def score_tatoeba(request: Request) -> dict:
-    _, _, language = tatoeba_paths(request.gold)
+    """Line i of the predictions is English sentence i: the index of the non-English line it retrieves
+    (XTREME's and the pipeline's direction, `SentenceRetrieval.predict`); right when it is i."""
+    source_path, _, language = tatoeba_paths(request.gold)
     _check_file_language(request.gold, language, request.language)
     sources, english = read_tatoeba(request.gold)
     if not sources:
         raise BadInput(f"{request.gold}: no sentences")
-    predicted = read_index_predictions(request.predictions, len(sources), len(english))
+    predicted = read_index_predictions(request.predictions, len(english), len(sources), source_path.name)
     return {"accuracy": tatoeba_accuracy(predicted), "count": len(sources)}
 
 
