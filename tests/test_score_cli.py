@@ -145,6 +145,48 @@ def test_squad_v2_best_threshold_ties_follow_the_na_prob_file_order(tmp_path, ca
     assert result["best_f1"] == approx(50.0) and result["best_f1_threshold"] == 0.0
 
 
+def test_prediction_ids_not_in_the_gold_are_ignored_with_one_line(tmp_path, capsys):
+    """As every official script: predictions for other ids are skipped, not an error."""
+    gold = squad_file(tmp_path, "gold.json", {"q1": ["Paris"], "q2": ["blue sky"]})
+    predictions = write_json(tmp_path, "pred.json", {"q1": "Paris", "other": "x", "q2": "sky", "more": "y"})
+    code, out, err = stilts_score(capsys, "--task", "xquad", "--language", "en", "--gold", gold,
+                                  "--predictions", predictions)
+    assert code == 0, err
+    assert json.loads(out) == {"exact_match": 50.0, "f1": approx(100 * (1 + 2 / 3) / 2), "count": 2,
+                               "ignored": 2}
+    assert err.strip().splitlines() == [
+        f"warning: {predictions}: ignored 2 of its question ids: not gold questions (--language en)"]
+    strangers = write_json(tmp_path, "strangers.json", {"other": "x"})
+    assert "strangers.json: line 1: none of its 1 question ids is a gold question (--language en), e.g. 'other'" in bad_input(
+        capsys, "--task", "xquad", "--language", "en", "--gold", gold, "--predictions", strangers)
+
+
+def test_combined_tydiqa_gold_scores_one_language(tmp_path, capsys):
+    gold = squad_file(tmp_path, "tydiqa-goldp-v1.1-dev.json",
+                      {"english-1": ["Paris"], "korean-2": ["Paris"], "korean-3": ["blue sky"]})
+    predictions = write_json(tmp_path, "pred.json", {"english-1": "x", "korean-2": "Paris", "korean-3": "blue sky"})
+    code, out, err = stilts_score(capsys, "--task", "tydiqa", "--language", "ko", "--gold", gold,
+                                  "--predictions", predictions)
+    assert code == 0, err
+    assert json.loads(out) == {"exact_match": 100.0, "f1": 100.0, "count": 2, "ignored": 1}
+    assert "ignored 1 of its question ids: not gold questions (--language ko)" in err
+
+
+def test_squad_v2_ignores_extra_no_answer_probabilities(tmp_path, capsys):
+    gold = squad_file(tmp_path, "dev-v2.0.json", {"a": ["Paris"], "b": []})
+    predictions = write_json(tmp_path, "pred.json", {"a": "Paris", "b": ""})
+    args = ["--task", "squad_v2", "--language", "en", "--gold", gold, "--predictions", predictions, "--na-probs"]
+    plain = scored(capsys, *args, write_json(tmp_path, "na.json", {"a": 0.2, "b": 0.7}))
+    extra = write_json(tmp_path, "extra.json", {"zz": 0.0, "a": 0.2, "b": 0.7})
+    code, out, err = stilts_score(capsys, *args, extra)
+    assert code == 0, err
+    assert json.loads(out) == {**plain, "na_probs_ignored": 1}
+    assert err.strip().splitlines() == [
+        f"warning: {extra}: ignored 1 of its question ids: not gold questions (--language en)"]
+    assert "strange.json: line 1: none of its 1 question ids is a gold question (--language en)" in bad_input(
+        capsys, *args, write_json(tmp_path, "strange.json", {"zz": 0.0}))
+
+
 # ----------------------------------------------------------------------------- classification
 
 def test_xnli_gold_labels_and_perturbed(shared_data, tmp_path, capsys):
@@ -306,8 +348,6 @@ def test_wrong_prediction_count_exits_2(shared_data, tmp_path, capsys):
 def test_bad_qa_predictions_exit_2(shared_data, tmp_path, capsys):
     gold = shared_data / "xquad" / "xquad.en.json"
     args = ["--task", "xquad", "--language", "en", "--gold", gold, "--predictions"]
-    unknown = write(tmp_path, "unknown.json", '{\n"56beb4343aeaaa14008c925b": "308",\n"nope": "x"\n}')
-    assert "unknown.json: line 3: unknown question id 'nope'" in bad_input(capsys, *args, unknown)
     broken = write(tmp_path, "broken.json", '{\n"a": "x",\n}')
     assert "broken.json: line 3: invalid JSON" in bad_input(capsys, *args, broken)
     not_text = write(tmp_path, "number.json", '{"56beb4343aeaaa14008c925b": 308}')

@@ -35,11 +35,19 @@ def _float(option: str, value: str | None) -> float | None:
 @click.option("--na-probs", default=None, metavar="FILE",
               help="squad_v2: JSON {question_id: no-answer probability}; adds the best-threshold search.")
 def score(task, language, gold, predictions, threshold, na_probs):
-    """Score PREDICTIONS against GOLD with the official scripts' semantics (0-100)."""
+    """Score PREDICTIONS against GOLD with the official scripts' semantics (0-100).
+
+    As the official scripts do, QA predictions (and no-answer probabilities) for ids that are not gold
+    questions of --language are ignored, with a warning; a file with none is refused.
+    """
     from stilts.metrics.scoring import score as run_score
 
     result = run_score(task, language, gold, predictions, _float("--threshold", threshold), na_probs)
     if result.get("unanswered"):
         click.echo(f"warning: {predictions}: {result['unanswered']} of {result['count']} questions have "
                    f"no prediction and score 0", err=True)
+    for key, path in (("ignored", predictions), ("na_probs_ignored", na_probs)):
+        if result.get(key):
+            click.echo(f"warning: {path}: ignored {result[key]} of its question ids: not gold questions "
+                       f"(--language {language})", err=True)
     click.echo(json.dumps(result, ensure_ascii=False))

@@ -1,7 +1,8 @@
 """Prediction files in the forms the official scripts take, read with errors naming file and line.
 
 - QA: a JSON object ``{question_id: answer_text}`` (SQuAD/MLQA scripts); SQuAD v2 no-answer
-  probabilities likewise ``{question_id: probability}``.
+  probabilities likewise ``{question_id: probability}``. Ids that are not gold questions are ignored,
+  as the official scripts do, and counted.
 - classification: one label per line, in gold order (XTREME ``read_label``).
 - tagging: one tag per line, a blank line between sentences (XTREME ``read_tag``); a line may also
   be ``token<TAB>tag``, the tag being its last field.
@@ -45,33 +46,45 @@ def _json_object(path) -> tuple[dict, str]:
     return document, text
 
 
-def read_qa_predictions(path, gold_ids: Collection[str]) -> dict[str, str]:
-    """``{question_id: answer_text}``; every id must be a gold question id."""
+def _gold_entries(path, document: dict, text: str, gold_ids: Collection[str],
+                  language: str) -> tuple[dict, int]:
+    """The entries of ``document`` whose id is a gold question id, and how many others there were.
+
+    Every official script skips ids that are not gold questions (it looks up the gold ids only), so a
+    file covering more questions (all languages of TyDiQA, say) scores its gold ones; a file with no
+    gold question at all is the wrong file and is refused.
+    """
+    kept = {key: value for key, value in document.items() if key in gold_ids}
+    if document and not kept:
+        first = next(iter(document))
+        raise BadInput(f"{path}: line {_line_of(text, first)}: none of its {len(document)} question ids is "
+                       f"a gold question (--language {language}), e.g. '{first}'")
+    return kept, len(document) - len(kept)
+
+
+def read_qa_predictions(path, gold_ids: Collection[str], language: str) -> tuple[dict[str, str], int]:
+    """``{question_id: answer_text}`` of the gold questions, and how many other ids were ignored."""
     path = as_path(path)
     document, text = _json_object(path)
     for question_id, answer in document.items():
-        where = f"{path}: line {_line_of(text, question_id)}"
-        if question_id not in gold_ids:
-            raise BadInput(f"{where}: unknown question id '{question_id}' (not in the gold file)")
         if not isinstance(answer, str):
-            raise BadInput(f"{where}: the answer to '{question_id}' should be a string, "
-                           f"found {type(answer).__name__}")
-    return document
+            raise BadInput(f"{path}: line {_line_of(text, question_id)}: the answer to '{question_id}' "
+                           f"should be a string, found {type(answer).__name__}")
+    return _gold_entries(path, document, text, gold_ids, language)
 
 
-def read_na_probs(path, gold_ids: Collection[str]) -> dict[str, float]:
-    """SQuAD v2 ``{question_id: no-answer probability}`` (the official ``--na-prob-file``)."""
+def read_na_probs(path, gold_ids: Collection[str], language: str) -> tuple[dict[str, float], int]:
+    """SQuAD v2 ``{question_id: no-answer probability}`` (the official ``--na-prob-file``) of the gold
+    questions, in the file's order (it breaks ties of the best-threshold search), and how many other
+    ids were ignored."""
     path = as_path(path)
     document, text = _json_object(path)
-    probs = {}
     for question_id, value in document.items():
-        where = f"{path}: line {_line_of(text, question_id)}"
-        if question_id not in gold_ids:
-            raise BadInput(f"{where}: unknown question id '{question_id}' (not in the gold file)")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadInput(f"{where}: the probability for '{question_id}' should be a number")
-        probs[question_id] = float(value)
-    return probs
+            raise BadInput(f"{path}: line {_line_of(text, question_id)}: the probability for "
+                           f"'{question_id}' should be a number")
+    probs, ignored = _gold_entries(path, document, text, gold_ids, language)
+    return {question_id: float(value) for question_id, value in probs.items()}, ignored
 
 
 def _count_error(path, got: int, expected: int, what: str) -> BadInput:

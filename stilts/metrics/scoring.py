@@ -155,18 +155,20 @@ def _qa_gold(request: Request, examples: list[dict],
     return gold
 
 
-def _qa_result(scores: dict, gold: dict, predictions: dict) -> dict:
+def _qa_result(scores: dict, gold: dict, predictions: dict, ignored: int) -> dict:
     unanswered = sum(1 for k in gold if k not in predictions)
     result = {**scores, "count": len(gold)}
     if unanswered:  # the official scripts score these 0, with a warning
         result["unanswered"] = unanswered
+    if ignored:  # predictions for ids that are not gold questions; the official scripts skip them
+        result["ignored"] = ignored
     return result
 
 
 def _squad_v1(request: Request, examples: list[dict]) -> dict:
     gold = _qa_gold(request, examples)
-    predictions = read_qa_predictions(request.predictions, gold)
-    return _qa_result(squad.evaluate(gold, predictions), gold, predictions)
+    predictions, ignored = read_qa_predictions(request.predictions, gold, request.language)
+    return _qa_result(squad.evaluate(gold, predictions), gold, predictions, ignored)
 
 
 @_scorer("xquad", "ar de el en es hi ru th tr vi zh")
@@ -187,27 +189,31 @@ def score_tydiqa(request: Request) -> dict:
 @_scorer("mlqa", "ar de en es hi vi zh")
 def score_mlqa(request: Request) -> dict:
     gold = _qa_gold(request, read_squad(request.gold))
-    predictions = read_qa_predictions(request.predictions, gold)
-    return _qa_result(mlqa.evaluate(gold, predictions, request.language), gold, predictions)
+    predictions, ignored = read_qa_predictions(request.predictions, gold, request.language)
+    return _qa_result(mlqa.evaluate(gold, predictions, request.language), gold, predictions, ignored)
 
 
 @_scorer("squad_v2", "en", takes_threshold=True)
 def score_squad_v2(request: Request) -> dict:
     """--threshold is the official ``--na-prob-thresh`` (default 1.0); --na-probs its ``--na-prob-file``."""
     gold = _qa_gold(request, read_squad(request.gold), allow_unanswerable=True)
-    predictions = read_qa_predictions(request.predictions, gold)
+    predictions, ignored = read_qa_predictions(request.predictions, gold, request.language)
     missing = [k for k in gold if k not in predictions]
     if missing:
         raise BadInput(f"{request.predictions}: no answer for question '{missing[0]}' ({len(missing)} "
                        f"missing; answer \"\" for no answer)")
-    na_probs = read_na_probs(request.na_probs, gold) if request.na_probs else None
+    na_probs, na_probs_ignored = read_na_probs(request.na_probs, gold, request.language) if request.na_probs \
+        else (None, 0)
     if na_probs is not None and len(na_probs) != len(gold):
         absent = next(k for k in gold if k not in na_probs)
         raise BadInput(f"{request.na_probs}: no probability for question '{absent}'")
     if request.threshold is not None and na_probs is None:
         raise BadInput("--threshold: squad_v2 thresholds no-answer probabilities; give --na-probs too")
     threshold = 1.0 if request.threshold is None else request.threshold
-    return {**squad_v2.evaluate(gold, predictions, na_probs, threshold), "count": len(gold)}
+    result = _qa_result(squad_v2.evaluate(gold, predictions, na_probs, threshold), gold, predictions, ignored)
+    if na_probs_ignored:
+        result["na_probs_ignored"] = na_probs_ignored
+    return result
 
 
 # --------------------------------------------------------------------------- retrieval
