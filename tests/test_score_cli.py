@@ -330,6 +330,77 @@ def test_tatoeba_pipeline_predictions_score_the_same(tmp_path, capsys):
     assert result == {**expected, "count": count} and expected["accuracy"] == approx(100 * (count - 1) / count)
 
 
+def bucc_files(tmp_path, sources, english, gold):
+    for name, rows in (("de-en.dev.de", sources), ("de-en.dev.en", english)):
+        write(tmp_path, name, "".join(f"{i}\t{text}\n" for i, text in rows.items()))
+    return write(tmp_path, "de-en.dev.gold", "".join(f"{s}\t{e}\n" for s, e in gold))
+
+
+def test_bucc_drops_candidates_of_repeated_sentences(tmp_path, capsys):
+    """XTREME maps candidates to ids through the sentence text (read_sent2id) and a sentence occurring
+    twice on its side (after stripping) has no id: its candidates are dropped, as the pipeline does."""
+    gold = bucc_files(tmp_path, {"de-1": "eins", "de-2": "zwei", "de-3": "zwei ", "de-4": "vier"},
+                      {"en-1": "one", "en-2": "two", "en-4": "four", "en-5": "four"},
+                      [("de-1", "en-1"), ("de-2", "en-2"), ("de-4", "en-4")])
+    candidates = write(tmp_path, "c.tsv", "de-1\ten-1\t2.0\nde-2\ten-2\t1.9\nde-3\ten-2\t1.8\n"
+                                          "de-4\ten-4\t1.7\nde-1\ten-5\t0.5\n")
+    # left: de-1/en-1 only (de-2, de-3 share a sentence; en-4, en-5 too): P 1, R 1/3, F1 1/2
+    assert scored(capsys, "--task", "bucc", "--language", "de", "--gold", gold, "--predictions", candidates) == {
+        "precision": 100.0, "recall": approx(100 / 3), "f1": approx(50.0), "threshold": 2.0, "count": 3}
+    code, out, _ = stilts_score(capsys, "--help")
+    assert "a sentence that occurs twice on its side" in " ".join(out.split())
+
+
+def test_bucc_score_and_pipeline_agree_on_the_real_zh_files(shared_data, tmp_path, capsys):
+    """An id-based miner that embeds each distinct sentence once (as the pipeline does) writes every
+    mined pair under the first id of its sentences; `stilts score` drops the pairs of sentences that
+    occur twice and so finds the pipeline's F1 (zh-en dev has 9 repeated zh and 14 repeated en)."""
+    from collections import Counter
+
+    import numpy as np
+
+    from stilts.data import load_examples
+    from stilts.registry import get_task
+    from stilts.tasks.retrieval import BITEXT_MINING, mine_candidates
+
+    task = get_task("bucc")
+    examples = load_examples(task, "dev", "zh", {"bucc": str(shared_data / "bucc2018")})
+    rng = np.random.default_rng(0)
+    by_text = {}  # one vector per distinct sentence, as an encoder gives
+    for example in examples:
+        by_text.setdefault((example["side"], example["text"]), rng.normal(size=64).astype(np.float32))
+    english_text = {e["id"]: e["text"] for e in examples if e["side"] == "english"}
+    for example in examples:  # gold pairs close, not identical: an imperfect miner
+        for english_id in example["gold"]:
+            by_text[("english", english_text[english_id])] = (
+                by_text[("source", example["text"])] + rng.normal(scale=0.9, size=64).astype(np.float32))
+    # short repeated sentences get near-identical vectors across languages: repeated zh sentence k
+    # lies next to repeated en sentence k, closer than any gold pair, so the pair is mined
+    counts = {side: Counter(e["text"].strip() for e in examples if e["side"] == side) for side in ("source", "english")}
+    repeated = {side: sorted(t for t, n in counts[side].items() if n > 1) for side in counts}
+    anchors = rng.normal(size=(len(repeated["english"]), 64)).astype(np.float32)
+    for side, scale in (("source", 0.0), ("english", 0.1)):
+        for example in examples:
+            if example["side"] == side and example["text"].strip() in repeated[side]:
+                k = repeated[side].index(example["text"].strip())
+                by_text[(side, example["text"])] = anchors[k] + rng.normal(scale=scale, size=64).astype(np.float32)
+    vectors = [by_text[(e["side"], e["text"])] for e in examples]
+    rows = {side: {} for side in ("source", "english")}  # distinct text -> first id
+    for example in examples:
+        rows[example["side"]].setdefault(example["text"], example["id"])
+    ids = {side: list(texts.values()) for side, texts in rows.items()}
+    mined = mine_candidates(np.stack([by_text[("source", t)] for t in rows["source"]]),
+                            np.stack([by_text[("english", t)] for t in rows["english"]]))
+    lines = [f"{ids['source'][i]}\t{ids['english'][j]}\t{score!r}" for i, j, score in mined]
+    candidates = write(tmp_path, "candidates.tsv", "\n".join(lines) + "\n")
+    pipeline = BITEXT_MINING.score(vectors, examples, task, "zh")
+    result = scored(capsys, "--task", "bucc", "--language", "zh", "--gold",
+                    shared_data / "bucc2018" / "zh-en.dev.gold", "--predictions", candidates)
+    assert 0 < pipeline["f1"] < 100
+    assert (result["f1"], result["precision"], result["recall"]) == (
+        approx(pipeline["f1"]), approx(pipeline["precision"]), approx(pipeline["recall"]))
+
+
 # ----------------------------------------------------------------------------- bad input
 
 def test_wrong_prediction_count_exits_2(shared_data, tmp_path, capsys):

@@ -28,7 +28,8 @@ def _float(option: str, value: str | None) -> float | None:
               help="QA: JSON {question_id: answer}; xnli/pawsx: one label per line; udpos/panx: one "
                    "tag per line, blank line between sentences; tatoeba: one line per English sentence, "
                    "the 0-based index of the non-English sentence it retrieves; bucc: "
-                   "source_id<TAB>target_id<TAB>score candidates.")
+                   "source_id<TAB>target_id<TAB>score candidates, those naming a sentence that "
+                   "occurs twice on its side dropped (XTREME maps candidates to ids by text).")
 @click.option("--threshold", default=None, metavar="X",
               help="bucc: mine at this score instead of the best-F1 threshold; squad_v2: the "
                    "no-answer probability threshold (with --na-probs).")

@@ -3,11 +3,14 @@
 BUCC follows XTREME's ``third_party/utils_retrieve.py`` (adapted from LASER's ``bucc.py``):
 ``candidate2score`` maps (source id, English id) to a margin score; ``bucc_optimize`` picks the
 threshold with the best F1 against the gold pairs, ``bucc_extract`` keeps the candidates scoring at or
-above it, and ``bucc_eval`` reports precision, recall and F1 of what was kept.
+above it, and ``bucc_eval`` reports precision, recall and F1 of what was kept. Candidates are mapped
+to ids through the sentence text (``read_sent2id``), so a sentence that occurs more than once on its
+side has no id and its candidates are dropped (`sentence_to_id`, `drop_repeated_sentences`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 Pair = tuple[str, str]
@@ -23,6 +26,23 @@ def tatoeba_accuracy(predicted: Sequence[int], gold: Sequence[int] | None = None
     if not predicted:
         raise ValueError("no sentences")
     return 100.0 * sum(p == g for p, g in zip(predicted, gold)) / len(predicted)
+
+
+def sentence_to_id(texts: Sequence[str], ids: Sequence[str]) -> dict[str, str]:
+    """``read_sent2id``: stripped sentence -> its id, for the sentences that occur once on their side.
+    A repeated sentence maps to no id: XTREME cannot tell which of its ids a mined pair meant."""
+    counts = Counter(text.strip() for text in texts)
+    return {text.strip(): sentence_id for text, sentence_id in zip(texts, ids) if counts[text.strip()] == 1}
+
+
+def drop_repeated_sentences(candidate2score: Mapping[Pair, float], sources: Mapping[str, str],
+                            english: Mapping[str, str]) -> dict[Pair, float]:
+    """The candidates (source id, English id) whose two sentences (``{id: sentence}`` per side) each
+    occur once on their side: what ``read_candidate2score`` keeps, by text, of the same pairs."""
+    kept_sources = set(sentence_to_id(list(sources.values()), list(sources)).values())
+    kept_english = set(sentence_to_id(list(english.values()), list(english)).values())
+    return {pair: score for pair, score in candidate2score.items()
+            if pair[0] in kept_sources and pair[1] in kept_english}
 
 
 def bucc_optimize(candidate2score: Mapping[Pair, float], gold: set[Pair]) -> float:

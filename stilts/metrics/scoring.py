@@ -5,7 +5,7 @@ on task names.
 Gold formats: XNLI the XTREME per-language TSV or XNLI-1.0 ``xnli.{dev,test}.tsv``; PAWS-X either TSV
 form; UD-POS CoNLL-U (or XTREME's ``token<TAB>tag`` files); PAN-X either ``token<TAB>tag`` form;
 XQuAD/MLQA/TyDiQA/SQuAD the SQuAD JSON; BUCC any file of the ``xx-en.SPLIT`` set (the ``.gold`` pairs
-are scored; the sentence files, when present, check the ids); Tatoeba either file of the pair.
+are scored; the sentence files check the ids and tell repeated sentences); Tatoeba either file of the pair.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from stilts.metrics import mlqa, squad, squad_v2
 from stilts.metrics.classification import accuracy
 from stilts.metrics.predictions import (read_bucc_candidates, read_index_predictions, read_label_predictions,
                                         read_na_probs, read_qa_predictions, read_tag_predictions)
-from stilts.metrics.retrieval import bucc_scores, tatoeba_accuracy
+from stilts.metrics.retrieval import bucc_scores, drop_repeated_sentences, tatoeba_accuracy
 from stilts.metrics.tagging import ner_scores, pos_scores
 from stilts.readers import nli
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
@@ -239,14 +239,18 @@ def score_tatoeba(request: Request) -> dict:
 
 @_scorer("bucc", "de fr ru zh", takes_threshold=True)
 def score_bucc(request: Request) -> dict:
+    """As XTREME's ``bucc_eval``, and the pipeline: candidates of a sentence that occurs more than once
+    on its side are dropped (XTREME maps candidates to ids by text); their gold pairs stay gold."""
     source_path, english_path, gold_path, language = bucc_paths(request.gold)
     _check_file_language(request.gold, language, request.language)
-    if not gold_path.is_file():
-        raise BadInput(f"{gold_path}: no such file (the gold pairs of {request.gold.name})")
+    for path, what in ((gold_path, "the gold pairs"), (source_path, "the source sentences"),
+                       (english_path, "the English sentences")):
+        if not path.is_file():
+            raise BadInput(f"{path}: no such file ({what} of {request.gold.name})")
     gold = read_bucc_gold(gold_path)
     if not gold:
         raise BadInput(f"{gold_path}: no gold pairs")
-    sources = read_bucc_sentences(source_path) if source_path.is_file() else None
-    targets = read_bucc_sentences(english_path) if english_path.is_file() else None
-    candidates = read_bucc_candidates(request.predictions, sources, targets)
+    sources, english = read_bucc_sentences(source_path), read_bucc_sentences(english_path)
+    candidates = drop_repeated_sentences(read_bucc_candidates(request.predictions, sources, english),
+                                         sources, english)
     return {**bucc_scores(candidates, gold, request.threshold), "count": len(gold)}

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import copy
 import math
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from stilts.errors import BadInput
-from stilts.metrics.retrieval import bucc_optimize, bucc_scores, tatoeba_accuracy
+from stilts.metrics.retrieval import bucc_optimize, bucc_scores, sentence_to_id, tatoeba_accuracy
 from stilts.tasks.base import TaskFormat, encoder_inputs
 
 # --- which hidden state -------------------------------------------------------------------------
@@ -158,7 +157,7 @@ def bucc_candidate_scores(source_vectors, source_texts: Sequence[str], source_id
     y_rows, y_texts = _unique_rows(english_texts)
     x = np.asarray(source_vectors, dtype=np.float32)[x_rows]
     y = np.asarray(english_vectors, dtype=np.float32)[y_rows]
-    source_id, english_id = _sentence_to_id(source_texts, source_ids), _sentence_to_id(english_texts, english_ids)
+    source_id, english_id = sentence_to_id(source_texts, source_ids), sentence_to_id(english_texts, english_ids)
     candidates: dict[tuple[str, str], float] = {}
     for i, j, score in mine_candidates(x, y, chunk_size=chunk_size):
         pair = (source_id.get(x_texts[i].strip()), english_id.get(y_texts[j].strip()))
@@ -172,11 +171,6 @@ def _unique_rows(texts: Sequence[str]) -> tuple[list[int], list[str]]:
     for row, text in enumerate(texts):
         first.setdefault(text, row)
     return list(first.values()), list(first)
-
-
-def _sentence_to_id(texts: Sequence[str], ids: Sequence[str]) -> dict[str, str]:
-    counts = Counter(text.strip() for text in texts)
-    return {text.strip(): sentence_id for text, sentence_id in zip(texts, ids) if counts[text.strip()] == 1}
 
 
 # --- task formats -------------------------------------------------------------------------------
