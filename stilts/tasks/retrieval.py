@@ -24,7 +24,12 @@ import numpy as np
 import torch
 
 from stilts.errors import BadInput
-from stilts.metrics.retrieval import bucc_optimize, bucc_scores, sentence_to_id, tatoeba_accuracy
+from stilts.metrics.retrieval import (
+    bucc_optimize,
+    bucc_scores,
+    sentence_to_id,
+    tatoeba_accuracy,
+)
 from stilts.tasks.base import TaskFormat, encoder_inputs
 
 # --- which hidden state -------------------------------------------------------------------------
