@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from stilts import defaults
-from stilts.mlm.corpus import DEFAULT_DEV_SENTENCES, DEFAULT_SHARD_SIZE, build_corpus
+from stilts.mlm.corpus import DEFAULT_DEV_SENTENCES, DEFAULT_SHARD_SIZE, MAX_DEV_FRACTION, build_corpus
 
 
 @click.command("mlm-corpus")
@@ -25,7 +25,9 @@ from stilts.mlm.corpus import DEFAULT_DEV_SENTENCES, DEFAULT_SHARD_SIZE, build_c
               help="TSV of file<TAB>language (paths relative to the manifest); its language wins over "
                    "the file name.")
 @click.option("--dev-sentences", type=click.IntRange(min=0), default=DEFAULT_DEV_SENTENCES, show_default=True,
-              help="Held-out sentences written to dev.txt (never in the training shards).")
+              help=f"Held-out sentences written to dev.txt (never in the training shards), shared by q "
+                   f"like the training sentences; a language gives up at most {float(MAX_DEV_FRACTION):.0%} "
+                   f"of its lines.")
 @click.option("--shard-size", type=click.IntRange(min=1), default=DEFAULT_SHARD_SIZE, show_default=True,
               help="Lines per training shard.")
 def mlm_corpus(inputs, output, alpha, sentences, seed, manifest, dev_sentences, shard_size):
