@@ -439,7 +439,7 @@ def test_predict_and_score_give_masked_token_accuracy():
 def test_catalog_reads_a_corpus_folder(two_languages, tmp_path):
     from stilts.data import load_examples
     from stilts.readers.nli import MissingSplit
-    from stilts.catalog import get_task
+    from stilts.registry import get_task
 
     task = get_task("mlm")
     assert task.phases == {"intermediate"} and len(task.languages) == 40 and task.metric == "accuracy"
