@@ -243,10 +243,11 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     notes the time of each step, wrappers that note setup phases and the indices of each batch)."""
     import numpy as np
     import stilts.stages
+
     import stilts.training
-    from stilts.commands import _context
     from stilts.config import validate_pipeline
     from stilts.engine import plan_pipeline, run_stages
+    from stilts.execution import make_context
     from stilts.featurize import feature_lengths
 
     workdir = Path(config["workdir"])
@@ -297,7 +298,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         saves.append(time.perf_counter() - begin)
 
     stilts.training.CheckpointStore.save = save
-    context = _context(pipeline, str(config["model"]), sources, workdir / "run")
+    context = make_context(pipeline, str(config["model"]), sources, workdir / "run")
     context.log = lambda message: None
     start = started_phase[0] = time.perf_counter()
     run_stages(stages, context)
@@ -313,8 +314,15 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
 def run_trainer(config: dict, padding: str) -> dict:
     import datasets
     import torch
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              Trainer, TrainerCallback, TrainingArguments, default_data_collator)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        default_data_collator,
+    )
 
     datasets.disable_progress_bars()
     torch.manual_seed(SEED)
@@ -526,10 +534,10 @@ def eval_mode(args, config: dict) -> dict:
     import torch
     from accelerate import Accelerator
 
-    from stilts.featurize import featurize, feature_lengths
+    from stilts.catalog import get_task
     from stilts.evaluation import predict_outputs
+    from stilts.featurize import feature_lengths, featurize
     from stilts.modeling import StageModel, load_encoder
-    from stilts.registry import get_task
 
     torch.set_num_threads(config["threads"])
     task = get_task("mnli")

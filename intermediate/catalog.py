@@ -1,7 +1,4 @@
 """Intermediate-task catalog: English tasks trained before the target task, one module per format
-family, and the multi-task mixing rules intermediate stages use."""
+family. (The multi-task mixing rules are in `stilts.intermediate.mixing`, used by the stage kind.)"""
 
-from stilts.intermediate import mixing, pair_tasks, qa_tasks, tagging_mc_tasks  # noqa: F401 (they register)
-from stilts.registry import register_mixer
-
-register_mixer(mixing)
+from stilts.intermediate import pair_tasks, qa_tasks, tagging_mc_tasks  # noqa: F401 (they register)

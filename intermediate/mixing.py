@@ -13,29 +13,45 @@ each task is then seen about ``epochs * min(e_m, K)`` examples' worth in expecta
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from stilts import defaults
+from stilts.registry import Registry
 
-STRATEGIES = ("capped", "temperature", "uniform", "weights")
+#: mixing rules: name -> (task sizes, cap, temperature, weights) -> unnormalised rates; plugins may add
+MIXING_RULES: Registry[Callable[..., dict[str, float]]] = Registry("mixing rule")
+
+
+def _capped(sizes, cap, temperature, weights):
+    return {name: float(min(size, cap)) for name, size in sizes.items()}
+
+
+def _temperature(sizes, cap, temperature, weights):
+    return {name: min(size, cap) ** (1.0 / temperature) for name, size in sizes.items()}
+
+
+def _uniform(sizes, cap, temperature, weights):
+    return {name: 1.0 for name in sizes}
+
+
+def _weights(sizes, cap, temperature, weights):
+    if not weights or set(weights) != set(sizes):
+        raise ValueError(f"explicit weights must name exactly the tasks {', '.join(sizes)}")
+    return dict(weights)
+
+
+for _name, _rule in (("capped", _capped), ("temperature", _temperature), ("uniform", _uniform),
+                     ("weights", _weights)):
+    MIXING_RULES.add(_name, _rule, origin="stilts")
 
 
 def mixing_rates(sizes: dict[str, int], strategy: str = "capped", *, cap: int = defaults.MIXING_CAP_K,
                  temperature: float = 1.0, weights: dict[str, float] | None = None) -> dict[str, float]:
     """Probability of drawing each task for a batch."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown mixing strategy '{strategy}' (use {', '.join(STRATEGIES)})")
-    if strategy == "uniform":
-        raw = {name: 1.0 for name in sizes}
-    elif strategy == "weights":
-        if not weights or set(weights) != set(sizes):
-            raise ValueError(f"explicit weights must name exactly the tasks {', '.join(sizes)}")
-        raw = dict(weights)
-    else:
-        power = 1.0 / temperature if strategy == "temperature" else 1.0
-        raw = {name: min(size, cap) ** power for name, size in sizes.items()}
+    raw = MIXING_RULES.get(strategy, "mixing")(sizes, cap, temperature, weights)
     total = sum(raw.values())
     if total <= 0:
         raise ValueError("mixing weights sum to zero")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.readers.nli import NLI_LABELS, MissingSplit, read_mnli_folder
+from stilts.catalog import HubSource, Task, register_task
+from stilts.errors import MissingSplit
+from stilts.readers.nli import NLI_LABELS, read_mnli_folder
 from stilts.readers.nli_extra import read_anli, read_snli
 from stilts.readers.pairs import QQP_LABELS, read_qqp
-from stilts.registry import HubSource, Task, register_task
 from stilts.tasks.classification import CLASSIFICATION
 
 ANLI_ROUNDS = (1, 2, 3)

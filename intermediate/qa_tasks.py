@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.readers.nli import MissingSplit
+from stilts.catalog import HubSource, Task, register_task
+from stilts.errors import MissingSplit
 from stilts.readers.qa import read_squad
-from stilts.registry import HubSource, Task, register_task
 from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_NO_ANSWER, squad_example
 
 

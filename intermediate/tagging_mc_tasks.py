@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.errors import BadInput
+from stilts.catalog import HubSource, Task, register_task
+from stilts.errors import BadInput, MissingSplit
 from stilts.readers._io import numbered_lines, read_json
-from stilts.readers.multiple_choice import read_commonsenseqa, read_cosmosqa, read_hellaswag
-from stilts.readers.nli import MissingSplit
-from stilts.registry import HubSource, Task, register_task
+from stilts.readers.multiple_choice import (
+    read_commonsenseqa,
+    read_cosmosqa,
+    read_hellaswag,
+)
 from stilts.tasks.multiple_choice import MULTIPLE_CHOICE
 from stilts.tasks.tagging import SUPERTAGGING
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.errors import BadInput
 from stilts.mlm.corpus import DEV_FILE, MANIFEST_FILE, SHARD_GLOB
-from stilts.readers.nli import MissingSplit
-from stilts.registry import Task, register_task
+
+from stilts.catalog import Task, register_task
+from stilts.errors import BadInput, MissingSplit
 from stilts.tasks.masked_lm import MASKED_LM
 
 #: the 40 XTREME languages (the paper's MLM corpus covers them)

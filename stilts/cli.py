@@ -6,15 +6,17 @@ errors come back fast (torch and transformers take seconds to import).
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
 from stilts.errors import BadInput, RunFailed
+from stilts.registry import Registry
 
-# command name -> "module:attribute" of a click command or group
-LAZY_COMMANDS = {
+#: the commands: name -> click command, imported when used ("module:attribute"). Plugins are not
+#: loaded for it: they import torch, and `stilts --help` and usage errors must come back at once
+COMMANDS: Registry[click.Command] = Registry("command", from_plugins=False)
+for _name, _target in {
     "mlm-corpus": "stilts.mlm.cli:mlm_corpus",
     "models": "stilts.offline.cli:models",
     "run": "stilts.commands:run",
@@ -23,19 +25,16 @@ LAZY_COMMANDS = {
     "table": "stilts.reports.cli:table",
     "tasks": "stilts.catalog_cli:tasks",
     "translate": "stilts.translate.cli:translate",
-}
+}.items():
+    COMMANDS.add_lazy(_name, _target, origin="stilts")
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return sorted(LAZY_COMMANDS)
+        return sorted(COMMANDS.names())
 
     def get_command(self, ctx, name):
-        target = LAZY_COMMANDS.get(name)
-        if target is None:
-            return None
-        module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return COMMANDS.get(name) if name in COMMANDS else None
 
 
 @click.group(cls=LazyGroup)

@@ -8,15 +8,16 @@ from pathlib import Path
 import click
 
 from stilts.config import load_pipeline
-from stilts.errors import BadInput, RunFailed
-from stilts.preflight import check_data
+from stilts.errors import BadInput
+from stilts.stage_kinds import STAGE_KINDS
 
 _OUTPUT_DIR = click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                            help="Run folder (default: runs/<name>). Stages and scores.csv go here.")
 _OVERRIDES = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
                           help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable).")
-_DRY_RUN = click.option("--dry-run", is_flag=True, help="Print the resolved stages and their fingerprints; "
-                                                        "run nothing.")
+_DRY_RUN = click.option("--dry-run", is_flag=True, help="Read every split the stages to run need (as every run "
+                                                        "does before it starts), print the resolved stages and "
+                                                        "their fingerprints; train nothing.")
 _DETECT_ANOMALY = click.option("--detect-anomaly", is_flag=True,
                                help="Debug NaN/inf losses: autograd names the operation that made them "
                                     "(torch.autograd.set_detect_anomaly; slow).")
@@ -35,6 +36,7 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
     Completed stages (same fingerprint, COMPLETE present) are reused, not rerun.
     """
     from stilts.engine import plan_pipeline, resolve_model_reference
+    from stilts.preflight import check_data
 
     pipeline, base_dir = load_pipeline(pipeline_file, overrides)
     run_dir = (output_dir or Path("runs") / pipeline.name).resolve()
@@ -46,9 +48,9 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
         _print_stages(stages, with_settings=True)
         return
     from stilts.engine import run_stages
-    from stilts.stages import evaluation_metrics, per_language_table
+    from stilts.execution import evaluation_metrics, make_context, per_language_table
 
-    context = _context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
+    context = make_context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
     context.log(f"pipeline {pipeline.name}: {len(stages)} stages, device {context.accelerator.device}, "
                 f"run dir {run_dir}")
     run_stages(stages, context)
@@ -73,6 +75,7 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
     A failed pipeline does not stop the others; the summary lists it and the exit code is 1.
     """
     from stilts.engine import plan_pipeline, resolve_model_reference
+    from stilts.preflight import check_data
     from stilts.sweep import expand, load_sweep
 
     if jobs < 1:
@@ -92,7 +95,7 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
     click.echo(f"sweep {config.name}: {len(plans)} pipelines, {len(unique)} distinct stages "
                f"({done} complete, {len(unique) - done} to run), run dir {run_dir}")
     if dry_run:
-        for kind in ("intermediate", "target", "evaluate"):
+        for kind in STAGE_KINDS.names():
             of_kind = [stage for stage in unique.values() if stage.kind == kind]
             click.echo(f"  {kind}: {len(of_kind)} stages, {sum(s.complete for s in of_kind)} complete")
         for pipeline, stages, _ in plans:
@@ -106,7 +109,9 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
                                model_path=model_path, detect_anomaly=detect_anomaly)
         outcomes = run_parallel(request, plans, min(jobs, len(plans)))
     else:
-        outcomes = _run_one_by_one(plans, model_path, run_dir, detect_anomaly)
+        from stilts.execution import run_one_by_one
+
+        outcomes = run_one_by_one(plans, model_path, run_dir, detect_anomaly)
     counts = {status: sum(o[1] == status for o in outcomes) for status in ("done", "reused", "failed")}
     click.echo(f"sweep {config.name}: {counts['done']} done, {counts['reused']} reused (already complete), "
                f"{counts['failed']} failed; scores: {run_dir / 'scores.csv'}")
@@ -115,52 +120,6 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
             click.echo(f"  failed: {name}: {reason}", err=True)
     if counts["failed"]:
         raise SystemExit(1)
-
-
-def _run_one_by_one(plans, model_path: str, run_dir: Path, detect_anomaly: bool) -> list[tuple[str, str, str]]:
-    from stilts.engine import blocking_failure
-
-    context = None
-    failed_stages: dict[str, str] = {}
-    outcomes: list[tuple[str, str, str]] = []
-    for number, (pipeline, stages, data_sources) in enumerate(plans, start=1):
-        blocked = blocking_failure(stages, failed_stages)
-        if blocked:
-            outcomes.append((pipeline.name, "failed", blocked))
-            continue
-        context, status, reason, failed_fingerprint = run_sweep_pipeline(
-            context, pipeline, stages, data_sources, model_path, run_dir, detect_anomaly,
-            announce=f"=== [{number}/{len(plans)}] {pipeline.name}")
-        outcomes.append((pipeline.name, status, reason))
-        if failed_fingerprint:
-            failed_stages[failed_fingerprint] = reason
-            click.echo(f"error: {pipeline.name}: {reason}", err=True)
-    return outcomes
-
-
-#: what one pipeline of a sweep may fail with without stopping the others
-PIPELINE_FAILURES = (BadInput, RunFailed, RuntimeError, ValueError, OSError)
-
-
-def run_sweep_pipeline(context, pipeline, stages, data_sources, model_path: str, run_dir: Path,
-                       detect_anomaly: bool, announce: str | None = None):
-    """One pipeline of a sweep in this process. Returns (the context, for the next pipeline of this
-    process; "done" | "reused" | "failed"; the reason; the fingerprint of the stage that failed)."""
-    from stilts.engine import failure_reason, run_stages
-
-    if context is None:
-        context = _context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
-    context.pipeline, context.data_sources = pipeline, data_sources
-    reused = all(stage.complete for stage in stages)
-    if announce and not reused:
-        context.log(announce)
-    try:
-        # a reused pipeline still runs: its skipped evaluations re-add their rows to scores.csv
-        run_stages(stages, context)
-    except PIPELINE_FAILURES as error:
-        stage, reason = failure_reason(stages, error)
-        return context, "failed", reason, stage.fingerprint
-    return context, "reused" if reused else "done", "", None
 
 
 def _log_on_main_process(line: str) -> None:
@@ -178,35 +137,3 @@ def _print_stages(stages, *, with_settings: bool) -> None:
                 click.echo(f"        {key}: {stage.settings[key]}")
 
 
-def _context(pipeline, model_path: str, data_sources, run_dir: Path, detect_anomaly: bool = False):
-    """Quiet libraries, one Accelerator for the process, and the context stages run in."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import datasets
-    import torch
-    import transformers
-    from accelerate import Accelerator
-
-    torch.autograd.set_detect_anomaly(detect_anomaly)
-
-    from stilts.engine import RunContext
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    accelerator = Accelerator(mixed_precision=_mixed_precision(pipeline.mixed_precision))
-
-    def log(message: str) -> None:
-        if accelerator.is_main_process:
-            click.echo(message)
-
-    return RunContext(pipeline=pipeline, model_path=model_path, data_sources=data_sources,
-                      run_dir=run_dir, accelerator=accelerator, log=log)
-
-
-def _mixed_precision(setting: str) -> str:
-    """`auto`: bf16 where the GPU supports it, otherwise full precision (CPU autocast is slower)."""
-    if setting != "auto":
-        return setting
-    import torch
-
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"

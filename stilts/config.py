@@ -7,14 +7,16 @@ Every problem becomes one ``BadInput`` line naming the YAML file and the field p
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from stilts import defaults
 from stilts.errors import BadInput, did_you_mean
+from stilts.stage_kinds import STAGE_KINDS
 
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$"  # names become folder names: no '/', no '..'
 
@@ -23,10 +25,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TrainingStage(_Strict):
+class StageConfig(_Strict):
+    """The fields every stage has; each stage kind's config model extends it (see
+    `stilts.stage_kinds`) and narrows ``kind`` to its name."""
+
+    kind: str
+    name: Annotated[str, Field(pattern=SAFE_NAME)] | None = None
+
+
+class TrainingStage(StageConfig):
     """Settings shared by the stages that train. ``None`` means the paper's default for the task."""
 
-    name: Annotated[str, Field(pattern=SAFE_NAME)] | None = None
     learning_rate: Annotated[float, Field(gt=0)] | None = None
     batch_size: Annotated[int, Field(gt=0)] | None = None
     epochs: Annotated[float, Field(gt=0)] | None = None
@@ -51,59 +60,6 @@ class TrainingStage(_Strict):
     train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = ["train"]
 
 
-class IntermediateStage(TrainingStage):
-    kind: Literal["intermediate"]
-    tasks: Annotated[list[str], Field(min_length=1)]
-    #: how a multi-task stage draws the task of each batch (see stilts/intermediate/mixing.py)
-    mixing: Literal["capped", "temperature", "uniform", "weights"] = "capped"
-    mixing_cap: Annotated[int, Field(gt=0)] = defaults.MIXING_CAP_K
-    mixing_temperature: Annotated[float, Field(gt=0)] = 1.0
-    #: task -> weight, for mixing: weights
-    mixing_weights: dict[str, Annotated[float, Field(ge=0)]] | None = None
-
-    @field_validator("tasks", mode="before")
-    @classmethod
-    def _one_task_as_list(cls, value):
-        return [value] if isinstance(value, str) else value
-
-
-class TargetStage(TrainingStage):
-    kind: Literal["target"]
-    task: str
-    #: tasks whose English data trains the target instead of the catalog's (e.g. XNLI from ANLI
-    #: instead of MNLI); they must have the target's labels. None = the catalog's training task
-    train_tasks: Annotated[list[str], Field(min_length=1)] | None = None
-
-
-class EvaluateStage(_Strict):
-    kind: Literal["evaluate"]
-    name: Annotated[str, Field(pattern=SAFE_NAME)] | None = None
-    task: str
-    #: None = the task's evaluation splits that the data has
-    splits: list[Literal["dev", "test"]] | None = None
-    #: None = every language of the task that the data has
-    languages: list[str] | None = None
-    #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
-    max_length: Annotated[int, Field(gt=8)] | None = None
-    #: evaluate on the first N examples per language only (quick runs); None = all
-    max_examples: Annotated[int, Field(gt=0)] | None = None
-    batch_size: Annotated[int, Field(gt=0)] = 64
-    #: retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face
-    #: ``hidden_states`` (0 = embedding output, N = last of N layers). None = 14 for 24 layers (the
-    #: paper's "layer 13" of XLM-R large), 8 for 12 (XTREME's mBERT layer 7), else ceil(N * 14 / 24)
-    layer: Annotated[int, Field(ge=0)] | None = None
-    #: retrieval tasks: mean over the non-padding tokens (XTREME's default) or the first token's state
-    pooling: Literal["mean", "cls"] = "mean"
-
-
-Stage = Annotated[Union[IntermediateStage, TargetStage, EvaluateStage], Field(discriminator="kind")]
-
-#: fields that change how a stage is labelled or how fast it runs, not what it computes:
-#: kept out of fingerprints
-NOT_FINGERPRINTED = {"intermediate": {"name", "checkpoint_every"}, "target": {"name", "checkpoint_every"},
-                     "evaluate": {"name", "batch_size"}}
-
-
 class PipelineConfig(_Strict):
     name: Annotated[str, Field(pattern=SAFE_NAME)]
     #: a Hub id, a local folder, or a named offline model (offline/<name>)
@@ -112,7 +68,32 @@ class PipelineConfig(_Strict):
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
     #: task name -> local folder of the original release files, or "hub" (the default)
     data: dict[str, str] = Field(default_factory=dict)
-    stages: Annotated[list[Stage], Field(min_length=1)]
+    #: each stage is validated by the config model of its kind (see `pipeline_model`)
+    stages: Annotated[list[StageConfig], Field(min_length=1)]
+
+    @classmethod
+    def model_validate(cls, obj, **kwargs):
+        """Validated with the stage kinds registered now (``PipelineConfig.model_validate(raw)``
+        works as for any pydantic model)."""
+        if cls is PipelineConfig:
+            return pipeline_model().model_validate(obj, **kwargs)
+        return super().model_validate(obj, **kwargs)
+
+
+_PIPELINE_MODELS: dict[tuple[str, ...], type[PipelineConfig]] = {}
+
+
+def pipeline_model() -> type[PipelineConfig]:
+    """PipelineConfig whose stages are validated by the registered stage kinds' config models,
+    chosen by their ``kind`` field."""
+    kinds = dict(STAGE_KINDS.items())
+    key = tuple(kinds)
+    if key not in _PIPELINE_MODELS:
+        models = tuple(kind.config for kind in kinds.values())
+        stage: Any = Annotated[Union[models], Field(discriminator="kind")] if len(models) > 1 else models[0]
+        _PIPELINE_MODELS[key] = create_model("PipelineConfig", __base__=PipelineConfig,
+                                             stages=(Annotated[list[stage], Field(min_length=1)], ...))
+    return _PIPELINE_MODELS[key]
 
 
 def stage_name(stage) -> str:
@@ -231,20 +212,18 @@ def _list_index(items: list, key: str, where: str) -> int:
 
 
 def validate_pipeline(raw: dict, source: str) -> PipelineConfig:
+    model = pipeline_model()
     try:
-        return PipelineConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
-        raise BadInput(f"{source}: {describe_validation_error(error.errors()[0], raw, PipelineConfig)}") from None
+        raise BadInput(f"{source}: {describe_validation_error(error.errors()[0], raw, model)}") from None
 
 
-STAGE_MODELS = {"intermediate": IntermediateStage, "target": TargetStage, "evaluate": EvaluateStage}
-
-
-def describe_validation_error(problem: dict, raw: dict, model: type[BaseModel]) -> str:
+def describe_validation_error(problem: Mapping[str, Any], raw: dict, model: type[BaseModel]) -> str:
     """One pydantic error as ``field.path: what is wrong``."""
     location = list(problem["loc"])
     # a discriminated union puts the stage kind into the path: stages.0.target.epochs
-    if len(location) >= 3 and location[0] == "stages" and location[2] in STAGE_MODELS:
+    if len(location) >= 3 and location[0] == "stages" and location[2] in STAGE_KINDS:
         del location[2]
     path = _dotted(location)
     kind = problem["type"]
@@ -254,26 +233,28 @@ def describe_validation_error(problem: dict, raw: dict, model: type[BaseModel]) 
     if kind == "missing":
         return f"{path}: required field is missing"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return f"{path}: kind must be one of {', '.join(STAGE_MODELS)}"
+        return f"{path}: kind must be one of {', '.join(STAGE_KINDS.names())}"
+    if kind == "value_error" and "error" in problem.get("ctx", {}):  # a validator's own message says it all
+        return f"{path}: {problem['ctx']['error']}"
     value = problem.get("input")
     shown = f" (got {value!r})" if not isinstance(value, (dict, list)) else ""
     return f"{path}: {problem['msg'][0].lower()}{problem['msg'][1:]}{shown}"
 
 
-def _known_fields(model: type[BaseModel], parents: list, raw) -> list[str]:
+def _known_fields(model: type[BaseModel] | None, parents: list, raw) -> list[str]:
     """Field names of the (nested) model that holds the unknown field, for a did-you-mean."""
     node = raw
     for part in parents:
         node = node[part] if isinstance(node, (dict, list)) else None
         if isinstance(part, int):
             continue
-        if part == "stages" and model is PipelineConfig:
+        if part == "stages" and model is not None and issubclass(model, PipelineConfig):
             model = None  # resolved from the item's kind below
             continue
         annotation = model.model_fields[part].annotation if model and part in model.model_fields else None
         model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-    if model is None and isinstance(node, dict):
-        model = STAGE_MODELS.get(node.get("kind"))
+    if model is None and isinstance(node, dict) and node.get("kind") in STAGE_KINDS:
+        model = STAGE_KINDS.get(node["kind"]).config
     return list(model.model_fields) if model else []
 
 

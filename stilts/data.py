@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from itertools import chain, zip_longest
 from pathlib import Path
 
-from stilts.errors import BadInput
-from stilts.readers.nli import MissingSplit
-from stilts.registry import Task, get_task
+from stilts.catalog import Task, get_task
+from stilts.errors import BadInput, MissingSplit, RunFailed, is_hub_outage
 
 HUB = "hub"
 #: fixed shuffle of a composite task's concatenated training parts (see `_load_parts`)
@@ -96,9 +95,13 @@ def _load_from_hub(task: Task, split: str, language: str) -> list[dict]:
     config = task.hub.config(language)
     try:
         rows = datasets.load_dataset(task.hub.dataset_id, config, split=task.hub.splits[split])
-    except Exception as error:  # the Hub client raises many types: offline, missing config, auth
+    # what datasets documents: FileNotFoundError (DatasetNotFoundError) for an unknown or unreachable
+    # dataset, ValueError for an unknown config or split, ConnectionError when the Hub is down
+    except (OSError, ValueError) as error:
         where = f"{task.hub.dataset_id}" + (f" ({config})" if config else "")
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if is_hub_outage(error):
+            raise RunFailed(f"data.{task.name}: the Hub did not answer for {where}: {first_line}") from None
         raise BadInput(f"data.{task.name}: cannot load {where} from the Hub: {first_line}. "
                        f"Give a local folder of the original files under data.{task.name}") from None
     examples = []

@@ -9,6 +9,11 @@ class BadInput(Exception):
     """
 
 
+class MissingSplit(BadInput):
+    """A data source has no file (or Hub split) for the requested split or language. Stages that can
+    do without it (an evaluation over the languages the data has, validation) catch it."""
+
+
 class RunFailed(Exception):
     """A run that stopped for a reason that is not bad input, e.g. a loss that became NaN. The CLI
     prints the message as one line and exits 1; what was saved before (checkpoints) stays."""
@@ -20,3 +25,20 @@ def did_you_mean(word: str, choices) -> str:
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def is_hub_outage(error: BaseException) -> bool:
+    """Whether a failed Hub call failed for want of a connection (the Hub or the network is down),
+    rather than for something the user can fix (a wrong id or config, offline mode with nothing
+    cached): the first is a run failure (exit 1), the second bad input (exit 2)."""
+    import os
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False  # offline on purpose: the fix is a local folder
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (ConnectionError, TimeoutError)) or any(
+                word in type(seen).__name__ for word in ("Connect", "Timeout")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

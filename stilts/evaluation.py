@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from stilts.catalog import Task
 from stilts.featurize import feature_lengths, featurize, make_loader
-from stilts.registry import Task
 
 
 def predict_outputs(accelerator, model, task: Task, features, tokenizer, batch_size: int,

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from stilts.registry import Task
+from stilts.catalog import Task
 
 EXAMPLE_INDEX = "example_index"
 

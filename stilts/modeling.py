@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from stilts.catalog import Task
 from stilts.errors import BadInput
-from stilts.registry import Task
 
 HEADS_FOLDER = "heads"
 

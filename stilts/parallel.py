@@ -164,8 +164,8 @@ def _worker(slot: int, jobs: int, gpus: list[str], request: SweepRequest, tasks,
 
     if not gpus:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
-    from stilts.commands import run_sweep_pipeline
     from stilts.engine import plan_pipeline
+    from stilts.execution import run_sweep_pipeline
     from stilts.sweep import expand, load_sweep
 
     config, base_dir = load_sweep(request.sweep_file, request.overrides)

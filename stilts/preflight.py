@@ -11,9 +11,8 @@ import time
 from tqdm.auto import tqdm
 
 from stilts.data import load_examples
-from stilts.engine import PlannedStage
-from stilts.errors import BadInput
-from stilts.readers.nli import MissingSplit
+from stilts.errors import BadInput, MissingSplit
+from stilts.stage_kinds import STAGE_KINDS, PlannedStage
 
 
 def stages_to_run(stages: list[PlannedStage]) -> list[PlannedStage]:
@@ -29,16 +28,14 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
     """Load every (task, split, language) that a stage to run in ``plans`` (stages and their data
     sources) will read; the first problem is raised as the BadInput the stage would raise. Returns how
     many distinct reads were checked."""
-    from stilts.stages import STAGE_RUNNERS
-
     reads, stages_of = {}, {}
     for stages, sources in plans:
         for stage in stages_to_run(stages):
-            for read in STAGE_RUNNERS[stage.kind].data_reads(stage):
+            for read in STAGE_KINDS.get(stage.kind).runner.data_reads(stage):
                 key = (read.task.name, read.split, read.language, tuple(sorted(sources.items())))
                 if key not in reads or reads[key][0].optional:
                     reads[key] = (read, sources)
-                stages_of.setdefault(stage.fingerprint, (stage, sources, []))[2].append(key)
+                stages_of.setdefault(stage.fingerprint, (sources, []))[1].append(key)
     if not reads:
         return 0
     started = time.perf_counter()
@@ -50,9 +47,11 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
             if not read.optional:
                 raise
             found[key] = False
-    for stage, sources, keys in stages_of.values():
-        if stage.kind == "evaluate" and not any(found[key] for key in keys):
-            task = stage.settings["task"]
+    for sources, keys in stages_of.values():
+        # a stage that may do without each of its reads (an evaluation over whatever languages the
+        # data has) still needs one of them
+        if all(reads[key][0].optional for key in keys) and not any(found[key] for key in keys):
+            task = keys[0][0]
             raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
     log(f"data: read {len(reads)} splits (task, split, language) in {time.perf_counter() - started:.1f} s")
     return len(reads)

@@ -13,8 +13,16 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stilts.config import SAFE_NAME, PipelineConfig, apply_override, describe_validation_error, read_yaml_mapping
+from stilts.config import (
+    SAFE_NAME,
+    PipelineConfig,
+    apply_override,
+    describe_validation_error,
+    read_yaml_mapping,
+    validate_pipeline,
+)
 from stilts.errors import BadInput
+from stilts.stage_kinds import STAGE_KINDS
 
 BASELINE = "none"
 MLM = "mlm"
@@ -50,10 +58,10 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = ()) -> tuple[SweepConfig
         sweep = SweepConfig.model_validate(raw)
     except ValidationError as error:
         raise BadInput(f"{path}: {describe_validation_error(error.errors()[0], raw, SweepConfig)}") from None
-    unknown = set(sweep.stages) - {"intermediate", "target", "evaluate"}
+    unknown = set(sweep.stages) - set(STAGE_KINDS.names())
     if unknown:
         raise BadInput(f"{path}: stages.{sorted(unknown)[0]}: unknown stage kind "
-                       f"(use intermediate, target, evaluate)")
+                       f"(use {', '.join(STAGE_KINDS.names())})")
     return sweep, path.resolve().parent
 
 
@@ -64,7 +72,7 @@ def pipeline_name(intermediate: str, target: str, seed: int, mlm: bool) -> str:
 def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
     """One pipeline per combination, ordered so that shared stages come first: by seed, then
     intermediate configuration, then target (so an intermediate model is trained, then reused)."""
-    from stilts.registry import get_task
+    from stilts.catalog import get_task
 
     pipelines = []
     matrix = sweep.matrix
@@ -82,10 +90,7 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
         stages.append(_stage(sweep, "evaluate", [target], task=target))
         raw = {"name": pipeline_name(intermediate, target, seed, mlm), "model": sweep.model, "seed": seed,
                "mixed_precision": sweep.mixed_precision, "data": dict(sweep.data), "stages": stages}
-        try:
-            pipelines.append(PipelineConfig.model_validate(raw))
-        except ValidationError as error:
-            raise BadInput(f"{source}: {raw['name']}: {describe_validation_error(error.errors()[0], raw, PipelineConfig)}") from None
+        pipelines.append(validate_pipeline(raw, f"{source}: {raw['name']}"))
     return pipelines
 
 

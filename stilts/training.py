@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from stilts import defaults
+from stilts.catalog import Task
 from stilts.checkpoints import CheckpointStore
 from stilts.errors import RunFailed
 from stilts.evaluation import predict_outputs
 from stilts.featurize import Batcher, feature_lengths
-from stilts.registry import Task
 
 
 class TrainingDiverged(RunFailed):
@@ -150,7 +151,7 @@ def _build_optimizer(model, plan: TrainingPlan):
         {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
          "weight_decay": 0.0},
     ]
-    optimizer = _adamw(groups, lr=plan.learning_rate, eps=1e-8)
+    optimizer = _adamw(groups, lr=plan.learning_rate, eps=defaults.ADAM_EPSILON)
     from transformers import get_linear_schedule_with_warmup
 
     warmup = int(plan.warmup_ratio * plan.optimizer_steps)

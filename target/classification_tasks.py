@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from stilts.catalog import HubSource, Task, register_task
 from stilts.readers.nli import NLI_LABELS, read_xnli_folder
 from stilts.readers.text_classification import label_text_folder_reader
-from stilts.registry import HubSource, Task, register_task
 from stilts.tasks.classification import CLASSIFICATION
 
 XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from itertools import zip_longest
 from pathlib import Path
 
-from stilts.readers.nli import MissingSplit
+from stilts.catalog import HubSource, Task, register_task
+from stilts.errors import MissingSplit
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
-from stilts.registry import HubSource, Task, register_task
 from stilts.tasks.classification import CLASSIFICATION
 from stilts.tasks.retrieval import BITEXT_MINING, RETRIEVAL
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from stilts.errors import BadInput
-from stilts.readers.nli import MissingSplit
+from stilts.catalog import HubSource, Task, register_task
+from stilts.errors import BadInput, MissingSplit
 from stilts.readers.qa import TYDIQA_LANGUAGES, read_squad, read_tydiqa, tydiqa_language
-from stilts.registry import HubSource, Task, register_task
 from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_MLQA, squad_example
 
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stilts.catalog import HubSource, Task, register_task
+from stilts.errors import MissingSplit
 from stilts.readers._io import numbered_lines
-from stilts.readers.nli import MissingSplit
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conllu_upos, read_panx
-from stilts.registry import HubSource, Task, register_task
 from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
 
 HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}

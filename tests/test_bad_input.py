@@ -92,6 +92,8 @@ CASES = [
      "p.yaml: model: no such folder"),
     ("unknown-offline-model", ["run", "p.yaml"], {"p.yaml": pipeline(model="offline/multilingual-e5-smal")},
      "p.yaml: model: unknown offline model 'offline/multilingual-e5-smal' (did you mean"),
+    ("unknown-mixing-rule", ["run", "p.yaml"], {"p.yaml": pipeline(**{"stages.0.mixing": "caped"})},
+     "p.yaml: stages[0].mixing: unknown mixing rule 'caped' (did you mean 'capped'?)"),
     ("mixing-weights-tasks", ["run", "p.yaml"], {"p.yaml": pipeline(**{"stages.0.mixing_weights": {"qqp": 1}})},
      "p.yaml: stages[0].mixing_weights: give a weight for exactly the stage's tasks"),
     ("set-without-equals", ["run", "ok.yaml", "--set", "seed"], {}, "--set seed: expected key.path=value"),
@@ -140,9 +142,10 @@ CASES = [
     ("score-qa-not-json", ["score", "--task", "xquad", "--language", "de", "--gold", "g.json",
                            "--predictions", "pred.json"],
      {"g.json": json.dumps(SQUAD_GOLD), "pred.json": "{not json"}, "pred.json: line 1: invalid JSON"),
-    ("score-qa-unknown-id", ["score", "--task", "xquad", "--language", "de", "--gold", "g.json",
+    # ids that are not gold questions are ignored, as the official scripts do; none matching is refused
+    ("score-qa-no-gold-id", ["score", "--task", "xquad", "--language", "de", "--gold", "g.json",
                              "--predictions", "pred.json"],
-     {"g.json": json.dumps(SQUAD_GOLD), "pred.json": json.dumps({"q1": "Berlin", "q9": "x"})}, "pred.json"),
+     {"g.json": json.dumps(SQUAD_GOLD), "pred.json": json.dumps({"q8": "Berlin", "q9": "x"})}, "pred.json"),
     ("score-gold-missing", ["score", "--task", "xnli", "--language", "de", "--gold", "nope.tsv",
                             "--predictions", "pred.txt"], {"pred.txt": "neutral\n"}, "nope.tsv"),
     # --- stilts translate ---

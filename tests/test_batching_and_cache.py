@@ -11,8 +11,8 @@ from helpers import run_cli
 from transformers import AutoTokenizer
 
 import stilts.featurize as featurize_module
+from stilts.catalog import get_task
 from stilts.featurize import Batcher, feature_lengths, featurize
-from stilts.registry import get_task
 from stilts.testing import tiny_nli_examples
 from stilts.training import LENGTH_GROUP_BATCHES, TaskBatches, TrainingTask, pass_order
 

@@ -17,7 +17,7 @@ from helpers import run_cli
 from transformers import AutoModel
 
 from stilts import testing as tiny
-from stilts.registry import get_task
+from stilts.catalog import get_task
 
 TRAINING = {"learning_rate": 1e-3, "batch_size": 4, "max_steps": 2, "validate_every": 1}
 MAX_EXAMPLES = 8

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
+from stilts.catalog import get_task
 from stilts.data import load_examples
 from stilts.errors import BadInput
-from stilts.registry import get_task
 
 
 def _hub_like_xnli(folder):
@@ -39,3 +39,21 @@ def test_unreachable_hub_is_one_clear_line():
 def test_split_missing_on_the_hub_is_named():
     with pytest.raises(BadInput, match="data.mnli: the Hub dataset nyu-mll/glue has no test split"):
         load_examples(get_task("mnli"), "test", "en", {})
+
+
+def test_a_hub_outage_is_a_run_failure_not_bad_input(monkeypatch):
+    """Offline on purpose is bad input (give a local folder, exit 2); the Hub being down is not."""
+    import datasets
+
+    from stilts.errors import RunFailed
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'facebook/xnli' on the Hub (ConnectTimeout)")
+
+    monkeypatch.setattr(datasets, "load_dataset", down)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with pytest.raises(RunFailed, match=r"data.xnli: the Hub did not answer for facebook/xnli \(de\)"):
+        load_examples(get_task("xnli"), "dev", "de", {})
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BadInput, match="Give a local folder"):
+        load_examples(get_task("xnli"), "dev", "de", {})

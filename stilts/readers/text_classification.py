@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.errors import BadInput
+from stilts.errors import BadInput, MissingSplit
 from stilts.readers._io import numbered_lines
-from stilts.readers.nli import MissingSplit
 
 
 def read_label_text_tsv(path: Path, labels: tuple[str, ...]) -> list[dict]:

@@ -147,16 +147,28 @@ def source_of(scores: pd.DataFrame) -> str:
 # ------------------------------------------------------------------------------------ names and order
 
 def target_metrics(target: str, metrics_present=()) -> tuple[str, ...]:
-    """Main metric(s) of a target; a target outside the 9 XTREME tasks is guessed from its metrics."""
+    """Main metric(s) of a target. A target outside the 9 XTREME tasks: its catalog declaration's
+    metric when the file has it (a plugin's task), else a guess from the metrics present, else the
+    first of them, so that no target with scores is ever left out of a table."""
     if target in TARGET_METRICS:
         return TARGET_METRICS[target]
-    present = set(metrics_present)
-    if set(QA_METRICS) <= present:
+    present = list(dict.fromkeys(metrics_present))
+    if set(QA_METRICS) <= set(present):
         return QA_METRICS
+    declared = _declared_metric(target)
+    if declared in present:
+        return (declared,)
     for metric in ("accuracy", "f1"):
         if metric in present:
             return (metric,)
-    return ()
+    return tuple(present[:1])
+
+
+def _declared_metric(target: str) -> str | None:
+    # only for targets the table does not know: the catalog imports torch and the plugins
+    from stilts.catalog import TASKS
+
+    return TASKS.get(target).metric if target in TASKS else None
 
 
 def is_qa(metrics) -> bool:

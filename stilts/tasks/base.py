@@ -15,7 +15,7 @@ from torch import nn
 from stilts import defaults
 
 if TYPE_CHECKING:
-    from stilts.registry import Task
+    from stilts.catalog import Task
 
 
 class TaskFormat:

@@ -141,7 +141,7 @@ def _checkpoint_file(model_path: str, filename: str) -> Path | None:
         from huggingface_hub import try_to_load_from_cache
 
         found = try_to_load_from_cache(model_path, filename)
-    except Exception:  # not a valid repo id, no cache: no pretrained head to find
+    except ValueError:  # not a valid repo id (HFValidationError): no pretrained head to find
         return None
     return Path(found) if isinstance(found, str) else None
 

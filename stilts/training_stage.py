@@ -1,23 +1,29 @@
-"""What each stage kind does when it runs: train (intermediate, target) or evaluate zero-shot."""
+"""What the stage kinds that train share: their settings with the paper's defaults filled in, and the
+runner that puts fresh heads on the incoming encoder, trains and saves.
+
+The kinds themselves are declared by the stage packages (``stilts.intermediate.stage``,
+``stilts.target.stages``).
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 
-import numpy as np
-
-from stilts.artifacts import atomic_folder, upsert_scores
+from stilts import defaults
+from stilts.artifacts import atomic_folder
+from stilts.catalog import get_task
 from stilts.checkpoints import CheckpointStore
 from stilts.data import DataRead, load_examples, training_task
-from stilts.engine import PlannedStage, RunContext, score_labels
-from stilts.errors import BadInput
-from stilts.evaluation import evaluate_examples
+from stilts.errors import BadInput, MissingSplit
 from stilts.featurize import featurize
-from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head, save_heads, seed_everything
-from stilts.readers.nli import MissingSplit
-from stilts.registry import get_task, mixer
+from stilts.modeling import (
+    HEADS_FOLDER,
+    StageModel,
+    load_encoder,
+    save_heads,
+    seed_everything,
+)
+from stilts.stage_kinds import PlanContext, PlannedStage, RunContext, StageRunner
 from stilts.training import TrainingPlan, TrainingTask, train
 
 MODEL_FOLDER = "model"
@@ -25,11 +31,57 @@ CHECKPOINTS_FOLDER = "checkpoints"
 
 
 def input_model(stage: PlannedStage, context: RunContext) -> str:
+    """The model a stage starts from: its upstream stage's model/, or the pipeline's model."""
     return str(stage.upstream.folder / MODEL_FOLDER) if stage.upstream else context.model_path
 
 
-class TrainingStageRunner:
-    """Intermediate and target stages: fresh heads on the incoming encoder, train, save."""
+def check_task(name: str, kind: str, where: str):
+    """The task ``name``, which must be usable in a ``kind`` stage."""
+    task = get_task(name, where)
+    if kind not in task.phases:
+        allowed = ", ".join(sorted(task.phases))
+        raise BadInput(f"{where}: task '{name}' cannot be used in a {kind} stage (it can in: {allowed})")
+    return task
+
+
+def training_settings(stage, task_names: list[str], context: PlanContext, *, paper_batch_epochs: dict,
+                      paper_learning_rate: float, not_fingerprinted: frozenset[str]) -> dict:
+    """The stage's settings with the paper's defaults filled in where the YAML leaves them unset.
+    ``paper_batch_epochs``: task -> (batch size, epochs) of the paper's table for this kind."""
+    tasks = [get_task(name) for name in task_names]
+    paper = {task.name: paper_batch_epochs.get(task.paper_name, defaults.FALLBACK_BATCH_EPOCHS) for task in tasks}
+    # a mixture runs 3 epochs over the capped task sizes ("mixed/3"); one task runs its own epochs
+    paper_epochs = defaults.MULTITASK_EPOCHS if len(tasks) > 1 else paper[task_names[0]][1]
+    settings = stage.model_dump(exclude=set(not_fingerprinted) | {"batch_size", "task"})
+    settings.update(
+        max_length=stage.max_length or max(task.format.default_max_length for task in tasks),
+        learning_rate=stage.learning_rate or paper_learning_rate,
+        # the paper's "mixed" setting: each task keeps its own batch size unless the stage sets one
+        batch_sizes={name: stage.batch_size or paper[name][0] for name in task_names},
+        epochs=stage.epochs or paper_epochs or 1,
+        tasks=list(task_names),
+        seed=context.pipeline.seed,
+        mixed_precision=context.pipeline.mixed_precision,
+    )
+    return settings
+
+
+def data_tasks_of(tasks) -> frozenset[str]:
+    """The tasks whose data sources a training stage on ``tasks`` depends on: the tasks, the tasks
+    their training data comes from, and their parts."""
+    return frozenset({training_task(t).name for t in tasks} | {t.name for t in tasks}
+                     | {part for t in tasks for part in t.parts})
+
+
+class TrainingStageRunner(StageRunner):
+    """Stages that train (intermediate, target): fresh heads on the incoming encoder, train, save.
+
+    ``mixing`` draws the task of each batch when a stage trains several tasks (the intermediate
+    package's capped proportional sampling and friends); a kind without it trains one task.
+    """
+
+    def __init__(self, mixing=None):
+        self.mixing = mixing
 
     def run(self, stage: PlannedStage, context: RunContext) -> dict:
         settings, accelerator = stage.settings, context.accelerator
@@ -52,7 +104,7 @@ class TrainingStageRunner:
         plan = TrainingPlan(
             total_batches=total_batches, gradient_accumulation_steps=accumulation,
             learning_rate=settings["learning_rate"], warmup_ratio=settings["warmup_ratio"],
-            weight_decay=settings["weight_decay"], max_grad_norm=1.0,
+            weight_decay=settings["weight_decay"], max_grad_norm=defaults.MAX_GRAD_NORM,
             validate_every=settings["validate_every"], patience=settings["patience"], seed=settings["seed"],
             draw_task=draw_task, group_by_length=settings["group_by_length"])
         context.log(f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "
@@ -71,8 +123,7 @@ class TrainingStageRunner:
                 save_heads(unwrapped, folder)
         return {"training": summary, "train_examples": {item.task.name: len(item.features) for item in items}}
 
-    @staticmethod
-    def _schedule(items: list[TrainingTask], settings: dict, context: RunContext):
+    def _schedule(self, items: list[TrainingTask], settings: dict, context: RunContext):
         """How many batches the stage takes and which task each comes from.
 
         One task: ``epochs`` passes over its data. Several: the mixing rule of the intermediate
@@ -84,7 +135,9 @@ class TrainingStageRunner:
             (name,) = sizes
             context.log(f"  {name}: {sizes[name]} training examples, batch size {batch_sizes[name]}")
             return max(1, math.ceil(settings["epochs"] * math.ceil(sizes[name] / batch_sizes[name]))), lambda: name
-        mixing = mixer()
+        mixing = self.mixing
+        if mixing is None:
+            raise BadInput(f"{', '.join(sizes)}: this stage kind trains one task at a time")
         rates = mixing.mixing_rates(sizes, settings["mixing"], cap=settings["mixing_cap"],
                                     temperature=settings["mixing_temperature"], weights=settings["mixing_weights"])
         total_batches = mixing.mixture_batches(sizes, batch_sizes, settings["epochs"], cap=settings["mixing_cap"])
@@ -127,9 +180,6 @@ class TrainingStageRunner:
         dev_features = featurize(task, dev_examples, tokenizer, settings["max_length"])
         return TrainingTask(task, features, settings["batch_sizes"][task.name], dev_features, dev_examples)
 
-    def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
-        pass
-
 
 def _training_sources(task, settings: dict) -> list:
     """The tasks whose data trains ``task`` in a stage with ``settings``."""
@@ -138,103 +188,3 @@ def _training_sources(task, settings: dict) -> list:
 
 def _trains_on_own_dev(task, sources: list, settings: dict) -> bool:
     return "dev" in settings["train_splits"] and task.name in {source.name for source in sources}
-
-
-class EvaluateStageRunner:
-    """Zero-shot evaluation in every language of the target task; rows go to scores.csv."""
-
-    def run(self, stage: PlannedStage, context: RunContext) -> dict:
-        settings, accelerator = stage.settings, context.accelerator
-        seed_everything(settings["seed"])
-        task = get_task(settings["task"])
-        task = dataclasses.replace(task, format=task.format.for_evaluation(settings))
-        encoder, tokenizer = load_encoder(input_model(stage, context))
-        model = StageModel(encoder, [task]).to(accelerator.device)
-        if task.format.trains:
-            load_head(model, task, stage.upstream.folder / HEADS_FOLDER)
-
-        scores: dict[str, dict[str, dict[str, float]]] = {}
-        states: dict[str, dict] = {}  # per language, carried from split to split (BUCC: the dev threshold)
-        for read in self.data_reads(stage):
-            split, language = read.split, read.language
-            try:
-                examples = load_examples(task, split, language, context.data_sources)
-            except MissingSplit:
-                if not read.optional:
-                    raise
-                continue
-            if settings["max_examples"]:
-                examples = examples[: settings["max_examples"]]
-            scores.setdefault(split, {})[language] = evaluate_examples(
-                accelerator, model, task, examples, tokenizer, max_length=settings["max_length"],
-                batch_size=stage.config.batch_size, language=language, desc=f"{task.name} {split} {language}",
-                split=split, state=states.setdefault(language, {}))
-        if not scores:
-            raise BadInput(f"data.{task.name}: no evaluation data found in "
-                           f"{context.data_sources.get(task.name, 'the Hub')}")
-        metrics = {"task": task.name, "scores": scores, "average": _averages(scores)}
-        if any(states.values()):
-            metrics["state"] = {language: state for language, state in states.items() if state}
-        if accelerator.is_main_process:
-            upsert_scores(context.scores_path, score_rows(metrics, stage, context))
-        return metrics
-
-    def data_reads(self, stage: PlannedStage) -> list[DataRead]:
-        """The splits and languages to evaluate; those the data lacks are left out, unless the stage
-        named both its splits and its languages."""
-        settings = stage.settings
-        task = get_task(settings["task"])
-        explicit = settings["splits"] is not None and settings["languages"] is not None
-        return [DataRead(task, split, language, optional=not explicit)
-                for split in settings["splits"] or task.eval_splits
-                for language in settings["languages"] or task.languages]
-
-    def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
-        """A reused evaluation still belongs in this run's scores.csv (it may be a new file)."""
-        metrics = json.loads((stage.folder / "metrics.json").read_text())
-        if context.accelerator.is_main_process:
-            upsert_scores(context.scores_path, score_rows(metrics, stage, context))
-
-
-def _averages(scores: dict) -> dict:
-    averages = {}
-    for split, by_language in scores.items():
-        metric_names = next(iter(by_language.values())).keys()
-        averages[split] = {m: float(np.mean([values[m] for values in by_language.values()])) for m in metric_names}
-    return averages
-
-
-def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
-    labels = score_labels(context.pipeline)
-    return [{"pipeline": context.pipeline.name, "intermediate": labels["intermediate"], "mlm": labels["mlm"],
-             "target": metrics["task"], "seed": stage.settings["seed"], "split": split, "language": language,
-             "metric": metric, "value": float(value)}
-            for split, by_language in metrics["scores"].items()
-            for language, values in by_language.items()
-            for metric, value in values.items()]
-
-
-def per_language_table(metrics: dict) -> str:
-    """A plain-text table: one row per split and metric, one column per language, average last."""
-    lines = []
-    for split, by_language in metrics["scores"].items():
-        languages = list(by_language)
-        lines.append(f"{metrics['task']} ({split})")
-        lines.append("  " + f"{'metric':<12}" + "".join(f"{name:>7}" for name in languages + ["avg"]))
-        for metric in next(iter(by_language.values())):
-            values = [by_language[lang][metric] for lang in languages] + [metrics["average"][split][metric]]
-            lines.append("  " + f"{metric:<12}" + "".join(f"{value:7.1f}" for value in values))
-    return "\n".join(lines)
-
-
-STAGE_RUNNERS = {
-    "intermediate": TrainingStageRunner(),
-    "target": TrainingStageRunner(),
-    "evaluate": EvaluateStageRunner(),
-}
-
-
-def evaluation_metrics(stages: list[PlannedStage]) -> list[dict]:
-    return [json.loads((stage.folder / "metrics.json").read_text())
-            for stage in stages if stage.kind == "evaluate" and (stage.folder / "metrics.json").is_file()]
-

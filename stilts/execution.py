@@ -1,0 +1,117 @@
+"""Running planned pipelines in this process: the run context (one Accelerator per process), one
+pipeline of a sweep, a sweep's pipelines one after another, and the per-language summary.
+
+`stilts run`, `stilts sweep` (sequential and ``--jobs`` workers) all run stages through here, so
+they behave the same; the click commands in `stilts.commands` only parse and print.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from stilts.engine import blocking_failure, failure_reason, run_stages
+from stilts.errors import BadInput, RunFailed
+from stilts.stage_kinds import PlannedStage, RunContext
+
+
+def run_one_by_one(plans, model_path: str, run_dir: Path, detect_anomaly: bool) -> list[tuple[str, str, str]]:
+    context = None
+    failed_stages: dict[str, str] = {}
+    outcomes: list[tuple[str, str, str]] = []
+    for number, (pipeline, stages, data_sources) in enumerate(plans, start=1):
+        blocked = blocking_failure(stages, failed_stages)
+        if blocked:
+            outcomes.append((pipeline.name, "failed", blocked))
+            continue
+        context, status, reason, failed_fingerprint = run_sweep_pipeline(
+            context, pipeline, stages, data_sources, model_path, run_dir, detect_anomaly,
+            announce=f"=== [{number}/{len(plans)}] {pipeline.name}")
+        outcomes.append((pipeline.name, status, reason))
+        if failed_fingerprint:
+            failed_stages[failed_fingerprint] = reason
+            click.echo(f"error: {pipeline.name}: {reason}", err=True)
+    return outcomes
+
+
+#: what one pipeline of a sweep may fail with without stopping the others
+PIPELINE_FAILURES = (BadInput, RunFailed, RuntimeError, ValueError, OSError)
+
+
+def run_sweep_pipeline(context, pipeline, stages, data_sources, model_path: str, run_dir: Path,
+                       detect_anomaly: bool, announce: str | None = None):
+    """One pipeline of a sweep in this process. Returns (the context, for the next pipeline of this
+    process; "done" | "reused" | "failed"; the reason; the fingerprint of the stage that failed)."""
+    if context is None:
+        context = make_context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
+    context.pipeline, context.data_sources = pipeline, data_sources
+    reused = all(stage.complete for stage in stages)
+    if announce and not reused:
+        context.log(announce)
+    try:
+        # a reused pipeline still runs: its skipped evaluations re-add their rows to scores.csv
+        run_stages(stages, context)
+    except PIPELINE_FAILURES as error:
+        stage, reason = failure_reason(stages, error)
+        return context, "failed", reason, stage.fingerprint
+    return context, "reused" if reused else "done", "", None
+
+
+def make_context(pipeline, model_path: str, data_sources, run_dir: Path, detect_anomaly: bool = False):
+    """Quiet libraries, one Accelerator for the process, and the context stages run in."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import datasets
+    import torch
+    import transformers
+    from accelerate import Accelerator
+
+    torch.autograd.set_detect_anomaly(detect_anomaly)
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    accelerator = Accelerator(mixed_precision=mixed_precision_for(pipeline.mixed_precision))
+
+    def log(message: str) -> None:
+        if accelerator.is_main_process:
+            click.echo(message)
+
+    return RunContext(pipeline=pipeline, model_path=model_path, data_sources=data_sources,
+                      run_dir=run_dir, accelerator=accelerator, log=log)
+
+
+def mixed_precision_for(setting: str) -> str:
+    """`auto`: bf16 where the GPU supports it, otherwise full precision (CPU autocast is slower)."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def evaluation_metrics(stages: list[PlannedStage]) -> list[dict]:
+    """The metrics of the stages that scored languages (their metrics.json has ``scores``)."""
+    found = []
+    for stage in stages:
+        path = stage.folder / "metrics.json"
+        if path.is_file():
+            metrics = json.loads(path.read_text())
+            if "scores" in metrics:
+                found.append(metrics)
+    return found
+
+
+def per_language_table(metrics: dict) -> str:
+    """A plain-text table: one row per split and metric, one column per language, average last."""
+    lines = []
+    for split, by_language in metrics["scores"].items():
+        languages = list(by_language)
+        lines.append(f"{metrics['task']} ({split})")
+        lines.append("  " + f"{'metric':<12}" + "".join(f"{name:>7}" for name in languages + ["avg"]))
+        for metric in next(iter(by_language.values())):
+            values = [by_language[lang][metric] for lang in languages] + [metrics["average"][split][metric]]
+            lines.append("  " + f"{metric:<12}" + "".join(f"{value:7.1f}" for value in values))
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""What a stage kind is, and the registry of them.
+
+A stage kind is one declaration (`StageKind`): the YAML fields of its stages (a pydantic model), how a
+stage of it is planned (checked against the catalog and the stages before it, defaults resolved into
+the settings that its fingerprint hashes), what it reads, how it runs and what it does when it is
+reused. The engine plans and runs every stage through these and names no kind; the stage packages
+register theirs (``intermediate/`` registers ``intermediate``; ``target/`` ``target`` and
+``evaluate``), and other packages can add kinds as plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from stilts.artifacts import is_complete
+from stilts.registry import Registry
+
+if TYPE_CHECKING:
+    from stilts.config import PipelineConfig
+    from stilts.data import DataRead
+
+
+@dataclass
+class PlannedStage:
+    index: int
+    name: str
+    kind: str
+    #: every setting the stage runs with, defaults resolved; what the fingerprint hashes
+    settings: dict
+    fingerprint: str
+    folder: Path
+    #: the stage whose model/ this one starts from (None: the pipeline's model)
+    upstream: "PlannedStage | None"
+    #: the stage as written, for settings that are not fingerprinted (e.g. evaluation batch size)
+    config: Any = None
+
+    @property
+    def complete(self) -> bool:
+        return is_complete(self.folder)
+
+
+@dataclass
+class RunContext:
+    """What every stage runner needs besides its own settings."""
+
+    pipeline: "PipelineConfig"
+    model_path: str  # the pipeline's starting model, resolved to something from_pretrained takes
+    data_sources: dict[str, str]  # task name -> absolute folder or "hub"
+    run_dir: Path
+    accelerator: Any
+    log: Callable[[str], None] = print
+
+    @property
+    def scores_path(self) -> Path:
+        return self.run_dir / "scores.csv"
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What planning a stage may look at: the pipeline, where the stage is (for messages), and the
+    last stage before it that produced a model (None: it starts from the pipeline's model)."""
+
+    pipeline: "PipelineConfig"
+    where: str
+    previous: PlannedStage | None
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    #: the stage's resolved settings (its fingerprint hashes these and the data sources)
+    settings: dict
+    #: the tasks whose data sources are part of the stage's identity
+    data_tasks: frozenset[str]
+
+
+class StageRunner:
+    """How a stage of a kind runs. ``run`` returns the stage's metrics.json content."""
+
+    def run(self, stage: PlannedStage, context: RunContext) -> dict:
+        raise NotImplementedError
+
+    def data_reads(self, stage: PlannedStage) -> "list[DataRead]":
+        """Every (task, split, language) the stage will read, so a run can check them before any
+        stage starts. A stage that reads nothing returns []."""
+        return []
+
+    def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
+        """Called instead of ``run`` when the stage is complete and reused."""
+
+
+@dataclass(frozen=True)
+class StageKind:
+    name: str
+    #: the YAML fields of a stage of this kind; it must have ``kind: Literal["<name>"]``
+    config: type[BaseModel]
+    #: (stage config, PlanContext) -> StagePlan, or BadInput naming ``context.where``
+    plan: Callable[[Any, PlanContext], StagePlan]
+    runner: StageRunner
+    #: whether later stages start from this stage's model/ (training stages) or from the one before
+    produces_model: bool
+    #: config fields that change how a stage is labelled or how fast it runs, not what it computes
+    not_fingerprinted: frozenset[str] = frozenset({"name"})
+    #: the intermediate task names a stage contributes to the `intermediate` column of scores.csv
+    intermediate_tasks: Callable[[Any], list[str]] = field(default=lambda stage: [])
+
+
+STAGE_KINDS: Registry[StageKind] = Registry("stage kind")
+
+
+def register_stage_kind(kind: StageKind) -> StageKind:
+    return STAGE_KINDS.add(kind.name, kind)

@@ -1,0 +1,189 @@
+"""The `target` stage kind (fine-tune on the target task's English data, fresh head) and the
+`evaluate` stage kind (zero-shot in every language of the target task; rows go to scores.csv)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from stilts import defaults
+from stilts.artifacts import upsert_scores
+from stilts.catalog import get_task
+from stilts.config import StageConfig, TrainingStage
+from stilts.data import DataRead, load_examples
+from stilts.engine import score_labels
+from stilts.errors import BadInput, MissingSplit, did_you_mean
+from stilts.evaluation import evaluate_examples
+from stilts.modeling import (
+    HEADS_FOLDER,
+    StageModel,
+    load_encoder,
+    load_head,
+    seed_everything,
+)
+from stilts.stage_kinds import (
+    PlanContext,
+    PlannedStage,
+    RunContext,
+    StageKind,
+    StagePlan,
+    StageRunner,
+    register_stage_kind,
+)
+from stilts.training_stage import (
+    TrainingStageRunner,
+    check_task,
+    data_tasks_of,
+    input_model,
+    training_settings,
+)
+
+
+class TargetStage(TrainingStage):
+    kind: Literal["target"]
+    task: str
+    #: tasks whose English data trains the target instead of the catalog's (e.g. XNLI from ANLI
+    #: instead of MNLI); they must have the target's labels. None = the catalog's training task
+    train_tasks: Annotated[list[str], Field(min_length=1)] | None = None
+
+
+class EvaluateStage(StageConfig):
+    kind: Literal["evaluate"]
+    task: str
+    #: None = the task's evaluation splits that the data has
+    splits: list[Literal["dev", "test"]] | None = None
+    #: None = every language of the task that the data has
+    languages: list[str] | None = None
+    #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
+    max_length: Annotated[int, Field(gt=8)] | None = None
+    #: evaluate on the first N examples per language only (quick runs); None = all
+    max_examples: Annotated[int, Field(gt=0)] | None = None
+    batch_size: Annotated[int, Field(gt=0)] = 64
+    #: retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face
+    #: ``hidden_states`` (0 = embedding output, N = last of N layers). None = 14 for 24 layers (the
+    #: paper's "layer 13" of XLM-R large), 8 for 12 (XTREME's mBERT layer 7), else ceil(N * 14 / 24)
+    layer: Annotated[int, Field(ge=0)] | None = None
+    #: retrieval tasks: mean over the non-padding tokens (XTREME's default) or the first token's state
+    pooling: Literal["mean", "cls"] = "mean"
+
+
+TARGET_NOT_FINGERPRINTED = frozenset({"name", "checkpoint_every"})
+EVALUATE_NOT_FINGERPRINTED = frozenset({"name", "batch_size"})
+
+
+def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
+    where = context.where
+    tasks = [check_task(stage.task, "target", f"{where}.task")]
+    settings = training_settings(stage, [stage.task], context, paper_batch_epochs=defaults.TARGET_BATCH_EPOCHS,
+                                 paper_learning_rate=defaults.TARGET_LEARNING_RATE,
+                                 not_fingerprinted=TARGET_NOT_FINGERPRINTED)
+    for i, source_name in enumerate(stage.train_tasks or []):
+        source_task = get_task(source_name, f"{where}.train_tasks[{i}]")
+        if source_task.labels != tasks[0].labels or source_task.format.name != tasks[0].format.name:
+            raise BadInput(f"{where}.train_tasks[{i}]: '{source_name}' cannot train '{tasks[0].name}': "
+                           f"its format or labels differ")
+        tasks.append(source_task)  # its data source is part of the stage's identity
+    return StagePlan(settings, data_tasks_of(tasks))
+
+
+def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
+    where, previous = context.where, context.previous
+    task = check_task(stage.task, "evaluate", f"{where}.task")
+    if task.format.trains and not (previous and previous.kind == "target"
+                                   and previous.settings["tasks"] == [task.name]):
+        raise BadInput(f"{where}.task: evaluating '{task.name}' needs a target stage for "
+                       f"'{task.name}' right before it (its head is trained there)")
+    for i, language in enumerate(stage.languages or []):
+        if language not in task.languages:
+            raise BadInput(f"{where}.languages[{i}]: '{language}' is not a language of "
+                           f"{task.name}{did_you_mean(language, task.languages)}")
+    settings = stage.model_dump(exclude=set(EVALUATE_NOT_FINGERPRINTED))
+    settings.update(seed=context.pipeline.seed, max_length=stage.max_length or task.format.default_max_length)
+    return StagePlan(settings, frozenset({task.name}))
+
+
+class EvaluateStageRunner(StageRunner):
+    """Zero-shot evaluation in every language of the target task; rows go to scores.csv."""
+
+    def run(self, stage: PlannedStage, context: RunContext) -> dict:
+        settings, accelerator = stage.settings, context.accelerator
+        seed_everything(settings["seed"])
+        task = get_task(settings["task"])
+        task = dataclasses.replace(task, format=task.format.for_evaluation(settings))
+        encoder, tokenizer = load_encoder(input_model(stage, context))
+        model = StageModel(encoder, [task]).to(accelerator.device)
+        if task.format.trains:
+            assert stage.upstream is not None, "planning puts a target stage before a trained evaluation"
+            load_head(model, task, stage.upstream.folder / HEADS_FOLDER)
+
+        scores: dict[str, dict[str, dict[str, float]]] = {}
+        states: dict[str, dict] = {}  # per language, carried from split to split (BUCC: the dev threshold)
+        for read in self.data_reads(stage):
+            split, language = read.split, read.language
+            try:
+                examples = load_examples(task, split, language, context.data_sources)
+            except MissingSplit:
+                if not read.optional:
+                    raise
+                continue
+            if settings["max_examples"]:
+                examples = examples[: settings["max_examples"]]
+            scores.setdefault(split, {})[language] = evaluate_examples(
+                accelerator, model, task, examples, tokenizer, max_length=settings["max_length"],
+                batch_size=stage.config.batch_size, language=language, desc=f"{task.name} {split} {language}",
+                split=split, state=states.setdefault(language, {}))
+        if not scores:
+            raise BadInput(f"data.{task.name}: no evaluation data found in "
+                           f"{context.data_sources.get(task.name, 'the Hub')}")
+        metrics = {"task": task.name, "scores": scores, "average": _averages(scores)}
+        if any(states.values()):
+            metrics["state"] = {language: state for language, state in states.items() if state}
+        if accelerator.is_main_process:
+            upsert_scores(context.scores_path, score_rows(metrics, stage, context))
+        return metrics
+
+    def data_reads(self, stage: PlannedStage) -> list[DataRead]:
+        """The splits and languages to evaluate; those the data lacks are left out, unless the stage
+        named both its splits and its languages."""
+        settings = stage.settings
+        task = get_task(settings["task"])
+        explicit = settings["splits"] is not None and settings["languages"] is not None
+        return [DataRead(task, split, language, optional=not explicit)
+                for split in settings["splits"] or task.eval_splits
+                for language in settings["languages"] or task.languages]
+
+    def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
+        """A reused evaluation still belongs in this run's scores.csv (it may be a new file)."""
+        metrics = json.loads((stage.folder / "metrics.json").read_text())
+        if context.accelerator.is_main_process:
+            upsert_scores(context.scores_path, score_rows(metrics, stage, context))
+
+
+def _averages(scores: dict) -> dict:
+    averages = {}
+    for split, by_language in scores.items():
+        metric_names = next(iter(by_language.values())).keys()
+        averages[split] = {m: float(np.mean([values[m] for values in by_language.values()])) for m in metric_names}
+    return averages
+
+
+def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
+    labels = score_labels(context.pipeline)
+    return [{"pipeline": context.pipeline.name, "intermediate": labels["intermediate"], "mlm": labels["mlm"],
+             "target": metrics["task"], "seed": stage.settings["seed"], "split": split, "language": language,
+             "metric": metric, "value": float(value)}
+            for split, by_language in metrics["scores"].items()
+            for language, values in by_language.items()
+            for metric, value in values.items()]
+
+
+TARGET = register_stage_kind(StageKind(
+    name="target", config=TargetStage, plan=plan_target, runner=TrainingStageRunner(), produces_model=True,
+    not_fingerprinted=TARGET_NOT_FINGERPRINTED))
+EVALUATE = register_stage_kind(StageKind(
+    name="evaluate", config=EvaluateStage, plan=plan_evaluate, runner=EvaluateStageRunner(),
+    produces_model=False, not_fingerprinted=EVALUATE_NOT_FINGERPRINTED))

@@ -1,0 +1,40 @@
+"""The one registry class: duplicates refused, unknown names answered with one line and a
+did-you-mean, lazy entries imported when first asked for, and where each entry came from."""
+
+import sys
+
+import pytest
+
+from stilts.catalog import TASKS
+from stilts.errors import BadInput
+from stilts.registry import RUNTIME_ORIGIN, Registry
+from stilts.stage_kinds import STAGE_KINDS
+
+
+def test_add_get_and_duplicates():
+    colours = Registry("colour", from_plugins=False)
+    colours.add("red", 1)
+    assert colours.get("red") == 1 and "red" in colours and colours.names() == ["red"]
+    assert colours.origin("red") == RUNTIME_ORIGIN
+    with pytest.raises(ValueError, match="colour 'red' registered twice"):
+        colours.add("red", 2)
+    with pytest.raises(BadInput, match=r"^stages\[0\].colour: unknown colour 'rde' \(did you mean 'red'\?\)$"):
+        colours.get("rde", "stages[0].colour")
+    colours.remove("red")
+    assert "red" not in colours
+
+
+def test_lazy_entries_are_imported_on_first_use():
+    commands = Registry("thing", from_plugins=False)
+    commands.add_lazy("yiq", "colorsys:rgb_to_yiq")
+    sys.modules.pop("colorsys", None)
+    assert "colorsys" not in sys.modules
+    assert commands.get("yiq")(0, 0, 0) == (0, 0, 0) and "colorsys" in sys.modules
+    with pytest.raises(ValueError, match="not 'module:attribute'"):
+        commands.add_lazy("bad", "colorsys.rgb_to_yiq")
+
+
+def test_stilts_own_entries_come_from_its_plugins():
+    assert STAGE_KINDS.names() == ["intermediate", "target", "evaluate"]
+    assert STAGE_KINDS.origin("target") == "stilts (target-stages)"
+    assert TASKS.origin("xnli") == "stilts (target-tasks)" and TASKS.origin("mnli") == "stilts (intermediate-tasks)"
