@@ -10,9 +10,13 @@ import time
 
 from tqdm.auto import tqdm
 
-from stilts.data import load_examples
+from stilts.data import DataRead, load_examples
 from stilts.errors import BadInput, MissingSplit
 from stilts.stage_kinds import STAGE_KINDS, PlannedStage
+
+
+#: one distinct read: task, split, language, and the data sources it is read with
+ReadKey = tuple[str, str, str, tuple]
 
 
 def stages_to_run(stages: list[PlannedStage]) -> list[PlannedStage]:
@@ -28,7 +32,8 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
     """Load every (task, split, language) that a stage to run in ``plans`` (stages and their data
     sources) will read; the first problem is raised as the BadInput the stage would raise. Returns how
     many distinct reads were checked."""
-    reads, stages_of = {}, {}
+    reads: dict[ReadKey, tuple[DataRead, dict[str, str]]] = {}
+    stages_of: dict[str, tuple[dict[str, str], list[ReadKey]]] = {}
     for stages, sources in plans:
         for stage in stages_to_run(stages):
             for read in STAGE_KINDS.get(stage.kind).runner.data_reads(stage):
@@ -39,7 +44,7 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
     if not reads:
         return 0
     started = time.perf_counter()
-    found = {}
+    found: dict[ReadKey, bool] = {}
     for key, (read, sources) in tqdm(reads.items(), desc="reading data", unit="split", leave=False):
         try:
             found[key] = bool(load_examples(read.task, read.split, read.language, sources))
