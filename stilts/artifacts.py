@@ -15,10 +15,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from stilts.names import SCORE_COLUMNS, SCORE_KEY
+
 COMPLETE = "COMPLETE"
-SCORE_COLUMNS = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value")
-#: a row's identity: a rerun replaces the rows it wrote before instead of duplicating them
-SCORE_KEY = SCORE_COLUMNS[:-1]
 
 
 def write_text_atomic(path: Path, text: str) -> None:

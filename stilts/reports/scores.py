@@ -24,33 +24,19 @@ from pathlib import Path
 import pandas as pd
 
 from stilts.errors import BadInput
-
-SCORE_COLUMNS = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value")
-RUN_KEYS = ["pipeline", "intermediate", "mlm", "target", "seed"]
-CONFIG_KEYS = ["intermediate", "mlm"]
-
-# The 9 XTREME target tasks, in the order tables show them.
-TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba")
-QA_TARGETS = frozenset({"xquad", "mlqa", "tydiqa"})
-QA_METRICS = ("f1", "exact_match")
-# Main metric(s) of each target (METHOD.md, "Target tasks and metrics").
-TARGET_METRICS = {
-    "xnli": ("accuracy",),
-    "pawsx": ("accuracy",),
-    "udpos": ("f1",),
-    "panx": ("f1",),
-    "xquad": QA_METRICS,
-    "mlqa": QA_METRICS,
-    "tydiqa": QA_METRICS,
-    "bucc": ("f1",),
-    "tatoeba": ("accuracy",),
-}
-# Intermediate tasks in the order tables list them (DESIGN.md, "Names used everywhere").
-INTERMEDIATE_ORDER = (
-    "anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "ccg", "cosmosqa", "commonsenseqa",
-    "snli", "anli_r1", "anli_r2", "anli_r3", "mlm",
+from stilts.names import (
+    BASELINE,
+    CONFIG_KEYS,
+    INTERMEDIATE_ORDER,
+    QA_METRICS,
+    RUN_KEYS,
+    SCORE_COLUMNS,
+    TARGET_METRICS,
+    XTREME_TARGETS,
 )
-BASELINE = "none"
+
+# the names and orders of tables are written once, in stilts.names
+TARGETS = XTREME_TARGETS
 BASELINE_CONFIG = (BASELINE, False)
 DEFAULT_SPLIT = "dev"
 
