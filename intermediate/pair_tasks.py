@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
 from stilts.errors import MissingSplit
+from stilts.readers.layout import SPLITS, FileLayout, find_file, ignoring_language
 from stilts.readers.nli import NLI_LABELS, read_mnli_folder
 from stilts.readers.nli_extra import read_anli, read_snli
 from stilts.readers.pairs import QQP_LABELS, read_qqp
@@ -40,32 +41,18 @@ MNLI = register_task(Task(
 ))
 
 
-def _first_file(folder: Path, candidates: list[Path], what: str) -> Path:
-    for path in candidates:
-        if path.is_file():
-            return path
-    looked = ", ".join(str(path.relative_to(folder)) for path in candidates) or "nothing: unknown split"
-    raise MissingSplit(f"{folder}: no {what} file (looked for {looked})")
-
-
-def _labelled(examples: list[dict], path: Path, split: str) -> list[dict]:
+def _labelled(examples: list[dict], path: Path) -> list[dict]:
     """A file without labels (GLUE test) cannot train or score: treat it as a missing split."""
     if examples and examples[0]["label"] is None:
-        raise MissingSplit(f"{path}: the {split} file has no labels")
+        raise MissingSplit(f"{path}: no labels in this file (GLUE keeps its test labels private)")
     return examples
 
 
 # --- QQP -----------------------------------------------------------------------------------------
 
-_GLUE_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
-
-
-def read_qqp_folder(folder: Path, split: str, language: str | None = None) -> list[dict]:
-    """GLUE ``QQP/{train,dev,test}.tsv`` (the folder itself or its ``QQP/`` subfolder)."""
-    name = _GLUE_FILES.get(split)
-    candidates = [folder / name, folder / "QQP" / name] if name else []
-    path = _first_file(folder, candidates, f"QQP {split}")
-    return _labelled(read_qqp(path), path, split)
+#: GLUE ``QQP/{train,dev,test}.tsv`` (the folder itself or its ``QQP/`` subfolder)
+read_qqp_folder = FileLayout("QQP", {split: (f"{split}.tsv", f"QQP/{split}.tsv") for split in SPLITS},
+                             parse=lambda path, language: _labelled(read_qqp(path), path))
 
 
 def _qqp_row(row: dict) -> dict | None:
@@ -92,12 +79,11 @@ QQP = register_task(Task(
 # --- SNLI ----------------------------------------------------------------------------------------
 
 
-def read_snli_folder(folder: Path, split: str, language: str | None = None) -> list[dict]:
-    """``snli_1.0_{train,dev,test}.txt`` (the folder itself or its ``snli_1.0/`` subfolder); rows
-    without a gold label are dropped by the reader."""
-    name = f"snli_1.0_{split}.txt"
-    path = _first_file(folder, [folder / name, folder / "snli_1.0" / name], f"SNLI {split}")
-    return read_snli(path)
+#: ``snli_1.0_{train,dev,test}.txt`` (the folder itself or its ``snli_1.0/`` subfolder); rows without a
+#: gold label are dropped by the reader
+read_snli_folder = FileLayout(
+    "SNLI", {split: (f"snli_1.0_{split}.txt", f"snli_1.0/snli_1.0_{split}.txt") for split in SPLITS},
+    parse=ignoring_language(read_snli))
 
 
 def _nli_row(row: dict) -> dict | None:
@@ -127,14 +113,12 @@ SNLI = register_task(Task(
 
 def anli_folder_reader(round_number: int):
     """A ``read_local`` for one ANLI round: ``R{n}/{train,dev,test}.jsonl`` under an ``anli_v1.0``
-    folder, or the ``R{n}`` folder itself."""
+    folder, or the ``R{n}`` folder itself (a function: which names count depends on the folder's name)."""
 
     def read(folder: Path, split: str, language: str | None = None) -> list[dict]:
         round_folder = f"R{round_number}"
-        candidates = [folder / round_folder / f"{split}.jsonl"]
-        if folder.name == round_folder:
-            candidates.append(folder / f"{split}.jsonl")
-        return read_anli(_first_file(folder, candidates, f"ANLI round {round_number} {split}"))
+        names = [f"{round_folder}/{split}.jsonl"] + ([f"{split}.jsonl"] if folder.name == round_folder else [])
+        return read_anli(find_file(Path(folder), names, f"ANLI round {round_number} {split} file"))
 
     return read
 

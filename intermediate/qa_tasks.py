@@ -6,28 +6,17 @@ Local folders hold the release files as rajpurkar/SQuAD-explorer publishes them:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from stilts.catalog import HubSource, Task, register_task
-from stilts.errors import MissingSplit
+from stilts.readers.layout import FileLayout, ignoring_language
 from stilts.readers.qa import read_squad
 from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_NO_ANSWER, squad_example
 
 
-def squad_folder_reader(version: str):
+def squad_folder_reader(version: str) -> FileLayout:
     """``read_local`` for a folder holding ``{train,dev}-v{version}.json``."""
-
-    def read(folder: Path, split: str, language: str) -> list[dict]:
-        if language != "en":
-            raise MissingSplit(f"{folder}: SQuAD is English only, not '{language}'")
-        if split not in ("train", "dev"):
-            raise MissingSplit(f"{folder}: SQuAD has no public {split} split (train and dev only)")
-        path = folder / f"{split}-v{version}.json"
-        if not path.is_file():
-            raise MissingSplit(f"{path}: no such file (the SQuAD v{version} {split} file)")
-        return read_squad(path)
-
-    return read
+    return FileLayout(f"SQuAD v{version}", {split: (f"{split}-v{version}.json",) for split in ("train", "dev")},
+                      parse=ignoring_language(read_squad), split_note="the test set is not public",
+                      languages=("en",))
 
 
 SQUAD_V1 = register_task(Task(

@@ -12,30 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
-from stilts.errors import BadInput, MissingSplit
+from stilts.errors import BadInput
 from stilts.readers._io import numbered_lines, read_json
-from stilts.readers.multiple_choice import (
-    read_commonsenseqa,
-    read_cosmosqa,
-    read_hellaswag,
-)
+from stilts.readers.layout import FileLayout, ignoring_language
+from stilts.readers.multiple_choice import read_commonsenseqa, read_cosmosqa, read_hellaswag
 from stilts.tasks.multiple_choice import MULTIPLE_CHOICE
 from stilts.tasks.tagging import SUPERTAGGING
 
 MC_SPLITS = {"train": "train", "dev": "validation"}
 
 
-def _split_file_reader(files: dict[str, str], reader, what: str):
-    """A ``read_local`` for tasks with one release file per split (language ignored: English only)."""
-
-    def read(folder: Path, split: str, language: str) -> list[dict]:
-        name = files.get(split)
-        if name is None or not (Path(folder) / name).is_file():
-            looked = name or f"nothing: {what} has no labelled {split} split"
-            raise MissingSplit(f"{folder}: no {what} {split} file (looked for {looked})")
-        return reader(Path(folder) / name)
-
-    return read
+#: the test splits' labels are not public (TASKS.md), so the layouts name train and dev files only
+NO_TEST_LABELS = "the test labels are not public"
 
 
 # --------------------------------------------------------------------------- HellaSwag
@@ -54,8 +42,8 @@ HELLASWAG = register_task(Task(
     languages=("en",),
     metric="accuracy",
     description="HellaSwag: pick the most plausible of 4 endings (local: hellaswag_{train,val}.jsonl)",
-    read_local=_split_file_reader({"train": "hellaswag_train.jsonl", "dev": "hellaswag_val.jsonl"},
-                                  read_hellaswag, "HellaSwag"),
+    read_local=FileLayout("HellaSwag", {"train": ("hellaswag_train.jsonl",), "dev": ("hellaswag_val.jsonl",)},
+                          parse=ignoring_language(read_hellaswag), split_note=NO_TEST_LABELS),
     hub=HubSource("Rowan/hellaswag", config=lambda language: None, splits=MC_SPLITS,
                   to_example=_hellaswag_row),
 ))
@@ -77,7 +65,8 @@ COSMOSQA = register_task(Task(
     languages=("en",),
     metric="accuracy",
     description="Cosmos QA: reading comprehension with commonsense, 4 answers (local: train.csv, valid.csv)",
-    read_local=_split_file_reader({"train": "train.csv", "dev": "valid.csv"}, read_cosmosqa, "Cosmos QA"),
+    read_local=FileLayout("Cosmos QA", {"train": ("train.csv",), "dev": ("valid.csv",)},
+                          parse=ignoring_language(read_cosmosqa), split_note=NO_TEST_LABELS),
     hub=HubSource("allenai/cosmos_qa", config=lambda language: None, splits=MC_SPLITS,
                   to_example=_cosmosqa_row),
 ))
@@ -101,8 +90,9 @@ COMMONSENSEQA = register_task(Task(
     metric="accuracy",
     description="CommonsenseQA: 5-way commonsense questions (local: {train,dev}_rand_split.jsonl, "
                 "original or Hub schema)",
-    read_local=_split_file_reader({"train": "train_rand_split.jsonl", "dev": "dev_rand_split.jsonl"},
-                                  read_commonsenseqa, "CommonsenseQA"),
+    read_local=FileLayout("CommonsenseQA", {"train": ("train_rand_split.jsonl",),
+                                            "dev": ("dev_rand_split.jsonl",)},
+                          parse=ignoring_language(read_commonsenseqa), split_note=NO_TEST_LABELS),
     hub=HubSource("tau/commonsense_qa", config=lambda language: None, splits=MC_SPLITS,
                   to_example=_commonsenseqa_row),
 ))
@@ -164,14 +154,11 @@ def ccg_tags_to_id(folder: Path) -> dict[str, int]:
     return mapping
 
 
-def read_ccg_folder(folder: Path, split: str, language: str | None = None) -> list[dict]:
-    """CCG supertagging in jiant's format: ``ccg.{train,dev,test}`` (one sentence per line,
-    ``space-tokenized words<TAB>space-separated supertags``) and ``tags_to_id.json`` (supertag -> id;
-    optional, see `ccg_tags_to_id`). Tags become their id strings (`CCG_LABELS`)."""
-    folder = Path(folder)
-    path = folder / CCG_FILES.get(split, f"ccg.{split}")
-    if not path.is_file():
-        raise MissingSplit(f"{folder}: no CCG {split} file (looked for {path.name})")
+def read_ccg_file(path: Path, language: str | None = None) -> list[dict]:
+    """One ``ccg.{train,dev,test}`` file of jiant's format (one sentence per line, ``space-tokenized
+    words<TAB>space-separated supertags``), with the ids of its folder's ``tags_to_id.json`` (optional,
+    see `ccg_tags_to_id`). Tags become their id strings (`CCG_LABELS`)."""
+    folder = path.parent
     tags_to_id = ccg_tags_to_id(folder)
     examples = []
     for number, words, supertags in _ccg_lines(path):
@@ -182,6 +169,10 @@ def read_ccg_folder(folder: Path, split: str, language: str | None = None) -> li
         examples.append({"id": f"{path.name}:{number}", "tokens": words,
                          "tags": [str(tags_to_id[tag]) for tag in supertags]})
     return examples
+
+
+#: CCG supertagging in jiant's format: ``ccg.{train,dev,test}`` and ``tags_to_id.json``
+read_ccg_folder = FileLayout("CCG", {split: (name,) for split, name in CCG_FILES.items()}, parse=read_ccg_file)
 
 
 CCG = register_task(Task(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from stilts.catalog import HubSource, Task, register_task
+from stilts.names import XNLI_LANGUAGES
 from stilts.readers.nli import NLI_LABELS, read_xnli_folder
 from stilts.readers.text_classification import label_text_folder_reader
 from stilts.tasks.classification import CLASSIFICATION
-
-XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 
 
 def _xnli_row(row: dict) -> dict:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
 from stilts.errors import MissingSplit
+from stilts.names import BUCC_LANGUAGES, PAWSX_LANGUAGES, TATOEBA_LANGUAGES
+from stilts.readers.layout import FileLayout, find_file
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
 from stilts.tasks.classification import CLASSIFICATION
@@ -18,30 +20,25 @@ from stilts.tasks.retrieval import BITEXT_MINING, RETRIEVAL
 
 # --- PAWS-X --------------------------------------------------------------------------------------
 
-PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
 #: x-final/{lang}/ file per split; translated_train.tsv (non-English train) is not used: XTREME's
 #: zero-shot setting trains on English only
 _PAWSX_ORIGINAL_FILES = {"train": "train.tsv", "dev": "dev_2k.tsv", "test": "test_2k.tsv"}
 
 
-def read_pawsx_folder(folder: Path, split: str, language: str) -> list[dict]:
-    """PAWS-X for one split and language from XTREME's ``{split}-{lang}.tsv`` files or the original
-    ``x-final/{lang}/{train,dev_2k,test_2k}.tsv`` layout (``folder`` = ``x-final`` or its parent).
-
-    XTREME strips the labels of its test files; such a file counts as missing, so evaluation skips it.
-    """
-    candidates = [folder / f"{split}-{language}.tsv"]
-    if split in _PAWSX_ORIGINAL_FILES:
-        name = _PAWSX_ORIGINAL_FILES[split]
-        candidates += [folder / language / name, folder / "x-final" / language / name]
-    path = next((path for path in candidates if path.is_file()), None)
-    if path is None:
-        looked = ", ".join(str(path.relative_to(folder)) for path in candidates)
-        raise MissingSplit(f"{folder}: no PAWS-X {split} file for '{language}' (looked for {looked})")
+def read_labelled_pawsx(path: Path, language: str | None = None) -> list[dict]:
+    """XTREME strips the labels of its test files; such a file counts as missing, so evaluation skips it."""
     examples = read_pawsx(path)
     if examples and examples[0]["label"] is None:
         raise MissingSplit(f"{path}: no labels (XTREME strips them from its test files)")
     return examples
+
+
+#: PAWS-X for one split and language from XTREME's ``{split}-{lang}.tsv`` files or the original
+#: ``x-final/{lang}/{train,dev_2k,test_2k}.tsv`` layout (``folder`` = ``x-final`` or its parent)
+read_pawsx_folder = FileLayout(
+    "PAWS-X", {split: (f"{split}-{{language}}.tsv", f"{{language}}/{name}", f"x-final/{{language}}/{name}")
+               for split, name in _PAWSX_ORIGINAL_FILES.items()},
+    parse=read_labelled_pawsx)
 
 
 def _pawsx_row(row: dict) -> dict:
@@ -66,24 +63,16 @@ PAWSX = register_task(Task(
 
 # --- Tatoeba -------------------------------------------------------------------------------------
 
-#: the 36 XTREME Tatoeba languages (TASKS.md), ISO 639-1
-TATOEBA_LANGUAGES = ("af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi",
-                     "hu", "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "nl", "pt", "ru", "sw",
-                     "ta", "te", "th", "tl", "tr", "ur", "vi", "zh")
-
-
 def read_tatoeba_folder(folder: Path, split: str, language: str) -> list[dict]:
     """LASER's ``tatoeba.{iso3}-eng.{iso3}`` / ``.eng`` pair (in the folder or its ``v1/``), aligned
     line by line. The set is a test set only. (XTREME's preprocessed ``{xx}-en.en`` is sorted and has
-    lost the alignment, so it cannot be read.)"""
+    lost the alignment, so it cannot be read.) A function: the files are named by ISO 639-3 codes."""
     iso3 = TATOEBA_ISO1_TO_ISO3.get(language)
     if split != "test" or iso3 is None:
         raise MissingSplit(f"{folder}: Tatoeba has only a test split, in 36 languages (asked: {split}, "
                            f"'{language}')")
     name = f"tatoeba.{iso3}-eng.{iso3}"
-    path = next((p for p in (folder / name, folder / "v1" / name) if p.is_file()), None)
-    if path is None:
-        raise MissingSplit(f"{folder}: no Tatoeba file for '{language}' (looked for {name})")
+    path = find_file(Path(folder), [name, f"v1/{name}"], f"Tatoeba file for '{language}'")
     sources, english = read_tatoeba(path)
     return [{"id": f"{path.name}:{line}", "text_a": source, "text_b": target}
             for line, (source, target) in enumerate(zip(sources, english), start=1)]
@@ -112,7 +101,6 @@ TATOEBA = register_task(Task(
 
 # --- BUCC 2018 -----------------------------------------------------------------------------------
 
-BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
 #: XTREME's names (dev, test) and the release's (sample, training), which XTREME renames to them
 _BUCC_RELEASE_SPLITS = {"dev": "sample", "test": "training"}
 
@@ -124,17 +112,16 @@ def read_bucc_folder(folder: Path, split: str, language: str) -> list[dict]:
     One example per sentence (see `stilts.tasks.retrieval.BitextMining`). The sentences of the gold
     pairs come first, pair by pair, then the other sentences of the two sides alternately, so a quick
     run on the first N examples (``max_examples``) still has pairs to find among distractors on both
-    sides. The order does not change the mined pairs.
+    sides. The order does not change the mined pairs. (A function: a split is a set of three files,
+    found by its ``.{xx}`` file.)
     """
     names = [f"{language}-en.{split}"]
     if split in _BUCC_RELEASE_SPLITS:
         names.append(f"{language}-en.{_BUCC_RELEASE_SPLITS[split]}")
-    subfolders = (folder, folder / f"{language}-en", folder / "bucc2018" / f"{language}-en")
-    prefix = next((sub / name for name in names for sub in subfolders if (sub / f"{name}.{language}").is_file()),
-                  None)
-    if prefix is None:
-        raise MissingSplit(f"{folder}: no BUCC {split} files for '{language}' (looked for "
-                           f"{' or '.join(f'{name}.{language}' for name in names)})")
+    subfolders = ("", f"{language}-en/", f"bucc2018/{language}-en/")
+    source_file = find_file(Path(folder), [f"{sub}{name}.{language}" for name in names for sub in subfolders],
+                            f"BUCC {split} files for '{language}'")
+    prefix = source_file.with_suffix("")
     sources, english, gold = read_bucc(prefix)
     if gold is None:
         raise MissingSplit(f"{prefix}.gold: no gold pairs, so the {split} split cannot be scored")

@@ -15,27 +15,16 @@ A requested split or language without a file raises ``MissingSplit`` (evaluation
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
 from stilts.errors import BadInput, MissingSplit
-from stilts.readers.qa import TYDIQA_LANGUAGES, read_squad, read_tydiqa, tydiqa_language
+from stilts.names import MLQA_LANGUAGES, TYDIQA_LANGUAGES, XQUAD_LANGUAGES
+from stilts.readers.layout import FileLayout, find_file
+from stilts.readers.qa import TYDIQA_ID_PREFIXES, read_squad, read_tydiqa, tydiqa_language
 from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_MLQA, squad_example
 
-XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
-MLQA_LANGUAGES = ("ar", "de", "en", "es", "hi", "vi", "zh")
-TYDIQA_CODES = ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")
-TYDIQA_NAMES = {code: name for name, code in TYDIQA_LANGUAGES.items()}
-
-
-def _first_file(folder: Path, candidates: Iterable[Path], what: str) -> Path:
-    candidates = list(candidates)
-    for path in candidates:
-        if path.is_file():
-            return path
-    looked_for = ", ".join(str(path.relative_to(folder)) for path in candidates)
-    raise MissingSplit(f"{folder}: no {what} (looked for {looked_for})")
+TYDIQA_NAMES = {code: name for name, code in TYDIQA_ID_PREFIXES.items()}
 
 
 def _answered(examples: list[dict], path: Path) -> list[dict]:
@@ -51,12 +40,13 @@ def _answered(examples: list[dict], path: Path) -> list[dict]:
 # --- XQuAD ---------------------------------------------------------------------------------------
 
 
-def read_xquad_folder(folder: Path, split: str, language: str) -> list[dict]:
-    """``xquad.{lang}.json`` (deepmind/xquad); its only split is ``test``."""
-    if split != "test":
-        raise MissingSplit(f"{folder}: XQuAD has only a test split (it trains and validates on SQuAD v1.1)")
-    path = _first_file(folder, [folder / f"xquad.{language}.json"], f"XQuAD file for '{language}'")
+def read_answered_squad(path: Path, language: str | None = None) -> list[dict]:
     return _answered(read_squad(path), path)
+
+
+#: ``xquad.{lang}.json`` (deepmind/xquad); its only split is ``test``
+read_xquad_folder = FileLayout("XQuAD", {"test": ("xquad.{language}.json",)}, parse=read_answered_squad,
+                               split_note="it trains and validates on SQuAD v1.1")
 
 
 XQUAD = register_task(Task(
@@ -79,15 +69,15 @@ XQUAD = register_task(Task(
 # --- MLQA ----------------------------------------------------------------------------------------
 
 
-def read_mlqa_folder(folder: Path, split: str, language: str) -> list[dict]:
-    """``{dev,test}/{split}-context-{l}-question-{l}.json`` under ``MLQA_V1`` (the folder itself or its
-    parent), or the files directly in the folder (XTREME's layout)."""
-    if split not in ("dev", "test"):
-        raise MissingSplit(f"{folder}: MLQA has dev and test splits only (it trains on SQuAD v1.1)")
-    root = folder / "MLQA_V1" if (folder / "MLQA_V1").is_dir() else folder
-    name = f"{split}-context-{language}-question-{language}.json"
-    path = _first_file(folder, [root / split / name, root / name], f"MLQA {split} file for '{language}'")
-    return _answered(read_squad(path), path)
+def _mlqa_names(split: str) -> tuple[str, ...]:
+    name = f"{split}-context-{{language}}-question-{{language}}.json"
+    return (f"MLQA_V1/{split}/{name}", f"MLQA_V1/{name}", f"{split}/{name}", name)
+
+
+#: ``{dev,test}/{split}-context-{l}-question-{l}.json`` under ``MLQA_V1`` (the folder itself or its
+#: parent), or the files directly in the folder (XTREME's layout)
+read_mlqa_folder = FileLayout("MLQA", {split: _mlqa_names(split) for split in ("dev", "test")},
+                              parse=read_answered_squad, split_note="it trains on SQuAD v1.1")
 
 
 MLQA = register_task(Task(
@@ -108,8 +98,9 @@ MLQA = register_task(Task(
 # --- TyDiQA-GoldP --------------------------------------------------------------------------------
 
 
-def _tydiqa_paths(folder: Path, split: str, language: str) -> list[Path]:
-    """Where each layout keeps a language's file, per-language files first (they are smaller).
+def _tydiqa_names(split: str, language: str) -> list[str]:
+    """Where each layout keeps a language's file, per-language files first (they are smaller); a
+    function rather than a `FileLayout`: the official dev files are named by the language's English name.
 
     Official: ``tydiqa-goldp-v1.1-train.json`` (all languages) and, from ``tydiqa-goldp-v1.1-dev.tgz``,
     ``tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{english name}.json``. XTREME: per-language
@@ -117,13 +108,13 @@ def _tydiqa_paths(folder: Path, split: str, language: str) -> list[Path]:
     prefix), with the combined train file moved into ``tydiqa-goldp-v1.1-train/``.
     """
     if split == "train":
-        sub = folder / "tydiqa-goldp-v1.1-train"
-        return [sub / f"tydiqa.goldp.{language}.train.json", folder / f"tydiqa.goldp.{language}.train.json",
-                folder / "tydiqa-goldp-v1.1-train.json", sub / "tydiqa-goldp-v1.1-train.json"]
-    sub = folder / "tydiqa-goldp-v1.1-dev"
+        sub = "tydiqa-goldp-v1.1-train"
+        return [f"{sub}/tydiqa.goldp.{language}.train.json", f"tydiqa.goldp.{language}.train.json",
+                "tydiqa-goldp-v1.1-train.json", f"{sub}/tydiqa-goldp-v1.1-train.json"]
+    sub = "tydiqa-goldp-v1.1-dev"
     official = f"tydiqa-goldp-dev-{TYDIQA_NAMES[language]}.json"
-    return [sub / official, folder / official, sub / f"tydiqa.goldp.{language}.dev.json",
-            folder / f"tydiqa.goldp.{language}.dev.json", folder / "tydiqa-goldp-v1.1-dev.json"]
+    return [f"{sub}/{official}", official, f"{sub}/tydiqa.goldp.{language}.dev.json",
+            f"tydiqa.goldp.{language}.dev.json", "tydiqa-goldp-v1.1-dev.json"]
 
 
 def read_tydiqa_folder(folder: Path, split: str, language: str) -> list[dict]:
@@ -133,7 +124,7 @@ def read_tydiqa_folder(folder: Path, split: str, language: str) -> list[dict]:
     if language not in TYDIQA_NAMES:
         raise MissingSplit(f"{folder}: TyDiQA-GoldP has no language '{language}'")
     what = "TyDiQA-GoldP " + ("train" if split == "train" else "dev (our test)") + f" file for '{language}'"
-    path = _first_file(folder, _tydiqa_paths(folder, split, language), what)
+    path = find_file(Path(folder), _tydiqa_names(split, language), what)
     examples = read_tydiqa(path, language)
     if not examples:
         raise MissingSplit(f"{path}: no '{language}' questions")
@@ -165,7 +156,7 @@ TYDIQA = register_task(Task(
     name="tydiqa",
     format=SPAN_QA,
     phases=frozenset({"target", "evaluate"}),
-    languages=TYDIQA_CODES,
+    languages=TYDIQA_LANGUAGES,
     metric="f1",
     description="TyDiQA-GoldP: extractive QA on the gold passage, 9 languages; trains on the English part "
                 "of its train file; the official dev files are the test set (no dev split, so no early "

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
 from stilts.errors import MissingSplit
+from stilts.names import PANX_LANGUAGES, UDPOS_LANGUAGES
 from stilts.readers._io import numbered_lines
+from stilts.readers.layout import SPLITS, FileLayout
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conllu_upos, read_panx
 from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
 
@@ -29,7 +31,6 @@ UDPOS_HUB_NAMES = {
     "ru": "Russian", "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish",
     "ur": "Urdu", "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
 }
-UDPOS_LANGUAGES = tuple(sorted(UDPOS_HUB_NAMES))
 
 
 def ud_files(folder: Path, split: str, language: str) -> list[Path]:
@@ -73,11 +74,6 @@ UDPOS = register_task(Task(
 
 # --------------------------------------------------------------------------- PAN-X
 
-PANX_LANGUAGES = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi",
-                  "hu", "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru",
-                  "sw", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo", "zh")
-
-
 def _has_tags(path: Path) -> bool:
     """Whether the first token line has a tag: XTREME's released ``test-xx.tsv`` files are tokens only."""
     for _, line in numbered_lines(path):
@@ -87,19 +83,19 @@ def _has_tags(path: Path) -> bool:
     return False
 
 
-def read_panx_folder(folder: Path, split: str, language: str) -> list[dict]:
-    """PAN-X from XTREME's ``{split}-{lang}.tsv`` files or the original Rahimi et al. release with each
-    ``{lang}.tar.gz`` extracted into ``{lang}/`` (``{lang}/train``, ``{lang}/dev``, ``{lang}/test``).
-    A file without tags (XTREME blanks the test labels) counts as missing, so evaluation skips it."""
-    folder = Path(folder)
-    candidates = [folder / f"{split}-{language}.tsv", folder / language / split]
-    path = next((candidate for candidate in candidates if candidate.is_file()), None)
-    if path is None:
-        raise MissingSplit(f"{folder}: no PAN-X {split} file for '{language}' (looked for "
-                           f"{candidates[0].name} and {language}/{split})")
+def read_tagged_panx(path: Path, language: str) -> list[dict]:
+    """A PAN-X file; one without tags (XTREME blanks the test labels) counts as missing, so evaluation
+    skips it."""
     if not _has_tags(path):
         raise MissingSplit(f"{path}: no NER tags in this file (XTREME releases its test files unlabelled)")
     return read_panx(path, language)
+
+
+#: PAN-X from XTREME's ``{split}-{lang}.tsv`` files or the original Rahimi et al. release with each
+#: ``{lang}.tar.gz`` extracted into ``{lang}/`` (``{lang}/train``, ``{lang}/dev``, ``{lang}/test``)
+read_panx_folder = FileLayout(
+    "PAN-X", {split: (f"{split}-{{language}}.tsv", f"{{language}}/{split}") for split in SPLITS},
+    parse=read_tagged_panx)
 
 
 def _panx_row(row: dict) -> dict:

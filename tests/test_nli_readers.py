@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from stilts.target.classification_tasks import XNLI_LANGUAGES
 
 from stilts.errors import BadInput, MissingSplit
 from stilts.readers.nli import NLI_LABELS, read_mnli_folder, read_xnli_folder
+from stilts.target.classification_tasks import XNLI_LANGUAGES
 
 
 def test_xtreme_xnli_dev_files_all_15_languages(shared_data):
@@ -21,7 +21,7 @@ def test_xtreme_xnli_dev_files_all_15_languages(shared_data):
 
 
 def test_missing_split_names_folder_and_files(shared_data):
-    with pytest.raises(MissingSplit, match=r"no XNLI test data for 'de' \(looked for test-de.tsv and xnli.test.tsv\)"):
+    with pytest.raises(MissingSplit, match=r"no XNLI test file for 'de' \(looked for test-de.tsv, xnli.test.tsv\)"):
         read_xnli_folder(shared_data / "xnli", "test", "de")
 
 

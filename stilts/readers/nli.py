@@ -23,6 +23,7 @@ from pathlib import Path
 
 from stilts.errors import BadInput, MissingSplit
 from stilts.readers._io import header_tsv, numbered_lines, read_jsonl, tsv_cells
+from stilts.readers.layout import SPLITS, FileLayout, find_file
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 _LABEL_ALIASES = {"contradictory": "contradiction"}
@@ -104,10 +105,6 @@ def read_xtreme_nli_tsv(path: Path) -> list[dict]:
     return examples
 
 
-def _first_existing(folder: Path, names: list[str]) -> Path | None:
-    return next((folder / name for name in names if (folder / name).is_file()), None)
-
-
 _MNLI_FILES = {
     "train": ["multinli_1.0_train.jsonl", "train.tsv", "multinli.train.en.tsv"],
     "dev": ["multinli_1.0_dev_matched.jsonl", "dev_matched.tsv"],
@@ -123,14 +120,15 @@ def _mnli_file_names(split: str, language: str | None) -> list[str]:
 
 
 def read_mnli_folder(folder: Path, split: str, language: str | None = None) -> list[dict]:
-    """MNLI from a MultiNLI-1.0, GLUE MNLI or XNLI-MT folder (the first file found wins)."""
+    """MNLI from a MultiNLI-1.0, GLUE MNLI or XNLI-MT folder (the first file found wins). A function,
+    not a `FileLayout`: English and the translated languages have different file sets."""
+    english = language in (None, "en")
+    what = f"MNLI {split} file" + ("" if english else f" in '{language}'")
     names = _mnli_file_names(split, language)
-    path = _first_existing(folder, names)
-    if path is None:
-        english = language in (None, "en")
+    if not names:
         nothing = "nothing: unknown split" if english else "nothing: XNLI-MT translated only train"
-        raise MissingSplit(f"{folder}: no MNLI {split} file" + ("" if english else f" in '{language}'")
-                           + f" (looked for {', '.join(names) or nothing})")
+        raise MissingSplit(f"{folder}: no {what} (looked for {nothing})")
+    path = find_file(Path(folder), names, what)
     if path.suffix == ".jsonl":
         return read_multinli_jsonl(path)
     if path.name.startswith("multinli.train."):
@@ -138,13 +136,17 @@ def read_mnli_folder(folder: Path, split: str, language: str | None = None) -> l
     return read_glue_mnli_tsv(path)
 
 
-def read_xnli_folder(folder: Path, split: str, language: str) -> list[dict]:
-    """XNLI dev/test for one language from an XNLI-1.0 folder or XTREME's per-language files."""
-    per_language = folder / f"{split}-{language}.tsv"
-    if per_language.is_file():
-        return read_xtreme_nli_tsv(per_language)
-    combined = folder / f"xnli.{split}.tsv"
-    if combined.is_file():
-        return read_xnli_original_tsv(combined, language)
-    raise MissingSplit(f"{folder}: no XNLI {split} data for '{language}' "
-                       f"(looked for {per_language.name} and {combined.name})")
+def read_xnli_file(path: Path, language: str) -> list[dict]:
+    """One language of an XNLI file: XNLI-1.0's ``xnli.{dev,test}.tsv`` (every language, a header row
+    starting with ``language``) or XTREME's per-language ``{split}-{language}.tsv`` (no header)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        first_line = handle.readline()
+    if first_line.split("\t", 1)[0] == "language":
+        return read_xnli_original_tsv(path, language)
+    return read_xtreme_nli_tsv(path)
+
+
+#: XNLI dev/test for one language from XTREME's per-language files or an XNLI-1.0 folder
+read_xnli_folder = FileLayout(
+    "XNLI", {split: (f"{split}-{{language}}.tsv", f"xnli.{split}.tsv") for split in SPLITS},
+    parse=read_xnli_file)

@@ -15,8 +15,8 @@ from stilts.errors import BadInput
 from stilts.readers._io import as_path, read_json
 
 # TyDiQA ids start with the language's English name: "english-1234...". XTREME's per-language
-# files (tydiqa.goldp.xx.train.json) have the prefix cut off already.
-TYDIQA_LANGUAGES = {
+# files (tydiqa.goldp.xx.train.json) have the prefix cut off already. Id prefix -> language code.
+TYDIQA_ID_PREFIXES = {
     "arabic": "ar", "bengali": "bn", "english": "en", "finnish": "fi", "indonesian": "id",
     "korean": "ko", "russian": "ru", "swahili": "sw", "telugu": "te",
 }
@@ -68,7 +68,7 @@ def read_squad(path) -> list[dict]:
 
 def tydiqa_language(question_id: str) -> str | None:
     """ISO 639-1 code from a TyDiQA id prefix (``english-...`` -> ``en``), None without one."""
-    return TYDIQA_LANGUAGES.get(question_id.split("-", 1)[0])
+    return TYDIQA_ID_PREFIXES.get(question_id.split("-", 1)[0])
 
 
 def read_tydiqa(path, language: str | None = None) -> list[dict]:
@@ -81,7 +81,7 @@ def read_tydiqa(path, language: str | None = None) -> list[dict]:
     examples = read_squad(path)
     if language is None:
         return examples
-    if language not in TYDIQA_LANGUAGES.values():
+    if language not in TYDIQA_ID_PREFIXES.values():
         raise BadInput(f"{as_path(path)}: TyDiQA has no language '{language}' "
-                       f"(languages: {', '.join(sorted(TYDIQA_LANGUAGES.values()))})")
+                       f"(languages: {', '.join(sorted(TYDIQA_ID_PREFIXES.values()))})")
     return [e for e in examples if tydiqa_language(e["id"]) in (None, language)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.errors import BadInput, MissingSplit
+from stilts.errors import BadInput
 from stilts.readers._io import numbered_lines
+from stilts.readers.layout import SPLITS, FileLayout, ignoring_language
 
 
 def read_label_text_tsv(path: Path, labels: tuple[str, ...]) -> list[dict]:
@@ -23,13 +24,7 @@ def read_label_text_tsv(path: Path, labels: tuple[str, ...]) -> list[dict]:
     return examples
 
 
-def label_text_folder_reader(labels: tuple[str, ...]):
-    """A ``read_local`` for a catalog entry: (folder, split, language) -> examples."""
-
-    def read(folder: Path, split: str, language: str) -> list[dict]:
-        path = Path(folder) / f"{split}-{language}.tsv"
-        if not path.is_file():
-            raise MissingSplit(f"{folder}: no {split} file for '{language}' (looked for {path.name})")
-        return read_label_text_tsv(path, labels)
-
-    return read
+def label_text_folder_reader(labels: tuple[str, ...]) -> FileLayout:
+    """A ``read_local`` for a catalog entry: ``{split}-{language}.tsv`` files of ``label<TAB>text``."""
+    return FileLayout("", {split: (f"{split}-{{language}}.tsv",) for split in SPLITS},
+                      parse=ignoring_language(lambda path: read_label_text_tsv(path, labels)))

@@ -1,0 +1,84 @@
+"""Where a task's release files lie in a local folder, declared as data.
+
+A `FileLayout` names, per split, the files to try (first found wins) and the parser of one file; an
+instance is the task's ``read_local(folder, split, language)``. `find_file` is the one place that looks
+for files and says what it looked for when none is there; layouts that need code (BUCC's file sets,
+TyDiQA's files by language name, ANLI's round folders) call it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from stilts.errors import MissingSplit
+
+SPLITS = ("train", "dev", "test")
+
+#: (path of the file found, language asked for) -> examples
+Parser = Callable[[Path, "str | None"], list[dict]]
+
+
+def find_file(folder: Path, names: Iterable[str], what: str) -> Path:
+    """The first of ``names`` (paths relative to ``folder``) that is a file; none is a MissingSplit
+    ``<folder>: no <what> (looked for <names>)``, which evaluation catches to skip the split."""
+    names = list(names)
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    raise MissingSplit(f"{folder}: no {what} (looked for {', '.join(names)})")
+
+
+def ignoring_language(reader: Callable[[Path], list[dict]]) -> Parser:
+    """A parser from a reader of one file whose content does not depend on the language asked for."""
+    def parse(path: Path, language: str | None) -> list[dict]:
+        return reader(path)
+    parse.__doc__ = reader.__doc__
+    return parse
+
+
+def _and_list(words) -> str:
+    words = list(words)
+    return " and ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+@dataclass(frozen=True)
+class FileLayout:
+    """A ``read_local`` declared as data: ``FileLayout("PAWS-X", {"dev": ("dev-{language}.tsv",
+    "x-final/{language}/dev_2k.tsv")}, parse=...)``.
+
+    Reading a split the layout has no entry for, a language outside ``languages``, or a folder without
+    any of the split's files raises MissingSplit naming the folder and what was looked for.
+    """
+
+    #: the data set's name in messages ("PAWS-X"); "" for a generic layout
+    what: str
+    #: split -> file names relative to the folder, in the order tried; ``{language}`` is replaced by
+    #: the language asked for
+    files: Mapping[str, tuple[str, ...]]
+    parse: Parser
+    #: why the splits missing from ``files`` are missing ("the test labels are not public")
+    split_note: str = ""
+    #: the only languages the files hold (an English-only data set); empty: any language
+    languages: tuple[str, ...] = ()
+
+    def __call__(self, folder: Path, split: str, language: str | None = None) -> list[dict]:
+        folder = Path(folder)
+        if self.languages and language is not None and language not in self.languages:
+            raise MissingSplit(f"{folder}: {self.what} has no '{language}' data "
+                               f"({_and_list(self.languages)} only)")
+        if split not in self.files:
+            note = f": {self.split_note}" if self.split_note else ""
+            raise MissingSplit(f"{folder}: {self.what or 'the data set'} has no {split} split "
+                               f"({_and_list(self.files)} only{note})")
+        return self.parse(find_file(folder, self.names(split, language), self.describe(split, language)),
+                          language)
+
+    def names(self, split: str, language: str | None) -> list[str]:
+        return [pattern.format(language=language) for pattern in self.files[split]]
+
+    def describe(self, split: str, language: str | None) -> str:
+        """What a missing file is called in messages: ``PAWS-X dev file for 'de'``."""
+        per_language = any("{language}" in pattern for pattern in self.files[split])
+        return " ".join(filter(None, (self.what, split, "file"))) + (f" for '{language}'" if per_language else "")
