@@ -17,16 +17,23 @@ from pathlib import Path
 from stilts.errors import BadInput, did_you_mean
 from stilts.metrics import mlqa, squad, squad_v2
 from stilts.metrics.classification import accuracy
-from stilts.metrics.predictions import (read_bucc_candidates, read_index_predictions, read_label_predictions,
-                                        read_na_probs, read_qa_predictions, read_tag_predictions)
+from stilts.metrics.predictions import (
+    read_bucc_candidates,
+    read_index_predictions,
+    read_label_predictions,
+    read_na_probs,
+    read_qa_predictions,
+    read_tag_predictions,
+)
 from stilts.metrics.retrieval import bucc_scores, drop_repeated_sentences, tatoeba_accuracy
 from stilts.metrics.tagging import ner_scores, pos_scores
+from stilts.names import TASK_LANGUAGES
 from stilts.readers import nli
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.qa import read_squad, read_tydiqa
-from stilts.readers.retrieval import (bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba,
-                                      tatoeba_paths)
+from stilts.readers.retrieval import bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba, tatoeba_paths
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
+from stilts.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -47,12 +54,19 @@ class Scorer:
     takes_threshold: bool = False
 
 
-SCORERS: dict[str, Scorer] = {}
+#: task -> its scorer. Reading it does not load the plugins (``from_plugins=False``): they import every
+#: task catalog and with them torch, and ``stilts score`` must stay a quick, torch-free command.
+SCORERS: Registry[Scorer] = Registry("task", from_plugins=False)
 
 
-def _scorer(task: str, languages: str, takes_threshold: bool = False):
+def add_scorer(scorer: Scorer) -> Scorer:
+    return SCORERS.add(scorer.task, scorer)
+
+
+def _scorer(task: str, takes_threshold: bool = False):
+    """Registers the decorated function as ``task``'s scorer, for the task's languages in stilts.names."""
     def register(function: Callable[[Request], dict]) -> Callable[[Request], dict]:
-        SCORERS[task] = Scorer(task, tuple(languages.split()), function, takes_threshold)
+        add_scorer(Scorer(task, TASK_LANGUAGES[task], function, takes_threshold))
         return function
     return register
 
@@ -60,15 +74,15 @@ def _scorer(task: str, languages: str, takes_threshold: bool = False):
 def score(task: str, language: str, gold, predictions, threshold: float | None = None,
           na_probs=None) -> dict:
     """Metrics (0-100) of one prediction file against one gold file."""
-    if task not in SCORERS:
-        raise BadInput(f"--task: unknown task '{task}'{did_you_mean(task, SCORERS)} "
-                       f"(tasks: {', '.join(sorted(SCORERS))})")
-    scorer = SCORERS[task]
+    try:
+        scorer = SCORERS.get(task, "--task")
+    except BadInput as unknown:
+        raise BadInput(f"{unknown} (tasks: {', '.join(sorted(SCORERS.names()))})") from None
     if language not in scorer.languages:
         raise BadInput(f"--language: '{language}' is not a {task} language"
                        f"{did_you_mean(language, scorer.languages)} ({' '.join(scorer.languages)})")
     if threshold is not None and not scorer.takes_threshold:
-        takers = ", ".join(sorted(name for name, s in SCORERS.items() if s.takes_threshold))
+        takers = ", ".join(sorted(name for name, other in SCORERS.items() if other.takes_threshold))
         raise BadInput(f"--threshold: only {takers} take a threshold, not {task}")
     if na_probs is not None and task != "squad_v2":
         raise BadInput(f"--na-probs: only squad_v2 takes no-answer probabilities, not {task}")
@@ -91,20 +105,12 @@ def _classification(request: Request, examples: list[dict], labels) -> dict:
     return {"accuracy": accuracy(predicted, [e["label"] for e in examples]), "count": len(examples)}
 
 
-def _read_xnli(path: Path, language: str) -> list[dict]:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        first_line = handle.readline()
-    if first_line.split("\t", 1)[0] == "language":  # XNLI-1.0 xnli.{dev,test}.tsv, all languages
-        return nli.read_xnli_original_tsv(path, language)
-    return nli.read_xtreme_nli_tsv(path)
-
-
-@_scorer("xnli", "ar bg de el en es fr hi ru sw th tr ur vi zh")
+@_scorer("xnli")
 def score_xnli(request: Request) -> dict:
-    return _classification(request, _read_xnli(request.gold, request.language), nli.NLI_LABELS)
+    return _classification(request, nli.read_xnli_file(request.gold, request.language), nli.NLI_LABELS)
 
 
-@_scorer("pawsx", "de en es fr ja ko zh")
+@_scorer("pawsx")
 def score_pawsx(request: Request) -> dict:
     return _classification(request, read_pawsx(request.gold), PAWSX_LABELS)
 
@@ -119,8 +125,7 @@ def _tagging(request: Request, sentences: list[dict], labels, metric) -> dict:
     return {**metric(gold, predicted), "count": len(gold)}
 
 
-@_scorer("udpos", "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th "
-                  "tl tr ur vi yo zh")
+@_scorer("udpos")
 def score_udpos(request: Request) -> dict:
     if request.gold.suffix == ".conllu":
         sentences = read_conllu_upos(request.gold, request.language)
@@ -129,8 +134,7 @@ def score_udpos(request: Request) -> dict:
     return _tagging(request, sentences, UPOS_TAGS, pos_scores)
 
 
-@_scorer("panx", "af ar bg bn de el en es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr ms my "
-                 "nl pt ru sw ta te th tl tr ur vi yo zh")
+@_scorer("panx")
 def score_panx(request: Request) -> dict:
     return _tagging(request, read_panx(request.gold, request.language), PANX_TAGS, ner_scores)
 
@@ -171,29 +175,29 @@ def _squad_v1(request: Request, examples: list[dict]) -> dict:
     return _qa_result(squad.evaluate(gold, predictions), gold, predictions, ignored)
 
 
-@_scorer("xquad", "ar de el en es hi ru th tr vi zh")
+@_scorer("xquad")
 def score_xquad(request: Request) -> dict:
     return _squad_v1(request, read_squad(request.gold))
 
 
-@_scorer("squad_v1", "en")
+@_scorer("squad_v1")
 def score_squad_v1(request: Request) -> dict:
     return _squad_v1(request, read_squad(request.gold))
 
 
-@_scorer("tydiqa", "ar bn en fi id ko ru sw te")
+@_scorer("tydiqa")
 def score_tydiqa(request: Request) -> dict:
     return _squad_v1(request, read_tydiqa(request.gold, request.language))
 
 
-@_scorer("mlqa", "ar de en es hi vi zh")
+@_scorer("mlqa")
 def score_mlqa(request: Request) -> dict:
     gold = _qa_gold(request, read_squad(request.gold))
     predictions, ignored = read_qa_predictions(request.predictions, gold, request.language)
     return _qa_result(mlqa.evaluate(gold, predictions, request.language), gold, predictions, ignored)
 
 
-@_scorer("squad_v2", "en", takes_threshold=True)
+@_scorer("squad_v2", takes_threshold=True)
 def score_squad_v2(request: Request) -> dict:
     """--threshold is the official ``--na-prob-thresh`` (default 1.0); --na-probs its ``--na-prob-file``."""
     gold = _qa_gold(request, read_squad(request.gold), allow_unanswerable=True)
@@ -223,8 +227,7 @@ def _check_file_language(path: Path, found: str, wanted: str) -> None:
         raise BadInput(f"{path}: this is {found} data, but --language is {wanted}")
 
 
-@_scorer("tatoeba", "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt "
-                    "ru sw ta te th tl tr ur vi zh")
+@_scorer("tatoeba")
 def score_tatoeba(request: Request) -> dict:
     """Line i of the predictions is English sentence i: the index of the non-English line it retrieves
     (XTREME's and the pipeline's direction, `SentenceRetrieval.predict`); right when it is i."""
@@ -237,7 +240,7 @@ def score_tatoeba(request: Request) -> dict:
     return {"accuracy": tatoeba_accuracy(predicted), "count": len(sources)}
 
 
-@_scorer("bucc", "de fr ru zh", takes_threshold=True)
+@_scorer("bucc", takes_threshold=True)
 def score_bucc(request: Request) -> dict:
     """As XTREME's ``bucc_eval``, and the pipeline: candidates of a sentence that occurs more than once
     on its side are dropped (XTREME maps candidates to ids by text); their gold pairs stay gold."""
