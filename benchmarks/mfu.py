@@ -53,9 +53,18 @@ def build_model(size: str, folder: Path) -> Path:
     from stilts.testing import build_tiny_model
 
     layers, hidden, heads, ffn = SIZES[size]
-    config = XLMRobertaConfig(vocab_size=XLMR_VOCABULARY, hidden_size=hidden, num_hidden_layers=layers,
-                              num_attention_heads=heads, intermediate_size=ffn, max_position_embeddings=514,
-                              type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    config = XLMRobertaConfig(
+        vocab_size=XLMR_VOCABULARY,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=ffn,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
     torch.manual_seed(0)
     XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(folder)
     tiny = build_tiny_model(folder.parent / "tiny")
@@ -89,15 +98,20 @@ def peak_flops(override: float | None) -> tuple[float, str]:
     for _ in range(repeats):
         a @ b
     seconds = (time.perf_counter() - start) / repeats
-    return 2 * size ** 3 / seconds, f"float32 {size}^3 matmul measured on this CPU ({torch.get_num_threads()} threads)"
+    return 2 * size**3 / seconds, f"float32 {size}^3 matmul measured on this CPU ({torch.get_num_threads()} threads)"
 
 
 def long_pairs(count: int) -> list[dict]:
     """NLI pairs whose premise is many XNLI sentences long, so every pair is cut at max_length."""
     sentences = [e["text_a"] for e in load_examples("xnli")]
-    return [{"text_a": " ".join(sentences[(i * 40 + j) % len(sentences)] for j in range(40)),
-             "text_b": sentences[i % len(sentences)], "label": ("entailment", "neutral", "contradiction")[i % 3]}
-            for i in range(count)]
+    return [
+        {
+            "text_a": " ".join(sentences[(i * 40 + j) % len(sentences)] for j in range(40)),
+            "text_b": sentences[i % len(sentences)],
+            "label": ("entailment", "neutral", "contradiction")[i % 3],
+        }
+        for i in range(count)
+    ]
 
 
 def main(argv=None) -> None:
@@ -124,32 +138,62 @@ def main(argv=None) -> None:
     try:
         model = build_model(args.size, workdir / f"xlmr-{args.size}")
         examples = long_pairs(args.batch_size * (args.steps + 1))
-        config = {"model": str(model), "examples": examples, "steps": args.steps, "warmup": args.warmup,
-                  "batch_size": args.batch_size, "dev_examples": 0, "workdir": str(workdir),
-                  "threads": args.threads, "tf32": args.tf32, "stage_overrides": {"max_length": args.sequence_length}}
+        config = {
+            "model": str(model),
+            "examples": examples,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "batch_size": args.batch_size,
+            "dev_examples": 0,
+            "workdir": str(workdir),
+            "threads": args.threads,
+            "tf32": args.tf32,
+            "stage_overrides": {"max_length": args.sequence_length},
+        }
         flops_per_token, non_embedding = model_flops_per_token(args.size, args.sequence_length)
         peak, peak_source = peak_flops(args.peak_tflops)
-        print(f"XLM-R {args.size}: {non_embedding / 1e6:.0f}M parameters outside the embedding, "
-              f"{flops_per_token / 1e9:.2f} GFLOP per token at length {args.sequence_length}; "
-              f"peak {peak / 1e12:.1f} TFLOP/s ({peak_source})", flush=True)
+        print(
+            f"XLM-R {args.size}: {non_embedding / 1e6:.0f}M parameters outside the embedding, "
+            f"{flops_per_token / 1e9:.2f} GFLOP per token at length {args.sequence_length}; "
+            f"peak {peak / 1e12:.1f} TFLOP/s ({peak_source})",
+            flush=True,
+        )
         runs = []
         for round_number in range(args.rounds):
             result = run_contender("stilts", config, max_other_cores=float("inf"), retries=0)
             if result["padding_fraction"] > 0.001:
                 raise SystemExit(f"batches were padded ({result['padding_fraction']:.1%}): pairs too short")
             achieved = result["tokens_per_s"] * flops_per_token
-            runs.append({"tokens_per_s": result["tokens_per_s"], "steps_per_s": result["steps_per_s"],
-                         "model_tflops_per_s": achieved / 1e12, "mfu": achieved / peak,
-                         "peak_gpu_mib": result.get("peak_gpu_mib"), "peak_rss_mib": result["peak_rss_mib"]})
-            print(f"  round {round_number + 1}: {result['tokens_per_s']:.0f} tokens/s, "
-                  f"{achieved / 1e12:.2f} model TFLOP/s, MFU {100 * achieved / peak:.1f}%", flush=True)
+            runs.append(
+                {
+                    "tokens_per_s": result["tokens_per_s"],
+                    "steps_per_s": result["steps_per_s"],
+                    "model_tflops_per_s": achieved / 1e12,
+                    "mfu": achieved / peak,
+                    "peak_gpu_mib": result.get("peak_gpu_mib"),
+                    "peak_rss_mib": result["peak_rss_mib"],
+                }
+            )
+            print(
+                f"  round {round_number + 1}: {result['tokens_per_s']:.0f} tokens/s, "
+                f"{achieved / 1e12:.2f} model TFLOP/s, MFU {100 * achieved / peak:.1f}%",
+                flush=True,
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    summary = {"size": args.size, "sequence_length": args.sequence_length, "batch_size": args.batch_size,
-               "steps": args.steps, "warmup_steps": args.warmup, "tf32": args.tf32,
-               "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-               "peak_tflops": peak / 1e12, "peak_source": peak_source, "gflops_per_token": flops_per_token / 1e9,
-               "rounds": args.rounds}
+    summary = {
+        "size": args.size,
+        "sequence_length": args.sequence_length,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "warmup_steps": args.warmup,
+        "tf32": args.tf32,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "peak_tflops": peak / 1e12,
+        "peak_source": peak_source,
+        "gflops_per_token": flops_per_token / 1e9,
+        "rounds": args.rounds,
+    }
     for key in ("tokens_per_s", "steps_per_s", "model_tflops_per_s", "mfu"):
         summary[key] = statistics.median(run[key] for run in runs)
     summary["peak_rss_mib"] = max(run["peak_rss_mib"] for run in runs)

@@ -65,8 +65,14 @@ def _measure(mode: str, n: int, dim: int, k: int, chunk_size: int | None, seed: 
         del sim
         neighbours, detail = (x2y, y2x), {}
     seconds = time.perf_counter() - start
-    result = {"mode": mode, "n": n, "seconds": seconds, "peak_growth_mib": _peak_mib() - baseline,
-              "baseline_mib": baseline, **detail}
+    result = {
+        "mode": mode,
+        "n": n,
+        "seconds": seconds,
+        "peak_growth_mib": _peak_mib() - baseline,
+        "baseline_mib": baseline,
+        **detail,
+    }
     if neighbours is not None:
         result["neighbours"] = [t.numpy() for t in neighbours]
     queue.put(result)
@@ -75,8 +81,9 @@ def _measure(mode: str, n: int, dim: int, k: int, chunk_size: int | None, seed: 
 def run(mode: str, n: int, args) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_measure, args=(mode, n, args.dim, args.k, args.chunk_size, args.seed,
-                                                     args.threads, queue))
+    process = context.Process(
+        target=_measure, args=(mode, n, args.dim, args.k, args.chunk_size, args.seed, args.threads, queue)
+    )
     process.start()
     result = queue.get()
     process.join()
@@ -100,23 +107,31 @@ def main(argv=None) -> None:
 
     budget = _memory_mib() / 4
     dense_n = args.dense_n or next((m for m in (args.n, 40_000, 20_000, 10_000) if m * m * 4 / 2**20 <= budget), None)
-    print(f"{args.n} x {args.n} vectors of dim {args.dim}, k={args.k}, {args.threads} threads; "
-          f"a dense {args.n} x {args.n} float32 matrix would need {args.n**2 * 4 / 2**30:.1f} GiB "
-          f"(machine: {_memory_mib() / 1024:.1f} GiB)")
+    print(
+        f"{args.n} x {args.n} vectors of dim {args.dim}, k={args.k}, {args.threads} threads; "
+        f"a dense {args.n} x {args.n} float32 matrix would need {args.n**2 * 4 / 2**30:.1f} GiB "
+        f"(machine: {_memory_mib() / 1024:.1f} GiB)"
+    )
     rows = []
     mined = run("mine", args.n, args)
     rows.append(mined)
-    print(f"  chunked mining, n={args.n}: {mined['seconds']:.1f} s, peak +{mined['peak_growth_mib']:.0f} MiB "
-          f"(vectors and interpreter: {mined['baseline_mib']:.0f} MiB); {mined['mined_pairs']} pairs mined, "
-          f"{mined['true_pairs_found']} of the {args.n // 10} planted pairs among them")
+    print(
+        f"  chunked mining, n={args.n}: {mined['seconds']:.1f} s, peak +{mined['peak_growth_mib']:.0f} MiB "
+        f"(vectors and interpreter: {mined['baseline_mib']:.0f} MiB); {mined['mined_pairs']} pairs mined, "
+        f"{mined['true_pairs_found']} of the {args.n // 10} planted pairs among them"
+    )
     if dense_n:
         chunked, dense = run("chunked", dense_n, args), run("dense", dense_n, args)
         agree = [float((a == b).all(axis=1).mean()) for a, b in zip(chunked["neighbours"], dense["neighbours"])]
         for result in (chunked, dense):
-            print(f"  {result['mode']:>7} k-NN both ways, n={dense_n}: {result['seconds']:.1f} s, "
-                  f"peak +{result['peak_growth_mib']:.0f} MiB")
-        print(f"  rows with the same {args.k} neighbours as the dense run: x->y {100 * agree[0]:.3f}%, "
-              f"y->x {100 * agree[1]:.3f}% (differences only where float rounding reorders near-ties)")
+            print(
+                f"  {result['mode']:>7} k-NN both ways, n={dense_n}: {result['seconds']:.1f} s, "
+                f"peak +{result['peak_growth_mib']:.0f} MiB"
+            )
+        print(
+            f"  rows with the same {args.k} neighbours as the dense run: x->y {100 * agree[0]:.3f}%, "
+            f"y->x {100 * agree[1]:.3f}% (differences only where float rounding reorders near-ties)"
+        )
     else:
         print("  no dense comparison: not even a 10k x 10k matrix fits in a quarter of the memory")
 

@@ -65,6 +65,7 @@ QUICK_CONTENDERS = ("floor", "stilts", "trainer-128", "trainer-dynamic")
 
 # --- data and models -------------------------------------------------------------------------------
 
+
 def load_examples(name: str) -> list[dict]:
     """{"text_a", "text_b", "label"} pairs of an English NLI set with a real length distribution."""
     if name == "xnli":
@@ -102,12 +103,22 @@ def write_mnli_folder(examples: list[dict], folder: Path, dev_count: int = 500) 
     for split, rows in splits:
         with open(folder / f"multinli_1.0_{split}.jsonl", "w", encoding="utf-8") as out:
             for number, example in enumerate(rows):
-                out.write(json.dumps({"gold_label": example["label"], "sentence1": example["text_a"],
-                                      "sentence2": example["text_b"], "pairID": f"{split}-{number}"}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "gold_label": example["label"],
+                            "sentence1": example["text_a"],
+                            "sentence2": example["text_b"],
+                            "pairID": f"{split}-{number}",
+                        }
+                    )
+                    + "\n"
+                )
     return folder
 
 
 # --- measuring inside a contender's process -----------------------------------------------------
+
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
@@ -168,12 +179,19 @@ def _window(stamps: Stamps, real: list[int], padded: list[int], warmup: int) -> 
     # batch i trains step i; a loader that reads one batch ahead (Accelerate's, in the Trainer) has
     # collated one more than it trained on
     real, padded = real[: len(stamps)], padded[: len(stamps)]
-    window = {"steps": steps, "seconds": seconds, "steps_per_s": steps / seconds,
-              "tokens_per_s": sum(real[warmup:]) / seconds, "padded_tokens_per_s": sum(padded[warmup:]) / seconds,
-              "padding_fraction": 1 - sum(real[warmup:]) / max(1, sum(padded[warmup:]))}
+    window = {
+        "steps": steps,
+        "seconds": seconds,
+        "steps_per_s": steps / seconds,
+        "tokens_per_s": sum(real[warmup:]) / seconds,
+        "padded_tokens_per_s": sum(padded[warmup:]) / seconds,
+        "padding_fraction": 1 - sum(real[warmup:]) / max(1, sum(padded[warmup:])),
+    }
     if warmup in stamps.counters and len(stamps) in stamps.counters:
-        (busy0, steal0, own0, faults0), (busy1, steal1, own1, faults1) = (stamps.counters[warmup],
-                                                                          stamps.counters[len(stamps)])
+        (busy0, steal0, own0, faults0), (busy1, steal1, own1, faults1) = (
+            stamps.counters[warmup],
+            stamps.counters[len(stamps)],
+        )
         window["other_cores"] = max(0.0, (busy1 - busy0) - (own1 - own0)) / seconds
         window["steal_cores"] = (steal1 - steal0) / seconds
         window["page_faults_per_step"] = (faults1 - faults0) / steps
@@ -181,8 +199,13 @@ def _window(stamps: Stamps, real: list[int], padded: list[int], warmup: int) -> 
 
 
 def _tokenize_pairs(tokenizer, examples, **kwargs):
-    return tokenizer([e["text_a"] for e in examples], [e["text_b"] for e in examples], truncation=True,
-                     max_length=MAX_LENGTH, **kwargs)
+    return tokenizer(
+        [e["text_a"] for e in examples],
+        [e["text_b"] for e in examples],
+        truncation=True,
+        max_length=MAX_LENGTH,
+        **kwargs,
+    )
 
 
 def run_floor(config: dict) -> dict:
@@ -219,12 +242,14 @@ def run_floor(config: dict) -> dict:
         if position >= len(lengths):
             pass_number, position = pass_number + 1, 0
             order = pass_order(len(lengths), SEED, 0, pass_number)
-        rows = order[position: position + batch_size]
+        rows = order[position : position + batch_size]
         position += batch_size
         width = int(lengths[rows].max())
         with autocast:
-            states = encoder(input_ids=torch.from_numpy(ids[rows, :width]).to(device),
-                             attention_mask=torch.from_numpy(mask[rows, :width]).to(device)).last_hidden_state
+            states = encoder(
+                input_ids=torch.from_numpy(ids[rows, :width]).to(device),
+                attention_mask=torch.from_numpy(mask[rows, :width]).to(device),
+            ).last_hidden_state
             logits = head(states[:, 0])
         loss = torch.nn.functional.cross_entropy(logits.float(), torch.from_numpy(labels[rows]).to(device))
         loss.backward()
@@ -242,8 +267,8 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     """A one-stage pipeline through the engine; the timing hooks only observe (a progress bar that
     notes the time of each step, wrappers that note setup phases and the indices of each batch)."""
     import numpy as np
-    import stilts.stages
 
+    import stilts.stages
     import stilts.training
     from stilts.config import validate_pipeline
     from stilts.engine import plan_pipeline, run_stages
@@ -252,11 +277,25 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
 
     workdir = Path(config["workdir"])
     data = write_mnli_folder(config["examples"], workdir / "mnli", dev_count=config["dev_examples"])
-    stage = {"kind": "intermediate", "tasks": ["mnli"], "batch_size": config["batch_size"],
-             "max_steps": config["steps"], "learning_rate": LEARNING_RATE, "group_by_length": group_by_length}
+    stage = {
+        "kind": "intermediate",
+        "tasks": ["mnli"],
+        "batch_size": config["batch_size"],
+        "max_steps": config["steps"],
+        "learning_rate": LEARNING_RATE,
+        "group_by_length": group_by_length,
+    }
     stage.update(config.get("stage_overrides", {}))
-    pipeline = validate_pipeline({"name": "throughput", "model": str(config["model"]), "seed": SEED,
-                                  "data": {"mnli": str(data)}, "stages": [stage]}, "benchmark")
+    pipeline = validate_pipeline(
+        {
+            "name": "throughput",
+            "model": str(config["model"]),
+            "seed": SEED,
+            "data": {"mnli": str(data)},
+            "stages": [stage],
+        },
+        "benchmark",
+    )
     stages, sources = plan_pipeline(pipeline, workdir, workdir / "run", "benchmark")
 
     marks: dict[str, float] = {}
@@ -284,6 +323,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
             marks[name] = marks.get(name, 0.0) + time.perf_counter() - started_phase[0]
             started_phase[0] = time.perf_counter()
             return result
+
         return wrapper
 
     started_phase = [0.0]
@@ -306,9 +346,16 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     lengths = feature_lengths(drawn[0][0].item.features) if drawn else np.zeros(0)
     real = [int(lengths[indices].sum()) for _, indices in drawn]
     padded = [int(lengths[indices].max()) * len(indices) for _, indices in drawn]
-    return {"stamps": stamps, "real": real, "padded": padded, "ready_rss_mib": None,
-            "first_step_s": stamps[0] - start, "after_last_step_s": end - stamps[-1], "setup": marks,
-            "checkpoint_saves_s": saves}
+    return {
+        "stamps": stamps,
+        "real": real,
+        "padded": padded,
+        "ready_rss_mib": None,
+        "first_step_s": stamps[0] - start,
+        "after_last_step_s": end - stamps[-1],
+        "setup": marks,
+        "checkpoint_saves_s": saves,
+    }
 
 
 def run_trainer(config: dict, padding: str) -> dict:
@@ -332,8 +379,11 @@ def run_trainer(config: dict, padding: str) -> dict:
     examples = config["examples"]
     fixed = padding == "128"
     encoded = _tokenize_pairs(tokenizer, examples, **({"padding": "max_length"} if fixed else {}))
-    columns = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"],
-               "labels": [labels_of[e["label"]] for e in examples]}
+    columns = {
+        "input_ids": encoded["input_ids"],
+        "attention_mask": encoded["attention_mask"],
+        "labels": [labels_of[e["label"]] for e in examples],
+    }
     if padding == "grouped":
         columns["length"] = [len(ids) for ids in encoded["input_ids"]]
     train_set = datasets.Dataset.from_dict(columns)
@@ -361,12 +411,22 @@ def run_trainer(config: dict, padding: str) -> dict:
             stamps.step()
 
     arguments = TrainingArguments(
-        output_dir=str(Path(config["workdir"]) / "trainer"), per_device_train_batch_size=config["batch_size"],
-        max_steps=config["steps"], learning_rate=LEARNING_RATE, warmup_steps=int(WARMUP_RATIO * config["steps"]),
-        weight_decay=0.0, save_strategy="no", report_to="none", seed=SEED, dataloader_pin_memory=False,
-        bf16=_bf16(_device()), **extra)
-    trainer = Trainer(model=model, args=arguments, train_dataset=train_set, data_collator=collator,
-                      callbacks=[StepEnds()])
+        output_dir=str(Path(config["workdir"]) / "trainer"),
+        per_device_train_batch_size=config["batch_size"],
+        max_steps=config["steps"],
+        learning_rate=LEARNING_RATE,
+        warmup_steps=int(WARMUP_RATIO * config["steps"]),
+        weight_decay=0.0,
+        save_strategy="no",
+        report_to="none",
+        seed=SEED,
+        dataloader_pin_memory=False,
+        bf16=_bf16(_device()),
+        **extra,
+    )
+    trainer = Trainer(
+        model=model, args=arguments, train_dataset=train_set, data_collator=collator, callbacks=[StepEnds()]
+    )
     ready_rss = _peak_rss_mib()
     trainer.train()
     return {"stamps": stamps, "real": real, "padded": padded, "ready_rss_mib": ready_rss}
@@ -412,8 +472,10 @@ def run_contender(name: str, config: dict, *, max_other_cores: float = 0.25, ret
         if result.get("other_cores", 0.0) <= max_other_cores or attempt == retries:
             result["attempts"] = attempt + 1
             return result
-        print(f"  ({name}: other processes kept {result['other_cores']:.2f} cores busy; measuring again "
-              f"in 30 s)", flush=True)
+        print(
+            f"  ({name}: other processes kept {result['other_cores']:.2f} cores busy; measuring again in 30 s)",
+            flush=True,
+        )
         time.sleep(30)
     raise AssertionError("unreachable")
 
@@ -445,6 +507,7 @@ def _idle_cores(seconds: float = 1.0) -> int:
 
 # --- modes -----------------------------------------------------------------------------------------
 
+
 def train_mode(args, config: dict) -> dict:
     os.environ["STILTS_FEATURE_CACHE"] = "off"  # every stilts run tokenizes (see --mode ttfs for the cache)
     contenders = args.contenders or (QUICK_CONTENDERS if args.quick else CONTENDERS)
@@ -454,27 +517,42 @@ def train_mode(args, config: dict) -> dict:
         for name in order:
             result = run_contender(name, config, max_other_cores=args.max_other_cores, retries=args.retries)
             results[name].append(result)
-            print(f"  round {round_number + 1} {name:<16} {result['tokens_per_s']:>9.0f} real tokens/s "
-                  f"{result['steps_per_s']:>7.2f} steps/s  peak RSS {result['peak_rss_mib']:>6.0f} MiB  "
-                  f"other processes {result.get('other_cores', float('nan')):.2f} cores, steal "
-                  f"{result.get('steal_cores', float('nan')):.2f}, page faults/step "
-                  f"{result.get('page_faults_per_step', float('nan')):.0f}", flush=True)
+            print(
+                f"  round {round_number + 1} {name:<16} {result['tokens_per_s']:>9.0f} real tokens/s "
+                f"{result['steps_per_s']:>7.2f} steps/s  peak RSS {result['peak_rss_mib']:>6.0f} MiB  "
+                f"other processes {result.get('other_cores', float('nan')):.2f} cores, steal "
+                f"{result.get('steal_cores', float('nan')):.2f}, page faults/step "
+                f"{result.get('page_faults_per_step', float('nan')):.0f}",
+                flush=True,
+            )
 
     def median(name, key):
         return statistics.median(r[key] for r in results[name])
 
-    print(f"\n{'contender':<16} {'real tok/s':>10} {'padded tok/s':>12} {'padding':>8} {'steps/s':>8} "
-          f"{'peak RSS MiB':>12}")
+    print(
+        f"\n{'contender':<16} {'real tok/s':>10} {'padded tok/s':>12} {'padding':>8} {'steps/s':>8} "
+        f"{'peak RSS MiB':>12}"
+    )
     for name in contenders:
-        print(f"{name:<16} {median(name, 'tokens_per_s'):>10.0f} {median(name, 'padded_tokens_per_s'):>12.0f} "
-              f"{100 * median(name, 'padding_fraction'):>7.0f}% {median(name, 'steps_per_s'):>8.3f} "
-              f"{max(r['peak_rss_mib'] for r in results[name]):>12.0f}")
-    summary = {"model": args.model, "data": args.data, "examples": len(config["examples"]),
-               "batch_size": config["batch_size"], "steps": config["steps"], "warmup_steps": config["warmup"],
-               "rounds": args.rounds, "threads": config["threads"], "load_average": os.getloadavg(),
-               "other_cores_max": max(r.get("other_cores", 0.0) for rs in results.values() for r in rs),
-               "reruns": sum(r["attempts"] - 1 for rs in results.values() for r in rs),
-               "validation_examples": config["dev_examples"]}
+        print(
+            f"{name:<16} {median(name, 'tokens_per_s'):>10.0f} {median(name, 'padded_tokens_per_s'):>12.0f} "
+            f"{100 * median(name, 'padding_fraction'):>7.0f}% {median(name, 'steps_per_s'):>8.3f} "
+            f"{max(r['peak_rss_mib'] for r in results[name]):>12.0f}"
+        )
+    summary = {
+        "model": args.model,
+        "data": args.data,
+        "examples": len(config["examples"]),
+        "batch_size": config["batch_size"],
+        "steps": config["steps"],
+        "warmup_steps": config["warmup"],
+        "rounds": args.rounds,
+        "threads": config["threads"],
+        "load_average": os.getloadavg(),
+        "other_cores_max": max(r.get("other_cores", 0.0) for rs in results.values() for r in rs),
+        "reruns": sum(r["attempts"] - 1 for rs in results.values() for r in rs),
+        "validation_examples": config["dev_examples"],
+    }
     for name in contenders:
         key = name.replace("-", "_")
         summary[f"{key}_tokens_per_s"] = median(name, "tokens_per_s")
@@ -484,11 +562,14 @@ def train_mode(args, config: dict) -> dict:
         stilts = results["stilts"]
         summary["stilts_first_step_s"] = statistics.median(r["first_step_s"] for r in stilts)
         summary["stilts_after_last_step_s"] = statistics.median(r["after_last_step_s"] for r in stilts)
-        summary["stilts_setup_s"] = {k: round(statistics.median(r["setup"].get(k, 0) for r in stilts), 3)
-                                     for k in stilts[0]["setup"]}
-        print(f"\nstilts: {summary['stilts_first_step_s']:.2f} s from run_stages to the end of the first step "
-              f"(setup: {summary['stilts_setup_s']}), {summary['stilts_after_last_step_s']:.2f} s after the "
-              f"last step (validation, best weights, model save)")
+        summary["stilts_setup_s"] = {
+            k: round(statistics.median(r["setup"].get(k, 0) for r in stilts), 3) for k in stilts[0]["setup"]
+        }
+        print(
+            f"\nstilts: {summary['stilts_first_step_s']:.2f} s from run_stages to the end of the first step "
+            f"(setup: {summary['stilts_setup_s']}), {summary['stilts_after_last_step_s']:.2f} s after the "
+            f"last step (validation, best weights, model save)"
+        )
     if "trainer-128" in results:
         summary["trainer_tokens_per_s"] = summary["trainer_128_tokens_per_s"]
     for name, key in (("floor", "ratio_vs_floor"), ("trainer-128", "ratio_vs_trainer")):
@@ -497,7 +578,8 @@ def train_mode(args, config: dict) -> dict:
     for name in ("stilts-grouped", "trainer-dynamic", "trainer-grouped"):
         if name in results and "trainer-128" in results:
             summary[f"{name.replace('-', '_')}_vs_trainer_128"] = (
-                summary[f"{name.replace('-', '_')}_tokens_per_s"] / summary["trainer_128_tokens_per_s"])
+                summary[f"{name.replace('-', '_')}_tokens_per_s"] / summary["trainer_128_tokens_per_s"]
+            )
     print(", ".join(f"{k} {summary[k]:.3f}" for k in summary if k.startswith("ratio") or k.endswith("_vs_trainer_128")))
     return summary
 
@@ -509,15 +591,23 @@ def ttfs_mode(args, config: dict) -> dict:
     # two steps and a checkpoint after the first: its save time is measured too
     config = dict(config, steps=2, warmup=1, stage_overrides={"validate_every": 1000, "checkpoint_every": 1})
     rows = {}
-    for round_number in range(args.rounds):
+    for _round in range(args.rounds):
         shutil.rmtree(cache, ignore_errors=True)
         for state in ("cold", "warm"):
             result = run_contender("stilts", config, max_other_cores=args.max_other_cores, retries=args.retries)
             rows.setdefault(state, []).append(result)
-            print(f"  {state}: {result['first_step_s']:.2f} s to the first step; setup {result['setup']}; "
-                  f"checkpoint saves {result['checkpoint_saves_s']}", flush=True)
-    summary = {"mode": "ttfs", "model": args.model, "data": args.data, "examples": len(config["examples"]),
-               "load_average": os.getloadavg()}
+            print(
+                f"  {state}: {result['first_step_s']:.2f} s to the first step; setup {result['setup']}; "
+                f"checkpoint saves {result['checkpoint_saves_s']}",
+                flush=True,
+            )
+    summary = {
+        "mode": "ttfs",
+        "model": args.model,
+        "data": args.data,
+        "examples": len(config["examples"]),
+        "load_average": os.getloadavg(),
+    }
     for state, results in rows.items():
         summary[f"{state}_first_step_s"] = statistics.median(r["first_step_s"] for r in results)
         summary[f"{state}_featurize_s"] = statistics.median(r["setup"].get("featurize", 0) for r in results)
@@ -551,19 +641,29 @@ def eval_mode(args, config: dict) -> dict:
     times: dict[str, list[float]] = {"sorted": [], "unsorted": []}
     outputs = {}
     for round_number in range(args.rounds):
-        for name in (("sorted", "unsorted") if round_number % 2 == 0 else ("unsorted", "sorted")):
+        for name in ("sorted", "unsorted") if round_number % 2 == 0 else ("unsorted", "sorted"):
             start = time.perf_counter()
-            outputs[name] = predict_outputs(accelerator, model, task, features, tokenizer, batch,
-                                            sort_by_length=name == "sorted")
+            outputs[name] = predict_outputs(
+                accelerator, model, task, features, tokenizer, batch, sort_by_length=name == "sorted"
+            )
             times[name].append(time.perf_counter() - start)
             print(f"  {name}: {len(features) / times[name][-1]:.1f} examples/s", flush=True)
     same = all(np.allclose(a, b, atol=1e-4) for a, b in zip(outputs["sorted"], outputs["unsorted"]))
 
     def padded(order):
-        return sum(int(lengths[order[i:i + batch]].max()) * len(order[i:i + batch]) for i in range(0, len(order), batch))
+        return sum(
+            int(lengths[order[i : i + batch]].max()) * len(order[i : i + batch]) for i in range(0, len(order), batch)
+        )
 
-    summary = {"mode": "eval", "model": args.model, "data": args.data, "examples": len(features),
-               "batch_size": batch, "load_average": os.getloadavg(), "same_outputs": same}
+    summary = {
+        "mode": "eval",
+        "model": args.model,
+        "data": args.data,
+        "examples": len(features),
+        "batch_size": batch,
+        "load_average": os.getloadavg(),
+        "same_outputs": same,
+    }
     for name, order in (("sorted", np.argsort(lengths, kind="stable")), ("unsorted", np.arange(len(lengths)))):
         summary[f"{name}_examples_per_s"] = len(features) / statistics.median(times[name])
         summary[f"{name}_padding_fraction"] = 1 - int(lengths.sum()) / padded(order)
@@ -584,12 +684,20 @@ def main(argv=None) -> None:
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=None)
     parser.add_argument("--copies", type=int, default=1, help="repeat the data (ttfs: a bigger training set)")
     parser.add_argument("--eval-batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads per contender (default: the cores other processes leave idle, "
-                             "measured for a second at the start; at least 1)")
-    parser.add_argument("--max-other-cores", type=float, default=None,
-                        help="rerun a measurement during which other processes kept more CPU cores busy "
-                             "(default: the cores the contenders leave free, plus 0.25)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per contender (default: the cores other processes leave idle, "
+        "measured for a second at the start; at least 1)",
+    )
+    parser.add_argument(
+        "--max-other-cores",
+        type=float,
+        default=None,
+        help="rerun a measurement during which other processes kept more CPU cores busy "
+        "(default: the cores the contenders leave free, plus 0.25)",
+    )
     parser.add_argument("--retries", type=int, default=3, help="reruns of a disturbed measurement (--quick: 1)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -609,16 +717,28 @@ def main(argv=None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="stilts-throughput-"))
     try:
         examples = load_examples(args.data) * args.copies
-        config = {"model": str(model_folder(args.model, workdir)), "examples": examples, "steps": steps,
-                  # --quick: no dev file, so the stage trains without validation (as a stilts user's stage
-                  # without dev data does); otherwise the defaults: the first 500 dev examples
-                  "dev_examples": 0 if args.quick else 500,
-                  "warmup": args.warmup or (5 if tiny else 1), "workdir": str(workdir), "threads": args.threads,
-                  "batch_size": args.batch_size or (32 if tiny else 16)}
-        work = {"train": f"{steps} steps of batch {config['batch_size']}", "ttfs": "2 steps",
-                "eval": f"batches of {args.eval_batch_size}"}[args.mode]
-        print(f"{args.mode}: model {args.model}, data {args.data} ({len(examples)} pairs), {work}, "
-              f"{args.threads} threads, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        config = {
+            "model": str(model_folder(args.model, workdir)),
+            "examples": examples,
+            "steps": steps,
+            # --quick: no dev file, so the stage trains without validation (as a stilts user's stage
+            # without dev data does); otherwise the defaults: the first 500 dev examples
+            "dev_examples": 0 if args.quick else 500,
+            "warmup": args.warmup or (5 if tiny else 1),
+            "workdir": str(workdir),
+            "threads": args.threads,
+            "batch_size": args.batch_size or (32 if tiny else 16),
+        }
+        work = {
+            "train": f"{steps} steps of batch {config['batch_size']}",
+            "ttfs": "2 steps",
+            "eval": f"batches of {args.eval_batch_size}",
+        }[args.mode]
+        print(
+            f"{args.mode}: model {args.model}, data {args.data} ({len(examples)} pairs), {work}, "
+            f"{args.threads} threads, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+            flush=True,
+        )
         summary = {"train": train_mode, "ttfs": ttfs_mode, "eval": eval_mode}[args.mode](args, config)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -43,13 +43,18 @@ def _weights(sizes, cap, temperature, weights):
     return dict(weights)
 
 
-for _name, _rule in (("capped", _capped), ("temperature", _temperature), ("uniform", _uniform),
-                     ("weights", _weights)):
+for _name, _rule in (("capped", _capped), ("temperature", _temperature), ("uniform", _uniform), ("weights", _weights)):
     MIXING_RULES.add(_name, _rule, origin="stilts")
 
 
-def mixing_rates(sizes: dict[str, int], strategy: str = "capped", *, cap: int = defaults.MIXING_CAP_K,
-                 temperature: float = 1.0, weights: dict[str, float] | None = None) -> dict[str, float]:
+def mixing_rates(
+    sizes: dict[str, int],
+    strategy: str = "capped",
+    *,
+    cap: int = defaults.MIXING_CAP_K,
+    temperature: float = 1.0,
+    weights: dict[str, float] | None = None,
+) -> dict[str, float]:
     """Probability of drawing each task for a batch."""
     raw = MIXING_RULES.get(strategy, "mixing")(sizes, cap, temperature, weights)
     total = sum(raw.values())
@@ -58,8 +63,9 @@ def mixing_rates(sizes: dict[str, int], strategy: str = "capped", *, cap: int = 
     return {name: value / total for name, value in raw.items()}
 
 
-def mixture_batches(sizes: dict[str, int], batch_sizes: dict[str, int], epochs: float,
-                    cap: int = defaults.MIXING_CAP_K) -> int:
+def mixture_batches(
+    sizes: dict[str, int], batch_sizes: dict[str, int], epochs: float, cap: int = defaults.MIXING_CAP_K
+) -> int:
     """Batches in a mixed stage: ``epochs`` passes over the capped task sizes."""
     return max(1, math.ceil(epochs * sum(math.ceil(min(sizes[n], cap) / batch_sizes[n]) for n in sizes)))
 

@@ -23,22 +23,32 @@ ANLI_ROUNDS = (1, 2, 3)
 def _glue_nli_row(row: dict) -> dict | None:
     if row["label"] < 0:  # GLUE's unlabelled test rows
         return None
-    return {"id": str(row["idx"]), "text_a": row["premise"], "text_b": row["hypothesis"],
-            "label": NLI_LABELS[row["label"]]}  # the Hub's order is entailment, neutral, contradiction
+    return {
+        "id": str(row["idx"]),
+        "text_a": row["premise"],
+        "text_b": row["hypothesis"],
+        "label": NLI_LABELS[row["label"]],
+    }  # the Hub's order is entailment, neutral, contradiction
 
 
-MNLI = register_task(Task(
-    name="mnli",
-    format=CLASSIFICATION,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="accuracy",
-    labels=NLI_LABELS,
-    description="MultiNLI: premise/hypothesis entailment, 3 classes (dev = matched)",
-    read_local=read_mnli_folder,
-    hub=HubSource("nyu-mll/glue", config=lambda language: "mnli",
-                  splits={"train": "train", "dev": "validation_matched"}, to_example=_glue_nli_row),
-))
+MNLI = register_task(
+    Task(
+        name="mnli",
+        format=CLASSIFICATION,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="accuracy",
+        labels=NLI_LABELS,
+        description="MultiNLI: premise/hypothesis entailment, 3 classes (dev = matched)",
+        read_local=read_mnli_folder,
+        hub=HubSource(
+            "nyu-mll/glue",
+            config=lambda language: "mnli",
+            splits={"train": "train", "dev": "validation_matched"},
+            to_example=_glue_nli_row,
+        ),
+    )
+)
 
 
 def _labelled(examples: list[dict], path: Path) -> list[dict]:
@@ -51,29 +61,42 @@ def _labelled(examples: list[dict], path: Path) -> list[dict]:
 # --- QQP -----------------------------------------------------------------------------------------
 
 #: GLUE ``QQP/{train,dev,test}.tsv`` (the folder itself or its ``QQP/`` subfolder)
-read_qqp_folder = FileLayout("QQP", {split: (f"{split}.tsv", f"QQP/{split}.tsv") for split in SPLITS},
-                             parse=lambda path, language: _labelled(read_qqp(path), path))
+read_qqp_folder = FileLayout(
+    "QQP",
+    {split: (f"{split}.tsv", f"QQP/{split}.tsv") for split in SPLITS},
+    parse=lambda path, language: _labelled(read_qqp(path), path),
+)
 
 
 def _qqp_row(row: dict) -> dict | None:
     if row["label"] < 0:  # GLUE's unlabelled test rows
         return None
-    return {"id": str(row["idx"]), "text_a": row["question1"], "text_b": row["question2"],
-            "label": QQP_LABELS[row["label"]]}  # the Hub's order: not_duplicate, duplicate
+    return {
+        "id": str(row["idx"]),
+        "text_a": row["question1"],
+        "text_b": row["question2"],
+        "label": QQP_LABELS[row["label"]],
+    }  # the Hub's order: not_duplicate, duplicate
 
 
-QQP = register_task(Task(
-    name="qqp",
-    format=CLASSIFICATION,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="f1",  # the classification format then reports accuracy and F1 of "duplicate"
-    labels=QQP_LABELS,
-    description="Quora Question Pairs: are two questions duplicates? (accuracy and F1)",
-    read_local=read_qqp_folder,
-    hub=HubSource("nyu-mll/glue", config=lambda language: "qqp",
-                  splits={"train": "train", "dev": "validation"}, to_example=_qqp_row),
-))
+QQP = register_task(
+    Task(
+        name="qqp",
+        format=CLASSIFICATION,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="f1",  # the classification format then reports accuracy and F1 of "duplicate"
+        labels=QQP_LABELS,
+        description="Quora Question Pairs: are two questions duplicates? (accuracy and F1)",
+        read_local=read_qqp_folder,
+        hub=HubSource(
+            "nyu-mll/glue",
+            config=lambda language: "qqp",
+            splits={"train": "train", "dev": "validation"},
+            to_example=_qqp_row,
+        ),
+    )
+)
 
 
 # --- SNLI ----------------------------------------------------------------------------------------
@@ -82,30 +105,42 @@ QQP = register_task(Task(
 #: ``snli_1.0_{train,dev,test}.txt`` (the folder itself or its ``snli_1.0/`` subfolder); rows without a
 #: gold label are dropped by the reader
 read_snli_folder = FileLayout(
-    "SNLI", {split: (f"snli_1.0_{split}.txt", f"snli_1.0/snli_1.0_{split}.txt") for split in SPLITS},
-    parse=ignoring_language(read_snli))
+    "SNLI",
+    {split: (f"snli_1.0_{split}.txt", f"snli_1.0/snli_1.0_{split}.txt") for split in SPLITS},
+    parse=ignoring_language(read_snli),
+)
 
 
 def _nli_row(row: dict) -> dict | None:
     """SNLI and ANLI on the Hub share MNLI's order (entailment, neutral, contradiction); -1 = no gold."""
     if row["label"] < 0:
         return None
-    return {"id": str(row.get("uid", "")), "text_a": row["premise"], "text_b": row["hypothesis"],
-            "label": NLI_LABELS[row["label"]]}
+    return {
+        "id": str(row.get("uid", "")),
+        "text_a": row["premise"],
+        "text_b": row["hypothesis"],
+        "label": NLI_LABELS[row["label"]],
+    }
 
 
-SNLI = register_task(Task(
-    name="snli",
-    format=CLASSIFICATION,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="accuracy",
-    labels=NLI_LABELS,
-    description="Stanford NLI, 3 classes (a part of ANLI+)",
-    read_local=read_snli_folder,
-    hub=HubSource("stanfordnlp/snli", config=lambda language: "plain_text",
-                  splits={"train": "train", "dev": "validation", "test": "test"}, to_example=_nli_row),
-))
+SNLI = register_task(
+    Task(
+        name="snli",
+        format=CLASSIFICATION,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="accuracy",
+        labels=NLI_LABELS,
+        description="Stanford NLI, 3 classes (a part of ANLI+)",
+        read_local=read_snli_folder,
+        hub=HubSource(
+            "stanfordnlp/snli",
+            config=lambda language: "plain_text",
+            splits={"train": "train", "dev": "validation", "test": "test"},
+            to_example=_nli_row,
+        ),
+    )
+)
 
 
 # --- ANLI ----------------------------------------------------------------------------------------
@@ -123,29 +158,39 @@ def anli_folder_reader(round_number: int):
     return read
 
 
-ANLI_ROUND_TASKS = tuple(register_task(Task(
-    name=f"anli_r{n}",
-    format=CLASSIFICATION,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="accuracy",
-    labels=NLI_LABELS,
-    description=f"Adversarial NLI round {n}, 3 classes (a part of ANLI+)",
-    read_local=anli_folder_reader(n),
-    hub=HubSource("facebook/anli", config=lambda language: "plain_text",
-                  splits={"train": f"train_r{n}", "dev": f"dev_r{n}", "test": f"test_r{n}"},
-                  to_example=_nli_row),
-)) for n in ANLI_ROUNDS)
+ANLI_ROUND_TASKS = tuple(
+    register_task(
+        Task(
+            name=f"anli_r{n}",
+            format=CLASSIFICATION,
+            phases=frozenset({"intermediate"}),
+            languages=("en",),
+            metric="accuracy",
+            labels=NLI_LABELS,
+            description=f"Adversarial NLI round {n}, 3 classes (a part of ANLI+)",
+            read_local=anli_folder_reader(n),
+            hub=HubSource(
+                "facebook/anli",
+                config=lambda language: "plain_text",
+                splits={"train": f"train_r{n}", "dev": f"dev_r{n}", "test": f"test_r{n}"},
+                to_example=_nli_row,
+            ),
+        )
+    )
+    for n in ANLI_ROUNDS
+)
 
 
-ANLI_PLUS = register_task(Task(
-    name="anli_plus",
-    format=CLASSIFICATION,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="accuracy",
-    labels=NLI_LABELS,
-    description="ANLI+: ANLI rounds 1-3 + MNLI + SNLI training sets with one NLI head; dev = the parts' "
-                "dev sets interleaved (each part read from its own data.<part>)",
-    parts=("anli_r1", "anli_r2", "anli_r3", "mnli", "snli"),
-))
+ANLI_PLUS = register_task(
+    Task(
+        name="anli_plus",
+        format=CLASSIFICATION,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="accuracy",
+        labels=NLI_LABELS,
+        description="ANLI+: ANLI rounds 1-3 + MNLI + SNLI training sets with one NLI head; dev = the parts' "
+        "dev sets interleaved (each part read from its own data.<part>)",
+        parts=("anli_r1", "anli_r2", "anli_r3", "mnli", "snli"),
+    )
+)

@@ -14,33 +14,49 @@ from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_NO_ANSWER, squad_example
 
 def squad_folder_reader(version: str) -> FileLayout:
     """``read_local`` for a folder holding ``{train,dev}-v{version}.json``."""
-    return FileLayout(f"SQuAD v{version}", {split: (f"{split}-v{version}.json",) for split in ("train", "dev")},
-                      parse=ignoring_language(read_squad), split_note="the test set is not public",
-                      languages=("en",))
+    return FileLayout(
+        f"SQuAD v{version}",
+        {split: (f"{split}-v{version}.json",) for split in ("train", "dev")},
+        parse=ignoring_language(read_squad),
+        split_note="the test set is not public",
+        languages=("en",),
+    )
 
 
-SQUAD_V1 = register_task(Task(
-    name="squad_v1",
-    format=SPAN_QA,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="f1",
-    description="SQuAD v1.1: extractive QA on Wikipedia paragraphs, every question answerable "
-                "(EM/F1 of evaluate-v1.1.py; dev = the official dev set)",
-    read_local=squad_folder_reader("1.1"),
-    hub=HubSource("rajpurkar/squad", config=lambda language: "plain_text",
-                  splits={"train": "train", "dev": "validation"}, to_example=squad_example),
-))
+SQUAD_V1 = register_task(
+    Task(
+        name="squad_v1",
+        format=SPAN_QA,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="f1",
+        description="SQuAD v1.1: extractive QA on Wikipedia paragraphs, every question answerable "
+        "(EM/F1 of evaluate-v1.1.py; dev = the official dev set)",
+        read_local=squad_folder_reader("1.1"),
+        hub=HubSource(
+            "rajpurkar/squad",
+            config=lambda language: "plain_text",
+            splits={"train": "train", "dev": "validation"},
+            to_example=squad_example,
+        ),
+    )
+)
 
-SQUAD_V2 = register_task(Task(
-    name="squad_v2",
-    format=SPAN_QA_NO_ANSWER,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="f1",
-    description="SQuAD v2.0: SQuAD v1.1 plus unanswerable questions; no answer when the CLS score beats "
-                "the best span (EM/F1 of evaluate-v2.0.py, with the best null-score threshold)",
-    read_local=squad_folder_reader("2.0"),
-    hub=HubSource("rajpurkar/squad_v2", config=lambda language: "squad_v2",
-                  splits={"train": "train", "dev": "validation"}, to_example=squad_example),
-))
+SQUAD_V2 = register_task(
+    Task(
+        name="squad_v2",
+        format=SPAN_QA_NO_ANSWER,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="f1",
+        description="SQuAD v2.0: SQuAD v1.1 plus unanswerable questions; no answer when the CLS score beats "
+        "the best span (EM/F1 of evaluate-v2.0.py, with the best null-score threshold)",
+        read_local=squad_folder_reader("2.0"),
+        hub=HubSource(
+            "rajpurkar/squad_v2",
+            config=lambda language: "squad_v2",
+            splits={"train": "train", "dev": "validation"},
+            to_example=squad_example,
+        ),
+    )
+)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from stilts.intermediate import mixing
 
 from stilts import defaults
 from stilts.config import TrainingStage
 from stilts.errors import BadInput, did_you_mean
+from stilts.intermediate import mixing
 from stilts.stage_kinds import PlanContext, StageKind, StagePlan, register_stage_kind
 from stilts.training_stage import (
     TrainingStageRunner,
@@ -42,8 +42,10 @@ class IntermediateStage(TrainingStage):
     @classmethod
     def _known_rule(cls, value: str) -> str:
         if value not in mixing.MIXING_RULES:
-            raise ValueError(f"unknown mixing rule '{value}'{did_you_mean(value, mixing.MIXING_RULES.names())} "
-                             f"(rules: {', '.join(mixing.MIXING_RULES.names())})")
+            raise ValueError(
+                f"unknown mixing rule '{value}'{did_you_mean(value, mixing.MIXING_RULES.names())} "
+                f"(rules: {', '.join(mixing.MIXING_RULES.names())})"
+            )
         return value
 
 
@@ -57,17 +59,31 @@ def plan_intermediate(stage: IntermediateStage, context: PlanContext) -> StagePl
         raise BadInput(f"{where}.kind: an intermediate stage cannot follow a target stage")
     weights = stage.mixing_weights
     if weights is not None and set(weights) != set(stage.tasks):
-        raise BadInput(f"{where}.mixing_weights: give a weight for exactly the stage's tasks "
-                       f"({', '.join(stage.tasks)})")
+        raise BadInput(
+            f"{where}.mixing_weights: give a weight for exactly the stage's tasks ({', '.join(stage.tasks)})"
+        )
     with_mlm = MLM_TASK in stage.tasks
     settings = training_settings(
-        stage, stage.tasks, context, paper_batch_epochs=defaults.INTERMEDIATE_BATCH_EPOCHS,
-        paper_learning_rate=defaults.INTERMEDIATE_LEARNING_RATE_WITH_MLM if with_mlm
-        else defaults.INTERMEDIATE_LEARNING_RATE, not_fingerprinted=NOT_FINGERPRINTED)
+        stage,
+        stage.tasks,
+        context,
+        paper_batch_epochs=defaults.INTERMEDIATE_BATCH_EPOCHS,
+        paper_learning_rate=defaults.INTERMEDIATE_LEARNING_RATE_WITH_MLM
+        if with_mlm
+        else defaults.INTERMEDIATE_LEARNING_RATE,
+        not_fingerprinted=NOT_FINGERPRINTED,
+    )
     return StagePlan(settings, data_tasks_of(tasks))
 
 
-INTERMEDIATE = register_stage_kind(StageKind(
-    name="intermediate", config=IntermediateStage, plan=plan_intermediate,
-    runner=TrainingStageRunner(mixing=mixing), produces_model=True, not_fingerprinted=NOT_FINGERPRINTED,
-    intermediate_tasks=lambda stage: list(stage.tasks)))
+INTERMEDIATE = register_stage_kind(
+    StageKind(
+        name="intermediate",
+        config=IntermediateStage,
+        plan=plan_intermediate,
+        runner=TrainingStageRunner(mixing=mixing),
+        produces_model=True,
+        not_fingerprinted=NOT_FINGERPRINTED,
+        intermediate_tasks=lambda stage: list(stage.tasks),
+    )
+)

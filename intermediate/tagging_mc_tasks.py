@@ -28,74 +28,105 @@ NO_TEST_LABELS = "the test labels are not public"
 
 # --------------------------------------------------------------------------- HellaSwag
 
+
 def _hellaswag_row(row: dict) -> dict | None:
     if row["label"] in ("", None):  # the test split's label is ""
         return None
-    return {"id": str(row["ind"]), "context": row["ctx"], "choices": list(row["endings"]),
-            "label": int(row["label"])}  # a string "0"-"3" on the Hub
+    return {
+        "id": str(row["ind"]),
+        "context": row["ctx"],
+        "choices": list(row["endings"]),
+        "label": int(row["label"]),
+    }  # a string "0"-"3" on the Hub
 
 
-HELLASWAG = register_task(Task(
-    name="hellaswag",
-    format=MULTIPLE_CHOICE,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="accuracy",
-    description="HellaSwag: pick the most plausible of 4 endings (local: hellaswag_{train,val}.jsonl)",
-    read_local=FileLayout("HellaSwag", {"train": ("hellaswag_train.jsonl",), "dev": ("hellaswag_val.jsonl",)},
-                          parse=ignoring_language(read_hellaswag), split_note=NO_TEST_LABELS),
-    hub=HubSource("Rowan/hellaswag", config=lambda language: None, splits=MC_SPLITS,
-                  to_example=_hellaswag_row),
-))
+HELLASWAG = register_task(
+    Task(
+        name="hellaswag",
+        format=MULTIPLE_CHOICE,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="accuracy",
+        description="HellaSwag: pick the most plausible of 4 endings (local: hellaswag_{train,val}.jsonl)",
+        read_local=FileLayout(
+            "HellaSwag",
+            {"train": ("hellaswag_train.jsonl",), "dev": ("hellaswag_val.jsonl",)},
+            parse=ignoring_language(read_hellaswag),
+            split_note=NO_TEST_LABELS,
+        ),
+        hub=HubSource("Rowan/hellaswag", config=lambda language: None, splits=MC_SPLITS, to_example=_hellaswag_row),
+    )
+)
 
 
 # --------------------------------------------------------------------------- Cosmos QA
 
+
 def _cosmosqa_row(row: dict) -> dict | None:
     if row["label"] < 0:  # unlabelled test rows
         return None
-    return {"id": row["id"], "context": row["context"] + " " + row["question"],  # as read_cosmosqa
-            "choices": [row[f"answer{i}"] for i in range(4)], "label": int(row["label"])}
+    return {
+        "id": row["id"],
+        "context": row["context"] + " " + row["question"],  # as read_cosmosqa
+        "choices": [row[f"answer{i}"] for i in range(4)],
+        "label": int(row["label"]),
+    }
 
 
-COSMOSQA = register_task(Task(
-    name="cosmosqa",
-    format=MULTIPLE_CHOICE,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="accuracy",
-    description="Cosmos QA: reading comprehension with commonsense, 4 answers (local: train.csv, valid.csv)",
-    read_local=FileLayout("Cosmos QA", {"train": ("train.csv",), "dev": ("valid.csv",)},
-                          parse=ignoring_language(read_cosmosqa), split_note=NO_TEST_LABELS),
-    hub=HubSource("allenai/cosmos_qa", config=lambda language: None, splits=MC_SPLITS,
-                  to_example=_cosmosqa_row),
-))
+COSMOSQA = register_task(
+    Task(
+        name="cosmosqa",
+        format=MULTIPLE_CHOICE,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="accuracy",
+        description="Cosmos QA: reading comprehension with commonsense, 4 answers (local: train.csv, valid.csv)",
+        read_local=FileLayout(
+            "Cosmos QA",
+            {"train": ("train.csv",), "dev": ("valid.csv",)},
+            parse=ignoring_language(read_cosmosqa),
+            split_note=NO_TEST_LABELS,
+        ),
+        hub=HubSource("allenai/cosmos_qa", config=lambda language: None, splits=MC_SPLITS, to_example=_cosmosqa_row),
+    )
+)
 
 
 # --------------------------------------------------------------------------- CommonsenseQA
+
 
 def _commonsenseqa_row(row: dict) -> dict | None:
     letters = list(row["choices"]["label"])
     if not row["answerKey"]:  # the test split's answerKey is ""
         return None
-    return {"id": row["id"], "context": row["question"], "choices": list(row["choices"]["text"]),
-            "label": letters.index(row["answerKey"])}  # a letter A-E (TASKS.md)
+    return {
+        "id": row["id"],
+        "context": row["question"],
+        "choices": list(row["choices"]["text"]),
+        "label": letters.index(row["answerKey"]),
+    }  # a letter A-E (TASKS.md)
 
 
-COMMONSENSEQA = register_task(Task(
-    name="commonsenseqa",
-    format=MULTIPLE_CHOICE,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="accuracy",
-    description="CommonsenseQA: 5-way commonsense questions (local: {train,dev}_rand_split.jsonl, "
-                "original or Hub schema)",
-    read_local=FileLayout("CommonsenseQA", {"train": ("train_rand_split.jsonl",),
-                                            "dev": ("dev_rand_split.jsonl",)},
-                          parse=ignoring_language(read_commonsenseqa), split_note=NO_TEST_LABELS),
-    hub=HubSource("tau/commonsense_qa", config=lambda language: None, splits=MC_SPLITS,
-                  to_example=_commonsenseqa_row),
-))
+COMMONSENSEQA = register_task(
+    Task(
+        name="commonsenseqa",
+        format=MULTIPLE_CHOICE,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="accuracy",
+        description="CommonsenseQA: 5-way commonsense questions (local: {train,dev}_rand_split.jsonl, "
+        "original or Hub schema)",
+        read_local=FileLayout(
+            "CommonsenseQA",
+            {"train": ("train_rand_split.jsonl",), "dev": ("dev_rand_split.jsonl",)},
+            parse=ignoring_language(read_commonsenseqa),
+            split_note=NO_TEST_LABELS,
+        ),
+        hub=HubSource(
+            "tau/commonsense_qa", config=lambda language: None, splits=MC_SPLITS, to_example=_commonsenseqa_row
+        ),
+    )
+)
 
 
 # --------------------------------------------------------------------------- CCG supertagging
@@ -117,8 +148,7 @@ def _ccg_lines(path: Path):
         text, tab, tags = line.strip().partition("\t")
         words, supertags = text.split(), tags.split()
         if not tab or "\t" in tags:
-            raise BadInput(f"{path}: line {number}: expected 'space-tokenized words<TAB>space-separated "
-                           f"supertags'")
+            raise BadInput(f"{path}: line {number}: expected 'space-tokenized words<TAB>space-separated supertags'")
         if len(words) != len(supertags) or not words:
             raise BadInput(f"{path}: line {number}: {len(words)} words but {len(supertags)} supertags")
         yield number, words, supertags
@@ -149,8 +179,10 @@ def ccg_tags_to_id(folder: Path) -> dict[str, int]:
     out_of_range = [(tag, i) for tag, i in mapping.items() if not 0 <= i < CCG_NUM_TAGS]
     if out_of_range:
         tag, index = out_of_range[0]
-        raise BadInput(f"{path}: supertag {tag!r} has id {index}; the CCG head has {CCG_NUM_TAGS} tags "
-                       f"(ids 0-{CCG_NUM_TAGS - 1}, jiant's CCGbank vocabulary)")
+        raise BadInput(
+            f"{path}: supertag {tag!r} has id {index}; the CCG head has {CCG_NUM_TAGS} tags "
+            f"(ids 0-{CCG_NUM_TAGS - 1}, jiant's CCGbank vocabulary)"
+        )
     return mapping
 
 
@@ -164,10 +196,13 @@ def read_ccg_file(path: Path, language: str | None = None) -> list[dict]:
     for number, words, supertags in _ccg_lines(path):
         unknown = next((tag for tag in supertags if tag not in tags_to_id), None)
         if unknown is not None:
-            raise BadInput(f"{path}: line {number}: unknown supertag {unknown!r} (not in "
-                           f"{CCG_TAGS_TO_ID if (folder / CCG_TAGS_TO_ID).is_file() else 'the vocabulary'})")
-        examples.append({"id": f"{path.name}:{number}", "tokens": words,
-                         "tags": [str(tags_to_id[tag]) for tag in supertags]})
+            raise BadInput(
+                f"{path}: line {number}: unknown supertag {unknown!r} (not in "
+                f"{CCG_TAGS_TO_ID if (folder / CCG_TAGS_TO_ID).is_file() else 'the vocabulary'})"
+            )
+        examples.append(
+            {"id": f"{path.name}:{number}", "tokens": words, "tags": [str(tags_to_id[tag]) for tag in supertags]}
+        )
     return examples
 
 
@@ -175,16 +210,18 @@ def read_ccg_file(path: Path, language: str | None = None) -> list[dict]:
 read_ccg_folder = FileLayout("CCG", {split: (name,) for split, name in CCG_FILES.items()}, parse=read_ccg_file)
 
 
-CCG = register_task(Task(
-    name="ccg",
-    format=SUPERTAGGING,
-    phases=frozenset({"intermediate"}),
-    languages=("en",),
-    metric="accuracy",
-    labels=CCG_LABELS,
-    description="CCG supertagging (CCGbank, LDC2005T13; local files only) in jiant's format: "
-                "ccg.{train,dev,test} with one sentence per line, 'space-tokenized words<TAB>"
-                "space-separated supertags', plus tags_to_id.json mapping each supertag to an id "
-                "0-1362 (see docs/tasks.md)",
-    read_local=read_ccg_folder,
-))
+CCG = register_task(
+    Task(
+        name="ccg",
+        format=SUPERTAGGING,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="accuracy",
+        labels=CCG_LABELS,
+        description="CCG supertagging (CCGbank, LDC2005T13; local files only) in jiant's format: "
+        "ccg.{train,dev,test} with one sentence per line, 'space-tokenized words<TAB>"
+        "space-separated supertags', plus tags_to_id.json mapping each supertag to an id "
+        "0-1362 (see docs/tasks.md)",
+        read_local=read_ccg_folder,
+    )
+)

@@ -9,16 +9,54 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.mlm.corpus import DEV_FILE, MANIFEST_FILE, SHARD_GLOB
-
 from stilts.catalog import Task, register_task
 from stilts.errors import BadInput, MissingSplit
+from stilts.mlm.corpus import DEV_FILE, MANIFEST_FILE, SHARD_GLOB
 from stilts.tasks.masked_lm import MASKED_LM
 
 #: the 40 XTREME languages (the paper's MLM corpus covers them)
-XTREME_LANGUAGES = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi",
-                    "hu", "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru",
-                    "sw", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo", "zh")
+XTREME_LANGUAGES = (
+    "af",
+    "ar",
+    "bg",
+    "bn",
+    "de",
+    "el",
+    "en",
+    "es",
+    "et",
+    "eu",
+    "fa",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "jv",
+    "ka",
+    "kk",
+    "ko",
+    "ml",
+    "mr",
+    "ms",
+    "my",
+    "nl",
+    "pt",
+    "ru",
+    "sw",
+    "ta",
+    "te",
+    "th",
+    "tl",
+    "tr",
+    "ur",
+    "vi",
+    "yo",
+    "zh",
+)
 #: the "language" that means every language of the corpus (ISO 639-2 `mul`, multiple languages): the
 #: MLM task trains and validates on the whole mixture
 MIXTURE = "mul"
@@ -46,8 +84,10 @@ def read_corpus_folder(folder: Path, split: str, language: str) -> list[dict]:
     language the corpus does not have."""
     folder = Path(folder)
     if not (folder / MANIFEST_FILE).is_file():
-        raise BadInput(f"data.mlm: {folder} is not an MLM corpus folder (no {MANIFEST_FILE}); build one "
-                       f"with: stilts mlm-corpus --input SENTENCE_FILES --output {folder}")
+        raise BadInput(
+            f"data.mlm: {folder} is not an MLM corpus folder (no {MANIFEST_FILE}); build one "
+            f"with: stilts mlm-corpus --input SENTENCE_FILES --output {folder}"
+        )
     if split == "train":
         paths = sorted(folder.glob(SHARD_GLOB))
     elif split == "dev":
@@ -61,14 +101,16 @@ def read_corpus_folder(folder: Path, split: str, language: str) -> list[dict]:
     return examples
 
 
-MLM = register_task(Task(
-    name="mlm",
-    format=MASKED_LM,
-    phases=frozenset({"intermediate"}),
-    languages=XTREME_LANGUAGES,
-    metric="accuracy",
-    description="multilingual masked LM (15% masked, 80/10/10) on a corpus built by stilts mlm-corpus "
-                "(alpha-smoothed language sampling); masked-token accuracy; local only: the corpus folder",
-    read_local=read_corpus_folder,
-    source_language=MIXTURE,
-))
+MLM = register_task(
+    Task(
+        name="mlm",
+        format=MASKED_LM,
+        phases=frozenset({"intermediate"}),
+        languages=XTREME_LANGUAGES,
+        metric="accuracy",
+        description="multilingual masked LM (15% masked, 80/10/10) on a corpus built by stilts mlm-corpus "
+        "(alpha-smoothed language sampling); masked-token accuracy; local only: the corpus folder",
+        read_local=read_corpus_folder,
+        source_language=MIXTURE,
+    )
+)

@@ -76,8 +76,9 @@ def corpus_files(inputs: list[Path], manifest: Path | None = None) -> dict[str, 
     for path in inputs:
         path = Path(path)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix == ".txt"
-                           and not p.name.startswith("."))
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix == ".txt" and not p.name.startswith(".")
+            )
             if not found:
                 raise BadInput(f"{path}: no *.txt files in the input folder")
             for file in found:
@@ -93,8 +94,10 @@ def corpus_files(inputs: list[Path], manifest: Path | None = None) -> dict[str, 
     for file, language in files.items():
         language = language or language_from_filename(file)
         if language is None:
-            raise BadInput(f"{file}: cannot tell the language from the file name (name files like de.txt "
-                           f"or wiki.deu.txt, or give a --manifest with lines file<TAB>language)")
+            raise BadInput(
+                f"{file}: cannot tell the language from the file name (name files like de.txt "
+                f"or wiki.deu.txt, or give a --manifest with lines file<TAB>language)"
+            )
         by_language.setdefault(language, []).append(file)
     return {language: sorted(paths) for language, paths in sorted(by_language.items())}
 
@@ -117,8 +120,10 @@ def read_file_manifest(manifest: Path) -> dict[Path, str]:
             raise BadInput(f"{manifest}: line {number}: expected file<TAB>language")
         language = normalize_language(fields[1])
         if language is None:
-            raise BadInput(f"{manifest}: line {number}: '{fields[1].strip()}' is not a language code "
-                           f"(ISO 639-1 like de, or 639-3 like deu)")
+            raise BadInput(
+                f"{manifest}: line {number}: '{fields[1].strip()}' is not a language code "
+                f"(ISO 639-1 like de, or 639-3 like deu)"
+            )
         path = Path(fields[0].strip())
         path = (path if path.is_absolute() else manifest.parent / path).resolve()
         if not path.is_file():
@@ -141,8 +146,9 @@ def iter_sentences(path: Path, progress: tqdm | None = None) -> Iterator[str]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise BadInput(f"{path}: line {number}: not valid UTF-8 ({error.reason} at byte "
-                               f"{error.start})") from None
+                raise BadInput(
+                    f"{path}: line {number}: not valid UTF-8 ({error.reason} at byte {error.start})"
+                ) from None
             if number == 1:
                 text = text.lstrip("\ufeff")  # a byte-order mark is not part of the first sentence
             text = text.strip()
@@ -151,8 +157,7 @@ def iter_sentences(path: Path, progress: tqdm | None = None) -> Iterator[str]:
 
 
 def _bytes_progress(files: list[Path], desc: str) -> tqdm:
-    return tqdm(total=sum(path.stat().st_size for path in files), desc=desc, unit="B", unit_scale=True,
-                leave=False)
+    return tqdm(total=sum(path.stat().st_size for path in files), desc=desc, unit="B", unit_scale=True, leave=False)
 
 
 def count_sentences(by_language: dict[str, list[Path]]) -> dict[str, int]:
@@ -174,7 +179,7 @@ def sampling_probabilities(counts: dict[str, int], alpha: float) -> tuple[dict[s
     if total == 0:
         raise ValueError("no sentences to sample from")
     p = {language: count / total for language, count in counts.items()}
-    smoothed = {language: value ** alpha if value > 0 else 0.0 for language, value in p.items()}
+    smoothed = {language: value**alpha if value > 0 else 0.0 for language, value in p.items()}
     norm = sum(smoothed.values())
     return p, {language: value / norm for language, value in smoothed.items()}
 
@@ -290,8 +295,9 @@ def bucket_count(lines: int, bucket_lines: int) -> int:
     return min(MAX_BUCKETS, max(1, math.ceil(lines / bucket_lines)))
 
 
-def write_language_buckets(plan: LanguagePlan, work: Path, seed: int, bucket_lines: int,
-                           progress: tqdm | None = None) -> tuple[LanguageStream, LanguageStream]:
+def write_language_buckets(
+    plan: LanguagePlan, work: Path, seed: int, bucket_lines: int, progress: tqdm | None = None
+) -> tuple[LanguageStream, LanguageStream]:
     """Second pass over a language's files: its training lines (with their copies) and its dev lines
     into bucket files of about ``bucket_lines`` lines. Stops reading once the last chosen line is
     passed (when no full pass is needed)."""
@@ -323,8 +329,10 @@ def write_language_buckets(plan: LanguagePlan, work: Path, seed: int, bucket_lin
                     break
     finally:
         train_buckets, dev_buckets = train.close(), dev.close()
-    return (LanguageStream(plan.language, plan.train_count, train_buckets),
-            LanguageStream(plan.language, len(plan.dev), dev_buckets))
+    return (
+        LanguageStream(plan.language, plan.train_count, train_buckets),
+        LanguageStream(plan.language, len(plan.dev), dev_buckets),
+    )
 
 
 # --- interleaving the languages into shards -----------------------------------------------------
@@ -349,14 +357,12 @@ def interleave(streams: list[LanguageStream], rng_seed: str) -> Iterator[tuple[s
         yield streams[label].language, next(readers[label])
 
 
-def write_shards(pairs: Iterator[tuple[str, str]], folder: Path, shard_size: int, total: int,
-                 desc: str) -> list[str]:
+def write_shards(pairs: Iterator[tuple[str, str]], folder: Path, shard_size: int, total: int, desc: str) -> list[str]:
     """``pairs`` as ``language<TAB>sentence`` lines in shards of ``shard_size`` lines; shard names."""
     names: list[str] = []
     handle = None
     try:
-        for number, (language, sentence) in enumerate(tqdm(pairs, total=total, desc=desc, unit=" lines",
-                                                           leave=False)):
+        for number, (language, sentence) in enumerate(tqdm(pairs, total=total, desc=desc, unit=" lines", leave=False)):
             if number % shard_size == 0:
                 if handle:
                     handle.close()
@@ -381,16 +387,24 @@ def write_lines(pairs: Iterator[tuple[str, str]], path: Path) -> int:
 # --- the whole build ----------------------------------------------------------------------------
 
 
-def build_corpus(inputs: list[Path], output: Path, *, alpha: float = defaults.MLM_LANGUAGE_ALPHA,
-                 sentences: int = defaults.MLM_CORPUS_SENTENCES, seed: int = defaults.SEED,
-                 manifest: Path | None = None, dev_sentences: int = DEFAULT_DEV_SENTENCES,
-                 shard_size: int = DEFAULT_SHARD_SIZE, log=print) -> dict:
+def build_corpus(
+    inputs: list[Path],
+    output: Path,
+    *,
+    alpha: float = defaults.MLM_LANGUAGE_ALPHA,
+    sentences: int = defaults.MLM_CORPUS_SENTENCES,
+    seed: int = defaults.SEED,
+    manifest: Path | None = None,
+    dev_sentences: int = DEFAULT_DEV_SENTENCES,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    log=print,
+) -> dict:
     """Build the corpus folder ``output``; returns what its manifest.json holds."""
     output = Path(output)
-    if output.exists() and (not output.is_dir() or (any(output.iterdir())
-                                                   and not (output / MANIFEST_FILE).is_file())):
-        raise BadInput(f"{output}: exists and is not a corpus folder written by stilts mlm-corpus; "
-                       f"give a new --output folder")
+    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / MANIFEST_FILE).is_file())):
+        raise BadInput(
+            f"{output}: exists and is not a corpus folder written by stilts mlm-corpus; give a new --output folder"
+        )
     by_language = corpus_files([Path(path) for path in inputs], manifest)
     counts = count_sentences(by_language)
     if not any(counts.values()):
@@ -400,8 +414,10 @@ def build_corpus(inputs: list[Path], output: Path, *, alpha: float = defaults.ML
             log(f"warning: no sentences for language '{language}' in {', '.join(map(str, by_language[language]))}")
     p, q = sampling_probabilities(counts, alpha)
     train_quotas, dev_quotas = quotas(q, sentences), quotas(q, dev_sentences)
-    plans = [plan_language(language, counts[language], train_quotas[language], dev_quotas[language], seed)
-             for language in by_language]
+    plans = [
+        plan_language(language, counts[language], train_quotas[language], dev_quotas[language], seed)
+        for language in by_language
+    ]
     for plan in plans:
         plan.files = by_language[plan.language]
 
@@ -416,8 +432,9 @@ def build_corpus(inputs: list[Path], output: Path, *, alpha: float = defaults.ML
                 train_streams.append(train_stream)
                 dev_streams.append(dev_stream)
         train_total = sum(stream.count for stream in train_streams)
-        shards = write_shards(interleave(train_streams, f"stilts-mlm:{seed}:train"), folder, shard_size,
-                              train_total, "writing shards")
+        shards = write_shards(
+            interleave(train_streams, f"stilts-mlm:{seed}:train"), folder, shard_size, train_total, "writing shards"
+        )
         dev_total = write_lines(interleave(dev_streams, f"stilts-mlm:{seed}:dev"), folder / DEV_FILE)
         shutil.rmtree(work)
         summary = {
@@ -445,10 +462,11 @@ def build_corpus(inputs: list[Path], output: Path, *, alpha: float = defaults.ML
                     "dev_cut": plan.dev_cut,
                     "upsampled": plan.train_count > plan.available - len(plan.dev),
                     "passes": plan.passes,
-                } for plan in plans},
+                }
+                for plan in plans
+            },
         }
-        (folder / MANIFEST_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
-                                            encoding="utf-8")
+        (folder / MANIFEST_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return summary
 
 
@@ -457,7 +475,8 @@ def read_corpus_manifest(folder: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BadInput(f"{folder}: not an MLM corpus folder (no {MANIFEST_FILE}; build one with "
-                       f"stilts mlm-corpus)") from None
+        raise BadInput(
+            f"{folder}: not an MLM corpus folder (no {MANIFEST_FILE}; build one with stilts mlm-corpus)"
+        ) from None
     except json.JSONDecodeError as error:
         raise BadInput(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None

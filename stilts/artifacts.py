@@ -88,8 +88,9 @@ def upsert_scores(path: Path, rows: list[dict]) -> None:
         kept = []
         if path.exists():
             with open(path, newline="", encoding="utf-8") as handle:
-                kept = [row for row in csv.DictReader(handle)
-                        if tuple(row[column] for column in SCORE_KEY) not in new_keys]
+                kept = [
+                    row for row in csv.DictReader(handle) if tuple(row[column] for column in SCORE_KEY) not in new_keys
+                ]
         lines = [",".join(SCORE_COLUMNS)]
         for row in kept + rows:
             lines.append(",".join(_csv_cell(row[column]) for column in SCORE_COLUMNS))

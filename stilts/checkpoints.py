@@ -33,8 +33,11 @@ class CheckpointStore:
     def _steps(self) -> list[tuple[int, Path]]:
         if not self.folder.is_dir():
             return []
-        found = [(int(m.group(1)), path) for path in self.folder.iterdir()
-                 if (m := _STEP_FOLDER.match(path.name)) and (path / PROGRESS).is_file()]
+        found = [
+            (int(m.group(1)), path)
+            for path in self.folder.iterdir()
+            if (m := _STEP_FOLDER.match(path.name)) and (path / PROGRESS).is_file()
+        ]
         return sorted(found)
 
     def latest(self) -> Path | None:

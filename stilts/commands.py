@@ -11,16 +11,31 @@ from stilts.config import load_pipeline
 from stilts.errors import BadInput
 from stilts.stage_kinds import STAGE_KINDS
 
-_OUTPUT_DIR = click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                           help="Run folder (default: runs/<name>). Stages and scores.csv go here.")
-_OVERRIDES = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-                          help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable).")
-_DRY_RUN = click.option("--dry-run", is_flag=True, help="Read every split the stages to run need (as every run "
-                                                        "does before it starts), print the resolved stages and "
-                                                        "their fingerprints; train nothing.")
-_DETECT_ANOMALY = click.option("--detect-anomaly", is_flag=True,
-                               help="Debug NaN/inf losses: autograd names the operation that made them "
-                                    "(torch.autograd.set_detect_anomaly; slow).")
+_OUTPUT_DIR = click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run folder (default: runs/<name>). Stages and scores.csv go here.",
+)
+_OVERRIDES = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable).",
+)
+_DRY_RUN = click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read every split the stages to run need (as every run "
+    "does before it starts), print the resolved stages and "
+    "their fingerprints; train nothing.",
+)
+_DETECT_ANOMALY = click.option(
+    "--detect-anomaly",
+    is_flag=True,
+    help="Debug NaN/inf losses: autograd names the operation that made them (torch.autograd.set_detect_anomaly; slow).",
+)
 
 
 @click.command()
@@ -29,8 +44,9 @@ _DETECT_ANOMALY = click.option("--detect-anomaly", is_flag=True,
 @_OVERRIDES
 @_DRY_RUN
 @_DETECT_ANOMALY
-def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool,
-        detect_anomaly: bool) -> None:
+def run(
+    pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool, detect_anomaly: bool
+) -> None:
     """Run a pipeline: intermediate stage(s), target fine-tuning, zero-shot evaluation.
 
     Completed stages (same fingerprint, COMPLETE present) are reused, not rerun.
@@ -51,8 +67,9 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
     from stilts.execution import evaluation_metrics, make_context, per_language_table
 
     context = make_context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
-    context.log(f"pipeline {pipeline.name}: {len(stages)} stages, device {context.accelerator.device}, "
-                f"run dir {run_dir}")
+    context.log(
+        f"pipeline {pipeline.name}: {len(stages)} stages, device {context.accelerator.device}, run dir {run_dir}"
+    )
     run_stages(stages, context)
     for metrics in evaluation_metrics(stages):
         context.log(per_language_table(metrics))
@@ -65,11 +82,23 @@ def run(pipeline_file: Path, output_dir: Path | None, overrides: tuple[str, ...]
 @_OVERRIDES
 @_DRY_RUN
 @_DETECT_ANOMALY
-@click.option("--jobs", type=int, default=1, show_default=True, metavar="N",
-              help="Pipelines to run at once, each in its own process: one GPU each (round-robin over "
-                   "the visible GPUs), or on CPU an Nth of the cores each. Logs go to <run dir>/logs/.")
-def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...], dry_run: bool,
-          detect_anomaly: bool, jobs: int) -> None:
+@click.option(
+    "--jobs",
+    type=int,
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Pipelines to run at once, each in its own process: one GPU each (round-robin over "
+    "the visible GPUs), or on CPU an Nth of the cores each. Logs go to <run dir>/logs/.",
+)
+def sweep(
+    sweep_file: Path,
+    output_dir: Path | None,
+    overrides: tuple[str, ...],
+    dry_run: bool,
+    detect_anomaly: bool,
+    jobs: int,
+) -> None:
     """Run (or resume) every pipeline of a sweep; stages shared by fingerprint run once.
 
     A failed pipeline does not stop the others; the summary lists it and the exit code is 1.
@@ -81,19 +110,24 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
     if jobs < 1:
         raise BadInput(f"--jobs: {jobs} is not a number of processes (1 or more)")
     if jobs > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise BadInput("--jobs starts its own processes: run `stilts sweep --jobs` without accelerate "
-                       "launch or torchrun")
+        raise BadInput(
+            "--jobs starts its own processes: run `stilts sweep --jobs` without accelerate launch or torchrun"
+        )
     config, base_dir = load_sweep(sweep_file, overrides)
     run_dir = (output_dir or Path("runs") / config.name).resolve()
     pipelines = expand(config, str(sweep_file))
-    plans = [(pipeline, *plan_pipeline(pipeline, base_dir, run_dir, f"{sweep_file}: {pipeline.name}"))
-             for pipeline in pipelines]
+    plans = [
+        (pipeline, *plan_pipeline(pipeline, base_dir, run_dir, f"{sweep_file}: {pipeline.name}"))
+        for pipeline in pipelines
+    ]
     model_path = resolve_model_reference(config.model, base_dir, str(sweep_file), install=not dry_run)
     check_data([(stages, sources) for _, stages, sources in plans], log=_log_on_main_process)
     unique = {stage.fingerprint: stage for _, stages, _ in plans for stage in stages}
     done = sum(stage.complete for stage in unique.values())
-    click.echo(f"sweep {config.name}: {len(plans)} pipelines, {len(unique)} distinct stages "
-               f"({done} complete, {len(unique) - done} to run), run dir {run_dir}")
+    click.echo(
+        f"sweep {config.name}: {len(plans)} pipelines, {len(unique)} distinct stages "
+        f"({done} complete, {len(unique) - done} to run), run dir {run_dir}"
+    )
     if dry_run:
         for kind in STAGE_KINDS.names():
             of_kind = [stage for stage in unique.values() if stage.kind == kind]
@@ -105,16 +139,23 @@ def sweep(sweep_file: Path, output_dir: Path | None, overrides: tuple[str, ...],
     if jobs > 1:
         from stilts.parallel import SweepRequest, run_parallel
 
-        request = SweepRequest(sweep_file=sweep_file.resolve(), overrides=overrides, run_dir=run_dir,
-                               model_path=model_path, detect_anomaly=detect_anomaly)
+        request = SweepRequest(
+            sweep_file=sweep_file.resolve(),
+            overrides=overrides,
+            run_dir=run_dir,
+            model_path=model_path,
+            detect_anomaly=detect_anomaly,
+        )
         outcomes = run_parallel(request, plans, min(jobs, len(plans)))
     else:
         from stilts.execution import run_one_by_one
 
         outcomes = run_one_by_one(plans, model_path, run_dir, detect_anomaly)
     counts = {status: sum(o[1] == status for o in outcomes) for status in ("done", "reused", "failed")}
-    click.echo(f"sweep {config.name}: {counts['done']} done, {counts['reused']} reused (already complete), "
-               f"{counts['failed']} failed; scores: {run_dir / 'scores.csv'}")
+    click.echo(
+        f"sweep {config.name}: {counts['done']} done, {counts['reused']} reused (already complete), "
+        f"{counts['failed']} failed; scores: {run_dir / 'scores.csv'}"
+    )
     for name, status, reason in outcomes:
         if status == "failed":
             click.echo(f"  failed: {name}: {reason}", err=True)
@@ -135,5 +176,3 @@ def _print_stages(stages, *, with_settings: bool) -> None:
         if with_settings:
             for key in sorted(stage.settings):
                 click.echo(f"        {key}: {stage.settings[key]}")
-
-

@@ -6,10 +6,12 @@ Every problem becomes one ``BadInput`` line naming the YAML file and the field p
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -90,9 +92,11 @@ def pipeline_model() -> type[PipelineConfig]:
     key = tuple(kinds)
     if key not in _PIPELINE_MODELS:
         models = tuple(kind.config for kind in kinds.values())
-        stage: Any = Annotated[Union[models], Field(discriminator="kind")] if len(models) > 1 else models[0]
-        _PIPELINE_MODELS[key] = create_model("PipelineConfig", __base__=PipelineConfig,
-                                             stages=(Annotated[list[stage], Field(min_length=1)], ...))
+        union = functools.reduce(operator.or_, models)  # StageA | StageB | ...
+        stage: Any = Annotated[union, Field(discriminator="kind")] if len(models) > 1 else models[0]
+        _PIPELINE_MODELS[key] = create_model(
+            "PipelineConfig", __base__=PipelineConfig, stages=(Annotated[list[stage], Field(min_length=1)], ...)
+        )
     return _PIPELINE_MODELS[key]
 
 
@@ -131,8 +135,7 @@ def read_yaml_mapping(path: Path) -> dict:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise BadInput(f"{path}: {where}YAML syntax error: {problem}") from None
     if not isinstance(raw, dict):
-        raise BadInput(f"{path}: expected a mapping of fields at the top level, "
-                       f"found {type(raw).__name__}")
+        raise BadInput(f"{path}: expected a mapping of fields at the top level, found {type(raw).__name__}")
     return raw
 
 
@@ -203,8 +206,9 @@ def _list_index(items: list, key: str, where: str) -> int:
         if not -len(items) <= index < len(items):
             raise BadInput(f"{where}: index {index} out of range (there are {len(items)})")
         return index
-    matches = [i for i, item in enumerate(items)
-               if isinstance(item, dict) and key in (item.get("name"), item.get("kind"))]
+    matches = [
+        i for i, item in enumerate(items) if isinstance(item, dict) and key in (item.get("name"), item.get("kind"))
+    ]
     if len(matches) != 1:
         reason = "no" if not matches else "more than one"
         raise BadInput(f"{where}: {reason} stage named '{key}'")

@@ -67,11 +67,15 @@ def _load_parts(task: Task, split: str, language: str, sources: dict[str, str]) 
       scores. A part without the split is left out; MissingSplit when no part has it.
     """
     if sources.get(task.name, HUB) != HUB:
-        raise BadInput(f"data.{task.name}: {task.name} is read from its parts; give "
-                       + ", ".join(f"data.{part}" for part in task.parts) + " instead")
+        raise BadInput(
+            f"data.{task.name}: {task.name} is read from its parts; give "
+            + ", ".join(f"data.{part}" for part in task.parts)
+            + " instead"
+        )
     if split == "train":
-        examples = list(chain.from_iterable(load_examples(get_task(part), split, language, sources)
-                                            for part in task.parts))
+        examples = list(
+            chain.from_iterable(load_examples(get_task(part), split, language, sources) for part in task.parts)
+        )
         random.Random(PARTS_SHUFFLE_SEED).shuffle(examples)
         return examples
     per_part, missing = [], []
@@ -102,8 +106,10 @@ def _load_from_hub(task: Task, split: str, language: str) -> list[dict]:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if is_hub_outage(error):
             raise RunFailed(f"data.{task.name}: the Hub did not answer for {where}: {first_line}") from None
-        raise BadInput(f"data.{task.name}: cannot load {where} from the Hub: {first_line}. "
-                       f"Give a local folder of the original files under data.{task.name}") from None
+        raise BadInput(
+            f"data.{task.name}: cannot load {where} from the Hub: {first_line}. "
+            f"Give a local folder of the original files under data.{task.name}"
+        ) from None
     examples = []
     for row in rows:
         example = task.hub.to_example(row)

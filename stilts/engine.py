@@ -60,11 +60,11 @@ def resolve_model_reference(reference: str, base_dir: Path, source: str, install
 
         try:
             if not install:
-                return str(registry.model_path(reference[len(OFFLINE_PREFIX):]))
+                return str(registry.model_path(reference[len(OFFLINE_PREFIX) :]))
             return registry.resolve_model(reference)
         except BadInput as error:
             raise BadInput(f"{source}: model: {error}") from None
-    local = (base_dir / Path(reference).expanduser())
+    local = base_dir / Path(reference).expanduser()
     looks_local = reference.startswith((".", "/", "~")) or local.exists()
     if looks_local:
         if not local.is_dir():
@@ -73,8 +73,9 @@ def resolve_model_reference(reference: str, base_dir: Path, source: str, install
     return reference
 
 
-def plan_pipeline(pipeline: PipelineConfig, base_dir: Path, run_dir: Path,
-                  source: str) -> tuple[list[PlannedStage], dict[str, str]]:
+def plan_pipeline(
+    pipeline: PipelineConfig, base_dir: Path, run_dir: Path, source: str
+) -> tuple[list[PlannedStage], dict[str, str]]:
     """Check the stages against the catalog and each other, resolve defaults, fingerprint.
     Returns the stages and the resolved data sources (task name -> folder or hub)."""
     data_sources = resolve_data_sources(pipeline, base_dir, source)
@@ -91,11 +92,15 @@ def plan_pipeline(pipeline: PipelineConfig, base_dir: Path, run_dir: Path,
         plan = kind.plan(stage, PlanContext(pipeline, where, last_model_stage))
         settings = dict(plan.settings, data={t: pipeline.data.get(t, HUB) for t in sorted(plan.data_tasks)})
         upstream = last_model_stage
-        payload = {"kind": stage.kind, "settings": settings,
-                   "upstream": upstream.fingerprint if upstream else f"model:{pipeline.model}"}
+        payload = {
+            "kind": stage.kind,
+            "settings": settings,
+            "upstream": upstream.fingerprint if upstream else f"model:{pipeline.model}",
+        }
         fingerprint = fingerprint_of(payload)
-        planned_stage = PlannedStage(index, name, stage.kind, settings, fingerprint,
-                                     run_dir / f"{name}-{fingerprint[:8]}", upstream, stage)
+        planned_stage = PlannedStage(
+            index, name, stage.kind, settings, fingerprint, run_dir / f"{name}-{fingerprint[:8]}", upstream, stage
+        )
         planned.append(planned_stage)
         if kind.produces_model:
             last_model_stage = planned_stage
@@ -142,8 +147,9 @@ def _stage_lock(stage: PlannedStage, context: RunContext):
         accelerator.wait_for_everyone()
         yield
         return
-    with locked(stage.folder, on_wait=lambda: context.log(
-            f"  waiting: another process is running {stage.folder.name}")):
+    with locked(
+        stage.folder, on_wait=lambda: context.log(f"  waiting: another process is running {stage.folder.name}")
+    ):
         accelerator.wait_for_everyone()
         yield
 
@@ -159,11 +165,18 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
     metrics = runner.run(stage, context)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        write_json_atomic(stage.folder / "config.json", {
-            "name": stage.name, "kind": stage.kind, "fingerprint": stage.fingerprint,
-            "pipeline": context.pipeline.name, "model": context.pipeline.model,
-            "upstream": str(stage.upstream.folder) if stage.upstream else None,
-            "settings": stage.settings})
+        write_json_atomic(
+            stage.folder / "config.json",
+            {
+                "name": stage.name,
+                "kind": stage.kind,
+                "fingerprint": stage.fingerprint,
+                "pipeline": context.pipeline.name,
+                "model": context.pipeline.model,
+                "upstream": str(stage.upstream.folder) if stage.upstream else None,
+                "settings": stage.settings,
+            },
+        )
         write_json_atomic(stage.folder / "metrics.json", metrics)
         mark_complete(stage.folder)
         # the stage's model/ is its result; the checkpoints that made it resumable can go

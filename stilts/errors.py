@@ -38,7 +38,8 @@ def is_hub_outage(error: BaseException) -> bool:
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, (ConnectionError, TimeoutError)) or any(
-                word in type(seen).__name__ for word in ("Connect", "Timeout")):
+            word in type(seen).__name__ for word in ("Connect", "Timeout")
+        ):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

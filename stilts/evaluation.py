@@ -10,23 +10,33 @@ from stilts.catalog import Task
 from stilts.featurize import feature_lengths, featurize, make_loader
 
 
-def predict_outputs(accelerator, model, task: Task, features, tokenizer, batch_size: int,
-                    desc: str = "predicting", *, sort_by_length: bool = True) -> list[np.ndarray]:
+def predict_outputs(
+    accelerator,
+    model,
+    task: Task,
+    features,
+    tokenizer,
+    batch_size: int,
+    desc: str = "predicting",
+    *,
+    sort_by_length: bool = True,
+) -> list[np.ndarray]:
     """One output array per feature, in feature order.
 
     Features are run sorted by length (unless ``sort_by_length`` is false, which is only there to
     measure what sorting saves), so each batch pads little; every process of a distributed run sees
     its shard, and `gather_for_metrics` drops the duplicates that even batches add.
     """
-    order = (np.argsort(feature_lengths(features), kind="stable") if sort_by_length
-             else np.arange(len(features)))
+    order = np.argsort(feature_lengths(features), kind="stable") if sort_by_length else np.arange(len(features))
     loader = accelerator.prepare(make_loader(task, features, tokenizer, batch_size, shuffle=False, order=order))
     model.eval()
     outputs: list[np.ndarray] = []
     with torch.inference_mode():
         for batch in tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
             _, batch_outputs = model(task.name, batch)
-            batch_outputs = accelerator.pad_across_processes(batch_outputs, dim=1) if batch_outputs.dim() > 2 else batch_outputs
+            batch_outputs = (
+                accelerator.pad_across_processes(batch_outputs, dim=1) if batch_outputs.dim() > 2 else batch_outputs
+            )
             outputs.extend(accelerator.gather_for_metrics(batch_outputs).float().cpu().numpy())
     restored: list = [None] * len(outputs)
     for position, feature_index in enumerate(order):
@@ -34,9 +44,20 @@ def predict_outputs(accelerator, model, task: Task, features, tokenizer, batch_s
     return restored
 
 
-def evaluate_examples(accelerator, model, task: Task, examples: list[dict], tokenizer, *, max_length: int,
-                      batch_size: int, language: str, desc: str = "evaluating", split: str = "",
-                      state: dict | None = None) -> dict[str, float]:
+def evaluate_examples(
+    accelerator,
+    model,
+    task: Task,
+    examples: list[dict],
+    tokenizer,
+    *,
+    max_length: int,
+    batch_size: int,
+    language: str,
+    desc: str = "evaluating",
+    split: str = "",
+    state: dict | None = None,
+) -> dict[str, float]:
     """Scores of ``examples`` (one split of one language, scored as a whole); ``state`` is carried
     across the splits of the language (see `TaskFormat.score_split`)."""
     features = featurize(task, examples, tokenizer, max_length)

@@ -28,8 +28,15 @@ def run_one_by_one(plans, model_path: str, run_dir: Path, detect_anomaly: bool) 
             outcomes.append((pipeline.name, "failed", blocked))
             continue
         context, status, reason, failed_fingerprint = run_sweep_pipeline(
-            context, pipeline, stages, data_sources, model_path, run_dir, detect_anomaly,
-            announce=f"=== [{number}/{len(plans)}] {pipeline.name}")
+            context,
+            pipeline,
+            stages,
+            data_sources,
+            model_path,
+            run_dir,
+            detect_anomaly,
+            announce=f"=== [{number}/{len(plans)}] {pipeline.name}",
+        )
         outcomes.append((pipeline.name, status, reason))
         if failed_fingerprint:
             failed_stages[failed_fingerprint] = reason
@@ -41,8 +48,16 @@ def run_one_by_one(plans, model_path: str, run_dir: Path, detect_anomaly: bool) 
 PIPELINE_FAILURES = (BadInput, RunFailed, RuntimeError, ValueError, OSError)
 
 
-def run_sweep_pipeline(context, pipeline, stages, data_sources, model_path: str, run_dir: Path,
-                       detect_anomaly: bool, announce: str | None = None):
+def run_sweep_pipeline(
+    context,
+    pipeline,
+    stages,
+    data_sources,
+    model_path: str,
+    run_dir: Path,
+    detect_anomaly: bool,
+    announce: str | None = None,
+):
     """One pipeline of a sweep in this process. Returns (the context, for the next pipeline of this
     process; "done" | "reused" | "failed"; the reason; the fingerprint of the stage that failed)."""
     if context is None:
@@ -79,8 +94,14 @@ def make_context(pipeline, model_path: str, data_sources, run_dir: Path, detect_
         if accelerator.is_main_process:
             click.echo(message)
 
-    return RunContext(pipeline=pipeline, model_path=model_path, data_sources=data_sources,
-                      run_dir=run_dir, accelerator=accelerator, log=log)
+    return RunContext(
+        pipeline=pipeline,
+        model_path=model_path,
+        data_sources=data_sources,
+        run_dir=run_dir,
+        accelerator=accelerator,
+        log=log,
+    )
 
 
 def mixed_precision_for(setting: str) -> str:

@@ -35,8 +35,9 @@ from stilts.catalog import Task
 EXAMPLE_INDEX = "example_index"
 
 
-def featurize(task: Task, examples: list[dict], tokenizer, max_length: int, *,
-              cache: bool | str | Path | None = None) -> datasets.Dataset:
+def featurize(
+    task: Task, examples: list[dict], tokenizer, max_length: int, *, cache: bool | str | Path | None = None
+) -> datasets.Dataset:
     """Tokenized features of ``examples``; each feature keeps the index of its example, since one
     example can give several features (QA windows, long tagged sentences).
 
@@ -56,8 +57,7 @@ def featurize(task: Task, examples: list[dict], tokenizer, max_length: int, *,
     return features
 
 
-def _tokenize(task: Task, examples: list[dict], tokenizer, max_length: int,
-              key: str | None = None) -> datasets.Dataset:
+def _tokenize(task: Task, examples: list[dict], tokenizer, max_length: int, key: str | None = None) -> datasets.Dataset:
     table = datasets.Dataset.from_list([dict(example, example_index=i) for i, example in enumerate(examples)])
 
     def tokenize(batch):
@@ -68,8 +68,13 @@ def _tokenize(task: Task, examples: list[dict], tokenizer, max_length: int,
     # a fingerprint of our own: otherwise `map` pickles ``tokenize`` with the tokenizer in it to make
     # one (1-5 s for XLM-R's 250k-piece vocabulary, at every call), for a cache an in-memory table
     # never uses
-    return table.map(tokenize, batched=True, remove_columns=table.column_names, desc=f"tokenizing {task.name}",
-                     new_fingerprint=key or uuid.uuid4().hex)
+    return table.map(
+        tokenize,
+        batched=True,
+        remove_columns=table.column_names,
+        desc=f"tokenizing {task.name}",
+        new_fingerprint=key or uuid.uuid4().hex,
+    )
 
 
 # --- the feature cache ---------------------------------------------------------------------------
@@ -111,7 +116,7 @@ class FeatureCache:
         self.root = Path(root)
 
     @classmethod
-    def for_call(cls, cache, count: int) -> "FeatureCache | None":
+    def for_call(cls, cache, count: int) -> FeatureCache | None:
         if cache is False:
             return None
         if isinstance(cache, (str, Path)):
@@ -124,11 +129,15 @@ class FeatureCache:
     def key(self, task: Task, examples: list[dict], tokenizer, max_length: int) -> str:
         fmt = task.format
         payload = {
-            "version": CACHE_VERSION, "task": task.name, "labels": list(task.labels or ()),
+            "version": CACHE_VERSION,
+            "task": task.name,
+            "labels": list(task.labels or ()),
             "format": f"{type(fmt).__module__}.{type(fmt).__qualname__}",
             "format_settings": json.dumps(vars(fmt), sort_keys=True, default=str),
-            "format_source": _source_hash(type(fmt)), "featurize_source": _file_hash(__file__),
-            "tokenizer": tokenizer_fingerprint(tokenizer), "max_length": max_length,
+            "format_source": _source_hash(type(fmt)),
+            "featurize_source": _file_hash(__file__),
+            "tokenizer": tokenizer_fingerprint(tokenizer),
+            "max_length": max_length,
             "versions": [datasets.__version__, _version("transformers"), _version("tokenizers")],
             "examples": examples_fingerprint(examples),
         }
@@ -167,17 +176,29 @@ def examples_fingerprint(examples: list[dict]) -> str:
     """sha256 of the examples' JSON, in chunks (a tenth or less of the time tokenizing them takes)."""
     digest = hashlib.sha256(str(len(examples)).encode())
     for start in range(0, len(examples), 10_000):
-        chunk = examples[start:start + 10_000]
+        chunk = examples[start : start + 10_000]
         digest.update(json.dumps(chunk, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
     return digest.hexdigest()
 
 
 #: tokenizer settings that say where it was loaded from, or the truncation of its last call (saved
 #: with it), not what it does when featurize calls it with its own max_length
-_NOT_BEHAVIOUR_KWARGS = {"name_or_path", "vocab_file", "tokenizer_file", "merges_file", "is_local",
-                         "local_files_only", "cache_dir", "_commit_hash", "max_length", "stride",
-                         "truncation_strategy", "padding_strategy", "pad_to_multiple_of"}
-_FINGERPRINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_NOT_BEHAVIOUR_KWARGS = {
+    "name_or_path",
+    "vocab_file",
+    "tokenizer_file",
+    "merges_file",
+    "is_local",
+    "local_files_only",
+    "cache_dir",
+    "_commit_hash",
+    "max_length",
+    "stride",
+    "truncation_strategy",
+    "padding_strategy",
+    "pad_to_multiple_of",
+}
+_FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -217,10 +238,15 @@ def _tokenizer_fingerprint(tokenizer) -> str:
         from datasets.fingerprint import Hasher
 
         digest.update(Hasher.hash(tokenizer).encode())
-    settings = {key: value for key, value in getattr(tokenizer, "init_kwargs", {}).items()
-                if key not in _NOT_BEHAVIOUR_KWARGS}
-    settings.update(padding_side=tokenizer.padding_side, truncation_side=tokenizer.truncation_side,
-                    model_max_length=tokenizer.model_max_length, vocabulary_size=len(tokenizer))
+    settings = {
+        key: value for key, value in getattr(tokenizer, "init_kwargs", {}).items() if key not in _NOT_BEHAVIOUR_KWARGS
+    }
+    settings.update(
+        padding_side=tokenizer.padding_side,
+        truncation_side=tokenizer.truncation_side,
+        model_max_length=tokenizer.model_max_length,
+        vocabulary_size=len(tokenizer),
+    )
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode("utf-8"))
     return digest.hexdigest()
 
@@ -321,8 +347,10 @@ class Batcher:
         # the check: samples with different lengths (shortest, longest, the first ones) both ways
         lengths = feature_lengths(features)
         order = np.argsort(lengths, kind="stable")
-        samples = [list(range(min(check_sample, len(features)))),
-                   sorted({int(order[0]), int(order[-1]), int(order[len(order) // 2]), 0})]
+        samples = [
+            list(range(min(check_sample, len(features)))),
+            sorted({int(order[0]), int(order[-1]), int(order[len(order) // 2]), 0}),
+        ]
         for sample in samples:
             expected = self.task.format.collate(self.rows(sample), self.tokenizer)
             if not _same_batch(self._pad(self.table[sample], *plan), expected):
@@ -359,10 +387,13 @@ def _plain_padding_keys(task: Task, features) -> tuple[list[str] | None, list[st
     collate = type(task.format).collate
     schema = features.features
     columns = [name for name in features.column_names if name != EXAMPLE_INDEX]
-    is_tokens = {name: isinstance(schema[name], (datasets.Sequence, datasets.List))
-                 and getattr(schema[name], "feature", None) is not None
-                 and isinstance(schema[name].feature, datasets.Value)
-                 and schema[name].feature.dtype.startswith("int") for name in columns}
+    is_tokens = {
+        name: isinstance(schema[name], (datasets.Sequence, datasets.List))
+        and getattr(schema[name], "feature", None) is not None
+        and isinstance(schema[name].feature, datasets.Value)
+        and schema[name].feature.dtype.startswith("int")
+        for name in columns
+    }
     if collate is Classification.collate:
         scalars = [name for name in columns if not is_tokens[name]]
         if scalars != ["labels"] or not str(schema["labels"].dtype).startswith("int"):
@@ -375,8 +406,12 @@ def _plain_padding_keys(task: Task, features) -> tuple[list[str] | None, list[st
 
 
 def _pad_values(tokenizer, keys) -> dict[str, int] | None:
-    values = {"input_ids": tokenizer.pad_token_id, "attention_mask": 0,
-              "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0), "special_tokens_mask": 1}
+    values = {
+        "input_ids": tokenizer.pad_token_id,
+        "attention_mask": 0,
+        "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0),
+        "special_tokens_mask": 1,
+    }
     if any(key not in values for key in keys) or values["input_ids"] is None:
         return None
     return {key: values[key] for key in keys}
@@ -386,8 +421,13 @@ def _same_batch(mine: dict, theirs) -> bool:
     theirs = dict(theirs)
     if set(mine) != set(theirs):
         return False
-    return all(isinstance(theirs[k], torch.Tensor) and mine[k].dtype == theirs[k].dtype
-               and mine[k].shape == theirs[k].shape and torch.equal(mine[k], theirs[k]) for k in mine)
+    return all(
+        isinstance(theirs[k], torch.Tensor)
+        and mine[k].dtype == theirs[k].dtype
+        and mine[k].shape == theirs[k].shape
+        and torch.equal(mine[k], theirs[k])
+        for k in mine
+    )
 
 
 class _Positions(torch.utils.data.Dataset):
@@ -403,11 +443,17 @@ class _Positions(torch.utils.data.Dataset):
         return int(self.indices[position])
 
 
-def make_loader(task: Task, features: datasets.Dataset, tokenizer, batch_size: int, *, shuffle: bool,
-                seed: int = 0, order=None) -> torch.utils.data.DataLoader:
+def make_loader(
+    task: Task, features: datasets.Dataset, tokenizer, batch_size: int, *, shuffle: bool, seed: int = 0, order=None
+) -> torch.utils.data.DataLoader:
     """Batches of ``features`` (in ``order``, a sequence of feature indices, if given). The loader is
     over feature indices and collates with a `Batcher`, so Accelerate can shard it across processes."""
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     positions = _Positions(np.arange(len(features)) if order is None else order)
-    return torch.utils.data.DataLoader(positions, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                                       collate_fn=Batcher(task, features, tokenizer))
+    return torch.utils.data.DataLoader(
+        positions,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        collate_fn=Batcher(task, features, tokenizer),
+    )

@@ -25,8 +25,9 @@ class StageModel(nn.Module):
         self.encoder = encoder
         self.tasks = {task.name: task for task in tasks}
         hidden_size = encoder.config.hidden_size
-        self.heads = nn.ModuleDict({task.name: task.format.build_head(task, hidden_size)
-                                    for task in tasks if task.format.trains})
+        self.heads = nn.ModuleDict(
+            {task.name: task.format.build_head(task, hidden_size) for task in tasks if task.format.trains}
+        )
 
     def forward(self, task_name: str, batch: dict):
         task = self.tasks[task_name]

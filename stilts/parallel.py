@@ -149,8 +149,9 @@ def _replace_dead_workers(workers, running, start, finish, deaths: list) -> None
             continue
         deaths.append(process.exitcode)
         if len(deaths) > MAX_WORKER_DEATHS:
-            raise RunFailed(f"sweep: {len(deaths)} worker processes died (exit codes {deaths}); see the "
-                            f"pipelines' logs")
+            raise RunFailed(
+                f"sweep: {len(deaths)} worker processes died (exit codes {deaths}); see the pipelines' logs"
+            )
         lost = next((index for index, owner in running.items() if owner == slot), None)
         if lost is not None:
             finish(lost, "failed", f"its worker process died (exit code {process.exitcode})")
@@ -174,13 +175,14 @@ def _worker(slot: int, jobs: int, gpus: list[str], request: SweepRequest, tasks,
     while (index := tasks.get()) is not None:
         pipeline = pipelines[index]
         results.put(("started", index, slot))
-        stages, data_sources = plan_pipeline(pipeline, base_dir, request.run_dir,
-                                             f"{request.sweep_file}: {pipeline.name}")
+        stages, data_sources = plan_pipeline(
+            pipeline, base_dir, request.run_dir, f"{request.sweep_file}: {pipeline.name}"
+        )
         with _output_to(log_path(request.run_dir, pipeline.name)):
             print(f"=== {pipeline.name} ({time.strftime('%Y-%m-%d %H:%M:%S')}, worker {slot})", flush=True)
             context, status, reason, failed_fingerprint = run_sweep_pipeline(
-                context, pipeline, stages, data_sources, request.model_path, request.run_dir,
-                request.detect_anomaly)
+                context, pipeline, stages, data_sources, request.model_path, request.run_dir, request.detect_anomaly
+            )
             if failed_fingerprint:
                 print(f"error: {reason}", file=sys.stderr, flush=True)
         results.put(("finished", index, status, reason, failed_fingerprint))

@@ -14,7 +14,6 @@ from stilts.data import DataRead, load_examples
 from stilts.errors import BadInput, MissingSplit
 from stilts.stage_kinds import STAGE_KINDS, PlannedStage
 
-
 #: one distinct read: task, split, language, and the data sources it is read with
 ReadKey = tuple[str, str, str, tuple]
 

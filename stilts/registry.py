@@ -14,14 +14,16 @@ private tasks, formats or stage kinds from its own package without editing stilt
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterator
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, packages_distributions
+from types import FrameType
 from typing import Generic, TypeVar
 
 from stilts.errors import BadInput, did_you_mean
 
 PLUGIN_GROUP = "stilts.plugins"
-#: the origin of entries added outside any plugin (a script or a test adding a task at run time)
+#: the origin of entries added outside any plugin when the registering module is unknown
 RUNTIME_ORIGIN = "runtime"
 
 T = TypeVar("T")
@@ -95,8 +97,9 @@ class Registry(Generic[T]):
 
     def _claim(self, name: str, origin: str | None) -> None:
         if name in self._entries:
-            raise ValueError(f"{self.what} '{name}' registered twice "
-                             f"(by {self._origins[name]} and by {origin or _loading_origin()})")
+            raise ValueError(
+                f"{self.what} '{name}' registered twice (by {self._origins[name]} and by {origin or _loading_origin()})"
+            )
         self._origins[name] = origin or _loading_origin()
 
     def _resolve(self, name: str) -> T:
@@ -111,6 +114,7 @@ class Registry(Generic[T]):
 
 # --- plugins -----------------------------------------------------------------------------------
 
+
 class _PluginState:
     loaded = False
     #: who is registering right now: the plugin being imported, or RUNTIME_ORIGIN
@@ -118,10 +122,30 @@ class _PluginState:
 
 
 _state = _PluginState()
+#: modules that register on behalf of their callers (their frames are skipped to find who registers)
+_HELPER_MODULES = {__name__, "stilts.catalog", "stilts.stage_kinds"}
 
 
 def _loading_origin() -> str:
-    return _state.origin
+    """The plugin being loaded; else the plugin whose module registers, or the distribution that has
+    the module (imported directly before the plugins were loaded); else the registering module's name
+    (a script, a test)."""
+    if _state.origin != RUNTIME_ORIGIN:
+        return _state.origin
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in _HELPER_MODULES:
+        frame = frame.f_back
+    module = frame.f_globals.get("__name__", RUNTIME_ORIGIN) if frame is not None else RUNTIME_ORIGIN
+    for point in entry_points(group=PLUGIN_GROUP):
+        if point.value.partition(":")[0] == module:
+            return _plugin_label(point)
+    distributions = packages_distributions().get(module.partition(".")[0])
+    return distributions[0] if distributions else module
+
+
+def _plugin_label(point) -> str:
+    distribution = point.dist.name if point.dist is not None else point.value
+    return f"{distribution} ({point.name})"
 
 
 def load_plugins() -> None:
@@ -132,14 +156,12 @@ def load_plugins() -> None:
         return
     _state.loaded = True  # before importing: a plugin that reads a registry must not recurse
     for point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda point: point.name):
-        distribution = point.dist.name if point.dist is not None else point.value
-        _state.origin = f"{distribution} ({point.name})"
+        _state.origin = _plugin_label(point)
         try:
             loaded = point.load()
             if callable(loaded):
                 loaded()
         except ImportError as error:
-            raise RuntimeError(f"stilts plugin {_state.origin} = {point.value} cannot be imported: "
-                               f"{error}") from error
+            raise RuntimeError(f"stilts plugin {_state.origin} = {point.value} cannot be imported: {error}") from error
         finally:
             _state.origin = RUNTIME_ORIGIN

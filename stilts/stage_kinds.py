@@ -35,7 +35,7 @@ class PlannedStage:
     fingerprint: str
     folder: Path
     #: the stage whose model/ this one starts from (None: the pipeline's model)
-    upstream: "PlannedStage | None"
+    upstream: PlannedStage | None
     #: the stage as written, for settings that are not fingerprinted (e.g. evaluation batch size)
     config: Any = None
 
@@ -48,7 +48,7 @@ class PlannedStage:
 class RunContext:
     """What every stage runner needs besides its own settings."""
 
-    pipeline: "PipelineConfig"
+    pipeline: PipelineConfig
     model_path: str  # the pipeline's starting model, resolved to something from_pretrained takes
     data_sources: dict[str, str]  # task name -> absolute folder or "hub"
     run_dir: Path
@@ -65,7 +65,7 @@ class PlanContext:
     """What planning a stage may look at: the pipeline, where the stage is (for messages), and the
     last stage before it that produced a model (None: it starts from the pipeline's model)."""
 
-    pipeline: "PipelineConfig"
+    pipeline: PipelineConfig
     where: str
     previous: PlannedStage | None
 
@@ -84,7 +84,7 @@ class StageRunner:
     def run(self, stage: PlannedStage, context: RunContext) -> dict:
         raise NotImplementedError
 
-    def data_reads(self, stage: PlannedStage) -> "list[DataRead]":
+    def data_reads(self, stage: PlannedStage) -> list[DataRead]:
         """Every (task, split, language) the stage will read, so a run can check them before any
         stage starts. A stage that reads nothing returns []."""
         return []

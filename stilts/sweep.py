@@ -60,8 +60,9 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = ()) -> tuple[SweepConfig
         raise BadInput(f"{path}: {describe_validation_error(error.errors()[0], raw, SweepConfig)}") from None
     unknown = set(sweep.stages) - set(STAGE_KINDS.names())
     if unknown:
-        raise BadInput(f"{path}: stages.{sorted(unknown)[0]}: unknown stage kind "
-                       f"(use {', '.join(STAGE_KINDS.names())})")
+        raise BadInput(
+            f"{path}: stages.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(STAGE_KINDS.names())})"
+        )
     return sweep, path.resolve().parent
 
 
@@ -76,8 +77,9 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
 
     pipelines = []
     matrix = sweep.matrix
-    for seed, intermediate, mlm, target in itertools.product(matrix.seed, matrix.intermediate, matrix.mlm,
-                                                              matrix.target):
+    for seed, intermediate, mlm, target in itertools.product(
+        matrix.seed, matrix.intermediate, matrix.mlm, matrix.target
+    ):
         intermediate_tasks = [] if intermediate == BASELINE else intermediate.split("+")
         if mlm:
             intermediate_tasks.append(MLM)
@@ -88,8 +90,14 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
         if target_task.format.trains:
             stages.append(_stage(sweep, "target", [target], task=target))
         stages.append(_stage(sweep, "evaluate", [target], task=target))
-        raw = {"name": pipeline_name(intermediate, target, seed, mlm), "model": sweep.model, "seed": seed,
-               "mixed_precision": sweep.mixed_precision, "data": dict(sweep.data), "stages": stages}
+        raw = {
+            "name": pipeline_name(intermediate, target, seed, mlm),
+            "model": sweep.model,
+            "seed": seed,
+            "mixed_precision": sweep.mixed_precision,
+            "data": dict(sweep.data),
+            "stages": stages,
+        }
         pipelines.append(validate_pipeline(raw, f"{source}: {raw['name']}"))
     return pipelines
 

@@ -23,8 +23,9 @@ def shipped_sentences() -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def build_tiny_model(folder: Path, *, hidden_size: int = 64, layers: int = 2, heads: int = 2,
-                     vocab_size: int = 800, seed: int = 0) -> Path:
+def build_tiny_model(
+    folder: Path, *, hidden_size: int = 64, layers: int = 2, heads: int = 2, vocab_size: int = 800, seed: int = 0
+) -> Path:
     """Save a tiny XLM-R encoder + fast tokenizer under ``folder``; returns ``folder``."""
     import sentencepiece as spm
     import torch
@@ -36,9 +37,16 @@ def build_tiny_model(folder: Path, *, hidden_size: int = 64, layers: int = 2, he
     spm_folder.mkdir(exist_ok=True)
     model_bytes = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(shipped_sentences()), model_writer=model_bytes, vocab_size=vocab_size,
-        model_type="unigram", character_coverage=1.0, hard_vocab_limit=False, num_threads=1,
-        seed_sentencepiece_size=10000, minloglevel=2)
+        sentence_iterator=iter(shipped_sentences()),
+        model_writer=model_bytes,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        num_threads=1,
+        seed_sentencepiece_size=10000,
+        minloglevel=2,
+    )
     # transformers 5 ignores XLMRobertaTokenizer(vocab_file=...): it must find the file in a folder
     (spm_folder / "sentencepiece.bpe.model").write_bytes(model_bytes.getvalue())
     (spm_folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "XLMRobertaTokenizer"}))
@@ -46,10 +54,17 @@ def build_tiny_model(folder: Path, *, hidden_size: int = 64, layers: int = 2, he
 
     torch.manual_seed(seed)
     config = XLMRobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,
-        num_attention_heads=heads, intermediate_size=hidden_size * 2, max_position_embeddings=514,
-        type_vocab_size=1, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id)
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden_size * 2,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     for path in spm_folder.iterdir():
@@ -82,9 +97,11 @@ def tiny_nli_examples(language: str, count: int, seed: int) -> list[tuple[str, s
         positive, negative = rng.choice(_ACTIONS[language])
         premise = f"{subject} {positive} {_EXTRA[language]}"
         label = rng.choice(["entailment", "neutral", "contradiction"])
-        hypothesis = {"entailment": f"{subject} {positive}",
-                      "contradiction": f"{subject} {negative}",
-                      "neutral": f"{rng.choice(_SUBJECTS[language])} {rng.choice(_ACTIONS[language])[0]}"}[label]
+        hypothesis = {
+            "entailment": f"{subject} {positive}",
+            "contradiction": f"{subject} {negative}",
+            "neutral": f"{rng.choice(_SUBJECTS[language])} {rng.choice(_ACTIONS[language])[0]}",
+        }[label]
         triples.append((premise, hypothesis, label))
     return triples
 
@@ -98,29 +115,44 @@ def write_tiny_nli(folder: Path, *, train: int = 96, dev: int = 24, languages=("
     for split, count, seed in (("train", train, 1), ("dev_matched", dev, 2)):
         with open(mnli / f"multinli_1.0_{split}.jsonl", "w", encoding="utf-8") as out:
             for number, (premise, hypothesis, label) in enumerate(tiny_nli_examples("en", count, seed)):
-                out.write(json.dumps({"gold_label": label, "sentence1": premise, "sentence2": hypothesis,
-                                      "pairID": f"{split}-{number}", "genre": "tiny"}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "gold_label": label,
+                            "sentence1": premise,
+                            "sentence2": hypothesis,
+                            "pairID": f"{split}-{number}",
+                            "genre": "tiny",
+                        }
+                    )
+                    + "\n"
+                )
             # MultiNLI marks pairs without annotator consensus with "-": readers must drop them
             out.write(json.dumps({"gold_label": "-", "sentence1": "x", "sentence2": "y", "pairID": "none"}) + "\n")
     for language in languages:
         for split, seed in (("dev", 3), ("test", 4)):
             rows = tiny_nli_examples(language, dev, seed)
             (xnli / f"{split}-{language}.tsv").write_text(
-                "".join(f"{p}\t{h}\t{label}\n" for p, h, label in rows), encoding="utf-8")
+                "".join(f"{p}\t{h}\t{label}\n" for p, h, label in rows), encoding="utf-8"
+            )
     return {"mnli": mnli, "xnli": xnli}
 
 
 # --- a tiny topic-classification set (label<TAB>text, one file per split and language) -------------
 
 _TOPIC_WORDS = {
-    "en": {"sports": ["the team won the match", "the runner finished the race"],
-           "food": ["the soup tastes good", "we cooked rice and fish"],
-           "weather": ["it rains in the morning", "the wind is cold today"],
-           "technology": ["the phone needs an update", "the computer runs new software"]},
-    "de": {"sports": ["die Mannschaft gewann das Spiel", "der Läufer beendete das Rennen"],
-           "food": ["die Suppe schmeckt gut", "wir kochten Reis und Fisch"],
-           "weather": ["am Morgen regnet es", "der Wind ist heute kalt"],
-           "technology": ["das Telefon braucht ein Update", "der Computer hat neue Software"]},
+    "en": {
+        "sports": ["the team won the match", "the runner finished the race"],
+        "food": ["the soup tastes good", "we cooked rice and fish"],
+        "weather": ["it rains in the morning", "the wind is cold today"],
+        "technology": ["the phone needs an update", "the computer runs new software"],
+    },
+    "de": {
+        "sports": ["die Mannschaft gewann das Spiel", "der Läufer beendete das Rennen"],
+        "food": ["die Suppe schmeckt gut", "wir kochten Reis und Fisch"],
+        "weather": ["am Morgen regnet es", "der Wind ist heute kalt"],
+        "technology": ["das Telefon braucht ein Update", "der Computer hat neue Software"],
+    },
 }
 
 
@@ -129,8 +161,12 @@ def write_tiny_topics(folder: Path, *, train: int = 48, test: int = 16) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(5)
-    for split, language, count in (("train", "en", train), ("dev", "en", test), ("test", "en", test),
-                                   ("test", "de", test)):
+    for split, language, count in (
+        ("train", "en", train),
+        ("dev", "en", test),
+        ("test", "en", test),
+        ("test", "de", test),
+    ):
         lines = []
         for number in range(count):
             label = sorted(_TOPIC_WORDS[language])[number % 4]
@@ -140,6 +176,7 @@ def write_tiny_topics(folder: Path, *, train: int = 48, test: int = 16) -> Path:
 
 
 # --- a tiny Marian (OPUS-MT architecture) translation model ----------------------------------------
+
 
 def build_tiny_marian(folder: Path, *, d_model: int = 32, vocab_size: int = 800, seed: int = 0) -> Path:
     """Save a tiny randomly initialised MarianMT model + MarianTokenizer under ``folder``; returns it.
@@ -157,9 +194,16 @@ def build_tiny_marian(folder: Path, *, d_model: int = 32, vocab_size: int = 800,
     folder.mkdir(parents=True, exist_ok=True)
     model_bytes = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(shipped_sentences()), model_writer=model_bytes, vocab_size=vocab_size,
-        model_type="unigram", character_coverage=1.0, hard_vocab_limit=False, num_threads=1,
-        seed_sentencepiece_size=10000, minloglevel=2)
+        sentence_iterator=iter(shipped_sentences()),
+        model_writer=model_bytes,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        num_threads=1,
+        seed_sentencepiece_size=10000,
+        minloglevel=2,
+    )
     # one sentencepiece model serves both sides (the shipped text is all there is); real OPUS-MT
     # models have one per language
     for side in ("source", "target"):
@@ -175,12 +219,22 @@ def build_tiny_marian(folder: Path, *, d_model: int = 32, vocab_size: int = 800,
 
     torch.manual_seed(seed)
     config = MarianConfig(
-        vocab_size=len(vocab), d_model=d_model, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=d_model * 2, decoder_ffn_dim=d_model * 2,
-        max_position_embeddings=512, pad_token_id=vocab["<pad>"], eos_token_id=0,
-        decoder_start_token_id=vocab["<pad>"], forced_eos_token_id=0,
+        vocab_size=len(vocab),
+        d_model=d_model,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=d_model * 2,
+        decoder_ffn_dim=d_model * 2,
+        max_position_embeddings=512,
+        pad_token_id=vocab["<pad>"],
+        eos_token_id=0,
+        decoder_start_token_id=vocab["<pad>"],
+        forced_eos_token_id=0,
         # weights far larger than the usual 0.02, so different inputs give different outputs
-        init_std=1.0)
+        init_std=1.0,
+    )
     MarianMTModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -202,8 +256,17 @@ def write_mnli(folder: Path, train: int = 5, dev: int = 3) -> Path:
     for name, count in (("train", train), ("dev_matched", dev)):
         with open(folder / f"multinli_1.0_{name}.jsonl", "w", encoding="utf-8") as out:
             for i in range(count):
-                out.write(json.dumps({"gold_label": NLI_LABELS[i % 3], "sentence1": f"mnli {name} {i}",
-                                      "sentence2": "h", "pairID": f"mnli-{name}-{i}"}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "gold_label": NLI_LABELS[i % 3],
+                            "sentence1": f"mnli {name} {i}",
+                            "sentence2": "h",
+                            "pairID": f"mnli-{name}-{i}",
+                        }
+                    )
+                    + "\n"
+                )
     return folder
 
 
@@ -215,8 +278,18 @@ def write_anli(folder: Path, rounds=(1, 2, 3), count: int = 4, splits=("train",)
         for split in splits:
             with open(folder / f"R{n}" / f"{split}.jsonl", "w", encoding="utf-8") as out:
                 for i in range(count * n):
-                    out.write(json.dumps({"uid": f"r{n}-{i}", "context": f"premise {i}", "hypothesis": f"hyp {i}",
-                                          "label": "enc"[i % 3], "reason": ""}) + "\n")
+                    out.write(
+                        json.dumps(
+                            {
+                                "uid": f"r{n}-{i}",
+                                "context": f"premise {i}",
+                                "hypothesis": f"hyp {i}",
+                                "label": "enc"[i % 3],
+                                "reason": "",
+                            }
+                        )
+                        + "\n"
+                    )
     return folder
 
 
@@ -236,24 +309,32 @@ def write_qqp(folder: Path, train: int = 24, dev: int = 8) -> Path:
     """GLUE ``QQP/{train,dev}.tsv`` with header, and an unlabelled ``test.tsv`` as GLUE ships it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    questions = [("How do I learn Python?", "What is the best way to learn Python?", 1),
-                 ("How do I learn Python?", "How tall is Mount Everest?", 0),
-                 ("Why is the sky blue?", "What makes the sky blue?", 1),
-                 ("Why is the sky blue?", "Where do penguins live?", 0)]
+    questions = [
+        ("How do I learn Python?", "What is the best way to learn Python?", 1),
+        ("How do I learn Python?", "How tall is Mount Everest?", 0),
+        ("Why is the sky blue?", "What makes the sky blue?", 1),
+        ("Why is the sky blue?", "Where do penguins live?", 0),
+    ]
     for name, count in (("train", train), ("dev", dev)):
         rows = ["id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"]
-        rows += [f"{i}\t{2 * i}\t{2 * i + 1}\t{q1}\t{q2}\t{label}"
-                 for i, (q1, q2, label) in enumerate(questions[i % 4] for i in range(count))]
+        rows += [
+            f"{i}\t{2 * i}\t{2 * i + 1}\t{q1}\t{q2}\t{label}"
+            for i, (q1, q2, label) in enumerate(questions[i % 4] for i in range(count))
+        ]
         (folder / f"{name}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (folder / "test.tsv").write_text("id\tquestion1\tquestion2\n0\ta?\tb?\n", encoding="utf-8")
     return folder
 
 
 PAWS_PAIRS = {
-    "en": [("The river flows into the lake near the town.", "Near the town, the river flows into the lake.", 1),
-           ("The river flows into the lake near the town.", "The lake flows into the river near the town.", 0)],
-    "de": [("Der Fluss mündet nahe der Stadt in den See.", "Nahe der Stadt mündet der Fluss in den See.", 1),
-           ("Der Fluss mündet nahe der Stadt in den See.", "Der See mündet nahe der Stadt in den Fluss.", 0)],
+    "en": [
+        ("The river flows into the lake near the town.", "Near the town, the river flows into the lake.", 1),
+        ("The river flows into the lake near the town.", "The lake flows into the river near the town.", 0),
+    ],
+    "de": [
+        ("Der Fluss mündet nahe der Stadt in den See.", "Nahe der Stadt mündet der Fluss in den See.", 1),
+        ("Der Fluss mündet nahe der Stadt in den See.", "Der See mündet nahe der Stadt in den Fluss.", 0),
+    ],
 }
 
 
@@ -273,16 +354,22 @@ def write_pawsx(folder: Path, count: int = 8) -> Path:
 # span QA: SQuAD-format JSON (SQuAD, XQuAD, MLQA, TyDiQA-GoldP)
 
 TINY_QA = {
-    "en": [("The cat sat on the mat.", "Who sat on the mat?", "The cat"),
-           ("Anna lives in Berlin with her brother.", "Where does Anna live?", "Berlin"),
-           ("The train leaves at noon every day.", "When does the train leave?", "at noon")],
-    "de": [("Die Katze saß auf der Matte.", "Wer saß auf der Matte?", "Die Katze"),
-           ("Anna wohnt mit ihrem Bruder in Berlin.", "Wo wohnt Anna?", "in Berlin")],
+    "en": [
+        ("The cat sat on the mat.", "Who sat on the mat?", "The cat"),
+        ("Anna lives in Berlin with her brother.", "Where does Anna live?", "Berlin"),
+        ("The train leaves at noon every day.", "When does the train leave?", "at noon"),
+    ],
+    "de": [
+        ("Die Katze saß auf der Matte.", "Wer saß auf der Matte?", "Die Katze"),
+        ("Anna wohnt mit ihrem Bruder in Berlin.", "Wo wohnt Anna?", "in Berlin"),
+    ],
     "zh": [("北京是中国的首都。", "中国的首都是哪里？", "北京")],
 }
 #: TyDiQA-GoldP has neither German nor Chinese
-TINY_QA_SWAHILI = [("Paka alikaa kwenye mkeka.", "Nani alikaa kwenye mkeka?", "Paka"),
-                   ("Anna anaishi Berlin na kaka yake.", "Anna anaishi wapi?", "Berlin")]
+TINY_QA_SWAHILI = [
+    ("Paka alikaa kwenye mkeka.", "Nani alikaa kwenye mkeka?", "Paka"),
+    ("Anna anaishi Berlin na kaka yake.", "Anna anaishi wapi?", "Berlin"),
+]
 
 
 def write_squad(path: Path, rows, version: str = "1.1") -> Path:
@@ -297,9 +384,13 @@ def write_squad(path: Path, rows, version: str = "1.1") -> Path:
         if version.startswith("2"):
             qa["is_impossible"] = answer is None
         paragraphs.append({"context": context, "qas": [qa]})
-    path.write_text(json.dumps({"version": "v2.0" if version == "2.0" else version,
-                                "data": [{"title": "t", "paragraphs": paragraphs}]}, ensure_ascii=False),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {"version": "v2.0" if version == "2.0" else version, "data": [{"title": "t", "paragraphs": paragraphs}]},
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -326,8 +417,7 @@ def write_mlqa(folder: Path, languages=("en", "de", "zh")) -> Path:
     for split in ("dev", "test"):
         for language in languages:
             rows = [(*row, f"{split}{language}{number:036x}") for number, row in enumerate(TINY_QA[language])]
-            write_squad(Path(folder) / "MLQA_V1" / split / f"{split}-context-{language}-question-{language}.json",
-                        rows)
+            write_squad(Path(folder) / "MLQA_V1" / split / f"{split}-context-{language}-question-{language}.json", rows)
     return Path(folder)
 
 
@@ -339,9 +429,12 @@ def write_tydiqa(folder: Path, languages=("en", "sw"), train_copies: int = 3) ->
     by the ``{language name}-`` id prefix) and ``tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{name}.json``."""
     folder = Path(folder)
     qa = {**TINY_QA, "sw": TINY_QA_SWAHILI}
-    train = [(*row, f"{_TYDIQA_NAMES[language]}-{copy}{number}")
-             for language in languages for copy in range(train_copies)
-             for number, row in enumerate(qa[language])]
+    train = [
+        (*row, f"{_TYDIQA_NAMES[language]}-{copy}{number}")
+        for language in languages
+        for copy in range(train_copies)
+        for number, row in enumerate(qa[language])
+    ]
     write_squad(folder / "tydiqa-goldp-v1.1-train.json", train, "TyDiQA-GoldP-1.1")
     for language in languages:
         name = _TYDIQA_NAMES[language]
@@ -352,16 +445,27 @@ def write_tydiqa(folder: Path, languages=("en", "sw"), train_copies: int = 3) ->
 
 # multiple choice: HellaSwag, Cosmos QA, CommonsenseQA
 
+
 def write_hellaswag(folder: Path) -> Path:
     """``hellaswag_{train,val}.jsonl`` (int labels, as the release)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for split, count in (("train", 8), ("val", 4)):
-        rows = [{"ind": i, "activity_label": "Cooking", "ctx_a": "A man is cooking.", "ctx_b": "he",
-                 "ctx": "A man is cooking. he", "endings": ["stirs the pot.", "flies away.", "sings.",
-                                                            "sleeps."],
-                 "source_id": "x", "split": split, "split_type": "indomain", "label": i % 4}
-                for i in range(count)]
+        rows = [
+            {
+                "ind": i,
+                "activity_label": "Cooking",
+                "ctx_a": "A man is cooking.",
+                "ctx_b": "he",
+                "ctx": "A man is cooking. he",
+                "endings": ["stirs the pot.", "flies away.", "sings.", "sleeps."],
+                "source_id": "x",
+                "split": split,
+                "split_type": "indomain",
+                "label": i % 4,
+            }
+            for i in range(count)
+        ]
         (folder / f"hellaswag_{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
 
@@ -371,11 +475,21 @@ def write_commonsenseqa(folder: Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for split, count in (("train", 8), ("dev", 4)):
-        rows = [{"answerKey": "ABCDE"[i % 5], "id": f"{split}{i}",
-                 "question": {"question_concept": "x", "stem": "Where do you keep milk?",
-                              "choices": [{"label": letter, "text": text} for letter, text in
-                                          zip("ABCDE", ["fridge", "car", "shoe", "sky", "book"])]}}
-                for i in range(count)]
+        rows = [
+            {
+                "answerKey": "ABCDE"[i % 5],
+                "id": f"{split}{i}",
+                "question": {
+                    "question_concept": "x",
+                    "stem": "Where do you keep milk?",
+                    "choices": [
+                        {"label": letter, "text": text}
+                        for letter, text in zip("ABCDE", ["fridge", "car", "shoe", "sky", "book"])
+                    ],
+                },
+            }
+            for i in range(count)
+        ]
         (folder / f"{split}_rand_split.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
 
@@ -412,8 +526,18 @@ def ner_sentences(count: int, seed: int) -> list[list[tuple[str, str]]]:
     sentences = []
     for _ in range(count):
         person, place, org = rng.choice(_PEOPLE), rng.choice(_PLACES), rng.choice(_ORGS)
-        sentences.append([(person, "B-PER"), ("Smith", "I-PER"), ("works", "O"), ("for", "O"),
-                          (org, "B-ORG"), ("in", "O"), (place, "B-LOC"), (".", "O")])
+        sentences.append(
+            [
+                (person, "B-PER"),
+                ("Smith", "I-PER"),
+                ("works", "O"),
+                ("for", "O"),
+                (org, "B-ORG"),
+                ("in", "O"),
+                (place, "B-LOC"),
+                (".", "O"),
+            ]
+        )
     return sentences
 
 
@@ -424,12 +548,14 @@ def write_panx(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     files = {"train-en.tsv": (12, 1), "dev-en.tsv": (4, 2), "dev-de.tsv": (4, 3)}
     for name, (count, seed) in files.items():
-        (folder / name).write_text("".join("".join(f"{t}\t{g}\n" for t, g in s) + "\n"
-                                           for s in ner_sentences(count, seed)), encoding="utf-8")
+        (folder / name).write_text(
+            "".join("".join(f"{t}\t{g}\n" for t, g in s) + "\n" for s in ner_sentences(count, seed)), encoding="utf-8"
+        )
     (folder / "test-en.tsv").write_text("Anna\nlebt\n\n", encoding="utf-8")
     (folder / "de").mkdir()
-    (folder / "de" / "test").write_text("".join("".join(f"de:{t}\t{g}\n" for t, g in s) + "\n"
-                                                for s in ner_sentences(4, 4)), encoding="utf-8")
+    (folder / "de" / "test").write_text(
+        "".join("".join(f"de:{t}\t{g}\n" for t, g in s) + "\n" for s in ner_sentences(4, 4)), encoding="utf-8"
+    )
     return folder
 
 
@@ -438,8 +564,10 @@ def conllu(sentences) -> str:
     blocks = []
     for n, sentence in enumerate(sentences):
         lines = [f"# sent_id = s{n}"]
-        lines += [f"{i}\t{form}\t_\t{upos}\t_\t_\t{0 if i == 1 else 1}\t{'root' if i == 1 else 'dep'}\t_\t_"
-                  for i, (form, upos) in enumerate(sentence, start=1)]
+        lines += [
+            f"{i}\t{form}\t_\t{upos}\t_\t_\t{0 if i == 1 else 1}\t{'root' if i == 1 else 'dep'}\t_\t_"
+            for i, (form, upos) in enumerate(sentence, start=1)
+        ]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks) + "\n"
 
@@ -447,11 +575,16 @@ def conllu(sentences) -> str:
 def write_ud(folder: Path) -> Path:
     """``UD_*/{treebank}-ud-{split}.conllu``: English train and dev, German test."""
     folder = Path(folder)
-    english = [[("the", "DET"), ("cat", "NOUN"), ("sleeps", "VERB"), (".", "PUNCT")],
-               [("a", "DET"), ("dog", "NOUN"), ("runs", "VERB"), ("fast", "ADV")]]
+    english = [
+        [("the", "DET"), ("cat", "NOUN"), ("sleeps", "VERB"), (".", "PUNCT")],
+        [("a", "DET"), ("dog", "NOUN"), ("runs", "VERB"), ("fast", "ADV")],
+    ]
     german = [[("die", "DET"), ("Katze", "NOUN"), ("schläft", "VERB"), (".", "PUNCT")]]
-    for treebank, split, sentences in (("en_tiny", "train", english * 4), ("en_tiny", "dev", english),
-                                       ("de_tiny", "test", german * 2)):
+    for treebank, split, sentences in (
+        ("en_tiny", "train", english * 4),
+        ("en_tiny", "dev", english),
+        ("de_tiny", "test", german * 2),
+    ):
         path = folder / f"UD_{treebank}" / f"{treebank}-ud-{split}.conllu"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(conllu(sentences), encoding="utf-8")
@@ -463,9 +596,11 @@ def write_ccg(folder: Path, train_copies: int = 4) -> Path:
     ``tags_to_id.json``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    sentences = [("Pierre Vinken will join the board .", r"N/N N (S[dcl]\NP)/(S[b]\NP) (S[b]\NP)/NP NP[nb]/N N ."),
-                 ("He sleeps .", r"NP S[dcl]\NP ."),
-                 ("The dog runs fast", r"NP[nb]/N N S[dcl]\NP (S\NP)\(S\NP)")]
+    sentences = [
+        ("Pierre Vinken will join the board .", r"N/N N (S[dcl]\NP)/(S[b]\NP) (S[b]\NP)/NP NP[nb]/N N ."),
+        ("He sleeps .", r"NP S[dcl]\NP ."),
+        ("The dog runs fast", r"NP[nb]/N N S[dcl]\NP (S\NP)\(S\NP)"),
+    ]
     tags = {}
     for _, supertags in sentences:
         for tag in supertags.split():
@@ -479,11 +614,20 @@ def write_ccg(folder: Path, train_copies: int = 4) -> Path:
 # retrieval: Tatoeba, BUCC 2018
 
 TINY_PAIRS = {
-    "deu": [("Die Katze schläft.", "The cat sleeps."), ("Der Hund spielt im Garten.", "The dog plays in the garden."),
-            ("Ich lese ein Buch.", "I am reading a book."), ("Es regnet heute.", "It is raining today."),
-            ("Wir kochen Reis.", "We are cooking rice."), ("Mein Bruder ist müde.", "My brother is tired.")],
-    "fra": [("Le chat dort.", "The cat sleeps."), ("Le chien joue.", "The dog plays."),
-            ("Il pleut.", "It is raining."), ("Nous mangeons.", "We are eating.")],
+    "deu": [
+        ("Die Katze schläft.", "The cat sleeps."),
+        ("Der Hund spielt im Garten.", "The dog plays in the garden."),
+        ("Ich lese ein Buch.", "I am reading a book."),
+        ("Es regnet heute.", "It is raining today."),
+        ("Wir kochen Reis.", "We are cooking rice."),
+        ("Mein Bruder ist müde.", "My brother is tired."),
+    ],
+    "fra": [
+        ("Le chat dort.", "The cat sleeps."),
+        ("Le chien joue.", "The dog plays."),
+        ("Il pleut.", "It is raining."),
+        ("Nous mangeons.", "We are eating."),
+    ],
 }
 
 
@@ -503,12 +647,15 @@ def write_bucc(folder: Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for split, offset in (("dev", 0), ("test", 3)):
-        pairs = [(f"de-{i:06d}", f"en-{i:06d}", german, english)
-                 for i, (german, english) in enumerate(TINY_PAIRS["deu"][offset:offset + 3], start=1)]
+        pairs = [
+            (f"de-{i:06d}", f"en-{i:06d}", german, english)
+            for i, (german, english) in enumerate(TINY_PAIRS["deu"][offset : offset + 3], start=1)
+        ]
         extra_en = [(f"en-{i:06d}", text) for i, (_, text) in enumerate(TINY_PAIRS["fra"], start=10)]
         (folder / f"de-en.{split}.de").write_text("".join(f"{s}\t{g}\n" for s, _, g, _ in pairs), encoding="utf-8")
         (folder / f"de-en.{split}.en").write_text(
             "".join(f"{e}\t{t}\n" for _, e, _, t in pairs) + "".join(f"{e}\t{t}\n" for e, t in extra_en),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         (folder / f"de-en.{split}.gold").write_text("".join(f"{s}\t{e}\n" for s, e, _, _ in pairs), encoding="utf-8")
     return folder

@@ -71,8 +71,9 @@ class TrainingPlan:
 LENGTH_GROUP_BATCHES = 50
 
 
-def pass_order(size: int, seed: int, task_index: int, pass_number: int, *, batch_size: int = 1,
-               lengths: np.ndarray | None = None) -> np.ndarray:
+def pass_order(
+    size: int, seed: int, task_index: int, pass_number: int, *, batch_size: int = 1, lengths: np.ndarray | None = None
+) -> np.ndarray:
     """The order in which one pass visits a task's ``size`` features; a function of its arguments only.
 
     Without ``lengths``: a permutation. With ``lengths`` (length grouping): the permutation is cut
@@ -85,11 +86,19 @@ def pass_order(size: int, seed: int, task_index: int, pass_number: int, *, batch
     if lengths is None:
         return order
     window = batch_size * LENGTH_GROUP_BATCHES
-    grouped = np.concatenate([chunk[np.argsort(-lengths[chunk], kind="stable")]
-                              for chunk in np.array_split(order, range(window, size, window))]) if size else order
+    grouped = (
+        np.concatenate(
+            [
+                chunk[np.argsort(-lengths[chunk], kind="stable")]
+                for chunk in np.array_split(order, range(window, size, window))
+            ]
+        )
+        if size
+        else order
+    )
     full = size // batch_size
     batches = grouped[: full * batch_size].reshape(full, batch_size)[rng.permutation(full)]
-    return np.concatenate([batches.reshape(-1), grouped[full * batch_size:]])
+    return np.concatenate([batches.reshape(-1), grouped[full * batch_size :]])
 
 
 class TaskBatches:
@@ -101,8 +110,9 @@ class TaskBatches:
     its rank's share of every batch, so one process and N processes train on the same batches.
     """
 
-    def __init__(self, item: TrainingTask, tokenizer, seed: int, task_index: int, accelerator,
-                 group_by_length: bool = False):
+    def __init__(
+        self, item: TrainingTask, tokenizer, seed: int, task_index: int, accelerator, group_by_length: bool = False
+    ):
         self.item, self.tokenizer, self.accelerator = item, tokenizer, accelerator
         self.seed, self.task_index = seed, task_index
         self.pass_number, self.position = 0, 0
@@ -112,8 +122,14 @@ class TaskBatches:
 
     def _order_for(self, pass_number: int) -> np.ndarray:
         if self._order_pass != pass_number:
-            self._order = pass_order(len(self.item.features), self.seed, self.task_index, pass_number,
-                                     batch_size=self.item.batch_size, lengths=self.lengths)
+            self._order = pass_order(
+                len(self.item.features),
+                self.seed,
+                self.task_index,
+                pass_number,
+                batch_size=self.item.batch_size,
+                lengths=self.lengths,
+            )
             self._order_pass = pass_number
         return self._order
 
@@ -125,7 +141,7 @@ class TaskBatches:
             self.pass_number, self.position = self.pass_number + 1, 0
         order = self._order_for(self.pass_number)
         start = self.position + rank * share
-        indices = order[start: start + share]
+        indices = order[start : start + share]
         if len(indices) == 0:  # a short last batch: this rank repeats the start of the pass
             indices = order[:share]
         self.position += self.item.batch_size
@@ -146,10 +162,11 @@ class TaskBatches:
 def _build_optimizer(model, plan: TrainingPlan):
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
-         "weight_decay": plan.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
-         "weight_decay": 0.0},
+        {
+            "params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+            "weight_decay": plan.weight_decay,
+        },
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
     optimizer = _adamw(groups, lr=plan.learning_rate, eps=defaults.ADAM_EPSILON)
     from transformers import get_linear_schedule_with_warmup
@@ -217,11 +234,13 @@ def validate(accelerator, model, tasks: list[TrainingTask], tokenizer, batch_siz
     for item in tasks:
         if item.dev_features is None:
             continue
-        outputs = predict_outputs(accelerator, model, item.task, item.dev_features, tokenizer, batch_size,
-                                  desc=f"validating {item.task.name}")
+        outputs = predict_outputs(
+            accelerator, model, item.task, item.dev_features, tokenizer, batch_size, desc=f"validating {item.task.name}"
+        )
         predictions = item.task.format.predict(outputs, item.dev_features, item.dev_examples, item.task)
-        results[item.task.name] = item.task.format.score(predictions, item.dev_examples, item.task,
-                                                         item.task.source_language)
+        results[item.task.name] = item.task.format.score(
+            predictions, item.dev_examples, item.task, item.task.source_language
+        )
     return results
 
 
@@ -283,11 +302,20 @@ class _LossWatch:
         raise TrainingDiverged(
             f"the {task_name} loss is {float(loss)} at optimizer step {optimizer_step + 1} (batch {batch_number}); "
             f"the last good checkpoint is kept in {self.checkpoint_folder}. "
-            f"Try a lower learning rate, or set mixed_precision: no")
+            f"Try a lower learning rate, or set mixed_precision: no"
+        )
 
 
-def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: TrainingPlan,
-          checkpoints: CheckpointStore, checkpoint_every: int, log=print) -> dict:
+def train(
+    accelerator,
+    model,
+    tasks: list[TrainingTask],
+    tokenizer,
+    plan: TrainingPlan,
+    checkpoints: CheckpointStore,
+    checkpoint_every: int,
+    log=print,
+) -> dict:
     """Train ``model`` in place (resuming from ``checkpoints`` if they hold a step); at the end it
     holds the best validated weights. Returns a summary for metrics.json."""
     # an earlier stage's model and optimizer must not stay registered: they would be saved in (and
@@ -298,8 +326,10 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
     # the scheduler is not prepared: Accelerate would step it once per process at every step, and
     # batch sizes here are global (one optimizer step = one schedule step); it is saved in progress.json
     model, optimizer = accelerator.prepare(model, optimizer)
-    streams = {item.task.name: TaskBatches(item, tokenizer, plan.seed, index, accelerator, plan.group_by_length)
-               for index, item in enumerate(tasks)}
+    streams = {
+        item.task.name: TaskBatches(item, tokenizer, plan.seed, index, accelerator, plan.group_by_length)
+        for index, item in enumerate(tasks)
+    }
     progress = Progress()
     latest = checkpoints.latest()
     if latest is not None:
@@ -313,13 +343,22 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
         log(f"  resuming from {latest.name} (optimizer step {progress.optimizer_step} of {plan.optimizer_steps})")
 
     def save_checkpoint() -> None:
-        checkpoints.save(progress.optimizer_step, {
-            "progress": progress.__dict__, "streams": {n: s.state_dict() for n, s in streams.items()},
-            "sampler": plan.draw_task.state_dict() if hasattr(plan.draw_task, "state_dict") else None,
-            "scheduler": scheduler.state_dict()})
+        checkpoints.save(
+            progress.optimizer_step,
+            {
+                "progress": progress.__dict__,
+                "streams": {n: s.state_dict() for n, s in streams.items()},
+                "sampler": plan.draw_task.state_dict() if hasattr(plan.draw_task, "state_dict") else None,
+                "scheduler": scheduler.state_dict(),
+            },
+        )
 
-    bar = tqdm(total=plan.optimizer_steps, initial=progress.optimizer_step, desc="training",
-               disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        total=plan.optimizer_steps,
+        initial=progress.optimizer_step,
+        desc="training",
+        disable=not accelerator.is_local_main_process,
+    )
     watch = _LossWatch(accelerator.device, checkpoints.folder)
     parameters = list(model.parameters())
     model.train()
@@ -327,8 +366,9 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
         progress.batch_number += 1
         task_name = plan.draw_task()
         batch = streams[task_name].next()
-        steps_now = (progress.batch_number % plan.gradient_accumulation_steps == 0
-                     or progress.batch_number == plan.total_batches)
+        steps_now = (
+            progress.batch_number % plan.gradient_accumulation_steps == 0 or progress.batch_number == plan.total_batches
+        )
         with contextlib.nullcontext() if steps_now else accelerator.no_sync(model):
             with accelerator.autocast():
                 loss, _ = model(task_name, batch)
@@ -362,9 +402,14 @@ def train(accelerator, model, tasks: list[TrainingTask], tokenizer, plan: Traini
         _return_freed_memory()
     unwrapped = accelerator.unwrap_model(model)
     checkpoints.load_best(unwrapped)
-    return {"optimizer_steps": progress.optimizer_step, "planned_optimizer_steps": plan.optimizer_steps,
-            "best_step": progress.best_step or progress.optimizer_step, "stopped_early": progress.stopped_early,
-            "best_validation_score": progress.best_score, "validations": progress.history}
+    return {
+        "optimizer_steps": progress.optimizer_step,
+        "planned_optimizer_steps": plan.optimizer_steps,
+        "best_step": progress.best_step or progress.optimizer_step,
+        "stopped_early": progress.stopped_early,
+        "best_validation_score": progress.best_score,
+        "validations": progress.history,
+    }
 
 
 def _validate_and_track(accelerator, model, tasks, tokenizer, plan, progress: Progress, checkpoints, log) -> None:
@@ -381,5 +426,7 @@ def _validate_and_track(accelerator, model, tasks, tokenizer, plan, progress: Pr
     progress.validations_without_gain += 1
     if progress.validations_without_gain >= plan.patience:
         progress.stopped_early = True
-        log(f"early stopping at step {progress.optimizer_step}: no gain in {plan.patience} validations "
-            f"(best {progress.best_score:.2f} at step {progress.best_step})")
+        log(
+            f"early stopping at step {progress.optimizer_step}: no gain in {plan.patience} validations "
+            f"(best {progress.best_score:.2f} at step {progress.best_step})"
+        )

@@ -44,8 +44,15 @@ def check_task(name: str, kind: str, where: str):
     return task
 
 
-def training_settings(stage, task_names: list[str], context: PlanContext, *, paper_batch_epochs: dict,
-                      paper_learning_rate: float, not_fingerprinted: frozenset[str]) -> dict:
+def training_settings(
+    stage,
+    task_names: list[str],
+    context: PlanContext,
+    *,
+    paper_batch_epochs: dict,
+    paper_learning_rate: float,
+    not_fingerprinted: frozenset[str],
+) -> dict:
     """The stage's settings with the paper's defaults filled in where the YAML leaves them unset.
     ``paper_batch_epochs``: task -> (batch size, epochs) of the paper's table for this kind."""
     tasks = [get_task(name) for name in task_names]
@@ -69,8 +76,9 @@ def training_settings(stage, task_names: list[str], context: PlanContext, *, pap
 def data_tasks_of(tasks) -> frozenset[str]:
     """The tasks whose data sources a training stage on ``tasks`` depends on: the tasks, the tasks
     their training data comes from, and their parts."""
-    return frozenset({training_task(t).name for t in tasks} | {t.name for t in tasks}
-                     | {part for t in tasks for part in t.parts})
+    return frozenset(
+        {training_task(t).name for t in tasks} | {t.name for t in tasks} | {part for t in tasks for part in t.parts}
+    )
 
 
 class TrainingStageRunner(StageRunner):
@@ -95,24 +103,42 @@ class TrainingStageRunner(StageRunner):
 
         for item in items:
             if item.batch_size % accelerator.num_processes:
-                raise BadInput(f"stages[{stage.index}]: batch size {item.batch_size} of {item.task.name} is not "
-                               f"divisible by the {accelerator.num_processes} processes (batch sizes are global)")
+                raise BadInput(
+                    f"stages[{stage.index}]: batch size {item.batch_size} of {item.task.name} is not "
+                    f"divisible by the {accelerator.num_processes} processes (batch sizes are global)"
+                )
         total_batches, draw_task = self._schedule(items, settings, context)
         accumulation = settings["gradient_accumulation_steps"]
         if settings["max_steps"]:
             total_batches = settings["max_steps"] * accumulation
         plan = TrainingPlan(
-            total_batches=total_batches, gradient_accumulation_steps=accumulation,
-            learning_rate=settings["learning_rate"], warmup_ratio=settings["warmup_ratio"],
-            weight_decay=settings["weight_decay"], max_grad_norm=defaults.MAX_GRAD_NORM,
-            validate_every=settings["validate_every"], patience=settings["patience"], seed=settings["seed"],
-            draw_task=draw_task, group_by_length=settings["group_by_length"])
-        context.log(f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "
-                    f"{accumulation}), learning rate {settings['learning_rate']:g}")
+            total_batches=total_batches,
+            gradient_accumulation_steps=accumulation,
+            learning_rate=settings["learning_rate"],
+            warmup_ratio=settings["warmup_ratio"],
+            weight_decay=settings["weight_decay"],
+            max_grad_norm=defaults.MAX_GRAD_NORM,
+            validate_every=settings["validate_every"],
+            patience=settings["patience"],
+            seed=settings["seed"],
+            draw_task=draw_task,
+            group_by_length=settings["group_by_length"],
+        )
+        context.log(
+            f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "
+            f"{accumulation}), learning rate {settings['learning_rate']:g}"
+        )
         checkpoints = CheckpointStore(stage.folder / CHECKPOINTS_FOLDER, accelerator)
-        summary = train(accelerator, model, items, tokenizer, plan, checkpoints,
-                        checkpoint_every=stage.config.checkpoint_every or settings["validate_every"],
-                        log=context.log)
+        summary = train(
+            accelerator,
+            model,
+            items,
+            tokenizer,
+            plan,
+            checkpoints,
+            checkpoint_every=stage.config.checkpoint_every or settings["validate_every"],
+            log=context.log,
+        )
 
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
@@ -138,15 +164,24 @@ class TrainingStageRunner(StageRunner):
         mixing = self.mixing
         if mixing is None:
             raise BadInput(f"{', '.join(sizes)}: this stage kind trains one task at a time")
-        rates = mixing.mixing_rates(sizes, settings["mixing"], cap=settings["mixing_cap"],
-                                    temperature=settings["mixing_temperature"], weights=settings["mixing_weights"])
+        rates = mixing.mixing_rates(
+            sizes,
+            settings["mixing"],
+            cap=settings["mixing_cap"],
+            temperature=settings["mixing_temperature"],
+            weights=settings["mixing_weights"],
+        )
         total_batches = mixing.mixture_batches(sizes, batch_sizes, settings["epochs"], cap=settings["mixing_cap"])
-        context.log(f"  mixing '{settings['mixing']}' over {len(items)} tasks, {settings['epochs']:g} epochs over "
-                    f"the capped sizes (K = {settings['mixing_cap']}): {total_batches} batches")
+        context.log(
+            f"  mixing '{settings['mixing']}' over {len(items)} tasks, {settings['epochs']:g} epochs over "
+            f"the capped sizes (K = {settings['mixing_cap']}): {total_batches} batches"
+        )
         for name, rate in rates.items():
             expected = total_batches * rate * batch_sizes[name]
-            context.log(f"    {name:<15} {sizes[name]:>8} examples  batch {batch_sizes[name]:>3}  "
-                        f"rate {rate:.4f}  expected {expected:,.0f} examples ({expected / sizes[name]:.2f} epochs)")
+            context.log(
+                f"    {name:<15} {sizes[name]:>8} examples  batch {batch_sizes[name]:>3}  "
+                f"rate {rate:.4f}  expected {expected:,.0f} examples ({expected / sizes[name]:.2f} epochs)"
+            )
         return total_batches, mixing.TaskSampler(rates, settings["seed"])
 
     def data_reads(self, stage: PlannedStage) -> list[DataRead]:
@@ -154,8 +189,11 @@ class TrainingStageRunner(StageRunner):
         reads = []
         for task in (get_task(name) for name in stage.settings["tasks"]):
             sources = _training_sources(task, stage.settings)
-            reads += [DataRead(source, split, source.source_language)
-                      for source in sources for split in stage.settings["train_splits"]]
+            reads += [
+                DataRead(source, split, source.source_language)
+                for source in sources
+                for split in stage.settings["train_splits"]
+            ]
             if not _trains_on_own_dev(task, sources, stage.settings):
                 reads.append(DataRead(task, "dev", task.source_language, optional=True))
         return reads
@@ -163,8 +201,12 @@ class TrainingStageRunner(StageRunner):
     @staticmethod
     def _training_task(task, tokenizer, settings, context: RunContext) -> TrainingTask:
         sources = _training_sources(task, settings)
-        examples = [example for source in sources for split in settings["train_splits"]
-                    for example in load_examples(source, split, source.source_language, context.data_sources)]
+        examples = [
+            example
+            for source in sources
+            for split in settings["train_splits"]
+            for example in load_examples(source, split, source.source_language, context.data_sources)
+        ]
         if settings["max_train_examples"]:
             examples = examples[: settings["max_train_examples"]]
         features = featurize(task, examples, tokenizer, settings["max_length"])

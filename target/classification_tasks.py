@@ -14,32 +14,39 @@ def _xnli_row(row: dict) -> dict:
     return {"id": "", "text_a": row["premise"], "text_b": row["hypothesis"], "label": NLI_LABELS[row["label"]]}
 
 
-XNLI = register_task(Task(
-    name="xnli",
-    format=CLASSIFICATION,
-    phases=frozenset({"target", "evaluate"}),
-    languages=XNLI_LANGUAGES,
-    metric="accuracy",
-    labels=NLI_LABELS,
-    description="Cross-lingual NLI, 15 languages; trains on English MNLI",
-    read_local=read_xnli_folder,
-    hub=HubSource("facebook/xnli", config=lambda language: language,
-                  splits={"dev": "validation", "test": "test"}, to_example=_xnli_row),
-    train_task="mnli",
-))
+XNLI = register_task(
+    Task(
+        name="xnli",
+        format=CLASSIFICATION,
+        phases=frozenset({"target", "evaluate"}),
+        languages=XNLI_LANGUAGES,
+        metric="accuracy",
+        labels=NLI_LABELS,
+        description="Cross-lingual NLI, 15 languages; trains on English MNLI",
+        read_local=read_xnli_folder,
+        hub=HubSource(
+            "facebook/xnli",
+            config=lambda language: language,
+            splits={"dev": "validation", "test": "test"},
+            to_example=_xnli_row,
+        ),
+        train_task="mnli",
+    )
+)
 
 
 TOPIC_LABELS = ("sports", "food", "weather", "technology")
 
-TOPICS = register_task(Task(
-    name="topics",
-    format=CLASSIFICATION,
-    phases=frozenset({"target", "evaluate"}),
-    languages=("en", "de", "fr", "es", "ru", "zh", "ar", "hi", "tr"),
-    metric="accuracy",
-    labels=TOPIC_LABELS,
-    description="Small topic classification set shipped for the demo (pipelines/demo_data/topics); "
-                "not a benchmark",
-    read_local=label_text_folder_reader(TOPIC_LABELS),
-    eval_splits=("test",),
-))
+TOPICS = register_task(
+    Task(
+        name="topics",
+        format=CLASSIFICATION,
+        phases=frozenset({"target", "evaluate"}),
+        languages=("en", "de", "fr", "es", "ru", "zh", "ar", "hi", "tr"),
+        metric="accuracy",
+        labels=TOPIC_LABELS,
+        description="Small topic classification set shipped for the demo (pipelines/demo_data/topics); not a benchmark",
+        read_local=label_text_folder_reader(TOPIC_LABELS),
+        eval_splits=("test",),
+    )
+)

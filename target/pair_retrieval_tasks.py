@@ -36,32 +36,47 @@ def read_labelled_pawsx(path: Path, language: str | None = None) -> list[dict]:
 #: PAWS-X for one split and language from XTREME's ``{split}-{lang}.tsv`` files or the original
 #: ``x-final/{lang}/{train,dev_2k,test_2k}.tsv`` layout (``folder`` = ``x-final`` or its parent)
 read_pawsx_folder = FileLayout(
-    "PAWS-X", {split: (f"{split}-{{language}}.tsv", f"{{language}}/{name}", f"x-final/{{language}}/{name}")
-               for split, name in _PAWSX_ORIGINAL_FILES.items()},
-    parse=read_labelled_pawsx)
+    "PAWS-X",
+    {
+        split: (f"{split}-{{language}}.tsv", f"{{language}}/{name}", f"x-final/{{language}}/{name}")
+        for split, name in _PAWSX_ORIGINAL_FILES.items()
+    },
+    parse=read_labelled_pawsx,
+)
 
 
 def _pawsx_row(row: dict) -> dict:
     # google-research-datasets/paws-x: label ClassLabel ["0", "1"], 1 = paraphrase
-    return {"id": str(row["id"]), "text_a": row["sentence1"], "text_b": row["sentence2"],
-            "label": PAWSX_LABELS[row["label"]]}
+    return {
+        "id": str(row["id"]),
+        "text_a": row["sentence1"],
+        "text_b": row["sentence2"],
+        "label": PAWSX_LABELS[row["label"]],
+    }
 
 
-PAWSX = register_task(Task(
-    name="pawsx",
-    format=CLASSIFICATION,
-    phases=frozenset({"target", "evaluate"}),
-    languages=PAWSX_LANGUAGES,
-    metric="accuracy",
-    labels=PAWSX_LABELS,
-    description="PAWS-X paraphrase identification, 7 languages; trains on its English training set",
-    read_local=read_pawsx_folder,
-    hub=HubSource("google-research-datasets/paws-x", config=lambda language: language,
-                  splits={"train": "train", "dev": "validation", "test": "test"}, to_example=_pawsx_row),
-))
+PAWSX = register_task(
+    Task(
+        name="pawsx",
+        format=CLASSIFICATION,
+        phases=frozenset({"target", "evaluate"}),
+        languages=PAWSX_LANGUAGES,
+        metric="accuracy",
+        labels=PAWSX_LABELS,
+        description="PAWS-X paraphrase identification, 7 languages; trains on its English training set",
+        read_local=read_pawsx_folder,
+        hub=HubSource(
+            "google-research-datasets/paws-x",
+            config=lambda language: language,
+            splits={"train": "train", "dev": "validation", "test": "test"},
+            to_example=_pawsx_row,
+        ),
+    )
+)
 
 
 # --- Tatoeba -------------------------------------------------------------------------------------
+
 
 def read_tatoeba_folder(folder: Path, split: str, language: str) -> list[dict]:
     """LASER's ``tatoeba.{iso3}-eng.{iso3}`` / ``.eng`` pair (in the folder or its ``v1/``), aligned
@@ -69,34 +84,40 @@ def read_tatoeba_folder(folder: Path, split: str, language: str) -> list[dict]:
     lost the alignment, so it cannot be read.) A function: the files are named by ISO 639-3 codes."""
     iso3 = TATOEBA_ISO1_TO_ISO3.get(language)
     if split != "test" or iso3 is None:
-        raise MissingSplit(f"{folder}: Tatoeba has only a test split, in 36 languages (asked: {split}, "
-                           f"'{language}')")
+        raise MissingSplit(f"{folder}: Tatoeba has only a test split, in 36 languages (asked: {split}, '{language}')")
     name = f"tatoeba.{iso3}-eng.{iso3}"
     path = find_file(Path(folder), [name, f"v1/{name}"], f"Tatoeba file for '{language}'")
     sources, english = read_tatoeba(path)
-    return [{"id": f"{path.name}:{line}", "text_a": source, "text_b": target}
-            for line, (source, target) in enumerate(zip(sources, english), start=1)]
+    return [
+        {"id": f"{path.name}:{line}", "text_a": source, "text_b": target}
+        for line, (source, target) in enumerate(zip(sources, english), start=1)
+    ]
 
 
 def _tatoeba_row(row: dict) -> dict:
     # google/xtreme tatoeba.{iso3}: the sentences keep the files' trailing newline
-    return {"id": "", "text_a": row["source_sentence"].rstrip("\n"),
-            "text_b": row["target_sentence"].rstrip("\n")}
+    return {"id": "", "text_a": row["source_sentence"].rstrip("\n"), "text_b": row["target_sentence"].rstrip("\n")}
 
 
-TATOEBA = register_task(Task(
-    name="tatoeba",
-    format=RETRIEVAL,
-    phases=frozenset({"evaluate"}),
-    languages=TATOEBA_LANGUAGES,
-    metric="accuracy",
-    description="Tatoeba sentence retrieval (36 languages <-> English): top-1 cosine nearest-neighbour "
-                "accuracy of pooled encoder states; no training",
-    read_local=read_tatoeba_folder,
-    hub=HubSource("google/xtreme", config=lambda language: f"tatoeba.{TATOEBA_ISO1_TO_ISO3[language]}",
-                  splits={"test": "validation"}, to_example=_tatoeba_row),
-    eval_splits=("test",),
-))
+TATOEBA = register_task(
+    Task(
+        name="tatoeba",
+        format=RETRIEVAL,
+        phases=frozenset({"evaluate"}),
+        languages=TATOEBA_LANGUAGES,
+        metric="accuracy",
+        description="Tatoeba sentence retrieval (36 languages <-> English): top-1 cosine nearest-neighbour "
+        "accuracy of pooled encoder states; no training",
+        read_local=read_tatoeba_folder,
+        hub=HubSource(
+            "google/xtreme",
+            config=lambda language: f"tatoeba.{TATOEBA_ISO1_TO_ISO3[language]}",
+            splits={"test": "validation"},
+            to_example=_tatoeba_row,
+        ),
+        eval_splits=("test",),
+    )
+)
 
 
 # --- BUCC 2018 -----------------------------------------------------------------------------------
@@ -119,8 +140,11 @@ def read_bucc_folder(folder: Path, split: str, language: str) -> list[dict]:
     if split in _BUCC_RELEASE_SPLITS:
         names.append(f"{language}-en.{_BUCC_RELEASE_SPLITS[split]}")
     subfolders = ("", f"{language}-en/", f"bucc2018/{language}-en/")
-    source_file = find_file(Path(folder), [f"{sub}{name}.{language}" for name in names for sub in subfolders],
-                            f"BUCC {split} files for '{language}'")
+    source_file = find_file(
+        Path(folder),
+        [f"{sub}{name}.{language}" for name in names for sub in subfolders],
+        f"BUCC {split} files for '{language}'",
+    )
     prefix = source_file.with_suffix("")
     sources, english, gold = read_bucc(prefix)
     if gold is None:
@@ -138,8 +162,14 @@ def bucc_examples(sources: dict[str, str], english: dict[str, str], gold: set[tu
     def add(side: str, sentence_id: str, text: str) -> None:
         if (side, sentence_id) not in placed:
             placed.add((side, sentence_id))
-            examples.append({"id": sentence_id, "text": text, "side": side,
-                             "gold": paired.get(sentence_id, []) if side == "source" else []})
+            examples.append(
+                {
+                    "id": sentence_id,
+                    "text": text,
+                    "side": side,
+                    "gold": paired.get(sentence_id, []) if side == "source" else [],
+                }
+            )
 
     for source_id, english_ids in paired.items():
         add("source", source_id, sources[source_id])
@@ -155,16 +185,18 @@ def bucc_examples(sources: dict[str, str], english: dict[str, str], gold: set[tu
     return examples
 
 
-BUCC = register_task(Task(
-    name="bucc",
-    format=BITEXT_MINING,
-    phases=frozenset({"evaluate"}),
-    languages=BUCC_LANGUAGES,
-    metric="f1",
-    description="BUCC 2018 bitext mining (de fr ru zh -> en), XTREME's margin-based mining of pooled "
-                "encoder states; the F1-optimal threshold on dev (the release's sample set) is applied "
-                "to test (its training set). Local files only: the Hub's google/xtreme bucc18 configs "
-                "hold the gold pairs without the distractor sentences",
-    read_local=read_bucc_folder,
-    eval_splits=("dev", "test"),
-))
+BUCC = register_task(
+    Task(
+        name="bucc",
+        format=BITEXT_MINING,
+        phases=frozenset({"evaluate"}),
+        languages=BUCC_LANGUAGES,
+        metric="f1",
+        description="BUCC 2018 bitext mining (de fr ru zh -> en), XTREME's margin-based mining of pooled "
+        "encoder states; the F1-optimal threshold on dev (the release's sample set) is applied "
+        "to test (its training set). Local files only: the Hub's google/xtreme bucc18 configs "
+        "hold the gold pairs without the distractor sentences",
+        read_local=read_bucc_folder,
+        eval_splits=("dev", "test"),
+    )
+)

@@ -32,8 +32,10 @@ def _answered(examples: list[dict], path: Path) -> list[dict]:
     test sets, and such a copy would score every model 0."""
     for example in examples:
         if not example["answers"]["text"]:
-            raise BadInput(f"{path}: question '{example['id']}' has no gold answer (XTREME's copies of "
-                           f"test files have their answers removed; use the original release file)")
+            raise BadInput(
+                f"{path}: question '{example['id']}' has no gold answer (XTREME's copies of "
+                f"test files have their answers removed; use the original release file)"
+            )
     return examples
 
 
@@ -45,25 +47,35 @@ def read_answered_squad(path: Path, language: str | None = None) -> list[dict]:
 
 
 #: ``xquad.{lang}.json`` (deepmind/xquad); its only split is ``test``
-read_xquad_folder = FileLayout("XQuAD", {"test": ("xquad.{language}.json",)}, parse=read_answered_squad,
-                               split_note="it trains and validates on SQuAD v1.1")
+read_xquad_folder = FileLayout(
+    "XQuAD",
+    {"test": ("xquad.{language}.json",)},
+    parse=read_answered_squad,
+    split_note="it trains and validates on SQuAD v1.1",
+)
 
 
-XQUAD = register_task(Task(
-    name="xquad",
-    format=SPAN_QA,
-    phases=frozenset({"target", "evaluate"}),
-    languages=XQUAD_LANGUAGES,
-    metric="f1",
-    description="XQuAD: 240 SQuAD v1.1 dev paragraphs (1190 questions) translated into 10 languages; "
-                "trains on SQuAD v1.1; its one split is reported as test; no dev split, so the target "
-                "stage trains the fixed epochs without early stopping (SQuAD v1.1 EM/F1)",
-    read_local=read_xquad_folder,
-    hub=HubSource("google/xquad", config=lambda language: f"xquad.{language}",
-                  splits={"test": "validation"}, to_example=squad_example),
-    train_task="squad_v1",
-    eval_splits=("test",),
-))
+XQUAD = register_task(
+    Task(
+        name="xquad",
+        format=SPAN_QA,
+        phases=frozenset({"target", "evaluate"}),
+        languages=XQUAD_LANGUAGES,
+        metric="f1",
+        description="XQuAD: 240 SQuAD v1.1 dev paragraphs (1190 questions) translated into 10 languages; "
+        "trains on SQuAD v1.1; its one split is reported as test; no dev split, so the target "
+        "stage trains the fixed epochs without early stopping (SQuAD v1.1 EM/F1)",
+        read_local=read_xquad_folder,
+        hub=HubSource(
+            "google/xquad",
+            config=lambda language: f"xquad.{language}",
+            splits={"test": "validation"},
+            to_example=squad_example,
+        ),
+        train_task="squad_v1",
+        eval_splits=("test",),
+    )
+)
 
 
 # --- MLQA ----------------------------------------------------------------------------------------
@@ -76,23 +88,33 @@ def _mlqa_names(split: str) -> tuple[str, ...]:
 
 #: ``{dev,test}/{split}-context-{l}-question-{l}.json`` under ``MLQA_V1`` (the folder itself or its
 #: parent), or the files directly in the folder (XTREME's layout)
-read_mlqa_folder = FileLayout("MLQA", {split: _mlqa_names(split) for split in ("dev", "test")},
-                              parse=read_answered_squad, split_note="it trains on SQuAD v1.1")
+read_mlqa_folder = FileLayout(
+    "MLQA",
+    {split: _mlqa_names(split) for split in ("dev", "test")},
+    parse=read_answered_squad,
+    split_note="it trains on SQuAD v1.1",
+)
 
 
-MLQA = register_task(Task(
-    name="mlqa",
-    format=SPAN_QA_MLQA,
-    phases=frozenset({"target", "evaluate"}),
-    languages=MLQA_LANGUAGES,
-    metric="f1",
-    description="MLQA: extractive QA in 7 languages, context and question in the same language (as XTREME "
-                "scores it); trains on SQuAD v1.1 and validates on MLQA's English dev (MLQA EM/F1)",
-    read_local=read_mlqa_folder,
-    hub=HubSource("facebook/mlqa", config=lambda language: f"mlqa.{language}.{language}",
-                  splits={"dev": "validation", "test": "test"}, to_example=squad_example),
-    train_task="squad_v1",
-))
+MLQA = register_task(
+    Task(
+        name="mlqa",
+        format=SPAN_QA_MLQA,
+        phases=frozenset({"target", "evaluate"}),
+        languages=MLQA_LANGUAGES,
+        metric="f1",
+        description="MLQA: extractive QA in 7 languages, context and question in the same language (as XTREME "
+        "scores it); trains on SQuAD v1.1 and validates on MLQA's English dev (MLQA EM/F1)",
+        read_local=read_mlqa_folder,
+        hub=HubSource(
+            "facebook/mlqa",
+            config=lambda language: f"mlqa.{language}.{language}",
+            splits={"dev": "validation", "test": "test"},
+            to_example=squad_example,
+        ),
+        train_task="squad_v1",
+    )
+)
 
 
 # --- TyDiQA-GoldP --------------------------------------------------------------------------------
@@ -109,12 +131,21 @@ def _tydiqa_names(split: str, language: str) -> list[str]:
     """
     if split == "train":
         sub = "tydiqa-goldp-v1.1-train"
-        return [f"{sub}/tydiqa.goldp.{language}.train.json", f"tydiqa.goldp.{language}.train.json",
-                "tydiqa-goldp-v1.1-train.json", f"{sub}/tydiqa-goldp-v1.1-train.json"]
+        return [
+            f"{sub}/tydiqa.goldp.{language}.train.json",
+            f"tydiqa.goldp.{language}.train.json",
+            "tydiqa-goldp-v1.1-train.json",
+            f"{sub}/tydiqa-goldp-v1.1-train.json",
+        ]
     sub = "tydiqa-goldp-v1.1-dev"
     official = f"tydiqa-goldp-dev-{TYDIQA_NAMES[language]}.json"
-    return [f"{sub}/{official}", official, f"{sub}/tydiqa.goldp.{language}.dev.json",
-            f"tydiqa.goldp.{language}.dev.json", "tydiqa-goldp-v1.1-dev.json"]
+    return [
+        f"{sub}/{official}",
+        official,
+        f"{sub}/tydiqa.goldp.{language}.dev.json",
+        f"tydiqa.goldp.{language}.dev.json",
+        "tydiqa-goldp-v1.1-dev.json",
+    ]
 
 
 def read_tydiqa_folder(folder: Path, split: str, language: str) -> list[dict]:
@@ -152,17 +183,23 @@ class _TydiqaHubLanguage:
 
 _TYDIQA_HUB = _TydiqaHubLanguage()
 
-TYDIQA = register_task(Task(
-    name="tydiqa",
-    format=SPAN_QA,
-    phases=frozenset({"target", "evaluate"}),
-    languages=TYDIQA_LANGUAGES,
-    metric="f1",
-    description="TyDiQA-GoldP: extractive QA on the gold passage, 9 languages; trains on the English part "
-                "of its train file; the official dev files are the test set (no dev split, so no early "
-                "stopping) (SQuAD v1.1 EM/F1)",
-    read_local=read_tydiqa_folder,
-    hub=HubSource("google-research-datasets/tydiqa", config=_TYDIQA_HUB.config,
-                  splits={"train": "train", "test": "validation"}, to_example=_TYDIQA_HUB.to_example),
-    eval_splits=("test",),
-))
+TYDIQA = register_task(
+    Task(
+        name="tydiqa",
+        format=SPAN_QA,
+        phases=frozenset({"target", "evaluate"}),
+        languages=TYDIQA_LANGUAGES,
+        metric="f1",
+        description="TyDiQA-GoldP: extractive QA on the gold passage, 9 languages; trains on the English part "
+        "of its train file; the official dev files are the test set (no dev split, so no early "
+        "stopping) (SQuAD v1.1 EM/F1)",
+        read_local=read_tydiqa_folder,
+        hub=HubSource(
+            "google-research-datasets/tydiqa",
+            config=_TYDIQA_HUB.config,
+            splits={"train": "train", "test": "validation"},
+            to_example=_TYDIQA_HUB.to_example,
+        ),
+        eval_splits=("test",),
+    )
+)

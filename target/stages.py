@@ -78,14 +78,20 @@ EVALUATE_NOT_FINGERPRINTED = frozenset({"name", "batch_size"})
 def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
     where = context.where
     tasks = [check_task(stage.task, "target", f"{where}.task")]
-    settings = training_settings(stage, [stage.task], context, paper_batch_epochs=defaults.TARGET_BATCH_EPOCHS,
-                                 paper_learning_rate=defaults.TARGET_LEARNING_RATE,
-                                 not_fingerprinted=TARGET_NOT_FINGERPRINTED)
+    settings = training_settings(
+        stage,
+        [stage.task],
+        context,
+        paper_batch_epochs=defaults.TARGET_BATCH_EPOCHS,
+        paper_learning_rate=defaults.TARGET_LEARNING_RATE,
+        not_fingerprinted=TARGET_NOT_FINGERPRINTED,
+    )
     for i, source_name in enumerate(stage.train_tasks or []):
         source_task = get_task(source_name, f"{where}.train_tasks[{i}]")
         if source_task.labels != tasks[0].labels or source_task.format.name != tasks[0].format.name:
-            raise BadInput(f"{where}.train_tasks[{i}]: '{source_name}' cannot train '{tasks[0].name}': "
-                           f"its format or labels differ")
+            raise BadInput(
+                f"{where}.train_tasks[{i}]: '{source_name}' cannot train '{tasks[0].name}': its format or labels differ"
+            )
         tasks.append(source_task)  # its data source is part of the stage's identity
     return StagePlan(settings, data_tasks_of(tasks))
 
@@ -93,14 +99,19 @@ def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
 def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
     where, previous = context.where, context.previous
     task = check_task(stage.task, "evaluate", f"{where}.task")
-    if task.format.trains and not (previous and previous.kind == "target"
-                                   and previous.settings["tasks"] == [task.name]):
-        raise BadInput(f"{where}.task: evaluating '{task.name}' needs a target stage for "
-                       f"'{task.name}' right before it (its head is trained there)")
+    if task.format.trains and not (
+        previous and previous.kind == "target" and previous.settings["tasks"] == [task.name]
+    ):
+        raise BadInput(
+            f"{where}.task: evaluating '{task.name}' needs a target stage for "
+            f"'{task.name}' right before it (its head is trained there)"
+        )
     for i, language in enumerate(stage.languages or []):
         if language not in task.languages:
-            raise BadInput(f"{where}.languages[{i}]: '{language}' is not a language of "
-                           f"{task.name}{did_you_mean(language, task.languages)}")
+            raise BadInput(
+                f"{where}.languages[{i}]: '{language}' is not a language of "
+                f"{task.name}{did_you_mean(language, task.languages)}"
+            )
     settings = stage.model_dump(exclude=set(EVALUATE_NOT_FINGERPRINTED))
     settings.update(seed=context.pipeline.seed, max_length=stage.max_length or task.format.default_max_length)
     return StagePlan(settings, frozenset({task.name}))
@@ -133,12 +144,22 @@ class EvaluateStageRunner(StageRunner):
             if settings["max_examples"]:
                 examples = examples[: settings["max_examples"]]
             scores.setdefault(split, {})[language] = evaluate_examples(
-                accelerator, model, task, examples, tokenizer, max_length=settings["max_length"],
-                batch_size=stage.config.batch_size, language=language, desc=f"{task.name} {split} {language}",
-                split=split, state=states.setdefault(language, {}))
+                accelerator,
+                model,
+                task,
+                examples,
+                tokenizer,
+                max_length=settings["max_length"],
+                batch_size=stage.config.batch_size,
+                language=language,
+                desc=f"{task.name} {split} {language}",
+                split=split,
+                state=states.setdefault(language, {}),
+            )
         if not scores:
-            raise BadInput(f"data.{task.name}: no evaluation data found in "
-                           f"{context.data_sources.get(task.name, 'the Hub')}")
+            raise BadInput(
+                f"data.{task.name}: no evaluation data found in {context.data_sources.get(task.name, 'the Hub')}"
+            )
         metrics = {"task": task.name, "scores": scores, "average": _averages(scores)}
         if any(states.values()):
             metrics["state"] = {language: state for language, state in states.items() if state}
@@ -152,9 +173,11 @@ class EvaluateStageRunner(StageRunner):
         settings = stage.settings
         task = get_task(settings["task"])
         explicit = settings["splits"] is not None and settings["languages"] is not None
-        return [DataRead(task, split, language, optional=not explicit)
-                for split in settings["splits"] or task.eval_splits
-                for language in settings["languages"] or task.languages]
+        return [
+            DataRead(task, split, language, optional=not explicit)
+            for split in settings["splits"] or task.eval_splits
+            for language in settings["languages"] or task.languages
+        ]
 
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         """A reused evaluation still belongs in this run's scores.csv (it may be a new file)."""
@@ -173,17 +196,41 @@ def _averages(scores: dict) -> dict:
 
 def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
     labels = score_labels(context.pipeline)
-    return [{"pipeline": context.pipeline.name, "intermediate": labels["intermediate"], "mlm": labels["mlm"],
-             "target": metrics["task"], "seed": stage.settings["seed"], "split": split, "language": language,
-             "metric": metric, "value": float(value)}
-            for split, by_language in metrics["scores"].items()
-            for language, values in by_language.items()
-            for metric, value in values.items()]
+    return [
+        {
+            "pipeline": context.pipeline.name,
+            "intermediate": labels["intermediate"],
+            "mlm": labels["mlm"],
+            "target": metrics["task"],
+            "seed": stage.settings["seed"],
+            "split": split,
+            "language": language,
+            "metric": metric,
+            "value": float(value),
+        }
+        for split, by_language in metrics["scores"].items()
+        for language, values in by_language.items()
+        for metric, value in values.items()
+    ]
 
 
-TARGET = register_stage_kind(StageKind(
-    name="target", config=TargetStage, plan=plan_target, runner=TrainingStageRunner(), produces_model=True,
-    not_fingerprinted=TARGET_NOT_FINGERPRINTED))
-EVALUATE = register_stage_kind(StageKind(
-    name="evaluate", config=EvaluateStage, plan=plan_evaluate, runner=EvaluateStageRunner(),
-    produces_model=False, not_fingerprinted=EVALUATE_NOT_FINGERPRINTED))
+TARGET = register_stage_kind(
+    StageKind(
+        name="target",
+        config=TargetStage,
+        plan=plan_target,
+        runner=TrainingStageRunner(),
+        produces_model=True,
+        not_fingerprinted=TARGET_NOT_FINGERPRINTED,
+    )
+)
+EVALUATE = register_stage_kind(
+    StageKind(
+        name="evaluate",
+        config=EvaluateStage,
+        plan=plan_evaluate,
+        runner=EvaluateStageRunner(),
+        produces_model=False,
+        not_fingerprinted=EVALUATE_NOT_FINGERPRINTED,
+    )
+)

@@ -24,12 +24,39 @@ HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 
 #: XTREME's 33 POS languages -> the English name in google/xtreme's ``udpos.<Name>`` configs
 UDPOS_HUB_NAMES = {
-    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
-    "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
-    "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian",
-    "ja": "Japanese", "kk": "Kazakh", "ko": "Korean", "mr": "Marathi", "nl": "Dutch", "pt": "Portuguese",
-    "ru": "Russian", "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish",
-    "ur": "Urdu", "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
+    "af": "Afrikaans",
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "et": "Estonian",
+    "eu": "Basque",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "fr": "French",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "kk": "Kazakh",
+    "ko": "Korean",
+    "mr": "Marathi",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "th": "Thai",
+    "tl": "Tagalog",
+    "tr": "Turkish",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
+    "yo": "Yoruba",
+    "zh": "Chinese",
 }
 
 
@@ -47,32 +74,44 @@ def read_ud_folder(folder: Path, split: str, language: str) -> list[dict]:
     folder = Path(folder)
     paths = ud_files(folder, split, language)
     if not paths:
-        raise MissingSplit(f"{folder}: no UD {split} file for '{language}' "
-                           f"(looked for {language}_*-ud-{split}.conllu here and in its subfolders)")
+        raise MissingSplit(
+            f"{folder}: no UD {split} file for '{language}' "
+            f"(looked for {language}_*-ud-{split}.conllu here and in its subfolders)"
+        )
     return [example for path in paths for example in read_conllu_upos(path, language)]
 
 
 def _udpos_row(row: dict) -> dict:
-    return {"id": "", "tokens": list(row["tokens"]),
-            "tags": [UPOS_TAGS[tag] if isinstance(tag, int) else tag for tag in row["pos_tags"]]}
+    return {
+        "id": "",
+        "tokens": list(row["tokens"]),
+        "tags": [UPOS_TAGS[tag] if isinstance(tag, int) else tag for tag in row["pos_tags"]],
+    }
 
 
-UDPOS = register_task(Task(
-    name="udpos",
-    format=POS_TAGGING,
-    phases=frozenset({"target", "evaluate"}),
-    languages=UDPOS_LANGUAGES,
-    metric="f1",
-    labels=UPOS_TAGS,
-    description="UD-POS (UD v2.5 UPOS, 17 tags), 33 languages, XTREME's seqeval F1; local: a folder of "
-                "UD_* treebank folders (CoNLL-U), all treebanks of a language concatenated",
-    read_local=read_ud_folder,
-    hub=HubSource("google/xtreme", config=lambda language: f"udpos.{UDPOS_HUB_NAMES[language]}",
-                  splits=HUB_SPLITS, to_example=_udpos_row),
-))
+UDPOS = register_task(
+    Task(
+        name="udpos",
+        format=POS_TAGGING,
+        phases=frozenset({"target", "evaluate"}),
+        languages=UDPOS_LANGUAGES,
+        metric="f1",
+        labels=UPOS_TAGS,
+        description="UD-POS (UD v2.5 UPOS, 17 tags), 33 languages, XTREME's seqeval F1; local: a folder of "
+        "UD_* treebank folders (CoNLL-U), all treebanks of a language concatenated",
+        read_local=read_ud_folder,
+        hub=HubSource(
+            "google/xtreme",
+            config=lambda language: f"udpos.{UDPOS_HUB_NAMES[language]}",
+            splits=HUB_SPLITS,
+            to_example=_udpos_row,
+        ),
+    )
+)
 
 
 # --------------------------------------------------------------------------- PAN-X
+
 
 def _has_tags(path: Path) -> bool:
     """Whether the first token line has a tag: XTREME's released ``test-xx.tsv`` files are tokens only."""
@@ -94,25 +133,31 @@ def read_tagged_panx(path: Path, language: str) -> list[dict]:
 #: PAN-X from XTREME's ``{split}-{lang}.tsv`` files or the original Rahimi et al. release with each
 #: ``{lang}.tar.gz`` extracted into ``{lang}/`` (``{lang}/train``, ``{lang}/dev``, ``{lang}/test``)
 read_panx_folder = FileLayout(
-    "PAN-X", {split: (f"{split}-{{language}}.tsv", f"{{language}}/{split}") for split in SPLITS},
-    parse=read_tagged_panx)
+    "PAN-X", {split: (f"{split}-{{language}}.tsv", f"{{language}}/{split}") for split in SPLITS}, parse=read_tagged_panx
+)
 
 
 def _panx_row(row: dict) -> dict:
-    return {"id": "", "tokens": list(row["tokens"]),
-            "tags": [PANX_TAGS[tag] if isinstance(tag, int) else tag for tag in row["ner_tags"]]}
+    return {
+        "id": "",
+        "tokens": list(row["tokens"]),
+        "tags": [PANX_TAGS[tag] if isinstance(tag, int) else tag for tag in row["ner_tags"]],
+    }
 
 
-PANX = register_task(Task(
-    name="panx",
-    format=NER_TAGGING,
-    phases=frozenset({"target", "evaluate"}),
-    languages=PANX_LANGUAGES,
-    metric="f1",
-    labels=PANX_TAGS,
-    description="PAN-X / WikiANN NER (IOB2 PER/ORG/LOC), 40 languages, entity F1; local: XTREME's "
-                "{split}-{lang}.tsv or the original {lang}/{train,dev,test} files",
-    read_local=read_panx_folder,
-    hub=HubSource("google/xtreme", config=lambda language: f"PAN-X.{language}",
-                  splits=HUB_SPLITS, to_example=_panx_row),
-))
+PANX = register_task(
+    Task(
+        name="panx",
+        format=NER_TAGGING,
+        phases=frozenset({"target", "evaluate"}),
+        languages=PANX_LANGUAGES,
+        metric="f1",
+        labels=PANX_TAGS,
+        description="PAN-X / WikiANN NER (IOB2 PER/ORG/LOC), 40 languages, entity F1; local: XTREME's "
+        "{split}-{lang}.tsv or the original {lang}/{train,dev,test} files",
+        read_local=read_panx_folder,
+        hub=HubSource(
+            "google/xtreme", config=lambda language: f"PAN-X.{language}", splits=HUB_SPLITS, to_example=_panx_row
+        ),
+    )
+)

@@ -50,11 +50,16 @@ def write_pipeline(path, model, data, *, name="tiny", extra_stages=None, **train
 
     settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 2, "validate_every": 4, **training}
     config = {
-        "name": name, "model": str(model), "seed": 1,
+        "name": name,
+        "model": str(model),
+        "seed": 1,
         "data": {task: str(folder) for task, folder in data.items()},
-        "stages": [dict(kind="intermediate", tasks=["mnli"], **settings),
-                   dict(kind="target", task="xnli", **settings),
-                   dict(kind="evaluate", task="xnli")] + (extra_stages or []),
+        "stages": [
+            dict(kind="intermediate", tasks=["mnli"], **settings),
+            dict(kind="target", task="xnli", **settings),
+            dict(kind="evaluate", task="xnli"),
+        ]
+        + (extra_stages or []),
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -9,8 +9,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: installed module prefix -> folder (pyproject's package-dir)
-PACKAGES = {"stilts": ROOT / "stilts", "stilts.intermediate": ROOT / "intermediate",
-            "stilts.target": ROOT / "target", "stilts.mlm": ROOT / "mlm", "stilts.translate": ROOT / "translate"}
+PACKAGES = {
+    "stilts": ROOT / "stilts",
+    "stilts.intermediate": ROOT / "intermediate",
+    "stilts.target": ROOT / "target",
+    "stilts.mlm": ROOT / "mlm",
+    "stilts.translate": ROOT / "translate",
+}
 STAGE_PACKAGES = ("stilts.intermediate", "stilts.target", "stilts.mlm", "stilts.translate")
 
 
@@ -64,7 +69,7 @@ def test_no_import_circle():
         state[name] = "open"
         path.append(name)
         for target in sorted(edges.get(name, ())):
-            assert state.get(target) != "open", "import circle: " + " -> ".join(path[path.index(target):] + [target])
+            assert state.get(target) != "open", "import circle: " + " -> ".join(path[path.index(target) :] + [target])
             if target not in state:
                 visit(target)
         path.pop()
@@ -84,12 +89,13 @@ def test_core_imports_no_stage_package():
 
 def test_the_engine_and_config_name_no_stage_kind():
     """No branch on a kind's name (``kind == "target"``, ``STAGE_RUNNERS["evaluate"]``, a kind list)."""
-    kind_use = re.compile(r"(kind|KINDS?|RUNNERS|MODELS)\W{1,8}[\"'](intermediate|target|evaluate)[\"']"
-                          r"|\(\"intermediate\", \"target\"")
-    for module in ("engine", "config", "preflight", "execution", "stage_kinds", "training_stage", "commands",
-                   "sweep"):
+    kind_use = re.compile(
+        r"(kind|KINDS?|RUNNERS|MODELS)\W{1,8}[\"'](intermediate|target|evaluate)[\"']"
+        r"|\(\"intermediate\", \"target\""
+    )
+    for module in ("engine", "config", "preflight", "execution", "stage_kinds", "training_stage", "commands", "sweep"):
         text = (ROOT / "stilts" / f"{module}.py").read_text()
         if module == "sweep":  # the matrix expands into the STILTs stages by design; it only adds them
-            text = text[:text.index("def expand(")]
+            text = text[: text.index("def expand(")]
         found = kind_use.search(text)
         assert not found, f"stilts/{module}.py branches on a stage kind: {found.group(0)}"

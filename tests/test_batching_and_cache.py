@@ -30,11 +30,14 @@ def mnli():
 
 
 def nli(count: int, seed: int = 0) -> list[dict]:
-    return [{"id": str(i), "text_a": premise, "text_b": hypothesis, "label": label}
-            for i, (premise, hypothesis, label) in enumerate(tiny_nli_examples("en", count, seed))]
+    return [
+        {"id": str(i), "text_a": premise, "text_b": hypothesis, "label": label}
+        for i, (premise, hypothesis, label) in enumerate(tiny_nli_examples("en", count, seed))
+    ]
 
 
 # --- length grouping -------------------------------------------------------------------------------
+
 
 def test_plain_order_is_unchanged():
     """Without grouping a pass is the permutation runs have always used (old runs stay comparable)."""
@@ -64,9 +67,9 @@ def test_grouped_order_is_a_deterministic_permutation_of_similar_lengths():
     assert not np.all(np.diff(widths[:LENGTH_GROUP_BATCHES]) <= 0)
     # the short remainder batch stays last (the shortest of the last window), so positions in the pass
     # stay multiples of the batch size
-    last_window = plain[LENGTH_GROUP_BATCHES * batch:]
-    shortest = last_window[np.argsort(-lengths[last_window], kind="stable")][-(1000 % batch):]
-    assert np.array_equal(order[-(1000 % batch):], shortest)
+    last_window = plain[LENGTH_GROUP_BATCHES * batch :]
+    shortest = last_window[np.argsort(-lengths[last_window], kind="stable")][-(1000 % batch) :]
+    assert np.array_equal(order[-(1000 % batch) :], shortest)
 
 
 def _stream(mnli, tokenizer, features, accelerator=CPU, batch_size=8):
@@ -92,14 +95,18 @@ def test_grouped_batches_split_across_processes(mnli, tokenizer):
     full batches only; a short last batch is topped up differently)."""
     features = featurize(mnli, nli(64), tokenizer, 64, cache=False)
     one = _stream(mnli, tokenizer, features)
-    ranks = [_stream(mnli, tokenizer, features, SimpleNamespace(num_processes=2, process_index=rank,
-                                                                device=torch.device("cpu")))
-             for rank in (0, 1)]
+    ranks = [
+        _stream(
+            mnli, tokenizer, features, SimpleNamespace(num_processes=2, process_index=rank, device=torch.device("cpu"))
+        )
+        for rank in (0, 1)
+    ]
     for _ in range(20):
         assert np.array_equal(np.concatenate([rank.next_indices() for rank in ranks]), one.next_indices())
 
 
 # --- batches ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_fast_batches_equal_the_formats_collate(mnli, tiny_model, side):
@@ -119,8 +126,13 @@ def test_fast_batches_equal_the_formats_collate(mnli, tiny_model, side):
 def test_other_formats_use_their_own_collate(tokenizer):
     """Masked LM masks at random in collate: no fast path, the same batches as collate itself."""
     mlm = get_task("mlm")
-    features = featurize(mlm, [{"id": str(i), "text": f"the cat number {i} sleeps in the garden"}
-                               for i in range(12)], tokenizer, 32, cache=False)
+    features = featurize(
+        mlm,
+        [{"id": str(i), "text": f"the cat number {i} sleeps in the garden"} for i in range(12)],
+        tokenizer,
+        32,
+        cache=False,
+    )
     batcher = Batcher(mlm, features, tokenizer)
     assert not batcher.fast
     torch.manual_seed(3)
@@ -151,6 +163,7 @@ def test_evaluation_order_does_not_change_outputs(mnli, tiny_model):
 
 
 # --- the feature cache -----------------------------------------------------------------------------
+
 
 def _entries(folder):
     return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
@@ -210,16 +223,27 @@ def test_default_cache_location_and_threshold(mnli, tokenizer, tmp_path, monkeyp
 
 # --- a whole run -----------------------------------------------------------------------------------
 
+
 class Killed(Exception):
     """Stands in for a SIGKILL right after a checkpoint of the target stage."""
 
 
 def test_grouped_run_interrupted_in_its_second_stage_resumes_to_the_same_scores(
-        tiny_model, tiny_nli, tmp_path, capsys, monkeypatch):
+    tiny_model, tiny_nli, tmp_path, capsys, monkeypatch
+):
     from stilts.checkpoints import CheckpointStore
 
-    pipeline = write_pipeline(tmp_path / "p.yaml", tiny_model, tiny_nli, name="grouped", epochs=2,
-                              batch_size=8, validate_every=4, checkpoint_every=3, group_by_length=True)
+    pipeline = write_pipeline(
+        tmp_path / "p.yaml",
+        tiny_model,
+        tiny_nli,
+        name="grouped",
+        epochs=2,
+        batch_size=8,
+        validate_every=4,
+        checkpoint_every=3,
+        group_by_length=True,
+    )
     monkeypatch.setenv("STILTS_FEATURE_CACHE", "off")
     code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "whole"], capsys)
     assert code == 0

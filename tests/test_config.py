@@ -16,22 +16,25 @@ def pipeline_file(tmp_path, tiny_nli):
     return write_pipeline(tmp_path / "p.yaml", tmp_path, tiny_nli)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("stages.0.tasks=[mnlj]", "p.yaml: stages[0].tasks[0]: unknown task 'mnlj' (did you mean 'mnli'?)"),
-    ("stages.1.epoch=2", "p.yaml: stages[1].epoch: unknown field (did you mean 'epochs'?)"),
-    ("stages.target.epochs=abc", "p.yaml: stages[1].epochs: input should be a valid number"),
-    ("stages.target.learning_rate=-1", "p.yaml: stages[1].learning_rate: input should be greater than 0"),
-    ("stages.1.kind=finetune", "p.yaml: stages[1]: kind must be one of intermediate, target, evaluate"),
-    ("stages.1.task=mnli", "p.yaml: stages[1].task: task 'mnli' cannot be used in a target stage"),
-    ("stages.2.languages=[de,xx]", "p.yaml: stages[2].languages[1]: 'xx' is not a language of xnli"),
-    ("data.xnli=/no/such/folder", "p.yaml: data.xnli: no such folder /no/such/folder"),
-    ("data.xnly=/tmp", "p.yaml: data.xnly: unknown task (did you mean 'xnli'?)"),
-    ("model=./missing-model", "p.yaml: model: no such folder"),
-    ("name=../escape", "p.yaml: name: string should match pattern"),
-    ("stages.5.task=x", "--set stages.5: index 5 out of range (there are 3)"),
-    ("stages.nosuch.epochs=1", "--set stages.nosuch: no stage named 'nosuch'"),
-    ("seed=one", "p.yaml: seed: input should be a valid integer"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("stages.0.tasks=[mnlj]", "p.yaml: stages[0].tasks[0]: unknown task 'mnlj' (did you mean 'mnli'?)"),
+        ("stages.1.epoch=2", "p.yaml: stages[1].epoch: unknown field (did you mean 'epochs'?)"),
+        ("stages.target.epochs=abc", "p.yaml: stages[1].epochs: input should be a valid number"),
+        ("stages.target.learning_rate=-1", "p.yaml: stages[1].learning_rate: input should be greater than 0"),
+        ("stages.1.kind=finetune", "p.yaml: stages[1]: kind must be one of intermediate, target, evaluate"),
+        ("stages.1.task=mnli", "p.yaml: stages[1].task: task 'mnli' cannot be used in a target stage"),
+        ("stages.2.languages=[de,xx]", "p.yaml: stages[2].languages[1]: 'xx' is not a language of xnli"),
+        ("data.xnli=/no/such/folder", "p.yaml: data.xnli: no such folder /no/such/folder"),
+        ("data.xnly=/tmp", "p.yaml: data.xnly: unknown task (did you mean 'xnli'?)"),
+        ("model=./missing-model", "p.yaml: model: no such folder"),
+        ("name=../escape", "p.yaml: name: string should match pattern"),
+        ("stages.5.task=x", "--set stages.5: index 5 out of range (there are 3)"),
+        ("stages.nosuch.epochs=1", "--set stages.nosuch: no stage named 'nosuch'"),
+        ("seed=one", "p.yaml: seed: input should be a valid integer"),
+    ],
+)
 def test_bad_config_gives_one_line_and_exit_2(pipeline_file, override, message, capsys):
     code, stdout, stderr = run_cli(["run", pipeline_file, "--set", override, "--dry-run"], capsys)
     assert code == 2
@@ -41,8 +44,20 @@ def test_bad_config_gives_one_line_and_exit_2(pipeline_file, override, message, 
 
 
 def test_evaluate_without_its_target_stage_is_refused(pipeline_file, capsys):
-    code, _, stderr = run_cli(["run", pipeline_file, "--set", "stages.1.task=xnli", "--set",
-                               "stages.2.task=xnli", "--set", "stages.1.kind=intermediate", "--dry-run"], capsys)
+    code, _, stderr = run_cli(
+        [
+            "run",
+            pipeline_file,
+            "--set",
+            "stages.1.task=xnli",
+            "--set",
+            "stages.2.task=xnli",
+            "--set",
+            "stages.1.kind=intermediate",
+            "--dry-run",
+        ],
+        capsys,
+    )
     assert code == 2
 
 
@@ -64,11 +79,13 @@ def test_missing_file_and_non_mapping(tmp_path, capsys):
 def test_real_command_line_has_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nmodel: m\nstages:\n  - kind: target\n    task: xnlii\n")
-    done = subprocess.run([sys.executable, "-m", "stilts.cli", "run", str(bad), "--dry-run"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "stilts.cli", "run", str(bad), "--dry-run"], capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"error: {bad}: stages[0].task: unknown task 'xnlii' (did you mean 'xnli'?)"]
+        f"error: {bad}: stages[0].task: unknown task 'xnlii' (did you mean 'xnli'?)"
+    ]
 
 
 def _fingerprints(path, *overrides):
@@ -93,12 +110,28 @@ def test_fingerprints_are_stable_and_follow_what_changes_results(pipeline_file):
 
 
 def test_paper_defaults_fill_unset_fields(pipeline_file):
-    pipeline, base = load_pipeline(pipeline_file, ("stages.0.learning_rate=null", "stages.0.batch_size=null",
-                                                   "stages.0.epochs=null", "stages.1.learning_rate=null",
-                                                   "stages.1.batch_size=null", "stages.1.epochs=null"))
+    pipeline, base = load_pipeline(
+        pipeline_file,
+        (
+            "stages.0.learning_rate=null",
+            "stages.0.batch_size=null",
+            "stages.0.epochs=null",
+            "stages.1.learning_rate=null",
+            "stages.1.batch_size=null",
+            "stages.1.epochs=null",
+        ),
+    )
     stages, _ = plan_pipeline(pipeline, base, pipeline_file.parent, str(pipeline_file))
-    assert (stages[0].settings["learning_rate"], stages[0].settings["batch_sizes"], stages[0].settings["epochs"]) == (1e-5, {"mnli": 24}, 2)
-    assert (stages[1].settings["learning_rate"], stages[1].settings["batch_sizes"], stages[1].settings["epochs"]) == (3e-6, {"xnli": 4}, 2)
+    assert (stages[0].settings["learning_rate"], stages[0].settings["batch_sizes"], stages[0].settings["epochs"]) == (
+        1e-5,
+        {"mnli": 24},
+        2,
+    )
+    assert (stages[1].settings["learning_rate"], stages[1].settings["batch_sizes"], stages[1].settings["epochs"]) == (
+        3e-6,
+        {"xnli": 4},
+        2,
+    )
 
 
 def test_train_tasks_must_share_the_targets_labels(pipeline_file, capsys):

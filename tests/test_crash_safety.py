@@ -28,8 +28,17 @@ def test_a_write_that_raises_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_read_only_folder_keeps_scores(tmp_path):
-    row = {"pipeline": "p", "intermediate": "none", "mlm": False, "target": "xnli", "seed": 1, "split": "dev",
-           "language": "de", "metric": "accuracy", "value": 50.0}
+    row = {
+        "pipeline": "p",
+        "intermediate": "none",
+        "mlm": False,
+        "target": "xnli",
+        "seed": 1,
+        "split": "dev",
+        "language": "de",
+        "metric": "accuracy",
+        "value": 50.0,
+    }
     upsert_scores(tmp_path / "scores.csv", [row])
     before = (tmp_path / "scores.csv").read_text()
     tmp_path.chmod(0o500)
@@ -44,8 +53,17 @@ def test_read_only_folder_keeps_scores(tmp_path):
 
 
 def test_rerun_does_not_duplicate_score_rows(tmp_path):
-    row = {"pipeline": "p", "intermediate": "none", "mlm": False, "target": "xnli", "seed": 1, "split": "dev",
-           "language": "de", "metric": "accuracy", "value": 50.0}
+    row = {
+        "pipeline": "p",
+        "intermediate": "none",
+        "mlm": False,
+        "target": "xnli",
+        "seed": 1,
+        "split": "dev",
+        "language": "de",
+        "metric": "accuracy",
+        "value": 50.0,
+    }
     upsert_scores(tmp_path / "scores.csv", [row, dict(row, language="fr")])
     upsert_scores(tmp_path / "scores.csv", [dict(row, value=51.0)])
     lines = (tmp_path / "scores.csv").read_text().splitlines()
@@ -54,8 +72,9 @@ def test_rerun_does_not_duplicate_score_rows(tmp_path):
 
 @pytest.fixture
 def pipeline(tmp_path, tiny_model, tiny_nli):
-    return write_pipeline(tmp_path / "p.yaml", tiny_model, tiny_nli, epochs=3, validate_every=2,
-                          checkpoint_every=2, batch_size=8)
+    return write_pipeline(
+        tmp_path / "p.yaml", tiny_model, tiny_nli, epochs=3, validate_every=2, checkpoint_every=2, batch_size=8
+    )
 
 
 def test_crash_while_saving_a_checkpoint_keeps_the_previous_one(pipeline, tmp_path, capsys, monkeypatch):
@@ -97,7 +116,7 @@ def test_nan_loss_stops_with_step_and_task_and_keeps_the_checkpoint(pipeline, tm
     monkeypatch.setattr(Classification, "forward", nan_on_fifth_batch)
     code, _, stderr = run_cli(["run", pipeline, "--output-dir", tmp_path / "out"], capsys)
     assert code == 1
-    error = [line[line.index("error: "):] for line in stderr.splitlines() if "error: " in line]
+    error = [line[line.index("error: ") :] for line in stderr.splitlines() if "error: " in line]
     assert len(error) == 1 and "Traceback" not in stderr
     assert "the mnli loss is nan at optimizer step 5 (batch 5)" in error[0]
     (stage,) = (tmp_path / "out").glob("intermediate-*")
@@ -110,8 +129,9 @@ def test_a_mixture_resumed_mid_stage_draws_the_same_tasks(tmp_path, tiny_model, 
     from stilts.testing import write_qqp
 
     data = dict(tiny_nli, qqp=write_qqp(tmp_path / "qqp"))
-    pipeline = write_pipeline(tmp_path / "p.yaml", tiny_model, data, epochs=2, validate_every=3,
-                              checkpoint_every=2, batch_size=8)
+    pipeline = write_pipeline(
+        tmp_path / "p.yaml", tiny_model, data, epochs=2, validate_every=3, checkpoint_every=2, batch_size=8
+    )
     text = pipeline.read_text().replace("- mnli\n", "- mnli\n  - qqp\n", 1)
     pipeline.write_text(text)
     code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "whole"], capsys)

@@ -18,12 +18,26 @@ from stilts.testing import write_tiny_nli
 def test_two_processes_match_one(tmp_path, tiny_model, capsys):
     # 23 evaluation examples per language: an odd count, so even batches would pad one process
     data = write_tiny_nli(tmp_path / "data", dev=23)
-    pipeline = write_pipeline(tmp_path / "p.yaml", tiny_model, data, learning_rate=3e-3, batch_size=8,
-                              epochs=2)
+    pipeline = write_pipeline(tmp_path / "p.yaml", tiny_model, data, learning_rate=3e-3, batch_size=8, epochs=2)
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     launched = subprocess.run(
-        ["accelerate", "launch", "--num_processes", "2", "--cpu", "-m", "stilts.cli", "run", str(pipeline),
-         "--output-dir", str(tmp_path / "two")], capture_output=True, text=True, env=env)
+        [
+            "accelerate",
+            "launch",
+            "--num_processes",
+            "2",
+            "--cpu",
+            "-m",
+            "stilts.cli",
+            "run",
+            str(pipeline),
+            "--output-dir",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert launched.returncode == 0, launched.stderr[-3000:]
     code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "one"], capsys)
     assert code == 0

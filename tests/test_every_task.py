@@ -23,8 +23,17 @@ TRAINING = {"learning_rate": 1e-3, "batch_size": 4, "max_steps": 2, "validate_ev
 MAX_EXAMPLES = 8
 
 #: the paper's Table 1: nine English intermediate tasks and the nine XTREME target tasks
-TABLE_1_INTERMEDIATE = {"anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "ccg", "cosmosqa",
-                        "commonsenseqa"}
+TABLE_1_INTERMEDIATE = {
+    "anli_plus",
+    "mnli",
+    "qqp",
+    "squad_v1",
+    "squad_v2",
+    "hellaswag",
+    "ccg",
+    "cosmosqa",
+    "commonsenseqa",
+}
 TABLE_1_TARGET = {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"}
 EVAL_ONLY = {"bucc", "tatoeba"}
 
@@ -36,21 +45,24 @@ F1_PRECISION_RECALL = frozenset({"f1", "precision", "recall"})
 def _anli_plus_to_xnli(folder: Path) -> dict:
     anli = tiny.write_anli(folder / "anli_v1.0", count=2, splits=("train", "dev"))
     nli = tiny.write_tiny_nli(folder, train=8, dev=6, languages=("en", "de"))
-    return {"anli_r1": anli, "anli_r2": anli, "anli_r3": anli, "snli": tiny.write_snli(folder / "snli", count=3),
-            **nli}
+    return {"anli_r1": anli, "anli_r2": anli, "anli_r3": anli, "snli": tiny.write_snli(folder / "snli", count=3), **nli}
 
 
 def _squad_v2_to_xquad(folder: Path) -> dict:
     # XQuAD trains and validates on SQuAD v1.1
-    return {"squad_v2": tiny.write_squad_folder(folder / "squad2", "2.0", train_copies=1),
-            "squad_v1": tiny.write_squad_folder(folder / "squad1", "1.1", train_copies=1),
-            "xquad": tiny.write_xquad(folder / "xquad")}
+    return {
+        "squad_v2": tiny.write_squad_folder(folder / "squad2", "2.0", train_copies=1),
+        "squad_v1": tiny.write_squad_folder(folder / "squad1", "1.1", train_copies=1),
+        "xquad": tiny.write_xquad(folder / "xquad"),
+    }
 
 
 def _hellaswag_to_mlqa(folder: Path) -> dict:
-    return {"hellaswag": tiny.write_hellaswag(folder / "hellaswag"),
-            "squad_v1": tiny.write_squad_folder(folder / "squad1", "1.1", train_copies=1),
-            "mlqa": tiny.write_mlqa(folder / "mlqa")}
+    return {
+        "hellaswag": tiny.write_hellaswag(folder / "hellaswag"),
+        "squad_v1": tiny.write_squad_folder(folder / "squad1", "1.1", train_copies=1),
+        "mlqa": tiny.write_mlqa(folder / "mlqa"),
+    }
 
 
 @dataclass(frozen=True)
@@ -65,28 +77,65 @@ class Case:
 
 
 CASES = [
-    Case("anli_plus", "xnli", _anli_plus_to_xnli,
-         frozenset((s, l) for s in ("dev", "test") for l in ("de", "en")), ACCURACY),
-    Case("mnli", "pawsx", lambda f: {"mnli": tiny.write_mnli(f / "mnli"), "pawsx": tiny.write_pawsx(f / "paws")},
-         frozenset((s, l) for s in ("dev", "test") for l in ("de", "en")), ACCURACY),
-    Case("qqp", "udpos", lambda f: {"qqp": tiny.write_qqp(f / "QQP", train=8, dev=4), "udpos": tiny.write_ud(f / "ud")},
-         frozenset({("dev", "en"), ("test", "de")}), F1_PRECISION_RECALL | ACCURACY),
-    Case("squad_v1", "panx", lambda f: {"squad_v1": tiny.write_squad_folder(f / "squad1", "1.1"),
-                                        "panx": tiny.write_panx(f / "panx")},
-         frozenset({("dev", "en"), ("dev", "de"), ("test", "de")}), F1_PRECISION_RECALL),
-    Case("squad_v2", "xquad", _squad_v2_to_xquad,
-         frozenset(("test", l) for l in ("en", "de", "zh")), SPAN_QA),
-    Case("hellaswag", "mlqa", _hellaswag_to_mlqa,
-         frozenset((s, l) for s in ("dev", "test") for l in ("en", "de", "zh")), SPAN_QA),
-    Case("ccg", "tydiqa", lambda f: {"ccg": tiny.write_ccg(f / "ccg"), "tydiqa": tiny.write_tydiqa(f / "tydiqa")},
-         frozenset(("test", l) for l in ("en", "sw")), SPAN_QA),
-    Case("cosmosqa", "bucc", lambda f: {"cosmosqa": tiny.write_cosmosqa(f / "cosmosqa"),
-                                        "bucc": tiny.write_bucc(f / "bucc")},
-         frozenset({("dev", "de"), ("test", "de")}), F1_PRECISION_RECALL,
-         eval_only=True),
-    Case("commonsenseqa", "tatoeba", lambda f: {"commonsenseqa": tiny.write_commonsenseqa(f / "csqa"),
-                                                "tatoeba": tiny.write_tatoeba(f / "tatoeba")},
-         frozenset({("test", "de"), ("test", "fr")}), ACCURACY, eval_only=True),
+    Case(
+        "anli_plus",
+        "xnli",
+        _anli_plus_to_xnli,
+        frozenset((s, l) for s in ("dev", "test") for l in ("de", "en")),
+        ACCURACY,
+    ),
+    Case(
+        "mnli",
+        "pawsx",
+        lambda f: {"mnli": tiny.write_mnli(f / "mnli"), "pawsx": tiny.write_pawsx(f / "paws")},
+        frozenset((s, l) for s in ("dev", "test") for l in ("de", "en")),
+        ACCURACY,
+    ),
+    Case(
+        "qqp",
+        "udpos",
+        lambda f: {"qqp": tiny.write_qqp(f / "QQP", train=8, dev=4), "udpos": tiny.write_ud(f / "ud")},
+        frozenset({("dev", "en"), ("test", "de")}),
+        F1_PRECISION_RECALL | ACCURACY,
+    ),
+    Case(
+        "squad_v1",
+        "panx",
+        lambda f: {"squad_v1": tiny.write_squad_folder(f / "squad1", "1.1"), "panx": tiny.write_panx(f / "panx")},
+        frozenset({("dev", "en"), ("dev", "de"), ("test", "de")}),
+        F1_PRECISION_RECALL,
+    ),
+    Case("squad_v2", "xquad", _squad_v2_to_xquad, frozenset(("test", l) for l in ("en", "de", "zh")), SPAN_QA),
+    Case(
+        "hellaswag",
+        "mlqa",
+        _hellaswag_to_mlqa,
+        frozenset((s, l) for s in ("dev", "test") for l in ("en", "de", "zh")),
+        SPAN_QA,
+    ),
+    Case(
+        "ccg",
+        "tydiqa",
+        lambda f: {"ccg": tiny.write_ccg(f / "ccg"), "tydiqa": tiny.write_tydiqa(f / "tydiqa")},
+        frozenset(("test", l) for l in ("en", "sw")),
+        SPAN_QA,
+    ),
+    Case(
+        "cosmosqa",
+        "bucc",
+        lambda f: {"cosmosqa": tiny.write_cosmosqa(f / "cosmosqa"), "bucc": tiny.write_bucc(f / "bucc")},
+        frozenset({("dev", "de"), ("test", "de")}),
+        F1_PRECISION_RECALL,
+        eval_only=True,
+    ),
+    Case(
+        "commonsenseqa",
+        "tatoeba",
+        lambda f: {"commonsenseqa": tiny.write_commonsenseqa(f / "csqa"), "tatoeba": tiny.write_tatoeba(f / "tatoeba")},
+        frozenset({("test", "de"), ("test", "fr")}),
+        ACCURACY,
+        eval_only=True,
+    ),
 ]
 
 
@@ -105,8 +154,13 @@ def _pipeline(path: Path, model: Path, case: Case, data: dict) -> Path:
     if not case.eval_only:
         stages.append(dict(kind="target", task=case.target, **TRAINING))
     stages.append(dict(kind="evaluate", task=case.target, max_examples=MAX_EXAMPLES))
-    config = {"name": path.stem, "model": str(model), "seed": 1,
-              "data": {task: str(folder) for task, folder in data.items()}, "stages": stages}
+    config = {
+        "name": path.stem,
+        "model": str(model),
+        "seed": 1,
+        "data": {task: str(folder) for task, folder in data.items()},
+        "stages": stages,
+    }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

@@ -43,8 +43,9 @@ class Regression(TaskFormat):
 
     def collate(self, features, tokenizer):
         labels = torch.tensor([feature["labels"] for feature in features], dtype=torch.float)
-        batch = dict(tokenizer.pad([{k: v for k, v in f.items() if k != "labels"} for f in features],
-                                   return_tensors="pt"))
+        batch = dict(
+            tokenizer.pad([{k: v for k, v in f.items() if k != "labels"} for f in features], return_tensors="pt")
+        )
         batch["labels"] = labels
         return batch
 
@@ -70,20 +71,38 @@ def read_scores_folder(folder, split, language):
     path = folder / f"{split}-{language}.tsv"
     if not path.is_file():
         raise MissingSplit(f"{folder}: no {split} file for '{language}'")
-    return [{"id": f"{path.stem}:{number}", "text": line.split("\t")[1], "score": float(line.split("\t")[0])}
-            for number, line in numbered_lines(path) if line.strip()]
+    return [
+        {"id": f"{path.stem}:{number}", "text": line.split("\t")[1], "score": float(line.split("\t")[0])}
+        for number, line in numbered_lines(path)
+        if line.strip()
+    ]
 
 
 @pytest.fixture
 def declared():
     """The two declarations; taken out of the catalog again afterwards."""
     tasks = [
-        Task(name="lab_topics", format=CLASSIFICATION, phases=frozenset({"target", "evaluate"}),
-             languages=("en", "de"), metric="accuracy", labels=TOPIC_LABELS, description="a lab's topic set",
-             read_local=label_text_folder_reader(TOPIC_LABELS), eval_splits=("test",)),
-        Task(name="sentence_length", format=Regression(), phases=frozenset({"target", "evaluate"}),
-             languages=("en", "de"), metric="pearson", description="how long a sentence is (0-1)",
-             read_local=read_scores_folder, eval_splits=("test",)),
+        Task(
+            name="lab_topics",
+            format=CLASSIFICATION,
+            phases=frozenset({"target", "evaluate"}),
+            languages=("en", "de"),
+            metric="accuracy",
+            labels=TOPIC_LABELS,
+            description="a lab's topic set",
+            read_local=label_text_folder_reader(TOPIC_LABELS),
+            eval_splits=("test",),
+        ),
+        Task(
+            name="sentence_length",
+            format=Regression(),
+            phases=frozenset({"target", "evaluate"}),
+            languages=("en", "de"),
+            metric="pearson",
+            description="how long a sentence is (0-1)",
+            read_local=read_scores_folder,
+            eval_splits=("test",),
+        ),
     ]
     for task in tasks:
         register_task(task)
@@ -104,23 +123,34 @@ def write_length_data(folder):
     return topics, out
 
 
-def test_a_task_of_an_existing_format_and_a_new_format_run_end_to_end(declared, tmp_path, tiny_model, capsys,
-                                                                        monkeypatch):
+def test_a_task_of_an_existing_format_and_a_new_format_run_end_to_end(
+    declared, tmp_path, tiny_model, capsys, monkeypatch
+):
     topics, lengths = write_length_data(tmp_path)
     monkeypatch.chdir(tmp_path)
     training = {"learning_rate": 5e-3, "batch_size": 8, "max_steps": 12, "validate_every": 6}
     for task, folder in (("lab_topics", topics), ("sentence_length", lengths)):
-        (tmp_path / f"{task}.yaml").write_text(yaml.safe_dump({
-            "name": task, "model": str(tiny_model), "data": {task: str(folder)},
-            "stages": [{"kind": "target", "task": task, **training}, {"kind": "evaluate", "task": task}]}))
+        (tmp_path / f"{task}.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "name": task,
+                    "model": str(tiny_model),
+                    "data": {task: str(folder)},
+                    "stages": [{"kind": "target", "task": task, **training}, {"kind": "evaluate", "task": task}],
+                }
+            )
+        )
         code, _, stderr = run_cli(["run", f"{task}.yaml", "--output-dir", "out"], capsys)
         assert code == 0, stderr
 
     with open(tmp_path / "out" / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert {(r["target"], r["language"], r["metric"]) for r in rows} == {
-        ("lab_topics", "en", "accuracy"), ("lab_topics", "de", "accuracy"),
-        ("sentence_length", "en", "pearson"), ("sentence_length", "de", "pearson")}
+        ("lab_topics", "en", "accuracy"),
+        ("lab_topics", "de", "accuracy"),
+        ("sentence_length", "en", "pearson"),
+        ("sentence_length", "de", "pearson"),
+    }
 
     code, stdout, _ = run_cli(["tasks"], capsys)
     assert code == 0

@@ -10,24 +10,53 @@ from stilts.config import validate_pipeline
 from stilts.engine import plan_pipeline
 
 PIPELINES = {
-    "three_kinds": {"name": "p1", "model": "model", "seed": 3,
+    "three_kinds": {
+        "name": "p1",
+        "model": "model",
+        "seed": 3,
         "data": {"mnli": "data/mnli", "xnli": "data/xnli"},
-        "stages": [{"kind": "intermediate", "tasks": ["mnli"], "learning_rate": 1e-3, "max_steps": 5},
-                   {"kind": "target", "task": "xnli", "epochs": 1, "group_by_length": True},
-                   {"kind": "evaluate", "task": "xnli", "languages": ["de", "fr"], "max_examples": 10}]},
-    "mixture_mlm_retrieval": {"name": "p2", "model": "offline/multilingual-e5-small",
+        "stages": [
+            {"kind": "intermediate", "tasks": ["mnli"], "learning_rate": 1e-3, "max_steps": 5},
+            {"kind": "target", "task": "xnli", "epochs": 1, "group_by_length": True},
+            {"kind": "evaluate", "task": "xnli", "languages": ["de", "fr"], "max_examples": 10},
+        ],
+    },
+    "mixture_mlm_retrieval": {
+        "name": "p2",
+        "model": "offline/multilingual-e5-small",
         "data": {"mnli": "data/mnli", "qqp": "data/qqp", "mlm": "data/corpus", "tatoeba": "data/tatoeba"},
-        "stages": [{"kind": "intermediate", "name": "mix", "tasks": ["mnli", "qqp", "mlm"], "mixing": "temperature",
-                    "mixing_temperature": 2.0, "checkpoint_every": 7},
-                   {"kind": "evaluate", "task": "tatoeba", "layer": 4, "pooling": "cls", "batch_size": 3}]},
-    "translated_and_train_tasks": {"name": "p3", "model": "FacebookAI/xlm-roberta-large",
+        "stages": [
+            {
+                "kind": "intermediate",
+                "name": "mix",
+                "tasks": ["mnli", "qqp", "mlm"],
+                "mixing": "temperature",
+                "mixing_temperature": 2.0,
+                "checkpoint_every": 7,
+            },
+            {"kind": "evaluate", "task": "tatoeba", "layer": 4, "pooling": "cls", "batch_size": 3},
+        ],
+    },
+    "translated_and_train_tasks": {
+        "name": "p3",
+        "model": "FacebookAI/xlm-roberta-large",
         "data": {"hellaswag@de": "data/hellaswag.de", "anli_r1": "data/anli", "xnli": "data/xnli"},
-        "stages": [{"kind": "intermediate", "tasks": "hellaswag@de", "mixing_weights": {"hellaswag@de": 1.0}},
-                   {"kind": "target", "task": "xnli", "train_tasks": ["anli_r1"], "train_splits": ["dev", "test"]},
-                   {"kind": "evaluate", "task": "xnli", "splits": ["dev"]}]},
-    "qa": {"name": "p4", "model": "model", "data": {"squad_v1": "data/squad", "tydiqa": "data/tydiqa"},
-        "stages": [{"kind": "intermediate", "tasks": ["squad_v1"]}, {"kind": "target", "task": "tydiqa"},
-                   {"kind": "evaluate", "task": "tydiqa"}]},
+        "stages": [
+            {"kind": "intermediate", "tasks": "hellaswag@de", "mixing_weights": {"hellaswag@de": 1.0}},
+            {"kind": "target", "task": "xnli", "train_tasks": ["anli_r1"], "train_splits": ["dev", "test"]},
+            {"kind": "evaluate", "task": "xnli", "splits": ["dev"]},
+        ],
+    },
+    "qa": {
+        "name": "p4",
+        "model": "model",
+        "data": {"squad_v1": "data/squad", "tydiqa": "data/tydiqa"},
+        "stages": [
+            {"kind": "intermediate", "tasks": ["squad_v1"]},
+            {"kind": "target", "task": "tydiqa"},
+            {"kind": "evaluate", "task": "tydiqa"},
+        ],
+    },
 }
 
 RECORDED = {

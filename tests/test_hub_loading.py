@@ -11,11 +11,13 @@ from stilts.errors import BadInput
 def _hub_like_xnli(folder):
     """facebook/xnli's layout: one parquet per config and split, configs declared in the README."""
     (folder / "de").mkdir(parents=True)
-    pd.DataFrame({"premise": ["Er kam.", "Sie ging."], "hypothesis": ["Er war da.", "Sie blieb."],
-                  "label": [0, 2]}).to_parquet(folder / "de" / "validation-00000-of-00001.parquet")
+    pd.DataFrame(
+        {"premise": ["Er kam.", "Sie ging."], "hypothesis": ["Er war da.", "Sie blieb."], "label": [0, 2]}
+    ).to_parquet(folder / "de" / "validation-00000-of-00001.parquet")
     (folder / "README.md").write_text(
         "---\nconfigs:\n- config_name: de\n  data_files:\n  - split: validation\n"
-        "    path: de/validation-*.parquet\n---\n")
+        "    path: de/validation-*.parquet\n---\n"
+    )
 
 
 def test_hub_rows_are_mapped_with_the_hub_label_order(tmp_path):
@@ -31,8 +33,11 @@ def test_hub_rows_are_mapped_with_the_hub_label_order(tmp_path):
 
 
 def test_unreachable_hub_is_one_clear_line():
-    with pytest.raises(BadInput, match=r"data.xnli: cannot load facebook/xnli \(de\) from the Hub: .*"
-                                       r"Give a local folder of the original files under data.xnli"):
+    with pytest.raises(
+        BadInput,
+        match=r"data.xnli: cannot load facebook/xnli \(de\) from the Hub: .*"
+        r"Give a local folder of the original files under data.xnli",
+    ):
         load_examples(get_task("xnli"), "dev", "de", {})
 
 

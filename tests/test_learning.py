@@ -27,13 +27,17 @@ TRAINING = {"learning_rate": 1e-3, "batch_size": 16, "max_steps": 30, "validate_
 def run_pipeline(folder, name, model, data, stages):
     """Run a pipeline of ``stages`` in-process under ``folder``; its output folder. (Not through the
     capsys-based helper: module-scoped fixtures run pipelines too.)"""
-    config = {"name": name, "model": str(model), "seed": 1,
-              "data": {task: str(path) for task, path in data.items()}, "stages": stages}
+    config = {
+        "name": name,
+        "model": str(model),
+        "seed": 1,
+        "data": {task: str(path) for task, path in data.items()},
+        "stages": stages,
+    }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
-            pytest.raises(SystemExit) as exit_info:
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
         main(["run", str(path), "--output-dir", str(folder / name)])
     assert exit_info.value.code == 0, stderr.getvalue()[-2000:]
     return folder / name
@@ -69,8 +73,11 @@ def topics_stages(**training) -> list[dict]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_model, topics):
     """A target stage trained on the topics for 30 steps, then evaluated."""
-    return scores(run_pipeline(tmp_path_factory.mktemp("trained"), "trained", tiny_model, {"topics": topics},
-                               topics_stages(**TRAINING)))
+    return scores(
+        run_pipeline(
+            tmp_path_factory.mktemp("trained"), "trained", tiny_model, {"topics": topics}, topics_stages(**TRAINING)
+        )
+    )
 
 
 def test_target_stage_learns_the_topics_well_above_chance(trained):
@@ -81,17 +88,25 @@ def test_target_stage_learns_the_topics_well_above_chance(trained):
 def test_trained_head_scores_better_than_an_untrained_one(trained, tiny_model, topics, tmp_path):
     # the same stage with the same seed (so the same fresh head) that barely moves: only training can
     # tell the two apart
-    untrained = scores(run_pipeline(tmp_path, "untrained", tiny_model, {"topics": topics},
-                                    topics_stages(**{**TRAINING, "learning_rate": NO_LEARNING, "max_steps": 1})))
+    untrained = scores(
+        run_pipeline(
+            tmp_path,
+            "untrained",
+            tiny_model,
+            {"topics": topics},
+            topics_stages(**{**TRAINING, "learning_rate": NO_LEARNING, "max_steps": 1}),
+        )
+    )
     assert trained.keys() == untrained.keys()
     assert trained[("test", "en")] >= untrained[("test", "en")] + 20, (trained, untrained)
 
 
-def test_intermediate_stage_changes_the_encoder_the_target_stage_starts_from(tiny_model, tiny_nli, topics,
-                                                                               tmp_path):
-    stages = [{"kind": "intermediate", "tasks": ["mnli"], **TRAINING, "max_steps": 4},
-              # the target barely moves, so its saved encoder is the one it started from
-              {"kind": "target", "task": "topics", **TRAINING, "learning_rate": NO_LEARNING, "max_steps": 1}]
+def test_intermediate_stage_changes_the_encoder_the_target_stage_starts_from(tiny_model, tiny_nli, topics, tmp_path):
+    stages = [
+        {"kind": "intermediate", "tasks": ["mnli"], **TRAINING, "max_steps": 4},
+        # the target barely moves, so its saved encoder is the one it started from
+        {"kind": "target", "task": "topics", **TRAINING, "learning_rate": NO_LEARNING, "max_steps": 1},
+    ]
     out = run_pipeline(tmp_path, "handover", tiny_model, {"mnli": tiny_nli["mnli"], "topics": topics}, stages)
     (intermediate,) = out.glob("intermediate-*")
     (target,) = out.glob("target-*")

@@ -11,6 +11,7 @@ approx = pytest.approx
 
 # ----------------------------------------------------------------------------- SQuAD v1.1
 
+
 def test_squad_normalize_answer():
     assert squad.normalize_answer("The  Quick, brown fox!") == "quick brown fox"
     assert squad.normalize_answer("an apple-pie") == "applepie"  # '-' is punctuation, deleted
@@ -35,6 +36,7 @@ def test_squad_evaluate_max_over_gold_and_missing_prediction():
 
 
 # ----------------------------------------------------------------------------- MLQA
+
 
 def test_mlqa_zh_mixed_segmentation():
     # punctuation (。, category Po) removed; every CJK character is a token, other runs split on spaces
@@ -140,12 +142,16 @@ def test_squad_v2_compute_f1_empty_cases():
 
 # ----------------------------------------------------------------------------- tagging
 
+
 def test_seqeval_ner_entity_f1():
     gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
     predicted = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "O"]]
     # gold entities PER(0-1) LOC(3) ORG; predicted PER(0-1) ORG(3) ORG: 2 right of 3 each way
-    assert ner_scores(gold, predicted) == {"precision": approx(200 / 3), "recall": approx(200 / 3),
-                                           "f1": approx(200 / 3)}
+    assert ner_scores(gold, predicted) == {
+        "precision": approx(200 / 3),
+        "recall": approx(200 / 3),
+        "f1": approx(200 / 3),
+    }
     # conlleval-like default mode: an entity starting with I- still counts
     assert ner_scores([["B-PER", "I-PER"]], [["I-PER", "I-PER"]])["f1"] == approx(100.0)
     # a span with the wrong end is wrong
@@ -178,6 +184,7 @@ def test_tagging_shape_errors():
 
 # ----------------------------------------------------------------------------- retrieval
 
+
 def test_tatoeba_top1_accuracy():
     assert tatoeba_accuracy([0, 2, 2, 3]) == approx(75.0)
     assert tatoeba_accuracy([1, 0], gold=[1, 1]) == approx(50.0)
@@ -193,13 +200,21 @@ def test_bucc_threshold_search():
     assert bucc_optimize(BUCC_CANDIDATES, BUCC_GOLD) == approx(0.65)
     assert bucc_extract(BUCC_CANDIDATES, 0.65) == {("a", "x"), ("c", "z"), ("b", "y")}
     assert bucc_scores(BUCC_CANDIDATES, BUCC_GOLD) == {
-        "precision": approx(200 / 3), "recall": approx(100.0), "f1": approx(80.0), "threshold": approx(0.65)}
+        "precision": approx(200 / 3),
+        "recall": approx(100.0),
+        "f1": approx(80.0),
+        "threshold": approx(0.65),
+    }
 
 
 def test_bucc_given_threshold_and_best_at_last_candidate():
     # at 0.75: ax, cz mined; 1 right: P 1/2, R 1/2, F1 1/2
     assert bucc_scores(BUCC_CANDIDATES, BUCC_GOLD, threshold=0.75) == {
-        "precision": approx(50.0), "recall": approx(50.0), "f1": approx(50.0), "threshold": 0.75}
+        "precision": approx(50.0),
+        "recall": approx(50.0),
+        "f1": approx(50.0),
+        "threshold": 0.75,
+    }
     # every candidate is gold: the best F1 needs the last one, whose score becomes the threshold
     only_gold = {("a", "x"): 0.9, ("b", "y"): 0.7}
     assert bucc_optimize(only_gold, BUCC_GOLD) == approx(0.7)

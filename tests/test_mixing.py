@@ -14,8 +14,9 @@ def test_capped_proportional_rates_match_the_formula():
     sizes = {"mnli": 392_702, "cosmosqa": 25_262, "commonsenseqa": 9_741}
     rates = mixing_rates(sizes)
     denominator = K + 25_262 + 9_741  # MNLI is capped at K
-    assert rates == pytest.approx({"mnli": K / denominator, "cosmosqa": 25_262 / denominator,
-                                   "commonsenseqa": 9_741 / denominator})
+    assert rates == pytest.approx(
+        {"mnli": K / denominator, "cosmosqa": 25_262 / denominator, "commonsenseqa": 9_741 / denominator}
+    )
 
 
 def test_the_cap_binds():

@@ -10,6 +10,8 @@ import pytest
 import torch
 import yaml
 from helpers import run_cli
+
+from stilts.errors import BadInput
 from stilts.mlm.corpus import (
     build_corpus,
     plan_language,
@@ -17,12 +19,28 @@ from stilts.mlm.corpus import (
     sampling_probabilities,
 )
 from stilts.mlm.languages import language_from_filename
-
-from stilts.errors import BadInput
 from stilts.tasks.masked_lm import IGNORE_INDEX, MASKED_LM, mask_tokens
 
-NTREX_LANGUAGES = {"ar", "de", "el", "en", "es", "fi", "fr", "he", "hi", "id", "ja", "ko", "ru", "sw", "th",
-                   "tr", "vi", "zh"}
+NTREX_LANGUAGES = {
+    "ar",
+    "de",
+    "el",
+    "en",
+    "es",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "id",
+    "ja",
+    "ko",
+    "ru",
+    "sw",
+    "th",
+    "tr",
+    "vi",
+    "zh",
+}
 
 
 def write_sentences(path: Path, sentences) -> Path:
@@ -62,11 +80,12 @@ def test_alpha_smoothing_samples_100_to_1_at_about_4_to_1(two_languages, tmp_pat
     p, q = sampling_probabilities({"en": 2000, "sw": 20}, 0.3)
     expected_en = (2000 / 2020) ** 0.3 / ((2000 / 2020) ** 0.3 + (20 / 2020) ** 0.3)
     assert q["en"] == pytest.approx(expected_en) and q["sw"] == pytest.approx(1 - expected_en)
-    assert q["en"] / q["sw"] == pytest.approx(100 ** 0.3)  # ≈ 3.98
+    assert q["en"] / q["sw"] == pytest.approx(100**0.3)  # ≈ 3.98
     assert p["en"] == pytest.approx(2000 / 2020)
 
-    summary = build_corpus([two_languages], tmp_path / "corpus", alpha=0.3, sentences=1000, seed=1,
-                           dev_sentences=0, log=lambda _: None)
+    summary = build_corpus(
+        [two_languages], tmp_path / "corpus", alpha=0.3, sentences=1000, seed=1, dev_sentences=0, log=lambda _: None
+    )
     counts = Counter(language for language, _ in train_pairs(tmp_path / "corpus"))
     assert counts == {"en": round(1000 * expected_en), "sw": 1000 - round(1000 * expected_en)}  # 799 : 201
     assert counts["en"] / counts["sw"] == pytest.approx(3.98, abs=0.03)
@@ -104,8 +123,24 @@ def test_plan_holds_dev_out_and_upsamples_by_full_passes():
 
 def test_corpus_counts_manifest_and_held_out_dev(two_languages, tmp_path, capsys):
     out = tmp_path / "corpus"
-    code, stdout, _ = run_cli(["mlm-corpus", "--input", two_languages, "--sentences", 500, "--output", out,
-                               "--dev-sentences", 40, "--shard-size", 200, "--seed", 3], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "mlm-corpus",
+            "--input",
+            two_languages,
+            "--sentences",
+            500,
+            "--output",
+            out,
+            "--dev-sentences",
+            40,
+            "--shard-size",
+            200,
+            "--seed",
+            3,
+        ],
+        capsys,
+    )
     assert code == 0 and "upsampled" in stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["shards"] == ["shard-00000.txt", "shard-00001.txt", "shard-00002.txt"]
@@ -152,8 +187,9 @@ def test_small_language_keeps_most_of_its_lines_for_training(tmp_path, capsys):
     write_sentences(folder / "en.txt", [f"english sentence {i}" for i in range(10_000)])
     write_sentences(folder / "sw.txt", [f"sentensi ya kiswahili {i}" for i in range(100)])
     out = tmp_path / "corpus"
-    code, stdout, stderr = run_cli(["mlm-corpus", "--input", folder, "--alpha", 0.3, "--sentences", 5000,
-                                    "--output", out], capsys)
+    code, stdout, stderr = run_cli(
+        ["mlm-corpus", "--input", folder, "--alpha", 0.3, "--sentences", 5000, "--output", out], capsys
+    )
     assert code == 0, stderr
     manifest = json.loads((out / "manifest.json").read_text())
     en, sw = manifest["languages"]["en"], manifest["languages"]["sw"]
@@ -180,10 +216,19 @@ def test_small_language_keeps_most_of_its_lines_for_training(tmp_path, capsys):
 
 def test_same_seed_same_corpus_other_seed_other_corpus(two_languages, tmp_path):
     def shards(seed, name):
-        build_corpus([two_languages], tmp_path / name, sentences=300, seed=seed, dev_sentences=20,
-                     shard_size=100, log=lambda _: None)
-        return [(tmp_path / name / f).read_bytes() for f in ("shard-00000.txt", "shard-00001.txt",
-                                                             "shard-00002.txt", "dev.txt")]
+        build_corpus(
+            [two_languages],
+            tmp_path / name,
+            sentences=300,
+            seed=seed,
+            dev_sentences=20,
+            shard_size=100,
+            log=lambda _: None,
+        )
+        return [
+            (tmp_path / name / f).read_bytes()
+            for f in ("shard-00000.txt", "shard-00001.txt", "shard-00002.txt", "dev.txt")
+        ]
 
     assert shards(1, "a") == shards(1, "b")
     assert shards(1, "a") != shards(2, "c")
@@ -204,12 +249,25 @@ def test_rebuild_replaces_a_corpus_but_not_another_folder(two_languages, tmp_pat
 # --- languages and input errors --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, language", [
-    ("de.txt", "de"), ("wiki.de.txt", "de"), ("de.wiki.txt", "de"), ("newstest2019-ref.deu.txt", "de"),
-    ("newstest2019-ref.arb.txt", "ar"), ("newstest2019-ref.zho-CN.txt", "zh"), ("newstest2019-ref.swa.txt", "sw"),
-    ("newstest2019-src.eng.txt", "en"), ("wiki.zh_TW.txt", "zh"), ("tatoeba.cmn.txt", "zh"),
-    ("corpus.ger.txt", "de"), ("notes.txt", None), ("wiki.2019.txt", None), ("news.xyz.txt", None),
-])
+@pytest.mark.parametrize(
+    "name, language",
+    [
+        ("de.txt", "de"),
+        ("wiki.de.txt", "de"),
+        ("de.wiki.txt", "de"),
+        ("newstest2019-ref.deu.txt", "de"),
+        ("newstest2019-ref.arb.txt", "ar"),
+        ("newstest2019-ref.zho-CN.txt", "zh"),
+        ("newstest2019-ref.swa.txt", "sw"),
+        ("newstest2019-src.eng.txt", "en"),
+        ("wiki.zh_TW.txt", "zh"),
+        ("tatoeba.cmn.txt", "zh"),
+        ("corpus.ger.txt", "de"),
+        ("notes.txt", None),
+        ("wiki.2019.txt", None),
+        ("news.xyz.txt", None),
+    ],
+)
 def test_language_from_file_name(name, language):
     assert language_from_filename(Path(name)) == language
 
@@ -218,8 +276,20 @@ def test_ntrex128_folder_languages(shared_data, tmp_path, capsys):
     """The real NTREX-128 folder: ISO 639-3 file names (arb, zho-CN, ...) -> ISO 639-1 languages; the
     README-like files in it (LANGUAGES.tsv, LICENSE.md) are not read."""
     out = tmp_path / "corpus"
-    code, stdout, stderr = run_cli(["mlm-corpus", "--input", shared_data / "mlm_corpus" / "ntrex128",
-                                    "--sentences", 360, "--dev-sentences", 36, "--output", out], capsys)
+    code, stdout, stderr = run_cli(
+        [
+            "mlm-corpus",
+            "--input",
+            shared_data / "mlm_corpus" / "ntrex128",
+            "--sentences",
+            360,
+            "--dev-sentences",
+            36,
+            "--output",
+            out,
+        ],
+        capsys,
+    )
     assert code == 0, stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["languages"]) == NTREX_LANGUAGES
@@ -233,8 +303,9 @@ def test_manifest_gives_languages(tmp_path):
     write_sentences(tmp_path / "data" / "first.txt", ["eins", "zwei"])
     write_sentences(tmp_path / "data" / "second.txt", ["un", "deux", "trois"])
     (tmp_path / "files.tsv").write_text("# file\tlanguage\ndata/first.txt\tdeu\ndata/second.txt\tfr\n")
-    summary = build_corpus([], tmp_path / "corpus", manifest=tmp_path / "files.tsv", sentences=10,
-                           dev_sentences=0, log=lambda _: None)
+    summary = build_corpus(
+        [], tmp_path / "corpus", manifest=tmp_path / "files.tsv", sentences=10, dev_sentences=0, log=lambda _: None
+    )
     assert {language: row["available"] for language, row in summary["languages"].items()} == {"de": 2, "fr": 3}
 
 
@@ -251,8 +322,9 @@ def test_input_errors_name_the_file_and_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
     (tmp_path / "files.tsv").write_text("bad/de.txt\tklingon\n")
-    code, _, stderr = run_cli(["mlm-corpus", "--manifest", tmp_path / "files.tsv", "--output", tmp_path / "out"],
-                              capsys)
+    code, _, stderr = run_cli(
+        ["mlm-corpus", "--manifest", tmp_path / "files.tsv", "--output", tmp_path / "out"], capsys
+    )
     assert code == 2 and "files.tsv: line 1" in stderr
 
 
@@ -356,8 +428,12 @@ def test_head_is_tied_and_computes_logits_only_at_masked_positions(tiny_model):
     vocabulary = encoder.get_input_embeddings().num_embeddings
     # the head owns no vocabulary-by-hidden matrix: the decoder is the encoder's embedding matrix
     assert {name: tuple(p.shape) for name, p in head.state_dict().items()} == {
-        "dense.weight": (64, 64), "dense.bias": (64,), "layer_norm.weight": (64,), "layer_norm.bias": (64,),
-        "bias": (vocabulary,)}
+        "dense.weight": (64, 64),
+        "dense.bias": (64,),
+        "layer_norm.weight": (64,),
+        "layer_norm.bias": (64,),
+        "bias": (vocabulary,),
+    }
 
     batch = mlm_batch(tokenizer)
     shapes = []
@@ -408,8 +484,9 @@ def test_pretrained_bert_head_is_loaded_too(tmp_path):
     from transformers import AutoModel, BertConfig, BertForMaskedLM
 
     torch.manual_seed(3)
-    reference = BertForMaskedLM(BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=1,
-                                           num_attention_heads=2, intermediate_size=64)).eval()
+    reference = BertForMaskedLM(
+        BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ).eval()
     with torch.no_grad():
         reference.cls.predictions.bias.normal_()
     reference.save_pretrained(tmp_path)
@@ -429,8 +506,11 @@ def test_predict_and_score_give_masked_token_accuracy():
     import datasets
 
     features = datasets.Dataset.from_dict({"example_index": [0, 1, 2]})
-    outputs = [torch.tensor([3.0, 4.0, 2.0]).numpy(), torch.tensor([0.0, 2.0, 3.0]).numpy(),
-               torch.tensor([1.0, 2.0, 1.0]).numpy()]
+    outputs = [
+        torch.tensor([3.0, 4.0, 2.0]).numpy(),
+        torch.tensor([0.0, 2.0, 3.0]).numpy(),
+        torch.tensor([1.0, 2.0, 1.0]).numpy(),
+    ]
     predictions = MASKED_LM.predict(outputs, features, [{}, {}, {}], None)
     assert predictions[0] == {"correct": 3, "masked": 4, "nll": 2.0}
     scores = MASKED_LM.score(predictions, [{}, {}, {}], None, "mul")
@@ -471,17 +551,23 @@ def test_mlm_intermediate_stage_runs_end_to_end(tiny_model, tiny_nli, tmp_path, 
     write_sentences(tmp_path / "sentences" / "wiki.deu.txt", sentences[10:14])
     write_sentences(tmp_path / "sentences" / "fr.txt", sentences[14:18])
     corpus = tmp_path / "corpus"
-    code, _, stderr = run_cli(["mlm-corpus", "--input", tmp_path / "sentences", "--sentences", 64,
-                               "--dev-sentences", 9, "--output", corpus], capsys)
+    code, _, stderr = run_cli(
+        ["mlm-corpus", "--input", tmp_path / "sentences", "--sentences", 64, "--dev-sentences", 9, "--output", corpus],
+        capsys,
+    )
     assert code == 0, stderr
 
     training = dict(learning_rate=1e-3, validate_every=2)
     config = {
-        "name": "tiny_mlm", "model": str(tiny_model), "seed": 1,
+        "name": "tiny_mlm",
+        "model": str(tiny_model),
+        "seed": 1,
         "data": {"mlm": str(corpus), "mnli": str(tiny_nli["mnli"]), "xnli": str(tiny_nli["xnli"])},
-        "stages": [dict(kind="intermediate", tasks=["mlm"], max_steps=4, **training),
-                   dict(kind="target", task="xnli", batch_size=16, max_steps=4, **training),
-                   dict(kind="evaluate", task="xnli", max_examples=8)],
+        "stages": [
+            dict(kind="intermediate", tasks=["mlm"], max_steps=4, **training),
+            dict(kind="target", task="xnli", batch_size=16, max_steps=4, **training),
+            dict(kind="evaluate", task="xnli", max_examples=8),
+        ],
     }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     code, stdout, stderr = run_cli(["run", tmp_path / "tiny.yaml", "--output-dir", tmp_path / "out"], capsys)

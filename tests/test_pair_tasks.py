@@ -7,11 +7,11 @@ import json
 import pytest
 import yaml
 from helpers import run_cli
-from stilts.target.pair_retrieval_tasks import PAWSX_LANGUAGES
 
 from stilts.catalog import get_task
 from stilts.data import load_examples
 from stilts.errors import BadInput, MissingSplit
+from stilts.target.pair_retrieval_tasks import PAWSX_LANGUAGES
 from stilts.testing import write_anli, write_mnli, write_pawsx, write_qqp, write_snli
 
 NLI = ("entailment", "neutral", "contradiction")
@@ -27,8 +27,13 @@ def anli_plus_sources(tmp_path, shared_data):
     write_anli(anli)
     for n in (1, 2, 3):
         (anli / f"R{n}" / "dev.jsonl").symlink_to(shared_data / "intermediate/anli/anli_v1.0" / f"R{n}/dev.jsonl")
-    return {"anli_r1": str(anli), "anli_r2": str(anli), "anli_r3": str(anli),
-            "mnli": str(write_mnli(tmp_path / "mnli")), "snli": str(write_snli(tmp_path / "snli"))}
+    return {
+        "anli_r1": str(anli),
+        "anli_r2": str(anli),
+        "anli_r3": str(anli),
+        "mnli": str(write_mnli(tmp_path / "mnli")),
+        "snli": str(write_snli(tmp_path / "snli")),
+    }
 
 
 def test_anli_plus_train_is_every_part_concatenated(anli_plus_sources):
@@ -48,8 +53,10 @@ def test_anli_plus_dev_interleaves_the_parts(anli_plus_sources):
     examples = load_examples(get_task("anli_plus"), "dev", "en", anli_plus_sources)
     assert len(examples) == 1000 + 1000 + 1200 + 3 + 6  # real ANLI dev rounds + tiny MNLI and SNLI dev
     first = [e["id"] for e in examples[:5]]
-    parts = [load_examples(get_task(p), "dev", "en", anli_plus_sources)[0]["id"]
-             for p in ("anli_r1", "anli_r2", "anli_r3", "mnli", "snli")]
+    parts = [
+        load_examples(get_task(p), "dev", "en", anli_plus_sources)[0]["id"]
+        for p in ("anli_r1", "anli_r2", "anli_r3", "mnli", "snli")
+    ]
     assert first == parts  # round-robin: one of each part, in the parts' order
 
 
@@ -69,8 +76,7 @@ def test_anli_plus_stage_fingerprints_its_parts_data(tmp_path):
     from stilts.engine import plan_pipeline
 
     def stage(**data):
-        raw = {"name": "p", "model": "m", "data": data,
-               "stages": [{"kind": "intermediate", "tasks": ["anli_plus"]}]}
+        raw = {"name": "p", "model": "m", "data": data, "stages": [{"kind": "intermediate", "tasks": ["anli_plus"]}]}
         return plan_pipeline(validate_pipeline(raw, "p.yaml"), tmp_path, tmp_path / "out", "p.yaml")[0][0]
 
     base = stage()
@@ -91,8 +97,12 @@ def test_real_anli_dev_files_per_round(shared_data):
 
 def test_nli_hub_rows():
     anli_row = {"uid": "u1", "premise": "p", "hypothesis": "h", "label": 2, "reason": ""}
-    assert get_task("anli_r3").hub.to_example(anli_row) == {"id": "u1", "text_a": "p", "text_b": "h",
-                                                            "label": "contradiction"}
+    assert get_task("anli_r3").hub.to_example(anli_row) == {
+        "id": "u1",
+        "text_a": "p",
+        "text_b": "h",
+        "label": "contradiction",
+    }
     assert get_task("anli_r3").hub.splits == {"train": "train_r3", "dev": "dev_r3", "test": "test_r3"}
     snli = get_task("snli").hub
     assert snli.to_example({"premise": "p", "hypothesis": "h", "label": -1}) is None
@@ -114,7 +124,11 @@ def test_qqp_reads_glue_tsv_and_reports_f1(tmp_path):
     scores = task.format.score(["duplicate"] * len(gold), train, task, "en")
     assert set(scores) == {"accuracy", "f1"} and scores["accuracy"] == 50.0
     assert task.hub.to_example({"question1": "a", "question2": "b", "label": 1, "idx": 7}) == {
-        "id": "7", "text_a": "a", "text_b": "b", "label": "duplicate"}
+        "id": "7",
+        "text_a": "a",
+        "text_b": "b",
+        "label": "duplicate",
+    }
     assert task.hub.to_example({"question1": "a", "question2": "b", "label": -1, "idx": 7}) is None
 
 
@@ -154,11 +168,15 @@ def test_pawsx_original_layout_and_stripped_test_files(tmp_path):
 def test_qqp_then_pawsx_runs_end_to_end(tmp_path, tiny_model, capsys):
     settings = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": 3, "validate_every": 3}
     config = {
-        "name": "tiny_qqp_pawsx", "model": str(tiny_model), "seed": 1,
+        "name": "tiny_qqp_pawsx",
+        "model": str(tiny_model),
+        "seed": 1,
         "data": {"qqp": str(write_qqp(tmp_path / "QQP")), "pawsx": str(write_pawsx(tmp_path / "paws"))},
-        "stages": [{"kind": "intermediate", "tasks": ["qqp"], **settings},
-                   {"kind": "target", "task": "pawsx", **settings},
-                   {"kind": "evaluate", "task": "pawsx"}],
+        "stages": [
+            {"kind": "intermediate", "tasks": ["qqp"], **settings},
+            {"kind": "target", "task": "pawsx", **settings},
+            {"kind": "evaluate", "task": "pawsx"},
+        ],
     }
     path = tmp_path / "qqp_pawsx.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -167,7 +185,8 @@ def test_qqp_then_pawsx_runs_end_to_end(tmp_path, tiny_model, capsys):
     with open(tmp_path / "out" / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert {(r["split"], r["language"], r["metric"]) for r in rows} == {
-        (split, language, "accuracy") for split in ("dev", "test") for language in ("de", "en")}
+        (split, language, "accuracy") for split in ("dev", "test") for language in ("de", "en")
+    }
     assert {(r["intermediate"], r["target"]) for r in rows} == {("qqp", "pawsx")}
     (intermediate,) = (tmp_path / "out").glob("intermediate-*")
     validation = json.loads((intermediate / "metrics.json").read_text())["training"]["validations"][0]

@@ -40,7 +40,8 @@ def test_first_run_writes_every_artifact_and_scores(finished_run, capsys):
     # every language the tiny data has, both splits, one accuracy each
     assert {(r["split"], r["language"]) for r in rows} == {(s, l) for s in ("dev", "test") for l in ("de", "en", "fr")}
     assert {(r["intermediate"], r["mlm"], r["target"], r["seed"], r["metric"]) for r in rows} == {
-        ("mnli", "false", "xnli", "1", "accuracy")}
+        ("mnli", "false", "xnli", "1", "accuracy")
+    }
     assert all(0 <= float(r["value"]) <= 100 for r in rows)
     # the per-language table is printed at the end
     assert "xnli (dev)" in stdout and "accuracy" in stdout
@@ -99,8 +100,17 @@ def test_training_on_other_tasks_and_splits(tmp_path, tiny_model, tiny_nli, caps
     """XNLI trained on MNLI's dev split instead of its train split; MNLI trained on dev is not
     validated on it."""
     yaml_path = write_pipeline(tmp_path / "p.yaml", tiny_model, tiny_nli, max_steps=2)
-    code, stdout, _ = _run(capsys, yaml_path, tmp_path / "out", "--set", "stages.intermediate.train_splits=[dev]",
-                           "--set", "stages.target.train_tasks=[mnli]", "--set", "stages.target.train_splits=[dev]")
+    code, stdout, _ = _run(
+        capsys,
+        yaml_path,
+        tmp_path / "out",
+        "--set",
+        "stages.intermediate.train_splits=[dev]",
+        "--set",
+        "stages.target.train_tasks=[mnli]",
+        "--set",
+        "stages.target.train_splits=[dev]",
+    )
     assert code == 0
     assert "mnli: trains on its dev split, so it is not validated on it" in stdout
     assert stdout.count("24 training examples") == 2  # the tiny MNLI dev split, for both stages

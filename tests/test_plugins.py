@@ -80,8 +80,9 @@ def write_plugin_package(site: Path) -> None:
 
 def run_stilts(args, site: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "stilts", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "stilts", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_a_plugin_package_adds_a_task_and_a_stage_kind(tmp_path, tiny_model):
@@ -89,11 +90,22 @@ def test_a_plugin_package_adds_a_task_and_a_stage_kind(tmp_path, tiny_model):
     write_plugin_package(site)
     write_tiny_topics(tmp_path / "topics", train=48, test=16)
     pipeline = {
-        "name": "lab", "model": str(tiny_model), "data": {"lab_topics": "topics"},
-        "stages": [{"kind": "keep_layers", "layers": 1},
-                   {"kind": "target", "task": "lab_topics", "learning_rate": 5e-3, "batch_size": 8,
-                    "max_steps": 12, "validate_every": 6},
-                   {"kind": "evaluate", "task": "lab_topics"}]}
+        "name": "lab",
+        "model": str(tiny_model),
+        "data": {"lab_topics": "topics"},
+        "stages": [
+            {"kind": "keep_layers", "layers": 1},
+            {
+                "kind": "target",
+                "task": "lab_topics",
+                "learning_rate": 5e-3,
+                "batch_size": 8,
+                "max_steps": 12,
+                "validate_every": 6,
+            },
+            {"kind": "evaluate", "task": "lab_topics"},
+        ],
+    }
     (tmp_path / "lab.yaml").write_text(yaml.safe_dump(pipeline))
 
     listed = run_stilts(["tasks"], site, tmp_path)
@@ -111,8 +123,14 @@ def test_a_plugin_package_adds_a_task_and_a_stage_kind(tmp_path, tiny_model):
     assert {(row["target"], row["language"]) for row in rows} == {("lab_topics", "en"), ("lab_topics", "de")}
 
     # without the package on the path, the same YAML names an unknown stage kind: one line, exit 2
-    without = subprocess.run([sys.executable, "-m", "stilts", "run", "lab.yaml", "--dry-run"], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300)
+    without = subprocess.run(
+        [sys.executable, "-m", "stilts", "run", "lab.yaml", "--dry-run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert without.returncode == 2
     assert without.stderr.strip().splitlines() == [
-        "error: lab.yaml: stages[0]: kind must be one of intermediate, target, evaluate"]
+        "error: lab.yaml: stages[0]: kind must be one of intermediate, target, evaluate"
+    ]

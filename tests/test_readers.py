@@ -10,7 +10,7 @@ from stilts.readers.multiple_choice import read_commonsenseqa, read_cosmosqa, re
 from stilts.readers.nli_extra import read_anli, read_snli
 from stilts.readers.pairs import read_pawsx, read_qqp
 from stilts.readers.qa import read_squad, read_tydiqa
-from stilts.readers.retrieval import (TATOEBA_ISO3_TO_ISO1, read_bucc, read_tatoeba, tatoeba_paths)
+from stilts.readers.retrieval import TATOEBA_ISO3_TO_ISO1, read_bucc, read_tatoeba, tatoeba_paths
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
 
 XQUAD_LANGUAGES = "ar de el en es hi ru th tr vi zh".split()
@@ -25,6 +25,7 @@ def write(tmp_path, name, text):
 
 # ----------------------------------------------------------------------------- QA
 
+
 def test_xquad_all_languages_1190_questions(shared_data):
     ids = None
     for language in XQUAD_LANGUAGES:
@@ -36,7 +37,7 @@ def test_xquad_all_languages_1190_questions(shared_data):
     first = read_squad(shared_data / "xquad" / "xquad.en.json")[0]
     assert set(first) == {"id", "title", "context", "question", "answers"}
     start, text = first["answers"]["answer_start"][0], first["answers"]["text"][0]
-    assert first["context"][start:start + len(text)] == text == "308"
+    assert first["context"][start : start + len(text)] == text == "308"
 
 
 def test_mlqa_dev_counts(shared_data):
@@ -52,10 +53,23 @@ def test_tydiqa_per_language_files_and_prefix_filter(shared_data, tmp_path):
     for language, count in {"en": 3696, "ko": 1625, "sw": 2755}.items():
         # XTREME's per-language files have the language prefix cut off: nothing is filtered out
         assert len(read_tydiqa(folder / f"tydiqa.goldp.{language}.train.json", language)) == count
-    mixed = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "abc", "qas": [
-        {"id": "english-1-0", "question": "q", "answers": [{"text": "a", "answer_start": 0}]},
-        {"id": "korean-2-0", "question": "q", "answers": [{"text": "b", "answer_start": 1}]},
-    ]}]}]}
+    mixed = {
+        "version": "1.1",
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "abc",
+                        "qas": [
+                            {"id": "english-1-0", "question": "q", "answers": [{"text": "a", "answer_start": 0}]},
+                            {"id": "korean-2-0", "question": "q", "answers": [{"text": "b", "answer_start": 1}]},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     path = write(tmp_path, "train.json", json.dumps(mixed))
     assert [e["id"] for e in read_tydiqa(path, "en")] == ["english-1-0"]
     assert len(read_tydiqa(path)) == 2
@@ -64,9 +78,28 @@ def test_tydiqa_per_language_files_and_prefix_filter(shared_data, tmp_path):
 
 
 def test_squad_v2_unanswerable_has_empty_lists(tmp_path):
-    data = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Paris is big.", "qas": [
-        {"id": "q1", "question": "?", "answers": [], "is_impossible": True,
-         "plausible_answers": [{"text": "Paris", "answer_start": 0}]}]}]}]}
+    data = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "T",
+                "paragraphs": [
+                    {
+                        "context": "Paris is big.",
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "?",
+                                "answers": [],
+                                "is_impossible": True,
+                                "plausible_answers": [{"text": "Paris", "answer_start": 0}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     [example] = read_squad(write(tmp_path, "dev-v2.0.json", json.dumps(data)))
     assert example["answers"] == {"text": [], "answer_start": []}
 
@@ -82,6 +115,7 @@ def test_squad_bad_json_and_missing_field(tmp_path):
 
 # ----------------------------------------------------------------------------- tagging
 
+
 def test_ud_conllu_fused_forms_french(shared_data):
     sentences = read_conllu_upos(shared_data / "ud" / "UD_French-GSD" / "fr_gsd-ud-test.conllu")
     assert len(sentences) == 416
@@ -96,8 +130,12 @@ def test_ud_conllu_fused_forms_french(shared_data):
 
 
 def test_ud_conllu_real_files_counts_and_tags(shared_data):
-    expected = {"UD_English-EWT/en_ewt-ud-test.conllu": 2077, "UD_German-GSD/de_gsd-ud-test.conllu": 977,
-                "UD_Chinese-GSD/zh_gsd-ud-test.conllu": 500, "UD_Turkish-IMST/tr_imst-ud-test.conllu": 1100}
+    expected = {
+        "UD_English-EWT/en_ewt-ud-test.conllu": 2077,
+        "UD_German-GSD/de_gsd-ud-test.conllu": 977,
+        "UD_Chinese-GSD/zh_gsd-ud-test.conllu": 500,
+        "UD_Turkish-IMST/tr_imst-ud-test.conllu": 1100,
+    }
     for name, count in expected.items():
         sentences = read_conllu_upos(shared_data / "ud" / name)
         assert len(sentences) == count
@@ -147,8 +185,7 @@ def test_ud_conllu_errors_name_line(tmp_path):
 
 
 def test_panx_xtreme_files(shared_data):
-    for language, (sentences, tokens) in {"en": (10000, 80536), "hi": (1000, 5808),
-                                           "sw": (1000, 5609)}.items():
+    for language, (sentences, tokens) in {"en": (10000, 80536), "hi": (1000, 5808), "sw": (1000, 5609)}.items():
         examples = read_panx(shared_data / "panx" / f"dev-{language}.tsv", language)
         assert len(examples) == sentences
         assert sum(len(e["tokens"]) for e in examples) == tokens
@@ -172,13 +209,13 @@ def test_panx_original_prefix_stripped(tmp_path):
 def test_generic_conll(tmp_path):
     path = write(tmp_path, "en.dev", "-DOCSTART- O\n\nEU B-ORG\nrejects O\n\n\nPeter B-PER\n")
     examples = read_conll(path, labels=("O", "B-ORG", "B-PER"))
-    assert [(e["tokens"], e["tags"]) for e in examples] == [(["EU", "rejects"], ["B-ORG", "O"]),
-                                                             (["Peter"], ["B-PER"])]
+    assert [(e["tokens"], e["tags"]) for e in examples] == [(["EU", "rejects"], ["B-ORG", "O"]), (["Peter"], ["B-PER"])]
     with pytest.raises(BadInput, match="line 1: expected 'word tag'"):
         read_conll(write(tmp_path, "one.dev", "lonely\n"))
 
 
 # ----------------------------------------------------------------------------- pairs and NLI
+
 
 def test_pawsx_both_forms(shared_data):
     for language in "de en es fr ja ko zh".split():
@@ -190,8 +227,9 @@ def test_pawsx_both_forms(shared_data):
     # the Hub export quotes cells csv-style; unquoted, it is row for row the XTREME dev file
     exported = read_pawsx(shared_data / "pawsx" / "tsv_files" / "validation-00000-of-00001.tsv")
     xtreme = read_pawsx(shared_data / "pawsx" / "dev-zh.tsv")
-    assert [(e["text_a"], e["text_b"], e["label"]) for e in exported] == \
-           [(e["text_a"], e["text_b"], e["label"]) for e in xtreme]
+    assert [(e["text_a"], e["text_b"], e["label"]) for e in exported] == [
+        (e["text_a"], e["text_b"], e["label"]) for e in xtreme
+    ]
 
 
 def test_pawsx_errors(tmp_path):
@@ -202,8 +240,7 @@ def test_pawsx_errors(tmp_path):
 
 
 def test_qqp_glue_tsv(tmp_path):
-    text = ("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
-            "1\t1\t2\tHow \"x\"?\tWhat x?\t1\n2\t3\t4\tA?\tB?\t0\n")
+    text = 'id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t1\t2\tHow "x"?\tWhat x?\t1\n2\t3\t4\tA?\tB?\t0\n'
     examples = read_qqp(write(tmp_path, "dev.tsv", text))
     assert examples[0] == {"id": "1", "text_a": 'How "x"?', "text_b": "What x?", "label": "duplicate"}
     assert examples[1]["label"] == "not_duplicate"
@@ -224,9 +261,11 @@ def test_anli_rounds(shared_data, tmp_path):
 
 
 def test_snli_drops_no_gold_label(tmp_path):
-    text = ("gold_label\tsentence1_binary_parse\tsentence1\tsentence2\tpairID\n"
-            "neutral\t( x )\tA man.\tA tall man.\tp1\n-\t( y )\tA dog.\tA cat.\tp2\n"
-            "contradiction\t( z )\tSun.\tMoon.\tp3\n")
+    text = (
+        "gold_label\tsentence1_binary_parse\tsentence1\tsentence2\tpairID\n"
+        "neutral\t( x )\tA man.\tA tall man.\tp1\n-\t( y )\tA dog.\tA cat.\tp2\n"
+        "contradiction\t( z )\tSun.\tMoon.\tp3\n"
+    )
     examples = read_snli(write(tmp_path, "snli_1.0_dev.txt", text))
     assert [(e["id"], e["label"]) for e in examples] == [("p1", "neutral"), ("p3", "contradiction")]
     with pytest.raises(BadInput, match="line 1: missing column"):
@@ -235,14 +274,22 @@ def test_snli_drops_no_gold_label(tmp_path):
 
 # ----------------------------------------------------------------------------- multiple choice
 
+
 def test_commonsenseqa_both_schemas(shared_data, tmp_path):
     examples = read_commonsenseqa(shared_data / "intermediate" / "commonsenseqa" / "dev_rand_split.jsonl")
     assert len(examples) == 1221
     assert {e["label"] for e in examples} == {0, 1, 2, 3, 4}
     assert examples[0]["context"].startswith("A revolving door")
     assert examples[0]["choices"][examples[0]["label"]] == "bank"
-    original = {"answerKey": "B", "id": "x", "question": {"question_concept": "c", "stem": "Why?",
-                "choices": [{"label": "A", "text": "a"}, {"label": "B", "text": "b"}]}}
+    original = {
+        "answerKey": "B",
+        "id": "x",
+        "question": {
+            "question_concept": "c",
+            "stem": "Why?",
+            "choices": [{"label": "A", "text": "a"}, {"label": "B", "text": "b"}],
+        },
+    }
     [example] = read_commonsenseqa(write(tmp_path, "train_rand_split.jsonl", json.dumps(original) + "\n"))
     assert example == {"id": "x", "context": "Why?", "choices": ["a", "b"], "label": 1}
     original["answerKey"] = "F"
@@ -259,18 +306,24 @@ def test_cosmosqa_csv(shared_data):
 
 
 def test_hellaswag_int_and_string_labels(tmp_path):
-    rows = [{"ind": 4, "ctx": "A man", "endings": ["a", "b", "c", "d"], "label": 2},
-            {"ind": 5, "ctx": "A dog", "endings": ["a", "b", "c", "d"], "label": "3"},
-            {"ind": 6, "ctx": "A cat", "endings": ["a", "b", "c", "d"], "label": ""}]
+    rows = [
+        {"ind": 4, "ctx": "A man", "endings": ["a", "b", "c", "d"], "label": 2},
+        {"ind": 5, "ctx": "A dog", "endings": ["a", "b", "c", "d"], "label": "3"},
+        {"ind": 6, "ctx": "A cat", "endings": ["a", "b", "c", "d"], "label": ""},
+    ]
     path = write(tmp_path, "hellaswag_val.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
     assert [(e["id"], e["context"], e["label"]) for e in read_hellaswag(path)] == [
-        ("4", "A man", 2), ("5", "A dog", 3), ("6", "A cat", None)]
+        ("4", "A man", 2),
+        ("5", "A dog", 3),
+        ("6", "A cat", None),
+    ]
     rows[0]["label"] = 7
     with pytest.raises(BadInput, match="line 1: label 7 but only 4 choices"):
         read_hellaswag(write(tmp_path, "bad.jsonl", json.dumps(rows[0]) + "\n"))
 
 
 # ----------------------------------------------------------------------------- retrieval
+
 
 def test_tatoeba_36_languages_31692_pairs(shared_data):
     total = 0

@@ -14,11 +14,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import click
 import pytest
+import tomllib
 from helpers import run_cli
 
 from stilts.cli import cli
@@ -55,7 +55,7 @@ COMMANDS = readme_commands()
 
 def test_the_readme_shows_the_commands_a_new_user_needs():
     assert COMMANDS[:3] == ["pip install torch==2.13.0", "pip install -e .", "stilts run pipelines/demo.yaml"]
-    assert 'HF_HUB_OFFLINE=1 python -m pytest -q' in COMMANDS
+    assert "HF_HUB_OFFLINE=1 python -m pytest -q" in COMMANDS
     assert any(command.startswith("accelerate launch") for command in COMMANDS)
 
 
@@ -102,11 +102,25 @@ def test_the_accelerate_launch_line_starts_stilts(line, tmp_path):
         pytest.skip("the accelerate launcher is not on PATH")
     tokens = shlex.split(line)
     # one CPU process: this checks that the launcher finds stilts, not the devices
-    tokens[2:2] = ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
-                   "--dynamo_backend", "no", "--cpu"]
-    result = subprocess.run([launcher, *tokens[1:], "--dry-run", "--output-dir", str(tmp_path / "run")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "STILTS_CACHE": str(tmp_path / "cache")})
+    tokens[2:2] = [
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--cpu",
+    ]
+    result = subprocess.run(
+        [launcher, *tokens[1:], "--dry-run", "--output-dir", str(tmp_path / "run")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "STILTS_CACHE": str(tmp_path / "cache")},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "pipeline demo" in result.stdout
 
@@ -121,8 +135,14 @@ def test_each_pytest_line_selects_tests(line):
     if tokens == ["python", "-m", "pytest", "-q"]:  # the suite itself: CI must run exactly this line
         assert line in (ROOT / ".ci" / "run").read_text()
         return
-    result = subprocess.run([sys.executable, *tokens[1:], "--collect-only", "-q"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, *tokens[1:], "--collect-only", "-q"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-2000:]
     selected = re.search(r"^(\d+)(?:/\d+)? tests? collected", result.stdout, re.M)
     assert selected and int(selected.group(1)) > 0, result.stdout[-500:]
@@ -145,6 +165,5 @@ def test_each_pip_line_names_what_the_project_has(line):
 
 def test_every_readme_command_is_checked():
     checked = ("stilts ", "accelerate launch", "pip install")
-    unchecked = [c for c in COMMANDS if not c.startswith(checked)
-                 and not re.match(r"(\w+=\S+ )*python -m pytest", c)]
+    unchecked = [c for c in COMMANDS if not c.startswith(checked) and not re.match(r"(\w+=\S+ )*python -m pytest", c)]
     assert not unchecked, f"README commands no test runs: {unchecked}"

@@ -9,12 +9,12 @@ import pytest
 import torch
 import yaml
 from helpers import run_cli
-from stilts.target.pair_retrieval_tasks import TATOEBA_LANGUAGES, bucc_examples
 
 from stilts.catalog import get_task
 from stilts.data import load_examples
 from stilts.errors import BadInput
 from stilts.metrics.retrieval import bucc_optimize
+from stilts.target.pair_retrieval_tasks import TATOEBA_LANGUAGES, bucc_examples
 from stilts.tasks.retrieval import (
     BITEXT_MINING,
     RETRIEVAL,
@@ -72,8 +72,9 @@ def _xtreme_mine(x, y, k=4):
     bwd_scores = score_candidates(y, x, y2x_ind, y2x_mean, x2y_mean)
     fwd_best = x2y_ind[np.arange(x.shape[0]), fwd_scores.argmax(axis=1)]
     bwd_best = y2x_ind[np.arange(y.shape[0]), bwd_scores.argmax(axis=1)]
-    indices = np.stack((np.concatenate((np.arange(x.shape[0]), bwd_best)),
-                        np.concatenate((fwd_best, np.arange(y.shape[0])))), axis=1)
+    indices = np.stack(
+        (np.concatenate((np.arange(x.shape[0]), bwd_best)), np.concatenate((fwd_best, np.arange(y.shape[0])))), axis=1
+    )
     scores = np.concatenate((fwd_scores.max(axis=1), bwd_scores.max(axis=1)))
     seen_src, seen_trg, mined = set(), set(), []
     for i in np.argsort(-scores):
@@ -129,7 +130,12 @@ def _bucc_case(english_vectors):
 def test_bucc_examples_put_gold_pairs_first_then_alternate_sides():
     examples = bucc_examples({"s1": "a", "s2": "b", "s3": "c"}, {"e1": "A", "e2": "B"}, {("s2", "e1")})
     assert [(e["side"], e["id"]) for e in examples] == [
-        ("source", "s2"), ("english", "e1"), ("source", "s1"), ("english", "e2"), ("source", "s3")]
+        ("source", "s2"),
+        ("english", "e1"),
+        ("source", "s1"),
+        ("english", "e2"),
+        ("source", "s3"),
+    ]
     assert examples[0]["gold"] == ["e1"] and examples[2]["gold"] == [] and examples[1]["gold"] == []
 
 
@@ -169,8 +175,9 @@ def test_bucc_test_without_a_dev_threshold_is_bad_input():
 def test_bucc_drops_candidates_of_repeated_sentences():
     """As XTREME's read_sent2id: a sentence occurring twice on its side has no id."""
     vectors = [SOURCE_VECTORS[0], SOURCE_VECTORS[1], SOURCE_VECTORS[1]] + DEV_ENGLISH[:2]
-    candidates = bucc_candidate_scores(vectors[:3], ["a", "b", "b "], ["s1", "s2", "s2bis"],
-                                       vectors[3:], ["A", "B"], ["e1", "e2"])
+    candidates = bucc_candidate_scores(
+        vectors[:3], ["a", "b", "b "], ["s1", "s2", "s2bis"], vectors[3:], ["A", "B"], ["e1", "e2"]
+    )
     assert set(candidates) == {("s1", "e1")}
 
 
@@ -214,7 +221,15 @@ def test_tatoeba_real_files_with_an_identity_embedding_score_100(shared_data):
         assert RETRIEVAL.score(predictions, examples, task, language) == {"accuracy": 100.0}
     # TASKS.md: usually 1,000 pairs; fewer for these
     assert {language: n for language, n in counts.items() if n != 1000} == {
-        "jv": 205, "te": 234, "ta": 307, "sw": 390, "th": 548, "kk": 575, "ml": 687, "ka": 746}
+        "jv": 205,
+        "te": 234,
+        "ta": 307,
+        "sw": 390,
+        "th": 548,
+        "kk": 575,
+        "ml": 687,
+        "ka": 746,
+    }
 
 
 def test_tatoeba_accuracy_of_the_tiny_model_on_real_files(shared_data, tiny_model):
@@ -227,8 +242,18 @@ def test_tatoeba_accuracy_of_the_tiny_model_on_real_files(shared_data, tiny_mode
     examples = load_examples(task, "test", "jv", {"tatoeba": str(shared_data / "tatoeba")})
     encoder, tokenizer = load_encoder(str(tiny_model))
     model = StageModel(encoder, [task])
-    scores = evaluate_examples(Accelerator(cpu=True), model, task, examples, tokenizer, max_length=128,
-                               batch_size=64, language="jv", split="test", state={})
+    scores = evaluate_examples(
+        Accelerator(cpu=True),
+        model,
+        task,
+        examples,
+        tokenizer,
+        max_length=128,
+        batch_size=64,
+        language="jv",
+        split="test",
+        state={},
+    )
     assert set(scores) == {"accuracy"} and 0.0 <= scores["accuracy"] <= 100.0
 
 
@@ -290,13 +315,26 @@ def _scores(out):
 
 def test_intermediate_then_tatoeba_and_bucc_evaluation_run_end_to_end(tmp_path, tiny_model, tiny_nli, capsys):
     config = {
-        "name": "tiny_retrieval", "model": str(tiny_model), "seed": 1,
-        "data": {"mnli": str(tiny_nli["mnli"]), "tatoeba": str(write_tatoeba(tmp_path / "tatoeba")),
-                 "bucc": str(write_bucc(tmp_path / "bucc"))},
-        "stages": [{"kind": "intermediate", "tasks": ["mnli"], "max_steps": 2, "batch_size": 8,
-                    "learning_rate": 1e-3, "validate_every": 2},
-                   {"kind": "evaluate", "task": "tatoeba", "layer": 1},
-                   {"kind": "evaluate", "name": "mining", "task": "bucc", "pooling": "cls"}],
+        "name": "tiny_retrieval",
+        "model": str(tiny_model),
+        "seed": 1,
+        "data": {
+            "mnli": str(tiny_nli["mnli"]),
+            "tatoeba": str(write_tatoeba(tmp_path / "tatoeba")),
+            "bucc": str(write_bucc(tmp_path / "bucc")),
+        },
+        "stages": [
+            {
+                "kind": "intermediate",
+                "tasks": ["mnli"],
+                "max_steps": 2,
+                "batch_size": 8,
+                "learning_rate": 1e-3,
+                "validate_every": 2,
+            },
+            {"kind": "evaluate", "task": "tatoeba", "layer": 1},
+            {"kind": "evaluate", "name": "mining", "task": "bucc", "pooling": "cls"},
+        ],
     }
     path = tmp_path / "retrieval.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

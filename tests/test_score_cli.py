@@ -47,12 +47,16 @@ def write_json(tmp_path, name, data):
 
 # ----------------------------------------------------------------------------- QA
 
+
 def test_xquad_gold_answers_score_100(shared_data, tmp_path, capsys):
     gold = shared_data / "xquad" / "xquad.de.json"
     answers = {e["id"]: e["answers"]["text"][0] for e in read_squad(gold)}
     predictions = write_json(tmp_path, "pred.json", answers)
-    assert scored(capsys, "--task", "xquad", "--language", "de", "--gold", gold,
-                  "--predictions", predictions) == {"exact_match": 100.0, "f1": 100.0, "count": 1190}
+    assert scored(capsys, "--task", "xquad", "--language", "de", "--gold", gold, "--predictions", predictions) == {
+        "exact_match": 100.0,
+        "f1": 100.0,
+        "count": 1190,
+    }
 
 
 def test_xquad_perturbed(shared_data, tmp_path, capsys):
@@ -64,8 +68,17 @@ def test_xquad_perturbed(shared_data, tmp_path, capsys):
     for example in examples[1:11]:
         predictions[example["id"]] = "zzz"  # 10 wrong: EM 0, F1 0
     del predictions[examples[11]["id"]]  # unanswered: 0, with a warning
-    code, out, err = stilts_score(capsys, "--task", "xquad", "--language", "en", "--gold", gold,
-                                  "--predictions", write_json(tmp_path, "pred.json", predictions))
+    code, out, err = stilts_score(
+        capsys,
+        "--task",
+        "xquad",
+        "--language",
+        "en",
+        "--gold",
+        gold,
+        "--predictions",
+        write_json(tmp_path, "pred.json", predictions),
+    )
     assert code == 0 and "1 of 1190 questions have no prediction" in err
     result = json.loads(out)
     assert result["exact_match"] == approx(100 * (1190 - 12) / 1190)
@@ -77,14 +90,35 @@ def test_mlqa_zh_perturbed_uses_character_tokens(shared_data, tmp_path, capsys):
     gold = shared_data / "mlqa" / "MLQA_V1" / "dev" / "dev-context-zh-question-zh.json"
     examples = read_squad(gold)
     predictions = {e["id"]: e["answers"]["text"][0] for e in examples}
-    assert scored(capsys, "--task", "mlqa", "--language", "zh", "--gold", gold,
-                  "--predictions", write_json(tmp_path, "gold.json", predictions))["f1"] == 100.0
+    assert (
+        scored(
+            capsys,
+            "--task",
+            "mlqa",
+            "--language",
+            "zh",
+            "--gold",
+            gold,
+            "--predictions",
+            write_json(tmp_path, "gold.json", predictions),
+        )["f1"]
+        == 100.0
+    )
     assert examples[1]["answers"]["text"] == ["伊斯兰教"]
     assert examples[4]["answers"]["text"] == ["BFG 9000和电锯"]
     predictions[examples[1]["id"]] = "伊斯兰教徒"  # 5 characters vs 4: P 4/5, R 1 -> F1 8/9
     predictions[examples[4]["id"]] = "BFG 9000"  # [bfg, 9000] vs [bfg, 9000, 和, 电, 锯]: F1 4/7
-    result = scored(capsys, "--task", "mlqa", "--language", "zh", "--gold", gold,
-                    "--predictions", write_json(tmp_path, "pred.json", predictions))
+    result = scored(
+        capsys,
+        "--task",
+        "mlqa",
+        "--language",
+        "zh",
+        "--gold",
+        gold,
+        "--predictions",
+        write_json(tmp_path, "pred.json", predictions),
+    )
     assert result["exact_match"] == approx(100 * 502 / 504)
     assert result["f1"] == approx(100 * (502 + 8 / 9 + 4 / 7) / 504)
 
@@ -92,46 +126,112 @@ def test_mlqa_zh_perturbed_uses_character_tokens(shared_data, tmp_path, capsys):
 def test_tydiqa_gold_answers_score_100(shared_data, tmp_path, capsys):
     gold = shared_data / "tydiqa" / "tydiqa-goldp-v1.1-train" / "tydiqa.goldp.en.train.json"
     examples = read_squad(gold)[:50]  # XTREME's per-language ids repeat over the whole file
-    small = write_json(tmp_path, "tydiqa.json", {"version": "1.1", "data": [{"title": "", "paragraphs": [
-        {"context": e["context"], "qas": [{"id": f"english-{i}", "question": e["question"], "answers": [
-            {"text": t, "answer_start": s}
-            for t, s in zip(e["answers"]["text"], e["answers"]["answer_start"])]}]}
-        for i, e in enumerate(examples)]}]})
-    predictions = write_json(tmp_path, "pred.json", {f"english-{i}": e["answers"]["text"][0]
-                                                     for i, e in enumerate(examples)})
-    assert scored(capsys, "--task", "tydiqa", "--language", "en", "--gold", small,
-                  "--predictions", predictions) == {"exact_match": 100.0, "f1": 100.0, "count": 50}
+    small = write_json(
+        tmp_path,
+        "tydiqa.json",
+        {
+            "version": "1.1",
+            "data": [
+                {
+                    "title": "",
+                    "paragraphs": [
+                        {
+                            "context": e["context"],
+                            "qas": [
+                                {
+                                    "id": f"english-{i}",
+                                    "question": e["question"],
+                                    "answers": [
+                                        {"text": t, "answer_start": s}
+                                        for t, s in zip(e["answers"]["text"], e["answers"]["answer_start"])
+                                    ],
+                                }
+                            ],
+                        }
+                        for i, e in enumerate(examples)
+                    ],
+                }
+            ],
+        },
+    )
+    predictions = write_json(
+        tmp_path, "pred.json", {f"english-{i}": e["answers"]["text"][0] for i, e in enumerate(examples)}
+    )
+    assert scored(capsys, "--task", "tydiqa", "--language", "en", "--gold", small, "--predictions", predictions) == {
+        "exact_match": 100.0,
+        "f1": 100.0,
+        "count": 50,
+    }
 
 
 def test_squad_v2_with_no_answer_probabilities(tmp_path, capsys):
-    qas = [{"id": "a", "question": "?", "answers": [{"text": "Paris", "answer_start": 0}]},
-           {"id": "b", "question": "?", "answers": [], "is_impossible": True},
-           {"id": "c", "question": "?", "answers": [{"text": "blue sky", "answer_start": 10}]},
-           {"id": "d", "question": "?", "answers": [], "is_impossible": True}]
-    gold = write_json(tmp_path, "dev-v2.0.json", {"version": "v2.0", "data": [
-        {"title": "T", "paragraphs": [{"context": "Paris is a blue sky city.", "qas": qas}]}]})
+    qas = [
+        {"id": "a", "question": "?", "answers": [{"text": "Paris", "answer_start": 0}]},
+        {"id": "b", "question": "?", "answers": [], "is_impossible": True},
+        {"id": "c", "question": "?", "answers": [{"text": "blue sky", "answer_start": 10}]},
+        {"id": "d", "question": "?", "answers": [], "is_impossible": True},
+    ]
+    gold = write_json(
+        tmp_path,
+        "dev-v2.0.json",
+        {
+            "version": "v2.0",
+            "data": [{"title": "T", "paragraphs": [{"context": "Paris is a blue sky city.", "qas": qas}]}],
+        },
+    )
     predictions = write_json(tmp_path, "pred.json", {"a": "paris", "b": "", "c": "sky", "d": "something"})
     na_probs = write_json(tmp_path, "na.json", {"a": 0.1, "b": 0.9, "c": 0.4, "d": 0.6})
-    result = scored(capsys, "--task", "squad_v2", "--language", "en", "--gold", gold,
-                    "--predictions", predictions, "--na-probs", na_probs)
+    result = scored(
+        capsys,
+        "--task",
+        "squad_v2",
+        "--language",
+        "en",
+        "--gold",
+        gold,
+        "--predictions",
+        predictions,
+        "--na-probs",
+        na_probs,
+    )
     # worked out in tests/test_metrics.py::test_squad_v2_*
     assert result["exact_match"] == approx(50.0)
     assert result["has_ans_f1"] == approx(100 * (1 + 2 / 3) / 2)
     assert result["best_f1"] == approx(100 * (3 + 2 / 3) / 4)
     assert result["best_f1_threshold"] == approx(0.4)
-    result = scored(capsys, "--task", "squad_v2", "--language", "en", "--gold", gold,
-                    "--predictions", predictions, "--na-probs", na_probs, "--threshold", "0.5")
+    result = scored(
+        capsys,
+        "--task",
+        "squad_v2",
+        "--language",
+        "en",
+        "--gold",
+        gold,
+        "--predictions",
+        predictions,
+        "--na-probs",
+        na_probs,
+        "--threshold",
+        "0.5",
+    )
     assert result["exact_match"] == approx(75.0)
 
 
 def squad_file(tmp_path, name, questions):
     """A one-paragraph SQuAD JSON of {question id: [gold answers]} ([] = unanswerable)."""
     context = "Paris is a blue sky city."
-    qas = [{"id": question_id, "question": "?", "is_impossible": not answers,
-            "answers": [{"text": a, "answer_start": context.find(a)} for a in answers]}
-           for question_id, answers in questions.items()]
-    return write_json(tmp_path, name, {"version": "v2.0", "data": [
-        {"title": "T", "paragraphs": [{"context": context, "qas": qas}]}]})
+    qas = [
+        {
+            "id": question_id,
+            "question": "?",
+            "is_impossible": not answers,
+            "answers": [{"text": a, "answer_start": context.find(a)} for a in answers],
+        }
+        for question_id, answers in questions.items()
+    ]
+    return write_json(
+        tmp_path, name, {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": context, "qas": qas}]}]}
+    )
 
 
 def test_squad_v2_best_threshold_ties_follow_the_na_prob_file_order(tmp_path, capsys):
@@ -139,8 +239,19 @@ def test_squad_v2_best_threshold_ties_follow_the_na_prob_file_order(tmp_path, ca
     gold = squad_file(tmp_path, "dev-v2.0.json", {"answerable": ["Paris"], "unanswerable": []})
     predictions = write_json(tmp_path, "pred.json", {"answerable": "Paris", "unanswerable": "London"})
     na_probs = write(tmp_path, "na.json", '{"unanswerable": 0.5, "answerable": 0.5}')
-    result = scored(capsys, "--task", "squad_v2", "--language", "en", "--gold", gold,
-                    "--predictions", predictions, "--na-probs", na_probs)
+    result = scored(
+        capsys,
+        "--task",
+        "squad_v2",
+        "--language",
+        "en",
+        "--gold",
+        gold,
+        "--predictions",
+        predictions,
+        "--na-probs",
+        na_probs,
+    )
     assert result["best_exact_match"] == approx(50.0) and result["best_exact_match_threshold"] == 0.0
     assert result["best_f1"] == approx(50.0) and result["best_f1_threshold"] == 0.0
 
@@ -149,24 +260,31 @@ def test_prediction_ids_not_in_the_gold_are_ignored_with_one_line(tmp_path, caps
     """As every official script: predictions for other ids are skipped, not an error."""
     gold = squad_file(tmp_path, "gold.json", {"q1": ["Paris"], "q2": ["blue sky"]})
     predictions = write_json(tmp_path, "pred.json", {"q1": "Paris", "other": "x", "q2": "sky", "more": "y"})
-    code, out, err = stilts_score(capsys, "--task", "xquad", "--language", "en", "--gold", gold,
-                                  "--predictions", predictions)
+    code, out, err = stilts_score(
+        capsys, "--task", "xquad", "--language", "en", "--gold", gold, "--predictions", predictions
+    )
     assert code == 0, err
-    assert json.loads(out) == {"exact_match": 50.0, "f1": approx(100 * (1 + 2 / 3) / 2), "count": 2,
-                               "ignored": 2}
+    assert json.loads(out) == {"exact_match": 50.0, "f1": approx(100 * (1 + 2 / 3) / 2), "count": 2, "ignored": 2}
     assert err.strip().splitlines() == [
-        f"warning: {predictions}: ignored 2 of its question ids: not gold questions (--language en)"]
+        f"warning: {predictions}: ignored 2 of its question ids: not gold questions (--language en)"
+    ]
     strangers = write_json(tmp_path, "strangers.json", {"other": "x"})
-    assert "strangers.json: line 1: none of its 1 question ids is a gold question (--language en), e.g. 'other'" in bad_input(
-        capsys, "--task", "xquad", "--language", "en", "--gold", gold, "--predictions", strangers)
+    assert (
+        "strangers.json: line 1: none of its 1 question ids is a gold question (--language en), e.g. 'other'"
+        in bad_input(capsys, "--task", "xquad", "--language", "en", "--gold", gold, "--predictions", strangers)
+    )
 
 
 def test_combined_tydiqa_gold_scores_one_language(tmp_path, capsys):
-    gold = squad_file(tmp_path, "tydiqa-goldp-v1.1-dev.json",
-                      {"english-1": ["Paris"], "korean-2": ["Paris"], "korean-3": ["blue sky"]})
+    gold = squad_file(
+        tmp_path,
+        "tydiqa-goldp-v1.1-dev.json",
+        {"english-1": ["Paris"], "korean-2": ["Paris"], "korean-3": ["blue sky"]},
+    )
     predictions = write_json(tmp_path, "pred.json", {"english-1": "x", "korean-2": "Paris", "korean-3": "blue sky"})
-    code, out, err = stilts_score(capsys, "--task", "tydiqa", "--language", "ko", "--gold", gold,
-                                  "--predictions", predictions)
+    code, out, err = stilts_score(
+        capsys, "--task", "tydiqa", "--language", "ko", "--gold", gold, "--predictions", predictions
+    )
     assert code == 0, err
     assert json.loads(out) == {"exact_match": 100.0, "f1": 100.0, "count": 2, "ignored": 1}
     assert "ignored 1 of its question ids: not gold questions (--language ko)" in err
@@ -182,20 +300,25 @@ def test_squad_v2_ignores_extra_no_answer_probabilities(tmp_path, capsys):
     assert code == 0, err
     assert json.loads(out) == {**plain, "na_probs_ignored": 1}
     assert err.strip().splitlines() == [
-        f"warning: {extra}: ignored 1 of its question ids: not gold questions (--language en)"]
+        f"warning: {extra}: ignored 1 of its question ids: not gold questions (--language en)"
+    ]
     assert "strange.json: line 1: none of its 1 question ids is a gold question (--language en)" in bad_input(
-        capsys, *args, write_json(tmp_path, "strange.json", {"zz": 0.0}))
+        capsys, *args, write_json(tmp_path, "strange.json", {"zz": 0.0})
+    )
 
 
 # ----------------------------------------------------------------------------- classification
+
 
 def test_xnli_gold_labels_and_perturbed(shared_data, tmp_path, capsys):
     gold = shared_data / "xnli" / "dev-en.tsv"
     labels = [line.rstrip("\n").split("\t")[2] for line in gold.open(encoding="utf-8")]
     assert len(labels) == 2490
     args = ["--task", "xnli", "--language", "en", "--gold", gold, "--predictions"]
-    assert scored(capsys, *args, write(tmp_path, "p.txt", "\n".join(labels) + "\n")) == \
-           {"accuracy": 100.0, "count": 2490}
+    assert scored(capsys, *args, write(tmp_path, "p.txt", "\n".join(labels) + "\n")) == {
+        "accuracy": 100.0,
+        "count": 2490,
+    }
     flip = {"entailment": "neutral", "neutral": "contradiction", "contradiction": "entailment"}
     perturbed = [flip[label] for label in labels[:249]] + labels[249:]  # 249 of 2490 wrong: 90.0
     assert scored(capsys, *args, write(tmp_path, "q.txt", "\n".join(perturbed)))["accuracy"] == approx(90.0)
@@ -205,12 +328,22 @@ def test_pawsx_original_test_file(shared_data, tmp_path, capsys):
     gold = shared_data / "pawsx" / "tsv_files" / "test-de.tsv"
     labels = [e["label"] for e in read_pawsx(gold)]
     perturbed = [("1" if label == "0" else "0") for label in labels[:500]] + labels[500:]  # 75.0
-    result = scored(capsys, "--task", "pawsx", "--language", "de", "--gold", gold,
-                    "--predictions", write(tmp_path, "p.txt", "\n".join(perturbed) + "\n"))
+    result = scored(
+        capsys,
+        "--task",
+        "pawsx",
+        "--language",
+        "de",
+        "--gold",
+        gold,
+        "--predictions",
+        write(tmp_path, "p.txt", "\n".join(perturbed) + "\n"),
+    )
     assert result == {"accuracy": approx(75.0), "count": 2000}
 
 
 # ----------------------------------------------------------------------------- tagging
+
 
 def tag_file(tmp_path, name, sentences):
     return write(tmp_path, name, "".join("\n".join(tags) + "\n\n" for tags in sentences))
@@ -219,18 +352,38 @@ def tag_file(tmp_path, name, sentences):
 def test_udpos_conllu_gold_tags_score_100(shared_data, tmp_path, capsys):
     gold = shared_data / "ud" / "UD_French-GSD" / "fr_gsd-ud-test.conllu"
     sentences = [s["tags"] for s in read_conllu_upos(gold)]
-    result = scored(capsys, "--task", "udpos", "--language", "fr", "--gold", gold,
-                    "--predictions", tag_file(tmp_path, "p.txt", sentences))
+    result = scored(
+        capsys,
+        "--task",
+        "udpos",
+        "--language",
+        "fr",
+        "--gold",
+        gold,
+        "--predictions",
+        tag_file(tmp_path, "p.txt", sentences),
+    )
     assert result == {"precision": 100.0, "recall": 100.0, "f1": 100.0, "accuracy": 100.0, "count": 416}
 
 
 def test_panx_real_dev_and_hand_computed(shared_data, tmp_path, capsys):
     gold = shared_data / "panx" / "dev-sw.tsv"
     sentences = [s["tags"] for s in read_panx(gold)]
-    assert scored(capsys, "--task", "panx", "--language", "sw", "--gold", gold,
-                  "--predictions", tag_file(tmp_path, "p.txt", sentences))["f1"] == 100.0
-    small = write(tmp_path, "dev-de.tsv", "Angela\tB-PER\nMerkel\tI-PER\nin\tO\nBerlin\tB-LOC\n\n"
-                                          "Die\tO\nUNO\tB-ORG\n")
+    assert (
+        scored(
+            capsys,
+            "--task",
+            "panx",
+            "--language",
+            "sw",
+            "--gold",
+            gold,
+            "--predictions",
+            tag_file(tmp_path, "p.txt", sentences),
+        )["f1"]
+        == 100.0
+    )
+    small = write(tmp_path, "dev-de.tsv", "Angela\tB-PER\nMerkel\tI-PER\nin\tO\nBerlin\tB-LOC\n\nDie\tO\nUNO\tB-ORG\n")
     # gold PER LOC ORG; predicted PER (right), ORG at Berlin (wrong), nothing for UNO:
     # P 1/2, R 1/3, F1 2 * 1/6 / (5/6) = 0.4
     predictions = tag_file(tmp_path, "q.txt", [["B-PER", "I-PER", "O", "B-ORG"], ["O", "O"]])
@@ -240,6 +393,7 @@ def test_panx_real_dev_and_hand_computed(shared_data, tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- retrieval
 
+
 def test_tatoeba_identity_and_perturbed(shared_data, tmp_path, capsys):
     gold = shared_data / "tatoeba" / "tatoeba.deu-eng.deu"
     args = ["--task", "tatoeba", "--language", "de", "--gold", gold, "--predictions"]
@@ -248,7 +402,8 @@ def test_tatoeba_identity_and_perturbed(shared_data, tmp_path, capsys):
     shifted = write(tmp_path, "q.txt", "".join(f"{(i + 1) if i < 100 else i}\n" for i in range(1000)))
     assert scored(capsys, *args, shifted)["accuracy"] == approx(90.0)  # first 100 wrong
     assert "this is de data, but --language is fr" in bad_input(
-        capsys, "--task", "tatoeba", "--language", "fr", "--gold", gold, "--predictions", identity)
+        capsys, "--task", "tatoeba", "--language", "fr", "--gold", gold, "--predictions", identity
+    )
 
 
 def test_bucc_threshold_search_and_given_threshold(shared_data, tmp_path, capsys):
@@ -260,8 +415,7 @@ def test_bucc_threshold_search_and_given_threshold(shared_data, tmp_path, capsys
     candidates = write(tmp_path, "candidates.tsv", "\n".join(lines) + "\n")
     args = ["--task", "bucc", "--language", "zh", "--gold", gold_file, "--predictions", candidates]
     # best F1 after the 257 gold pairs: threshold halfway to the distractors' 1.0
-    assert scored(capsys, *args) == {"precision": 100.0, "recall": 100.0, "f1": 100.0,
-                                     "threshold": 1.5, "count": 257}
+    assert scored(capsys, *args) == {"precision": 100.0, "recall": 100.0, "f1": 100.0, "threshold": 1.5, "count": 257}
     # at 0.5 all 357 candidates are mined: P 257/357, R 1, F1 = 2 * 257 / (357 + 257)
     result = scored(capsys, *args, "--threshold", "0.5")
     assert result["precision"] == approx(100 * 257 / 357)
@@ -269,7 +423,8 @@ def test_bucc_threshold_search_and_given_threshold(shared_data, tmp_path, capsys
     assert result["threshold"] == 0.5
     unknown = write(tmp_path, "unknown.tsv", "zh-000000057\ten-999999999\t1.0\n")
     assert "unknown.tsv: line 1: unknown target id 'en-999999999'" in bad_input(
-        capsys, "--task", "bucc", "--language", "zh", "--gold", gold_file, "--predictions", unknown)
+        capsys, "--task", "bucc", "--language", "zh", "--gold", gold_file, "--predictions", unknown
+    )
 
 
 def tatoeba_gold(tmp_path, count=3):
@@ -283,22 +438,24 @@ def test_tatoeba_index_is_ascii_digits_without_leading_zeros(tmp_path, capsys, l
     """XTREME's evaluate.py compares the stripped text of each line with the gold index's text, so
     only the plain decimal form can ever match; any other spelling is refused, naming file and line."""
     predictions = write(tmp_path, "p.txt", f"0\n1\n{line}\n")
-    err = bad_input(capsys, "--task", "tatoeba", "--language", "de", "--gold", tatoeba_gold(tmp_path),
-                    "--predictions", predictions)
+    err = bad_input(
+        capsys, "--task", "tatoeba", "--language", "de", "--gold", tatoeba_gold(tmp_path), "--predictions", predictions
+    )
     assert err.startswith(f"error: {predictions}: line 3: ")
 
 
 def test_tatoeba_lines_are_english_sentences_holding_non_english_indices(tmp_path, capsys):
     gold = tatoeba_gold(tmp_path)
     args = ["--task", "tatoeba", "--language", "de", "--gold", gold, "--predictions"]
-    assert scored(capsys, *args, write(tmp_path, "p.txt", " 0 \n2\n2\n")) == {"accuracy": approx(200 / 3),
-                                                                              "count": 3}
+    assert scored(capsys, *args, write(tmp_path, "p.txt", " 0 \n2\n2\n")) == {"accuracy": approx(200 / 3), "count": 3}
     assert "p.txt: line 2: index 3 is past the last line of tatoeba.deu-eng.deu (2)" in bad_input(
-        capsys, *args, write(tmp_path, "p.txt", "0\n3\n2\n"))
+        capsys, *args, write(tmp_path, "p.txt", "0\n3\n2\n")
+    )
     code, out, _ = stilts_score(capsys, "--help")
     assert code == 0
-    assert ("tatoeba: one line per English sentence, the 0-based index of the non-English sentence it "
-            "retrieves") in " ".join(out.split())
+    assert (
+        "tatoeba: one line per English sentence, the 0-based index of the non-English sentence it retrieves"
+    ) in " ".join(out.split())
 
 
 def test_tatoeba_pipeline_predictions_score_the_same(tmp_path, capsys):
@@ -325,8 +482,17 @@ def test_tatoeba_pipeline_predictions_score_the_same(tmp_path, capsys):
     assert predicted[1] == 0
     expected = RETRIEVAL.score(predicted, examples, task, "de")
     predictions = write(tmp_path, "p.txt", "".join(f"{p}\n" for p in predicted))
-    result = scored(capsys, "--task", "tatoeba", "--language", "de", "--gold", folder / "tatoeba.deu-eng.eng",
-                    "--predictions", predictions)
+    result = scored(
+        capsys,
+        "--task",
+        "tatoeba",
+        "--language",
+        "de",
+        "--gold",
+        folder / "tatoeba.deu-eng.eng",
+        "--predictions",
+        predictions,
+    )
     assert result == {**expected, "count": count} and expected["accuracy"] == approx(100 * (count - 1) / count)
 
 
@@ -339,14 +505,23 @@ def bucc_files(tmp_path, sources, english, gold):
 def test_bucc_drops_candidates_of_repeated_sentences(tmp_path, capsys):
     """XTREME maps candidates to ids through the sentence text (read_sent2id) and a sentence occurring
     twice on its side (after stripping) has no id: its candidates are dropped, as the pipeline does."""
-    gold = bucc_files(tmp_path, {"de-1": "eins", "de-2": "zwei", "de-3": "zwei ", "de-4": "vier"},
-                      {"en-1": "one", "en-2": "two", "en-4": "four", "en-5": "four"},
-                      [("de-1", "en-1"), ("de-2", "en-2"), ("de-4", "en-4")])
-    candidates = write(tmp_path, "c.tsv", "de-1\ten-1\t2.0\nde-2\ten-2\t1.9\nde-3\ten-2\t1.8\n"
-                                          "de-4\ten-4\t1.7\nde-1\ten-5\t0.5\n")
+    gold = bucc_files(
+        tmp_path,
+        {"de-1": "eins", "de-2": "zwei", "de-3": "zwei ", "de-4": "vier"},
+        {"en-1": "one", "en-2": "two", "en-4": "four", "en-5": "four"},
+        [("de-1", "en-1"), ("de-2", "en-2"), ("de-4", "en-4")],
+    )
+    candidates = write(
+        tmp_path, "c.tsv", "de-1\ten-1\t2.0\nde-2\ten-2\t1.9\nde-3\ten-2\t1.8\nde-4\ten-4\t1.7\nde-1\ten-5\t0.5\n"
+    )
     # left: de-1/en-1 only (de-2, de-3 share a sentence; en-4, en-5 too): P 1, R 1/3, F1 1/2
     assert scored(capsys, "--task", "bucc", "--language", "de", "--gold", gold, "--predictions", candidates) == {
-        "precision": 100.0, "recall": approx(100 / 3), "f1": approx(50.0), "threshold": 2.0, "count": 3}
+        "precision": 100.0,
+        "recall": approx(100 / 3),
+        "f1": approx(50.0),
+        "threshold": 2.0,
+        "count": 3,
+    }
     code, out, _ = stilts_score(capsys, "--help")
     assert code == 0 and "a sentence that occurs twice on its side" in " ".join(out.split())
 
@@ -372,8 +547,9 @@ def test_bucc_score_and_pipeline_agree_on_the_real_zh_files(shared_data, tmp_pat
     english_text = {e["id"]: e["text"] for e in examples if e["side"] == "english"}
     for example in examples:  # gold pairs close, not identical: an imperfect miner
         for english_id in example["gold"]:
-            by_text[("english", english_text[english_id])] = (
-                by_text[("source", example["text"])] + rng.normal(scale=0.9, size=64).astype(np.float32))
+            by_text[("english", english_text[english_id])] = by_text[("source", example["text"])] + rng.normal(
+                scale=0.9, size=64
+            ).astype(np.float32)
     # short repeated sentences get near-identical vectors across languages: repeated zh sentence k
     # lies next to repeated en sentence k, closer than any gold pair, so the pair is mined
     counts = {side: Counter(e["text"].strip() for e in examples if e["side"] == side) for side in ("source", "english")}
@@ -389,31 +565,49 @@ def test_bucc_score_and_pipeline_agree_on_the_real_zh_files(shared_data, tmp_pat
     for example in examples:
         rows[example["side"]].setdefault(example["text"], example["id"])
     ids = {side: list(texts.values()) for side, texts in rows.items()}
-    mined = mine_candidates(np.stack([by_text[("source", t)] for t in rows["source"]]),
-                            np.stack([by_text[("english", t)] for t in rows["english"]]))
+    mined = mine_candidates(
+        np.stack([by_text[("source", t)] for t in rows["source"]]),
+        np.stack([by_text[("english", t)] for t in rows["english"]]),
+    )
     lines = [f"{ids['source'][i]}\t{ids['english'][j]}\t{score!r}" for i, j, score in mined]
     candidates = write(tmp_path, "candidates.tsv", "\n".join(lines) + "\n")
     pipeline = BITEXT_MINING.score(vectors, examples, task, "zh")
-    result = scored(capsys, "--task", "bucc", "--language", "zh", "--gold",
-                    shared_data / "bucc2018" / "zh-en.dev.gold", "--predictions", candidates)
+    result = scored(
+        capsys,
+        "--task",
+        "bucc",
+        "--language",
+        "zh",
+        "--gold",
+        shared_data / "bucc2018" / "zh-en.dev.gold",
+        "--predictions",
+        candidates,
+    )
     assert 0 < pipeline["f1"] < 100
     assert (result["f1"], result["precision"], result["recall"]) == (
-        approx(pipeline["f1"]), approx(pipeline["precision"]), approx(pipeline["recall"]))
+        approx(pipeline["f1"]),
+        approx(pipeline["precision"]),
+        approx(pipeline["recall"]),
+    )
 
 
 # ----------------------------------------------------------------------------- bad input
+
 
 def test_wrong_prediction_count_exits_2(shared_data, tmp_path, capsys):
     gold = shared_data / "pawsx" / "dev-en.tsv"
     short = write(tmp_path, "short.txt", "1\n" * 1999)
     assert "short.txt: line 2000: the file ends after 1999 predictions; the gold file has 2000" in bad_input(
-        capsys, "--task", "pawsx", "--language", "en", "--gold", gold, "--predictions", short)
+        capsys, "--task", "pawsx", "--language", "en", "--gold", gold, "--predictions", short
+    )
     long = write(tmp_path, "long.txt", "1\n" * 2001)
     assert "long.txt: line 2001: more predictions" in bad_input(
-        capsys, "--task", "pawsx", "--language", "en", "--gold", gold, "--predictions", long)
+        capsys, "--task", "pawsx", "--language", "en", "--gold", gold, "--predictions", long
+    )
     labels = write(tmp_path, "labels.txt", "1\n" * 5 + "yes\n" + "1\n" * 1994)
     assert "labels.txt: line 6: unknown label 'yes'" in bad_input(
-        capsys, "--task", "pawsx", "--language", "en", "--gold", gold, "--predictions", labels)
+        capsys, "--task", "pawsx", "--language", "en", "--gold", gold, "--predictions", labels
+    )
 
 
 def test_bad_qa_predictions_exit_2(shared_data, tmp_path, capsys):
@@ -440,12 +634,14 @@ def test_unknown_task_language_and_files_exit_2(shared_data, tmp_path, capsys):
     gold = shared_data / "xnli" / "dev-en.tsv"
     predictions = write(tmp_path, "p.txt", "neutral\n")
     assert "unknown task 'xnlli' (did you mean 'xnli'?)" in bad_input(
-        capsys, "--task", "xnlli", "--language", "en", "--gold", gold, "--predictions", predictions)
+        capsys, "--task", "xnlli", "--language", "en", "--gold", gold, "--predictions", predictions
+    )
     assert "'eng' is not a xnli language (did you mean 'en'?)" in bad_input(
-        capsys, "--task", "xnli", "--language", "eng", "--gold", gold, "--predictions", predictions)
+        capsys, "--task", "xnli", "--language", "eng", "--gold", gold, "--predictions", predictions
+    )
     assert "missing.txt: no such file" in bad_input(
-        capsys, "--task", "xnli", "--language", "en", "--gold", gold,
-        "--predictions", tmp_path / "missing.txt")
+        capsys, "--task", "xnli", "--language", "en", "--gold", gold, "--predictions", tmp_path / "missing.txt"
+    )
     assert "--threshold: only bucc, squad_v2 take a threshold" in bad_input(
-        capsys, "--task", "xnli", "--language", "en", "--gold", gold, "--predictions", predictions,
-        "--threshold", "0.5")
+        capsys, "--task", "xnli", "--language", "en", "--gold", gold, "--predictions", predictions, "--threshold", "0.5"
+    )

@@ -39,13 +39,23 @@ def qa_example(question, context, answer, question_id="q", occurrence=0):
     """A SQuAD-schema example whose answer is the ``occurrence``-th ``answer`` in ``context``
     (None = unanswerable)."""
     if answer is None:
-        return {"id": question_id, "title": "", "context": context, "question": question,
-                "answers": {"text": [], "answer_start": []}}
+        return {
+            "id": question_id,
+            "title": "",
+            "context": context,
+            "question": question,
+            "answers": {"text": [], "answer_start": []},
+        }
     start = -1
     for _ in range(occurrence + 1):
         start = context.index(answer, start + 1)
-    return {"id": question_id, "title": "", "context": context, "question": question,
-            "answers": {"text": [answer], "answer_start": [start]}}
+    return {
+        "id": question_id,
+        "title": "",
+        "context": context,
+        "question": question,
+        "answers": {"text": [answer], "answer_start": [start]},
+    }
 
 
 def gold_logits(features, padding=3):
@@ -56,7 +66,7 @@ def gold_logits(features, padding=3):
     outputs = []
     for ids, start, end in zip(features["input_ids"], features["start_positions"], features["end_positions"]):
         logits = np.full((len(ids) + padding, 2), -5.0, dtype=np.float32)
-        logits[len(ids):] = 100.0
+        logits[len(ids) :] = 100.0
         if start == CLS_INDEX:
             logits[CLS_INDEX] = 10.0
         else:
@@ -88,7 +98,7 @@ def test_gold_answers_round_trip_exactly(language, question, context, answer, to
     features, (prediction,) = round_trip(task, [example], tokenizer, 384)
     assert len(features) == 1 and features["start_positions"][0] != CLS_INDEX
     start = example["answers"]["answer_start"][0]
-    assert prediction.text == answer == context[start:start + len(answer)]
+    assert prediction.text == answer == context[start : start + len(answer)]
 
 
 def long_context(answer: str, filler_sentences: int = 30) -> str:
@@ -115,13 +125,14 @@ def test_window_labels_and_offsets(tokenizer):
     context = long_context("the old oak tree")
     example = qa_example("Where is the treasure?", context, "the old oak tree")
     features = featurize(task, [example], tokenizer, 64)
-    for ids, offsets, start, end in zip(features["input_ids"], features["offset_mapping"],
-                                        features["start_positions"], features["end_positions"]):
+    for ids, offsets, start, end in zip(
+        features["input_ids"], features["offset_mapping"], features["start_positions"], features["end_positions"]
+    ):
         assert len(ids) <= 64 and len(offsets) == len(ids)
         assert tuple(offsets[CLS_INDEX]) == NOT_CONTEXT  # CLS and the question are never answers
         if start != CLS_INDEX:
             assert start <= end
-            assert context[offsets[start][0]:offsets[end][1]] == "the old oak tree"
+            assert context[offsets[start][0] : offsets[end][1]] == "the old oak tree"
     # neighbouring windows share context: every window but the first starts before the last one ended
     context_starts = [next(o[0] for o in offsets if tuple(o) != NOT_CONTEXT) for offsets in features["offset_mapping"]]
     context_ends = [max(o[1] for o in offsets) for offsets in features["offset_mapping"]]
@@ -131,9 +142,11 @@ def test_window_labels_and_offsets(tokenizer):
 
 def test_several_examples_keep_their_own_windows(tokenizer):
     task = get_task("squad_v1")
-    examples = [qa_example("Where?", long_context("the old oak tree"), "the old oak tree", "a"),
-                qa_example("Who sat?", "The cat sat on the mat.", "The cat", "b"),
-                qa_example("Where?", long_context("a red box", 12), "a red box", "c")]
+    examples = [
+        qa_example("Where?", long_context("the old oak tree"), "the old oak tree", "a"),
+        qa_example("Who sat?", "The cat sat on the mat.", "The cat", "b"),
+        qa_example("Where?", long_context("a red box", 12), "a red box", "c"),
+    ]
     features, predictions = round_trip(task, examples, tokenizer, 64)
     assert sorted(set(features["example_index"])) == [0, 1, 2]
     assert [p.text for p in predictions] == ["the old oak tree", "The cat", "a red box"]
@@ -152,8 +165,10 @@ def test_long_question_is_cut_and_leaves_room_for_context(tokenizer):
 
 def test_collate_gives_the_model_only_tensors_padded_on_the_right(tokenizer):
     task = get_task("squad_v1")
-    examples = [qa_example("Who sat?", "The cat sat on the mat.", "The cat"),
-                qa_example("Where is the treasure?", long_context("x marks", 3), "x marks")]
+    examples = [
+        qa_example("Who sat?", "The cat sat on the mat.", "The cat"),
+        qa_example("Where is the treasure?", long_context("x marks", 3), "x marks"),
+    ]
     features = featurize(task, examples, tokenizer, 64)
     rows = [{k: v for k, v in features[i].items() if k != "example_index"} for i in range(len(features))]
     tokenizer.padding_side = "left"  # must not move tokens away from their labels and offsets
@@ -164,7 +179,7 @@ def test_collate_gives_the_model_only_tensors_padded_on_the_right(tokenizer):
     assert set(batch) == {"input_ids", "attention_mask", "start_positions", "end_positions"}
     assert all(isinstance(value, torch.Tensor) for value in batch.values())
     first = features["input_ids"][0]
-    assert batch["input_ids"][0, :len(first)].tolist() == first
+    assert batch["input_ids"][0, : len(first)].tolist() == first
     assert batch["attention_mask"][0].tolist() == [1] * len(first) + [0] * (batch["input_ids"].shape[1] - len(first))
 
 
@@ -188,8 +203,10 @@ def test_forward_gives_start_and_end_logits_per_token(tiny_model, tokenizer):
 
 def no_answer_case(tokenizer):
     task = get_task("squad_v2")
-    examples = [qa_example("Who sat?", "The cat sat on the mat.", "The cat", "has"),
-                qa_example("Who flew?", "The cat sat on the mat.", None, "none")]
+    examples = [
+        qa_example("Who sat?", "The cat sat on the mat.", "The cat", "has"),
+        qa_example("Who flew?", "The cat sat on the mat.", None, "none"),
+    ]
     features = featurize(task, examples, tokenizer, 64)
     assert features["start_positions"][1] == features["end_positions"][1] == CLS_INDEX
     outputs = gold_logits(features)
@@ -287,7 +304,7 @@ def test_xquad_release_files(shared_data):
         assert len(examples) == 1190, language
         first = examples[0]
         start = first["answers"]["answer_start"][0]
-        assert first["context"][start:start + len(first["answers"]["text"][0])] == first["answers"]["text"][0]
+        assert first["context"][start : start + len(first["answers"]["text"][0])] == first["answers"]["text"][0]
     assert task.eval_splits == ("test",) and task.train_task == "squad_v1"
     with pytest.raises(MissingSplit):
         task.read_local(shared_data / "xquad", "dev", "en")
@@ -325,13 +342,17 @@ def test_real_answers_survive_the_round_trip(language, shared_data, tokenizer):
     for example_index, offsets in zip(features["example_index"], features["offset_mapping"]):
         context_offsets = [o for o in offsets if tuple(o) != NOT_CONTEXT]
         # a lone "▁" before an unknown word carries the offsets of that word's first character only
-        context_offsets = [o for o, after in zip(context_offsets, context_offsets[1:] + [[math.inf] * 2])
-                           if after[0] >= o[1]]
+        context_offsets = [
+            o for o, after in zip(context_offsets, context_offsets[1:] + [[math.inf] * 2]) if after[0] >= o[1]
+        ]
         starts_by_example.setdefault(example_index, set()).update(o[0] for o in context_offsets)
         ends_by_example.setdefault(example_index, set()).update(o[1] for o in context_offsets)
     # gold spans longer than 30 tokens (common with a character-level vocabulary) are never predicted
-    short = {i for i, s, e in zip(features["example_index"], features["start_positions"], features["end_positions"])
-             if s != CLS_INDEX and e - s + 1 <= MAX_ANSWER_TOKENS}
+    short = {
+        i
+        for i, s, e in zip(features["example_index"], features["start_positions"], features["end_positions"])
+        if s != CLS_INDEX and e - s + 1 <= MAX_ANSWER_TOKENS
+    }
     assert len(short) >= 40
     aligned = 0
     for index, (example, prediction) in enumerate(zip(examples, predictions)):
@@ -365,8 +386,13 @@ def test_tydiqa_layouts(tmp_path):
 
 def test_tydiqa_hub_rows_are_kept_per_language():
     hub = get_task("tydiqa").hub
-    row = {"id": "korean-7", "title": "t", "context": "c", "question": "q",
-           "answers": {"text": ["c"], "answer_start": [0]}}
+    row = {
+        "id": "korean-7",
+        "title": "t",
+        "context": "c",
+        "question": "q",
+        "answers": {"text": ["c"], "answer_start": [0]},
+    }
     assert hub.config("ko") == "secondary_task" and hub.to_example(row)["id"] == "korean-7"
     assert hub.config("en") == "secondary_task" and hub.to_example(row) is None
 
@@ -391,18 +417,25 @@ def test_squad_to_xquad_pipeline_writes_f1_and_exact_match(tmp_path, tiny_model,
     for language, rows in TINY_QA.items():
         write_squad(tmp_path / "xquad" / f"xquad.{language}.json", rows)
     training = dict(learning_rate=1e-3, batch_size=4, max_steps=2, validate_every=1)
-    config = {"name": "tiny_qa", "model": str(tiny_model), "seed": 1,
-              "data": {"squad_v1": str(tmp_path / "squad"), "xquad": str(tmp_path / "xquad")},
-              "stages": [dict(kind="intermediate", tasks=["squad_v1"], **training),
-                         dict(kind="target", task="xquad", **training),
-                         dict(kind="evaluate", task="xquad")]}
+    config = {
+        "name": "tiny_qa",
+        "model": str(tiny_model),
+        "seed": 1,
+        "data": {"squad_v1": str(tmp_path / "squad"), "xquad": str(tmp_path / "xquad")},
+        "stages": [
+            dict(kind="intermediate", tasks=["squad_v1"], **training),
+            dict(kind="target", task="xquad", **training),
+            dict(kind="evaluate", task="xquad"),
+        ],
+    }
     (tmp_path / "tiny_qa.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     code, stdout, stderr = run_cli(["run", tmp_path / "tiny_qa.yaml", "--output-dir", tmp_path / "out"], capsys)
     assert code == 0, stderr
     with open(tmp_path / "out" / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert {(r["split"], r["language"], r["metric"]) for r in rows} == {
-        ("test", language, metric) for language in TINY_QA for metric in ("f1", "exact_match")}
+        ("test", language, metric) for language in TINY_QA for metric in ("f1", "exact_match")
+    }
     assert {(r["intermediate"], r["target"]) for r in rows} == {("squad_v1", "xquad")}
     assert all(0 <= float(r["value"]) <= 100 for r in rows)
     (intermediate,) = (tmp_path / "out").glob("intermediate-*")

@@ -21,22 +21,38 @@ def nine_by_nine():
     names = [f"fake_inter{i}" for i in range(9)] + [f"fake_target{i}" for i in range(9)]
     for name in names:
         phase = {"intermediate"} if "inter" in name else {"target", "evaluate"}
-        register_task(Task(name=name, format=CLASSIFICATION, phases=frozenset(phase), languages=("en",),
-                                    metric="accuracy", description="test", labels=("a", "b")))
+        register_task(
+            Task(
+                name=name,
+                format=CLASSIFICATION,
+                phases=frozenset(phase),
+                languages=("en",),
+                metric="accuracy",
+                description="test",
+                labels=("a", "b"),
+            )
+        )
     yield names
     for name in names:
         TASKS.remove(name)
 
 
 def test_grid_expansion_trains_each_intermediate_model_once_per_seed(nine_by_nine, tmp_path):
-    sweep = SweepConfig.model_validate({
-        "name": "grid", "model": "some/hub-model",
-        "matrix": {"intermediate": ["none"] + nine_by_nine[:9], "target": nine_by_nine[9:], "seed": [1, 2, 3]}})
+    sweep = SweepConfig.model_validate(
+        {
+            "name": "grid",
+            "model": "some/hub-model",
+            "matrix": {"intermediate": ["none"] + nine_by_nine[:9], "target": nine_by_nine[9:], "seed": [1, 2, 3]},
+        }
+    )
     pipelines = expand(sweep, "grid.yaml")
     assert len(pipelines) == 10 * 9 * 3
-    stages = [stage for pipeline in pipelines
-              for stage in plan_pipeline(pipeline, tmp_path, tmp_path / "out", "grid.yaml")[0]]
-    by_kind = {kind: {s.fingerprint for s in stages if s.kind == kind} for kind in ("intermediate", "target", "evaluate")}
+    stages = [
+        stage for pipeline in pipelines for stage in plan_pipeline(pipeline, tmp_path, tmp_path / "out", "grid.yaml")[0]
+    ]
+    by_kind = {
+        kind: {s.fingerprint for s in stages if s.kind == kind} for kind in ("intermediate", "target", "evaluate")
+    }
     assert len(by_kind["intermediate"]) == 27  # 9 tasks x 3 seeds; the baseline has none
     assert len(by_kind["target"]) == 10 * 9 * 3
     assert len(by_kind["evaluate"]) == 10 * 9 * 3
@@ -51,15 +67,17 @@ def grid(tmp_path_factory, tiny_model, tiny_nli):
     topics = write_tiny_topics(folder / "topics")
     qqp = folder / "qqp"  # GLUE's QQP TSV
     qqp.mkdir()
-    rows = [f"{i}\t{2 * i}\t{2 * i + 1}\thow do I cook rice {i}?\thow to cook rice {i % 3}?\t{i % 2}" for i in range(16)]
+    rows = [
+        f"{i}\t{2 * i}\t{2 * i + 1}\thow do I cook rice {i}?\thow to cook rice {i % 3}?\t{i % 2}" for i in range(16)
+    ]
     header = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
     (qqp / "train.tsv").write_text(header + "\n".join(rows) + "\n")
     (qqp / "dev.tsv").write_text(header + "\n".join(rows[:6]) + "\n")
     settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 1, "validate_every": 100}
     config = {
-        "name": "small_grid", "model": str(tiny_model),
-        "data": {"mnli": str(tiny_nli["mnli"]), "xnli": str(tiny_nli["xnli"]), "topics": str(topics),
-                 "qqp": str(qqp)},
+        "name": "small_grid",
+        "model": str(tiny_model),
+        "data": {"mnli": str(tiny_nli["mnli"]), "xnli": str(tiny_nli["xnli"]), "topics": str(topics), "qqp": str(qqp)},
         "stages": {"intermediate": settings, "target": settings, "evaluate": {"max_examples": 8}},
         "matrix": {"intermediate": ["none", "mnli", "qqp"], "target": ["xnli", "topics"], "seed": [1, 2]},
     }
@@ -108,8 +126,20 @@ def test_sweep_resumes_after_a_failure_then_reuses_everything(grid, capsys, monk
 
 def test_tables_and_heatmap_come_out_of_the_sweep_scores(grid, capsys, tmp_path):
     _, out, _ = grid
-    code, stdout, _ = run_cli(["table", out / "scores.csv", "--split", "test", "--delta", "--format", "csv",
-                               "--plot", tmp_path / "transfer.png"], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "table",
+            out / "scores.csv",
+            "--split",
+            "test",
+            "--delta",
+            "--format",
+            "csv",
+            "--plot",
+            tmp_path / "transfer.png",
+        ],
+        capsys,
+    )
     assert code == 0
     header = stdout.splitlines()[0].split(",")
     assert header[:2] == ["intermediate", "mlm"] and "xnli" in header and "topics" in header
@@ -142,7 +172,8 @@ def test_parallel_sweep_runs_every_pipeline_and_each_shared_stage_once(grid, cap
     with open(out / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert {(r["intermediate"], r["target"], r["seed"]) for r in rows} == {
-        (i, t, s) for i in ("none", "mnli", "qqp") for t in ("xnli", "topics") for s in ("1", "2")}
+        (i, t, s) for i in ("none", "mnli", "qqp") for t in ("xnli", "topics") for s in ("1", "2")
+    }
     code, stdout, _ = run_cli(["sweep", path, "--output-dir", out, "--jobs", "2"], capsys)
     assert code == 0 and "0 done, 12 reused (already complete), 0 failed" in stdout
 
@@ -167,8 +198,12 @@ def test_a_stage_another_process_is_running_is_waited_for_and_reused(tiny_model,
     log = tmp_path / "second.log"
     with open(out / f".{stage.name}.lock", "w") as lock, open(log, "w") as output:
         fcntl.flock(lock, fcntl.LOCK_EX)  # as a process running that stage would
-        process = subprocess.Popen([sys.executable, "-m", "stilts.cli", "run", str(pipeline), "--output-dir",
-                                    str(out)], stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stilts.cli", "run", str(pipeline), "--output-dir", str(out)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+        )
         deadline = time.time() + 120
         while "waiting:" not in log.read_text() and process.poll() is None and time.time() < deadline:
             time.sleep(0.2)

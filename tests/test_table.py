@@ -63,8 +63,19 @@ def rows_from(spec):
             for metric, languages in by_metric.items():
                 for language, value in languages.items():
                     pipeline = f"{intermediate}-{target}"
-                    rows.append([pipeline, intermediate, "true" if mlm else "false", target, seed, split,
-                                 language, metric, value])
+                    rows.append(
+                        [
+                            pipeline,
+                            intermediate,
+                            "true" if mlm else "false",
+                            target,
+                            seed,
+                            split,
+                            language,
+                            metric,
+                            value,
+                        ]
+                    )
     return rows
 
 
@@ -102,10 +113,10 @@ def by_config(rows):
 
 # ----------------------------------------------------------------------------------------- numbers
 
+
 def test_medians_over_seeds_and_qa_cells(scores_csv):
     values, counts = sc.transfer_cells(sc.load_scores(scores_csv), "dev")
-    assert list(values.index) == [("none", False), ("mnli", False), ("squad_v1", False),
-                                  ("none", True), ("mnli", True)]
+    assert list(values.index) == [("none", False), ("mnli", False), ("squad_v1", False), ("none", True), ("mnli", True)]
     assert list(values.columns) == [("xnli", "accuracy"), ("xquad", "f1"), ("xquad", "exact_match")]
     assert values.at[("none", False), ("xnli", "accuracy")] == 77
     assert values.at[("mnli", False), ("xnli", "accuracy")] == 80
@@ -151,8 +162,10 @@ def test_xtreme_score_over_all_nine_tasks(tmp_path, capsys):
     for target, score in task_scores.items():
         for split in ("dev", "test"):
             if target in QA_TARGETS:  # F1 = score + 5, EM = score - 5: the QA score is `score`
-                rows += [["p", "none", "false", target, 1, split, "en", "f1", score + 5],
-                         ["p", "none", "false", target, 1, split, "en", "exact_match", score - 5]]
+                rows += [
+                    ["p", "none", "false", target, 1, split, "en", "f1", score + 5],
+                    ["p", "none", "false", target, 1, split, "en", "exact_match", score - 5],
+                ]
             else:
                 rows.append(["p", "none", "false", target, 1, split, "en", sc.TARGET_METRICS[target][0], score])
     path = write_csv(tmp_path / "scores.csv", rows)
@@ -166,6 +179,7 @@ def test_xtreme_score_over_all_nine_tasks(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------ formats
+
 
 def test_markdown_table(scores_csv, capsys):
     code, out, err = run(capsys, scores_csv)
@@ -321,6 +335,7 @@ def test_plot_without_matplotlib(scores_csv, tmp_path, capsys, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------- bad input
+
 
 def one_line_error(capsys, *argv):
     code, _, err = run(capsys, *argv)

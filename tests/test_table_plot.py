@@ -22,15 +22,34 @@ from stilts.reports import plot  # noqa: E402  (after the skip: plot needs matpl
 TASKS = ("anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "ccg", "cosmosqa", "commonsenseqa")
 MIXTURE = "+".join(TASKS)
 # 19 configurations: the baseline, nine single tasks, the mixture, and eight of them with MLM co-training
-CONFIGS = ([("none", False)] + [(task, False) for task in TASKS] + [(MIXTURE, False)]
-           + [(task, True) for task in ("anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag",
-                                        "cosmosqa")] + [(MIXTURE, True)])
-BASELINE = {"xnli": 79.2, "pawsx": 86.4, "udpos": 74.9, "panx": 62.8, "xquad": 76.6, "mlqa": 71.3,
-            "tydiqa": 65.1, "bucc": 56.8, "tatoeba": 31.0}
+CONFIGS = (
+    [("none", False)]
+    + [(task, False) for task in TASKS]
+    + [(MIXTURE, False)]
+    + [(task, True) for task in ("anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "cosmosqa")]
+    + [(MIXTURE, True)]
+)
+BASELINE = {
+    "xnli": 79.2,
+    "pawsx": 86.4,
+    "udpos": 74.9,
+    "panx": 62.8,
+    "xquad": 76.6,
+    "mlqa": 71.3,
+    "tydiqa": 65.1,
+    "bucc": 56.8,
+    "tatoeba": 31.0,
+}
 # deltas as large as the paper's: retrieval gains up to +48 (Tatoeba), a +10 TyDiQA gain from SQuAD,
 # a three-digit cell width (+19.4, -10.5); every other cell a small delta within +-3
-LARGE = {("squad_v1", "tydiqa"): 10.2, ("squad_v2", "tydiqa"): 8.7, ("ccg", "udpos"): -10.5,
-         ("mnli", "bucc"): 19.4, ("anli_plus", "bucc"): 17.3, ("qqp", "bucc"): 14.8}
+LARGE = {
+    ("squad_v1", "tydiqa"): 10.2,
+    ("squad_v2", "tydiqa"): 8.7,
+    ("ccg", "udpos"): -10.5,
+    ("mnli", "bucc"): 19.4,
+    ("anli_plus", "bucc"): 17.3,
+    ("qqp", "bucc"): 14.8,
+}
 TYDIQA_LANGUAGES = ("en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te")
 
 
@@ -55,11 +74,25 @@ def paper_sized_rows():
         offsets = np.array([0.0 if intermediate == "none" else rng.uniform(-1.5, 1.5) for _ in languages])
         for language, offset in zip(languages, offsets - offsets.mean()):
             shown = value + offset
-            metrics = {"f1": shown, "exact_match": shown - 15} if target in QA_TARGETS else \
-                {sc.TARGET_METRICS[target][0]: shown}
+            metrics = (
+                {"f1": shown, "exact_match": shown - 15}
+                if target in QA_TARGETS
+                else {sc.TARGET_METRICS[target][0]: shown}
+            )
             for metric, number in metrics.items():
-                rows.append([f"{intermediate}-{target}", intermediate, str(mlm).lower(), target, 1, "dev",
-                             language, metric, number])
+                rows.append(
+                    [
+                        f"{intermediate}-{target}",
+                        intermediate,
+                        str(mlm).lower(),
+                        target,
+                        1,
+                        "dev",
+                        language,
+                        metric,
+                        number,
+                    ]
+                )
     return rows
 
 
@@ -117,13 +150,18 @@ def assert_reads_well(figure):
     assert len(texts) > 100
     for text in texts:
         box = text.get_window_extent(renderer)
-        inside = (box.x0 >= page.x0 - 0.5 and box.y0 >= page.y0 - 0.5
-                  and box.x1 <= page.x1 + 0.5 and box.y1 <= page.y1 + 0.5)
+        inside = (
+            box.x0 >= page.x0 - 0.5 and box.y0 >= page.y0 - 0.5 and box.x1 <= page.x1 + 0.5 and box.y1 <= page.y1 + 0.5
+        )
         assert inside, f"{text.get_text()!r} at {box.bounds} is not inside the figure {page.bounds}"
 
     heatmap = figure.axes[0]
-    ticks = [label for axes in figure.axes for label in axes.get_xticklabels() + axes.get_yticklabels()
-             if label.get_visible() and label.get_text() and drawn_at(label, renderer)]
+    ticks = [
+        label
+        for axes in figure.axes
+        for label in axes.get_xticklabels() + axes.get_yticklabels()
+        if label.get_visible() and label.get_text() and drawn_at(label, renderer)
+    ]
     boxes = [(label.get_text(), label.get_window_extent(renderer)) for label in ticks]
     for (name_a, a), (name_b, b) in itertools.combinations(boxes, 2):
         assert not overlap(a, b), f"tick labels {name_a!r} and {name_b!r} overlap"
@@ -133,8 +171,9 @@ def assert_reads_well(figure):
         corners = heatmap.transData.transform([(column - 0.5, row - 0.5), (column + 0.5, row + 0.5)])
         (left, bottom), (right, top) = corners.min(axis=0), corners.max(axis=0)
         box = number.get_window_extent(renderer)
-        assert left <= box.x0 and box.x1 <= right and bottom <= box.y0 and box.y1 <= top, \
+        assert left <= box.x0 and box.x1 <= right and bottom <= box.y0 and box.y1 <= top, (
             f"cell number {number.get_text()!r} overflows its cell"
+        )
     return texts
 
 

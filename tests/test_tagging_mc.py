@@ -31,14 +31,33 @@ def tokenizer(tiny_model):
 
 # ----------------------------------------------------------------------------- tagging features
 
+
 def test_first_sub_word_carries_the_label(tokenizer):
     task = get_task("panx")
     examples = [{"id": "s1", "tokens": ["Hello", "wonderfulness", "x"], "tags": ["B-PER", "I-PER", "O"]}]
     [feature] = featurize(task, examples, tokenizer, max_length=64)
     pieces = tokenizer.convert_ids_to_tokens(feature["input_ids"])
     # the tiny sentencepiece model cuts both long words into many pieces
-    assert pieces == ["<s>", "▁H", "e", "ll", "o", "▁w", "on", "d", "er", "f", "u", "l", "n", "e", "ss",
-                      "▁", "x", "</s>"]
+    assert pieces == [
+        "<s>",
+        "▁H",
+        "e",
+        "ll",
+        "o",
+        "▁w",
+        "on",
+        "d",
+        "er",
+        "f",
+        "u",
+        "l",
+        "n",
+        "e",
+        "ss",
+        "▁",
+        "x",
+        "</s>",
+    ]
     B_PER, I_PER, O, __ = 1, 2, 0, IGNORE_INDEX  # PANX_TAGS order: O, B-PER, I-PER, ...
     assert feature["labels"] == [__, B_PER, __, __, __, I_PER, __, __, __, __, __, __, __, __, __, O, __, __]
     assert feature["label_positions"] == [1, 5, 15] and feature["word_offset"] == 0
@@ -53,15 +72,24 @@ def test_word_windows_cover_every_word_once_and_even_out():
 
 def _word_index_task() -> Task:
     """A tagging task whose tag of word i is "i": a prediction says which word it was made for."""
-    return Task(name="words", format=NER_TAGGING, phases=frozenset({"target"}), languages=("en",),
-                metric="f1", description="test", labels=tuple(str(i) for i in range(200)))
+    return Task(
+        name="words",
+        format=NER_TAGGING,
+        phases=frozenset({"target"}),
+        languages=("en",),
+        metric="f1",
+        description="test",
+        labels=tuple(str(i) for i in range(200)),
+    )
 
 
 def test_long_sentence_is_split_into_windows_and_every_word_predicted_once(tokenizer):
     task = _word_index_task()
     words = [["Hello", "wonderfulness", "x", "", "\u200b", "y" * 40][i % 6] for i in range(90)]
-    examples = [{"id": "long", "tokens": words, "tags": [str(i) for i in range(90)]},
-                {"id": "short", "tokens": ["a", "b"], "tags": ["0", "1"]}]
+    examples = [
+        {"id": "long", "tokens": words, "tags": [str(i) for i in range(90)]},
+        {"id": "short", "tokens": ["a", "b"], "tags": ["0", "1"]},
+    ]
     features = featurize(task, examples, tokenizer, max_length=16)
     long_features = [f for f in features if f["example_index"] == 0]
     assert len(long_features) > 10
@@ -93,8 +121,10 @@ def test_unknown_tag_is_bad_input_naming_the_example(tokenizer):
 
 def test_tagging_forward_and_loss(tiny_model, tokenizer):
     task = get_task("udpos")
-    examples = [{"id": "a", "tokens": ["the", "cat", "sleeps"], "tags": ["DET", "NOUN", "VERB"]},
-                {"id": "b", "tokens": ["wonderfulness"], "tags": ["NOUN"]}]
+    examples = [
+        {"id": "a", "tokens": ["the", "cat", "sleeps"], "tags": ["DET", "NOUN", "VERB"]},
+        {"id": "b", "tokens": ["wonderfulness"], "tags": ["NOUN"]},
+    ]
     features = featurize(task, examples, tokenizer, max_length=32)
     batch = next(iter(make_loader(task, features, tokenizer, batch_size=2, shuffle=False)))
     assert set(batch) == {"input_ids", "attention_mask", "labels"}
@@ -109,12 +139,13 @@ def test_tagging_forward_and_loss(tiny_model, tokenizer):
 
 # ----------------------------------------------------------------------------- multiple choice
 
+
 def test_multiple_choice_collate_forward_shapes(tiny_model, tokenizer):
     task = get_task("hellaswag")
-    examples = [{"id": "q1", "context": "the cat sat on", "choices": ["the mat", "a dog", "water", "it"],
-                 "label": 0},
-                {"id": "q2", "context": "a man plays", "choices": ["the guitar well", "no", "yes"],
-                 "label": 2}]
+    examples = [
+        {"id": "q1", "context": "the cat sat on", "choices": ["the mat", "a dog", "water", "it"], "label": 0},
+        {"id": "q2", "context": "a man plays", "choices": ["the guitar well", "no", "yes"], "label": 2},
+    ]
     features = featurize(task, examples, tokenizer, max_length=32)
     assert [len(f["input_ids"]) for f in features] == [4, 3]  # (choices, length) per feature
     batch = next(iter(make_loader(task, features, tokenizer, batch_size=2, shuffle=False)))
@@ -138,6 +169,7 @@ def test_multiple_choice_collate_forward_shapes(tiny_model, tokenizer):
 
 # ----------------------------------------------------------------------------- catalog readers, real files
 
+
 def test_catalog_readers_on_real_files(shared_data):
     udpos, panx, csqa = get_task("udpos"), get_task("panx"), get_task("commonsenseqa")
     assert len(udpos.read_local(shared_data / "ud", "test", "de")) == 977  # UD_German-GSD
@@ -160,15 +192,26 @@ def test_catalog_readers_on_real_files(shared_data):
 def test_hub_rows_map_to_examples_with_the_catalog_label_orders():
     hellaswag, cosmosqa, csqa = (get_task(name).hub for name in ("hellaswag", "cosmosqa", "commonsenseqa"))
     row = {"ind": 4, "ctx": "A man", "endings": ["a", "b", "c", "d"], "label": "2"}
-    assert hellaswag.to_example(row) == {"id": "4", "context": "A man", "choices": ["a", "b", "c", "d"],
-                                         "label": 2}
+    assert hellaswag.to_example(row) == {"id": "4", "context": "A man", "choices": ["a", "b", "c", "d"], "label": 2}
     assert hellaswag.to_example(dict(row, label="")) is None  # unlabelled test rows
-    row = {"id": "c1", "context": "Text.", "question": "Why?", "answer0": "a", "answer1": "b",
-           "answer2": "c", "answer3": "d", "label": 3}
+    row = {
+        "id": "c1",
+        "context": "Text.",
+        "question": "Why?",
+        "answer0": "a",
+        "answer1": "b",
+        "answer2": "c",
+        "answer3": "d",
+        "label": 3,
+    }
     assert cosmosqa.to_example(row)["context"] == "Text. Why?" and cosmosqa.to_example(row)["label"] == 3
     assert cosmosqa.to_example(dict(row, label=-1)) is None
-    row = {"id": "q", "question": "Where?", "choices": {"label": list("ABCDE"), "text": list("vwxyz")},
-           "answerKey": "D"}
+    row = {
+        "id": "q",
+        "question": "Where?",
+        "choices": {"label": list("ABCDE"), "text": list("vwxyz")},
+        "answerKey": "D",
+    }
     assert csqa.to_example(row)["label"] == 3 and csqa.to_example(dict(row, answerKey="")) is None
     assert hellaswag.splits == cosmosqa.splits == csqa.splits == {"train": "train", "dev": "validation"}
 
@@ -228,11 +271,17 @@ def test_ccg_reader_jiant_format(tmp_path):
 
 def _write_yaml(path, model, intermediate, target, data):
     settings = dict(learning_rate=1e-3, batch_size=4, max_steps=2, max_length=32)
-    config = {"name": path.stem, "model": str(model), "seed": 1,
-              "data": {task: str(folder) for task, folder in data.items()},
-              "stages": [dict(kind="intermediate", tasks=[intermediate], **settings),
-                         dict(kind="target", task=target, **settings),
-                         dict(kind="evaluate", task=target, max_length=32)]}
+    config = {
+        "name": path.stem,
+        "model": str(model),
+        "seed": 1,
+        "data": {task: str(folder) for task, folder in data.items()},
+        "stages": [
+            dict(kind="intermediate", tasks=[intermediate], **settings),
+            dict(kind="target", task=target, **settings),
+            dict(kind="evaluate", task=target, max_length=32),
+        ],
+    }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

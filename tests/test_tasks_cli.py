@@ -18,7 +18,7 @@ def run_tasks(capsys, *argv):
 def labels_line(out, task):
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.split()[:1] == [task])
-    return next(line for line in lines[start + 1:start + 4] if line.strip().startswith("labels"))
+    return next(line for line in lines[start + 1 : start + 4] if line.strip().startswith("labels"))
 
 
 def test_verbose_summarises_a_large_label_set(capsys):

@@ -7,6 +7,10 @@ import json
 import pytest
 import yaml
 from helpers import run_cli
+
+from stilts.catalog import get_task
+from stilts.engine import resolve_data_sources
+from stilts.errors import BadInput, MissingSplit
 from stilts.translate import translation
 from stilts.translate.cache import TranslationCache
 from stilts.translate.fields import (
@@ -14,10 +18,6 @@ from stilts.translate.fields import (
     check_translatable,
     collect_texts,
 )
-
-from stilts.catalog import get_task
-from stilts.engine import resolve_data_sources
-from stilts.errors import BadInput, MissingSplit
 
 # short outputs and greedy search keep the random model fast
 FAST = ["--beams", "1", "--max-length", "8", "--batch-size", "4"]
@@ -46,55 +46,93 @@ def _cache_file(cache_dir):
 
 def _write_hellaswag(folder):
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"ind": 7, "ctx": "A man is reading a newspaper.", "label": 2,
-             "endings": ["He folds it.", "The cat sleeps.", "He reads on.", "He folds it."]},
-            {"ind": 8, "ctx": "The weather was cold.", "label": 0,
-             "endings": ["She wore a coat.", "He reads on.", "The cat sleeps.", "Two dogs run."]}]
+    rows = [
+        {
+            "ind": 7,
+            "ctx": "A man is reading a newspaper.",
+            "label": 2,
+            "endings": ["He folds it.", "The cat sleeps.", "He reads on.", "He folds it."],
+        },
+        {
+            "ind": 8,
+            "ctx": "The weather was cold.",
+            "label": 0,
+            "endings": ["She wore a coat.", "He reads on.", "The cat sleeps.", "Two dogs run."],
+        },
+    ]
     (folder / "hellaswag_train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return folder
 
 
 # ----------------------------------------------------------------------------- field mapping
 
+
 def test_text_fields_of_pairs_and_choices_others_copied():
     assert get_task("mnli").format.text_fields == ("text_a", "text_b")
     assert get_task("hellaswag").format.text_fields == ("context", "choices")
-    pairs = [{"id": "1", "text_a": "a cat", "text_b": "a dog", "label": "neutral"},
-             {"id": "2", "text_a": "a cat", "text_b": None, "label": "entailment"}]
+    pairs = [
+        {"id": "1", "text_a": "a cat", "text_b": "a dog", "label": "neutral"},
+        {"id": "2", "text_a": "a cat", "text_b": None, "label": "entailment"},
+    ]
     assert collect_texts(pairs, ("text_a", "text_b")) == ["a cat", "a dog"]  # de-duplicated, in order
     translated = apply_translations(pairs, ("text_a", "text_b"), {"a cat": "eine Katze", "a dog": "ein Hund"})
-    assert translated == [{"id": "1", "text_a": "eine Katze", "text_b": "ein Hund", "label": "neutral"},
-                          {"id": "2", "text_a": "eine Katze", "text_b": None, "label": "entailment"}]
+    assert translated == [
+        {"id": "1", "text_a": "eine Katze", "text_b": "ein Hund", "label": "neutral"},
+        {"id": "2", "text_a": "eine Katze", "text_b": None, "label": "entailment"},
+    ]
     assert pairs[0]["text_a"] == "a cat"  # the originals are not touched
     choices = [{"id": "7", "context": "x", "choices": ["y", "x", "z"], "label": 1}]
     assert collect_texts(choices, ("context", "choices")) == ["x", "y", "z"]
     assert apply_translations(choices, ("context", "choices"), {"x": "X", "y": "Y", "z": "Z"}) == [
-        {"id": "7", "context": "X", "choices": ["Y", "X", "Z"], "label": 1}]
+        {"id": "7", "context": "X", "choices": ["Y", "X", "Z"], "label": 1}
+    ]
     with pytest.raises(BadInput, match="field 'choices' is a int"):
         collect_texts([{"id": "3", "context": "x", "choices": 3}], ("context", "choices"))
 
 
-@pytest.mark.parametrize("name, message", [("squad_v1", "character spans"), ("squad_v2", "character spans"),
-                                           ("ccg", "no text fields"), ("xnli", "not an intermediate task")])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("squad_v1", "character spans"),
+        ("squad_v2", "character spans"),
+        ("ccg", "no text fields"),
+        ("xnli", "not an intermediate task"),
+    ],
+)
 def test_untranslatable_tasks_are_refused(name, message):
     with pytest.raises(BadInput, match=message):
         check_translatable(get_task(name))
 
 
 def test_cli_refuses_span_qa_with_one_line(tmp_path, capsys):
-    code, _, stderr = run_cli(["translate", "--task", "squad_v1", "--model", tmp_path / "no-model",
-                               "--to", "de", "--output", tmp_path / "out"], capsys)
+    code, _, stderr = run_cli(
+        [
+            "translate",
+            "--task",
+            "squad_v1",
+            "--model",
+            tmp_path / "no-model",
+            "--to",
+            "de",
+            "--output",
+            tmp_path / "out",
+        ],
+        capsys,
+    )
     assert code == 2
     assert stderr.count("\n") == 1 and "cannot translate 'squad_v1'" in stderr and "spans" in stderr
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--task", "mnli", "--to", "deu"], "--to: 'deu' is not a 2-letter"),
-    (["--task", "mnli", "--to", "de"], "--task needs --to LANGUAGE and --output FOLDER"),
-    (["--task", "mnli@de", "--to", "fr", "--output", "x"], "already translated"),
-    (["--to", "de"], "give --task"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "mnli", "--to", "deu"], "--to: 'deu' is not a 2-letter"),
+        (["--task", "mnli", "--to", "de"], "--task needs --to LANGUAGE and --output FOLDER"),
+        (["--task", "mnli@de", "--to", "fr", "--output", "x"], "already translated"),
+        (["--to", "de"], "give --task"),
+    ],
+)
 def test_cli_bad_arguments(tmp_path, capsys, args, message):
     code, _, stderr = run_cli(["translate", "--model", tmp_path, *args], capsys)
     assert code == 2 and message in stderr
@@ -102,11 +140,20 @@ def test_cli_bad_arguments(tmp_path, capsys, args, message):
 
 # ----------------------------------------------------------------------------- translating tasks
 
+
 def test_pair_task_translated_ids_and_labels_unchanged(tmp_path, tiny_nli, translator):
     cache = TranslationCache(tmp_path / "cache", "tiny", translator.identity)
-    path, count = translation.translate_task(translator, get_task("mnli"), "train", "de",
-                                             {"mnli": str(tiny_nli["mnli"])}, tmp_path / "mnli.de", cache,
-                                             max_examples=12, log=lambda line: None)
+    path, count = translation.translate_task(
+        translator,
+        get_task("mnli"),
+        "train",
+        "de",
+        {"mnli": str(tiny_nli["mnli"])},
+        tmp_path / "mnli.de",
+        cache,
+        max_examples=12,
+        log=lambda line: None,
+    )
     original = get_task("mnli").read_local(tiny_nli["mnli"], "train", "en")[:12]
     translated = _read_jsonl(path)
     assert count == len(translated) == 12
@@ -121,15 +168,37 @@ def test_pair_task_translated_ids_and_labels_unchanged(tmp_path, tiny_nli, trans
     note = metadata["translated_from"]["train"]
     assert metadata["name"] == "mnli@de"
     assert (note["model"], note["task"], note["split"], note["target_language"], note["count"]) == (
-        translator.model_name, "mnli", "train", "de", 12)
+        translator.model_name,
+        "mnli",
+        "train",
+        "de",
+        12,
+    )
     assert note["date"] and note["model_identity"]["beams"] == 1
 
 
 def test_multiple_choice_cli_translates_context_and_every_choice(tmp_path, tiny_marian, capsys):
     source = _write_hellaswag(tmp_path / "hellaswag")
     out = tmp_path / "data" / "hellaswag.de"
-    code, stdout, stderr = run_cli(["translate", "--task", "hellaswag", "--split", "train", "--model", tiny_marian,
-                                    "--to", "de", "--output", out, "--data", source, *FAST], capsys)
+    code, stdout, stderr = run_cli(
+        [
+            "translate",
+            "--task",
+            "hellaswag",
+            "--split",
+            "train",
+            "--model",
+            tiny_marian,
+            "--to",
+            "de",
+            "--output",
+            out,
+            "--data",
+            source,
+            *FAST,
+        ],
+        capsys,
+    )
     assert code == 0, stderr
     assert "7 distinct strings" in stdout and "sentences/s" in stdout
     cache = {row["src"]: row["tgt"] for row in _read_jsonl(_cache_file(tmp_path / "data" / ".translation-cache"))}
@@ -167,8 +236,9 @@ def test_crash_then_resume_translates_nothing_twice(tmp_path, tiny_nli, tiny_mar
     monkeypatch.setattr(translator.model, "generate", crashing_generate)
     cache = TranslationCache(tmp_path / "cache", "tiny", translator.identity)
     with pytest.raises(KeyboardInterrupt):
-        translation.translate_task(translator, task, "train", "de", sources, out, cache, max_examples=20,
-                                   log=lambda line: None)
+        translation.translate_task(
+            translator, task, "train", "de", sources, out, cache, max_examples=20, log=lambda line: None
+        )
     assert not (out / "train.jsonl").exists()  # nothing half-written
     cache_path = _cache_file(tmp_path / "cache")
     assert len(_read_jsonl(cache_path)) == 8  # two batches of 4 made it to disk
@@ -179,21 +249,30 @@ def test_crash_then_resume_translates_nothing_twice(tmp_path, tiny_nli, tiny_mar
     first_run = list(seen)
     resumed = TranslationCache(tmp_path / "cache", "tiny", translator.identity)
     assert resumed.skipped_lines == 1 and len(resumed) == 8
-    path, count = translation.translate_task(translator, task, "train", "de", sources, out, resumed,
-                                             max_examples=20, log=lambda line: None)
+    path, count = translation.translate_task(
+        translator, task, "train", "de", sources, out, resumed, max_examples=20, log=lambda line: None
+    )
     examples = task.read_local(tiny_nli["mnli"], "train", "en")[:20]
     distinct = collect_texts(examples, task.format.text_fields)
     assert len(seen) == len(set(seen)) == len(distinct)  # every string once, across both runs
-    assert set(seen[len(first_run):]).isdisjoint(first_run[:8])
+    assert set(seen[len(first_run) :]).isdisjoint(first_run[:8])
     assert count == 20 and len(_read_jsonl(path)) == 20
     lines = _read_jsonl(cache_path)  # the torn tail was cut: every line is whole again
     assert len(lines) == len(distinct)
 
     calls["n"] = 0
     monkeypatch.setattr(translator.model, "generate", crashing_generate)
-    translation.translate_task(translator, task, "train", "de", sources, out,
-                               TranslationCache(tmp_path / "cache", "tiny", translator.identity),
-                               max_examples=20, log=lambda line: None)
+    translation.translate_task(
+        translator,
+        task,
+        "train",
+        "de",
+        sources,
+        out,
+        TranslationCache(tmp_path / "cache", "tiny", translator.identity),
+        max_examples=20,
+        log=lambda line: None,
+    )
     assert calls["n"] == 0  # a third run finds everything in the cache
 
 
@@ -211,10 +290,16 @@ def test_cache_key_changes_with_decoding_settings(tmp_path, translator):
 
 # ----------------------------------------------------------------------------- <task>@<lang>
 
+
 def test_translated_task_names():
     task = get_task("mnli@de")
     assert (task.name, task.languages, task.source_language, task.hub, task.phases) == (
-        "mnli@de", ("de",), "de", None, frozenset({"intermediate"}))
+        "mnli@de",
+        ("de",),
+        "de",
+        None,
+        frozenset({"intermediate"}),
+    )
     assert task.labels == get_task("mnli").labels and get_task("mnli@de") is task
     with pytest.raises(BadInput, match=r"unknown task 'mnlj' in 'mnlj@de' \(did you mean 'mnli'\?\)"):
         get_task("mnlj@de")
@@ -228,11 +313,13 @@ def test_pipeline_data_accepts_translated_names(tmp_path):
     from stilts.config import PipelineConfig
 
     def pipeline(data):
-        return PipelineConfig.model_validate({"name": "p", "model": "m", "data": data,
-                                              "stages": [{"kind": "intermediate", "tasks": ["mnli@de"]}]})
+        return PipelineConfig.model_validate(
+            {"name": "p", "model": "m", "data": data, "stages": [{"kind": "intermediate", "tasks": ["mnli@de"]}]}
+        )
 
     assert resolve_data_sources(pipeline({"mnli@de": str(tmp_path)}), tmp_path, "p.yaml") == {
-        "mnli@de": str(tmp_path.resolve())}
+        "mnli@de": str(tmp_path.resolve())
+    }
     with pytest.raises(BadInput, match=r"p.yaml: data.mnlj@de: unknown task 'mnlj'.*did you mean 'mnli'"):
         resolve_data_sources(pipeline({"mnlj@de": str(tmp_path)}), tmp_path, "p.yaml")
 
@@ -240,12 +327,16 @@ def test_pipeline_data_accepts_translated_names(tmp_path):
 def test_already_translated_release_files_xnli_mt(tmp_path):
     (tmp_path / "multinli.train.de.tsv").write_text(
         "premise\thypo\tlabel\nDie Katze schläft.\tEin Tier schläft.\tentailment\n"
-        "Ein Mann liest.\tNiemand liest.\tcontradictory\n", encoding="utf-8")
+        "Ein Mann liest.\tNiemand liest.\tcontradictory\n",
+        encoding="utf-8",
+    )
     (tmp_path / "multinli.train.en.tsv").write_text("premise\thypo\tlabel\nx\ty\tneutral\n")
     task = get_task("mnli@de")
     examples = task.read_local(tmp_path, "train", "de")
-    assert [(e["text_a"], e["label"]) for e in examples] == [("Die Katze schläft.", "entailment"),
-                                                              ("Ein Mann liest.", "contradiction")]
+    assert [(e["text_a"], e["label"]) for e in examples] == [
+        ("Die Katze schläft.", "entailment"),
+        ("Ein Mann liest.", "contradiction"),
+    ]
     assert get_task("mnli").read_local(tmp_path, "train", "en")[0]["text_a"] == "x"  # English unchanged
     with pytest.raises(MissingSplit, match="no dev.jsonl"):
         task.read_local(tmp_path, "dev", "de")  # XNLI-MT has no translated dev set
@@ -262,17 +353,43 @@ def test_folder_of_another_task_is_refused(tmp_path):
 
 def test_translated_mnli_trains_in_a_pipeline(tmp_path, tiny_nli, tiny_marian, tiny_model, capsys):
     out = tmp_path / "mnli.de"
-    code, _, stderr = run_cli(["translate", "--task", "mnli", "--split", "train", "--split", "dev",
-                               "--model", tiny_marian, "--to", "de", "--output", out, "--data", tiny_nli["mnli"],
-                               "--max-examples", "24", *FAST], capsys)
+    code, _, stderr = run_cli(
+        [
+            "translate",
+            "--task",
+            "mnli",
+            "--split",
+            "train",
+            "--split",
+            "dev",
+            "--model",
+            tiny_marian,
+            "--to",
+            "de",
+            "--output",
+            out,
+            "--data",
+            tiny_nli["mnli"],
+            "--max-examples",
+            "24",
+            *FAST,
+        ],
+        capsys,
+    )
     assert code == 0, stderr
     assert sorted(path.name for path in out.iterdir()) == ["dev.jsonl", "metadata.json", "train.jsonl"]
     settings = dict(learning_rate=1e-3, batch_size=8, epochs=1, validate_every=2)
-    config = {"name": "tiny-de", "model": str(tiny_model), "seed": 1,
-              "data": {"mnli@de": str(out), "mnli": str(tiny_nli["mnli"]), "xnli": str(tiny_nli["xnli"])},
-              "stages": [dict(kind="intermediate", tasks=["mnli@de"], **settings),
-                         dict(kind="target", task="xnli", max_train_examples=16, **settings),
-                         dict(kind="evaluate", task="xnli", languages=["de"], max_examples=8)]}
+    config = {
+        "name": "tiny-de",
+        "model": str(tiny_model),
+        "seed": 1,
+        "data": {"mnli@de": str(out), "mnli": str(tiny_nli["mnli"]), "xnli": str(tiny_nli["xnli"])},
+        "stages": [
+            dict(kind="intermediate", tasks=["mnli@de"], **settings),
+            dict(kind="target", task="xnli", max_train_examples=16, **settings),
+            dict(kind="evaluate", task="xnli", languages=["de"], max_examples=8),
+        ],
+    }
     yaml_path = tmp_path / "tiny_de.yaml"
     yaml_path.write_text(yaml.safe_dump(config, sort_keys=False))
     code, stdout, stderr = run_cli(["run", yaml_path, "--output-dir", tmp_path / "run"], capsys)
@@ -285,6 +402,7 @@ def test_translated_mnli_trains_in_a_pipeline(tmp_path, tiny_nli, tiny_marian, t
 
 # ----------------------------------------------------------------------------- BLEU
 
+
 def test_eval_bleu_reports_a_number(tmp_path, tiny_marian, capsys):
     pytest.importorskip("sacrebleu")
     from stilts.testing import shipped_sentences
@@ -292,8 +410,20 @@ def test_eval_bleu_reports_a_number(tmp_path, tiny_marian, capsys):
     sentences = shipped_sentences()[:6]
     (tmp_path / "sample.eng").write_text("\n".join(sentences) + "\n", encoding="utf-8")
     (tmp_path / "sample.deu").write_text("\n".join(sentences) + "\n", encoding="utf-8")
-    code, stdout, stderr = run_cli(["translate", "--model", tiny_marian, "--to", "de", "--eval-bleu",
-                                    tmp_path / "sample.eng", tmp_path / "sample.deu", *FAST], capsys)
+    code, stdout, stderr = run_cli(
+        [
+            "translate",
+            "--model",
+            tiny_marian,
+            "--to",
+            "de",
+            "--eval-bleu",
+            tmp_path / "sample.eng",
+            tmp_path / "sample.deu",
+            *FAST,
+        ],
+        capsys,
+    )
     assert code == 0, stderr
     (line,) = [line for line in stdout.splitlines() if line.startswith("BLEU = ")]
     assert 0 <= float(line.split()[2]) <= 100 and "6 sentences" in line and "tok:13a" in line
@@ -303,11 +433,13 @@ def test_eval_bleu_checks_alignment_and_sacrebleu(tmp_path, tiny_marian, capsys,
     (tmp_path / "a").write_text("one\ntwo\n")
     (tmp_path / "b").write_text("eins\n")
     monkeypatch.setitem(__import__("sys").modules, "sacrebleu", None)  # not installed
-    code, _, stderr = run_cli(["translate", "--model", tiny_marian, "--eval-bleu", tmp_path / "a", tmp_path / "b"],
-                              capsys)
+    code, _, stderr = run_cli(
+        ["translate", "--model", tiny_marian, "--eval-bleu", tmp_path / "a", tmp_path / "b"], capsys
+    )
     assert code == 2 and "pip install 'stilts[translate]'" in stderr
     monkeypatch.undo()
     pytest.importorskip("sacrebleu")
-    code, _, stderr = run_cli(["translate", "--model", tiny_marian, "--eval-bleu", tmp_path / "a", tmp_path / "b",
-                               *FAST], capsys)
+    code, _, stderr = run_cli(
+        ["translate", "--model", tiny_marian, "--eval-bleu", tmp_path / "a", tmp_path / "b", *FAST], capsys
+    )
     assert code == 2 and "has 2 lines but" in stderr

@@ -32,8 +32,10 @@ def read_parallel(source: Path, reference: Path, limit: int | None = None) -> tu
     sources = [line for _, line in numbered_lines(source)]
     references = [line for _, line in numbered_lines(reference)]
     if len(sources) != len(references):
-        raise BadInput(f"--eval-bleu: {source} has {len(sources)} lines but {reference} has "
-                       f"{len(references)}; the files must be line-aligned")
+        raise BadInput(
+            f"--eval-bleu: {source} has {len(sources)} lines but {reference} has "
+            f"{len(references)}; the files must be line-aligned"
+        )
     if not sources:
         raise BadInput(f"--eval-bleu: {source} is empty")
     if limit:

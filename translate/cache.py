@@ -105,8 +105,9 @@ class TranslationCache:
             self.translations[source] = target
         if self.path is None or not pairs:
             return
-        lines = "".join(json.dumps({"src": source, "tgt": target}, ensure_ascii=False) + "\n"
-                        for source, target in pairs)
+        lines = "".join(
+            json.dumps({"src": source, "tgt": target}, ensure_ascii=False) + "\n" for source, target in pairs
+        )
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(lines)
             handle.flush()

@@ -40,35 +40,91 @@ def _sources(values: tuple[str, ...], task_name: str) -> dict[str, str]:
 
 
 @click.command()
-@click.option("--model", "model", required=True, help="seq2seq MT model: Hub id or local folder "
-              "(e.g. Helsinki-NLP/opus-mt-en-de)")
+@click.option(
+    "--model", "model", required=True, help="seq2seq MT model: Hub id or local folder (e.g. Helsinki-NLP/opus-mt-en-de)"
+)
 @click.option("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
 @click.option("--task", "task_name", default=None, help="task whose examples to translate (e.g. hellaswag)")
-@click.option("--split", "splits", multiple=True, help="split to translate (train, dev); repeatable; default "
-              "train (translate dev too: intermediate training stops early on it)")
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    help="split to translate (train, dev); repeatable; default "
+    "train (translate dev too: intermediate training stops early on it)",
+)
 @click.option("--to", "language", default=None, help="target language, 2-letter ISO 639-1 code (e.g. de)")
-@click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="folder for {split}.jsonl + metadata.json (use it as data.<task>@<lang>)")
-@click.option("--data", "data", multiple=True, metavar="FOLDER|PART=FOLDER",
-              help="local release folder of the task (default: the Hub)")
-@click.option("--beams", default=None, type=int,
-              help="beam size; 1 = greedy search, faster  [default: the model's own (OPUS-MT: its Marian "
-              "decoder.yml beam size), else 4]")
-@click.option("--max-length", default=512, show_default=True, type=int,
-              help="longest source text and translation, in tokens (Marian models have 512 positions)")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="folder for {split}.jsonl + metadata.json (use it as data.<task>@<lang>)",
+)
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    metavar="FOLDER|PART=FOLDER",
+    help="local release folder of the task (default: the Hub)",
+)
+@click.option(
+    "--beams",
+    default=None,
+    type=int,
+    help="beam size; 1 = greedy search, faster  [default: the model's own (OPUS-MT: its Marian "
+    "decoder.yml beam size), else 4]",
+)
+@click.option(
+    "--max-length",
+    default=512,
+    show_default=True,
+    type=int,
+    help="longest source text and translation, in tokens (Marian models have 512 positions)",
+)
 @click.option("--batch-size", default=32, show_default=True, type=int, help="strings per generate call")
-@click.option("--prefix", default="", help="text put before every source string, e.g. '>>deu<< ' for "
-              "multilingual OPUS-MT models")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
-              show_default=True, help="model weights' precision (half precision: GPU only)")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="translation cache folder [default: .translation-cache beside --output]")
+@click.option(
+    "--prefix", default="", help="text put before every source string, e.g. '>>deu<< ' for multilingual OPUS-MT models"
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="model weights' precision (half precision: GPU only)",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="translation cache folder [default: .translation-cache beside --output]",
+)
 @click.option("--max-examples", type=int, default=None, help="translate only the first N examples (trials)")
-@click.option("--eval-bleu", nargs=2, type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              metavar="SOURCE REFERENCE", help="report sacreBLEU on line-aligned parallel files first")
+@click.option(
+    "--eval-bleu",
+    nargs=2,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    metavar="SOURCE REFERENCE",
+    help="report sacreBLEU on line-aligned parallel files first",
+)
 @click.option("--bleu-sample", type=int, default=None, help="use only the first N pairs for --eval-bleu")
-def translate(model, revision, task_name, splits, language, output, data, beams, max_length, batch_size,
-              prefix, dtype, cache_dir, max_examples, eval_bleu, bleu_sample):
+def translate(
+    model,
+    revision,
+    task_name,
+    splits,
+    language,
+    output,
+    data,
+    beams,
+    max_length,
+    batch_size,
+    prefix,
+    dtype,
+    cache_dir,
+    max_examples,
+    eval_bleu,
+    bleu_sample,
+):
     """Machine-translate a task's examples (Marian/OPUS-MT or any seq2seq model)."""
     if task_name is None and not eval_bleu:
         raise BadInput("translate: give --task (with --to and --output) or --eval-bleu SOURCE REFERENCE")
@@ -76,9 +132,8 @@ def translate(model, revision, task_name, splits, language, output, data, beams,
         raise BadInput(f"--to: '{language}' is not a 2-letter ISO 639-1 code (e.g. de)")
     task = sources = None
     if task_name is not None:
-        from stilts.translate.fields import check_translatable
-
         from stilts.catalog import get_task
+        from stilts.translate.fields import check_translatable
 
         if "@" in task_name:
             raise BadInput(f"--task: '{task_name}' is already translated; translate from the original task")
@@ -104,14 +159,16 @@ def translate(model, revision, task_name, splits, language, output, data, beams,
         translate_texts,
     )
 
-    translator = load_translator(model, revision=revision, beams=beams, max_length=max_length,
-                                 batch_size=batch_size, prefix=prefix, dtype=dtype)
+    translator = load_translator(
+        model, revision=revision, beams=beams, max_length=max_length, batch_size=batch_size, prefix=prefix, dtype=dtype
+    )
     if cache_dir is None and output is not None:
         cache_dir = default_cache_folder(output)
     cache = TranslationCache(cache_dir, model, translator.identity)
-    click.echo(f"model {model} on {translator.device}; beams {translator.beams}, max length {max_length}, "
-               f"batch {batch_size}"
-               + (f"; cache {cache.path} ({len(cache)} translations)" if cache.path else ""))
+    click.echo(
+        f"model {model} on {translator.device}; beams {translator.beams}, max length {max_length}, "
+        f"batch {batch_size}" + (f"; cache {cache.path} ({len(cache)} translations)" if cache.path else "")
+    )
 
     bleu_note = None
     if eval_bleu:
@@ -121,14 +178,30 @@ def translate(model, revision, task_name, splits, language, output, data, beams,
         source_lines, reference_lines = read_parallel(source_path, reference_path, bleu_sample)
         translations = translate_texts(translator, source_lines, cache, desc="BLEU sample", log=click.echo)
         score, signature = corpus_bleu([translations[line] for line in source_lines], reference_lines, language)
-        click.echo(f"BLEU = {score:.2f} on {len(source_lines)} sentences "
-                   f"({source_path.name} -> {reference_path.name}); sacreBLEU {signature}")
-        bleu_note = {"score": score, "sentences": len(source_lines), "source": str(source_path.resolve()),
-                     "reference": str(reference_path.resolve()), "signature": signature}
+        click.echo(
+            f"BLEU = {score:.2f} on {len(source_lines)} sentences "
+            f"({source_path.name} -> {reference_path.name}); sacreBLEU {signature}"
+        )
+        bleu_note = {
+            "score": score,
+            "sentences": len(source_lines),
+            "source": str(source_path.resolve()),
+            "reference": str(reference_path.resolve()),
+            "signature": signature,
+        }
 
     if task is not None:
         for split in splits or ("train",):
-            path, count = translate_task(translator, task, split, language, sources, Path(output).expanduser(),
-                                         cache, max_examples=max_examples, bleu=bleu_note,
-                                         log=click.echo)
+            path, count = translate_task(
+                translator,
+                task,
+                split,
+                language,
+                sources,
+                Path(output).expanduser(),
+                cache,
+                max_examples=max_examples,
+                bleu=bleu_note,
+                log=click.echo,
+            )
             click.echo(f"wrote {count} examples to {path}; use it as data.{task.name}@{language}")

@@ -42,8 +42,10 @@ def write_split(folder: Path, split: str, examples: list[dict], *, task: str, la
     metadata = read_metadata(folder)
     for key, value in (("task", task), ("language", language)):
         if metadata.get(key, value) != value:
-            raise BadInput(f"{folder / METADATA}: {key}: the folder holds '{metadata[key]}' data, "
-                           f"not '{value}'; choose another --output")
+            raise BadInput(
+                f"{folder / METADATA}: {key}: the folder holds '{metadata[key]}' data, "
+                f"not '{value}'; choose another --output"
+            )
     text = "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in examples)
     write_text_atomic(split_file(folder, split), text)
     metadata.update(task=task, language=language, name=f"{task}@{language}")
@@ -60,6 +62,7 @@ def read_translated_split(folder: Path, split: str, task: str) -> list[dict] | N
         return None
     source_task = read_metadata(folder).get("task")
     if source_task is not None and source_task != task:
-        raise BadInput(f"{Path(folder) / METADATA}: task: this folder holds translated '{source_task}' "
-                       f"data, not '{task}'")
+        raise BadInput(
+            f"{Path(folder) / METADATA}: task: this folder holds translated '{source_task}' data, not '{task}'"
+        )
     return [example for _, example in read_jsonl(path)]

@@ -24,9 +24,9 @@ from stilts.errors import BadInput
 #: format name -> why it is refused (formats with no text fields are refused as well)
 _REFUSED_FORMATS = {
     "span_qa": "answers are character spans of the context, and a translated context would need "
-               "them aligned (translate-train SQuAD data needs answer projection, not plain MT)",
+    "them aligned (translate-train SQuAD data needs answer projection, not plain MT)",
     "span_qa_v2": "answers are character spans of the context, and a translated context would need "
-                  "them aligned (translate-train SQuAD data needs answer projection, not plain MT)",
+    "them aligned (translate-train SQuAD data needs answer projection, not plain MT)",
 }
 
 
@@ -34,11 +34,14 @@ def check_translatable(task: Task, where: str = "--task") -> None:
     """BadInput (one line) when ``task``'s examples cannot be machine-translated field by field."""
     reason = _REFUSED_FORMATS.get(task.format.name)
     if reason is None and not task.format.text_fields:
-        reason = (f"its {task.format.name} examples have no text fields to translate "
-                  "(labels are tied to the original words)")
+        reason = (
+            f"its {task.format.name} examples have no text fields to translate (labels are tied to the original words)"
+        )
     if reason is None and "intermediate" not in task.phases:
-        reason = ("translated data is used as an intermediate task '<task>@<lang>', and "
-                  f"{task.name} is not an intermediate task")
+        reason = (
+            "translated data is used as an intermediate task '<task>@<lang>', and "
+            f"{task.name} is not an intermediate task"
+        )
     if reason is not None:
         raise BadInput(f"{where}: cannot translate '{task.name}': {reason}")
 
@@ -52,8 +55,7 @@ def _strings(example: dict, fields: tuple[str, ...], where: str) -> Iterator[str
         elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
             yield from value
         else:
-            raise BadInput(f"{where}: field '{name}' is a {type(value).__name__}, "
-                           "not a string or a list of strings")
+            raise BadInput(f"{where}: field '{name}' is a {type(value).__name__}, not a string or a list of strings")
 
 
 def collect_texts(examples: list[dict], fields: tuple[str, ...]) -> list[str]:

@@ -29,14 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from stilts.errors import BadInput, RunFailed, is_hub_outage
 from stilts.translate.cache import TranslationCache
 from stilts.translate.fields import (
     apply_translations,
     check_translatable,
     collect_texts,
 )
-
-from stilts.errors import BadInput, RunFailed, is_hub_outage
 
 #: beam size when the model's generation config sets none (OPUS-MT models carry the beam size of their
 #: Marian ``decoder.yml``, and that is used by default); greedy decoding (1) is faster, usually worse
@@ -66,17 +65,29 @@ def _model_identity(reference: str, revision: str | None, model) -> dict:
     modification times, so a model retrained in place gets a new cache), or the Hub id + commit."""
     folder = Path(reference).expanduser()
     if folder.is_dir():
-        files = sorted(path for path in folder.iterdir()
-                       if path.suffix in (".safetensors", ".bin", ".pt") or path.name == "config.json")
-        return {"folder": str(folder.resolve()),
-                "files": [[path.name, path.stat().st_size, path.stat().st_mtime_ns] for path in files]}
+        files = sorted(
+            path
+            for path in folder.iterdir()
+            if path.suffix in (".safetensors", ".bin", ".pt") or path.name == "config.json"
+        )
+        return {
+            "folder": str(folder.resolve()),
+            "files": [[path.name, path.stat().st_size, path.stat().st_mtime_ns] for path in files],
+        }
     commit = getattr(model.config, "_commit_hash", None)
     return {"model": reference, "revision": commit or revision or "main"}
 
 
-def load_translator(reference: str, *, revision: str | None = None, beams: int | None = None,
-                    max_length: int = DEFAULT_MAX_LENGTH, batch_size: int = DEFAULT_BATCH_SIZE,
-                    prefix: str = "", dtype: str = "float32") -> Translator:
+def load_translator(
+    reference: str,
+    *,
+    revision: str | None = None,
+    beams: int | None = None,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    prefix: str = "",
+    dtype: str = "float32",
+) -> Translator:
     """Load the model on Accelerate's device (a GPU when there is one), in eval mode. ``beams=None``:
     the model's own beam size (its generation config), else `DEFAULT_BEAMS`."""
     import torch
@@ -88,8 +99,10 @@ def load_translator(reference: str, *, revision: str | None = None, beams: int |
             raise BadInput(f"{option}: must be at least 1, got {value}")
     accelerator = Accelerator()
     if accelerator.num_processes > 1:
-        raise BadInput("stilts translate runs in one process: start it with `stilts translate`, "
-                       "not `accelerate launch` (the cache is one file per model)")
+        raise BadInput(
+            "stilts translate runs in one process: start it with `stilts translate`, "
+            "not `accelerate launch` (the cache is one file per model)"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(reference, revision=revision)
         model = AutoModelForSeq2SeqLM.from_pretrained(reference, revision=revision)
@@ -106,31 +119,38 @@ def load_translator(reference: str, *, revision: str | None = None, beams: int |
     if beams is None:
         own = getattr(model.generation_config, "num_beams", None) or 1
         beams = own if own > 1 else DEFAULT_BEAMS
-    identity = dict(_model_identity(reference, revision, model), beams=beams, max_length=max_length,
-                    prefix=prefix, dtype=dtype)
-    return Translator(model, tokenizer, accelerator.device, reference, identity, beams, max_length,
-                      batch_size, prefix)
+    identity = dict(
+        _model_identity(reference, revision, model), beams=beams, max_length=max_length, prefix=prefix, dtype=dtype
+    )
+    return Translator(model, tokenizer, accelerator.device, reference, identity, beams, max_length, batch_size, prefix)
 
 
 def _length_batches(texts: list[str], lengths: list[int], batch_size: int) -> list[list[str]]:
     """``texts`` sorted by token length, longest first, cut into batches."""
     ordered = [text for _, text in sorted(zip(lengths, texts), key=lambda pair: -pair[0])]
-    return [ordered[start:start + batch_size] for start in range(0, len(ordered), batch_size)]
+    return [ordered[start : start + batch_size] for start in range(0, len(ordered), batch_size)]
 
 
 def translate_batch(translator: Translator, texts: list[str]) -> list[str]:
     import torch
 
-    inputs = translator.tokenizer([translator.prefix + text for text in texts], padding=True, truncation=True,
-                                  max_length=translator.max_length, return_tensors="pt").to(translator.device)
+    inputs = translator.tokenizer(
+        [translator.prefix + text for text in texts],
+        padding=True,
+        truncation=True,
+        max_length=translator.max_length,
+        return_tensors="pt",
+    ).to(translator.device)
     with torch.inference_mode():
-        generated = translator.model.generate(**inputs, num_beams=translator.beams,
-                                              max_new_tokens=translator.max_length)
+        generated = translator.model.generate(
+            **inputs, num_beams=translator.beams, max_new_tokens=translator.max_length
+        )
     return [text.strip() for text in translator.tokenizer.batch_decode(generated, skip_special_tokens=True)]
 
 
-def translate_texts(translator: Translator, texts: list[str], cache: TranslationCache, *,
-                    desc: str = "translating", log=print) -> dict[str, str]:
+def translate_texts(
+    translator: Translator, texts: list[str], cache: TranslationCache, *, desc: str = "translating", log=print
+) -> dict[str, str]:
     """``{text: translation}`` for every text; what the cache lacks is translated and added to it."""
     from tqdm.auto import tqdm
 
@@ -139,14 +159,18 @@ def translate_texts(translator: Translator, texts: list[str], cache: Translation
     blank = [text for text in distinct if not text.strip()]
     cache.add([(text, text) for text in blank if cache.get(text) is None])  # nothing to translate
     done = len(distinct) - len(todo)
-    log(f"{len(distinct)} distinct strings: {done} already translated (cache), {len(todo)} to translate"
-        + (f"; {cache.skipped_lines} torn cache line(s) skipped" if cache.skipped_lines else ""))
+    log(
+        f"{len(distinct)} distinct strings: {done} already translated (cache), {len(todo)} to translate"
+        + (f"; {cache.skipped_lines} torn cache line(s) skipped" if cache.skipped_lines else "")
+    )
     if todo:
         lengths = [len(ids) for ids in translator.tokenizer(todo, truncation=False)["input_ids"]]
         truncated = sum(length > translator.max_length for length in lengths)
         if truncated:
-            log(f"warning: {truncated} string(s) longer than --max-length {translator.max_length} tokens "
-                "are cut to that length before translation")
+            log(
+                f"warning: {truncated} string(s) longer than --max-length {translator.max_length} tokens "
+                "are cut to that length before translation"
+            )
         start = time.perf_counter()
         # unit "sent": tqdm shows the rate as sentences per second
         with tqdm(total=len(todo), desc=desc, unit="sent", dynamic_ncols=True) as progress:
@@ -164,14 +188,23 @@ def default_cache_folder(output: Path) -> Path:
     return output.parent / ".translation-cache"
 
 
-def translate_task(translator: Translator, task, split: str, language: str, sources: dict[str, str],
-                   output: Path, cache: TranslationCache, *, max_examples: int | None = None,
-                   bleu: dict | None = None, log=print) -> tuple[Path, int]:
+def translate_task(
+    translator: Translator,
+    task,
+    split: str,
+    language: str,
+    sources: dict[str, str],
+    output: Path,
+    cache: TranslationCache,
+    *,
+    max_examples: int | None = None,
+    bleu: dict | None = None,
+    log=print,
+) -> tuple[Path, int]:
     """Translate ``task``'s ``split`` into ``output/{split}.jsonl``; returns the file and its size.
     ``bleu``, the model's score on a parallel sample, goes into the split's metadata."""
-    from stilts.translate.dataset import write_split
-
     from stilts.data import load_examples
+    from stilts.translate.dataset import write_split
 
     check_translatable(task)
     examples = load_examples(task, split, task.source_language, sources)
@@ -182,11 +215,19 @@ def translate_task(translator: Translator, task, split: str, language: str, sour
     log(f"{task.name} {split}: {len(examples)} examples, fields {', '.join(fields)}")
     translations = translate_texts(translator, texts, cache, desc=f"{task.name} {split} -> {language}", log=log)
     translated = apply_translations(examples, fields, translations)
-    note = {"model": translator.model_name, "model_identity": translator.identity, "task": task.name,
-            "split": split, "source_language": task.source_language, "target_language": language,
-            "count": len(translated), "strings": len(texts),
-            "data": dict(sources) or "hub", "max_examples": max_examples,
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    note = {
+        "model": translator.model_name,
+        "model_identity": translator.identity,
+        "task": task.name,
+        "split": split,
+        "source_language": task.source_language,
+        "target_language": language,
+        "count": len(translated),
+        "strings": len(texts),
+        "data": dict(sources) or "hub",
+        "max_examples": max_examples,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     if bleu:
         note["bleu"] = bleu
     path = write_split(output, split, translated, task=task.name, language=language, note=note)

@@ -12,10 +12,9 @@ import functools
 import re
 from pathlib import Path
 
-from stilts.translate.dataset import read_translated_split
-
 from stilts.catalog import TASK_FAMILIES, TASKS, Task, TaskFamily
 from stilts.errors import BadInput, MissingSplit, did_you_mean
+from stilts.translate.dataset import read_translated_split
 
 TRANSLATED_MARK = "@"
 _MADE: dict[str, Task] = {}
@@ -28,18 +27,28 @@ def translated_task(name: str, where: str = "task") -> Task:
     if base_name not in TASKS:
         raise BadInput(f"{where}: unknown task '{base_name}' in '{name}'{did_you_mean(base_name, TASKS.names())}")
     if not re.fullmatch(r"[a-z]{2}", language):
-        raise BadInput(f"{where}: '{name}': the language after '{TRANSLATED_MARK}' must be a 2-letter "
-                       f"ISO 639-1 code (e.g. '{base_name}{TRANSLATED_MARK}de')")
+        raise BadInput(
+            f"{where}: '{name}': the language after '{TRANSLATED_MARK}' must be a 2-letter "
+            f"ISO 639-1 code (e.g. '{base_name}{TRANSLATED_MARK}de')"
+        )
     base = TASKS.get(base_name)
     if "intermediate" not in base.phases:
-        raise BadInput(f"{where}: '{name}': translated variants are intermediate tasks, and "
-                       f"'{base_name}' is not one")
-    task = Task(name=name, format=base.format, phases=frozenset({"intermediate"}), languages=(language,),
-                metric=base.metric, labels=base.labels, source_language=language,
-                description=f"{base.description}; in {language} (local folder: stilts translate output "
-                            "or translated release files)",
-                read_local=functools.partial(_read_translated, base, language), eval_splits=base.eval_splits,
-                variant_of=base.name, extra=dict(base.extra, translated_from=base.name))
+        raise BadInput(f"{where}: '{name}': translated variants are intermediate tasks, and '{base_name}' is not one")
+    task = Task(
+        name=name,
+        format=base.format,
+        phases=frozenset({"intermediate"}),
+        languages=(language,),
+        metric=base.metric,
+        labels=base.labels,
+        source_language=language,
+        description=f"{base.description}; in {language} (local folder: stilts translate output "
+        "or translated release files)",
+        read_local=functools.partial(_read_translated, base, language),
+        eval_splits=base.eval_splits,
+        variant_of=base.name,
+        extra=dict(base.extra, translated_from=base.name),
+    )
     _MADE[name] = task
     return task
 

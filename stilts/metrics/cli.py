@@ -19,22 +19,32 @@ def _float(option: str, value: str | None) -> float | None:
 
 
 @click.command("score")
-@click.option("--task", required=True, help="xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba "
-                                            "squad_v1 squad_v2")
+@click.option("--task", required=True, help="xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba squad_v1 squad_v2")
 @click.option("--language", required=True, help="ISO 639-1 code of the evaluated language, e.g. de.")
-@click.option("--gold", "gold", required=True, metavar="FILE",
-              help="Gold data in the task's original release format.")
-@click.option("--predictions", required=True, metavar="FILE",
-              help="QA: JSON {question_id: answer}; xnli/pawsx: one label per line; udpos/panx: one "
-                   "tag per line, blank line between sentences; tatoeba: one line per English sentence, "
-                   "the 0-based index of the non-English sentence it retrieves; bucc: "
-                   "source_id<TAB>target_id<TAB>score candidates, those naming a sentence that "
-                   "occurs twice on its side dropped (XTREME maps candidates to ids by text).")
-@click.option("--threshold", default=None, metavar="X",
-              help="bucc: mine at this score instead of the best-F1 threshold; squad_v2: the "
-                   "no-answer probability threshold (with --na-probs).")
-@click.option("--na-probs", default=None, metavar="FILE",
-              help="squad_v2: JSON {question_id: no-answer probability}; adds the best-threshold search.")
+@click.option("--gold", "gold", required=True, metavar="FILE", help="Gold data in the task's original release format.")
+@click.option(
+    "--predictions",
+    required=True,
+    metavar="FILE",
+    help="QA: JSON {question_id: answer}; xnli/pawsx: one label per line; udpos/panx: one "
+    "tag per line, blank line between sentences; tatoeba: one line per English sentence, "
+    "the 0-based index of the non-English sentence it retrieves; bucc: "
+    "source_id<TAB>target_id<TAB>score candidates, those naming a sentence that "
+    "occurs twice on its side dropped (XTREME maps candidates to ids by text).",
+)
+@click.option(
+    "--threshold",
+    default=None,
+    metavar="X",
+    help="bucc: mine at this score instead of the best-F1 threshold; squad_v2: the "
+    "no-answer probability threshold (with --na-probs).",
+)
+@click.option(
+    "--na-probs",
+    default=None,
+    metavar="FILE",
+    help="squad_v2: JSON {question_id: no-answer probability}; adds the best-threshold search.",
+)
 def score(task, language, gold, predictions, threshold, na_probs):
     """Score PREDICTIONS against GOLD with the official scripts' semantics (0-100).
 
@@ -45,10 +55,16 @@ def score(task, language, gold, predictions, threshold, na_probs):
 
     result = run_score(task, language, gold, predictions, _float("--threshold", threshold), na_probs)
     if result.get("unanswered"):
-        click.echo(f"warning: {predictions}: {result['unanswered']} of {result['count']} questions have "
-                   f"no prediction and score 0", err=True)
+        click.echo(
+            f"warning: {predictions}: {result['unanswered']} of {result['count']} questions have "
+            f"no prediction and score 0",
+            err=True,
+        )
     for key, path in (("ignored", predictions), ("na_probs_ignored", na_probs)):
         if result.get(key):
-            click.echo(f"warning: {path}: ignored {result[key]} of its question ids: not gold questions "
-                       f"(--language {language})", err=True)
+            click.echo(
+                f"warning: {path}: ignored {result[key]} of its question ids: not gold questions "
+                f"(--language {language})",
+                err=True,
+            )
     click.echo(json.dumps(result, ensure_ascii=False))

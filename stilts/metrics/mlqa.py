@@ -92,8 +92,7 @@ def exact_match_score(prediction: str, ground_truth: str, lang: str) -> bool:
     return normalize_answer(prediction, lang) == normalize_answer(ground_truth, lang)
 
 
-def evaluate(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str],
-             lang: str) -> dict[str, float]:
+def evaluate(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str], lang: str) -> dict[str, float]:
     """``evaluate(dataset, predictions, lang)``: mean EM and F1 (0-100); ``lang`` is the answer
     (context) language. A question without a prediction scores 0, as in the script."""
     _check_language(lang)
@@ -107,6 +106,7 @@ def evaluate(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str],
             continue
         prediction = predictions[question_id]
         exact_match += metric_max_over_ground_truths(
-            lambda p, g: exact_match_score(p, g, lang), prediction, ground_truths)
+            lambda p, g: exact_match_score(p, g, lang), prediction, ground_truths
+        )
         f1 += metric_max_over_ground_truths(lambda p, g: f1_score(p, g, lang), prediction, ground_truths)
     return {"exact_match": 100.0 * exact_match / len(gold), "f1": 100.0 * f1 / len(gold)}

@@ -41,13 +41,13 @@ def _json_object(path) -> tuple[dict, str]:
     except json.JSONDecodeError as error:
         raise BadInput(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from None
     if not isinstance(document, dict):
-        raise BadInput(f"{path}: line 1: expected a JSON object {{question_id: answer}}, "
-                       f"found {type(document).__name__}")
+        raise BadInput(
+            f"{path}: line 1: expected a JSON object {{question_id: answer}}, found {type(document).__name__}"
+        )
     return document, text
 
 
-def _gold_entries(path, document: dict, text: str, gold_ids: Collection[str],
-                  language: str) -> tuple[dict, int]:
+def _gold_entries(path, document: dict, text: str, gold_ids: Collection[str], language: str) -> tuple[dict, int]:
     """The entries of ``document`` whose id is a gold question id, and how many others there were.
 
     Every official script skips ids that are not gold questions (it looks up the gold ids only), so a
@@ -57,8 +57,10 @@ def _gold_entries(path, document: dict, text: str, gold_ids: Collection[str],
     kept = {key: value for key, value in document.items() if key in gold_ids}
     if document and not kept:
         first = next(iter(document))
-        raise BadInput(f"{path}: line {_line_of(text, first)}: none of its {len(document)} question ids is "
-                       f"a gold question (--language {language}), e.g. '{first}'")
+        raise BadInput(
+            f"{path}: line {_line_of(text, first)}: none of its {len(document)} question ids is "
+            f"a gold question (--language {language}), e.g. '{first}'"
+        )
     return kept, len(document) - len(kept)
 
 
@@ -68,8 +70,10 @@ def read_qa_predictions(path, gold_ids: Collection[str], language: str) -> tuple
     document, text = _json_object(path)
     for question_id, answer in document.items():
         if not isinstance(answer, str):
-            raise BadInput(f"{path}: line {_line_of(text, question_id)}: the answer to '{question_id}' "
-                           f"should be a string, found {type(answer).__name__}")
+            raise BadInput(
+                f"{path}: line {_line_of(text, question_id)}: the answer to '{question_id}' "
+                f"should be a string, found {type(answer).__name__}"
+            )
     return _gold_entries(path, document, text, gold_ids, language)
 
 
@@ -81,8 +85,9 @@ def read_na_probs(path, gold_ids: Collection[str], language: str) -> tuple[dict[
     document, text = _json_object(path)
     for question_id, value in document.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadInput(f"{path}: line {_line_of(text, question_id)}: the probability for "
-                           f"'{question_id}' should be a number")
+            raise BadInput(
+                f"{path}: line {_line_of(text, question_id)}: the probability for '{question_id}' should be a number"
+            )
     probs, ignored = _gold_entries(path, document, text, gold_ids, language)
     return {question_id: float(value) for question_id, value in probs.items()}, ignored
 
@@ -111,8 +116,7 @@ def read_label_predictions(path, expected: int, labels: Sequence[str]) -> list[s
     for number, line in lines:
         label = line.strip()
         if label not in labels:
-            raise BadInput(f"{path}: line {number}: unknown label {label!r} "
-                           f"(expected one of {', '.join(labels)})")
+            raise BadInput(f"{path}: line {number}: unknown label {label!r} (expected one of {', '.join(labels)})")
         predictions.append(label)
     return predictions
 
@@ -143,8 +147,10 @@ def read_tag_predictions(path, gold: Sequence[Sequence[str]], labels: Collection
         raise BadInput(f"{path}: line {where}: {len(sentences)} sentences, the gold file has {len(gold)}")
     for index, (predicted, expected) in enumerate(zip(sentences, gold)):
         if len(predicted) != len(expected):
-            raise BadInput(f"{path}: line {starts[index]}: sentence {index + 1} has {len(predicted)} "
-                           f"tags, the gold sentence has {len(expected)} tokens")
+            raise BadInput(
+                f"{path}: line {starts[index]}: sentence {index + 1} has {len(predicted)} "
+                f"tags, the gold sentence has {len(expected)} tokens"
+            )
     return sentences
 
 
@@ -164,17 +170,19 @@ def read_index_predictions(path, expected: int, n_targets: int, targets: str = "
     for number, line in lines:
         text = line.strip()
         if not _INDEX.fullmatch(text):
-            raise BadInput(f"{path}: line {number}: expected a 0-based line index in ASCII digits without "
-                           f"a leading zero, found {text!r}")
+            raise BadInput(
+                f"{path}: line {number}: expected a 0-based line index in ASCII digits without "
+                f"a leading zero, found {text!r}"
+            )
         if int(text) >= n_targets:
-            raise BadInput(f"{path}: line {number}: index {text} is past the last line of {targets} "
-                           f"({n_targets - 1})")
+            raise BadInput(f"{path}: line {number}: index {text} is past the last line of {targets} ({n_targets - 1})")
         indices.append(int(text))
     return indices
 
 
-def read_bucc_candidates(path, sources: Collection[str] | None = None,
-                         targets: Collection[str] | None = None) -> dict[tuple[str, str], float]:
+def read_bucc_candidates(
+    path, sources: Collection[str] | None = None, targets: Collection[str] | None = None
+) -> dict[tuple[str, str], float]:
     """``source_id<TAB>target_id<TAB>score`` lines -> {(source id, target id): best score}; ids are
     checked against ``sources``/``targets`` when given."""
     path = as_path(path)
@@ -184,8 +192,9 @@ def read_bucc_candidates(path, sources: Collection[str] | None = None,
             continue
         cells = line.strip().split("\t")
         if len(cells) != 3:
-            raise BadInput(f"{path}: line {number}: expected 'source_id<TAB>target_id<TAB>score', "
-                           f"found {len(cells)} field(s)")
+            raise BadInput(
+                f"{path}: line {number}: expected 'source_id<TAB>target_id<TAB>score', found {len(cells)} field(s)"
+            )
         source, target, raw_score = cells
         try:
             score = float(raw_score)

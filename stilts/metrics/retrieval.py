@@ -35,14 +35,16 @@ def sentence_to_id(texts: Sequence[str], ids: Sequence[str]) -> dict[str, str]:
     return {text.strip(): sentence_id for text, sentence_id in zip(texts, ids) if counts[text.strip()] == 1}
 
 
-def drop_repeated_sentences(candidate2score: Mapping[Pair, float], sources: Mapping[str, str],
-                            english: Mapping[str, str]) -> dict[Pair, float]:
+def drop_repeated_sentences(
+    candidate2score: Mapping[Pair, float], sources: Mapping[str, str], english: Mapping[str, str]
+) -> dict[Pair, float]:
     """The candidates (source id, English id) whose two sentences (``{id: sentence}`` per side) each
     occur once on their side: what ``read_candidate2score`` keeps, by text, of the same pairs."""
     kept_sources = set(sentence_to_id(list(sources.values()), list(sources)).values())
     kept_english = set(sentence_to_id(list(english.values()), list(english)).values())
-    return {pair: score for pair, score in candidate2score.items()
-            if pair[0] in kept_sources and pair[1] in kept_english}
+    return {
+        pair: score for pair, score in candidate2score.items() if pair[0] in kept_sources and pair[1] in kept_english
+    }
 
 
 def bucc_optimize(candidate2score: Mapping[Pair, float], gold: set[Pair]) -> float:
@@ -73,8 +75,9 @@ def bucc_extract(candidate2score: Mapping[Pair, float], threshold: float) -> set
     return {pair for pair, score in candidate2score.items() if score >= threshold}
 
 
-def bucc_scores(candidate2score: Mapping[Pair, float], gold: set[Pair],
-                threshold: float | None = None) -> dict[str, float]:
+def bucc_scores(
+    candidate2score: Mapping[Pair, float], gold: set[Pair], threshold: float | None = None
+) -> dict[str, float]:
     """``bucc_eval``: precision, recall and F1 (0-100) of the pairs mined at ``threshold``, or at the
     threshold ``bucc_optimize`` finds on ``gold`` when none is given; the threshold is reported."""
     if not gold:
@@ -89,5 +92,4 @@ def bucc_scores(candidate2score: Mapping[Pair, float], gold: set[Pair],
         f1 = 2 * precision * recall / (precision + recall)
     else:
         precision = recall = f1 = 0.0
-    return {"precision": 100.0 * precision, "recall": 100.0 * recall, "f1": 100.0 * f1,
-            "threshold": float(threshold)}
+    return {"precision": 100.0 * precision, "recall": 100.0 * recall, "f1": 100.0 * f1, "threshold": float(threshold)}

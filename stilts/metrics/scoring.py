@@ -65,29 +65,33 @@ def add_scorer(scorer: Scorer) -> Scorer:
 
 def _scorer(task: str, takes_threshold: bool = False):
     """Registers the decorated function as ``task``'s scorer, for the task's languages in stilts.names."""
+
     def register(function: Callable[[Request], dict]) -> Callable[[Request], dict]:
         add_scorer(Scorer(task, TASK_LANGUAGES[task], function, takes_threshold))
         return function
+
     return register
 
 
-def score(task: str, language: str, gold, predictions, threshold: float | None = None,
-          na_probs=None) -> dict:
+def score(task: str, language: str, gold, predictions, threshold: float | None = None, na_probs=None) -> dict:
     """Metrics (0-100) of one prediction file against one gold file."""
     try:
         scorer = SCORERS.get(task, "--task")
     except BadInput as unknown:
         raise BadInput(f"{unknown} (tasks: {', '.join(sorted(SCORERS.names()))})") from None
     if language not in scorer.languages:
-        raise BadInput(f"--language: '{language}' is not a {task} language"
-                       f"{did_you_mean(language, scorer.languages)} ({' '.join(scorer.languages)})")
+        raise BadInput(
+            f"--language: '{language}' is not a {task} language"
+            f"{did_you_mean(language, scorer.languages)} ({' '.join(scorer.languages)})"
+        )
     if threshold is not None and not scorer.takes_threshold:
         takers = ", ".join(sorted(name for name, other in SCORERS.items() if other.takes_threshold))
         raise BadInput(f"--threshold: only {takers} take a threshold, not {task}")
     if na_probs is not None and task != "squad_v2":
         raise BadInput(f"--na-probs: only squad_v2 takes no-answer probabilities, not {task}")
-    request = Request(Path(gold), Path(predictions), language, threshold,
-                      Path(na_probs) if na_probs is not None else None)
+    request = Request(
+        Path(gold), Path(predictions), language, threshold, Path(na_probs) if na_probs is not None else None
+    )
     for path in (request.gold, request.predictions, request.na_probs):
         if path is not None and not path.is_file():
             raise BadInput(f"{path}: {'not a file' if path.exists() else 'no such file'}")
@@ -95,6 +99,7 @@ def score(task: str, language: str, gold, predictions, threshold: float | None =
 
 
 # --------------------------------------------------------------------------- classification
+
 
 def _classification(request: Request, examples: list[dict], labels) -> dict:
     if not examples:
@@ -116,6 +121,7 @@ def score_pawsx(request: Request) -> dict:
 
 
 # --------------------------------------------------------------------------- tagging
+
 
 def _tagging(request: Request, sentences: list[dict], labels, metric) -> dict:
     if not sentences:
@@ -141,21 +147,24 @@ def score_panx(request: Request) -> dict:
 
 # --------------------------------------------------------------------------- QA
 
-def _qa_gold(request: Request, examples: list[dict],
-             allow_unanswerable: bool = False) -> dict[str, list[str]]:
+
+def _qa_gold(request: Request, examples: list[dict], allow_unanswerable: bool = False) -> dict[str, list[str]]:
     if not examples:
         raise BadInput(f"{request.gold}: no questions")
     gold: dict[str, list[str]] = {}
     for example in examples:
         if example["id"] in gold:
-            raise BadInput(f"{request.gold}: question id '{example['id']}' occurs twice; predictions "
-                           f"could not tell the questions apart")
+            raise BadInput(
+                f"{request.gold}: question id '{example['id']}' occurs twice; predictions "
+                f"could not tell the questions apart"
+            )
         gold[example["id"]] = example["answers"]["text"]
     if not allow_unanswerable:
         for question_id, answers in gold.items():
             if not answers:
-                raise BadInput(f"{request.gold}: question '{question_id}' has no gold answer "
-                               f"(SQuAD v2 data? use --task squad_v2)")
+                raise BadInput(
+                    f"{request.gold}: question '{question_id}' has no gold answer (SQuAD v2 data? use --task squad_v2)"
+                )
     return gold
 
 
@@ -204,10 +213,13 @@ def score_squad_v2(request: Request) -> dict:
     predictions, ignored = read_qa_predictions(request.predictions, gold, request.language)
     missing = [k for k in gold if k not in predictions]
     if missing:
-        raise BadInput(f"{request.predictions}: no answer for question '{missing[0]}' ({len(missing)} "
-                       f"missing; answer \"\" for no answer)")
-    na_probs, na_probs_ignored = read_na_probs(request.na_probs, gold, request.language) if request.na_probs \
-        else (None, 0)
+        raise BadInput(
+            f"{request.predictions}: no answer for question '{missing[0]}' ({len(missing)} "
+            f'missing; answer "" for no answer)'
+        )
+    na_probs, na_probs_ignored = (
+        read_na_probs(request.na_probs, gold, request.language) if request.na_probs else (None, 0)
+    )
     if na_probs is not None and len(na_probs) != len(gold):
         absent = next(k for k in gold if k not in na_probs)
         raise BadInput(f"{request.na_probs}: no probability for question '{absent}'")
@@ -221,6 +233,7 @@ def score_squad_v2(request: Request) -> dict:
 
 
 # --------------------------------------------------------------------------- retrieval
+
 
 def _check_file_language(path: Path, found: str, wanted: str) -> None:
     if found != wanted:
@@ -246,14 +259,16 @@ def score_bucc(request: Request) -> dict:
     on its side are dropped (XTREME maps candidates to ids by text); their gold pairs stay gold."""
     source_path, english_path, gold_path, language = bucc_paths(request.gold)
     _check_file_language(request.gold, language, request.language)
-    for path, what in ((gold_path, "the gold pairs"), (source_path, "the source sentences"),
-                       (english_path, "the English sentences")):
+    for path, what in (
+        (gold_path, "the gold pairs"),
+        (source_path, "the source sentences"),
+        (english_path, "the English sentences"),
+    ):
         if not path.is_file():
             raise BadInput(f"{path}: no such file ({what} of {request.gold.name})")
     gold = read_bucc_gold(gold_path)
     if not gold:
         raise BadInput(f"{gold_path}: no gold pairs")
     sources, english = read_bucc_sentences(source_path), read_bucc_sentences(english_path)
-    candidates = drop_repeated_sentences(read_bucc_candidates(request.predictions, sources, english),
-                                         sources, english)
+    candidates = drop_repeated_sentences(read_bucc_candidates(request.predictions, sources, english), sources, english)
     return {**bucc_scores(candidates, gold, request.threshold), "count": len(gold)}

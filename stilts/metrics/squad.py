@@ -42,8 +42,9 @@ def exact_match_score(prediction: str, ground_truth: str) -> bool:
     return normalize_answer(prediction) == normalize_answer(ground_truth)
 
 
-def metric_max_over_ground_truths(metric_fn: Callable[[str, str], float], prediction: str,
-                                  ground_truths: Sequence[str]) -> float:
+def metric_max_over_ground_truths(
+    metric_fn: Callable[[str, str], float], prediction: str, ground_truths: Sequence[str]
+) -> float:
     """``metric_max_over_ground_truths``: the best score against any gold answer."""
     return max(metric_fn(prediction, ground_truth) for ground_truth in ground_truths)
 

@@ -46,8 +46,9 @@ def compute_f1(a_gold: str, a_pred: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def get_raw_scores(gold: Mapping[str, Sequence[str]],
-                   predictions: Mapping[str, str]) -> tuple[dict[str, float], dict[str, float]]:
+def get_raw_scores(
+    gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str]
+) -> tuple[dict[str, float], dict[str, float]]:
     """``get_raw_scores``: per-question EM and F1, max over gold answers; the only right answer to an
     unanswerable question (or one whose answers all normalise to nothing) is the empty string."""
     exact_scores, f1_scores = {}, {}
@@ -59,8 +60,12 @@ def get_raw_scores(gold: Mapping[str, Sequence[str]],
     return exact_scores, f1_scores
 
 
-def apply_no_ans_threshold(scores: Mapping[str, float], na_probs: Mapping[str, float],
-                           qid_to_has_ans: Mapping[str, bool], na_prob_thresh: float) -> dict[str, float]:
+def apply_no_ans_threshold(
+    scores: Mapping[str, float],
+    na_probs: Mapping[str, float],
+    qid_to_has_ans: Mapping[str, bool],
+    na_prob_thresh: float,
+) -> dict[str, float]:
     """``apply_no_ans_threshold``."""
     new_scores = {}
     for question_id, score in scores.items():
@@ -74,13 +79,19 @@ def apply_no_ans_threshold(scores: Mapping[str, float], na_probs: Mapping[str, f
 def _eval_dict(exact: Mapping[str, float], f1: Mapping[str, float], ids: Sequence[str]) -> dict:
     """``make_eval_dict``."""
     total = len(ids)
-    return {"exact_match": 100.0 * sum(exact[k] for k in ids) / total,
-            "f1": 100.0 * sum(f1[k] for k in ids) / total, "total": total}
+    return {
+        "exact_match": 100.0 * sum(exact[k] for k in ids) / total,
+        "f1": 100.0 * sum(f1[k] for k in ids) / total,
+        "total": total,
+    }
 
 
-def find_best_thresh(predictions: Mapping[str, str], scores: Mapping[str, float],
-                     na_probs: Mapping[str, float],
-                     qid_to_has_ans: Mapping[str, bool]) -> tuple[float, float]:
+def find_best_thresh(
+    predictions: Mapping[str, str],
+    scores: Mapping[str, float],
+    na_probs: Mapping[str, float],
+    qid_to_has_ans: Mapping[str, bool],
+) -> tuple[float, float]:
     """``find_best_thresh``: walk the questions by increasing no-answer probability (ties in the order
     of ``na_probs``), answering each in turn instead of abstaining; return (best score 0-100, the
     probability threshold reaching it)."""
@@ -101,8 +112,12 @@ def find_best_thresh(predictions: Mapping[str, str], scores: Mapping[str, float]
     return 100.0 * best_score / len(scores), best_thresh
 
 
-def evaluate(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str],
-             na_probs: Mapping[str, float] | None = None, na_prob_thresh: float = 1.0) -> dict:
+def evaluate(
+    gold: Mapping[str, Sequence[str]],
+    predictions: Mapping[str, str],
+    na_probs: Mapping[str, float] | None = None,
+    na_prob_thresh: float = 1.0,
+) -> dict:
     """The official script's ``main``. Every gold question needs a prediction (the script fails on a
     missing one in the HasAns/NoAns breakdown); ``na_probs``, when given, needs every id too."""
     if not gold:
@@ -113,8 +128,7 @@ def evaluate(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str],
     if na_probs is not None:
         missing = [k for k in gold if k not in na_probs]
         if missing:
-            raise ValueError(f"no no-answer probability for question '{missing[0]}' "
-                             f"({len(missing)} missing)")
+            raise ValueError(f"no no-answer probability for question '{missing[0]}' ({len(missing)} missing)")
     qid_to_has_ans = {k: bool(answers) for k, answers in gold.items()}
     exact_raw, f1_raw = get_raw_scores(gold, predictions)
     probs = na_probs if na_probs is not None else {k: 0.0 for k in gold}
@@ -131,7 +145,9 @@ def evaluate(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str],
         # the probability file (its dict), which decides where the best threshold falls.
         probs_in_gold = {k: p for k, p in na_probs.items() if k in gold}
         result["best_exact_match"], result["best_exact_match_threshold"] = find_best_thresh(
-            predictions, exact_raw, probs_in_gold, qid_to_has_ans)
+            predictions, exact_raw, probs_in_gold, qid_to_has_ans
+        )
         result["best_f1"], result["best_f1_threshold"] = find_best_thresh(
-            predictions, f1_raw, probs_in_gold, qid_to_has_ans)
+            predictions, f1_raw, probs_in_gold, qid_to_has_ans
+        )
     return result

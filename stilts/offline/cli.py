@@ -24,8 +24,7 @@ def install(name: str, force: bool):
     already = registry.is_installed(name) and not force
     folder = registry.install(name, force=force)
     state = "already installed" if already else "installed"
-    click.echo(f"{registry.OFFLINE_PREFIX}{name}: {state} at {folder} "
-               f"({_megabytes(registry.folder_size(folder))})")
+    click.echo(f"{registry.OFFLINE_PREFIX}{name}: {state} at {folder} ({_megabytes(registry.folder_size(folder))})")
 
 
 @models.command("list")

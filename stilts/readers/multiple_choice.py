@@ -41,10 +41,14 @@ def read_hellaswag(path) -> list[dict]:
         endings = field(row, "endings", path, number, list)
         if not all(isinstance(e, str) for e in endings):
             raise BadInput(f"{path}: line {number}: 'endings' should be a list of strings")
-        examples.append({"id": str(row.get("ind", f"{path.stem}:{number}")),
-                         "context": field(row, "ctx", path, number, str),
-                         "choices": endings,
-                         "label": _choice_index(row.get("label"), len(endings), path, number)})
+        examples.append(
+            {
+                "id": str(row.get("ind", f"{path.stem}:{number}")),
+                "context": field(row, "ctx", path, number, str),
+                "choices": endings,
+                "label": _choice_index(row.get("label"), len(endings), path, number),
+            }
+        )
     return examples
 
 
@@ -74,12 +78,14 @@ def read_cosmosqa(path) -> list[dict]:
             if len(row) != len(header):
                 raise BadInput(f"{path}: line {number}: {len(row)} fields, the header has {len(header)}")
             label = row[column["label"]].strip() if "label" in column else None
-            examples.append({
-                "id": row[column["id"]],
-                "context": row[column["context"]] + " " + row[column["question"]],
-                "choices": [row[column[f"answer{i}"]] for i in range(4)],
-                "label": _choice_index(label, 4, path, number),
-            })
+            examples.append(
+                {
+                    "id": row[column["id"]],
+                    "context": row[column["context"]] + " " + row[column["question"]],
+                    "choices": [row[column[f"answer{i}"]] for i in range(4)],
+                    "label": _choice_index(label, 4, path, number),
+                }
+            )
     except csv.Error as error:
         raise BadInput(f"{path}: line {start}: bad CSV ({error})") from None
     return examples
@@ -100,8 +106,9 @@ def read_commonsenseqa(path) -> list[dict]:
                 letters = [c["label"] for c in choices]
                 texts = [c["text"] for c in choices]
             except (KeyError, TypeError):
-                raise BadInput(f"{path}: line {number}: question.choices should be "
-                               f"[{{'label', 'text'}}, ...]") from None
+                raise BadInput(
+                    f"{path}: line {number}: question.choices should be [{{'label', 'text'}}, ...]"
+                ) from None
         else:  # Hugging Face datasets schema
             stem = question
             choices = field(row, "choices", path, number, dict)
@@ -111,8 +118,13 @@ def read_commonsenseqa(path) -> list[dict]:
             raise BadInput(f"{path}: line {number}: {len(letters)} choice labels for {len(texts)} texts")
         answer = row.get("answerKey") or None
         if answer is not None and answer not in letters:
-            raise BadInput(f"{path}: line {number}: answerKey {answer!r} is not one of the "
-                           f"choice labels {letters}")
-        examples.append({"id": str(field(row, "id", path, number)), "context": stem, "choices": texts,
-                         "label": letters.index(answer) if answer is not None else None})
+            raise BadInput(f"{path}: line {number}: answerKey {answer!r} is not one of the choice labels {letters}")
+        examples.append(
+            {
+                "id": str(field(row, "id", path, number)),
+                "context": stem,
+                "choices": texts,
+                "label": letters.index(answer) if answer is not None else None,
+            }
+        )
     return examples

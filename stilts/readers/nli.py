@@ -47,8 +47,9 @@ def read_multinli_jsonl(path: Path) -> list[dict]:
         if raw_label == NO_GOLD_LABEL:
             continue
         example_id = str(row.get("pairID", f"{path.name}:{number}"))
-        examples.append({"id": example_id, "text_a": premise, "text_b": hypothesis,
-                         "label": _label(raw_label, path, number)})
+        examples.append(
+            {"id": example_id, "text_a": premise, "text_b": hypothesis, "label": _label(raw_label, path, number)}
+        )
     return examples
 
 
@@ -70,14 +71,19 @@ def _read_header_tsv(path: Path, columns: dict[str, str], language: str | None =
         if raw_label == NO_GOLD_LABEL:
             continue
         example_id = cells[index["id"]] if "id" in index else f"{path.name}:{number}"
-        examples.append({"id": example_id, "text_a": cells[index["text_a"]],
-                         "text_b": cells[index["text_b"]], "label": _label(raw_label, path, number)})
+        examples.append(
+            {
+                "id": example_id,
+                "text_a": cells[index["text_a"]],
+                "text_b": cells[index["text_b"]],
+                "label": _label(raw_label, path, number),
+            }
+        )
     return examples
 
 
 def read_glue_mnli_tsv(path: Path) -> list[dict]:
-    return _read_header_tsv(path, {"id": "pairID", "text_a": "sentence1", "text_b": "sentence2",
-                                   "label": "gold_label"})
+    return _read_header_tsv(path, {"id": "pairID", "text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"})
 
 
 def read_xnli_mt_tsv(path: Path) -> list[dict]:
@@ -85,8 +91,9 @@ def read_xnli_mt_tsv(path: Path) -> list[dict]:
 
 
 def read_xnli_original_tsv(path: Path, language: str) -> list[dict]:
-    return _read_header_tsv(path, {"id": "pairID", "text_a": "sentence1", "text_b": "sentence2",
-                                   "label": "gold_label"}, language=language)
+    return _read_header_tsv(
+        path, {"id": "pairID", "text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}, language=language
+    )
 
 
 def read_xtreme_nli_tsv(path: Path) -> list[dict]:
@@ -98,10 +105,18 @@ def read_xtreme_nli_tsv(path: Path) -> list[dict]:
         # XTREME wrote these with csv.writer, which quotes cells that contain a quote character
         cells = tsv_cells(line, unquote=True)
         if len(cells) != 3:
-            raise BadInput(f"{path}: line {number}: expected 3 tab-separated fields "
-                           f"(premise, hypothesis, label), found {len(cells)}")
-        examples.append({"id": f"{path.stem}:{number}", "text_a": cells[0], "text_b": cells[1],
-                         "label": _label(cells[2], path, number)})
+            raise BadInput(
+                f"{path}: line {number}: expected 3 tab-separated fields "
+                f"(premise, hypothesis, label), found {len(cells)}"
+            )
+        examples.append(
+            {
+                "id": f"{path.stem}:{number}",
+                "text_a": cells[0],
+                "text_b": cells[1],
+                "label": _label(cells[2], path, number),
+            }
+        )
     return examples
 
 
@@ -148,5 +163,5 @@ def read_xnli_file(path: Path, language: str) -> list[dict]:
 
 #: XNLI dev/test for one language from XTREME's per-language files or an XNLI-1.0 folder
 read_xnli_folder = FileLayout(
-    "XNLI", {split: (f"{split}-{{language}}.tsv", f"xnli.{split}.tsv") for split in SPLITS},
-    parse=read_xnli_file)
+    "XNLI", {split: (f"{split}-{{language}}.tsv", f"xnli.{split}.tsv") for split in SPLITS}, parse=read_xnli_file
+)

@@ -22,10 +22,14 @@ def read_anli(path) -> list[dict]:
     for number, row in read_jsonl(path):
         raw = field(row, "label", path, number, str)
         check_label(raw, tuple(_ANLI_LABELS), path, number)
-        examples.append({"id": str(field(row, "uid", path, number)),
-                         "text_a": field(row, "context", path, number, str),
-                         "text_b": field(row, "hypothesis", path, number, str),
-                         "label": _ANLI_LABELS[raw]})
+        examples.append(
+            {
+                "id": str(field(row, "uid", path, number)),
+                "text_a": field(row, "context", path, number, str),
+                "text_b": field(row, "hypothesis", path, number, str),
+                "label": _ANLI_LABELS[raw],
+            }
+        )
     return examples
 
 
@@ -41,15 +45,16 @@ def read_snli(path) -> list[dict]:
             continue
         cells = line.split("\t")
         if len(cells) != len(column):
-            raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, "
-                           f"the header has {len(column)}")
+            raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, the header has {len(column)}")
         raw = cells[column["gold_label"]].strip()
         if raw == SNLI_NO_GOLD_LABEL:
             continue
-        examples.append({
-            "id": cells[column["pairID"]] if "pairID" in column else f"{path.stem}:{number}",
-            "text_a": cells[column["sentence1"]],
-            "text_b": cells[column["sentence2"]],
-            "label": check_label(raw, NLI_LABELS, path, number),
-        })
+        examples.append(
+            {
+                "id": cells[column["pairID"]] if "pairID" in column else f"{path.stem}:{number}",
+                "text_a": cells[column["sentence1"]],
+                "text_b": cells[column["sentence2"]],
+                "label": check_label(raw, NLI_LABELS, path, number),
+            }
+        )
     return examples

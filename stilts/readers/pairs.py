@@ -35,17 +35,17 @@ def read_pawsx(path) -> list[dict]:
         return _read_pawsx_original(path, header, lines[1:])
     width = len(lines[0][1].split("\t"))
     if width not in (2, 3):
-        raise BadInput(f"{path}: line {lines[0][0]}: expected 'sentence1<TAB>sentence2<TAB>label' "
-                       f"or a header '{' '.join(_PAWSX_HEADER)}', found {width} field(s)")
+        raise BadInput(
+            f"{path}: line {lines[0][0]}: expected 'sentence1<TAB>sentence2<TAB>label' "
+            f"or a header '{' '.join(_PAWSX_HEADER)}', found {width} field(s)"
+        )
     examples = []
     for number, line in lines:
         cells = tsv_cells(line, unquote=True)
         if len(cells) != width:
-            raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, "
-                           f"line {lines[0][0]} has {width}")
+            raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, line {lines[0][0]} has {width}")
         label = check_label(cells[2].strip(), PAWSX_LABELS, path, number) if width == 3 else None
-        examples.append({"id": f"{path.stem}:{number}", "text_a": cells[0], "text_b": cells[1],
-                         "label": label})
+        examples.append({"id": f"{path.stem}:{number}", "text_a": cells[0], "text_b": cells[1], "label": label})
     return examples
 
 
@@ -56,8 +56,7 @@ def _read_pawsx_original(path, header: list[str], rows) -> list[dict]:
     for number, line in rows:
         cells = tsv_cells(line, unquote=True)
         if len(cells) != len(header):
-            raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, "
-                           f"the header has {len(header)}")
+            raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, the header has {len(header)}")
         label = check_label(cells[3].strip(), PAWSX_LABELS, path, number) if len(header) == 4 else None
         examples.append({"id": cells[0], "text_a": cells[1], "text_b": cells[2], "label": label})
     return examples
@@ -76,12 +75,17 @@ def read_qqp(path) -> list[dict]:
             continue
         cells = line.split("\t")
         if len(cells) != len(column):
-            raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, "
-                           f"the header has {len(column)}")
+            raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, the header has {len(column)}")
         label = None
         if labelled:
             raw = check_label(cells[column["is_duplicate"]].strip(), ("0", "1"), path, number)
             label = QQP_LABELS[int(raw)]
-        examples.append({"id": cells[column["id"]], "text_a": cells[column["question1"]],
-                         "text_b": cells[column["question2"]], "label": label})
+        examples.append(
+            {
+                "id": cells[column["id"]],
+                "text_a": cells[column["question1"]],
+                "text_b": cells[column["question2"]],
+                "label": label,
+            }
+        )
     return examples

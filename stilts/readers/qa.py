@@ -17,8 +17,15 @@ from stilts.readers._io import as_path, read_json
 # TyDiQA ids start with the language's English name: "english-1234...". XTREME's per-language
 # files (tydiqa.goldp.xx.train.json) have the prefix cut off already. Id prefix -> language code.
 TYDIQA_ID_PREFIXES = {
-    "arabic": "ar", "bengali": "bn", "english": "en", "finnish": "fi", "indonesian": "id",
-    "korean": "ko", "russian": "ru", "swahili": "sw", "telugu": "te",
+    "arabic": "ar",
+    "bengali": "bn",
+    "english": "en",
+    "finnish": "fi",
+    "indonesian": "id",
+    "korean": "ko",
+    "russian": "ru",
+    "swahili": "sw",
+    "telugu": "te",
 }
 
 
@@ -56,13 +63,15 @@ def read_squad(path) -> list[dict]:
                 for n, answer in enumerate(_get(qa, "answers", list, path, where)):
                     texts.append(_get(answer, "text", str, path, f"{where}.answers[{n}]"))
                     starts.append(_get(answer, "answer_start", int, path, f"{where}.answers[{n}]"))
-                examples.append({
-                    "id": question_id,
-                    "title": title if isinstance(title, str) else str(title),
-                    "context": context,
-                    "question": _get(qa, "question", str, path, where),
-                    "answers": {"text": texts, "answer_start": starts},
-                })
+                examples.append(
+                    {
+                        "id": question_id,
+                        "title": title if isinstance(title, str) else str(title),
+                        "context": context,
+                        "question": _get(qa, "question", str, path, where),
+                        "answers": {"text": texts, "answer_start": starts},
+                    }
+                )
     return examples
 
 
@@ -82,6 +91,8 @@ def read_tydiqa(path, language: str | None = None) -> list[dict]:
     if language is None:
         return examples
     if language not in TYDIQA_ID_PREFIXES.values():
-        raise BadInput(f"{as_path(path)}: TyDiQA has no language '{language}' "
-                       f"(languages: {', '.join(sorted(TYDIQA_ID_PREFIXES.values()))})")
+        raise BadInput(
+            f"{as_path(path)}: TyDiQA has no language '{language}' "
+            f"(languages: {', '.join(sorted(TYDIQA_ID_PREFIXES.values()))})"
+        )
     return [e for e in examples if tydiqa_language(e["id"]) in (None, language)]

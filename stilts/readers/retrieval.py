@@ -19,11 +19,41 @@ from stilts.readers._io import as_path, numbered_lines
 
 # TASKS.md, "Tatoeba ISO 639-3 -> 639-1 mapping" (XTREME utils_preprocess.tatoeba_preprocess)
 TATOEBA_ISO3_TO_ISO1 = {
-    "afr": "af", "ara": "ar", "bul": "bg", "ben": "bn", "deu": "de", "ell": "el", "spa": "es",
-    "est": "et", "eus": "eu", "pes": "fa", "fin": "fi", "fra": "fr", "heb": "he", "hin": "hi",
-    "hun": "hu", "ind": "id", "ita": "it", "jpn": "ja", "jav": "jv", "kat": "ka", "kaz": "kk",
-    "kor": "ko", "mal": "ml", "mar": "mr", "nld": "nl", "por": "pt", "rus": "ru", "swh": "sw",
-    "tam": "ta", "tel": "te", "tha": "th", "tgl": "tl", "tur": "tr", "urd": "ur", "vie": "vi",
+    "afr": "af",
+    "ara": "ar",
+    "bul": "bg",
+    "ben": "bn",
+    "deu": "de",
+    "ell": "el",
+    "spa": "es",
+    "est": "et",
+    "eus": "eu",
+    "pes": "fa",
+    "fin": "fi",
+    "fra": "fr",
+    "heb": "he",
+    "hin": "hi",
+    "hun": "hu",
+    "ind": "id",
+    "ita": "it",
+    "jpn": "ja",
+    "jav": "jv",
+    "kat": "ka",
+    "kaz": "kk",
+    "kor": "ko",
+    "mal": "ml",
+    "mar": "mr",
+    "nld": "nl",
+    "por": "pt",
+    "rus": "ru",
+    "swh": "sw",
+    "tam": "ta",
+    "tel": "te",
+    "tha": "th",
+    "tgl": "tl",
+    "tur": "tr",
+    "urd": "ur",
+    "vie": "vi",
     "cmn": "zh",
 }
 TATOEBA_ISO1_TO_ISO3 = {iso1: iso3 for iso3, iso1 in TATOEBA_ISO3_TO_ISO1.items()}
@@ -41,13 +71,15 @@ def tatoeba_paths(path) -> tuple[Path, Path, str]:
     path = as_path(path)
     match = _TATOEBA_NAME.match(path.name)
     if not match or match.group(2) not in (match.group(1), "eng"):
-        raise BadInput(f"{path}: not a Tatoeba file name (expected tatoeba.xxx-eng.xxx or "
-                       f"tatoeba.xxx-eng.eng)")
+        raise BadInput(f"{path}: not a Tatoeba file name (expected tatoeba.xxx-eng.xxx or tatoeba.xxx-eng.eng)")
     iso3 = match.group(1)
     if iso3 not in TATOEBA_ISO3_TO_ISO1:
         raise BadInput(f"{path}: language '{iso3}' is not one of the 36 XTREME Tatoeba languages")
-    return (path.with_name(f"tatoeba.{iso3}-eng.{iso3}"), path.with_name(f"tatoeba.{iso3}-eng.eng"),
-            TATOEBA_ISO3_TO_ISO1[iso3])
+    return (
+        path.with_name(f"tatoeba.{iso3}-eng.{iso3}"),
+        path.with_name(f"tatoeba.{iso3}-eng.eng"),
+        TATOEBA_ISO3_TO_ISO1[iso3],
+    )
 
 
 def read_tatoeba(path) -> tuple[list[str], list[str]]:
@@ -55,8 +87,10 @@ def read_tatoeba(path) -> tuple[list[str], list[str]]:
     source_path, english_path, _ = tatoeba_paths(path)
     sources, english = _lines(source_path), _lines(english_path)
     if len(sources) != len(english):
-        raise BadInput(f"{source_path}: {len(sources)} lines but {english_path.name} has "
-                       f"{len(english)}; the files must be aligned line by line")
+        raise BadInput(
+            f"{source_path}: {len(sources)} lines but {english_path.name} has "
+            f"{len(english)}; the files must be aligned line by line"
+        )
     return sources, english
 
 
@@ -66,12 +100,15 @@ def bucc_paths(path) -> tuple[Path, Path, Path, str]:
     path = as_path(path)
     match = _BUCC_NAME.match(path.name)
     if not match:
-        raise BadInput(f"{path}: not a BUCC file name (expected xx-en.SPLIT.xx, xx-en.SPLIT.en or "
-                       f"xx-en.SPLIT.gold)")
+        raise BadInput(f"{path}: not a BUCC file name (expected xx-en.SPLIT.xx, xx-en.SPLIT.en or xx-en.SPLIT.gold)")
     language, split = match.group(1), match.group(2)
     stem = f"{language}-en.{split}"
-    return (path.with_name(f"{stem}.{language}"), path.with_name(f"{stem}.en"),
-            path.with_name(f"{stem}.gold"), language)
+    return (
+        path.with_name(f"{stem}.{language}"),
+        path.with_name(f"{stem}.en"),
+        path.with_name(f"{stem}.gold"),
+        language,
+    )
 
 
 def read_bucc_sentences(path) -> dict[str, str]:
@@ -99,8 +136,7 @@ def read_bucc_gold(path) -> set[tuple[str, str]]:
             continue
         cells = line.strip().split("\t")
         if len(cells) != 2:
-            raise BadInput(f"{path}: line {number}: expected 'sourceID<TAB>englishID', found "
-                           f"{len(cells)} field(s)")
+            raise BadInput(f"{path}: line {number}: expected 'sourceID<TAB>englishID', found {len(cells)} field(s)")
         gold.add((cells[0], cells[1]))
     return gold
 

@@ -26,8 +26,25 @@ from pathlib import Path
 from stilts.errors import BadInput
 from stilts.readers._io import as_path, check_label, numbered_lines
 
-UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON",
-             "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X")
+UPOS_TAGS = (
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+)
 PANX_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 # XTREME / jiant ``pos_rank_precedence_dict`` (the French list really says CONJ, the UD v1 name).
@@ -40,6 +57,7 @@ _POS_PRECEDENCE = {
 
 
 # --------------------------------------------------------------------------- CoNLL-U (UD)
+
 
 class _Sentence:
     def __init__(self, first_line: int):
@@ -67,8 +85,9 @@ def _parse_conllu(path: Path) -> list[_Sentence]:
             continue
         cells = line.split("\t")
         if len(cells) != 10:
-            raise BadInput(f"{path}: line {number}: a CoNLL-U token line has 10 tab-separated "
-                           f"fields, found {len(cells)}")
+            raise BadInput(
+                f"{path}: line {number}: a CoNLL-U token line has 10 tab-separated fields, found {len(cells)}"
+            )
         token_id, form, upos, head, deps = cells[0], cells[1], cells[3], cells[6], cells[8]
         if "." in token_id:  # empty node of the enhanced graph: not a word
             continue
@@ -132,8 +151,7 @@ def _fuse(sentence: _Sentence, path: Path, precedence: list[str]) -> tuple[list[
         span = list(range(start, end + 1))
         missing = [w for w in span if w not in sentence.words]
         if missing:
-            raise BadInput(f"{path}: line {number}: multiword token {start}-{end} covers "
-                           f"missing word {missing[0]}")
+            raise BadInput(f"{path}: line {number}: multiword token {start}-{end} covers missing word {missing[0]}")
         head = _span_head(span, sentence, precedence)
         replaced[head] = form
         dropped.update(w for w in span if w != head)
@@ -173,12 +191,14 @@ def read_conllu_upos(path, language: str | None = None) -> list[dict]:
             check_label(upos, UPOS_TAGS, path, number, "UPOS tag")
         # utils_preprocess.remove_empty_space
         tokens = ["".join(token.replace("\u200c", "").split(" ")) for token in tokens]
-        examples.append({"id": sentence.sent_id or f"{path.stem}:{sentence.first_line}",
-                         "tokens": tokens, "tags": tags})
+        examples.append(
+            {"id": sentence.sent_id or f"{path.stem}:{sentence.first_line}", "tokens": tokens, "tags": tags}
+        )
     return examples
 
 
 # --------------------------------------------------------------------------- CoNLL word/tag files
+
 
 def _read_columns(path: Path, split_line, labels) -> list[dict]:
     """Sentences from one-token-per-line files with blank lines between sentences."""
@@ -235,14 +255,14 @@ def read_panx(path, language: str | None = None) -> list[dict]:
     def split_line(line: str, number: int) -> tuple[str, str]:
         cells = line.strip().split("\t")
         if len(cells) != 2:
-            raise BadInput(f"{path}: line {number}: expected 'token<TAB>tag', found "
-                           f"{len(cells)} tab-separated field(s)")
+            raise BadInput(
+                f"{path}: line {number}: expected 'token<TAB>tag', found {len(cells)} tab-separated field(s)"
+            )
         token, tag = cells[0].strip(), cells[1].strip()
         if prefix is not None:
             if not token.startswith(prefix):
-                raise BadInput(f"{path}: line {number}: token {token!r} lacks the '{prefix}' "
-                               f"prefix of the other lines")
-            token = token[len(prefix):]
+                raise BadInput(f"{path}: line {number}: token {token!r} lacks the '{prefix}' prefix of the other lines")
+            token = token[len(prefix) :]
         return token, tag
 
     return _read_columns(path, split_line, PANX_TAGS)
@@ -254,8 +274,11 @@ def _panx_prefix(path: Path, language: str | None) -> str | None:
             continue
         token = line.split("\t", 1)[0].strip()
         code, colon, rest = token.partition(":")
-        if colon and rest and (code == language if language else (2 <= len(code) <= 3 and code.isalpha()
-                                                                      and code.islower())):
+        if (
+            colon
+            and rest
+            and (code == language if language else (2 <= len(code) <= 3 and code.isalpha() and code.islower()))
+        ):
             return code + ":"
         return None
     return None

@@ -26,5 +26,8 @@ def read_label_text_tsv(path: Path, labels: tuple[str, ...]) -> list[dict]:
 
 def label_text_folder_reader(labels: tuple[str, ...]) -> FileLayout:
     """A ``read_local`` for a catalog entry: ``{split}-{language}.tsv`` files of ``label<TAB>text``."""
-    return FileLayout("", {split: (f"{split}-{{language}}.tsv",) for split in SPLITS},
-                      parse=ignoring_language(lambda path: read_label_text_tsv(path, labels)))
+    return FileLayout(
+        "",
+        {split: (f"{split}-{{language}}.tsv",) for split in SPLITS},
+        parse=ignoring_language(lambda path: read_label_text_tsv(path, labels)),
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from stilts.errors import BadInput, did_you_mean
-from stilts.reports import render, scores as sc
+from stilts.reports import render
+from stilts.reports import scores as sc
 
 CAPTION_CELLS = "median over seeds of each run's language-averaged score"
 CAPTION_QA = "QA cells: F1/EM."
@@ -14,21 +15,45 @@ CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
 
 @click.command("table")
 @click.argument("scores_csv", metavar="SCORES_CSV")
-@click.option("--split", default=None, metavar="SPLIT",
-              help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}]")
-@click.option("--delta", is_flag=True,
-              help="Cells are differences to the baseline (intermediate none, MLM off); the baseline's row, "
-                   "first in every format, shows its absolute scores (csv: column kind = absolute|delta).")
-@click.option("--per-language", "per_language", metavar="TASK",
-              help="Per-language table of one target task (columns: languages, then Avg).")
-@click.option("--best", is_flag=True,
-              help="Best configuration per target chosen on dev, reported on test (dev where a target has "
-                   "no test scores), and the XTREME score.")
-@click.option("--format", "fmt", default="md", show_default=True, metavar="md|csv|latex|html",
-              help="Output format. csv is for scripts: fixed columns, unrounded, notes on stderr.")
-@click.option("--plot", "plot_path", metavar="FILE.png",
-              help="Also draw the delta table as an annotated heatmap (needs stilts[plots]); where a few "
-                   "large deltas would wash out the colours, they are clipped (said in the colour bar).")
+@click.option(
+    "--split",
+    default=None,
+    metavar="SPLIT",
+    help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}]",
+)
+@click.option(
+    "--delta",
+    is_flag=True,
+    help="Cells are differences to the baseline (intermediate none, MLM off); the baseline's row, "
+    "first in every format, shows its absolute scores (csv: column kind = absolute|delta).",
+)
+@click.option(
+    "--per-language",
+    "per_language",
+    metavar="TASK",
+    help="Per-language table of one target task (columns: languages, then Avg).",
+)
+@click.option(
+    "--best",
+    is_flag=True,
+    help="Best configuration per target chosen on dev, reported on test (dev where a target has "
+    "no test scores), and the XTREME score.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="md",
+    show_default=True,
+    metavar="md|csv|latex|html",
+    help="Output format. csv is for scripts: fixed columns, unrounded, notes on stderr.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    metavar="FILE.png",
+    help="Also draw the delta table as an annotated heatmap (needs stilts[plots]); where a few "
+    "large deltas would wash out the colours, they are clipped (said in the colour bar).",
+)
 @click.option("--show-n", is_flag=True, help="Show the number of seeds (runs) behind each cell.")
 def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
     """Transfer table from a scores.csv (rows: intermediate configurations, columns: target tasks).
@@ -38,11 +63,17 @@ def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
     A missing cell is `-` (an empty field in csv), never 0.
     """
     if fmt not in render.FORMATS:
-        raise BadInput(f"--format: unknown format '{fmt}', expected one of {', '.join(render.FORMATS)}"
-                       f"{did_you_mean(fmt, render.FORMATS)}")
+        raise BadInput(
+            f"--format: unknown format '{fmt}', expected one of {', '.join(render.FORMATS)}"
+            f"{did_you_mean(fmt, render.FORMATS)}"
+        )
     if best:
-        for given, option in ((per_language, "--per-language"), (delta, "--delta"), (plot_path, "--plot"),
-                              (split, "--split")):
+        for given, option in (
+            (per_language, "--per-language"),
+            (delta, "--delta"),
+            (plot_path, "--plot"),
+            (split, "--split"),
+        ):
             if given:
                 raise BadInput(f"{option}: cannot be combined with --best (it selects on dev and reports test)")
 
@@ -64,8 +95,7 @@ def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
     if per_language:
         known = list(sc.TARGETS) + [t for t in sc.targets_in(scores) if t not in sc.TARGETS]
         if per_language not in known:
-            raise BadInput(f"--per-language: unknown target task '{per_language}'"
-                           f"{did_you_mean(per_language, known)}")
+            raise BadInput(f"--per-language: unknown target task '{per_language}'{did_you_mean(per_language, known)}")
         values, counts = sc.language_cells(scores, per_language, split)
         labels = {"avg": "Avg"}
         caption = f"{per_language}, split {split}: median over seeds per language"
@@ -88,8 +118,15 @@ def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
 
     if delta:
         caption += "; differences to the baseline (intermediate none, MLM off)"
-        shown = render.Table(sc.deltas(values), counts, labels, signed=True,
-                             baseline=values.loc[sc.BASELINE_CONFIG], caption=caption, notes=notes)
+        shown = render.Table(
+            sc.deltas(values),
+            counts,
+            labels,
+            signed=True,
+            baseline=values.loc[sc.BASELINE_CONFIG],
+            caption=caption,
+            notes=notes,
+        )
     else:
         shown = render.Table(values, counts, labels, caption=caption, notes=notes)
     shown.caption += "." if per_language else f". {CAPTION_QA} {CAPTION_AVG}"
@@ -98,8 +135,9 @@ def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
         _echo_csv(render.table_csv(shown, show_n), shown.notes)
     else:
         if delta:
-            shown.notes.insert(0, "the baseline row (none, MLM no) shows absolute scores; "
-                                  "other rows are differences to it.")
+            shown.notes.insert(
+                0, "the baseline row (none, MLM no) shows absolute scores; other rows are differences to it."
+            )
         click.echo(render.render_grid(render.table_grid(shown, show_n), fmt), nl=False)
 
     if plot_path:

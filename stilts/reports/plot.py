@@ -17,14 +17,14 @@ from stilts.errors import BadInput
 
 MISSING_COLOUR = "#d9d9d9"
 DPI = 150
-FONT_SIZE = 8             # labels and the note
+FONT_SIZE = 8  # labels and the note
 TITLE_SIZE = 10
-NUMBER_SIZE = 8           # cell numbers, smaller only when a cell cannot get its full size
-CELL_PAD = 0.14           # inches between a cell's widest text and its edges
-MIN_CELL_WIDTH = 0.45     # inches
+NUMBER_SIZE = 8  # cell numbers, smaller only when a cell cannot get its full size
+CELL_PAD = 0.14  # inches between a cell's widest text and its edges
+MIN_CELL_WIDTH = 0.45  # inches
 MIN_CELL_HEIGHT = 0.28
 MIN_HEATMAP_HEIGHT = 2.6  # inches: room for the colour bar's two-line label along it
-LONG_ROW_LABEL = 24       # characters; a longer mixture name gets a short label and a note
+LONG_ROW_LABEL = 24  # characters; a longer mixture name gets a short label and a note
 # Deltas of different targets differ by an order of magnitude (retrieval gains of +48 next to +-1 on
 # XNLI): a scale up to the largest |delta| would leave every small cell white, so colours stop at
 # this percentile of |delta| and larger cells take the end colour (their numbers say how large).
@@ -34,6 +34,7 @@ CLIP_WHEN = 2.0
 
 
 # --------------------------------------------------------------------------------------------- labels
+
 
 def row_label(config, short: dict | None = None) -> str:
     intermediate, mlm = config
@@ -66,6 +67,7 @@ def cell_text(value: float) -> str:
 
 # --------------------------------------------------------------------------------------------- colour
 
+
 def colour_limit(data: np.ndarray) -> tuple[float, str]:
     """The symmetric colour limit and the colour bar's label, which says where colours are clipped."""
     label = "difference to baseline (points)"
@@ -81,6 +83,7 @@ def colour_limit(data: np.ndarray) -> tuple[float, str]:
 
 # --------------------------------------------------------------------------------------------- layout
 
+
 class TextSize:
     """Widths of text in inches, as the figure's renderer will draw it."""
 
@@ -93,8 +96,9 @@ class TextSize:
 
     def width(self, text: str, size: float) -> float:
         font = self._font_of_size(size=size)
-        widths = [self._renderer.get_text_width_height_descent(line, font, ismath=False)[0]
-                  for line in str(text).split("\n")]
+        widths = [
+            self._renderer.get_text_width_height_descent(line, font, ismath=False)[0] for line in str(text).split("\n")
+        ]
         return max(widths) / self._dpi
 
     def widest(self, texts, size: float) -> float:
@@ -142,6 +146,7 @@ def number_size(figure, axes, shape: tuple[int, int], widest: float) -> float:
 
 # -------------------------------------------------------------------------------------------- drawing
 
+
 def heatmap_figure(matrix: pd.DataFrame, title: str = ""):
     """The heatmap of `matrix` (index (intermediate, mlm); one column per target or language, the
     average last) as a matplotlib Figure, not tied to pyplot.
@@ -165,8 +170,11 @@ def heatmap_figure(matrix: pd.DataFrame, title: str = ""):
     figure = Figure(dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     text = TextSize(figure)
-    cell_width = max(MIN_CELL_WIDTH, text.widest(column_names, FONT_SIZE) + CELL_PAD,
-                     text.widest(np.ravel(numbers), NUMBER_SIZE) + CELL_PAD)
+    cell_width = max(
+        MIN_CELL_WIDTH,
+        text.widest(column_names, FONT_SIZE) + CELL_PAD,
+        text.widest(np.ravel(numbers), NUMBER_SIZE) + CELL_PAD,
+    )
     cell_height = max(MIN_CELL_HEIGHT, MIN_HEATMAP_HEIGHT / rows)
     heatmap = (columns * cell_width, rows * cell_height)
 
@@ -188,8 +196,12 @@ def heatmap_figure(matrix: pd.DataFrame, title: str = ""):
         spine.set_visible(False)
 
     largest = float(np.nanmax(np.abs(data))) if np.isfinite(data).any() else 0.0
-    bar = figure.colorbar(image, ax=axes, extend="both" if largest > limit else "neither",
-                          format=FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:+g}"))
+    bar = figure.colorbar(
+        image,
+        ax=axes,
+        extend="both" if largest > limit else "neither",
+        format=FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:+g}"),
+    )
     bar.set_label(scale_label, fontsize=FONT_SIZE)
     bar.ax.tick_params(labelsize=FONT_SIZE)
 
@@ -197,8 +209,9 @@ def heatmap_figure(matrix: pd.DataFrame, title: str = ""):
     if title:
         figure.suptitle(text.wrap(title, text_width, TITLE_SIZE), fontsize=TITLE_SIZE)
     if notes:
-        figure.supxlabel("\n".join(text.wrap(note, text_width, FONT_SIZE) for note in notes),
-                         x=0.01, ha="left", fontsize=FONT_SIZE)
+        figure.supxlabel(
+            "\n".join(text.wrap(note, text_width, FONT_SIZE) for note in notes), x=0.01, ha="left", fontsize=FONT_SIZE
+        )
 
     fit_heatmap(figure, axes, (heatmap[0] + 3.0, heatmap[1] + 1.5), heatmap)
     size = number_size(figure, axes, (rows, columns), text.widest(np.ravel(numbers), NUMBER_SIZE))

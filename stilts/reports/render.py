@@ -57,6 +57,7 @@ class Grid:
 
 # ------------------------------------------------------------------------------------------- numbers
 
+
 def number(value, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
         return MISSING
@@ -92,19 +93,22 @@ def cell(values: pd.Series, group, signed: bool) -> str:
 
 # --------------------------------------------------------------------------------------- main tables
 
+
 def table_grid(table: Table, show_n: bool = False) -> Grid:
     groups = groups_of(table.values)
     header = ["Intermediate", "MLM"] + [table.labels.get(g, str(g)) for g in groups]
     rows = []
     if table.baseline is not None:
         config = table.baseline.name
-        rows.append([config[0], mlm_text(config[1])]
-                    + [with_n(cell(table.baseline, g, False), _count(table.counts, config, g), show_n)
-                       for g in groups])
+        rows.append(
+            [config[0], mlm_text(config[1])]
+            + [with_n(cell(table.baseline, g, False), _count(table.counts, config, g), show_n) for g in groups]
+        )
     for config, values in table.values.iterrows():
-        rows.append([config[0], mlm_text(config[1])]
-                    + [with_n(cell(values, g, table.signed), _count(table.counts, config, g), show_n)
-                       for g in groups])
+        rows.append(
+            [config[0], mlm_text(config[1])]
+            + [with_n(cell(values, g, table.signed), _count(table.counts, config, g), show_n) for g in groups]
+        )
     return Grid(header, rows, right_from=2, caption=table.caption, notes=list(table.notes))
 
 
@@ -124,9 +128,11 @@ def table_csv(table: Table, show_n: bool = False) -> str:
     """
     values = table.values
     if table.baseline is not None:
-        baseline_row = pd.DataFrame([table.baseline.reindex(values.columns).to_numpy(dtype=float)],
-                                    columns=values.columns,
-                                    index=pd.MultiIndex.from_tuples([table.baseline.name], names=values.index.names))
+        baseline_row = pd.DataFrame(
+            [table.baseline.reindex(values.columns).to_numpy(dtype=float)],
+            columns=values.columns,
+            index=pd.MultiIndex.from_tuples([table.baseline.name], names=values.index.names),
+        )
         values = pd.concat([baseline_row, values])
     out = pd.DataFrame(index=values.index)
     if table.baseline is not None:
@@ -145,6 +151,7 @@ def table_csv(table: Table, show_n: bool = False) -> str:
 
 # ---------------------------------------------------------------------------------------- best table
 
+
 def best_grid(best: pd.DataFrame, show_n: bool = False) -> Grid:
     """Target | Intermediate | MLM | Dev | Test, a last XTREME row; dev fallbacks marked with †."""
     score, missing = xtreme_score(best, "test")
@@ -158,9 +165,15 @@ def best_grid(best: pd.DataFrame, show_n: bool = False) -> Grid:
         if record.reported_split is not None and record.reported_split != "test":
             test += "†"
             fallback.append(record.target)
-        rows.append([record.target, record.intermediate or MISSING, mlm_text(record.mlm),
-                     with_n(number(record.dev), record.n_dev, show_n),
-                     with_n(test, record.n_test, show_n)])
+        rows.append(
+            [
+                record.target,
+                record.intermediate or MISSING,
+                mlm_text(record.mlm),
+                with_n(number(record.dev), record.n_dev, show_n),
+                with_n(test, record.n_test, show_n),
+            ]
+        )
     present = len(TARGETS) - len(missing)
     xtreme_label = "XTREME" if not missing else f"XTREME ({present} of {len(TARGETS)} tasks)"
     rows.append([xtreme_label, "", "", number(dev_score), number(score)])
@@ -172,10 +185,14 @@ def best_grid(best: pd.DataFrame, show_n: bool = False) -> Grid:
     if no_dev:
         notes.append(f"no dev scores to select a configuration for: {', '.join(no_dev)}.")
     if missing:
-        notes.append(f"XTREME score over {present} of the {len(TARGETS)} tasks only (missing: {', '.join(missing)}); "
-                     "not comparable to a full XTREME score.")
-    caption = ("Best configuration per target, chosen on dev and reported on test. XTREME score: mean over "
-               "the 9 XTREME tasks, a QA task counting as mean(F1, EM).")
+        notes.append(
+            f"XTREME score over {present} of the {len(TARGETS)} tasks only (missing: {', '.join(missing)}); "
+            "not comparable to a full XTREME score."
+        )
+    caption = (
+        "Best configuration per target, chosen on dev and reported on test. XTREME score: mean over "
+        "the 9 XTREME tasks, a QA task counting as mean(F1, EM)."
+    )
     return Grid(header, rows, right_from=3, caption=caption, notes=notes)
 
 
@@ -197,6 +214,7 @@ def best_csv(best: pd.DataFrame, show_n: bool = False) -> str:
 
 # --------------------------------------------------------------------------------------------- text
 
+
 def render_grid(grid: Grid, fmt: str) -> str:
     return {"md": markdown, "latex": latex, "html": html_table}[fmt](grid)
 
@@ -209,12 +227,17 @@ def markdown(grid: Grid) -> str:
     widths = [max(width, 3) for width in widths]
 
     def line(cells):
-        padded = [escape(c).rjust(w) if i >= grid.right_from else escape(c).ljust(w)
-                  for i, (c, w) in enumerate(zip(cells, widths))]
+        padded = [
+            escape(c).rjust(w) if i >= grid.right_from else escape(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths))
+        ]
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if i >= grid.right_from else ("-" * (w + 2))
-                          for i, w in enumerate(widths)) + "|"
+    rule = (
+        "|"
+        + "|".join(("-" * (w + 1) + ":") if i >= grid.right_from else ("-" * (w + 2)) for i, w in enumerate(widths))
+        + "|"
+    )
     lines = []
     if grid.caption:
         lines += [grid.caption, ""]
@@ -225,9 +248,19 @@ def markdown(grid: Grid) -> str:
     return "\n".join(lines) + "\n"
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "†": r"$^\dagger$"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "†": r"$^\dagger$",
+}
 
 
 def latex_escape(text) -> str:
@@ -238,8 +271,12 @@ def latex(grid: Grid) -> str:
     """A booktabs tabular (needs \\usepackage{booktabs}); the caption and notes are rows under it."""
     columns = len(grid.header)
     spec = "l" * grid.right_from + "r" * (columns - grid.right_from)
-    lines = [f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(latex_escape(h) for h in grid.header) + r" \\", r"\midrule"]
+    lines = [
+        f"\\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in grid.header) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in grid.rows]
     lines.append(r"\bottomrule")
     for text in ([grid.caption] if grid.caption else []) + [f"Note: {note}" for note in grid.notes]:

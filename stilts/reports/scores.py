@@ -46,6 +46,7 @@ _FALSE = {"false", "0", "no"}
 
 # --------------------------------------------------------------------------------------------- loading
 
+
 def load_scores(path) -> pd.DataFrame:
     """Read and validate a scores.csv; raise BadInput naming the file and the line or column.
 
@@ -74,9 +75,7 @@ def load_scores(path) -> pd.DataFrame:
                     index = _column_index(path, header)
                     continue
                 if len(fields) != len(header):
-                    raise BadInput(
-                        f"{path}: line {reader.line_num}: expected {len(header)} fields, got {len(fields)}"
-                    )
+                    raise BadInput(f"{path}: line {reader.line_num}: expected {len(header)} fields, got {len(fields)}")
                 records.append(_parse_record(path, reader.line_num, fields, index))
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not a CSV text file (not UTF-8)") from None
@@ -132,6 +131,7 @@ def source_of(scores: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------------------------ names and order
 
+
 def target_metrics(target: str, metrics_present=()) -> tuple[str, ...]:
     """Main metric(s) of a target. A target outside the 9 XTREME tasks: its catalog declaration's
     metric when the file has it (a plugin's task), else a guess from the metrics present, else the
@@ -186,6 +186,7 @@ def language_sort_key(language: str) -> tuple:
 
 # ----------------------------------------------------------------------------------------- selecting
 
+
 def select_split(scores: pd.DataFrame, split: str) -> pd.DataFrame:
     rows = scores[scores["split"] == split]
     if rows.empty:
@@ -213,6 +214,7 @@ def metrics_by_target(scores: pd.DataFrame) -> dict[str, tuple[str, ...]]:
 
 
 # --------------------------------------------------------------------------------------- aggregating
+
 
 def run_averages(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, metric): the mean over the run's languages. Pass rows of one split."""
@@ -260,8 +262,9 @@ def language_cells(scores: pd.DataFrame, target: str, split: str) -> tuple[pd.Da
     rows = rows[rows["target"] == target]
     if rows.empty:
         present = ", ".join(targets_in(select_split(scores, split)))
-        raise BadInput(f"{source_of(scores)}: target '{target}' has no rows with split '{split}' "
-                       f"(targets present: {present})")
+        raise BadInput(
+            f"{source_of(scores)}: target '{target}' has no rows with split '{split}' (targets present: {present})"
+        )
     metrics = target_metrics(target, rows["metric"].unique())
     if not metrics:
         raise BadInput(f"{source_of(scores)}: target '{target}' has no accuracy, f1 or exact_match rows")
@@ -292,9 +295,7 @@ def group_scores(values: pd.DataFrame) -> pd.DataFrame:
     A QA group with F1 or EM missing has no score (NaN), never a half-score.
     """
     groups = list(dict.fromkeys(values.columns.get_level_values(0)))
-    return pd.DataFrame(
-        {group: values[group].mean(axis=1, skipna=False) for group in groups}, index=values.index
-    )
+    return pd.DataFrame({group: values[group].mean(axis=1, skipna=False) for group in groups}, index=values.index)
 
 
 def row_average(values: pd.DataFrame) -> pd.Series:
@@ -322,6 +323,7 @@ def deltas(values: pd.DataFrame, baseline=BASELINE_CONFIG) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------- best-by-dev, XTREME
 
+
 def best_by_dev(scores: pd.DataFrame, dev: str = "dev", test: str = "test") -> pd.DataFrame:
     """For each target, the configuration with the best dev score, reported on test.
 
@@ -339,13 +341,24 @@ def best_by_dev(scores: pd.DataFrame, dev: str = "dev", test: str = "test") -> p
 
     records = []
     for target in targets:
-        record = dict(target=target, intermediate=None, mlm=None, dev=math.nan, test=math.nan,
-                      reported_split=None, n_dev=math.nan, n_test=math.nan, test_f1=math.nan, test_em=math.nan)
+        record = dict(
+            target=target,
+            intermediate=None,
+            mlm=None,
+            dev=math.nan,
+            test=math.nan,
+            reported_split=None,
+            n_dev=math.nan,
+            n_test=math.nan,
+            test_f1=math.nan,
+            test_em=math.nan,
+        )
         candidates = dev_scores[target].dropna() if target in dev_scores else pd.Series(dtype=float)
         if not candidates.empty:
             config = candidates.idxmax()
-            record.update(intermediate=config[0], mlm=bool(config[1]), dev=candidates[config],
-                          n_dev=dev_counts.at[config, target])
+            record.update(
+                intermediate=config[0], mlm=bool(config[1]), dev=candidates[config], n_dev=dev_counts.at[config, target]
+            )
             reported, split_values, split_counts, split_name = math.nan, test_values, test_counts, test
             if target in test_scores and config in test_scores.index:
                 reported = test_scores.at[config, target]
@@ -353,8 +366,10 @@ def best_by_dev(scores: pd.DataFrame, dev: str = "dev", test: str = "test") -> p
                 reported, split_values, split_counts, split_name = candidates[config], dev_values, dev_counts, dev
             record.update(test=reported, reported_split=split_name, n_test=split_counts.at[config, target])
             if (target, "exact_match") in split_values.columns:
-                record.update(test_f1=split_values.at[config, (target, "f1")],
-                              test_em=split_values.at[config, (target, "exact_match")])
+                record.update(
+                    test_f1=split_values.at[config, (target, "f1")],
+                    test_em=split_values.at[config, (target, "exact_match")],
+                )
         records.append(record)
     return pd.DataFrame.from_records(records)
 

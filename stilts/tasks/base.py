@@ -29,7 +29,7 @@ class TaskFormat:
     #: maximum sequence length when a stage does not set one
     default_max_length: int = defaults.MAX_SEQ_LENGTH
 
-    def featurize(self, examples: dict[str, list], tokenizer, task: "Task", max_length: int) -> dict[str, list]:
+    def featurize(self, examples: dict[str, list], tokenizer, task: Task, max_length: int) -> dict[str, list]:
         """Tokenize a batch of examples (columns -> lists) into features (columns -> lists)."""
         raise NotImplementedError
 
@@ -37,7 +37,7 @@ class TaskFormat:
         """Pad a list of features to the longest in the batch (dynamic padding)."""
         raise NotImplementedError
 
-    def build_head(self, task: "Task", hidden_size: int) -> nn.Module:
+    def build_head(self, task: Task, hidden_size: int) -> nn.Module:
         raise NotImplementedError
 
     def init_head(self, head: nn.Module, encoder: nn.Module, model_path: str, log) -> None:
@@ -50,21 +50,22 @@ class TaskFormat:
         """Return ``(loss or None, outputs)``; ``outputs`` are what `predict` receives, per feature."""
         raise NotImplementedError
 
-    def predict(self, outputs: Any, features, examples: list[dict], task: "Task") -> list:
+    def predict(self, outputs: Any, features, examples: list[dict], task: Task) -> list:
         """Predictions, one per example, from the stacked outputs of all features."""
         raise NotImplementedError
 
-    def score(self, predictions: list, examples: list[dict], task: "Task", language: str) -> dict[str, float]:
+    def score(self, predictions: list, examples: list[dict], task: Task, language: str) -> dict[str, float]:
         """Metrics on a 0-100 scale, the task's main metric among them."""
         raise NotImplementedError
 
-    def for_evaluation(self, settings: dict) -> "TaskFormat":
+    def for_evaluation(self, settings: dict) -> TaskFormat:
         """This format as an evaluate stage with ``settings`` runs it (retrieval reads its ``layer`` and
         ``pooling`` there); formats without evaluation settings are used as they are."""
         return self
 
-    def score_split(self, predictions: list, examples: list[dict], task: "Task", language: str, split: str,
-                    state: dict) -> dict[str, float]:
+    def score_split(
+        self, predictions: list, examples: list[dict], task: Task, language: str, split: str, state: dict
+    ) -> dict[str, float]:
         """`score` for one split of one language during evaluation. ``state`` is one dict per language,
         carried across that language's splits in evaluation order (dev before test), for formats whose
         test scoring depends on dev (BUCC's threshold); what a format leaves there is saved in the stage's

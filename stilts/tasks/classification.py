@@ -34,8 +34,9 @@ class Classification(TaskFormat):
 
     def featurize(self, examples, tokenizer, task, max_length):
         pair = examples.get("text_b") is not None and examples["text_b"][0] is not None
-        encoded = tokenizer(examples["text_a"], examples["text_b"] if pair else None,
-                            truncation=True, max_length=max_length)
+        encoded = tokenizer(
+            examples["text_a"], examples["text_b"] if pair else None, truncation=True, max_length=max_length
+        )
         label_ids = {label: index for index, label in enumerate(task.labels)}
         encoded["labels"] = [label_ids[label] for label in examples["label"]]
         return dict(encoded)

@@ -55,10 +55,11 @@ PRETRAINED_HEAD_LAYOUTS = {
     "BERT cls.predictions": {
         "dense.weight": ("cls.predictions.transform.dense.weight",),
         "dense.bias": ("cls.predictions.transform.dense.bias",),
-        "layer_norm.weight": ("cls.predictions.transform.LayerNorm.weight",
-                              "cls.predictions.transform.LayerNorm.gamma"),
-        "layer_norm.bias": ("cls.predictions.transform.LayerNorm.bias",
-                            "cls.predictions.transform.LayerNorm.beta"),
+        "layer_norm.weight": (
+            "cls.predictions.transform.LayerNorm.weight",
+            "cls.predictions.transform.LayerNorm.gamma",
+        ),
+        "layer_norm.bias": ("cls.predictions.transform.LayerNorm.bias", "cls.predictions.transform.LayerNorm.beta"),
         "bias": ("cls.predictions.bias", "cls.predictions.decoder.bias"),
     },
 }
@@ -103,9 +104,15 @@ def batch_seed(input_ids: torch.Tensor) -> int:
     return zlib.crc32(data.tobytes(), zlib.crc32(repr(tuple(data.shape)).encode()))
 
 
-def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, *, special_ids, mask_token_id: int,
-                vocabulary_size: int, probability: float = defaults.MLM_MASK_PROBABILITY
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    special_ids,
+    mask_token_id: int,
+    vocabulary_size: int,
+    probability: float = defaults.MLM_MASK_PROBABILITY,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(masked input ids, labels) for one padded batch; deterministic given the batch (see above)."""
     generator = torch.Generator().manual_seed(batch_seed(input_ids))
     special = torch.tensor(sorted(special_ids), dtype=input_ids.dtype)
@@ -204,8 +211,12 @@ class MaskedLM(TaskFormat):
     def collate(self, features, tokenizer):
         batch = dict(tokenizer.pad(features, return_tensors="pt"))
         batch["input_ids"], batch["labels"] = mask_tokens(
-            batch["input_ids"], batch["attention_mask"], special_ids=tokenizer.all_special_ids,
-            mask_token_id=tokenizer.mask_token_id, vocabulary_size=len(tokenizer))
+            batch["input_ids"],
+            batch["attention_mask"],
+            special_ids=tokenizer.all_special_ids,
+            mask_token_id=tokenizer.mask_token_id,
+            vocabulary_size=len(tokenizer),
+        )
         return batch
 
     def build_head(self, task, hidden_size):

@@ -57,7 +57,7 @@ class MultipleChoice(TaskFormat):
         start = 0
         for size in sizes:
             for key in encoded:
-                features[key].append(encoded[key][start:start + size])
+                features[key].append(encoded[key][start : start + size])
             start += size
         features["labels"] = [IGNORE_INDEX if label is None else int(label) for label in examples["label"]]
         return features

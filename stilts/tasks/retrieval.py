@@ -84,8 +84,8 @@ def knn(x: torch.Tensor, y: torch.Tensor, k: int, *, both: bool = False, chunk_s
     col_ind = torch.zeros((ky, m), dtype=torch.long, device=x.device) if both else None
     y_t = y.T
     for start in range(0, n, rows):
-        block = x[start:start + rows] @ y_t
-        x2y_sim[start:start + rows], x2y_ind[start:start + rows] = block.topk(kx, dim=1)
+        block = x[start : start + rows] @ y_t
+        x2y_sim[start : start + rows], x2y_ind[start : start + rows] = block.topk(kx, dim=1)
         if both:
             sim, ind = block.topk(min(ky, block.shape[0]), dim=0)
             merged_sim, merged_ind = torch.cat((col_sim, sim)), torch.cat((col_ind, ind + start))
@@ -113,8 +113,9 @@ def nearest_neighbours(queries, database, *, chunk_size: int | None = None) -> l
     return index[:, 0].cpu().tolist()
 
 
-def mine_candidates(x, y, *, neighbourhood: int = BUCC_NEIGHBOURHOOD, threshold: float = 0.0,
-                    chunk_size: int | None = None) -> list[tuple[int, int, float]]:
+def mine_candidates(
+    x, y, *, neighbourhood: int = BUCC_NEIGHBOURHOOD, threshold: float = 0.0, chunk_size: int | None = None
+) -> list[tuple[int, int, float]]:
     """XTREME's ``mine_bitext`` (LASER, ``mode='mine'``, ``retrieval='max'``, ``margin='ratio'``,
     cosine) on two embedding matrices: ``(x row, y row, margin score)`` of the mined pairs, best first.
 
@@ -149,9 +150,16 @@ def mine_candidates(x, y, *, neighbourhood: int = BUCC_NEIGHBOURHOOD, threshold:
     return mined
 
 
-def bucc_candidate_scores(source_vectors, source_texts: Sequence[str], source_ids: Sequence[str],
-                          english_vectors, english_texts: Sequence[str], english_ids: Sequence[str], *,
-                          chunk_size: int | None = None) -> dict[tuple[str, str], float]:
+def bucc_candidate_scores(
+    source_vectors,
+    source_texts: Sequence[str],
+    source_ids: Sequence[str],
+    english_vectors,
+    english_texts: Sequence[str],
+    english_ids: Sequence[str],
+    *,
+    chunk_size: int | None = None,
+) -> dict[tuple[str, str], float]:
     """``candidate2score`` as XTREME builds it for ``bucc_eval``: (source id, English id) -> margin.
 
     As in XTREME, identical sentences of a side are embedded once (``text_load_unify``) and mined
@@ -190,7 +198,7 @@ class PooledSentences(TaskFormat):
     layer: int | None = None
     pooling: str = "mean"
 
-    def for_evaluation(self, settings: dict) -> "PooledSentences":
+    def for_evaluation(self, settings: dict) -> PooledSentences:
         configured = copy.copy(self)
         configured.layer = settings.get("layer")
         configured.pooling = settings.get("pooling") or "mean"
@@ -201,8 +209,10 @@ class PooledSentences(TaskFormat):
         if self.layer is None:
             return default_layer(num_layers)
         if self.layer > num_layers:
-            raise BadInput(f"evaluate.layer: {self.layer} is past the last layer of a {num_layers}-layer "
-                           f"encoder (hidden_states 0..{num_layers}, 0 = the embedding output)")
+            raise BadInput(
+                f"evaluate.layer: {self.layer} is past the last layer of a {num_layers}-layer "
+                f"encoder (hidden_states 0..{num_layers}, 0 = the embedding output)"
+            )
         return self.layer
 
     def _tokenize(self, texts: list[str], tokenizer, max_length: int) -> dict[str, list]:
@@ -296,11 +306,15 @@ class BitextMining(PooledSentences):
             raise BadInput("bucc: the examples need sentences of both sides (is max_examples too small?)")
         candidates = bucc_candidate_scores(*sides["source"], *sides["english"])
         english_ids = set(sides["english"][2])
-        gold = {(example["id"], english) for example in examples if example["side"] == "source"
-                for english in example["gold"] if english in english_ids}
+        gold = {
+            (example["id"], english)
+            for example in examples
+            if example["side"] == "source"
+            for english in example["gold"]
+            if english in english_ids
+        }
         if not gold:
-            raise BadInput("bucc: no gold pair has both sentences among the examples "
-                           "(is max_examples too small?)")
+            raise BadInput("bucc: no gold pair has both sentences among the examples (is max_examples too small?)")
         return candidates, gold
 
     def score(self, predictions, examples, task, language):
@@ -317,9 +331,11 @@ class BitextMining(PooledSentences):
         elif "threshold" in state:
             how = f"threshold from {state['threshold_from']}"
         else:
-            raise BadInput(f"{task.name} {split} ({language}): no threshold; the {BUCC_THRESHOLD_SPLIT} "
-                           f"split of '{language}' chooses it and must be evaluated first (add it to splits, "
-                           f"before {split}, and give its files)")
+            raise BadInput(
+                f"{task.name} {split} ({language}): no threshold; the {BUCC_THRESHOLD_SPLIT} "
+                f"split of '{language}' chooses it and must be evaluated first (add it to splits, "
+                f"before {split}, and give its files)"
+            )
         state.setdefault("splits", {})[split] = how
         return _prf(bucc_scores(candidates, gold, state["threshold"]))
 

@@ -62,10 +62,16 @@ class SpanPrediction:
 def squad_example(row: dict) -> dict:
     """A Hub row of a SQuAD-schema dataset (squad, squad_v2, xquad, mlqa, tydiqa) as an example."""
     answers = row.get("answers") or {"text": [], "answer_start": []}
-    return {"id": str(row["id"]), "title": str(row.get("title") or ""), "context": row["context"],
-            "question": row["question"],
-            "answers": {"text": [str(text) for text in answers["text"]],
-                        "answer_start": [int(start) for start in answers["answer_start"]]}}
+    return {
+        "id": str(row["id"]),
+        "title": str(row.get("title") or ""),
+        "context": row["context"],
+        "question": row["question"],
+        "answers": {
+            "text": [str(text) for text in answers["text"]],
+            "answer_start": [int(start) for start in answers["answer_start"]],
+        },
+    }
 
 
 class SpanHead(nn.Module):
@@ -173,9 +179,14 @@ class SpanQA(TaskFormat):
     #: whether a question may have no answer (SQuAD v2.0)
     no_answer = False
 
-    def __init__(self, evaluate: Callable[[dict, dict, str], dict] | None = None, *,
-                 doc_stride: int = defaults.QA_DOC_STRIDE, n_best: int = N_BEST,
-                 max_answer_tokens: int = MAX_ANSWER_TOKENS):
+    def __init__(
+        self,
+        evaluate: Callable[[dict, dict, str], dict] | None = None,
+        *,
+        doc_stride: int = defaults.QA_DOC_STRIDE,
+        n_best: int = N_BEST,
+        max_answer_tokens: int = MAX_ANSWER_TOKENS,
+    ):
         self.evaluate = evaluate or _squad_v1_evaluate
         self.doc_stride = doc_stride
         self.n_best = n_best
@@ -183,23 +194,33 @@ class SpanQA(TaskFormat):
 
     def featurize(self, examples, tokenizer, task, max_length):
         if not getattr(tokenizer, "is_fast", False):
-            raise BadInput(f"model: {task.name} needs a fast tokenizer (offset mappings map answers back "
-                           f"to the context); {type(tokenizer).__name__} is not one")
+            raise BadInput(
+                f"model: {task.name} needs a fast tokenizer (offset mappings map answers back "
+                f"to the context); {type(tokenizer).__name__} is not one"
+            )
         max_question, stride = _window_stride(tokenizer, max_length, self.doc_stride)
         questions = _cut_questions(examples["question"], tokenizer, max_question)
-        encoded = tokenizer(questions, examples["context"], truncation="only_second", max_length=max_length,
-                            stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+        encoded = tokenizer(
+            questions,
+            examples["context"],
+            truncation="only_second",
+            max_length=max_length,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
         features = {key: encoded[key] for key in ENCODER_KEYS if key in encoded}
         features.update(example_index=[], offset_mapping=[], start_positions=[], end_positions=[])
         for window, example in enumerate(encoded["overflow_to_sample_mapping"]):
             sequence_ids = encoded.sequence_ids(window)
-            offsets = [tuple(offset) if sequence_id == 1 else NOT_CONTEXT
-                       for offset, sequence_id in zip(encoded["offset_mapping"][window], sequence_ids)]
+            offsets = [
+                tuple(offset) if sequence_id == 1 else NOT_CONTEXT
+                for offset, sequence_id in zip(encoded["offset_mapping"][window], sequence_ids)
+            ]
             answers = examples["answers"][example]
             if answers["answer_start"]:
                 start_char = answers["answer_start"][0]
-                start, end = _answer_tokens(offsets, sequence_ids, start_char,
-                                            start_char + len(answers["text"][0]))
+                start, end = _answer_tokens(offsets, sequence_ids, start_char, start_char + len(answers["text"][0]))
             else:
                 start = end = CLS_INDEX
             features["example_index"].append(examples["example_index"][example])
@@ -216,8 +237,9 @@ class SpanQA(TaskFormat):
         batch = {}
         for key, pad in pad_values.items():
             if key in features[0]:
-                batch[key] = torch.tensor([feature[key] + [pad] * (longest - len(feature[key]))
-                                           for feature in features], dtype=torch.long)
+                batch[key] = torch.tensor(
+                    [feature[key] + [pad] * (longest - len(feature[key])) for feature in features], dtype=torch.long
+                )
         if "start_positions" in features[0]:
             for key in ("start_positions", "end_positions"):
                 batch[key] = torch.tensor([feature[key] for feature in features], dtype=torch.long)
@@ -233,8 +255,10 @@ class SpanQA(TaskFormat):
         loss = None
         if "start_positions" in batch:
             start_logits, end_logits = logits.float().unbind(dim=-1)
-            loss = (nn.functional.cross_entropy(start_logits, batch["start_positions"])
-                    + nn.functional.cross_entropy(end_logits, batch["end_positions"])) / 2
+            loss = (
+                nn.functional.cross_entropy(start_logits, batch["start_positions"])
+                + nn.functional.cross_entropy(end_logits, batch["end_positions"])
+            ) / 2
         return loss, logits
 
     def predict(self, outputs, features, examples, task):
@@ -249,8 +273,7 @@ class SpanQA(TaskFormat):
             for feature_index in feature_indices:
                 logits = np.asarray(outputs[feature_index])
                 null_score = min(null_score, float(logits[CLS_INDEX, 0] + logits[CLS_INDEX, 1]))
-                spans.extend(_window_spans(logits, all_offsets[feature_index], self.n_best,
-                                           self.max_answer_tokens))
+                spans.extend(_window_spans(logits, all_offsets[feature_index], self.n_best, self.max_answer_tokens))
             predictions.append(self._choose(example["context"], spans, null_score))
         return predictions
 
@@ -258,14 +281,15 @@ class SpanQA(TaskFormat):
         if not spans:
             return SpanPrediction("", "", math.inf)
         best = max(spans, key=lambda span: span.score)  # the first of equal scores, as sorted() keeps it
-        text = context[best.start_char:best.end_char]
+        text = context[best.start_char : best.end_char]
         return SpanPrediction(text, text, null_score - best.score)
 
     def score(self, predictions, examples, task, language):
         gold = _gold(examples, task, allow_unanswerable=False)
         answers = {key: prediction.text for key, prediction in zip(gold, predictions)}
-        return {key: value for key, value in self.evaluate(gold, answers, language).items()
-                if key in ("exact_match", "f1")}
+        return {
+            key: value for key, value in self.evaluate(gold, answers, language).items() if key in ("exact_match", "f1")
+        }
 
 
 class SpanQAWithNoAnswer(SpanQA):
@@ -307,9 +331,11 @@ def _gold(examples: list[dict], task, *, allow_unanswerable: bool) -> dict[str, 
     for index, example in enumerate(examples):
         answers = list(example["answers"]["text"])
         if not answers and not allow_unanswerable:
-            raise BadInput(f"data.{task.name}: question '{example['id']}' has no gold answer; {task.name} "
-                           f"is scored on answered questions only (XTREME's copies of test files have "
-                           f"their answers removed: use the original release files)")
+            raise BadInput(
+                f"data.{task.name}: question '{example['id']}' has no gold answer; {task.name} "
+                f"is scored on answered questions only (XTREME's copies of test files have "
+                f"their answers removed: use the original release files)"
+            )
         gold[str(index)] = answers
     return gold
 

@@ -90,8 +90,7 @@ def _even_windows(piece_counts: list[int], n_windows: int) -> list[tuple[int, in
         nearest = bisect.bisect_left(cumulative, target)
         # a cut after the previous one, leaving at least one word for each later window
         candidates = [c for c in (nearest - 1, nearest) if bounds[-1] < c <= n_words - (n_windows - k)]
-        bounds.append(min(candidates, key=lambda c: abs(cumulative[c] - target)) if candidates
-                      else bounds[-1] + 1)
+        bounds.append(min(candidates, key=lambda c: abs(cumulative[c] - target)) if candidates else bounds[-1] + 1)
     bounds.append(n_words)
     return list(zip(bounds, bounds[1:]))
 
@@ -102,8 +101,10 @@ def _label_id(tags, word: int, label_ids: dict, task, example_id, offset: int) -
     tag = tags[word]
     if tag not in label_ids:
         # readers check tags against the task's labels with file and line; this catches the rest
-        raise BadInput(f"{task.name}: example {example_id!r}, word {offset + word + 1}: unknown tag "
-                       f"{tag!r} (not one of the task's {len(label_ids)} labels)")
+        raise BadInput(
+            f"{task.name}: example {example_id!r}, word {offset + word + 1}: unknown tag "
+            f"{tag!r} (not one of the task's {len(label_ids)} labels)"
+        )
     return label_ids[tag]
 
 
@@ -139,8 +140,7 @@ class TokenTagging(TaskFormat):
         for i, words in enumerate(sentences):
             tags = examples["tags"][i]
             if tags is not None and len(tags) != len(words):
-                raise BadInput(f"{task.name}: example {examples['id'][i]!r}: {len(tags)} tags for "
-                               f"{len(words)} tokens")
+                raise BadInput(f"{task.name}: example {examples['id'][i]!r}: {len(tags)} tags for {len(words)} tokens")
             for start, end in word_windows(counts[i], budget):
                 window_words.append(words[start:end])
                 window_tags.append(tags[start:end] if tags is not None else None)
@@ -161,13 +161,13 @@ class TokenTagging(TaskFormat):
                     window_positions.append(position)
                 previous = word
             if len(window_positions) != len(window_words[k]):  # the windowing promise, checked
-                raise RuntimeError(f"{task.name}: a window of {len(window_words[k])} words has "
-                                   f"{len(window_positions)} first sub-words")
+                raise RuntimeError(
+                    f"{task.name}: a window of {len(window_words[k])} words has {len(window_positions)} first sub-words"
+                )
             labels.append(window_labels)
             positions.append(window_positions)
         features = dict(encoded)
-        features.update(labels=labels, label_positions=positions, word_offset=offsets,
-                        example_index=example_indices)
+        features.update(labels=labels, label_positions=positions, word_offset=offsets, example_index=example_indices)
         return features
 
     @staticmethod
@@ -180,14 +180,17 @@ class TokenTagging(TaskFormat):
             for j, count in enumerate(word_counts):
                 if count == 0:
                     words[j] = tokenizer.unk_token
-                    word_counts[j] = len(tokenizer(words[j:j + 1], is_split_into_words=True,
-                                                   add_special_tokens=False)["input_ids"])
+                    word_counts[j] = len(
+                        tokenizer(words[j : j + 1], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+                    )
             counts.append(word_counts)
         return counts
 
     def collate(self, features, tokenizer):
-        inputs = [{key: value for key, value in feature.items() if key not in ("labels", *BOOKKEEPING)}
-                  for feature in features]
+        inputs = [
+            {key: value for key, value in feature.items() if key not in ("labels", *BOOKKEEPING)}
+            for feature in features
+        ]
         # right padding whatever the tokenizer's default: predict reads positions from the left
         batch = dict(tokenizer.pad(inputs, padding_side="right", return_tensors="pt"))
         width = batch["input_ids"].shape[1]
@@ -207,8 +210,9 @@ class TokenTagging(TaskFormat):
         logits = head(states)  # (batch, sequence, labels)
         loss = None
         if "labels" in batch:
-            loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(),
-                                               ignore_index=IGNORE_INDEX)
+            loss = nn.functional.cross_entropy(
+                logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE_INDEX
+            )
         return loss, logits
 
     # ------------------------------------------------------------------ predictions and scores
@@ -218,7 +222,8 @@ class TokenTagging(TaskFormat):
         ``outputs[f]`` is ``(sequence length of its batch, labels)``; padding positions are never read."""
         predictions: list[list[str | None]] = [[None] * len(example["tokens"]) for example in examples]
         for output, positions, offset, example_index in zip(
-                outputs, features["label_positions"], features["word_offset"], features["example_index"]):
+            outputs, features["label_positions"], features["word_offset"], features["example_index"]
+        ):
             best = np.asarray(output)[positions].argmax(axis=-1)
             for k, label_index in enumerate(best):
                 predictions[example_index][offset + k] = task.labels[int(label_index)]
