@@ -468,15 +468,3 @@ def build_corpus(
         }
         (folder / MANIFEST_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return summary
-
-
-def read_corpus_manifest(folder: Path) -> dict:
-    path = Path(folder) / MANIFEST_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(
-            f"{folder}: not an MLM corpus folder (no {MANIFEST_FILE}; build one with stilts mlm-corpus)"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise BadInput(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None

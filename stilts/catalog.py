@@ -84,10 +84,6 @@ def register_task(task: Task) -> Task:
     return TASKS.add(task.name, task)
 
 
-def all_tasks() -> dict[str, Task]:
-    return dict(TASKS.items())
-
-
 def get_task(name: str, where: str = "task") -> Task:
     if name not in TASKS:
         for _, family in TASK_FAMILIES.items():
