@@ -20,7 +20,7 @@ from importlib.metadata import entry_points, packages_distributions
 from types import FrameType
 from typing import Generic, TypeVar
 
-from stilts.errors import BadInput, did_you_mean
+from stilts.errors import BadInput, RunFailed, did_you_mean
 
 PLUGIN_GROUP = "stilts.plugins"
 #: the origin of entries added outside any plugin when the registering module is unknown
@@ -155,7 +155,14 @@ def load_plugins() -> None:
     if _state.loaded:
         return
     _state.loaded = True  # before importing: a plugin that reads a registry must not recurse
-    for point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda point: point.name):
+    points = sorted(entry_points(group=PLUGIN_GROUP), key=lambda point: point.name)
+    if not any(point.dist is not None and point.dist.name == "stilts" for point in points):
+        # an install made before the entry points existed (a `git pull` without reinstalling)
+        raise RunFailed(
+            "stilts' own tasks and stage kinds are not registered: its package metadata has no "
+            f"{PLUGIN_GROUP} entry points; reinstall it (pip install -e .)"
+        )
+    for point in points:
         _state.origin = _plugin_label(point)
         try:
             loaded = point.load()

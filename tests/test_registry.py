@@ -41,3 +41,13 @@ def test_stilts_own_entries_come_from_its_plugins():
     assert STAGE_KINDS.origin("target") == "stilts (target-stages)"
     # "stilts (target-tasks)", or "stilts" when another test imported a catalog module directly first
     assert TASKS.origin("xnli").split(" (")[0] == "stilts" and TASKS.origin("mnli").split(" (")[0] == "stilts"
+
+
+def test_an_install_without_the_entry_points_says_to_reinstall(monkeypatch):
+    from stilts import registry
+    from stilts.errors import RunFailed
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    monkeypatch.setattr(registry._state, "loaded", False)
+    with pytest.raises(RunFailed, match=r"reinstall it \(pip install -e \.\)"):
+        registry.load_plugins()
