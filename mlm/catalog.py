@@ -12,51 +12,9 @@ from pathlib import Path
 from stilts.catalog import Task, register_task
 from stilts.errors import BadInput, MissingSplit
 from stilts.mlm.corpus import DEV_FILE, MANIFEST_FILE, SHARD_GLOB
+from stilts.names import XTREME_LANGUAGES
 from stilts.tasks.masked_lm import MASKED_LM
 
-#: the 40 XTREME languages (the paper's MLM corpus covers them)
-XTREME_LANGUAGES = (
-    "af",
-    "ar",
-    "bg",
-    "bn",
-    "de",
-    "el",
-    "en",
-    "es",
-    "et",
-    "eu",
-    "fa",
-    "fi",
-    "fr",
-    "he",
-    "hi",
-    "hu",
-    "id",
-    "it",
-    "ja",
-    "jv",
-    "ka",
-    "kk",
-    "ko",
-    "ml",
-    "mr",
-    "ms",
-    "my",
-    "nl",
-    "pt",
-    "ru",
-    "sw",
-    "ta",
-    "te",
-    "th",
-    "tl",
-    "tr",
-    "ur",
-    "vi",
-    "yo",
-    "zh",
-)
 #: the "language" that means every language of the corpus (ISO 639-2 `mul`, multiple languages): the
 #: MLM task trains and validates on the whole mixture
 MIXTURE = "mul"
