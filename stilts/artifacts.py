@@ -18,6 +18,8 @@ from pathlib import Path
 from stilts.names import SCORE_COLUMNS, SCORE_KEY
 
 COMPLETE = "COMPLETE"
+#: written when a stage's run raised, with the reason on one line; removed when the stage runs again
+FAILED = "FAILED"
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -60,6 +62,23 @@ def is_complete(folder: Path) -> bool:
 
 def mark_complete(folder: Path) -> None:
     write_text_atomic(folder / COMPLETE, "")
+
+
+def mark_failed(folder: Path, reason: str) -> None:
+    write_text_atomic(folder / FAILED, reason + "\n")
+
+
+def failure_of(folder: Path) -> str | None:
+    """The reason a stage's last run failed, if it did and has not run again since."""
+    try:
+        return (folder / FAILED).read_text(encoding="utf-8").strip() or "failed"
+    except FileNotFoundError:
+        return None
+
+
+def clear_failed(folder: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(folder / FAILED)
 
 
 @contextlib.contextmanager

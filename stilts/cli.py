@@ -22,6 +22,7 @@ for _name, _target in {
     "run": "stilts.commands:run",
     "sweep": "stilts.commands:sweep",
     "score": "stilts.metrics.cli:score",
+    "status": "stilts.status_cli:status",
     "table": "stilts.reports.cli:table",
     "tasks": "stilts.catalog_cli:tasks",
     "translate": "stilts.translate.cli:translate",

@@ -59,6 +59,10 @@ def run(
     stages, data_sources = plan_pipeline(pipeline, base_dir, run_dir, str(pipeline_file))
     model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file), install=not dry_run)
     check_data([(stages, data_sources)], log=_log_on_main_process)
+    if not dry_run and os.environ.get("RANK", "0") == "0":
+        from stilts.run_folder import record_stages
+
+        record_stages(run_dir, [(pipeline.name, stages)])
     if dry_run:
         click.echo(f"pipeline {pipeline.name}  model {pipeline.model}  seed {pipeline.seed}  run dir {run_dir}")
         _print_stages(stages, with_settings=True)
@@ -76,6 +80,26 @@ def run(
     context.log(f"scores: {context.scores_path}")
 
 
+_SLURM_OPTIONS = [
+    click.option("--partition", help="Slurm partition of the jobs (slurm.partition)."),
+    click.option("--account", help="Slurm account to charge (slurm.account)."),
+    click.option("--qos", help="Slurm quality of service (slurm.qos)."),
+    click.option("--time", help="Time limit of each job, e.g. 12:00:00 or 2-00:00:00 (slurm.time; default 24:00:00)."),
+    click.option(
+        "--gpus-per-job", type=int, help="GPUs of each training job, 0 for CPU jobs (slurm.gpus_per_job; default 1)."
+    ),
+    click.option("--nodes-per-job", type=int, help="Nodes of each training job (slurm.nodes_per_job; default 1)."),
+    click.option("--cpus-per-job", type=int, help="CPU cores on each node of a job (slurm.cpus_per_job)."),
+    click.option("--mem", help="Memory on each node of a job, e.g. 64G (slurm.mem)."),
+]
+
+
+def _with_slurm_options(command):
+    for option in reversed(_SLURM_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.command()
 @click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
 @_OUTPUT_DIR
@@ -91,6 +115,22 @@ def run(
     help="Pipelines to run at once, each in its own process: one GPU each (round-robin over "
     "the visible GPUs), or on CPU an Nth of the cores each. Logs go to <run dir>/logs/.",
 )
+@click.option(
+    "--submit",
+    type=click.Choice(["slurm"]),
+    default=None,
+    help="Submit the sweep to Slurm instead of running it here: one job per unique stage, each "
+    "after the job of the stage it starts from; returns at once (watch with `stilts status`). "
+    "Complete stages and stages whose job is queued or running are not submitted again.",
+)
+@_with_slurm_options
+@click.option(
+    "--stage",
+    "only_stage",
+    metavar="FINGERPRINT",
+    help="Run one stage (its fingerprint or the first 8 characters of it) and any stage it needs "
+    "that is not complete, for every pipeline that has it: what each Slurm job runs.",
+)
 def sweep(
     sweep_file: Path,
     output_dir: Path | None,
@@ -98,6 +138,9 @@ def sweep(
     dry_run: bool,
     detect_anomaly: bool,
     jobs: int,
+    submit: str | None,
+    only_stage: str | None,
+    **slurm_options,
 ) -> None:
     """Run (or resume) every pipeline of a sweep; stages shared by fingerprint run once.
 
@@ -105,7 +148,8 @@ def sweep(
     """
     from stilts.engine import plan_pipeline, resolve_model_reference
     from stilts.preflight import check_data
-    from stilts.sweep import expand, load_sweep
+    from stilts.run_folder import record_stages
+    from stilts.sweep import expand, load_sweep, only_stage_plans
 
     if jobs < 1:
         raise BadInput(f"--jobs: {jobs} is not a number of processes (1 or more)")
@@ -113,21 +157,38 @@ def sweep(
         raise BadInput(
             "--jobs starts its own processes: run `stilts sweep --jobs` without accelerate launch or torchrun"
         )
-    config, base_dir = load_sweep(sweep_file, overrides)
+    slurm = {field: value for field, value in slurm_options.items() if value is not None}
+    if slurm and not submit:
+        raise BadInput(f"--{next(iter(slurm)).replace('_', '-')}: a Slurm setting, for --submit slurm only")
+    if submit and (jobs > 1 or only_stage):
+        other = "--jobs" if jobs > 1 else "--stage"
+        raise BadInput(f"--submit: submits every stage as its own job; it does not go with {other}")
+    config, base_dir = load_sweep(sweep_file, overrides, slurm)
     run_dir = (output_dir or Path("runs") / config.name).resolve()
     pipelines = expand(config, str(sweep_file))
     plans = [
         (pipeline, *plan_pipeline(pipeline, base_dir, run_dir, f"{sweep_file}: {pipeline.name}"))
         for pipeline in pipelines
     ]
+    if only_stage:
+        plans = only_stage_plans(plans, only_stage, str(sweep_file))
     model_path = resolve_model_reference(config.model, base_dir, str(sweep_file), install=not dry_run)
     check_data([(stages, sources) for _, stages, sources in plans], log=_log_on_main_process)
+    if not dry_run and os.environ.get("RANK", "0") == "0":
+        record_stages(run_dir, [(pipeline.name, stages) for pipeline, stages, _ in plans])
     unique = {stage.fingerprint: stage for _, stages, _ in plans for stage in stages}
     done = sum(stage.complete for stage in unique.values())
     click.echo(
         f"sweep {config.name}: {len(plans)} pipelines, {len(unique)} distinct stages "
         f"({done} complete, {len(unique) - done} to run), run dir {run_dir}"
     )
+    if submit:
+        from stilts.slurm.submit import submit_sweep
+
+        submit_sweep(
+            config, [(p.name, stages) for p, stages, _ in plans], sweep_file.resolve(), overrides, run_dir, dry_run
+        )
+        return
     if dry_run:
         for kind in STAGE_KINDS.names():
             of_kind = [stage for stage in unique.values() if stage.kind == kind]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import operator
 import re
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -256,7 +258,12 @@ def _known_fields(model: type[BaseModel] | None, parents: list, raw) -> list[str
             model = None  # resolved from the item's kind below
             continue
         annotation = model.model_fields[part].annotation if model and part in model.model_fields else None
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        # an optional block (`Block | None`) names its model among the union's members
+        members = (
+            typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
+        )
+        models = [m for m in (annotation, *members) if isinstance(m, type) and issubclass(m, BaseModel)]
+        model = models[0] if models else None
     if model is None and isinstance(node, dict) and node.get("kind") in STAGE_KINDS:
         model = STAGE_KINDS.get(node["kind"]).config
     return list(model.model_fields) if model else []

@@ -13,11 +13,11 @@ import json
 import shutil
 from pathlib import Path
 
-from stilts.artifacts import locked, mark_complete, write_json_atomic
+from stilts.artifacts import clear_failed, locked, mark_complete, mark_failed, write_json_atomic
 from stilts.catalog import TASK_FAMILIES, TASKS, get_task
 from stilts.config import PipelineConfig, stage_name
 from stilts.data import HUB
-from stilts.errors import BadInput, did_you_mean
+from stilts.errors import BadInput, did_you_mean, one_line
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
 
 OFFLINE_PREFIX = "offline/"
@@ -161,8 +161,14 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
     context.log(f"{header}: {'resuming' if resuming else 'running'} -> {stage.folder}")
     if accelerator.is_main_process:
         stage.folder.mkdir(parents=True, exist_ok=True)
+        clear_failed(stage.folder)
     accelerator.wait_for_everyone()
-    metrics = runner.run(stage, context)
+    try:
+        metrics = runner.run(stage, context)
+    except Exception as error:  # an interrupt (Ctrl-C, a job's end) is a stop, not a failure
+        if accelerator.is_main_process:
+            mark_failed(stage.folder, one_line(error))  # for `stilts status`
+        raise
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write_json_atomic(
@@ -193,5 +199,4 @@ def blocking_failure(stages: list[PlannedStage], failed_stages: dict[str, str]) 
 def failure_reason(stages: list[PlannedStage], error: BaseException) -> tuple[PlannedStage, str]:
     """The stage a failed pipeline stopped in, and one line saying so."""
     stage = next((s for s in stages if not s.complete), stages[-1])
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return stage, f"{stage.kind} '{stage.name}' ({stage.fingerprint[:8]}): {message}"
+    return stage, f"{stage.kind} '{stage.name}' ({stage.fingerprint[:8]}): {one_line(error)}"

@@ -19,6 +19,12 @@ class RunFailed(Exception):
     prints the message as one line and exits 1; what was saved before (checkpoints) stays."""
 
 
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (its type's name if it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def did_you_mean(word: str, choices) -> str:
     """A ' (did you mean 'x'?)' suffix for the closest choice, or ''."""
     import difflib

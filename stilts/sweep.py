@@ -22,6 +22,7 @@ from stilts.config import (
     validate_pipeline,
 )
 from stilts.errors import BadInput
+from stilts.slurm.settings import SlurmConfig
 from stilts.stage_kinds import STAGE_KINDS
 
 BASELINE = "none"
@@ -48,12 +49,20 @@ class SweepConfig(BaseModel):
     #: settings for one task's stage, e.g. {xnli: {batch_size: 8}}; applied after `stages`
     tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     matrix: SweepMatrix
+    #: what each stage's job asks for when the sweep is submitted to Slurm (`stilts.slurm.settings`)
+    slurm: SlurmConfig | None = None
 
 
-def load_sweep(path: Path, overrides: tuple[str, ...] = ()) -> tuple[SweepConfig, Path]:
+def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None = None) -> tuple[SweepConfig, Path]:
+    """The sweep YAML with ``--set`` overrides applied, then ``slurm`` (top-level fields of its
+    ``slurm:`` block given on the command line)."""
     raw = read_yaml_mapping(path)
     for override in overrides:
         apply_override(raw, override)
+    if slurm:
+        if not isinstance(raw.get("slurm") or {}, dict):
+            raise BadInput(f"{path}: slurm: expected a mapping of settings")
+        raw["slurm"] = {**(raw.get("slurm") or {}), **slurm}
     try:
         sweep = SweepConfig.model_validate(raw)
     except ValidationError as error:
@@ -62,6 +71,11 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = ()) -> tuple[SweepConfig
     if unknown:
         raise BadInput(
             f"{path}: stages.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(STAGE_KINDS.names())})"
+        )
+    unknown = set(sweep.slurm.stages if sweep.slurm else ()) - set(STAGE_KINDS.names())
+    if unknown:
+        raise BadInput(
+            f"{path}: slurm.stages.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(STAGE_KINDS.names())})"
         )
     return sweep, path.resolve().parent
 
@@ -108,3 +122,23 @@ def _stage(sweep: SweepConfig, kind: str, task_names: list[str], **fields) -> di
         stage.update(sweep.tasks.get(task_names[0], {}))
     stage.update(fields)
     return stage
+
+
+def only_stage_plans(plans: list, fingerprint: str, source: str) -> list:
+    """The pipelines of ``plans`` ((pipeline, stages, data sources)) that have the stage whose
+    fingerprint starts with ``fingerprint``, each cut after that stage."""
+    matches = {s.fingerprint for _, stages, _ in plans for s in stages if s.fingerprint.startswith(fingerprint)}
+    if not matches:
+        raise BadInput(
+            f"--stage {fingerprint}: no stage of {source} has this fingerprint "
+            "(was the sweep file or a --set changed since the job was submitted?)"
+        )
+    if len(matches) > 1:
+        raise BadInput(f"--stage {fingerprint}: {len(matches)} stages' fingerprints start so; give more of it")
+    (wanted,) = matches
+    chosen = []
+    for pipeline, stages, sources in plans:
+        positions = [i for i, stage in enumerate(stages) if stage.fingerprint == wanted]
+        if positions:
+            chosen.append((pipeline, stages[: positions[0] + 1], sources))
+    return chosen
