@@ -162,6 +162,21 @@ def test_grid_runs_as_a_dag_of_jobs_and_a_cancelled_job_resumes(cluster, tiny_mo
     assert code == 0 and "slurm: nothing to submit; 10 stages complete, 0 queued or running" in stdout
 
 
+def test_slurm_refuses_a_request_before_anything_is_submitted(cluster, tiny_model, tiny_nli, tmp_path, capsys):
+    path = _write_grid(tmp_path, tiny_model, tiny_nli, intermediate=["qqp"], target=["xnli"])
+    out = tmp_path / "slurm"
+    code, _, stderr = run_cli(["sweep", path, "--output-dir", out, "--submit", "slurm", "--partition", "nope"], capsys)
+    assert (
+        code == 2
+        and "slurm: Slurm refuses the request of the intermediate jobs (CPU, 00:20:00, partition nope)" in stderr
+    )
+    assert "invalid partition specified: nope" in stderr.lower()
+    # this node has no GPUs
+    code, _, stderr = run_cli(["sweep", path, "--output-dir", out, "--submit", "slurm", "--gpus-per-job", "1"], capsys)
+    assert code == 2 and "Slurm refuses the request" in stderr and "1 GPU" in stderr
+    assert not (out / "slurm" / "jobs.json").exists()
+
+
 def test_a_failed_stage_blocks_its_dependents_and_the_others_finish(cluster, tiny_model, tiny_nli, tmp_path, capsys):
     # a learning rate that makes the qqp model's weights overflow: its target stage's loss is NaN
     path = _write_grid(
@@ -194,3 +209,24 @@ def test_a_failed_stage_blocks_its_dependents_and_the_others_finish(cluster, tin
     code, stdout, _ = run_cli(["sweep", path, "--output-dir", out, "--submit", "slurm", "--dry-run"], capsys)
     assert code == 0 and "slurm: would submit 2 jobs (0 job arrays); 3 stages already complete" in stdout
     assert json.loads((out / "slurm" / "jobs.json").read_text())  # the dry run submitted nothing new
+
+
+@pytest.mark.slow
+def test_a_job_warned_of_its_time_limit_is_requeued_and_resumes(cluster, tiny_model, tiny_nli, tmp_path, capsys):
+    """Slurm's warning before the time limit (USR2, as --signal=USR2@90 sends it): submitit requeues
+    the job, which resumes the stage from its checkpoint. Slow: Slurm holds a requeued job ~2 min."""
+    long_mnli = {"mnli": {"epochs": 6, "checkpoint_every": 3}}
+    path = _write_grid(tmp_path, tiny_model, tiny_nli, intermediate=["mnli"], target=["xnli"], tasks=long_mnli)
+    local, out = tmp_path / "local", tmp_path / "slurm"
+    assert run_cli(["sweep", path, "--output-dir", local], capsys)[0] == 0
+    code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out, "--submit", "slurm"], capsys)
+    assert code == 0, stderr
+    mnli, folder = _stage(out, "intermediate", "mnli-xnli-s1")
+    job = job_records(out)[mnli]["job_id"]
+    _wait_for(lambda: any((folder / "checkpoints").glob("step-*/progress.json")), "a checkpoint of mnli")
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    _wait_until_done(out, timeout=600)
+    assert job_details(job)["Restarts"] == "1"
+    log = open(job_records(out)[mnli]["stdout"]).read()
+    assert "resuming from step-" in log
+    assert _scores(out / "scores.csv") == _scores(local / "scores.csv")

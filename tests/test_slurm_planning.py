@@ -166,7 +166,8 @@ def test_dry_run_prints_the_job_dag_without_slurm(small_grid, capsys, monkeypatc
     )
     assert code == 0, stderr
     assert "slurm: would submit 5 jobs (1 job arrays); 0 stages already complete, 0 already queued or running" in stdout
-    lines = [line for line in stdout.splitlines() if line.startswith("  ")]
+    assert "  intermediate: 1 jobs, CPU, 1-00:00:00 each\n  target: 2 jobs," in stdout
+    lines = [line for line in stdout.splitlines() if line.startswith("  ") and " each" not in line]
     assert len(lines) == 5 and lines[0].split()[0] == "intermediate" and "at once" in lines[0]
     assert "CPU, 1-00:00:00; after intermediate 'intermediate'" in lines[1] and "(array 2, 2 jobs)" in lines[1]
     code, _, stderr = run_cli(["sweep", small_grid, "--submit", "slurm", "--gpus-per-job", "0"], capsys)

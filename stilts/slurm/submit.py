@@ -259,6 +259,10 @@ def submit_sweep(
     )
     if dry_run:
         click.echo(f"slurm: would submit {summary}")
+        for kind in STAGE_KINDS.names():
+            of_kind = [job for job in dag.jobs if job.stage.kind == kind]
+            if of_kind:
+                click.echo(f"  {kind}: {len(of_kind)} jobs, {of_kind[0].resources.describe()} each")
         for line in describe_dag(dag):
             click.echo(line)
         return
