@@ -52,13 +52,14 @@ def run(
     Completed stages (same fingerprint, COMPLETE present) are reused, not rerun.
     """
     from stilts.engine import plan_pipeline, resolve_model_reference
-    from stilts.preflight import check_data
+    from stilts.preflight import check_data, check_models
 
     pipeline, base_dir = load_pipeline(pipeline_file, overrides)
     run_dir = (output_dir or Path("runs") / pipeline.name).resolve()
     stages, data_sources = plan_pipeline(pipeline, base_dir, run_dir, str(pipeline_file))
     model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file), install=not dry_run)
     check_data([(stages, data_sources)], log=_log_on_main_process)
+    check_models([(stages, data_sources)], model_path)
     if not dry_run and os.environ.get("RANK", "0") == "0":
         from stilts.run_folder import record_stages
 
@@ -147,7 +148,7 @@ def sweep(
     A failed pipeline does not stop the others; the summary lists it and the exit code is 1.
     """
     from stilts.engine import plan_pipeline, resolve_model_reference
-    from stilts.preflight import check_data
+    from stilts.preflight import check_data, check_models
     from stilts.run_folder import record_stages
     from stilts.sweep import expand, load_sweep, only_stage_plans
 
@@ -174,6 +175,7 @@ def sweep(
         plans = only_stage_plans(plans, only_stage, str(sweep_file))
     model_path = resolve_model_reference(config.model, base_dir, str(sweep_file), install=not dry_run)
     check_data([(stages, sources) for _, stages, sources in plans], log=_log_on_main_process)
+    check_models([(stages, sources) for _, stages, sources in plans], model_path)
     if not dry_run and os.environ.get("RANK", "0") == "0":
         record_stages(run_dir, [(pipeline.name, stages) for pipeline, stages, _ in plans])
     unique = {stage.fingerprint: stage for _, stages, _ in plans for stage in stages}

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from stilts import defaults
+from stilts.adapters import PeftSettings
 from stilts.errors import BadInput, did_you_mean
 from stilts.stage_kinds import STAGE_KINDS
 
@@ -62,6 +63,8 @@ class TrainingStage(StageConfig):
     #: which splits of the training data to train on, e.g. [dev, test] for data released without a
     #: training split (ANLI's public dev/test rounds); training on dev turns off early stopping on it
     train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = ["train"]
+    #: train an adapter (LoRA, IA3) instead of the whole encoder; heads always train fully
+    peft: PeftSettings | None = None
 
 
 class PipelineConfig(_Strict):

@@ -38,9 +38,17 @@ def load_encoder(model_path: str):
     """Encoder and tokenizer from a Hub id or local folder; clear errors for folders without weights."""
     from transformers import AutoModel, AutoTokenizer
 
+    from stilts.adapters import ADAPTER_CONFIG, is_adapter_folder, merged_with_adapter
+
     folder = Path(model_path)
     if folder.is_dir() and not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
         raise BadInput(f"{folder}: model folder has no weights (*.safetensors or *.bin)")
+    if is_adapter_folder(folder):  # a stage that kept its adapter: the encoder under it, plus the adapter
+        base = json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+        encoder, _ = load_encoder(base)
+        from transformers import AutoTokenizer
+
+        return merged_with_adapter(encoder, folder), AutoTokenizer.from_pretrained(model_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         # no pooler: heads read the token states, and an unused pooler only adds warnings and weights

@@ -59,3 +59,11 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
             raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
     log(f"data: read {len(reads)} splits (task, split, language) in {time.perf_counter() - started:.1f} s")
     return len(reads)
+
+
+def check_models(plans: list[tuple[list[PlannedStage], dict[str, str]]], model_path: str) -> None:
+    """Let every stage to run check its settings against the pipeline's model (see
+    `StageRunner.check_model`); every stage of a pipeline has the architecture of its first."""
+    for stages, _ in plans:
+        for stage in stages_to_run(stages):
+            STAGE_KINDS.get(stage.kind).runner.check_model(stage, model_path)

@@ -89,6 +89,10 @@ class StageRunner:
         stage starts. A stage that reads nothing returns []."""
         return []
 
+    def check_model(self, stage: PlannedStage, model_path: str) -> None:
+        """Refuse settings the pipeline's model cannot take (an adapter on modules its architecture
+        lacks), with a BadInput, before any stage starts. ``model_path``: the pipeline's model."""
+
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         """Called instead of ``run`` when the stage is complete and reused."""
 

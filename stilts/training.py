@@ -161,12 +161,11 @@ class TaskBatches:
 
 def _build_optimizer(model, plan: TrainingPlan):
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    # frozen weights (an adapter stage's encoder) get no optimizer state
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
-        {
-            "params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
-            "weight_decay": plan.weight_decay,
-        },
-        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in trained if not any(k in n for k in no_decay)], "weight_decay": plan.weight_decay},
+        {"params": [p for n, p in trained if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
     optimizer = _adamw(groups, lr=plan.learning_rate, eps=defaults.ADAM_EPSILON)
     from transformers import get_linear_schedule_with_warmup

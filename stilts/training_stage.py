@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from stilts import defaults
+from stilts.adapters import ADAPTER_FOLDER, add_adapter, check_target_modules, folder_size, save_adapter
 from stilts.artifacts import atomic_folder
 from stilts.catalog import get_task
 from stilts.checkpoints import CheckpointStore
@@ -70,6 +71,8 @@ def training_settings(
         seed=context.pipeline.seed,
         mixed_precision=context.pipeline.mixed_precision,
     )
+    if settings.get("peft") is None:  # stages without adapters keep the fingerprints they always had
+        settings.pop("peft", None)
     return settings
 
 
@@ -95,6 +98,9 @@ class TrainingStageRunner(StageRunner):
         settings, accelerator = stage.settings, context.accelerator
         seed_everything(settings["seed"])
         encoder, tokenizer = load_encoder(input_model(stage, context))
+        adapter = settings.get("peft")
+        if adapter:
+            encoder = add_adapter(encoder, adapter, f"stages[{stage.index}]")
         tasks = [get_task(name) for name in settings["tasks"]]
         items = [self._training_task(task, tokenizer, settings, context) for task in tasks]
         model = StageModel(encoder, tasks)  # heads are new: the paper re-initialises them every phase
@@ -140,14 +146,34 @@ class TrainingStageRunner(StageRunner):
             log=context.log,
         )
 
+        metrics = {"training": summary, "train_examples": {item.task.name: len(item.features) for item in items}}
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
-            with atomic_folder(stage.folder / MODEL_FOLDER) as folder:
-                unwrapped.encoder.save_pretrained(folder)
-                tokenizer.save_pretrained(folder)
             with atomic_folder(stage.folder / HEADS_FOLDER) as folder:
                 save_heads(unwrapped, folder)
-        return {"training": summary, "train_examples": {item.task.name: len(item.features) for item in items}}
+            if adapter:
+                metrics["peft"] = self._save_adapter(unwrapped.encoder, adapter, stage, context)
+                if adapter["on_end"] == "merge":
+                    unwrapped.encoder = unwrapped.encoder.merge_and_unload()
+            with atomic_folder(stage.folder / MODEL_FOLDER) as folder:
+                if adapter and adapter["on_end"] == "keep":  # the adapter alone, on the frozen encoder
+                    save_adapter(unwrapped.encoder, folder, input_model(stage, context))
+                else:
+                    unwrapped.encoder.save_pretrained(folder)
+                tokenizer.save_pretrained(folder)
+        return metrics
+
+    @staticmethod
+    def _save_adapter(peft_encoder, adapter: dict, stage: PlannedStage, context: RunContext) -> dict:
+        with atomic_folder(stage.folder / ADAPTER_FOLDER) as folder:
+            save_adapter(peft_encoder, folder, input_model(stage, context))
+        trainable, total = peft_encoder.get_nb_trainable_parameters()
+        size = folder_size(stage.folder / ADAPTER_FOLDER)
+        context.log(
+            f"  {adapter['method']} adapter: {trainable:,} of {total:,} encoder parameters trained "
+            f"({100 * trainable / total:.2f}%), {size / 1e6:.2f} MB ({adapter['on_end']})"
+        )
+        return {"method": adapter["method"], "trainable_parameters": trainable, "parameters": total, "bytes": size}
 
     def _schedule(self, items: list[TrainingTask], settings: dict, context: RunContext):
         """How many batches the stage takes and which task each comes from.
@@ -183,6 +209,10 @@ class TrainingStageRunner(StageRunner):
                 f"rate {rate:.4f}  expected {expected:,.0f} examples ({expected / sizes[name]:.2f} epochs)"
             )
         return total_batches, mixing.TaskSampler(rates, settings["seed"])
+
+    def check_model(self, stage: PlannedStage, model_path: str) -> None:
+        if stage.settings.get("peft"):
+            check_target_modules(model_path, stage.settings["peft"], f"stages[{stage.index}]")
 
     def data_reads(self, stage: PlannedStage) -> list[DataRead]:
         """Every (task, split, language) the stage will read: its training data and its dev data."""

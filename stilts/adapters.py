@@ -1,0 +1,141 @@
+"""Parameter-efficient stages through peft: a LoRA (or IA3) adapter on the incoming encoder, trained
+with fresh, fully trained heads while the encoder's own weights stay frozen.
+
+At the stage's end the adapter is either merged (``on_end: merge``: ``model/`` is a plain encoder
+with the adapter folded in, what STILTs needs, since the next stage re-initialises heads) or kept
+(``on_end: keep``: ``model/`` is the adapter alone in peft's format, a few MB, naming the frozen
+encoder it sits on; the next stage starts from encoder + adapter and trains a new adapter on top).
+Either way ``adapter/`` holds the adapter in peft's ``save_pretrained`` format, loadable with
+``PeftModel.from_pretrained(encoder, "<stage>/adapter")``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stilts.errors import BadInput
+
+ADAPTER_FOLDER = "adapter"
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+class PeftSettings(BaseModel):
+    """The ``peft:`` block of a training stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["lora", "ia3"] = "lora"
+    #: LoRA's rank
+    r: Annotated[int, Field(gt=0)] = 8
+    #: LoRA's scaling numerator (the update is scaled by alpha / r); None = 2 r
+    alpha: Annotated[float, Field(gt=0)] | None = None
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    #: module names (or name suffixes) to adapt; None = peft's default for the architecture
+    #: (query and value projections for BERT, XLM-R, e5; query_proj and value_proj for DeBERTa-v2)
+    target_modules: Annotated[list[str], Field(min_length=1)] | None = None
+    #: what the next stage gets: the merged encoder, or the frozen encoder plus this adapter
+    on_end: Literal["merge", "keep"] = "merge"
+
+
+def peft_config(settings: dict):
+    from peft import IA3Config, LoraConfig
+
+    if settings["method"] == "ia3":
+        return IA3Config(target_modules=settings["target_modules"])
+    return LoraConfig(
+        r=settings["r"],
+        lora_alpha=settings["alpha"] or 2 * settings["r"],
+        lora_dropout=settings["dropout"],
+        target_modules=settings["target_modules"],
+    )
+
+
+def add_adapter(encoder, settings: dict, where: str):
+    """The encoder wrapped with a new, trainable adapter; its own weights are frozen."""
+    from peft import get_peft_model
+
+    try:
+        with _quiet():
+            return get_peft_model(encoder, peft_config(settings))
+    except ValueError as error:  # e.g. "Target modules {'qkv'} not found in the base model"
+        message = str(error).strip().splitlines()[0]
+        raise BadInput(f"{where}.peft.target_modules: {message} (its modules: {module_suffixes(encoder)})") from None
+
+
+def module_suffixes(encoder) -> str:
+    """The last parts of the encoder's Linear module names, which target_modules may name."""
+    from torch import nn
+
+    names = sorted(
+        {name.rsplit(".", 1)[-1] for name, module in encoder.named_modules() if isinstance(module, nn.Linear)}
+    )
+    return ", ".join(names)
+
+
+def check_target_modules(model_path: str, settings: dict, where: str) -> None:
+    """Refuse target_modules the architecture of ``model_path`` does not have, without loading weights."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    if settings["target_modules"] is None:
+        return
+    try:
+        config = AutoConfig.from_pretrained(_base_of(model_path))
+    except (OSError, ValueError):
+        return  # not here yet (a dry run before the model is installed); loading it will tell
+    with torch.device("meta"):
+        encoder = AutoModel.from_config(config, add_pooling_layer=False)
+    names = [name for name, _ in encoder.named_modules()]
+    for wanted in settings["target_modules"]:
+        if not any(name == wanted or name.endswith(f".{wanted}") for name in names):
+            raise BadInput(
+                f"{where}.peft.target_modules: the {config.model_type} encoder has no module '{wanted}' "
+                f"(its Linear modules: {module_suffixes(encoder)})"
+            )
+
+
+def is_adapter_folder(folder: Path) -> bool:
+    return (folder / ADAPTER_CONFIG).is_file()
+
+
+def _base_of(model_path: str) -> str:
+    """The full encoder under a chain of kept adapters."""
+    folder = Path(model_path)
+    while is_adapter_folder(folder):
+        folder = Path(json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"])
+    return str(folder) if Path(model_path).is_dir() else model_path
+
+
+def merged_with_adapter(encoder, folder: Path):
+    """``encoder`` with the adapter in ``folder`` folded into its weights."""
+    from peft import PeftModel
+
+    with _quiet():
+        return PeftModel.from_pretrained(encoder, str(folder)).merge_and_unload()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """peft asks transformers a deprecated question about checkpointing, which warns every time."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+def save_adapter(peft_encoder, folder: Path, base_model: str) -> None:
+    """The adapter alone, in peft's format, naming the encoder it sits on."""
+    peft_encoder.save_pretrained(str(folder))
+    config_path = folder / ADAPTER_CONFIG
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = str(Path(base_model).resolve()) if Path(base_model).exists() else base_model
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def folder_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
