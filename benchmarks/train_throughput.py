@@ -268,8 +268,8 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     notes the time of each step, wrappers that note setup phases and the indices of each batch)."""
     import numpy as np
 
-    import stilts.stages
     import stilts.training
+    import stilts.training_stage
     from stilts.config import validate_pipeline
     from stilts.engine import plan_pipeline, run_stages
     from stilts.execution import make_context
@@ -328,21 +328,45 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
 
     started_phase = [0.0]
     for name in ("load_encoder", "load_examples", "featurize"):
-        setattr(stilts.stages, name, timed(name, getattr(stilts.stages, name)))
+        setattr(stilts.training_stage, name, timed(name, getattr(stilts.training_stage, name)))
     saves: list[float] = []
     original_save = stilts.training.CheckpointStore.save
+
+    checkpoint_sizes: list[float] = []
 
     def save(self, *args, **kwargs):
         begin = time.perf_counter()
         original_save(self, *args, **kwargs)
         saves.append(time.perf_counter() - begin)
+        checkpoint_sizes.append(sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file()) / 2**20)
 
     stilts.training.CheckpointStore.save = save
+    built: list = []  # the optimizer, for the size of its state
+    original_build = stilts.training._build_optimizer
+
+    def build_optimizer(model, plan):
+        made = original_build(model, plan)
+        built.append((model, made[0]))
+        return made
+
+    stilts.training._build_optimizer = build_optimizer
     context = make_context(pipeline, str(config["model"]), sources, workdir / "run")
     context.log = lambda message: None
     start = started_phase[0] = time.perf_counter()
     run_stages(stages, context)
     end = time.perf_counter()
+    _, optimizer = built[0]
+    state_bytes = sum(
+        value.numel() * value.element_size()
+        for state in optimizer.state.values()
+        for value in state.values()
+        if hasattr(value, "numel")
+    )
+    (folder,) = [stage.folder for stage in stages]
+
+    def mib(path: Path) -> float:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20 if path.exists() else 0.0
+
     lengths = feature_lengths(drawn[0][0].item.features) if drawn else np.zeros(0)
     real = [int(lengths[indices].sum()) for _, indices in drawn]
     padded = [int(lengths[indices].max()) * len(indices) for _, indices in drawn]
@@ -355,6 +379,12 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         "after_last_step_s": end - stamps[-1],
         "setup": marks,
         "checkpoint_saves_s": saves,
+        # counted in the optimizer: an adapter stage merges its adapter away at the end
+        "trainable_parameters": sum(p.numel() for group in optimizer.param_groups for p in group["params"]),
+        "optimizer_state_mib": state_bytes / 2**20,
+        "checkpoint_mib": max(checkpoint_sizes, default=0.0),
+        "model_mib": mib(folder / "model"),
+        "adapter_mib": mib(folder / "adapter"),
     }
 
 

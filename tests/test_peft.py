@@ -155,3 +155,24 @@ def test_a_killed_adapter_stage_resumes_to_the_same_scores(tiny_model, tiny_nli,
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from step-" in resumed.stdout
     assert (out / "scores.csv").read_text() == (tmp_path / "whole" / "scores.csv").read_text()
+
+
+def test_a_sweep_with_adapter_stages(tiny_model, tiny_nli, tmp_path, capsys):
+    config = {
+        "name": "lora_grid",
+        "model": str(tiny_model),
+        "data": {task: str(folder) for task, folder in tiny_nli.items()},
+        "stages": {
+            "intermediate": dict(TRAINING, peft={"r": 4, "on_end": "keep"}),
+            "target": dict(TRAINING, peft={"r": 4}),
+            "evaluate": {"max_examples": 8},
+        },
+        "matrix": {"intermediate": ["none", "mnli"], "target": ["xnli"], "seed": [1, 2]},
+    }
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, stdout, stderr = run_cli(["sweep", path, "--output-dir", tmp_path / "out"], capsys)
+    assert code == 0, stderr
+    assert "sweep lora_grid: 4 done, 0 reused (already complete), 0 failed" in stdout
+    assert stdout.count("lora adapter:") == 2 + 4  # 2 intermediate stages (2 seeds), 4 target stages
+    assert len(list((tmp_path / "out").glob("*/adapter/adapter_model.safetensors"))) == 6
