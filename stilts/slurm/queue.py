@@ -5,9 +5,10 @@ final state and times of jobs that ended (while slurmctld still remembers them, 
 from __future__ import annotations
 
 import getpass
-import shutil
 import subprocess
 from dataclasses import dataclass
+
+from stilts.errors import BadInput
 
 #: a pending job whose dependency failed, on a cluster that keeps such jobs queued
 NEVER_RUNS = "DependencyNeverSatisfied"
@@ -22,10 +23,6 @@ class QueuedJob:
     @property
     def will_run(self) -> bool:
         return self.reason != NEVER_RUNS
-
-
-def slurm_available() -> bool:
-    return shutil.which("squeue") is not None
 
 
 def queued_jobs() -> dict[str, QueuedJob]:
@@ -59,7 +56,10 @@ def cancel(job_ids: list[str]) -> None:
 
 
 def _slurm(command: list[str]) -> str:
-    done = subprocess.run(command, capture_output=True, text=True)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise BadInput(f"{command[0]} is not on PATH (this run folder has Slurm jobs)") from None
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
         raise RuntimeError(f"{' '.join(command[:2])}: {message[-1] if message else f'exit code {done.returncode}'}")

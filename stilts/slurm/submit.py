@@ -180,7 +180,7 @@ def submit(dag: JobDag, *, sweep_file: Path, overrides: tuple[str, ...], run_dir
             additional_parameters={
                 "kill-on-invalid-dep": "yes",
                 **({"mem": resources.mem} if resources.mem else {}),
-                **dict(resources.sbatch),
+                **{flag: value for flag, value in resources.sbatch if value is not False},
             },
         )
         calls = [
