@@ -84,6 +84,15 @@ def test_each_job_runs_its_stage_on_its_devices():
     ]
 
 
+def test_a_job_uses_the_cores_slurm_gave_it():
+    cpu = StageJob("/g/grid.yaml", (), "/runs/g", "ab" * 32, gpus_per_node=0, nodes=1)
+    assert cpu.environment({"SLURM_CPUS_PER_TASK": "6"})["OMP_NUM_THREADS"] == "6"
+    gpus = StageJob("/g/grid.yaml", (), "/runs/g", "ab" * 32, gpus_per_node=4, nodes=1)
+    assert gpus.environment({"SLURM_CPUS_ON_NODE": "32"})["OMP_NUM_THREADS"] == "8"  # a share per process
+    assert gpus.environment({"SLURM_CPUS_ON_NODE": "32", "OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
+    assert "OMP_NUM_THREADS" not in cpu.environment({})
+
+
 @pytest.fixture
 def nine_by_nine():
     names = [f"fake_inter{i}" for i in range(9)] + [f"fake_target{i}" for i in range(9)]

@@ -11,6 +11,7 @@ checkpoint.
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import subprocess
@@ -54,10 +55,20 @@ class StageJob:
         command = self.command(environment.node, environment.hostnames[0], environment.job_id)
         print(f"stilts job {environment.job_id}, node {environment.node}: {shlex.join(command)}", flush=True)
         # the stage ignores Slurm's warning signal: submitit (this process) handles it and requeues
-        done = subprocess.run(command, preexec_fn=_ignore_warning_signal)
+        done = subprocess.run(command, env=self.environment(), preexec_fn=_ignore_warning_signal)
         if done.returncode != 0:
             raise RuntimeError(f"stage {self.fingerprint[:8]} exited with code {done.returncode} (see the lines above)")
         return self.fingerprint
+
+    def environment(self, slurm_environment: dict[str, str] | None = None) -> dict[str, str]:
+        """The job's environment, with each process's CPU threads set to its share of the cores Slurm
+        allocated (unless OMP_NUM_THREADS is set already): torch otherwise starts a thread per core of
+        the node, and jobs sharing a node slow each other down several times over."""
+        environment = dict(os.environ if slurm_environment is None else slurm_environment)
+        cores = environment.get("SLURM_CPUS_PER_TASK") or environment.get("SLURM_CPUS_ON_NODE")
+        if cores and cores.isdigit() and "OMP_NUM_THREADS" not in environment:
+            environment["OMP_NUM_THREADS"] = str(max(1, int(cores) // max(1, self.gpus_per_node)))
+        return environment
 
     def checkpoint(self, *args, **kwargs):
         """Requeue the same job: the stage's checkpoints make it resume where it was."""
