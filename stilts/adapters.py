@@ -1,4 +1,4 @@
-"""Parameter-efficient stages through peft: a LoRA (or IA3) adapter on the incoming encoder, trained
+"""Parameter-efficient stages through peft: a LoRA adapter on the incoming encoder, trained
 with fresh, fully trained heads while the encoder's own weights stay frozen.
 
 At the stage's end the adapter is either merged (``on_end: merge``: ``model/`` is a plain encoder
@@ -30,7 +30,8 @@ class PeftSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["lora", "ia3"] = "lora"
+    #: peft's LoRA; the field leaves room for other peft methods
+    method: Literal["lora"] = "lora"
     #: LoRA's rank
     r: Annotated[int, Field(gt=0)] = 8
     #: LoRA's scaling numerator (the update is scaled by alpha / r); None = 2 r
@@ -44,10 +45,8 @@ class PeftSettings(BaseModel):
 
 
 def peft_config(settings: dict):
-    from peft import IA3Config, LoraConfig
+    from peft import LoraConfig
 
-    if settings["method"] == "ia3":
-        return IA3Config(target_modules=settings["target_modules"])
     return LoraConfig(
         r=settings["r"],
         lora_alpha=settings["alpha"] or 2 * settings["r"],

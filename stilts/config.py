@@ -63,7 +63,7 @@ class TrainingStage(StageConfig):
     #: which splits of the training data to train on, e.g. [dev, test] for data released without a
     #: training split (ANLI's public dev/test rounds); training on dev turns off early stopping on it
     train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = ["train"]
-    #: train an adapter (LoRA, IA3) instead of the whole encoder; heads always train fully
+    #: train an adapter (LoRA) instead of the whole encoder; heads always train fully
     peft: PeftSettings | None = None
 
 

@@ -120,7 +120,7 @@ def test_adapter_settings_are_fingerprinted(kept_then_merged, tiny_model, tiny_n
             "stages[1].peft.target_modules: the xlm-roberta encoder has no module 'qkv'",
         ),
         ("stages.target.peft.r=0", "stages[1].peft.r: input should be greater than 0 (got 0)"),
-        ("stages.target.peft.method=prefix", "stages[1].peft.method: input should be 'lora' or 'ia3'"),
+        ("stages.target.peft.method=prefix", "stages[1].peft.method: input should be 'lora'"),
         ("stages.evaluate.peft={r: 4}", "stages[2].peft: unknown field"),
     ],
 )

@@ -177,6 +177,20 @@ def test_slurm_refuses_a_request_before_anything_is_submitted(cluster, tiny_mode
     assert not (out / "slurm" / "jobs.json").exists()
 
 
+def test_status_cancel_cancels_the_runs_queued_jobs(cluster, tiny_model, tiny_nli, tmp_path, capsys):
+    path = _write_grid(tmp_path, tiny_model, tiny_nli, intermediate=["qqp"], target=["xnli"])
+    out = tmp_path / "slurm"
+    later = ["--set", "slurm.sbatch={begin: now+3600}"]  # the jobs wait in the queue for an hour
+    code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out, "--submit", "slurm", *later], capsys)
+    assert code == 0 and "slurm: submitted 3 jobs" in stdout, stderr
+    code, stdout, _ = run_cli(["status", out], capsys)
+    assert f"{out}: 3 stages: 3 queued" in stdout and "BeginTime" in stdout
+    code, stdout, _ = run_cli(["status", out, "--cancel"], capsys)
+    assert code == 0 and f"cancelled 3 Slurm jobs of {out}" in stdout
+    assert not {record["job_id"] for record in job_records(out).values()} & set(queued_jobs())
+    assert f"{out}: 3 stages: 1 failed, 2 blocked" in stdout and "job cancelled" in stdout
+
+
 def test_a_failed_stage_blocks_its_dependents_and_the_others_finish(cluster, tiny_model, tiny_nli, tmp_path, capsys):
     # a learning rate that makes the qqp model's weights overflow: its target stage's loss is NaN
     path = _write_grid(
