@@ -63,6 +63,7 @@ def kept_then_merged(tmp_path_factory, tiny_model, tiny_nli):
     return path, out
 
 
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")  # peft asks it
 def test_keep_hands_on_the_adapter_and_merge_a_plain_encoder(kept_then_merged, tiny_model):
     from peft import PeftModel
     from transformers import AutoModel, AutoTokenizer
