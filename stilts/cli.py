@@ -17,6 +17,7 @@ from stilts.registry import Registry
 #: loaded for it: they import torch, and `stilts --help` and usage errors must come back at once
 COMMANDS: Registry[click.Command] = Registry("command", from_plugins=False)
 for _name, _target in {
+    "export": "stilts.export_cli:export",
     "mlm-corpus": "stilts.mlm.cli:mlm_corpus",
     "models": "stilts.offline.cli:models",
     "run": "stilts.commands:run",

@@ -46,8 +46,6 @@ def load_encoder(model_path: str):
     if is_adapter_folder(folder):  # a stage that kept its adapter: the encoder under it, plus the adapter
         base = json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
         encoder, _ = load_encoder(base)
-        from transformers import AutoTokenizer
-
         return merged_with_adapter(encoder, folder), AutoTokenizer.from_pretrained(model_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path)

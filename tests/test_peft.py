@@ -177,3 +177,15 @@ def test_a_sweep_with_adapter_stages(tiny_model, tiny_nli, tmp_path, capsys):
     assert "sweep lora_grid: 4 done, 0 reused (already complete), 0 failed" in stdout
     assert stdout.count("lora adapter:") == 2 + 4  # 2 intermediate stages (2 seeds), 4 target stages
     assert len(list((tmp_path / "out").glob("*/adapter/adapter_model.safetensors"))) == 6
+
+
+def test_a_kept_adapter_exports_merged(kept_then_merged, tmp_path, capsys):
+    from transformers import AutoModelForSequenceClassification
+
+    _, out = kept_then_merged
+    (intermediate,) = out.glob("intermediate-*")
+    code, stdout, stderr = run_cli(["export", intermediate, "--output", tmp_path / "mnli-model"], capsys)
+    assert code == 0 and "with 3 labels" in stdout, stderr
+    assert not (tmp_path / "mnli-model" / "adapter_config.json").exists()  # a plain task model
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "mnli-model")
+    assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}

@@ -46,6 +46,19 @@ class TaskFormat:
         head's vocabulary-sized bias) or may start from pretrained weights in the checkpoint (the MLM
         head) are set up here; ``log`` takes one line saying which. Most heads need nothing."""
 
+    #: the transformers Auto class whose head this format's head converts to exactly (`stilts export`);
+    #: None: no standard task model takes it
+    hf_task_model: str | None = None
+
+    def export_head(self, head: nn.Module, task_model: nn.Module) -> None:
+        """Copy ``head``'s weights into the head of ``task_model`` (an ``hf_task_model``) so that its
+        logits are this format's; raise ValueError (saying why) where its layout differs."""
+        raise ValueError(f"the {self.name} format has no standard transformers task model")
+
+    def hf_logits(self, outputs) -> torch.Tensor:
+        """The task model's outputs as this format's `forward` outputs (to check an export)."""
+        return outputs.logits
+
     def forward(self, encoder: nn.Module, head: nn.Module, batch: dict[str, torch.Tensor]):
         """Return ``(loss or None, outputs)``; ``outputs`` are what `predict` receives, per feature."""
         raise NotImplementedError
@@ -76,3 +89,12 @@ class TaskFormat:
 def encoder_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The keys of a batch that go into the encoder (labels and bookkeeping stay out)."""
     return {key: batch[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in batch}
+
+
+def copy_linear(source: nn.Linear, target: nn.Module) -> None:
+    """``source``'s weight and bias into the Linear ``target`` (shapes must agree)."""
+    if not isinstance(target, nn.Linear) or target.weight.shape != source.weight.shape:
+        raise ValueError(f"{type(target).__name__} {getattr(target, 'weight', None) is not None} does not fit")
+    with torch.no_grad():
+        target.weight.copy_(source.weight)
+        target.bias.copy_(source.bias)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from stilts.metrics.classification import accuracy, binary_f1
-from stilts.tasks.base import TaskFormat, encoder_inputs
+from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
 
 
 class ClassificationHead(nn.Module):
@@ -50,6 +50,24 @@ class Classification(TaskFormat):
 
     def build_head(self, task, hidden_size):
         return ClassificationHead(hidden_size, len(task.labels))
+
+    hf_task_model = "AutoModelForSequenceClassification"
+
+    def export_head(self, head, task_model):
+        classifier = getattr(task_model, "classifier", None)
+        if hasattr(classifier, "dense") and hasattr(classifier, "out_proj"):  # RoBERTa/XLM-R: the same head
+            copy_linear(head.dense, classifier.dense)
+            copy_linear(head.out_proj, classifier.out_proj)
+            return
+        pooler = getattr(task_model.base_model, "pooler", None)
+        if isinstance(getattr(pooler, "activation", None), nn.Tanh) and isinstance(classifier, nn.Linear):
+            copy_linear(head.dense, pooler.dense)  # BERT: tanh(dense(first token)) is its pooler
+            copy_linear(head.out_proj, classifier)
+            return
+        raise ValueError(
+            f"{type(task_model).__name__} classifies with another head than dense -> tanh -> out_proj on the "
+            "first token"
+        )
 
     def forward(self, encoder, head, batch):
         states = encoder(**encoder_inputs(batch)).last_hidden_state

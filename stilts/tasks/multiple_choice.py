@@ -81,6 +81,14 @@ class MultipleChoice(TaskFormat):
     def build_head(self, task, hidden_size):
         return ChoiceScoringHead(hidden_size)
 
+    hf_task_model = "AutoModelForMultipleChoice"
+
+    def export_head(self, head, task_model):
+        raise ValueError(
+            "its head scores each choice's first token state directly, while transformers' multiple-choice "
+            "models score the pooled state (dense + tanh): no exact conversion"
+        )
+
     def forward(self, encoder, head, batch):
         batch_size, n_choices = batch["input_ids"].shape[:2]
         pairs = {key: value.flatten(0, 1) for key, value in encoder_inputs(batch).items()}

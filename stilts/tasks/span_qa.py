@@ -34,7 +34,7 @@ from torch import nn
 from stilts import defaults
 from stilts.errors import BadInput
 from stilts.metrics import mlqa, squad, squad_v2
-from stilts.tasks.base import TaskFormat, encoder_inputs
+from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
 
 N_BEST = 20  # HF run_qa --n_best_size, BERT/XTREME n_best_size
 MAX_ANSWER_TOKENS = 30  # HF run_qa --max_answer_length, BERT/XTREME max_answer_length
@@ -247,6 +247,14 @@ class SpanQA(TaskFormat):
 
     def build_head(self, task, hidden_size):
         return SpanHead(hidden_size)
+
+    hf_task_model = "AutoModelForQuestionAnswering"
+
+    def export_head(self, head, task_model):
+        copy_linear(head.qa_outputs, task_model.qa_outputs)
+
+    def hf_logits(self, outputs):
+        return torch.stack([outputs.start_logits, outputs.end_logits], dim=-1)
 
     def forward(self, encoder, head, batch):
         """Outputs are (batch, tokens, 2): start and end logits per token."""

@@ -38,7 +38,7 @@ from torch import nn
 from stilts import defaults
 from stilts.errors import BadInput
 from stilts.metrics.tagging import ner_scores, pos_scores, token_accuracy
-from stilts.tasks.base import TaskFormat, encoder_inputs
+from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
 
 IGNORE_INDEX = -100  # label of positions the loss skips (torch's cross_entropy default)
 #: feature columns that only `predict` reads; `collate` keeps them out of the batch
@@ -204,6 +204,11 @@ class TokenTagging(TaskFormat):
 
     def build_head(self, task, hidden_size):
         return TaggingHead(hidden_size, len(task.labels))
+
+    hf_task_model = "AutoModelForTokenClassification"
+
+    def export_head(self, head, task_model):
+        copy_linear(head.classifier, task_model.classifier)  # the same layer on every token's state
 
     def forward(self, encoder, head, batch):
         states = encoder(**encoder_inputs(batch)).last_hidden_state

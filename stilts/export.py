@@ -1,0 +1,135 @@
+"""`stilts export`: a trained stage's encoder and head as a standard transformers task model.
+
+The task format says which Auto class its head converts to (``TaskFormat.hf_task_model``) and copies
+the weights (``export_head``); the export then checks on sample inputs that the task model's logits
+equal stilts' own and refuses to write anything otherwise. A stage that kept a LoRA adapter is merged
+first, so the result needs neither stilts nor peft.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stilts.artifacts import COMPLETE, atomic_folder
+from stilts.catalog import get_task
+from stilts.errors import BadInput, RunFailed
+from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head
+
+#: logits of the exported model and of stilts may differ by float rounding only
+TOLERANCE = 1e-5
+_PIPELINE_TAGS = {
+    "AutoModelForSequenceClassification": "text-classification",
+    "AutoModelForTokenClassification": "token-classification",
+    "AutoModelForQuestionAnswering": "question-answering",
+}
+_SAMPLES = ["Ein kurzer Satz.", "A somewhat longer English sentence, with a comma and more words in it."]
+
+
+def export_stage(stage_dir: Path, output: Path, task_name: str | None = None) -> dict:
+    """Write ``stage_dir``'s model as a transformers task model into ``output``; returns a summary."""
+    import torch
+    import transformers
+
+    index_path = stage_dir / HEADS_FOLDER / "heads.json"
+    if not (stage_dir / COMPLETE).is_file():
+        raise BadInput(f"{stage_dir}: not a complete stage folder (no {COMPLETE})")
+    if not index_path.is_file():
+        raise BadInput(f"{stage_dir}: the stage trained no head (export the target stage an evaluation scored)")
+    index = json.loads(index_path.read_text())
+    if task_name is None:
+        if len(index) != 1:
+            raise BadInput(f"--task: {stage_dir.name} trained {len(index)} heads ({', '.join(index)}); choose one")
+        (task_name,) = index
+    elif task_name not in index:
+        raise BadInput(f"--task {task_name}: {stage_dir.name} has no head for it (it has: {', '.join(index)})")
+    task = get_task(task_name)
+    task_format = task.format
+    where = f"{stage_dir.name}: {task_name} ({task_format.name} format)"
+    if task_format.hf_task_model is None:
+        raise BadInput(f"{where}: no standard transformers task model takes this head")
+    encoder, tokenizer = load_encoder(str(stage_dir / "model"))
+    model = StageModel(encoder, [task])
+    load_head(model, task, stage_dir / HEADS_FOLDER)
+    config = encoder.config
+    labels = list(index[task_name].get("labels") or [])
+    if labels:
+        config.num_labels = len(labels)
+        config.id2label = dict(enumerate(labels))
+        config.label2id = {label: number for number, label in enumerate(labels)}
+    task_model = getattr(transformers, task_format.hf_task_model).from_config(config)
+    _, unexpected = task_model.base_model.load_state_dict(encoder.state_dict(), strict=False)
+    if unexpected:
+        raise BadInput(f"{where}: {type(task_model).__name__} has no place for {unexpected[0]}")
+    try:
+        task_format.export_head(model.heads[task_name], task_model)
+    except ValueError as error:
+        raise BadInput(f"{where}: cannot convert exactly to {task_format.hf_task_model}: {error}") from None
+
+    model.eval(), task_model.eval()
+    batch = dict(tokenizer(_SAMPLES, padding=True, return_tensors="pt"))
+    with torch.inference_mode():
+        ours = task_format.forward(model.encoder, model.heads[task_name], batch)[1]
+        theirs = task_format.hf_logits(task_model(**batch))
+    difference = float((ours - theirs).abs().max())
+    if difference > TOLERANCE:
+        raise RunFailed(
+            f"{where}: the exported model's logits differ from stilts' by {difference:.2e}; nothing written"
+        )
+    with atomic_folder(output) as folder:
+        task_model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        (folder / "README.md").write_text(model_card(stage_dir, task_name, task_format.hf_task_model, labels))
+    return {"task_model": type(task_model).__name__, "labels": labels, "max_logit_difference": difference}
+
+
+def model_card(stage_dir: Path, task_name: str, auto_class: str, labels: list[str]) -> str:
+    """A Hugging Face model card: what trained the model and the scores its evaluations measured."""
+    config = _read_json(stage_dir / "config.json")
+    lines = [
+        "---",
+        "library_name: transformers",
+        f"pipeline_tag: {_PIPELINE_TAGS.get(auto_class, 'other')}",
+        "tags: [stilts]",
+        "---",
+        "",
+        f"# {config.get('pipeline', stage_dir.parent.name)}: {task_name}",
+        "",
+        f"Exported by `stilts export` from the {config.get('kind', 'training')} stage `{stage_dir.name}` of "
+        f"pipeline `{config.get('pipeline')}`, starting from `{config.get('model')}`; loads with "
+        f"`{auto_class}.from_pretrained`.",
+        "",
+    ]
+    if labels:
+        lines += [f"Labels: {', '.join(labels)}.", ""]
+    settings = config.get("settings", {})
+    lines += ["## Training", ""] + [f"- {key}: {settings[key]}" for key in sorted(settings)] + [""]
+    for evaluation in _evaluations_of(stage_dir):
+        lines += [f"## Scores ({evaluation['task']}, zero-shot where the language is not the training one)", ""]
+        for split, by_language in evaluation["scores"].items():
+            metrics = list(next(iter(by_language.values())))
+            lines.append(f"| {split} | " + " | ".join(metrics) + " |")
+            lines.append("|---|" + "---|" * len(metrics))
+            for language, values in by_language.items():
+                lines.append(f"| {language} | " + " | ".join(f"{values[m]:.1f}" for m in metrics) + " |")
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _evaluations_of(stage_dir: Path) -> list[dict]:
+    """The metrics of the complete evaluate stages of the same run folder that scored this stage."""
+    found = []
+    for config_path in sorted(stage_dir.parent.glob("*/config.json")):
+        config = _read_json(config_path)
+        if config.get("upstream") == str(stage_dir) and (config_path.parent / COMPLETE).is_file():
+            metrics = _read_json(config_path.parent / "metrics.json")
+            if "scores" in metrics:
+                found.append(metrics)
+    return found
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
