@@ -73,6 +73,9 @@ class PipelineConfig(_Strict):
     model: str
     seed: int = defaults.SEED
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    #: an experiment tracker of Accelerate's for losses, learning rates and validation scores (logs in
+    #: <run_dir>/logs/<stage folder>/); installed by the user (tensorboard and mlflow: the `tracking` extra)
+    tracking: Literal["none", "tensorboard", "mlflow", "wandb", "aim"] = "none"
     #: task name -> local folder of the original release files, or "hub" (the default)
     data: dict[str, str] = Field(default_factory=dict)
     #: each stage is validated by the config model of its kind (see `pipeline_model`)

@@ -88,7 +88,10 @@ def make_context(pipeline, model_path: str, data_sources, run_dir: Path, detect_
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     datasets.disable_progress_bars()
-    accelerator = Accelerator(mixed_precision=mixed_precision_for(pipeline.mixed_precision))
+    tracking = {}
+    if pipeline.tracking != "none":  # each training stage is one tracked run, under <run_dir>/logs/
+        tracking = {"log_with": pipeline.tracking, "project_dir": str(run_dir / "logs")}
+    accelerator = Accelerator(mixed_precision=mixed_precision_for(pipeline.mixed_precision), **tracking)
 
     def log(message: str) -> None:
         if accelerator.is_main_process:

@@ -43,6 +43,7 @@ class SweepConfig(BaseModel):
     name: Annotated[str, Field(pattern=SAFE_NAME)]
     model: str
     mixed_precision: str = "auto"
+    tracking: str = "none"
     data: dict[str, str] = Field(default_factory=dict)
     #: settings for every stage of a kind, e.g. {intermediate: {epochs: 1}, evaluate: {max_examples: 500}}
     stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -109,6 +110,7 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
             "model": sweep.model,
             "seed": seed,
             "mixed_precision": sweep.mixed_precision,
+            "tracking": sweep.tracking,
             "data": dict(sweep.data),
             "stages": stages,
         }

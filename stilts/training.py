@@ -61,6 +61,10 @@ class TrainingPlan:
     draw_task: Callable[[], str]
     #: batches of features of similar length (fewer padding tokens), see `TaskBatches`
     group_by_length: bool = False
+    #: the run name the pipeline's experiment tracker (if any) logs this training under
+    tracking_name: str = "training"
+    #: the settings the tracker records with the run
+    tracking_settings: dict = field(default_factory=dict)
 
     @property
     def optimizer_steps(self) -> int:
@@ -360,6 +364,7 @@ def train(
     )
     watch = _LossWatch(accelerator.device, checkpoints.folder)
     parameters = list(model.parameters())
+    accelerator.init_trackers(plan.tracking_name, config=plan.tracking_settings)  # none: nothing happens
     model.train()
     while progress.batch_number < plan.total_batches and not progress.stopped_early:
         progress.batch_number += 1
@@ -389,14 +394,24 @@ def train(
         if watch.due() or validating or saving:
             mean_loss = watch.check()  # nothing diverged is validated or saved
             bar.set_postfix(loss=f"{mean_loss:.4f}", task=task_name, refresh=False)
+            accelerator.log(
+                {"train/loss": mean_loss, "train/learning_rate": scheduler.get_last_lr()[0]},
+                step=progress.optimizer_step,
+            )
         bar.update(1)
         if validating:
             _validate_and_track(accelerator, model, tasks, tokenizer, plan, progress, checkpoints, log)
+            accelerator.log(_validation_values(progress.history[-1]), step=progress.optimizer_step)
             model.train()
         if saving and not progress.stopped_early:
             save_checkpoint()
     watch.check()
     bar.close()
+    # not accelerator.end_training(): it also ends the process group, which later stages still need;
+    # and the next stage's init_trackers must not find this stage's trackers still listed
+    for tracker in accelerator.trackers:
+        tracker.finish()
+    accelerator.trackers = []
     if kept_freed_memory:
         _return_freed_memory()
     unwrapped = accelerator.unwrap_model(model)
@@ -409,6 +424,19 @@ def train(
         "best_validation_score": progress.best_score,
         "validations": progress.history,
     }
+
+
+def _validation_values(validation: dict) -> dict[str, float]:
+    """One validation as tracker values: dev/<task>/<metric>, and dev/score (what early stopping uses)."""
+    values = {
+        f"dev/{task}/{metric}": value
+        for task, metrics in validation["tasks"].items()
+        for metric, value in metrics.items()
+        if isinstance(value, (int, float))
+    }
+    if validation["score"] is not None:
+        values["dev/score"] = validation["score"]
+    return values
 
 
 def _validate_and_track(accelerator, model, tasks, tokenizer, plan, progress: Progress, checkpoints, log) -> None:

@@ -129,6 +129,12 @@ class TrainingStageRunner(StageRunner):
             seed=settings["seed"],
             draw_task=draw_task,
             group_by_length=settings["group_by_length"],
+            tracking_name=stage.folder.name,
+            # trackers take scalars: lists and mappings are recorded as their text
+            tracking_settings={
+                key: value if isinstance(value, (int, float, str, bool)) else str(value)
+                for key, value in settings.items()
+            },
         )
         context.log(
             f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "

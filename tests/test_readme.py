@@ -163,7 +163,16 @@ def test_each_pip_line_names_what_the_project_has(line):
             assert token in ("-e", "."), f"{line}: unexpected pip argument {token}"
 
 
+@pytest.mark.parametrize("line", [c for c in COMMANDS if c.startswith("tensorboard ")])
+def test_each_tensorboard_line_reads_a_run_folders_logs(line):
+    """`tensorboard --logdir runs/<pipeline>/logs`: where `tracking: tensorboard` writes (stilts.execution)."""
+    tokens = shlex.split(line)
+    assert tokens[1] == "--logdir" and re.fullmatch(r"runs/[\w.-]+/logs", tokens[2]), line
+    assert (ROOT / "pipelines" / f"{tokens[2].split('/')[1]}.yaml").is_file(), f"{line}: no such pipeline"
+    assert shutil.which("tensorboard", path=str(Path(sys.executable).parent)), "tensorboard is not installed"
+
+
 def test_every_readme_command_is_checked():
-    checked = ("stilts ", "accelerate launch", "pip install")
+    checked = ("stilts ", "accelerate launch", "pip install", "tensorboard ")
     unchecked = [c for c in COMMANDS if not c.startswith(checked) and not re.match(r"(\w+=\S+ )*python -m pytest", c)]
     assert not unchecked, f"README commands no test runs: {unchecked}"
