@@ -78,10 +78,15 @@ def module_suffixes(encoder) -> str:
 
 
 def check_target_modules(model_path: str, settings: dict, where: str) -> None:
-    """Refuse target_modules the architecture of ``model_path`` does not have, without loading weights."""
+    """Refuse a peft block without peft installed, and target_modules the architecture of
+    ``model_path`` does not have (without loading its weights)."""
+    import importlib.util
+
     import torch
     from transformers import AutoConfig, AutoModel
 
+    if importlib.util.find_spec("peft") is None:
+        raise BadInput(f'{where}.peft: needs the peft package: pip install -e ".[peft]"')
     if settings["target_modules"] is None:
         return
     try:

@@ -189,3 +189,13 @@ def test_a_kept_adapter_exports_merged(kept_then_merged, tmp_path, capsys):
     assert not (tmp_path / "mnli-model" / "adapter_config.json").exists()  # a plain task model
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "mnli-model")
     assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
+
+
+def test_a_peft_block_without_peft_installed_is_one_line(kept_then_merged, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else find_spec(name, *a))
+    path, _ = kept_then_merged
+    code, _, stderr = run_cli(["run", path, "--dry-run"], capsys)
+    assert code == 2 and 'stages[0].peft: needs the peft package: pip install -e ".[peft]"' in stderr
