@@ -270,6 +270,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
 
     import stilts.training
     import stilts.training_stage
+    from stilts.artifacts import folder_size
     from stilts.config import validate_pipeline
     from stilts.engine import plan_pipeline, run_stages
     from stilts.execution import make_context
@@ -338,7 +339,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         begin = time.perf_counter()
         original_save(self, *args, **kwargs)
         saves.append(time.perf_counter() - begin)
-        checkpoint_sizes.append(sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file()) / 2**20)
+        checkpoint_sizes.append(folder_size(self.folder) / 2**20)
 
     stilts.training.CheckpointStore.save = save
     built: list = []  # the optimizer, for the size of its state
@@ -365,7 +366,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     (folder,) = [stage.folder for stage in stages]
 
     def mib(path: Path) -> float:
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20 if path.exists() else 0.0
+        return folder_size(path) / 2**20 if path.exists() else 0.0
 
     lengths = feature_lengths(drawn[0][0].item.features) if drawn else np.zeros(0)
     real = [int(lengths[indices].sum()) for _, indices in drawn]

@@ -139,7 +139,3 @@ def save_adapter(peft_encoder, folder: Path, base_model: str) -> None:
     config = json.loads(config_path.read_text())
     config["base_model_name_or_path"] = str(Path(base_model).resolve()) if Path(base_model).exists() else base_model
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-
-def folder_size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())

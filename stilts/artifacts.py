@@ -64,6 +64,19 @@ def mark_complete(folder: Path) -> None:
     write_text_atomic(folder / COMPLETE, "")
 
 
+def read_json(path: Path) -> dict:
+    """A JSON file's content; {} when it is missing or unreadable (a folder stilts did not finish)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes in the files under ``folder``."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
 def mark_failed(folder: Path, reason: str) -> None:
     write_text_atomic(folder / FAILED, reason + "\n")
 
@@ -87,7 +100,7 @@ def locked(path: Path, on_wait=None):
     sharing a run folder (a parallel sweep, two runs started at once) take turns; the system releases
     it if the process dies. ``on_wait()`` is called first if another process holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+    with open(lock_path(path), "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -98,6 +111,24 @@ def locked(path: Path, on_wait=None):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+def is_locked(path: Path) -> bool:
+    """Whether a process holds `locked` on ``path`` now (a stage being run)."""
+    lock = lock_path(path)
+    if not lock.exists():
+        return False
+    with open(lock) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def upsert_scores(path: Path, rows: list[dict]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stilts.artifacts import COMPLETE, atomic_folder
+from stilts.artifacts import COMPLETE, atomic_folder, read_json
 from stilts.catalog import get_task
 from stilts.errors import BadInput, RunFailed
 from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head
@@ -85,7 +85,7 @@ def export_stage(stage_dir: Path, output: Path, task_name: str | None = None) ->
 
 def model_card(stage_dir: Path, task_name: str, auto_class: str, labels: list[str]) -> str:
     """A Hugging Face model card: what trained the model and the scores its evaluations measured."""
-    config = _read_json(stage_dir / "config.json")
+    config = read_json(stage_dir / "config.json")
     lines = [
         "---",
         "library_name: transformers",
@@ -120,16 +120,9 @@ def _evaluations_of(stage_dir: Path) -> list[dict]:
     """The metrics of the complete evaluate stages of the same run folder that scored this stage."""
     found = []
     for config_path in sorted(stage_dir.parent.glob("*/config.json")):
-        config = _read_json(config_path)
+        config = read_json(config_path)
         if config.get("upstream") == str(stage_dir) and (config_path.parent / COMPLETE).is_file():
-            metrics = _read_json(config_path.parent / "metrics.json")
+            metrics = read_json(config_path.parent / "metrics.json")
             if "scores" in metrics:
                 found.append(metrics)
     return found
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}

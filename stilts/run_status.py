@@ -10,12 +10,11 @@ the next run resume it) or *not started*. Slurm's view comes from squeue and sco
 from __future__ import annotations
 
 import datetime
-import fcntl
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from stilts.artifacts import COMPLETE, failure_of, is_complete
+from stilts.artifacts import COMPLETE, failure_of, is_complete, is_locked, read_json
 from stilts.run_folder import recorded_stages
 
 STATES = ("complete", "running", "queued", "failed", "blocked", "stopped", "not started")
@@ -73,7 +72,7 @@ def _known_stages(run_dir: Path) -> dict[str, StageStatus]:
     for folder in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
         match = _STAGE_FOLDER.match(folder.name)
         if folder.is_dir() and match and folder.name not in recorded_folders:
-            config = _read_json(folder / "config.json")
+            config = read_json(folder / "config.json")
             fingerprint = str(config.get("fingerprint", match["fingerprint"]))
             name, kind = str(config.get("name", match["name"])), str(config.get("kind", "?"))
             stages[fingerprint] = StageStatus(fingerprint, name, kind, folder, None)
@@ -83,7 +82,7 @@ def _known_stages(run_dir: Path) -> dict[str, StageStatus]:
 def _local_state(stage: StageStatus) -> None:
     if is_complete(stage.folder):
         stage.state, stage.ended = "complete", _mtime(stage.folder / COMPLETE)
-    elif _lock_is_held(stage.folder):
+    elif is_locked(stage.folder):
         stage.state = "running"
     elif failure_of(stage.folder):
         stage.state, stage.detail = "failed", failure_of(stage.folder) or ""
@@ -127,19 +126,6 @@ def _job_records(run_dir: Path) -> dict[str, dict]:
     return job_records(run_dir)
 
 
-def _lock_is_held(folder: Path) -> bool:
-    lock = folder.with_name(f".{folder.name}.lock")
-    if not lock.exists():
-        return False
-    with open(lock) as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
-
-
 def _last_line(path: Path) -> str:
     """The last line of a job's log that says what went wrong (`error: ...`), else its last line."""
     try:
@@ -157,12 +143,3 @@ def _slurm_time(value: str | None) -> str:
 
 def _mtime(path: Path) -> str:
     return datetime.datetime.fromtimestamp(path.stat().st_mtime).isoformat(sep=" ", timespec="seconds")
-
-
-def _read_json(path: Path) -> dict:
-    import json
-
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}

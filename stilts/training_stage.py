@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 from stilts import defaults
-from stilts.adapters import ADAPTER_FOLDER, add_adapter, check_target_modules, folder_size, save_adapter
-from stilts.artifacts import atomic_folder
+from stilts.adapters import ADAPTER_FOLDER, add_adapter, check_target_modules, save_adapter
+from stilts.artifacts import atomic_folder, folder_size
 from stilts.catalog import get_task
 from stilts.checkpoints import CheckpointStore
 from stilts.data import DataRead, load_examples, training_task

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from stilts.artifacts import folder_size
 from stilts.offline import registry
 
 
@@ -24,7 +25,7 @@ def install(name: str, force: bool):
     already = registry.is_installed(name) and not force
     folder = registry.install(name, force=force)
     state = "already installed" if already else "installed"
-    click.echo(f"{registry.OFFLINE_PREFIX}{name}: {state} at {folder} ({_megabytes(registry.folder_size(folder))})")
+    click.echo(f"{registry.OFFLINE_PREFIX}{name}: {state} at {folder} ({_megabytes(folder_size(folder))})")
 
 
 @models.command("list")
@@ -34,7 +35,7 @@ def list_models():
     for name in sorted(registry.OFFLINE_MODELS.names()):
         if registry.is_installed(name):
             folder = registry.model_path(name)
-            status = f"installed  {folder}  {_megabytes(registry.folder_size(folder))}"
+            status = f"installed  {folder}  {_megabytes(folder_size(folder))}"
         else:
             status = f"not installed  (stilts models install {name})"
         click.echo(f"{registry.OFFLINE_PREFIX}{name}  {status}")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stilts.artifacts import folder_size
 from stilts.errors import BadInput, did_you_mean
 from stilts.registry import Registry
 
@@ -93,11 +94,6 @@ def install(name: str, force: bool = False) -> Path:
         flush=True,
     )
     return model.convert(folder)
-
-
-def folder_size(folder: Path) -> int:
-    """Bytes in the files directly inside `folder` (model folders are flat)."""
-    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
 
 
 def installed() -> list[tuple[str, Path, int]]:
