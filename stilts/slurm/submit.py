@@ -107,23 +107,38 @@ def active_jobs(run_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
     return active, stuck
 
 
+def submitit_parameters(resources: JobResources) -> dict:
+    """The request as parameters of submitit's SlurmExecutor, each an sbatch flag (``_`` for ``-``)
+    but ``setup`` (shell lines) and ``additional_parameters`` (flags submitit has no name for)."""
+    return {
+        "partition": resources.partition,
+        "account": resources.account,
+        "qos": resources.qos,
+        "time": time_in_minutes(resources.time),
+        "nodes": resources.nodes_per_job,
+        "ntasks_per_node": 1,
+        "cpus_per_task": resources.cpus_per_job,
+        "gpus_per_node": resources.gpus_per_node or None,
+        "setup": list(resources.setup) or None,
+        # submitit's own `mem` takes gigabytes as a number; sbatch's takes "64G"
+        "additional_parameters": {
+            "kill-on-invalid-dep": "yes",
+            **({"mem": resources.mem} if resources.mem else {}),
+            **{flag: value for flag, value in resources.sbatch if value is not False},
+        },
+    }
+
+
 def sbatch_flags(resources: JobResources) -> list[str]:
-    """The request as sbatch command-line flags (for ``sbatch --test-only``)."""
-    flags = [f"--time={time_in_minutes(resources.time)}", f"--nodes={resources.nodes_per_job}", "--ntasks-per-node=1"]
-    for name in ("partition", "account", "qos", "mem"):
-        value = getattr(resources, name)
-        if value is not None:
-            flags.append(f"--{name}={value}")
-    if resources.cpus_per_job:
-        flags.append(f"--cpus-per-task={resources.cpus_per_job}")
-    if resources.gpus_per_job:
-        flags.append(f"--gpus-per-node={resources.gpus_per_node}")
-    for flag, value in resources.sbatch:
-        if value is True:
-            flags.append(f"--{flag}")
-        elif value is not False:
-            flags.append(f"--{flag}={value}")
-    return flags
+    """The same request as sbatch command-line flags (for ``sbatch --test-only``)."""
+    parameters = submitit_parameters(resources)
+    flags = {
+        name.replace("_", "-"): value
+        for name, value in parameters.items()
+        if name not in ("setup", "additional_parameters") and value is not None
+    }
+    flags.update(parameters["additional_parameters"])
+    return [f"--{flag}" if value is True else f"--{flag}={value}" for flag, value in flags.items()]
 
 
 def check_requests(dag: JobDag, source: str) -> None:
@@ -166,22 +181,8 @@ def submit(dag: JobDag, *, sweep_file: Path, overrides: tuple[str, ...], run_dir
         dependency = f"afterok:{job_ids[first.after.fingerprint]}" if first.after else None
         executor.update_parameters(
             job_name=f"{run_name}:{first.stage.name}" + ("" if len(group) > 1 else f"-{first.stage.fingerprint[:8]}"),
-            partition=resources.partition,
-            account=resources.account,
-            qos=resources.qos,
-            time=time_in_minutes(resources.time),
-            nodes=resources.nodes_per_job,
-            ntasks_per_node=1,
-            cpus_per_task=resources.cpus_per_job,
-            gpus_per_node=resources.gpus_per_node or None,
-            setup=list(resources.setup) or None,
             dependency=dependency,
-            # submitit's own `mem` takes gigabytes as a number; sbatch's takes "64G"
-            additional_parameters={
-                "kill-on-invalid-dep": "yes",
-                **({"mem": resources.mem} if resources.mem else {}),
-                **{flag: value for flag, value in resources.sbatch if value is not False},
-            },
+            **submitit_parameters(resources),
         )
         calls = [
             StageJob(
@@ -249,9 +250,9 @@ def submit_sweep(
     import click
 
     source = str(sweep_file)
-    active, stuck = active_jobs(run_dir) if not dry_run or job_records(run_dir) else ({}, {})
+    active, stuck = active_jobs(run_dir)  # ({}, {}) for a run folder without jobs: no Slurm asked
     dag = job_dag(plans, config.slurm, source, active)
-    dag.stuck = {fingerprint: job_id for fingerprint, job_id in stuck.items() if fingerprint not in active}
+    dag.stuck = stuck
     arrays = sum(len(group) > 1 for group in dag.arrays())
     summary = (
         f"{len(dag.jobs)} jobs ({arrays} job arrays); {dag.complete} stages already complete, "
