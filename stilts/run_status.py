@@ -91,9 +91,9 @@ def _local_state(stage: StageStatus) -> None:
 
 
 def _slurm_states(stages: dict[str, StageStatus], records: dict[str, dict]) -> None:
-    from stilts.slurm.queue import job_details, queued_jobs
+    from stilts.slurm.queue import known_jobs, queued_jobs
 
-    queue = queued_jobs()
+    queue, remembered = queued_jobs(), known_jobs()
     for fingerprint, record in records.items():
         stage = stages.get(fingerprint)
         if stage is None:
@@ -101,7 +101,7 @@ def _slurm_states(stages: dict[str, StageStatus], records: dict[str, dict]) -> N
         stage.job_id = record["job_id"]
         job = queue.get(record["job_id"])
         stage.in_queue = job is not None
-        details = job_details(record["job_id"])
+        details = remembered.get(record["job_id"], {})
         if job is None or job.state != "PENDING":  # a pending job's times are Slurm's forecasts
             stage.started = _slurm_time(details.get("StartTime"))
         if job is None:

@@ -40,9 +40,28 @@ def job_details(job_id: str) -> dict[str, str]:
     """``scontrol show job``'s fields of one job (JobState, StartTime, EndTime, Reason, ...); {} when
     Slurm no longer knows it."""
     try:
-        text = _slurm(["scontrol", "--oneliner", "show", "job", job_id])
+        return _fields(_slurm(["scontrol", "--oneliner", "show", "job", job_id]))
     except RuntimeError:
         return {}
+
+
+def known_jobs() -> dict[str, dict[str, str]]:
+    """`job_details` of every job slurmctld still remembers, by job id (array tasks as ``123_4``), from
+    one scontrol call."""
+    try:
+        text = _slurm(["scontrol", "--oneliner", "show", "job"])
+    except RuntimeError:
+        return {}
+    jobs = {}
+    for line in text.splitlines():
+        fields = _fields(line)
+        if "JobId" in fields:
+            task = fields.get("ArrayTaskId", "")
+            jobs[f"{fields['ArrayJobId']}_{task}" if task.isdigit() else fields["JobId"]] = fields
+    return jobs
+
+
+def _fields(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for item in text.split():
         key, _, value = item.partition("=")
