@@ -44,8 +44,9 @@ def tiny_nli(tmp_path_factory):
     return write_tiny_nli(tmp_path_factory.mktemp("tiny-nli"))
 
 
-def write_pipeline(path, model, data, *, name="tiny", extra_stages=None, **training):
-    """A tiny MNLI -> XNLI pipeline YAML; returns its path."""
+def write_pipeline(path, model, data, *, name="tiny", extra_stages=None, stage_settings=None, **training):
+    """A tiny MNLI -> XNLI pipeline YAML; returns its path. ``stage_settings``: kind -> more fields
+    of that kind's stage (e.g. {"target": {"peft": {"r": 4}}})."""
     import yaml
 
     settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 2, "validate_every": 4, **training}
@@ -55,11 +56,36 @@ def write_pipeline(path, model, data, *, name="tiny", extra_stages=None, **train
         "seed": 1,
         "data": {task: str(folder) for task, folder in data.items()},
         "stages": [
-            dict(kind="intermediate", tasks=["mnli"], **settings),
-            dict(kind="target", task="xnli", **settings),
-            dict(kind="evaluate", task="xnli"),
+            dict(kind="intermediate", tasks=["mnli"], **settings, **(stage_settings or {}).get("intermediate", {})),
+            dict(kind="target", task="xnli", **settings, **(stage_settings or {}).get("target", {})),
+            dict(kind="evaluate", task="xnli", **(stage_settings or {}).get("evaluate", {})),
         ]
         + (extra_stages or []),
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+@pytest.fixture
+def nine_by_nine():
+    """Nine made-up intermediate and nine made-up target tasks, removed again afterwards."""
+    from stilts.catalog import TASKS, Task, register_task
+    from stilts.tasks.classification import CLASSIFICATION
+
+    names = [f"fake_inter{i}" for i in range(9)] + [f"fake_target{i}" for i in range(9)]
+    for name in names:
+        phase = {"intermediate"} if "inter" in name else {"target", "evaluate"}
+        register_task(
+            Task(
+                name=name,
+                format=CLASSIFICATION,
+                phases=frozenset(phase),
+                languages=("en",),
+                metric="accuracy",
+                description="test",
+                labels=("a", "b"),
+            )
+        )
+    yield names
+    for name in names:
+        TASKS.remove(name)

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 import yaml
+from conftest import write_pipeline
 from helpers import run_cli
 
 from stilts.modeling import load_encoder
@@ -21,26 +22,8 @@ TRAINING = {"learning_rate": 3e-3, "batch_size": 16, "epochs": 2, "validate_ever
 
 
 def _pipeline(path, tiny_model, tiny_nli, intermediate_peft, target_peft, name="lora", **training):
-    settings = dict(TRAINING, **training)
-    stages = [
-        dict(
-            kind="intermediate",
-            tasks=["mnli"],
-            **settings,
-            **({"peft": intermediate_peft} if intermediate_peft else {}),
-        ),
-        dict(kind="target", task="xnli", **settings, **({"peft": target_peft} if target_peft else {})),
-        dict(kind="evaluate", task="xnli"),
-    ]
-    config = {
-        "name": name,
-        "model": str(tiny_model),
-        "seed": 1,
-        "data": {task: str(folder) for task, folder in tiny_nli.items()},
-        "stages": stages,
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    peft = {kind: {"peft": block} for kind, block in (("intermediate", intermediate_peft), ("target", target_peft))}
+    return write_pipeline(path, tiny_model, tiny_nli, name=name, stage_settings=peft, **dict(TRAINING, **training))
 
 
 def _hidden(encoder, tokenizer):

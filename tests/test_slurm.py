@@ -16,7 +16,7 @@ from helpers import run_cli
 from stilts.run_folder import recorded_stages
 from stilts.slurm.queue import job_details, queued_jobs
 from stilts.slurm.records import job_records
-from stilts.testing import write_tiny_topics
+from stilts.testing import write_qqp, write_tiny_topics
 
 
 def _why_no_cluster() -> str | None:
@@ -43,14 +43,7 @@ def cluster():
 
 def _write_grid(folder, tiny_model, tiny_nli, *, intermediate, target, tasks=None):
     topics = write_tiny_topics(folder / "topics")
-    qqp = folder / "qqp"  # GLUE's QQP TSV
-    qqp.mkdir()
-    rows = [
-        f"{i}\t{2 * i}\t{2 * i + 1}\thow do I cook rice {i}?\thow to cook rice {i % 3}?\t{i % 2}" for i in range(16)
-    ]
-    header = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
-    (qqp / "train.tsv").write_text(header + "\n".join(rows) + "\n")
-    (qqp / "dev.tsv").write_text(header + "\n".join(rows[:6]) + "\n")
+    qqp = write_qqp(folder / "qqp", train=16, dev=6)
     settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 1, "validate_every": 100}
     config = {
         "name": "cluster_grid",

@@ -9,7 +9,6 @@ import yaml
 from helpers import run_cli
 
 from stilts.artifacts import upsert_scores
-from stilts.catalog import TASKS, Task, register_task
 from stilts.engine import plan_pipeline
 from stilts.errors import RunFailed
 from stilts.names import SCORE_COLUMNS
@@ -17,7 +16,6 @@ from stilts.slurm.job import RENDEZVOUS_PORT, StageJob
 from stilts.slurm.settings import SlurmConfig, resources_for, time_in_minutes
 from stilts.slurm.submit import describe_dag, job_dag, sbatch_flags
 from stilts.sweep import SweepConfig, expand
-from stilts.tasks.classification import CLASSIFICATION
 from stilts.testing import write_tiny_topics
 from stilts.training_stage import TrainingStageRunner
 
@@ -91,27 +89,6 @@ def test_a_job_uses_the_cores_slurm_gave_it():
     assert gpus.environment({"SLURM_CPUS_ON_NODE": "32"})["OMP_NUM_THREADS"] == "8"  # a share per process
     assert gpus.environment({"SLURM_CPUS_ON_NODE": "32", "OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
     assert "OMP_NUM_THREADS" not in cpu.environment({})
-
-
-@pytest.fixture
-def nine_by_nine():
-    names = [f"fake_inter{i}" for i in range(9)] + [f"fake_target{i}" for i in range(9)]
-    for name in names:
-        phase = {"intermediate"} if "inter" in name else {"target", "evaluate"}
-        register_task(
-            Task(
-                name=name,
-                format=CLASSIFICATION,
-                phases=frozenset(phase),
-                languages=("en",),
-                metric="accuracy",
-                description="test",
-                labels=("a", "b"),
-            )
-        )
-    yield names
-    for name in names:
-        TASKS.remove(name)
 
 
 def test_the_papers_grid_is_one_job_per_unique_stage(nine_by_nine, tmp_path):

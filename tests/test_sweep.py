@@ -6,35 +6,11 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.catalog import TASKS, Task, register_task
 from stilts.engine import plan_pipeline
 from stilts.errors import RunFailed
 from stilts.sweep import SweepConfig, expand
-from stilts.tasks.classification import CLASSIFICATION
 from stilts.testing import write_tiny_topics
 from stilts.training_stage import TrainingStageRunner
-
-
-@pytest.fixture
-def nine_by_nine():
-    """Nine made-up intermediate and nine made-up target tasks, removed again afterwards."""
-    names = [f"fake_inter{i}" for i in range(9)] + [f"fake_target{i}" for i in range(9)]
-    for name in names:
-        phase = {"intermediate"} if "inter" in name else {"target", "evaluate"}
-        register_task(
-            Task(
-                name=name,
-                format=CLASSIFICATION,
-                phases=frozenset(phase),
-                languages=("en",),
-                metric="accuracy",
-                description="test",
-                labels=("a", "b"),
-            )
-        )
-    yield names
-    for name in names:
-        TASKS.remove(name)
 
 
 def test_grid_expansion_trains_each_intermediate_model_once_per_seed(nine_by_nine, tmp_path):
