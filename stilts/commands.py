@@ -52,18 +52,12 @@ def run(
     Completed stages (same fingerprint, COMPLETE present) are reused, not rerun.
     """
     from stilts.engine import plan_pipeline, resolve_model_reference
-    from stilts.preflight import check_data, check_models
 
     pipeline, base_dir = load_pipeline(pipeline_file, overrides)
     run_dir = (output_dir or Path("runs") / pipeline.name).resolve()
     stages, data_sources = plan_pipeline(pipeline, base_dir, run_dir, str(pipeline_file))
     model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file), install=not dry_run)
-    check_data([(stages, data_sources)], log=_log_on_main_process)
-    check_models([(stages, data_sources)], model_path)
-    if not dry_run and os.environ.get("RANK", "0") == "0":
-        from stilts.run_folder import record_stages
-
-        record_stages(run_dir, [(pipeline.name, stages)])
+    _check_and_record([(pipeline, stages, data_sources)], model_path, run_dir, dry_run)
     if dry_run:
         click.echo(f"pipeline {pipeline.name}  model {pipeline.model}  seed {pipeline.seed}  run dir {run_dir}")
         _print_stages(stages, with_settings=True)
@@ -148,8 +142,6 @@ def sweep(
     A failed pipeline does not stop the others; the summary lists it and the exit code is 1.
     """
     from stilts.engine import plan_pipeline, resolve_model_reference
-    from stilts.preflight import check_data, check_models
-    from stilts.run_folder import record_stages
     from stilts.sweep import expand, load_sweep, only_stage_plans
 
     if jobs < 1:
@@ -174,10 +166,7 @@ def sweep(
     if only_stage:
         plans = only_stage_plans(plans, only_stage, str(sweep_file))
     model_path = resolve_model_reference(config.model, base_dir, str(sweep_file), install=not dry_run)
-    check_data([(stages, sources) for _, stages, sources in plans], log=_log_on_main_process)
-    check_models([(stages, sources) for _, stages, sources in plans], model_path)
-    if not dry_run and os.environ.get("RANK", "0") == "0":
-        record_stages(run_dir, [(pipeline.name, stages) for pipeline, stages, _ in plans])
+    _check_and_record(plans, model_path, run_dir, dry_run)
     unique = {stage.fingerprint: stage for _, stages, _ in plans for stage in stages}
     done = sum(stage.complete for stage in unique.values())
     click.echo(
@@ -226,9 +215,28 @@ def sweep(
         raise SystemExit(1)
 
 
+def _check_and_record(plans, model_path: str, run_dir: Path, dry_run: bool) -> None:
+    """What `run` and `sweep` do before the first stage of ``plans`` ((pipeline, stages, data
+    sources)): read every split the stages to run need, let each stage check the model can take its
+    settings, and (not for a dry run) record the stages in the run folder for `stilts status`."""
+    from stilts.preflight import check_data, check_models
+    from stilts.run_folder import record_stages
+
+    stages_and_sources = [(stages, sources) for _, stages, sources in plans]
+    check_data(stages_and_sources, log=_log_on_main_process)
+    check_models(stages_and_sources, model_path)
+    if not dry_run and _on_main_process():
+        record_stages(run_dir, [(pipeline.name, stages) for pipeline, stages, _ in plans])
+
+
+def _on_main_process() -> bool:
+    """Before the Accelerator exists: whether this is rank 0 of `accelerate launch` (or alone)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _log_on_main_process(line: str) -> None:
     """Log before the Accelerator exists: under `accelerate launch`, only rank 0 prints."""
-    if os.environ.get("RANK", "0") == "0":
+    if _on_main_process():
         click.echo(line)
 
 

@@ -68,16 +68,12 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
         sweep = SweepConfig.model_validate(raw)
     except ValidationError as error:
         raise BadInput(f"{path}: {describe_validation_error(error.errors()[0], raw, SweepConfig)}") from None
-    unknown = set(sweep.stages) - set(STAGE_KINDS.names())
-    if unknown:
-        raise BadInput(
-            f"{path}: stages.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(STAGE_KINDS.names())})"
-        )
-    unknown = set(sweep.slurm.stages if sweep.slurm else ()) - set(STAGE_KINDS.names())
-    if unknown:
-        raise BadInput(
-            f"{path}: slurm.stages.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(STAGE_KINDS.names())})"
-        )
+    for field, blocks in (("stages", sweep.stages), ("slurm.stages", sweep.slurm.stages if sweep.slurm else {})):
+        unknown = set(blocks) - set(STAGE_KINDS.names())
+        if unknown:
+            raise BadInput(
+                f"{path}: {field}.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(STAGE_KINDS.names())})"
+            )
     return sweep, path.resolve().parent
 
 
