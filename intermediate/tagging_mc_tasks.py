@@ -1,8 +1,10 @@
-"""Intermediate tasks in the multiple-choice and tagging formats: HellaSwag, Cosmos QA, CommonsenseQA, CCG.
+"""Intermediate tasks in the multiple-choice and tagging formats: HellaSwag, Cosmos QA, CommonsenseQA,
+COPA, Social IQa, CCG.
 
-Registered by ``stilts.intermediate.catalog``. The three multiple-choice tasks come from the
-Hub or from their release files; CCG supertagging only from local files (CCGbank is LDC-licensed and
-not on the Hub), in jiant's format (see ``read_ccg_folder`` and docs/tasks.md).
+Registered by ``stilts.intermediate.catalog``. The multiple-choice tasks come from the Hub or from
+their release files (COPA is also the English training data of the XCOPA target); CCG supertagging
+only from local files (CCGbank is LDC-licensed and not on the Hub), in jiant's format (see
+``read_ccg_folder`` and docs/tasks.md).
 
 The test splits of these tasks have no public labels (TASKS.md), so only train and dev are mapped.
 """
@@ -15,7 +17,15 @@ from stilts.catalog import HubSource, Task, register_task
 from stilts.errors import BadInput
 from stilts.readers._io import numbered_lines, read_json
 from stilts.readers.layout import FileLayout, ignoring_language
-from stilts.readers.multiple_choice import read_commonsenseqa, read_cosmosqa, read_hellaswag
+from stilts.readers.multiple_choice import (
+    copa_row_to_example,
+    read_commonsenseqa,
+    read_copa,
+    read_cosmosqa,
+    read_hellaswag,
+    read_siqa,
+    siqa_row_to_example,
+)
 from stilts.tasks.multiple_choice import MULTIPLE_CHOICE
 from stilts.tasks.tagging import SUPERTAGGING
 
@@ -124,6 +134,57 @@ COMMONSENSEQA = register_task(
         ),
         hub=HubSource(
             "tau/commonsense_qa", config=lambda language: None, splits=MC_SPLITS, to_example=_commonsenseqa_row
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- COPA
+
+COPA = register_task(
+    Task(
+        name="copa",
+        format=MULTIPLE_CHOICE,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="accuracy",
+        description="COPA: causal commonsense, premise + cause/effect question, 2 choices; XCOPA trains on it "
+        "(local: XTREME-R's train-en.jsonl, val-en.jsonl or SuperGLUE's train.jsonl, val.jsonl)",
+        read_local=FileLayout(
+            "COPA",
+            {"train": ("train-en.jsonl", "train.jsonl"), "dev": ("val-en.jsonl", "val.jsonl")},
+            parse=ignoring_language(read_copa),
+            split_note="the SuperGLUE test labels are not public",
+            languages=("en",),
+        ),
+        # SuperGLUE's COPA: label 0 = choice1, 1 = choice2 (-1 in the unlabelled test split)
+        hub=HubSource(
+            "aps/super_glue", config=lambda language: "copa", splits=MC_SPLITS, to_example=copa_row_to_example
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- Social IQa
+
+SIQA = register_task(
+    Task(
+        name="siqa",
+        format=MULTIPLE_CHOICE,
+        phases=frozenset({"intermediate"}),
+        languages=("en",),
+        metric="accuracy",
+        description="Social IQa: social commonsense, context + question, 3 answers (local: "
+        "socialIQa_v1.4_{trn,dev}.jsonl with 'correct' A-C, or {train,dev}.jsonl + {train,dev}-labels.lst 1-3)",
+        read_local=FileLayout(
+            "Social IQa",
+            {"train": ("socialIQa_v1.4_trn.jsonl", "train.jsonl"), "dev": ("socialIQa_v1.4_dev.jsonl", "dev.jsonl")},
+            parse=ignoring_language(read_siqa),
+            split_note=NO_TEST_LABELS,
+        ),
+        # the Hub's label is the 1-based answer number as a string, "1"-"3"
+        hub=HubSource(
+            "allenai/social_i_qa", config=lambda language: None, splits=MC_SPLITS, to_example=siqa_row_to_example
         ),
     )
 )

@@ -20,6 +20,7 @@ for _name, _target in {
     "export": "stilts.export_cli:export",
     "mlm-corpus": "stilts.mlm.cli:mlm_corpus",
     "models": "stilts.offline.cli:models",
+    "predict": "stilts.predict_cli:predict",
     "run": "stilts.commands:run",
     "sweep": "stilts.commands:sweep",
     "score": "stilts.metrics.cli:score",

@@ -8,7 +8,7 @@ from itertools import chain, zip_longest
 from pathlib import Path
 
 from stilts.catalog import Task, get_task
-from stilts.errors import BadInput, MissingSplit, RunFailed, is_hub_outage
+from stilts.errors import BadInput, MissingSplit, RunFailed, Unlabelled, is_hub_outage
 
 HUB = "hub"
 #: fixed shuffle of a composite task's concatenated training parts (see `_load_parts`)
@@ -31,12 +31,24 @@ def training_task(task: Task) -> Task:
     return get_task(task.train_task) if task.train_task else task
 
 
-def load_examples(task: Task, split: str, language: str, sources: dict[str, str]) -> list[dict]:
+def load_examples(
+    task: Task, split: str, language: str, sources: dict[str, str], *, unlabelled: bool = False
+) -> list[dict]:
     """Examples of ``task`` for ``split`` in ``language``.
 
     ``sources`` maps task names to a local folder of original release files, or to ``hub``
     (the default for a task not in it). A target task's training split comes from its training task.
+    A file without labels is missing (`Unlabelled`) unless ``unlabelled`` takes it (`stilts predict`).
     """
+    try:
+        return _load_examples(task, split, language, sources)
+    except Unlabelled as error:
+        if not unlabelled:
+            raise
+        return error.examples
+
+
+def _load_examples(task: Task, split: str, language: str, sources: dict[str, str]) -> list[dict]:
     if task.parts:
         return _load_parts(task, split, language, sources)
     if split == "train" and task.train_task:

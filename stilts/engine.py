@@ -181,6 +181,8 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
                 "model": context.pipeline.model,
                 "upstream": str(stage.upstream.folder) if stage.upstream else None,
                 "settings": stage.settings,
+                # where the stage's data came from (`stilts predict` reads other splits from there)
+                "data": context.data_sources,
             },
         )
         write_json_atomic(stage.folder / "metrics.json", metrics)

@@ -14,6 +14,15 @@ class MissingSplit(BadInput):
     do without it (an evaluation over the languages the data has, validation) catch it."""
 
 
+class Unlabelled(MissingSplit):
+    """A split's file is there but its labels are not (XTREME blanks its test sets): evaluation skips it
+    as missing; `stilts predict` takes its ``examples`` (labels None), for which it is the normal case."""
+
+    def __init__(self, message: str, examples: list[dict]):
+        super().__init__(message)
+        self.examples = examples
+
+
 class RunFailed(Exception):
     """A run that stopped for a reason that is not bad input, e.g. a loss that became NaN. The CLI
     prints the message as one line and exits 1; what was saved before (checkpoints) stays."""

@@ -44,6 +44,15 @@ def predict_outputs(
     return restored
 
 
+def predict_examples(
+    accelerator, model, task: Task, examples: list[dict], tokenizer, *, max_length: int, batch_size: int, desc: str
+) -> list:
+    """The format's predictions for ``examples``, one per example (labels not needed)."""
+    features = featurize(task, examples, tokenizer, max_length)
+    outputs = predict_outputs(accelerator, model, task, features, tokenizer, batch_size, desc=desc)
+    return task.format.predict(outputs, features, examples, task)
+
+
 def evaluate_examples(
     accelerator,
     model,
@@ -60,7 +69,7 @@ def evaluate_examples(
 ) -> dict[str, float]:
     """Scores of ``examples`` (one split of one language, scored as a whole); ``state`` is carried
     across the splits of the language (see `TaskFormat.score_split`)."""
-    features = featurize(task, examples, tokenizer, max_length)
-    outputs = predict_outputs(accelerator, model, task, features, tokenizer, batch_size, desc=desc)
-    predictions = task.format.predict(outputs, features, examples, task)
+    predictions = predict_examples(
+        accelerator, model, task, examples, tokenizer, max_length=max_length, batch_size=batch_size, desc=desc
+    )
     return task.format.score_split(predictions, examples, task, language, split, {} if state is None else state)

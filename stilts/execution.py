@@ -75,19 +75,24 @@ def run_sweep_pipeline(
     return context, "reused" if reused else "done", "", None
 
 
-def make_context(pipeline, model_path: str, data_sources, run_dir: Path, detect_anomaly: bool = False):
-    """Quiet libraries, one Accelerator for the process, and the context stages run in."""
+def quiet_libraries() -> None:
+    """stilts' own progress bars and messages only: none of transformers' or datasets'."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import datasets
-    import torch
     import transformers
-    from accelerate import Accelerator
-
-    torch.autograd.set_detect_anomaly(detect_anomaly)
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     datasets.disable_progress_bars()
+
+
+def make_context(pipeline, model_path: str, data_sources, run_dir: Path, detect_anomaly: bool = False):
+    """Quiet libraries, one Accelerator for the process, and the context stages run in."""
+    import torch
+    from accelerate import Accelerator
+
+    quiet_libraries()
+    torch.autograd.set_detect_anomaly(detect_anomaly)
     tracking = {}
     if pipeline.tracking != "none":  # each training stage is one tracked run, under <run_dir>/logs/
         tracking = {"log_with": pipeline.tracking, "project_dir": str(run_dir / "logs")}

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 #: the 9 XTREME target tasks, in the order tables show them
 XTREME_TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba")
-#: intermediate tasks in the order tables list them (ANLI+'s parts and MLM after the paper's nine)
+#: XTREME's submission folder of a task, where it is not the task's name (its evaluate.py reads
+#: ``<folder>/<task>/test-<lang>.{json,tsv}``)
+XTREME_SUBMISSION_FOLDERS = {"bucc": "bucc2018"}
+#: intermediate tasks in the order tables list them (ANLI+'s parts, XTREME-R's commonsense tasks and MLM
+#: after the paper's nine)
 INTERMEDIATE_ORDER = (
     "anli_plus",
     "mnli",
@@ -26,6 +30,8 @@ INTERMEDIATE_ORDER = (
     "anli_r1",
     "anli_r2",
     "anli_r3",
+    "siqa",
+    "copa",
     "mlm",
 )
 #: the intermediate name of a run without an intermediate stage
@@ -123,7 +129,12 @@ BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
 #: Tatoeba pairs for ms, my and yo
 TATOEBA_LANGUAGES = tuple(code for code in XTREME_LANGUAGES if code not in ("en", "ms", "my", "yo"))
 
-#: task -> the languages it is scored in (the XTREME targets and the English QA intermediate tasks)
+#: XCOPA (XTREME-R), the 11 languages of its validation and test sets. ht (Haitian Creole) and qu
+#: (Quechua) are in no XTREME task; English is COPA, which XCOPA trains and validates on
+XCOPA_LANGUAGES = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
+
+#: task -> the languages it is scored in (the XTREME targets, XCOPA, and the English intermediate tasks
+#: that `stilts score` scores)
 TASK_LANGUAGES = {
     "xnli": XNLI_LANGUAGES,
     "pawsx": PAWSX_LANGUAGES,
@@ -134,15 +145,18 @@ TASK_LANGUAGES = {
     "tydiqa": TYDIQA_LANGUAGES,
     "bucc": BUCC_LANGUAGES,
     "tatoeba": TATOEBA_LANGUAGES,
+    "xcopa": XCOPA_LANGUAGES,
     "squad_v1": ("en",),
     "squad_v2": ("en",),
+    "copa": ("en",),
 }
 
 # ---------------------------------------------------------------------------------------- metrics
 
 #: a QA target keeps both, side by side, and counts as their mean where one number is needed
 QA_METRICS = ("f1", "exact_match")
-#: main metric(s) of each XTREME target (METHOD.md, "Target tasks and metrics")
+#: main metric(s) of each XTREME target (METHOD.md, "Target tasks and metrics"), and of XCOPA (XTREME-R),
+#: so that `stilts table` need not load the catalog for it
 TARGET_METRICS = {
     "xnli": ("accuracy",),
     "pawsx": ("accuracy",),
@@ -153,6 +167,7 @@ TARGET_METRICS = {
     "tydiqa": QA_METRICS,
     "bucc": ("f1",),
     "tatoeba": ("accuracy",),
+    "xcopa": ("accuracy",),
 }
 QA_TARGETS = frozenset(target for target, metrics in TARGET_METRICS.items() if metrics == QA_METRICS)
 

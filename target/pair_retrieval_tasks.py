@@ -10,7 +10,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
-from stilts.errors import MissingSplit
+from stilts.errors import MissingSplit, Unlabelled
 from stilts.names import BUCC_LANGUAGES, PAWSX_LANGUAGES, TATOEBA_LANGUAGES
 from stilts.readers.layout import FileLayout, find_file
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
@@ -29,7 +29,7 @@ def read_labelled_pawsx(path: Path, language: str | None = None) -> list[dict]:
     """XTREME strips the labels of its test files; such a file counts as missing, so evaluation skips it."""
     examples = read_pawsx(path)
     if examples and examples[0]["label"] is None:
-        raise MissingSplit(f"{path}: no labels (XTREME strips them from its test files)")
+        raise Unlabelled(f"{path}: no labels (XTREME strips them from its test files)", examples)
     return examples
 
 
@@ -148,7 +148,10 @@ def read_bucc_folder(folder: Path, split: str, language: str) -> list[dict]:
     prefix = source_file.with_suffix("")
     sources, english, gold = read_bucc(prefix)
     if gold is None:
-        raise MissingSplit(f"{prefix}.gold: no gold pairs, so the {split} split cannot be scored")
+        raise Unlabelled(
+            f"{prefix}.gold: no gold pairs, so the {split} split cannot be scored",
+            bucc_examples(sources, english, set()),
+        )
     return bucc_examples(sources, english, gold)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
-from stilts.errors import BadInput, MissingSplit
+from stilts.errors import BadInput, MissingSplit, Unlabelled
 from stilts.names import MLQA_LANGUAGES, TYDIQA_LANGUAGES, XQUAD_LANGUAGES
 from stilts.readers.layout import FileLayout, find_file
 from stilts.readers.qa import TYDIQA_ID_PREFIXES, read_squad, read_tydiqa, tydiqa_language
@@ -29,13 +29,17 @@ TYDIQA_NAMES = {code: name for name, code in TYDIQA_ID_PREFIXES.items()}
 
 def _answered(examples: list[dict], path: Path) -> list[dict]:
     """Evaluation files must carry their gold answers: XTREME's download script blanks those of the
-    test sets, and such a copy would score every model 0."""
-    for example in examples:
-        if not example["answers"]["text"]:
-            raise BadInput(
-                f"{path}: question '{example['id']}' has no gold answer (XTREME's copies of "
-                f"test files have their answers removed; use the original release file)"
-            )
+    test sets, and such a copy would score every model 0. A file with no answer at all is such a copy
+    (`Unlabelled`: evaluation skips it, `stilts predict` takes it); one with some answers missing is broken."""
+    unanswered = [example for example in examples if not example["answers"]["text"]]
+    if unanswered:
+        message = (
+            f"{path}: question '{unanswered[0]['id']}' has no gold answer (XTREME's copies of "
+            f"test files have their answers removed; use the original release file)"
+        )
+        if len(unanswered) == len(examples):
+            raise Unlabelled(message, examples)
+        raise BadInput(message)
     return examples
 
 

@@ -17,7 +17,7 @@ from stilts.config import StageConfig, TrainingStage
 from stilts.data import DataRead, load_examples
 from stilts.engine import score_labels
 from stilts.errors import BadInput, MissingSplit, did_you_mean
-from stilts.evaluation import evaluate_examples
+from stilts.evaluation import predict_examples
 from stilts.modeling import (
     HEADS_FOLDER,
     StageModel,
@@ -25,6 +25,7 @@ from stilts.modeling import (
     load_head,
     seed_everything,
 )
+from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.stage_kinds import (
     PlanContext,
     PlannedStage,
@@ -118,7 +119,8 @@ def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
 
 
 class EvaluateStageRunner(StageRunner):
-    """Zero-shot evaluation in every language of the target task; rows go to scores.csv."""
+    """Zero-shot evaluation in every language of the target task; rows go to scores.csv, and each split
+    and language's predictions to the stage's predictions/ folder (`stilts.prediction_files`)."""
 
     def run(self, stage: PlannedStage, context: RunContext) -> dict:
         settings, accelerator = stage.settings, context.accelerator
@@ -143,7 +145,7 @@ class EvaluateStageRunner(StageRunner):
                 continue
             if settings["max_examples"]:
                 examples = examples[: settings["max_examples"]]
-            scores.setdefault(split, {})[language] = evaluate_examples(
+            predictions = predict_examples(
                 accelerator,
                 model,
                 task,
@@ -151,11 +153,18 @@ class EvaluateStageRunner(StageRunner):
                 tokenizer,
                 max_length=settings["max_length"],
                 batch_size=stage.config.batch_size,
-                language=language,
                 desc=f"{task.name} {split} {language}",
-                split=split,
-                state=states.setdefault(language, {}),
             )
+            state = states.setdefault(language, {})
+            scores.setdefault(split, {})[language] = task.format.score_split(
+                predictions, examples, task, language, split, state
+            )
+            if accelerator.is_main_process:  # every process holds all predictions (gather_for_metrics)
+                folder = stage.folder / PREDICTIONS_FOLDER
+                write_predictions(folder, task, split, language, predictions, examples, state)
+                rows = task.format.example_rows(predictions, examples, task, language, state)
+                if rows is not None:
+                    write_example_rows(folder, split, language, rows)
         if not scores:
             raise BadInput(
                 f"data.{task.name}: no evaluation data found in {context.data_sources.get(task.name, 'the Hub')}"

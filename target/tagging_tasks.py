@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
-from stilts.errors import MissingSplit
+from stilts.errors import MissingSplit, Unlabelled
 from stilts.names import PANX_LANGUAGES, UDPOS_LANGUAGES
-from stilts.readers._io import numbered_lines
 from stilts.readers.layout import SPLITS, FileLayout
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conllu_upos, read_panx
 from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
@@ -113,21 +112,13 @@ UDPOS = register_task(
 # --------------------------------------------------------------------------- PAN-X
 
 
-def _has_tags(path: Path) -> bool:
-    """Whether the first token line has a tag: XTREME's released ``test-xx.tsv`` files are tokens only."""
-    for _, line in numbered_lines(path):
-        if line.strip():
-            cells = line.split("\t")
-            return len(cells) >= 2 and bool(cells[1].strip())
-    return False
-
-
 def read_tagged_panx(path: Path, language: str) -> list[dict]:
     """A PAN-X file; one without tags (XTREME blanks the test labels) counts as missing, so evaluation
     skips it."""
-    if not _has_tags(path):
-        raise MissingSplit(f"{path}: no NER tags in this file (XTREME releases its test files unlabelled)")
-    return read_panx(path, language)
+    examples = read_panx(path, language)
+    if examples and examples[0]["tags"] is None:
+        raise Unlabelled(f"{path}: no NER tags in this file (XTREME releases its test files unlabelled)", examples)
+    return examples
 
 
 #: PAN-X from XTREME's ``{split}-{lang}.tsv`` files or the original Rahimi et al. release with each

@@ -234,8 +234,8 @@ CASES = [
     (
         "wrong-field-count",
         ["run", "p.yaml"],
-        {"data/xnli/test-de.tsv": "a\tb\n"},
-        "test-de.tsv: line 1: expected 3 tab-separated fields",
+        {"data/xnli/test-de.tsv": "a\tb\tneutral\nc\td\n"},
+        "test-de.tsv: line 2: expected 3 tab-separated fields",
     ),
     (
         "missing-tsv-column",

@@ -8,6 +8,8 @@ leave encoders that load with ``AutoModel``.
 """
 
 import csv
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +20,11 @@ from transformers import AutoModel
 
 from stilts import testing as tiny
 from stilts.catalog import get_task
+from stilts.metrics.per_example import split_scores
+from stilts.metrics.scoring import score
+from stilts.prediction_files import PREDICTIONS_FOLDER, prediction_path, read_example_rows
 
 TRAINING = {"learning_rate": 1e-3, "batch_size": 4, "max_steps": 2, "validate_every": 1}
-MAX_EXAMPLES = 8
 
 #: the paper's Table 1: nine English intermediate tasks and the nine XTREME target tasks
 TABLE_1_INTERMEDIATE = {
@@ -153,7 +157,7 @@ def _pipeline(path: Path, model: Path, case: Case, data: dict) -> Path:
     stages = [dict(kind="intermediate", tasks=[case.intermediate], **TRAINING)]
     if not case.eval_only:
         stages.append(dict(kind="target", task=case.target, **TRAINING))
-    stages.append(dict(kind="evaluate", task=case.target, max_examples=MAX_EXAMPLES))
+    stages.append(dict(kind="evaluate", task=case.target))
     config = {
         "name": path.stem,
         "model": str(model),
@@ -195,3 +199,96 @@ def test_intermediate_then_target_runs_from_release_files(case, tmp_path, tiny_m
     for split, language in case.scored:
         assert required <= {r["metric"] for r in rows if (r["split"], r["language"]) == (split, language)}
     assert all(0 <= float(r["value"]) <= 100 for r in rows)
+    _assert_predictions_rescore(case, data, out, rows)
+    _assert_predict_writes_a_submission(case, data, out, rows, tmp_path, capsys)
+
+
+#: (data folder, split, language) -> the gold release file `stilts score` reads for it
+GOLD_FILES = {
+    "xnli": lambda folder, split, language: folder / f"{split}-{language}.tsv",
+    "pawsx": lambda folder, split, language: folder / "x-final" / language / f"{split}_2k.tsv",
+    "udpos": lambda folder, split, language: next(folder.glob(f"UD_*/{language}_*-ud-{split}.conllu")),
+    "panx": lambda folder, split, language: (
+        folder / (f"{split}-{language}.tsv" if split == "dev" else f"{language}/test")
+    ),
+    "xquad": lambda folder, split, language: folder / f"xquad.{language}.json",
+    "mlqa": lambda folder, split, language: (
+        folder / "MLQA_V1" / split / f"{split}-context-{language}-question-{language}.json"
+    ),
+    "tydiqa": lambda folder, split, language: next(
+        folder.glob(f"tydiqa-goldp-v1.1-dev/*-{ {'en': 'english', 'sw': 'swahili'}[language] }.json")
+    ),
+    "bucc": lambda folder, split, language: folder / f"{language}-en.{split}.gold",
+    "tatoeba": lambda folder, split, language: (
+        folder / f"tatoeba.{ {'de': 'deu', 'fr': 'fra'}[language] }-eng.{ {'de': 'deu', 'fr': 'fra'}[language] }"
+    ),
+}
+
+
+def _assert_predictions_rescore(case: Case, data: dict, out: Path, rows: list[dict]) -> None:
+    """Every split and language the evaluation scored left its predictions in the official format, which
+    `stilts score` scores exactly as scores.csv has it, and per-example rows that re-aggregate to it."""
+    (evaluate,) = out.glob("evaluate-*")
+    for split, language in case.scored:
+        task = get_task(case.target)
+        expected = {r["metric"]: float(r["value"]) for r in rows if (r["split"], r["language"]) == (split, language)}
+        predictions = prediction_path(evaluate / PREDICTIONS_FOLDER, task, split, language)
+        gold = GOLD_FILES[case.target](Path(data[case.target]), split, language)
+        rescored = score(case.target, language, gold, predictions)
+        for metric, value in expected.items():
+            assert rescored[metric] == pytest.approx(value, abs=1e-9), (split, language, metric)
+        per_example = read_example_rows(evaluate / PREDICTIONS_FOLDER, split, language)
+        assert split_scores(per_example) == pytest.approx(expected, abs=1e-9), (split, language)
+
+
+def _strip_labels(target: str, folder: Path) -> None:
+    """Blank the labels of a copy of ``target``'s files as XTREME does for its test sets (UD keeps its
+    tags, Tatoeba has none to blank)."""
+    if target == "xnli":
+        for path in folder.glob("*-*.tsv"):
+            path.write_text("".join("\t".join(line.split("\t")[:2]) + "\n" for line in path.read_text().splitlines()))
+    elif target == "pawsx":
+        for path in folder.glob("x-final/*/*_2k.tsv"):
+            path.write_text("".join("\t".join(line.split("\t")[:3]) + "\n" for line in path.read_text().splitlines()))
+    elif target == "panx":
+        for path in [*folder.glob("dev-*.tsv"), *folder.glob("*/test")]:
+            path.write_text("".join(line.split("\t")[0] + "\n" for line in path.read_text().splitlines()))
+    elif target in ("xquad", "mlqa", "tydiqa"):
+        for path in folder.rglob("*.json"):
+            document = json.loads(path.read_text())
+            for article in document["data"]:
+                for paragraph in article["paragraphs"]:
+                    for question in paragraph["qas"]:
+                        question["answers"] = []
+            path.write_text(json.dumps(document))
+    elif target == "bucc":
+        for path in folder.glob("*.gold"):
+            path.unlink()
+
+
+#: files that had no labels to begin with: the evaluation skipped them, `stilts predict` writes them
+UNLABELLED_FROM_THE_START = {"panx": {"test-en.tsv"}}
+
+
+def _assert_predict_writes_a_submission(case: Case, data: dict, out: Path, rows: list[dict], tmp_path, capsys) -> None:
+    """`stilts predict` on the run folder and label-less copies of the files writes XTREME's submission
+    layout, and its files score as the evaluation did."""
+    task = get_task(case.target)
+    unlabelled = tmp_path / "unlabelled"
+    shutil.copytree(data[case.target], unlabelled)
+    _strip_labels(case.target, unlabelled)
+    submission = tmp_path / "submission"
+    for split in sorted({split for split, _ in case.scored}):
+        command = ["predict", out, "--split", split, "--data", f"{case.target}={unlabelled}", "--output", submission]
+        code, stdout, stderr = run_cli(command, capsys)
+        assert code == 0, stdout + stderr
+    folder = submission / {"bucc": "bucc2018"}.get(case.target, case.target)
+    assert {path.name for path in folder.iterdir()} == {
+        f"{split}-{language}.{task.format.prediction_suffix}" for split, language in case.scored
+    } | UNLABELLED_FROM_THE_START.get(case.target, set())
+    for split, language in case.scored:
+        gold = GOLD_FILES[case.target](Path(data[case.target]), split, language)
+        rescored = score(case.target, language, gold, prediction_path(folder, task, split, language))
+        for row in rows:
+            if (row["split"], row["language"]) == (split, language):
+                assert rescored[row["metric"]] == pytest.approx(float(row["value"]), abs=1e-9), (split, language)

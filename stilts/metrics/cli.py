@@ -19,7 +19,9 @@ def _float(option: str, value: str | None) -> float | None:
 
 
 @click.command("score")
-@click.option("--task", required=True, help="xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba squad_v1 squad_v2")
+@click.option(
+    "--task", required=True, help="xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba xcopa squad_v1 squad_v2 copa"
+)
 @click.option("--language", required=True, help="ISO 639-1 code of the evaluated language, e.g. de.")
 @click.option("--gold", "gold", required=True, metavar="FILE", help="Gold data in the task's original release format.")
 @click.option(
@@ -30,7 +32,9 @@ def _float(option: str, value: str | None) -> float | None:
     "tag per line, blank line between sentences; tatoeba: one line per English sentence, "
     "the 0-based index of the non-English sentence it retrieves; bucc: "
     "source_id<TAB>target_id<TAB>score candidates, those naming a sentence that "
-    "occurs twice on its side dropped (XTREME maps candidates to ids by text).",
+    "occurs twice on its side dropped (XTREME maps candidates to ids by text), or mined "
+    "source_id<TAB>target_id pairs (XTREME's submission files), scored as they are; xcopa/copa: "
+    "one line per question, the 0-based index of the chosen alternative (0 = choice1).",
 )
 @click.option(
     "--threshold",

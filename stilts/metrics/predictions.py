@@ -10,7 +10,10 @@
   sentence retrieves (XTREME's ``similarity_search`` indexes the non-English side and queries it
   with the English one; stilts' pipeline does the same).
 - BUCC: candidate pairs ``source_id<TAB>target_id<TAB>score``; a pair listed twice keeps its best
-  score (``read_candidate2score``).
+  score (``read_candidate2score``). Or the pairs already mined, ``source_id<TAB>target_id``: XTREME's
+  submission files, which its evaluate.py scores as a set.
+
+Each format has its writer at the end (what evaluate stages and `stilts predict` write).
 """
 
 from __future__ import annotations
@@ -180,6 +183,30 @@ def read_index_predictions(path, expected: int, n_targets: int, targets: str = "
     return indices
 
 
+def bucc_file_has_scores(path) -> bool:
+    """Whether a BUCC prediction file holds scored candidates (three fields) or mined pairs (two)."""
+    for _, line in numbered_lines(as_path(path)):
+        if line.strip():
+            return len(line.strip().split("\t")) == 3
+    return True
+
+
+def _bucc_lines(path, fields: int, sources: Collection[str] | None, targets: Collection[str] | None):
+    """(line number, cells) of a BUCC prediction file's ``fields``-field lines, ids checked."""
+    expected = "source_id<TAB>target_id" + ("<TAB>score" if fields == 3 else "")
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        cells = line.strip().split("\t")
+        if len(cells) != fields:
+            raise BadInput(f"{path}: line {number}: expected '{expected}', found {len(cells)} field(s)")
+        if sources is not None and cells[0] not in sources:
+            raise BadInput(f"{path}: line {number}: unknown source id '{cells[0]}'")
+        if targets is not None and cells[1] not in targets:
+            raise BadInput(f"{path}: line {number}: unknown target id '{cells[1]}'")
+        yield number, cells
+
+
 def read_bucc_candidates(
     path, sources: Collection[str] | None = None, targets: Collection[str] | None = None
 ) -> dict[tuple[str, str], float]:
@@ -187,26 +214,48 @@ def read_bucc_candidates(
     checked against ``sources``/``targets`` when given."""
     path = as_path(path)
     candidates: dict[tuple[str, str], float] = {}
-    for number, line in numbered_lines(path):
-        if not line.strip():
-            continue
-        cells = line.strip().split("\t")
-        if len(cells) != 3:
-            raise BadInput(
-                f"{path}: line {number}: expected 'source_id<TAB>target_id<TAB>score', found {len(cells)} field(s)"
-            )
-        source, target, raw_score = cells
+    for number, (source, target, raw_score) in _bucc_lines(path, 3, sources, targets):
         try:
             score = float(raw_score)
         except ValueError:
             raise BadInput(f"{path}: line {number}: score {raw_score!r} is not a number") from None
         if math.isnan(score):
             raise BadInput(f"{path}: line {number}: score is NaN")
-        if sources is not None and source not in sources:
-            raise BadInput(f"{path}: line {number}: unknown source id '{source}'")
-        if targets is not None and target not in targets:
-            raise BadInput(f"{path}: line {number}: unknown target id '{target}'")
         candidates[(source, target)] = max(score, candidates.get((source, target), score))
     if not candidates:
         raise BadInput(f"{path}: no candidate pairs")
     return candidates
+
+
+def read_bucc_pairs(
+    path, sources: Collection[str] | None = None, targets: Collection[str] | None = None
+) -> set[tuple[str, str]]:
+    """Mined pairs ``source_id<TAB>target_id`` (XTREME's submission files, whose evaluate.py scores the
+    set as it is); an empty file is no pair mined."""
+    path = as_path(path)
+    return {(source, target) for _, (source, target) in _bucc_lines(path, 2, sources, targets)}
+
+
+# --------------------------------------------------------------------------- writing the same formats
+
+
+def value_lines(values: Sequence) -> str:
+    """One value a line (labels, choice or line indices): what `read_label_predictions` and
+    `read_index_predictions` read."""
+    return "".join(f"{value}\n" for value in values)
+
+
+def tag_lines(sentences: Sequence[Sequence[str]]) -> str:
+    """One tag a line, a blank line after each sentence: what `read_tag_predictions` reads."""
+    return "".join("".join(f"{tag}\n" for tag in tags) + "\n" for tags in sentences)
+
+
+def qa_json(answers: dict[str, str]) -> str:
+    """``{question_id: answer_text}``: what `read_qa_predictions` reads."""
+    return json.dumps(answers, ensure_ascii=False, indent=1) + "\n"
+
+
+def pair_lines(pairs: Sequence[tuple[str, str]]) -> str:
+    """Mined BUCC pairs ``source_id<TAB>english_id``, XTREME's submission format (`read_bucc_candidates`
+    reads them as pairs already cut at a threshold)."""
+    return "".join(f"{source}\t{target}\n" for source, target in pairs)

@@ -5,11 +5,13 @@ on task names.
 Gold formats: XNLI the XTREME per-language TSV or XNLI-1.0 ``xnli.{dev,test}.tsv``; PAWS-X either TSV
 form; UD-POS CoNLL-U (or XTREME's ``token<TAB>tag`` files); PAN-X either ``token<TAB>tag`` form;
 XQuAD/MLQA/TyDiQA/SQuAD the SQuAD JSON; BUCC any file of the ``xx-en.SPLIT`` set (the ``.gold`` pairs
-are scored; the sentence files check the ids and tell repeated sentences); Tatoeba either file of the pair.
+are scored; the sentence files check the ids and tell repeated sentences); Tatoeba either file of the pair;
+XCOPA/COPA the JSONL files (XTREME-R's ``val-xx.jsonl``, the release's ``xx/{val,test}.xx.jsonl``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,9 @@ from stilts.errors import BadInput, did_you_mean
 from stilts.metrics import mlqa, squad, squad_v2
 from stilts.metrics.classification import accuracy
 from stilts.metrics.predictions import (
+    bucc_file_has_scores,
     read_bucc_candidates,
+    read_bucc_pairs,
     read_index_predictions,
     read_label_predictions,
     read_na_probs,
@@ -29,6 +33,7 @@ from stilts.metrics.retrieval import bucc_scores, drop_repeated_sentences, tatoe
 from stilts.metrics.tagging import ner_scores, pos_scores
 from stilts.names import TASK_LANGUAGES
 from stilts.readers import nli
+from stilts.readers.multiple_choice import read_copa, read_xcopa
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.qa import read_squad, read_tydiqa
 from stilts.readers.retrieval import bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba, tatoeba_paths
@@ -255,8 +260,9 @@ def score_tatoeba(request: Request) -> dict:
 
 @_scorer("bucc", takes_threshold=True)
 def score_bucc(request: Request) -> dict:
-    """As XTREME's ``bucc_eval``, and the pipeline: candidates of a sentence that occurs more than once
-    on its side are dropped (XTREME maps candidates to ids by text); their gold pairs stay gold."""
+    """Scored candidates as XTREME's ``bucc_eval`` and the pipeline score them: candidates of a sentence
+    that occurs more than once on its side are dropped (XTREME maps candidates to ids by text); their
+    gold pairs stay gold. Mined pairs (a submission file) as XTREME's evaluate.py: the set against the gold."""
     source_path, english_path, gold_path, language = bucc_paths(request.gold)
     _check_file_language(request.gold, language, request.language)
     for path, what in (
@@ -270,5 +276,41 @@ def score_bucc(request: Request) -> dict:
     if not gold:
         raise BadInput(f"{gold_path}: no gold pairs")
     sources, english = read_bucc_sentences(source_path), read_bucc_sentences(english_path)
+    if not bucc_file_has_scores(request.predictions):  # pairs already mined: scored as the set they are
+        if request.threshold is not None:
+            raise BadInput(f"--threshold: {request.predictions} holds mined pairs, not scored candidates")
+        mined = read_bucc_pairs(request.predictions, sources, english)
+        scores = bucc_scores(dict.fromkeys(mined, 1.0), gold, threshold=1.0)
+        return {**{k: v for k, v in scores.items() if k != "threshold"}, "count": len(gold)}
     candidates = drop_repeated_sentences(read_bucc_candidates(request.predictions, sources, english), sources, english)
     return {**bucc_scores(candidates, gold, request.threshold), "count": len(gold)}
+
+
+# --------------------------------------------------------------------------- multiple choice (XCOPA, COPA)
+
+#: a COPA/XCOPA prediction: the 0-based index of the chosen alternative (0 = choice1, 1 = choice2), one
+#: question a line in gold order, as the evaluate stage writes multiple-choice predictions
+COPA_CHOICE_INDICES = ("0", "1")
+#: the language in an XCOPA/COPA file's name: XTREME-R's ``val-et.jsonl``, the release's ``val.et.jsonl``
+_COPA_FILE_LANGUAGE = re.compile(r"(?:train|val|test)[-.]([a-z]{2})\.jsonl")
+
+
+def _copa(request: Request, examples: list[dict]) -> dict:
+    named = _COPA_FILE_LANGUAGE.fullmatch(request.gold.name)
+    if named:
+        _check_file_language(request.gold, named.group(1), request.language)
+    gold = [{**e, "label": None if e["label"] is None else str(e["label"])} for e in examples]
+    return _classification(request, gold, COPA_CHOICE_INDICES)
+
+
+@_scorer("xcopa")
+def score_xcopa(request: Request) -> dict:
+    """Gold: an XCOPA JSONL file (XTREME-R's ``val-xx.jsonl``, the release's ``xx/{val,test}.xx.jsonl``;
+    XTREME-R's ``test-xx.jsonl``, whose labels are withheld, is refused)."""
+    return _copa(request, read_xcopa(request.gold))
+
+
+@_scorer("copa")
+def score_copa(request: Request) -> dict:
+    """Gold: English COPA JSONL (XTREME-R's ``train-en.jsonl``/``val-en.jsonl``, SuperGLUE's ``val.jsonl``)."""
+    return _copa(request, read_copa(request.gold))

@@ -47,6 +47,20 @@ def seqeval_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[s
     return {"precision": 100.0 * float(precision), "recall": 100.0 * float(recall), "f1": 100.0 * float(f1)}
 
 
+def sentence_chunk_counts(gold: Sequence[str], predicted: Sequence[str]) -> tuple[int, int, int]:
+    """(true positive, predicted, gold) chunks of one sentence, as `seqeval_scores` counts them: seqeval
+    ends every chunk at a sentence's end, so the counts of a split are the sums of its sentences'."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(predicted)} predicted tags for {len(gold)} gold tokens")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gold_chunks = set(get_entities(to_seqeval_0_0_tags(gold)))
+        predicted_chunks = set(get_entities(to_seqeval_0_0_tags(predicted)))
+    return len(gold_chunks & predicted_chunks), len(predicted_chunks), len(gold_chunks)
+
+
 def token_accuracy(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
     """Share of tokens whose predicted tag is the gold tag (0-100): the usual POS metric (XGLUE)."""
     _check_shapes(gold, predicted)

@@ -12,7 +12,8 @@ Formats:
   ``gold_label``; text is not quoted, so quote characters are literal.
 - XNLI-1.0 (``xnli.{dev,test}.tsv``): every language in one file, header with ``language``,
   ``gold_label``, ``sentence1``, ``sentence2``, ``pairID``; filtered by language.
-- XTREME's per-language form (``dev-xx.tsv``, ``test-xx.tsv``): ``premise\\thypothesis\\tlabel``, no header.
+- XTREME's per-language form (``dev-xx.tsv``, ``test-xx.tsv``): ``premise\\thypothesis\\tlabel``, no header
+  (XTREME's test files: no label).
 - XNLI-MT (``multinli.train.{en,de,...}.tsv``): header ``premise hypo label``; ``contradictory`` means
   contradiction. The other languages are MNLI machine-translated, read as ``mnli@<lang>``.
 """
@@ -97,24 +98,28 @@ def read_xnli_original_tsv(path: Path, language: str) -> list[dict]:
 
 
 def read_xtreme_nli_tsv(path: Path) -> list[dict]:
-    """XTREME per-language files: premise, hypothesis, label; no header."""
+    """XTREME per-language files: premise, hypothesis, label; no header. The test files XTREME hands out
+    have no labels (two fields on every line, or an empty third): their ``label`` is None."""
     examples = []
+    width = 0  # the first line's: 3 with labels, 2 without
     for number, line in numbered_lines(path):
         if not line.strip():
             continue
         # XTREME wrote these with csv.writer, which quotes cells that contain a quote character
         cells = tsv_cells(line, unquote=True)
-        if len(cells) != 3:
+        width = width or (len(cells) if len(cells) == 2 else 3)
+        if len(cells) != width:
+            fields = "premise, hypothesis, label" if width == 3 else "premise, hypothesis: an unlabelled file"
             raise BadInput(
-                f"{path}: line {number}: expected 3 tab-separated fields "
-                f"(premise, hypothesis, label), found {len(cells)}"
+                f"{path}: line {number}: expected {width} tab-separated fields ({fields}), found {len(cells)}"
             )
+        labelled = width == 3 and cells[2].strip()
         examples.append(
             {
                 "id": f"{path.stem}:{number}",
                 "text_a": cells[0],
                 "text_b": cells[1],
-                "label": _label(cells[2], path, number),
+                "label": _label(cells[2], path, number) if labelled else None,
             }
         )
     return examples

@@ -201,28 +201,33 @@ def read_conllu_upos(path, language: str | None = None) -> list[dict]:
 
 
 def _read_columns(path: Path, split_line, labels) -> list[dict]:
-    """Sentences from one-token-per-line files with blank lines between sentences."""
+    """Sentences from one-token-per-line files with blank lines between sentences. ``split_line`` gives
+    (token, tag), the tag None for an unlabelled file's token-only lines: its sentences' ``tags`` are None."""
     examples = []
     tokens: list[str] = []
-    tags: list[str] = []
+    tags: list[str | None] = []
     first_line = 0
+
+    def sentence() -> dict:
+        return {"id": f"{path.stem}:{first_line}", "tokens": tokens, "tags": None if tags[0] is None else tags}
+
     for number, line in numbered_lines(path):
         if not line.strip():
             if tokens:
-                examples.append({"id": f"{path.stem}:{first_line}", "tokens": tokens, "tags": tags})
+                examples.append(sentence())
             tokens, tags = [], []
             continue
         if line.startswith("-DOCSTART-"):
             continue
         token, tag = split_line(line, number)
-        if labels is not None:
+        if labels is not None and tag is not None:
             check_label(tag, labels, path, number, "tag")
         if not tokens:
             first_line = number
         tokens.append(token)
         tags.append(tag)
     if tokens:
-        examples.append({"id": f"{path.stem}:{first_line}", "tokens": tokens, "tags": tags})
+        examples.append(sentence())
     return examples
 
 
@@ -247,18 +252,20 @@ def read_panx(path, language: str | None = None) -> list[dict]:
 
     The form is decided by the first token: the prefix ``xx:`` (``language`` when given, else any
     2-3 letter code) is then required on every line and cut off, so tokens such as ``http://...`` in
-    XTREME's files are never cut.
+    XTREME's files are never cut. A file of tokens only (XTREME's test files) has ``tags`` None.
     """
     path = as_path(path)
     prefix = _panx_prefix(path, language)
+    width = 0  # the first line's number of fields: 2, or 1 in XTREME's unlabelled test files
 
-    def split_line(line: str, number: int) -> tuple[str, str]:
+    def split_line(line: str, number: int) -> tuple[str, str | None]:
+        nonlocal width
         cells = line.strip().split("\t")
-        if len(cells) != 2:
-            raise BadInput(
-                f"{path}: line {number}: expected 'token<TAB>tag', found {len(cells)} tab-separated field(s)"
-            )
-        token, tag = cells[0].strip(), cells[1].strip()
+        width = width or min(len(cells), 2)
+        if len(cells) != width:
+            expected = "token<TAB>tag" if width == 2 else "token (an unlabelled file)"
+            raise BadInput(f"{path}: line {number}: expected '{expected}', found {len(cells)} tab-separated field(s)")
+        token, tag = cells[0].strip(), (cells[1].strip() if width == 2 else None)
         if prefix is not None:
             if not token.startswith(prefix):
                 raise BadInput(f"{path}: line {number}: token {token!r} lacks the '{prefix}' prefix of the other lines")

@@ -71,6 +71,28 @@ class TaskFormat:
         """Metrics on a 0-100 scale, the task's main metric among them."""
         raise NotImplementedError
 
+    #: suffix of the official prediction file (XTREME's submission layout: json for QA, tsv otherwise)
+    prediction_suffix: str = "tsv"
+
+    def prediction_text(self, predictions: list, examples: list[dict], task: Task, state: dict) -> str:
+        """``predictions`` in the official scripts' prediction format, what `stilts score` reads
+        (`stilts.metrics.predictions`); works without gold labels. ``state``: the language's
+        evaluation state (BUCC: the threshold its mined pairs are cut at). By default one prediction
+        a line."""
+        from stilts.metrics.predictions import value_lines
+
+        return value_lines(predictions)
+
+    def example_rows(
+        self, predictions: list, examples: list[dict], task: Task, language: str, state: dict
+    ) -> list[dict] | None:
+        """One row per scored unit (example, sentence, question; BUCC: source sentence) of labelled
+        examples: ``id``, ``gold``, ``prediction`` and ``metrics`` {metric: [numerator, denominator]},
+        such that each metric of the split is ``100 * sum(numerators) / sum(denominators)`` over the
+        rows (`stilts.metrics.per_example`): what a bootstrap resamples. None: the format's metrics
+        are not sums over units (a correlation), so it keeps no per-example file."""
+        return None
+
     def for_evaluation(self, settings: dict) -> TaskFormat:
         """This format as an evaluate stage with ``settings`` runs it (retrieval reads its ``layer`` and
         ``pooling`` there); formats without evaluation settings are used as they are."""

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from stilts.metrics.classification import accuracy, binary_f1
+from stilts.metrics.per_example import chunk_counts, example_id, right
+from stilts.metrics.predictions import value_lines
 from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
 
 
@@ -27,7 +29,7 @@ class ClassificationHead(nn.Module):
 
 
 class Classification(TaskFormat):
-    """Examples ``{"id", "text_a", "text_b" (optional), "label": label name}``."""
+    """Examples ``{"id", "text_a", "text_b" (optional), "label": label name, or None in a test file}``."""
 
     name = "classification"
     text_fields = ("text_a", "text_b")
@@ -38,15 +40,16 @@ class Classification(TaskFormat):
             examples["text_a"], examples["text_b"] if pair else None, truncation=True, max_length=max_length
         )
         label_ids = {label: index for index, label in enumerate(task.labels)}
-        encoded["labels"] = [label_ids[label] for label in examples["label"]]
+        if all(label is not None for label in examples["label"]):  # test files come without (predict)
+            encoded["labels"] = [label_ids[label] for label in examples["label"]]
         return dict(encoded)
 
     def collate(self, features, tokenizer):
-        labels = torch.tensor([feature["labels"] for feature in features], dtype=torch.long)
         inputs = [{key: value for key, value in feature.items() if key != "labels"} for feature in features]
-        batch = tokenizer.pad(inputs, return_tensors="pt")
-        batch["labels"] = labels
-        return dict(batch)
+        batch = dict(tokenizer.pad(inputs, return_tensors="pt"))
+        if "labels" in features[0]:
+            batch["labels"] = torch.tensor([feature["labels"] for feature in features], dtype=torch.long)
+        return batch
 
     def build_head(self, task, hidden_size):
         return ClassificationHead(hidden_size, len(task.labels))
@@ -84,6 +87,31 @@ class Classification(TaskFormat):
         if task.metric == "f1":  # QQP-style paraphrase detection also reports F1 of the positive class
             scores["f1"] = binary_f1(predictions, gold, positive=task.labels[-1])
         return scores
+
+    def prediction_text(self, predictions, examples, task, state):
+        return value_lines(predictions)
+
+    def example_rows(self, predictions, examples, task, language, state):
+        rows = []
+        for index, (prediction, example) in enumerate(zip(predictions, examples)):
+            metrics = {"accuracy": right(prediction == example["label"])}
+            if task.metric == "f1":
+                positive = task.labels[-1]
+                counts = chunk_counts(
+                    int(prediction == example["label"] == positive),
+                    int(prediction == positive),
+                    int(example["label"] == positive),
+                )
+                metrics["f1"] = counts["f1"]
+            rows.append(
+                {
+                    "id": example_id(example, index),
+                    "gold": example["label"],
+                    "prediction": prediction,
+                    "metrics": metrics,
+                }
+            )
+        return rows
 
 
 CLASSIFICATION = Classification()

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from stilts.metrics.classification import accuracy
+from stilts.metrics.per_example import example_id, right
+from stilts.metrics.predictions import value_lines
 from stilts.tasks.base import TaskFormat, encoder_inputs
 
 IGNORE_INDEX = -100  # label of a question without a gold answer (test files): the loss skips it
@@ -110,6 +112,21 @@ class MultipleChoice(TaskFormat):
 
     def score(self, predictions, examples, task, language):
         return {"accuracy": accuracy(predictions, [example["label"] for example in examples])}
+
+    def prediction_text(self, predictions, examples, task, state):
+        """The 0-based index of the chosen choice, one question a line."""
+        return value_lines(predictions)
+
+    def example_rows(self, predictions, examples, task, language, state):
+        return [
+            {
+                "id": example_id(example, index),
+                "gold": example["label"],
+                "prediction": prediction,
+                "metrics": {"accuracy": right(prediction == example["label"])},
+            }
+            for index, (prediction, example) in enumerate(zip(predictions, examples))
+        ]
 
 
 MULTIPLE_CHOICE = MultipleChoice()

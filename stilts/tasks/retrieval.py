@@ -24,7 +24,10 @@ import numpy as np
 import torch
 
 from stilts.errors import BadInput
+from stilts.metrics.per_example import chunk_counts, example_id, right
+from stilts.metrics.predictions import pair_lines, value_lines
 from stilts.metrics.retrieval import (
+    bucc_extract,
     bucc_optimize,
     bucc_scores,
     sentence_to_id,
@@ -273,6 +276,20 @@ class SentenceRetrieval(PooledSentences):
     def score(self, predictions, examples, task, language):
         return {"accuracy": tatoeba_accuracy(predictions)}
 
+    def prediction_text(self, predictions, examples, task, state):
+        return value_lines(predictions)
+
+    def example_rows(self, predictions, examples, task, language, state):
+        return [
+            {
+                "id": example_id(example, index),
+                "gold": index,
+                "prediction": found,
+                "metrics": {"accuracy": right(found == index)},
+            }
+            for index, (found, example) in enumerate(zip(predictions, examples))
+        ]
+
 
 class BitextMining(PooledSentences):
     """BUCC 2018: one example per sentence, ``{"id", "text", "side": "source" | "english", "gold": [ids
@@ -294,9 +311,10 @@ class BitextMining(PooledSentences):
         """Each example's sentence vector."""
         return list(self._vectors_by_example(outputs, features, len(examples)))
 
-    def candidates(self, predictions, examples) -> tuple[dict, set]:
-        """(candidate2score, gold pairs whose two sentences are both among the examples)."""
-        sides = {"source": ([], [], []), "english": ([], [], [])}
+    @staticmethod
+    def mined_candidates(predictions, examples) -> dict:
+        """candidate2score of the examples' sentences (`bucc_candidate_scores`); no gold needed."""
+        sides: dict[str, tuple[list, list, list]] = {"source": ([], [], []), "english": ([], [], [])}
         for vector, example in zip(predictions, examples):
             vectors, texts, ids = sides[example["side"]]
             vectors.append(vector)
@@ -304,8 +322,12 @@ class BitextMining(PooledSentences):
             ids.append(example["id"])
         if not sides["source"][0] or not sides["english"][0]:
             raise BadInput("bucc: the examples need sentences of both sides (is max_examples too small?)")
-        candidates = bucc_candidate_scores(*sides["source"], *sides["english"])
-        english_ids = set(sides["english"][2])
+        return bucc_candidate_scores(*sides["source"], *sides["english"])
+
+    def candidates(self, predictions, examples) -> tuple[dict, set]:
+        """(candidate2score, gold pairs whose two sentences are both among the examples)."""
+        candidates = self.mined_candidates(predictions, examples)
+        english_ids = {example["id"] for example in examples if example["side"] == "english"}
         gold = {
             (example["id"], english)
             for example in examples
@@ -338,6 +360,38 @@ class BitextMining(PooledSentences):
             )
         state.setdefault("splits", {})[split] = how
         return _prf(bucc_scores(candidates, gold, state["threshold"]))
+
+    @staticmethod
+    def _threshold(state: dict, task) -> float:
+        if "threshold" not in state:
+            raise BadInput(
+                f"{task.name}: no mining threshold; it is chosen on the {BUCC_THRESHOLD_SPLIT} split of the "
+                f"language, which must be scored first"
+            )
+        return state["threshold"]
+
+    def prediction_text(self, predictions, examples, task, state):
+        """The pairs mined at the language's threshold (XTREME's submission: ``source_id<TAB>english_id``)."""
+        mined = bucc_extract(self.mined_candidates(predictions, examples), self._threshold(state, task))
+        return pair_lines(sorted(mined))
+
+    def example_rows(self, predictions, examples, task, language, state):
+        """One row per source sentence that has a gold pair or a mined one: its pairs' counts."""
+        candidates, gold = self.candidates(predictions, examples)
+        mined = bucc_extract(candidates, self._threshold(state, task))
+        by_source: dict[str, tuple[set, set]] = {}
+        for pairs, position in ((gold, 0), (mined, 1)):
+            for source, english in pairs:
+                by_source.setdefault(source, (set(), set()))[position].add(english)
+        return [
+            {
+                "id": source,
+                "gold": sorted(gold_english),
+                "prediction": sorted(mined_english),
+                "metrics": chunk_counts(len(gold_english & mined_english), len(mined_english), len(gold_english)),
+            }
+            for source, (gold_english, mined_english) in sorted(by_source.items())
+        ]
 
 
 def _prf(scores: dict[str, float]) -> dict[str, float]:

@@ -34,6 +34,7 @@ from torch import nn
 from stilts import defaults
 from stilts.errors import BadInput
 from stilts.metrics import mlqa, squad, squad_v2
+from stilts.metrics.predictions import qa_json
 from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
 
 N_BEST = 20  # HF run_qa --n_best_size, BERT/XTREME n_best_size
@@ -178,6 +179,7 @@ class SpanQA(TaskFormat):
     default_max_length = defaults.QA_MAX_SEQ_LENGTH
     #: whether a question may have no answer (SQuAD v2.0)
     no_answer = False
+    prediction_suffix = "json"
 
     def __init__(
         self,
@@ -299,6 +301,25 @@ class SpanQA(TaskFormat):
             key: value for key, value in self.evaluate(gold, answers, language).items() if key in ("exact_match", "f1")
         }
 
+    def prediction_text(self, predictions, examples, task, state):
+        return qa_json({example["id"]: prediction.text for example, prediction in zip(examples, predictions)})
+
+    def example_rows(self, predictions, examples, task, language, state):
+        """Per question, its EM and F1 as the official script scores it alone (the split's are means)."""
+        rows = []
+        for example, prediction in zip(examples, predictions):
+            gold = list(example["answers"]["text"])
+            scores = self.evaluate({"q": gold}, {"q": prediction.text}, language)
+            rows.append(
+                {
+                    "id": example["id"],
+                    "gold": gold,
+                    "prediction": prediction.text,
+                    "metrics": {metric: [scores[metric] / 100.0, 1] for metric in ("exact_match", "f1")},
+                }
+            )
+        return rows
+
 
 class SpanQAWithNoAnswer(SpanQA):
     """SQuAD v2.0: the null answer competes with the best span; scored with ``evaluate-v2.0.py``,
@@ -331,6 +352,20 @@ class SpanQAWithNoAnswer(SpanQA):
         differences = {key: prediction.null_score_diff for key, prediction in zip(gold, predictions)}
         result = squad_v2.evaluate(gold, best_spans, differences, self.null_score_diff_threshold)
         return {key: float(value) for key, value in result.items() if not key.endswith("total")}
+
+    def example_rows(self, predictions, examples, task, language, state):
+        """Per question, evaluate-v2.0.py's raw EM and F1 of the answer given ("" for no answer)."""
+        gold = {example["id"]: list(example["answers"]["text"]) for example in examples}
+        exact, f1 = squad_v2.get_raw_scores(gold, {e["id"]: p.text for e, p in zip(examples, predictions)})
+        return [
+            {
+                "id": example["id"],
+                "gold": gold[example["id"]],
+                "prediction": prediction.text,
+                "metrics": {"exact_match": [exact[example["id"]], 1], "f1": [f1[example["id"]], 1]},
+            }
+            for example, prediction in zip(examples, predictions)
+        ]
 
 
 def _gold(examples: list[dict], task, *, allow_unanswerable: bool) -> dict[str, list[str]]:

@@ -37,7 +37,9 @@ from torch import nn
 
 from stilts import defaults
 from stilts.errors import BadInput
-from stilts.metrics.tagging import ner_scores, pos_scores, token_accuracy
+from stilts.metrics.per_example import chunk_counts, example_id
+from stilts.metrics.predictions import tag_lines
+from stilts.metrics.tagging import ner_scores, pos_scores, sentence_chunk_counts, token_accuracy
 from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
 
 IGNORE_INDEX = -100  # label of positions the loss skips (torch's cross_entropy default)
@@ -124,8 +126,12 @@ class TokenTagging(TaskFormat):
     text_fields = ()
     default_max_length = defaults.MAX_SEQ_LENGTH  # XTREME's tagging scripts use 128
 
-    def __init__(self, scores: Callable[[list[list[str]], list[list[str]]], dict[str, float]]):
+    def __init__(
+        self, scores: Callable[[list[list[str]], list[list[str]]], dict[str, float]], metrics: tuple[str, ...]
+    ):
         self.scores = scores
+        #: the metrics ``scores`` gives: chunk f1/precision/recall, token accuracy
+        self.metrics = metrics
 
     # ------------------------------------------------------------------ features
 
@@ -240,6 +246,19 @@ class TokenTagging(TaskFormat):
     def score(self, predictions, examples, task, language):
         return self.scores([example["tags"] for example in examples], predictions)
 
+    def prediction_text(self, predictions, examples, task, state):
+        return tag_lines(predictions)
+
+    def example_rows(self, predictions, examples, task, language, state):
+        rows = []
+        for index, (predicted, example) in enumerate(zip(predictions, examples)):
+            gold = example["tags"]
+            metrics = chunk_counts(*sentence_chunk_counts(gold, predicted)) if "f1" in self.metrics else {}
+            if "accuracy" in self.metrics:
+                metrics["accuracy"] = [sum(g == p for g, p in zip(gold, predicted)), len(gold)]
+            rows.append({"id": example_id(example, index), "gold": gold, "prediction": predicted, "metrics": metrics})
+        return rows
+
 
 def accuracy_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
     """CCG supertagging: token accuracy (jiant's and the paper's metric)."""
@@ -247,8 +266,8 @@ def accuracy_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[s
 
 
 #: PAN-X / WikiANN: seqeval entity P/R/F1 of IOB2 tags
-NER_TAGGING = TokenTagging(ner_scores)
+NER_TAGGING = TokenTagging(ner_scores, ("f1", "precision", "recall"))
 #: UD-POS: XTREME's seqeval P/R/F1 on UPOS tags (headline ``f1``) plus token accuracy
-POS_TAGGING = TokenTagging(pos_scores)
+POS_TAGGING = TokenTagging(pos_scores, ("f1", "precision", "recall", "accuracy"))
 #: CCG supertagging: token accuracy
-SUPERTAGGING = TokenTagging(accuracy_scores)
+SUPERTAGGING = TokenTagging(accuracy_scores, ("accuracy",))

@@ -1,0 +1,231 @@
+"""`stilts predict`: a trained run's models on any split of a task's files, labelled or not, written as
+the official prediction files in XTREME's submission layout (``<output>/<task>/<split>-<lang>.<suffix>``;
+BUCC's folder is ``bucc2018``).
+
+What to predict with comes from stage folders: an evaluate stage (its task, its evaluation settings,
+the model it scored, BUCC's per-language thresholds), a target stage (its task's head, default
+evaluation settings), or a run folder (each of its complete evaluate stages). Data comes from where the
+stage read it (config.json ``data``) unless ``--data`` says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stilts.artifacts import COMPLETE, read_json
+from stilts.catalog import Task, get_task
+from stilts.data import HUB, load_examples
+from stilts.errors import BadInput, MissingSplit, did_you_mean
+from stilts.names import XTREME_SUBMISSION_FOLDERS
+
+#: evaluation settings a stage without any (a target stage) predicts with: EvaluateStage's defaults
+DEFAULT_SETTINGS = {"layer": None, "pooling": "mean", "max_length": None}
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A trained model for one task, and how its evaluation ran."""
+
+    task: Task
+    stage: Path  # the stage folder it was found in
+    pipeline: str
+    #: the encoder: a stage's model/ folder, or the pipeline's model for an evaluation straight on it
+    model: str
+    #: the head's folder; None for a task that trains none (retrieval)
+    heads: Path | None
+    settings: dict
+    #: task name -> local folder or "hub": where the stage read its data
+    data: dict[str, str]
+    #: per language, what the evaluation carried from split to split (BUCC's threshold)
+    states: dict[str, dict] = field(default_factory=dict)
+
+
+def _complete_config(folder: Path) -> dict:
+    if not (folder / COMPLETE).is_file() or not (folder / "config.json").is_file():
+        raise BadInput(f"{folder}: not a complete stage folder (no {COMPLETE}); finish its run first")
+    return read_json(folder / "config.json")
+
+
+def _from_evaluate_stage(folder: Path, config: dict) -> Predictor:
+    settings = config["settings"]
+    task = get_task(settings["task"])
+    upstream = config.get("upstream")
+    if upstream:
+        model = str(Path(upstream) / "model")
+    else:  # an evaluation straight on the pipeline's model (retrieval)
+        from stilts.engine import resolve_model_reference
+
+        model = resolve_model_reference(config["model"], Path.cwd(), str(folder / "config.json"))
+    heads = Path(upstream) / "heads" if task.format.trains and upstream else None
+    metrics = read_json(folder / "metrics.json")
+    return Predictor(
+        task, folder, config["pipeline"], model, heads, settings, config.get("data", {}), metrics.get("state", {})
+    )
+
+
+def _from_training_stage(folder: Path, config: dict, task_name: str | None) -> Predictor:
+    heads = read_json(folder / "heads" / "heads.json") if (folder / "heads" / "heads.json").is_file() else {}
+    if not heads:
+        raise BadInput(f"{folder}: the stage trained no head; give a target or evaluate stage")
+    if task_name is None:
+        if len(heads) != 1:
+            raise BadInput(f"--task: {folder.name} trained {len(heads)} heads ({', '.join(heads)}); choose one")
+        (task_name,) = heads
+    task = get_task(task_name, "--task")
+    if task_name not in heads:
+        raise BadInput(f"--task {task_name}: {folder.name} has no head for it (it has: {', '.join(heads)})")
+    if "evaluate" not in task.phases:
+        raise BadInput(f"--task {task_name}: {task_name} is not a target task; stilts predicts target tasks")
+    settings = {**DEFAULT_SETTINGS, "task": task_name}
+    return Predictor(
+        task, folder, config["pipeline"], str(folder / "model"), folder / "heads", settings, config.get("data", {})
+    )
+
+
+def predictors_of(path: Path, task_name: str | None = None, pipelines: Sequence[str] = ()) -> list[Predictor]:
+    """The predictors a stage folder or run folder holds, at most one per task."""
+    if not path.is_dir():
+        raise BadInput(f"{path}: no such folder")
+    if (path / "config.json").is_file():  # one stage
+        config = _complete_config(path)
+        if config["kind"] == "evaluate":
+            found = [_from_evaluate_stage(path, config)]
+        else:
+            found = [_from_training_stage(path, config, task_name)]
+    else:
+        found = [
+            _from_evaluate_stage(folder, read_json(folder / "config.json"))
+            for folder in sorted(p.parent for p in path.glob("*/config.json"))
+            if (folder / COMPLETE).is_file() and read_json(folder / "config.json").get("kind") == "evaluate"
+        ]
+        if not found:
+            raise BadInput(f"{path}: no complete evaluate stage in this run folder (nor is it a stage folder)")
+    if pipelines:
+        found = [p for p in found if p.pipeline in pipelines]
+        unknown = sorted(set(pipelines) - {p.pipeline for p in found})
+        if unknown:
+            raise BadInput(f"--pipeline {unknown[0]}: no complete evaluate stage of that pipeline in {path}")
+    if task_name is not None:
+        get_task(task_name, "--task")
+        others = sorted({p.task.name for p in found if p.task.name != task_name})
+        found = [p for p in found if p.task.name == task_name]
+        if not found:
+            raise BadInput(f"--task {task_name}: {path} holds no model for it (it predicts: {', '.join(others)})")
+    by_task: dict[str, list[Predictor]] = {}
+    for predictor in found:
+        by_task.setdefault(predictor.task.name, []).append(predictor)
+    for name, predictors in by_task.items():
+        if len(predictors) > 1:
+            names = ", ".join(sorted(p.pipeline for p in predictors))
+            raise BadInput(
+                f"{path}: {len(predictors)} evaluate stages score {name} (pipelines {names}); "
+                "choose one with --pipeline"
+            )
+    return [predictors[0] for predictors in by_task.values()]
+
+
+def data_folders(options: Sequence[str]) -> tuple[dict[str, Path], list[Path]]:
+    """``--data`` values: ``TASK=FOLDER`` for one task, or a folder holding one folder per task."""
+    by_task: dict[str, Path] = {}
+    roots: list[Path] = []
+    for option in options:
+        name, separator, location = option.partition("=")
+        if separator:
+            get_task(name, f"--data {option}")
+            by_task[name] = Path(location).expanduser()
+            folder = by_task[name]
+        else:
+            folder = Path(option).expanduser()
+            roots.append(folder)
+        if not folder.is_dir():
+            raise BadInput(f"--data {option}: no such folder {folder}")
+    return by_task, roots
+
+
+def data_source(predictor: Predictor, by_task: dict[str, Path], roots: list[Path]) -> str:
+    """Where ``predictor``'s task is read from: --data, else where its stage read it."""
+    name = predictor.task.name
+    if name in by_task:
+        return str(by_task[name].resolve())
+    candidates = [name, XTREME_SUBMISSION_FOLDERS.get(name, name)]
+    for root in roots:
+        for candidate in candidates:
+            if (root / candidate).is_dir():
+                return str((root / candidate).resolve())
+    if roots:
+        looked = ", ".join(str(root / c) for root in roots for c in dict.fromkeys(candidates))
+        raise BadInput(f"--data: no folder for {name} (looked for {looked}); give --data {name}=FOLDER")
+    return predictor.data.get(name, HUB)
+
+
+def submission_folder(output: Path, task: Task) -> Path:
+    return output / XTREME_SUBMISSION_FOLDERS.get(task.name, task.name)
+
+
+def predict_run(
+    predictors: Sequence[Predictor],
+    output: Path,
+    *,
+    split: str,
+    languages: Sequence[str] | None,
+    data: tuple[dict[str, Path], list[Path]],
+    batch_size: int,
+    log: Callable[[str], None] = print,
+) -> dict[str, list[str]]:
+    """Write every predictor's predictions for ``split``; returns task -> the languages written."""
+    import dataclasses
+
+    from accelerate import Accelerator
+
+    from stilts.evaluation import predict_examples
+    from stilts.execution import quiet_libraries
+    from stilts.modeling import StageModel, load_encoder, load_head
+    from stilts.prediction_files import write_predictions
+
+    for predictor in predictors:  # every language asked for must be one of the task's, before any work
+        for language in languages or ():
+            if language not in predictor.task.languages:
+                raise BadInput(
+                    f"--languages: '{language}' is not a language of {predictor.task.name}"
+                    f"{did_you_mean(language, predictor.task.languages)}"
+                )
+    sources = {predictor.task.name: data_source(predictor, *data) for predictor in predictors}
+    quiet_libraries()
+    accelerator = Accelerator()
+    written: dict[str, list[str]] = {}
+    for predictor in predictors:
+        task = dataclasses.replace(predictor.task, format=predictor.task.format.for_evaluation(predictor.settings))
+        encoder, tokenizer = load_encoder(predictor.model)
+        model = StageModel(encoder, [task]).to(accelerator.device)
+        if predictor.heads is not None:
+            load_head(model, task, predictor.heads)
+        folder = submission_folder(output, task)
+        max_length = predictor.settings.get("max_length") or task.format.default_max_length
+        written[task.name] = []
+        for language in languages or task.languages:
+            try:
+                examples = load_examples(task, split, language, sources, unlabelled=True)
+            except MissingSplit:
+                if languages:  # asked for by name: its file must be there
+                    raise
+                continue
+            predictions = predict_examples(
+                accelerator,
+                model,
+                task,
+                examples,
+                tokenizer,
+                max_length=max_length,
+                batch_size=batch_size,
+                desc=f"{task.name} {split} {language}",
+            )
+            if accelerator.is_main_process:
+                state = predictor.states.get(language, {})
+                path = write_predictions(folder, task, split, language, predictions, examples, state)
+                log(f"{path}: {len(examples)} {task.name} examples")
+            written[task.name].append(language)
+        if not written[task.name]:
+            raise BadInput(f"data.{task.name}: no {split} files for any of its languages in {sources[task.name]}")
+    return written

@@ -1,0 +1,54 @@
+"""Prediction files: what an evaluate stage keeps per split and language, and what `stilts predict` writes.
+
+For each split and language, two files named after XTREME's submission files (``test-de.tsv``):
+
+- ``<split>-<language>.<suffix>``: the predictions in the official scripts' format (the task format's
+  `prediction_text`; ``json`` for QA, ``tsv`` otherwise), which `stilts score` scores against the gold
+  release file and the XTREME leaderboard takes as they are;
+- ``<split>-<language>.examples.jsonl`` (labelled data only): one row per scored unit with its id, gold,
+  prediction and per-metric ``[numerator, denominator]`` (`stilts.metrics.per_example`), which
+  re-aggregate to the split's scores and are what confidence intervals resample.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stilts.artifacts import write_text_atomic
+from stilts.catalog import Task
+from stilts.errors import BadInput
+
+#: a stage folder's sub-folder of prediction files
+PREDICTIONS_FOLDER = "predictions"
+EXAMPLES_SUFFIX = "examples.jsonl"
+
+
+def prediction_path(folder: Path, task: Task, split: str, language: str) -> Path:
+    return folder / f"{split}-{language}.{task.format.prediction_suffix}"
+
+
+def examples_path(folder: Path, split: str, language: str) -> Path:
+    return folder / f"{split}-{language}.{EXAMPLES_SUFFIX}"
+
+
+def write_predictions(
+    folder: Path, task: Task, split: str, language: str, predictions: list, examples: list[dict], state: dict
+) -> Path:
+    """The official prediction file of one split and language; returns its path."""
+    path = prediction_path(folder, task, split, language)
+    write_text_atomic(path, task.format.prediction_text(predictions, examples, task, state))
+    return path
+
+
+def write_example_rows(folder: Path, split: str, language: str, rows: list[dict]) -> Path:
+    path = examples_path(folder, split, language)
+    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return path
+
+
+def read_example_rows(folder: Path, split: str, language: str) -> list[dict]:
+    path = examples_path(folder, split, language)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file (evaluate stages written before stilts kept per-example rows lack it)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
