@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from stilts.errors import BadInput, did_you_mean
@@ -55,7 +57,21 @@ CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
     "large deltas would wash out the colours, they are clipped (said in the colour bar).",
 )
 @click.option("--show-n", is_flag=True, help="Show the number of seeds (runs) behind each cell.")
-def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
+@click.option(
+    "--ci",
+    "ci_level",
+    type=click.FloatRange(min=0, max=100, min_open=True, max_open=True),
+    metavar="LEVEL",
+    help="Add LEVEL% paired bootstrap intervals (with --delta: of the deltas, `*` where they exclude 0; "
+    "the heatmap hatches the others) and the seed standard deviation (±). Resamples the evaluation "
+    "examples (the same for every configuration) and the seeds, from the evaluate stages' "
+    "per-example predictions in the run folder of SCORES_CSV.",
+)
+@click.option(
+    "--resamples", default=1000, show_default=True, type=click.IntRange(min=100), help="Bootstrap draws for --ci."
+)
+@click.option("--bootstrap-seed", default=0, show_default=True, type=int, help="Random seed of the --ci draws.")
+def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n, ci_level, resamples, bootstrap_seed):
     """Transfer table from a scores.csv (rows: intermediate configurations, columns: target tasks).
 
     A cell is the median over seeds of each run's language-averaged main metric (accuracy for xnli,
@@ -73,6 +89,7 @@ def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
             (delta, "--delta"),
             (plot_path, "--plot"),
             (split, "--split"),
+            (ci_level, "--ci"),
         ):
             if given:
                 raise BadInput(f"{option}: cannot be combined with --best (it selects on dev and reports test)")
@@ -116,6 +133,22 @@ def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
         what = f"target '{per_language}' with " if per_language else ""
         raise BadInput(f"{path}: {option}: no baseline rows (intermediate=none, mlm=false) for {what}split '{split}'")
 
+    def intervals_of(deltas: bool):
+        from stilts.reports.bootstrap import table_intervals
+
+        return table_intervals(
+            scores,
+            values,
+            run_dir=Path(path).parent,
+            split=split,
+            level=ci_level,
+            per_language=per_language,
+            delta=deltas,
+            n_resamples=resamples,
+            seed=bootstrap_seed,
+        )
+
+    intervals = intervals_of(delta) if ci_level else None
     if delta:
         caption += "; differences to the baseline (intermediate none, MLM off)"
         shown = render.Table(
@@ -126,10 +159,18 @@ def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
             baseline=values.loc[sc.BASELINE_CONFIG],
             caption=caption,
             notes=notes,
+            intervals=intervals,
         )
     else:
-        shown = render.Table(values, counts, labels, caption=caption, notes=notes)
+        shown = render.Table(values, counts, labels, caption=caption, notes=notes, intervals=intervals)
     shown.caption += "." if per_language else f". {CAPTION_QA} {CAPTION_AVG}"
+    if intervals is not None:
+        shown.caption += f" {intervals.method[0].upper()}{intervals.method[1:]}."
+        shown.notes.append(
+            "[low, high]: the interval"
+            + ("; * the delta's interval excludes 0" if delta else "")
+            + "; ± the standard deviation over seeds (of the configuration's own scores)."
+        )
 
     if fmt == "csv":
         _echo_csv(render.table_csv(shown, show_n), shown.notes)
@@ -147,7 +188,13 @@ def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n):
         matrix = matrix.rename(columns={target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"})
         matrix = matrix.rename(columns={"avg": labels["avg"]})
         title = (f"{per_language}: " if per_language else "") + f"difference to baseline ({split})"
-        plot_heatmap(matrix, plot_path, title)
+        significant = None
+        if ci_level:
+            plotted = intervals if delta else intervals_of(True)
+            significant = plotted.group_significant().rename(columns={"avg": labels["avg"]})
+            significant = significant.rename(columns={t: f"{t}\n(F1+EM)/2" for t in labels if t != "avg"})
+            title += f", hatched: {ci_level:g}% interval includes 0"
+        plot_heatmap(matrix, plot_path, title, significant)
         click.echo(f"wrote {plot_path}", err=True)
 
 

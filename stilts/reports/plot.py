@@ -147,12 +147,13 @@ def number_size(figure, axes, shape: tuple[int, int], widest: float) -> float:
 # -------------------------------------------------------------------------------------------- drawing
 
 
-def heatmap_figure(matrix: pd.DataFrame, title: str = ""):
+def heatmap_figure(matrix: pd.DataFrame, title: str = "", significant: pd.DataFrame | None = None):
     """The heatmap of `matrix` (index (intermediate, mlm); one column per target or language, the
     average last) as a matplotlib Figure, not tied to pyplot.
 
     Colours diverge around 0 (red worse, blue better than the baseline); every cell is annotated with
-    its value, and a missing cell is grey with `-`.
+    its value, and a missing cell is grey with `-`. With `significant` (same index and columns), the
+    cells whose difference is not significant are hatched.
     """
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -220,10 +221,20 @@ def heatmap_figure(matrix: pd.DataFrame, title: str = ""):
             value = data[i, j]
             colour = "white" if not math.isnan(value) and abs(value) > 0.6 * limit else "black"
             axes.text(j, i, numbers[i][j], ha="center", va="center", color=colour, fontsize=size, in_layout=False)
+    if significant is not None:
+        from matplotlib.patches import Rectangle
+
+        flags = significant.reindex(index=matrix.index, columns=matrix.columns)
+        for i, config in enumerate(matrix.index):
+            for j, column in enumerate(matrix.columns):
+                marked = flags.at[config, column]
+                if not math.isnan(data[i, j]) and (pd.isna(marked) or not bool(marked)):
+                    box = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="#555555", linewidth=0)
+                    axes.add_patch(box)
     return figure
 
 
-def plot_heatmap(matrix: pd.DataFrame, path, title: str = ""):
+def plot_heatmap(matrix: pd.DataFrame, path, title: str = "", significant: pd.DataFrame | None = None):
     """Draw `matrix` (see `heatmap_figure`) to the PNG `path`; returns the Figure."""
     path = Path(path)
     if not path.parent.is_dir():
@@ -232,7 +243,7 @@ def plot_heatmap(matrix: pd.DataFrame, path, title: str = ""):
         import matplotlib  # noqa: F401
     except ImportError:
         raise BadInput("--plot: matplotlib is not installed; pip install stilts[plots]") from None
-    figure = heatmap_figure(matrix, title)
+    figure = heatmap_figure(matrix, title, significant)
     try:
         figure.savefig(path)
     except (ValueError, OSError) as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -42,6 +43,8 @@ class Table:
     baseline: pd.Series | None = None
     caption: str = ""
     notes: list = field(default_factory=list)
+    #: bootstrap intervals and seed standard deviations (`stilts.reports.bootstrap.Intervals`), or None
+    intervals: Any = None
 
 
 @dataclass
@@ -83,12 +86,39 @@ def groups_of(values: pd.DataFrame) -> list:
     return list(dict.fromkeys(values.columns.get_level_values(0)))
 
 
-def cell(values: pd.Series, group, signed: bool) -> str:
-    """One group's cell: `81.2`, or `F1/EM` for two metrics; `-` when nothing is there."""
+def cell(values: pd.Series, group, signed: bool, intervals=None) -> str:
+    """One group's cell: `81.2`, or `F1/EM` for two metrics; `-` when nothing is there. With
+    ``intervals``, each number is followed by its interval (`*` before it: the delta's interval
+    excludes 0) and its seed standard deviation (`±`)."""
     parts = [values[(group, metric)] for metric in values[group].index]
     if all(pd.isna(part) for part in parts):
         return MISSING
-    return "/".join(number(part, signed) for part in parts)
+    texts = [number(part, signed) for part in parts]
+    if intervals is not None:
+        texts = [
+            with_interval(text, intervals, values.name, (group, metric), signed)
+            for text, metric in zip(texts, values[group].index)
+        ]
+    return "/".join(texts)
+
+
+def _at(frame: pd.DataFrame, row, column):
+    if row not in frame.index or column not in frame.columns:
+        return math.nan
+    return frame.at[row, column]
+
+
+def with_interval(text: str, intervals, config, column, signed: bool) -> str:
+    if text == MISSING:
+        return text
+    low, high = _at(intervals.low, config, column), _at(intervals.high, config, column)
+    if not pd.isna(low) and not pd.isna(high):
+        mark = "*" if intervals.of_deltas and (low > 0 or high < 0) else ""
+        text = f"{text}{mark} [{number(low, signed)}, {number(high, signed)}]"
+    sd = _at(intervals.sd, config, column)
+    if not pd.isna(sd):
+        text += f" ±{sd:.1f}"
+    return text
 
 
 # --------------------------------------------------------------------------------------- main tables
@@ -102,12 +132,18 @@ def table_grid(table: Table, show_n: bool = False) -> Grid:
         config = table.baseline.name
         rows.append(
             [config[0], mlm_text(config[1])]
-            + [with_n(cell(table.baseline, g, False), _count(table.counts, config, g), show_n) for g in groups]
+            + [
+                with_n(cell(table.baseline, g, False, table.intervals), _count(table.counts, config, g), show_n)
+                for g in groups
+            ]
         )
     for config, values in table.values.iterrows():
         rows.append(
             [config[0], mlm_text(config[1])]
-            + [with_n(cell(values, g, table.signed), _count(table.counts, config, g), show_n) for g in groups]
+            + [
+                with_n(cell(values, g, table.signed, table.intervals), _count(table.counts, config, g), show_n)
+                for g in groups
+            ]
         )
     return Grid(header, rows, right_from=2, caption=table.caption, notes=list(table.notes))
 
@@ -142,6 +178,18 @@ def table_csv(table: Table, show_n: bool = False) -> str:
         for metric in metrics:
             name = str(group) if len(metrics) == 1 else f"{group}_{SHORT_METRIC.get(metric, metric)}"
             out[name] = values[(group, metric)]
+            if table.intervals is not None:
+                for suffix, frame in (("low", table.intervals.low), ("high", table.intervals.high)):
+                    out[f"{name}_{suffix}"] = [_at(frame, config, (group, metric)) for config in values.index]
+                if table.intervals.of_deltas:
+                    significant = table.intervals.significant()
+                    out[f"{name}_significant"] = [
+                        ""
+                        if config not in significant.index
+                        else str(bool(significant.at[config, (group, metric)])).lower()
+                        for config in values.index
+                    ]
+                out[f"{name}_sd"] = [_at(table.intervals.sd, config, (group, metric)) for config in values.index]
         if show_n and table.counts is not None and group in table.counts.columns:
             out[f"{group}_n"] = table.counts[group].astype("Int64")
     out = out.reset_index()
@@ -260,6 +308,7 @@ _LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "†": r"$^\dagger$",
+    "±": r"$\pm$",
 }
 
 

@@ -1,0 +1,237 @@
+"""Paired bootstrap confidence intervals for transfer tables (`stilts table --ci LEVEL`).
+
+A cell is the median over seeds of each run's language-averaged score, and a delta is a cell minus the
+baseline's. Both vary with the evaluation examples and with the seeds, so one bootstrap replicate
+redraws both:
+
+- the examples: per target and language, one multinomial resample of its scored units (examples,
+  sentences, questions; BUCC: source sentences), the same draw for every run, which makes the delta
+  paired (a system right on exactly the examples another misses is compared on the same draw);
+- the seeds: per configuration and target, its runs drawn with replacement.
+
+Each run's score on a draw comes from its evaluate stage's per-example rows (`stilts.prediction_files`):
+every metric is ``100 * sum(numerators) / sum(denominators)`` of the rows drawn, so the draw of a run
+is exact for accuracy, SQuAD F1/EM, seqeval chunk F1 and BUCC F1 alike. The interval is the
+percentile interval of the replicates; a delta whose interval excludes 0 is marked. Deterministic for
+a given ``seed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stilts.artifacts import COMPLETE, read_json
+from stilts.errors import BadInput
+from stilts.names import CONFIG_KEYS, RUN_KEYS
+from stilts.reports.scores import BASELINE_CONFIG, group_scores, main_metric_rows, source_of
+
+DEFAULT_RESAMPLES = 1000
+#: how far a run's score recomputed from its per-example rows may be from scores.csv (float sums)
+RESCORE_TOLERANCE = 1e-6
+
+
+@dataclass
+class Intervals:
+    """Per shown cell (same index and columns as the table's values): the interval's ends, and the
+    standard deviation over seeds of the configuration's own values (NaN with one seed)."""
+
+    low: pd.DataFrame
+    high: pd.DataFrame
+    sd: pd.DataFrame
+    #: the same for one number per column group (a QA target's mean(F1, EM)), as the heatmap shows
+    group_low: pd.DataFrame
+    group_high: pd.DataFrame
+    level: float
+    #: whether the intervals are of deltas (then a cell is significant when its interval excludes 0)
+    of_deltas: bool
+    method: str
+
+    def significant(self) -> pd.DataFrame:
+        return (self.low > 0) | (self.high < 0)
+
+    def group_significant(self) -> pd.DataFrame:
+        return (self.group_low > 0) | (self.group_high < 0)
+
+
+def example_folders(run_dir: Path) -> dict[tuple[str, str], Path]:
+    """(pipeline, target) -> the predictions/ folder of the complete evaluate stage that scored it. A
+    stage that several pipelines share (stages.json lists them) serves each of them."""
+    found: dict[tuple[str, str], Path] = {}
+    recorded = read_json(run_dir / "stages.json") if (run_dir / "stages.json").is_file() else {}
+    for config_path in sorted(run_dir.glob("*/config.json")):
+        folder = config_path.parent
+        config = read_json(config_path)
+        if config.get("kind") != "evaluate" or not (folder / COMPLETE).is_file():
+            continue
+        pipelines = recorded.get(config.get("fingerprint"), {}).get("pipelines") or [config.get("pipeline")]
+        for pipeline in pipelines:
+            found[(pipeline, config["settings"]["task"])] = folder / "predictions"
+    return found
+
+
+class _Units:
+    """One target and language: every run's per-example [numerator, denominator] per metric, aligned on
+    the union of their unit ids (a unit a run has no row for counts 0/0: a BUCC source sentence with
+    neither a gold nor a mined pair)."""
+
+    def __init__(self, rows_by_run: dict[tuple, list[dict]], metrics: Iterable[str]):
+        ids = list(dict.fromkeys(row["id"] for rows in rows_by_run.values() for row in rows))
+        position = {unit: i for i, unit in enumerate(ids)}
+        self.size = len(ids)
+        self.parts: dict[tuple, dict[str, np.ndarray]] = {}
+        for run, rows in rows_by_run.items():
+            arrays = {}
+            for metric in metrics:
+                numbers = np.zeros((2, self.size))
+                for row in rows:
+                    numbers[:, position[row["id"]]] = row["metrics"][metric]
+                arrays[metric] = numbers
+            self.parts[run] = arrays
+
+    def replicates(self, weights: np.ndarray) -> dict[tuple, dict[str, np.ndarray]]:
+        """Per run and metric, its value (0-100) on each draw; ``weights``: (draws, units) counts."""
+        out: dict[tuple, dict[str, np.ndarray]] = {}
+        for run, arrays in self.parts.items():
+            out[run] = {}
+            for metric, (numerators, denominators) in arrays.items():
+                top, bottom = weights @ numerators, weights @ denominators
+                out[run][metric] = np.divide(100.0 * top, bottom, out=np.zeros_like(top), where=bottom != 0)
+        return out
+
+
+def _rows_of(folder: Path, split: str, language: str) -> list[dict]:
+    from stilts.prediction_files import read_example_rows
+
+    return read_example_rows(folder, split, language)
+
+
+def _check_rescore(rows: list[dict], metric: str, expected: float, where: str) -> None:
+    from stilts.metrics.per_example import metric_value
+
+    found = metric_value(rows, metric)
+    if abs(found - expected) > RESCORE_TOLERANCE:
+        raise BadInput(
+            f"{where}: its per-example rows give {metric} {found:.4f}, scores.csv has {expected:.4f} "
+            "(a stale folder, or scores.csv from another run)"
+        )
+
+
+def run_replicates(
+    scores: pd.DataFrame, run_dir: Path, split: str, n_resamples: int, rng: np.random.Generator
+) -> tuple[dict[tuple, dict[tuple[str, str], np.ndarray]], pd.DataFrame]:
+    """Per run (RUN_KEYS), per (language, metric) and ("avg", metric): its score on each draw of the
+    examples; and the main-metric rows of ``split`` it was computed from."""
+    rows = main_metric_rows(scores[scores["split"] == split])
+    folders = example_folders(run_dir)
+    replicates: dict[tuple, dict[tuple[str, str], np.ndarray]] = {}
+    for target, target_rows in sorted(rows.groupby("target"), key=lambda item: item[0]):
+        metrics = list(dict.fromkeys(target_rows["metric"]))
+        for language, language_rows in sorted(target_rows.groupby("language"), key=lambda item: item[0]):
+            by_run: dict[tuple, list[dict]] = {}
+            for run, run_rows in language_rows.groupby(RUN_KEYS, sort=True):
+                folder = folders.get((run[0], target))
+                if folder is None:
+                    raise BadInput(
+                        f"{source_of(scores)}: --ci: no complete evaluate stage of pipeline '{run[0]}' for {target} "
+                        f"in {run_dir} (the intervals resample its per-example predictions)"
+                    )
+                examples = _rows_of(folder, split, language)
+                for metric, value in zip(run_rows["metric"], run_rows["value"]):
+                    _check_rescore(examples, metric, value, f"{folder}/{split}-{language}")
+                by_run[run] = examples
+            units = _Units(by_run, metrics)
+            weights = rng.multinomial(units.size, np.full(units.size, 1.0 / units.size), size=n_resamples)
+            for run, values in units.replicates(weights).items():
+                for metric, draws in values.items():
+                    replicates.setdefault(run, {})[(language, metric)] = draws
+    for columns in replicates.values():  # the run's language average, as run_averages takes it
+        for metric in dict.fromkeys(metric for _, metric in columns):
+            per_language = [draws for (language, m), draws in columns.items() if m == metric and language != "avg"]
+            columns[("avg", metric)] = np.mean(per_language, axis=0)
+    return replicates, rows
+
+
+def _seed_resampled_medians(draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``draws``: (runs, replicates); per replicate, the median over runs drawn with replacement."""
+    n_runs, n_draws = draws.shape
+    chosen = rng.integers(0, n_runs, size=(n_draws, n_runs))
+    return np.median(draws.T[np.arange(n_draws)[:, None], chosen], axis=1)
+
+
+def table_intervals(
+    scores: pd.DataFrame,
+    values: pd.DataFrame,
+    *,
+    run_dir: Path,
+    split: str,
+    level: float,
+    per_language: str | None = None,
+    delta: bool = True,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> Intervals:
+    """Intervals for every cell of ``values`` (the table before deltas: `transfer_cells` plus the Avg.
+    column, or `language_cells`), of its delta to the baseline row when ``delta``."""
+    rng = np.random.default_rng(seed)
+    replicates, rows = run_replicates(scores, run_dir, split, n_resamples, rng)
+    runs_of = rows.drop_duplicates(RUN_KEYS).groupby(CONFIG_KEYS + ["target"])
+    cells: dict[tuple, dict[tuple, np.ndarray]] = {}  # config -> column -> (replicates,)
+    sd = pd.DataFrame(np.nan, index=values.index, columns=values.columns)
+    for (intermediate, mlm, target), run_rows in sorted(runs_of, key=lambda item: str(item[0])):
+        config = (intermediate, bool(mlm))
+        if config not in values.index:
+            continue
+        runs = [tuple(run) for run in run_rows[RUN_KEYS].itertuples(index=False)]
+        columns = replicates[runs[0]].keys() if per_language else [c for c in replicates[runs[0]] if c[0] == "avg"]
+        for group, metric in columns:
+            column = (group, metric) if per_language else (target, metric)
+            if per_language and target != per_language or column not in values.columns:
+                continue
+            stacked = np.stack([replicates[run][(group, metric)] for run in runs])
+            cells.setdefault(config, {})[column] = _seed_resampled_medians(stacked, rng)
+            if len(runs) > 1:
+                observed = [replicates_point(rows, run, target, group, metric) for run in runs]
+                sd.at[config, column] = float(np.std(observed, ddof=1))
+    frames = {config: pd.DataFrame(columns, index=range(n_resamples)) for config, columns in cells.items()}
+    if ("avg", "score") in values.columns:  # the main table's Avg.: mean over targets, QA as mean(F1, EM)
+        for frame in frames.values():
+            per_target = group_scores(frame.reindex(columns=values.columns.drop(("avg", "score"))))
+            frame[("avg", "score")] = per_target.mean(axis=1, skipna=False)
+    if delta:
+        if BASELINE_CONFIG not in frames:
+            raise BadInput(f"{source_of(scores)}: --ci: no baseline runs to pair the deltas with")
+        base = frames[BASELINE_CONFIG]
+        frames = {config: frame - base for config, frame in frames.items() if config != BASELINE_CONFIG}
+    shown_index = values.index.drop(BASELINE_CONFIG) if delta else values.index
+    tail = (1.0 - level / 100.0) / 2.0
+    low = pd.DataFrame(np.nan, index=shown_index, columns=values.columns)
+    high = low.copy()
+    groups = group_scores(values).columns
+    group_low = pd.DataFrame(np.nan, index=shown_index, columns=groups)
+    group_high = group_low.copy()
+    for config, frame in frames.items():
+        frame = frame.reindex(columns=values.columns)
+        low.loc[config] = frame.quantile(tail).to_numpy()
+        high.loc[config] = frame.quantile(1.0 - tail).to_numpy()
+        by_group = group_scores(frame)
+        group_low.loc[config] = by_group.quantile(tail).to_numpy()
+        group_high.loc[config] = by_group.quantile(1.0 - tail).to_numpy()
+    method = (
+        f"{level:g}% paired bootstrap intervals ({n_resamples} draws of the evaluation examples, the same "
+        f"draw for every configuration, and of each configuration's seeds; seed {seed})"
+    )
+    return Intervals(low, high, sd, group_low, group_high, level, delta, method)
+
+
+def replicates_point(rows: pd.DataFrame, run: tuple, target: str, group: str, metric: str) -> float:
+    """The run's observed value of a column: a language's score, or its language average."""
+    mask = (rows[RUN_KEYS] == pd.Series(run, index=RUN_KEYS)).all(axis=1) & (rows["metric"] == metric)
+    mask &= rows["target"] == target
+    if group != "avg":
+        mask &= rows["language"] == group
+    return float(rows.loc[mask, "value"].mean())

@@ -1,0 +1,174 @@
+"""`stilts table --ci`: paired bootstrap intervals on hand-built run folders whose answers are known."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from helpers import run_cli
+
+from stilts.metrics.per_example import chunk_counts, metric_value, right
+from stilts.reports import scores as sc
+from stilts.reports.bootstrap import _Units, table_intervals
+from stilts.reports.plot import heatmap_figure
+
+
+def _write_run(run, systems, target="xnli", languages=("de", "fr"), metric="accuracy"):
+    """A run folder as a sweep leaves it: scores.csv and one complete evaluate stage per pipeline, whose
+    per-example rows are ``systems[(intermediate, seed)][language]`` (lists of rows' metrics)."""
+    run.mkdir(parents=True, exist_ok=True)
+    records = []
+    for (intermediate, seed), per_language in systems.items():
+        pipeline = f"{intermediate}-{target}-s{seed}"
+        stage = run / f"evaluate-{pipeline}"
+        (stage / "predictions").mkdir(parents=True)
+        config = {"kind": "evaluate", "pipeline": pipeline, "fingerprint": pipeline, "settings": {"task": target}}
+        (stage / "config.json").write_text(json.dumps(config))
+        (stage / "COMPLETE").write_text("")
+        for language in languages:
+            rows = [{"id": str(i), "metrics": metrics} for i, metrics in enumerate(per_language[language])]
+            (stage / "predictions" / f"dev-{language}.examples.jsonl").write_text(
+                "".join(json.dumps(row) + "\n" for row in rows)
+            )
+            for name in rows[0]["metrics"]:
+                value = metric_value(rows, name)
+                records.append([pipeline, intermediate, "false", target, str(seed), "dev", language, name, repr(value)])
+    with open(run / "scores.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value"])
+        writer.writerows(records)
+    return run / "scores.csv"
+
+
+def _accuracy_rows(correct):
+    return [{"accuracy": right(bool(c))} for c in correct]
+
+
+def _intervals(scores_csv, seed=0, delta=True):
+    scores = sc.load_scores(scores_csv)
+    values, _ = sc.transfer_cells(scores, "dev")
+    values = sc.with_average(values)
+    return table_intervals(
+        scores, values, run_dir=scores_csv.parent, split="dev", level=95, delta=delta, n_resamples=400, seed=seed
+    )
+
+
+RNG = np.random.default_rng(7)
+HALF = [i % 2 for i in range(100)]
+
+
+def test_identical_systems_give_an_interval_containing_zero(tmp_path):
+    same = {language: _accuracy_rows(RNG.integers(0, 2, 100)) for language in ("de", "fr")}
+    systems = {(name, seed): same for name in ("none", "mnli") for seed in (1, 2, 3)}
+    intervals = _intervals(_write_run(tmp_path, systems))
+    low, high = (
+        intervals.low.at[("mnli", False), ("xnli", "accuracy")],
+        intervals.high.at[("mnli", False), ("xnli", "accuracy")],
+    )
+    assert low <= 0 <= high
+    assert not intervals.significant().at[("mnli", False), ("xnli", "accuracy")]
+
+
+def test_a_system_right_where_the_other_is_wrong_is_far_from_zero(tmp_path):
+    baseline = {language: _accuracy_rows(HALF) for language in ("de", "fr")}  # right on every other example
+    better = {language: _accuracy_rows([1] * 100) for language in ("de", "fr")}  # and on the ones it misses
+    systems = {("none", seed): baseline for seed in (1, 2)} | {("mnli", seed): better for seed in (1, 2)}
+    intervals = _intervals(_write_run(tmp_path, systems))
+    config, column = ("mnli", False), ("xnli", "accuracy")
+    # the delta is +50 on every draw of the seeds; the example draws move it by a few points only
+    assert 40 < intervals.low.at[config, column] <= 50 <= intervals.high.at[config, column] < 60
+    assert intervals.significant().at[config, column]
+    assert intervals.group_significant().at[config, "xnli"] and intervals.significant().at[config, ("avg", "score")]
+
+
+def test_a_small_unpaired_difference_is_not_significant(tmp_path):
+    rng = np.random.default_rng(3)
+    systems = {}
+    for seed in (1, 2, 3):
+        systems[("none", seed)] = {lang: _accuracy_rows(rng.random(100) < 0.50) for lang in ("de", "fr")}
+        systems[("mnli", seed)] = {lang: _accuracy_rows(rng.random(100) < 0.53) for lang in ("de", "fr")}
+    intervals = _intervals(_write_run(tmp_path, systems))
+    config, column = ("mnli", False), ("xnli", "accuracy")
+    assert intervals.low.at[config, column] < 0 < intervals.high.at[config, column]
+
+
+def test_the_same_seed_gives_the_same_interval(tmp_path):
+    rng = np.random.default_rng(5)
+    systems = {
+        (n, s): {lang: _accuracy_rows(rng.random(60) < 0.6) for lang in ("de", "fr")}
+        for n in ("none", "qqp")
+        for s in (1, 2)
+    }
+    scores_csv = _write_run(tmp_path, systems)
+    first, again, other = _intervals(scores_csv, 0), _intervals(scores_csv, 0), _intervals(scores_csv, 1)
+    assert first.low.equals(again.low) and first.high.equals(again.high)
+    assert not (first.low.equals(other.low) and first.high.equals(other.high))
+
+
+def test_entity_f1_resamples_sentences_exactly():
+    """A draw of sentences scores micro F1 from their summed counts: all weights 1 is the split's F1, and a
+    draw of one sentence twice is that sentence's F1."""
+    rows = [{"id": "a", "metrics": chunk_counts(2, 3, 2)}, {"id": "b", "metrics": chunk_counts(0, 1, 2)}]
+    units = _Units({("run",): rows}, ["f1", "precision", "recall"])
+    draws = units.replicates(np.array([[1, 1], [2, 0], [0, 2]]))[("run",)]
+    assert draws["f1"][0] == pytest.approx(100 * 2 * 2 / (4 + 4))  # tp 2, predicted 4, gold 4
+    assert draws["f1"][1] == pytest.approx(100 * 4 / 5) and draws["f1"][2] == 0.0
+    assert draws["precision"][0] == pytest.approx(50.0) and draws["recall"][0] == pytest.approx(50.0)
+
+
+def test_table_ci_prints_intervals_marks_and_the_method(tmp_path, capsys):
+    baseline = {language: _accuracy_rows(HALF) for language in ("de", "fr")}
+    better = {language: _accuracy_rows([1] * 100) for language in ("de", "fr")}
+    systems = {("none", s): baseline for s in (1, 2)} | {("mnli", s): better for s in (1, 2)}
+    scores_csv = _write_run(tmp_path / "run", systems)
+    code, out, err = run_cli(["table", scores_csv, "--delta", "--ci", "95", "--resamples", "200"], capsys)
+    assert code == 0, err
+    assert "95% paired bootstrap intervals (200 draws" in out
+    mnli_row = next(line for line in out.splitlines() if line.startswith("| mnli"))
+    assert "+50.0* [" in mnli_row
+    assert "± the standard deviation over seeds" in out
+
+    code, out, err = run_cli(["table", scores_csv, "--delta", "--ci", "95", "--format", "csv"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(out.splitlines()))
+    assert rows[1]["xnli_significant"] == "true" and float(rows[1]["xnli_low"]) > 40
+    assert rows[0]["kind"] == "absolute" and rows[0]["xnli_sd"] == "0.0"
+
+    code, out, err = run_cli(["table", scores_csv, "--delta", "--ci", "95", "--format", "latex"], capsys)
+    assert code == 0 and r"+50.0* [" in out and r"$\pm$" in out, err
+
+    plot = tmp_path / "heat.png"
+    code, out, err = run_cli(["table", scores_csv, "--per-language", "xnli", "--ci", "90", "--plot", plot], capsys)
+    assert code == 0, err and plot.is_file()
+
+
+def test_hatching_marks_the_cells_whose_interval_includes_zero():
+    import pandas as pd
+
+    index = pd.MultiIndex.from_tuples([("mnli", False), ("qqp", False)], names=["intermediate", "mlm"])
+    matrix = pd.DataFrame({"xnli": [2.0, 0.3], "avg": [2.0, 0.3]}, index=index)
+    significant = pd.DataFrame({"xnli": [True, False], "avg": [True, False]}, index=index)
+    figure = heatmap_figure(matrix, "t", significant)
+    hatched = [patch for patch in figure.axes[0].patches if patch.get_hatch()]
+    assert len(hatched) == 2 and {patch.get_xy()[1] for patch in hatched} == {0.5}
+
+
+def test_ci_without_per_example_files_is_one_line(tmp_path, capsys):
+    scores_csv = _write_run(
+        tmp_path / "run", {("none", 1): {"de": _accuracy_rows([1, 0]), "fr": _accuracy_rows([1, 1])}}
+    )
+    for folder in (tmp_path / "run").glob("evaluate-*/predictions"):
+        for path in folder.iterdir():
+            path.unlink()
+    code, _, err = run_cli(["table", scores_csv, "--ci", "95"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "examples.jsonl: no such file" in err
+
+
+def test_ci_refuses_rows_that_disagree_with_scores_csv(tmp_path, capsys):
+    scores_csv = _write_run(
+        tmp_path / "run", {("none", 1): {"de": _accuracy_rows([1, 0]), "fr": _accuracy_rows([1, 1])}}
+    )
+    text = scores_csv.read_text().replace(",de,accuracy,50.0", ",de,accuracy,75.0")
+    scores_csv.write_text(text)
+    code, _, err = run_cli(["table", scores_csv, "--ci", "95"], capsys)
+    assert code == 2 and "per-example rows give accuracy 50.0000, scores.csv has 75.0000" in err
