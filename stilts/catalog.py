@@ -24,10 +24,15 @@ class HubSource:
     dataset_id: str
     #: config name for a language (tasks with one config ignore the language)
     config: Callable[[str], str | None]
-    #: our split name -> the Hub's split name
+    #: our split name -> the Hub's split name; ``{language}`` in it is the language asked for (XGLUE's
+    #: splits are ``validation.de``, ``test.de``)
     splits: dict[str, str]
     #: Hub row -> example dict, or None to drop the row (e.g. no gold label)
     to_example: Callable[[dict], dict | None]
+    #: (config, Hub split) -> the Parquet files to read instead of loading ``dataset_id`` itself: for a
+    #: data set the Hub has only as a loading script (which ``datasets`` >= 4 no longer runs) and the
+    #: Parquet conversion the Hub made of it (its ``refs/convert/parquet`` branch). None: ``load_dataset``
+    parquet_files: Callable[[str | None, str], str] | None = None
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,13 @@ def _load_from_hub(task: Task, split: str, language: str) -> list[dict]:
     import datasets
 
     config = task.hub.config(language)
+    hub_split = task.hub.splits[split].format(language=language)
     try:
-        rows = datasets.load_dataset(task.hub.dataset_id, config, split=task.hub.splits[split])
+        if task.hub.parquet_files is not None:
+            files = task.hub.parquet_files(config, hub_split)
+            rows = datasets.load_dataset("parquet", data_files={hub_split: files}, split=hub_split)
+        else:
+            rows = datasets.load_dataset(task.hub.dataset_id, config, split=hub_split)
     # what datasets documents: FileNotFoundError (DatasetNotFoundError) for an unknown or unreachable
     # dataset, ValueError for an unknown config or split, ConnectionError when the Hub is down
     except (OSError, ValueError) as error:

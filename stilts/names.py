@@ -14,6 +14,36 @@ XTREME_TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "
 #: XTREME's submission folder of a task, where it is not the task's name (its evaluate.py reads
 #: ``<folder>/<task>/test-<lang>.{json,tsv}``)
 XTREME_SUBMISSION_FOLDERS = {"bucc": "bucc2018"}
+#: XGLUE's 9 understanding tasks, in the order of the XGLUE paper's tables (NER POS NC MLQA XNLI PAWS-X
+#: QADSM WPR QAM); MLQA, XNLI and PAWS-X are XGLUE's views of them (its files, languages and scores)
+XGLUE_TARGETS = (
+    "xglue_ner",
+    "xglue_pos",
+    "xglue_nc",
+    "xglue_mlqa",
+    "xglue_xnli",
+    "xglue_pawsx",
+    "xglue_qadsm",
+    "xglue_wpr",
+    "xglue_qam",
+)
+#: each XGLUE task's folder, in its release (``xglue_full_dataset/<FOLDER>/``) and in a submission: XGLUE's
+#: evaluation/xglue_evaluate.py reads ``<prediction_dir>/<FOLDER>/<lang>.prediction``
+XGLUE_SUBMISSION_FOLDERS = {
+    "xglue_ner": "NER",
+    "xglue_pos": "POS",
+    "xglue_nc": "NC",
+    "xglue_mlqa": "MLQA",
+    "xglue_xnli": "XNLI",
+    "xglue_pawsx": "PAWSX",
+    "xglue_qadsm": "QADSM",
+    "xglue_wpr": "WPR",
+    "xglue_qam": "QAM",
+}
+#: a benchmark -> the targets its score is the unweighted mean of (`stilts table --best`)
+BENCHMARKS = {"xtreme": XTREME_TARGETS, "xglue": XGLUE_TARGETS}
+#: how a benchmark is written in tables
+BENCHMARK_LABELS = {"xtreme": "XTREME", "xglue": "XGLUE"}
 #: intermediate tasks in the order tables list them (ANLI+'s parts, XTREME-R's commonsense tasks and MLM
 #: after the paper's nine)
 INTERMEDIATE_ORDER = (
@@ -133,8 +163,38 @@ TATOEBA_LANGUAGES = tuple(code for code in XTREME_LANGUAGES if code not in ("en"
 #: (Quechua) are in no XTREME task; English is COPA, which XCOPA trains and validates on
 XCOPA_LANGUAGES = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
 
-#: task -> the languages it is scored in (the XTREME targets, XCOPA, and the English intermediate tasks
-#: that `stilts score` scores)
+# XGLUE (TASKS.md section 3): the languages its evaluation/xglue_evaluate.py scores (``task2lg``); its
+# MLQA and XNLI are MLQA's and XNLI's languages above
+XGLUE_NER_LANGUAGES = ("de", "en", "es", "nl")
+#: 18: the Hub's loading script has 17 (no pt); the official evaluator scores pt (and pl) too
+XGLUE_POS_LANGUAGES = (
+    "ar",
+    "bg",
+    "de",
+    "el",
+    "en",
+    "es",
+    "fr",
+    "hi",
+    "it",
+    "nl",
+    "pl",
+    "pt",
+    "ru",
+    "th",
+    "tr",
+    "ur",
+    "vi",
+    "zh",
+)
+XGLUE_NC_LANGUAGES = ("de", "en", "es", "fr", "ru")
+XGLUE_PAWSX_LANGUAGES = ("de", "en", "es", "fr")
+XGLUE_QADSM_LANGUAGES = ("de", "en", "fr")
+XGLUE_WPR_LANGUAGES = ("de", "en", "es", "fr", "it", "pt", "zh")
+XGLUE_QAM_LANGUAGES = ("de", "en", "fr")
+
+#: task -> the languages it is scored in (the XTREME targets, XCOPA, the XGLUE targets, and the English
+#: intermediate tasks that `stilts score` scores)
 TASK_LANGUAGES = {
     "xnli": XNLI_LANGUAGES,
     "pawsx": PAWSX_LANGUAGES,
@@ -146,6 +206,15 @@ TASK_LANGUAGES = {
     "bucc": BUCC_LANGUAGES,
     "tatoeba": TATOEBA_LANGUAGES,
     "xcopa": XCOPA_LANGUAGES,
+    "xglue_ner": XGLUE_NER_LANGUAGES,
+    "xglue_pos": XGLUE_POS_LANGUAGES,
+    "xglue_nc": XGLUE_NC_LANGUAGES,
+    "xglue_mlqa": MLQA_LANGUAGES,
+    "xglue_xnli": XNLI_LANGUAGES,
+    "xglue_pawsx": XGLUE_PAWSX_LANGUAGES,
+    "xglue_qadsm": XGLUE_QADSM_LANGUAGES,
+    "xglue_wpr": XGLUE_WPR_LANGUAGES,
+    "xglue_qam": XGLUE_QAM_LANGUAGES,
     "squad_v1": ("en",),
     "squad_v2": ("en",),
     "copa": ("en",),
@@ -155,8 +224,12 @@ TASK_LANGUAGES = {
 
 #: a QA target keeps both, side by side, and counts as their mean where one number is needed
 QA_METRICS = ("f1", "exact_match")
-#: main metric(s) of each XTREME target (METHOD.md, "Target tasks and metrics"), and of XCOPA (XTREME-R),
-#: so that `stilts table` need not load the catalog for it
+#: XGLUE's Web Page Ranking metric: nDCG over the pages of each query (`stilts.metrics.ranking`)
+NDCG = "ndcg"
+#: main metric(s) of each XTREME target (METHOD.md, "Target tasks and metrics"), of XCOPA (XTREME-R) and of
+#: the XGLUE targets, so that `stilts table` need not load the catalog for them. XGLUE's are what its
+#: evaluation/xglue_evaluate.py reports: MLQA F1 alone, POS seqeval *precision* (token accuracy is kept
+#: beside it), WPR nDCG
 TARGET_METRICS = {
     "xnli": ("accuracy",),
     "pawsx": ("accuracy",),
@@ -168,6 +241,15 @@ TARGET_METRICS = {
     "bucc": ("f1",),
     "tatoeba": ("accuracy",),
     "xcopa": ("accuracy",),
+    "xglue_ner": ("f1",),
+    "xglue_pos": ("precision",),
+    "xglue_nc": ("accuracy",),
+    "xglue_mlqa": ("f1",),
+    "xglue_xnli": ("accuracy",),
+    "xglue_pawsx": ("accuracy",),
+    "xglue_qadsm": ("accuracy",),
+    "xglue_wpr": (NDCG,),
+    "xglue_qam": ("accuracy",),
 }
 QA_TARGETS = frozenset(target for target, metrics in TARGET_METRICS.items() if metrics == QA_METRICS)
 

@@ -1,6 +1,13 @@
 """`stilts predict`: a trained run's models on any split of a task's files, labelled or not, written as
-the official prediction files in XTREME's submission layout (``<output>/<task>/<split>-<lang>.<suffix>``;
-BUCC's folder is ``bucc2018``).
+the official prediction files in the submission layout of the task's benchmark: XTREME's
+(``<output>/<task>/<split>-<lang>.<suffix>``; BUCC's folder is ``bucc2018``) or, for XGLUE's tasks,
+XGLUE's (``<output>/<TASK>/<lang>.prediction``, `stilts.prediction_files.submission_path`).
+
+The task chooses the layout, not an option: each evaluator reads only its own layout, with its own
+folder names (XGLUE's nine upper-case ones), and scores a file line by line against its own gold
+files, which are the release files the task reads (an XTREME task's predictions follow XTREME's files,
+not XGLUE's). So a run folder holding targets of both benchmarks is written in one go, each file where
+its evaluator looks; no two files collide (XGLUE's are all ``<lang>.prediction``, XTREME's name the split).
 
 What to predict with comes from stage folders: an evaluate stage (its task, its evaluation settings,
 the model it scored, BUCC's per-language thresholds), a target stage (its task's head, default
@@ -18,7 +25,7 @@ from stilts.artifacts import COMPLETE, read_json
 from stilts.catalog import Task, get_task
 from stilts.data import HUB, load_examples
 from stilts.errors import BadInput, MissingSplit, did_you_mean
-from stilts.names import XTREME_SUBMISSION_FOLDERS
+from stilts.names import XGLUE_SUBMISSION_FOLDERS, XTREME_SUBMISSION_FOLDERS
 
 #: evaluation settings a stage without any (a target stage) predicts with: EvaluateStage's defaults
 DEFAULT_SETTINGS = {"layer": None, "pooling": "mean", "max_length": None}
@@ -149,7 +156,7 @@ def data_source(predictor: Predictor, by_task: dict[str, Path], roots: list[Path
     name = predictor.task.name
     if name in by_task:
         return str(by_task[name].resolve())
-    candidates = [name, XTREME_SUBMISSION_FOLDERS.get(name, name)]
+    candidates = [name, XTREME_SUBMISSION_FOLDERS.get(name, name), XGLUE_SUBMISSION_FOLDERS.get(name, name)]
     for root in roots:
         for candidate in candidates:
             if (root / candidate).is_dir():
@@ -158,10 +165,6 @@ def data_source(predictor: Predictor, by_task: dict[str, Path], roots: list[Path
         looked = ", ".join(str(root / c) for root in roots for c in dict.fromkeys(candidates))
         raise BadInput(f"--data: no folder for {name} (looked for {looked}); give --data {name}=FOLDER")
     return predictor.data.get(name, HUB)
-
-
-def submission_folder(output: Path, task: Task) -> Path:
-    return output / XTREME_SUBMISSION_FOLDERS.get(task.name, task.name)
 
 
 def predict_run(
@@ -182,7 +185,7 @@ def predict_run(
     from stilts.evaluation import predict_examples
     from stilts.execution import quiet_libraries
     from stilts.modeling import StageModel, load_encoder, load_head
-    from stilts.prediction_files import write_predictions
+    from stilts.prediction_files import submission_path, write_prediction_file
 
     for predictor in predictors:  # every language asked for must be one of the task's, before any work
         for language in languages or ():
@@ -201,7 +204,6 @@ def predict_run(
         model = StageModel(encoder, [task]).to(accelerator.device)
         if predictor.heads is not None:
             load_head(model, task, predictor.heads)
-        folder = submission_folder(output, task)
         max_length = predictor.settings.get("max_length") or task.format.default_max_length
         written[task.name] = []
         for language in languages or task.languages:
@@ -223,7 +225,8 @@ def predict_run(
             )
             if accelerator.is_main_process:
                 state = predictor.states.get(language, {})
-                path = write_predictions(folder, task, split, language, predictions, examples, state)
+                path = submission_path(output, task, split, language)
+                write_prediction_file(path, task, predictions, examples, state)
                 log(f"{path}: {len(examples)} {task.name} examples")
             written[task.name].append(language)
         if not written[task.name]:

@@ -1,5 +1,10 @@
 """Prediction files: what an evaluate stage keeps per split and language, and what `stilts predict` writes.
 
+`stilts predict` writes them where each task's benchmark evaluator reads them (`submission_path`):
+XTREME's ``<output>/<task>/<split>-<lang>.<suffix>``, or for XGLUE's tasks XGLUE's
+``<output>/<TASK>/<lang>.prediction`` (its ``xglue_evaluate.py --split`` says which split is scored, so
+one output folder holds one split).
+
 For each split and language, two files named after XTREME's submission files (``test-de.tsv``):
 
 - ``<split>-<language>.<suffix>``: the predictions in the official scripts' format (the task format's
@@ -18,6 +23,7 @@ from pathlib import Path
 from stilts.artifacts import write_text_atomic
 from stilts.catalog import Task
 from stilts.errors import BadInput
+from stilts.names import XGLUE_SUBMISSION_FOLDERS, XTREME_SUBMISSION_FOLDERS
 
 #: a stage folder's sub-folder of prediction files
 PREDICTIONS_FOLDER = "predictions"
@@ -32,13 +38,29 @@ def examples_path(folder: Path, split: str, language: str) -> Path:
     return folder / f"{split}-{language}.{EXAMPLES_SUFFIX}"
 
 
+#: the suffix of every file of an XGLUE submission (MLQA's holds a JSON object)
+XGLUE_SUFFIX = "prediction"
+
+
+def submission_path(output: Path, task: Task, split: str, language: str) -> Path:
+    """Where ``task``'s benchmark evaluator reads its predictions for ``split`` and ``language``: XGLUE's
+    layout for XGLUE's tasks, XTREME's (which names the split) for every other task."""
+    if task.name in XGLUE_SUBMISSION_FOLDERS:
+        return output / XGLUE_SUBMISSION_FOLDERS[task.name] / f"{language}.{XGLUE_SUFFIX}"
+    return prediction_path(output / XTREME_SUBMISSION_FOLDERS.get(task.name, task.name), task, split, language)
+
+
+def write_prediction_file(path: Path, task: Task, predictions: list, examples: list[dict], state: dict) -> Path:
+    """``predictions`` in the task's official prediction format, at ``path``; returns it."""
+    write_text_atomic(path, task.format.prediction_text(predictions, examples, task, state))
+    return path
+
+
 def write_predictions(
     folder: Path, task: Task, split: str, language: str, predictions: list, examples: list[dict], state: dict
 ) -> Path:
-    """The official prediction file of one split and language; returns its path."""
-    path = prediction_path(folder, task, split, language)
-    write_text_atomic(path, task.format.prediction_text(predictions, examples, task, state))
-    return path
+    """The official prediction file of one split and language in an evaluate stage's ``folder``."""
+    return write_prediction_file(prediction_path(folder, task, split, language), task, predictions, examples, state)
 
 
 def write_example_rows(folder: Path, split: str, language: str, rows: list[dict]) -> Path:

@@ -659,3 +659,85 @@ def write_bucc(folder: Path) -> Path:
         )
         (folder / f"de-en.{split}.gold").write_text("".join(f"{s}\t{e}\n" for s, e, _, _ in pairs), encoding="utf-8")
     return folder
+
+
+# XGLUE: its release layout, xglue_full_dataset/{NER,POS,NC,MLQA,XNLI,PAWSX,QADSM,WPR,QAM}/
+
+#: (word, IOB1 tag) sentences: CoNLL-2003's IOB1, where an entity starts with I- and B- only splits
+#: two adjacent entities of one type
+XGLUE_NER_SENTENCES = [
+    [("Anna", "I-PER"), ("Smith", "I-PER"), ("works", "O"), ("for", "O"), ("Siemens", "I-ORG"), (".", "O")],
+    [("Paul", "I-PER"), ("Maria", "B-PER"), ("visit", "O"), ("Berlin", "I-LOC"), ("in", "O"), ("May", "I-MISC")],
+]
+XGLUE_POS_SENTENCES = [
+    [("the", "DET"), ("cat", "NOUN"), ("sleeps", "VERB"), (".", "PUNCT")],
+    [("a", "DET"), ("dog", "NOUN"), ("runs", "VERB"), ("fast", "ADV")],
+]
+#: (title, body, category) rows of NC
+_XGLUE_NEWS = [
+    ("Team wins the cup", "The home team won the final match.", "sports"),
+    ("New soup recipe", "Cook rice and fish with herbs.", "foodanddrink"),
+    ("Markets rise", "Shares rose on Monday.", "finance"),
+]
+#: (query, ad title, ad description, Bad/Good) rows of QADSM
+_XGLUE_ADS = [
+    ("cheap flights", "Flights from 19 EUR", "Book cheap flights to Europe.", "Good"),
+    ("cheap flights", "Garden chairs", "Chairs for your garden.", "Bad"),
+]
+#: (query, page title, snippet, grade) rows of WPR: two queries of three pages each
+_XGLUE_PAGES = [
+    ("weather berlin", "Berlin weather today", "Rain and wind in Berlin.", "4"),
+    ("weather berlin", "Berlin travel guide", "Museums and parks.", "1"),
+    ("weather berlin", "Weather in Paris", "Sunny in Paris.", "0"),
+    ("python tutorial", "Learn Python", "A Python tutorial for beginners.", "3"),
+    ("python tutorial", "Snakes of the world", "Pythons are large snakes.", "0"),
+    ("python tutorial", "Python reference", "The language reference.", "2"),
+]
+#: (question, passage, 0/1) rows of QAM
+_XGLUE_QA_PAIRS = [
+    ("where does anna live", "Anna lives in Berlin with her brother.", "1"),
+    ("where does anna live", "The train leaves at noon every day.", "0"),
+]
+
+
+def _tsv_file(path: Path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("\t".join(row) + "\n" for row in rows), encoding="utf-8")
+
+
+def _conll_file(path: Path, sentences) -> None:
+    """CoNLL style: a ``-DOCSTART-`` line, then ``word tag`` lines, a blank line after each sentence."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blocks = ["-DOCSTART- O\n"] + ["".join(f"{word} {tag}\n" for word, tag in sentence) for sentence in sentences]
+    path.write_text("\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def write_xglue(folder: Path, *, train_copies: int = 3) -> Path:
+    """``xglue_full_dataset/`` with every understanding task: English train (``train_copies`` copies of
+    the rows) and dev, German dev and test, as XGLUE's release names them (MLQA with XGLUE's
+    ``squad1.1/train-v1.1.json``). Returns the ``xglue_full_dataset`` folder."""
+    root = Path(folder) / "xglue_full_dataset"
+    splits = (("en", "train"), ("en", "dev"), ("de", "dev"), ("de", "test"))
+    for name, sentences in (("NER", XGLUE_NER_SENTENCES), ("POS", XGLUE_POS_SENTENCES)):
+        for language, split in splits:
+            _conll_file(root / name / f"{language}.{split}", sentences * (train_copies if split == "train" else 1))
+    for name, rows in (("nc", _XGLUE_NEWS), ("qadsm", _XGLUE_ADS), ("wpr", _XGLUE_PAGES), ("qam", _XGLUE_QA_PAIRS)):
+        for language, split in splits:
+            path = root / name.upper() / f"xglue.{name}.{language}.{split}"
+            _tsv_file(path, rows * (train_copies if split == "train" else 1))
+    nli = tiny_nli_examples("en", 6, 1)
+    (root / "XNLI").mkdir(parents=True)
+    (root / "XNLI" / "multinli.train.en.tsv").write_text(
+        "premise\thypo\tlabel\n" + "".join(f"{p}\t{h}\t{l}\n" for p, h, l in nli * train_copies), encoding="utf-8"
+    )
+    for language, split in splits[1:]:
+        rows = tiny_nli_examples(language, 6, 2)
+        (root / "XNLI" / f"{language}.{split}").write_text(
+            "".join(f"{p}\t{h}\t{l}\n" for p, h, l in rows), encoding="utf-8"
+        )
+    write_pawsx(root / "paws")
+    (root / "paws" / "x-final").rename(root / "PAWSX")
+    (root / "paws").rmdir()
+    write_mlqa(root / "MLQA", languages=("en", "de"))
+    write_squad(root / "MLQA" / "squad1.1" / "train-v1.1.json", TINY_QA["en"] * train_copies)
+    return root

@@ -1,5 +1,6 @@
-"""Target-task catalog: the XTREME tasks, XTREME-R's XCOPA (and the demo's topic set), trained on
-English and evaluated zero-shot, one module per format family."""
+"""Target-task catalog: the XTREME tasks, XTREME-R's XCOPA, XGLUE's understanding tasks (and the demo's
+topic set), trained on English and evaluated zero-shot, one module per format family (XGLUE: one
+module for the benchmark)."""
 
 from stilts.target import (  # noqa: F401 (they register)
     classification_tasks,
@@ -7,4 +8,5 @@ from stilts.target import (  # noqa: F401 (they register)
     pair_retrieval_tasks,
     qa_tasks,
     tagging_tasks,
+    xglue_tasks,
 )

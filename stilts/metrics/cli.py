@@ -20,7 +20,10 @@ def _float(option: str, value: str | None) -> float | None:
 
 @click.command("score")
 @click.option(
-    "--task", required=True, help="xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba xcopa squad_v1 squad_v2 copa"
+    "--task",
+    required=True,
+    help="xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba xcopa squad_v1 squad_v2 copa; XGLUE: xglue_ner "
+    "xglue_pos xglue_nc xglue_mlqa xglue_xnli xglue_pawsx xglue_qadsm xglue_wpr xglue_qam",
 )
 @click.option("--language", required=True, help="ISO 639-1 code of the evaluated language, e.g. de.")
 @click.option("--gold", "gold", required=True, metavar="FILE", help="Gold data in the task's original release format.")
@@ -34,7 +37,10 @@ def _float(option: str, value: str | None) -> float | None:
     "source_id<TAB>target_id<TAB>score candidates, those naming a sentence that "
     "occurs twice on its side dropped (XTREME maps candidates to ids by text), or mined "
     "source_id<TAB>target_id pairs (XTREME's submission files), scored as they are; xcopa/copa: "
-    "one line per question, the 0-based index of the chosen alternative (0 = choice1).",
+    "one line per question, the 0-based index of the chosen alternative (0 = choice1). XGLUE: its "
+    "{TASK}/{lang}.prediction files: a label a line (nc, qadsm, qam, xnli, pawsx), a tag a line with a blank "
+    "line between sentences, short sentences padded with O (ner, pos), one score a line (wpr: nDCG over "
+    "each query's pages), JSON (mlqa).",
 )
 @click.option(
     "--threshold",

@@ -4,9 +4,10 @@ Each row of an evaluation's per-example file (`TaskFormat.example_rows`) holds, 
 ``[numerator, denominator]`` pair; the split's metric is ``100 * sum(numerators) / sum(denominators)``
 (0 where the denominators sum to 0, as seqeval and XTREME's ``bucc_eval`` give 0 for nothing found).
 That covers every metric here exactly: accuracy ``[right, 1]``; SQuAD/MLQA EM and F1, means over
-questions, ``[value in 0-1, 1]``; token accuracy ``[right tokens, tokens]``; micro chunk F1 (seqeval,
-BUCC) ``[2 * true positives, predicted + gold]``, with precision ``[tp, predicted]`` and recall
-``[tp, gold]``. So a resample of rows gives the metric of that resample, which is what a bootstrap needs.
+questions, ``[value in 0-1, 1]``; XGLUE's WPR nDCG, a mean over queries, ``[query's nDCG in 0-1, 1]``
+per query; token accuracy ``[right tokens, tokens]``; micro chunk F1 (seqeval, BUCC) ``[2 * true
+positives, predicted + gold]``, with precision ``[tp, predicted]`` and recall ``[tp, gold]``. So a
+resample of rows gives the metric of that resample, which is what a bootstrap needs.
 """
 
 from __future__ import annotations

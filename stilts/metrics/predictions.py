@@ -5,7 +5,9 @@
   as the official scripts do, and counted.
 - classification: one label per line, in gold order (XTREME ``read_label``).
 - tagging: one tag per line, a blank line between sentences (XTREME ``read_tag``); a line may also
-  be ``token<TAB>tag``, the tag being its last field.
+  be ``token<TAB>tag``, the tag being its last field (XGLUE: the line is the tag; a short sentence is
+  padded with ``O``, as its evaluator pads it).
+- ranking (XGLUE's WPR): one score a line, in gold order.
 - Tatoeba: line i is English sentence i; it holds the 0-based index of the non-English line that
   sentence retrieves (XTREME's ``similarity_search`` indexes the non-English side and queries it
   with the English one; stilts' pipeline does the same).
@@ -124,9 +126,13 @@ def read_label_predictions(path, expected: int, labels: Sequence[str]) -> list[s
     return predictions
 
 
-def read_tag_predictions(path, gold: Sequence[Sequence[str]], labels: Collection[str]) -> list[list[str]]:
+def read_tag_predictions(
+    path, gold: Sequence[Sequence[str]], labels: Collection[str], *, pad: str | None = None, whole_line: bool = False
+) -> list[list[str]]:
     """Sentences of tags shaped like ``gold`` (one list of tags per sentence); blank lines separate
-    sentences (several in a row count as one)."""
+    sentences (several in a row count as one). A line's tag is its last field, or with ``whole_line``
+    the whole line (XGLUE's evaluator reads ``line.strip()``). With ``pad``, a predicted sentence
+    shorter than its gold one is filled up with ``pad`` tags, as XGLUE's evaluator does with ``O``."""
     path = as_path(path)
     sentences: list[list[str]] = []
     starts: list[int] = []
@@ -139,7 +145,7 @@ def read_tag_predictions(path, gold: Sequence[Sequence[str]], labels: Collection
             continue
         if not current:
             starts.append(number)
-        tag = line.split()[-1]
+        tag = line.strip() if whole_line else line.split()[-1]
         if tag not in labels:
             raise BadInput(f"{path}: line {number}: unknown tag {tag!r}")
         current.append(tag)
@@ -149,12 +155,33 @@ def read_tag_predictions(path, gold: Sequence[Sequence[str]], labels: Collection
         where = starts[len(gold)] if len(sentences) > len(gold) else (starts[-1] if starts else 1)
         raise BadInput(f"{path}: line {where}: {len(sentences)} sentences, the gold file has {len(gold)}")
     for index, (predicted, expected) in enumerate(zip(sentences, gold)):
+        if pad is not None and len(predicted) < len(expected):
+            predicted.extend([pad] * (len(expected) - len(predicted)))
         if len(predicted) != len(expected):
             raise BadInput(
                 f"{path}: line {starts[index]}: sentence {index + 1} has {len(predicted)} "
                 f"tags, the gold sentence has {len(expected)} tokens"
             )
     return sentences
+
+
+def read_score_predictions(path, expected: int) -> list[float]:
+    """One number a line (a ranking score: WPR's), ``expected`` of them; XGLUE's evaluator reads each
+    with ``float()``."""
+    path = as_path(path)
+    lines = _value_lines(path)
+    if len(lines) != expected:
+        raise _count_error(path, len(lines), expected, "scores")
+    scores = []
+    for number, line in lines:
+        try:
+            value = float(line.strip())
+        except ValueError:
+            raise BadInput(f"{path}: line {number}: {line.strip()!r} is not a number") from None
+        if not math.isfinite(value):
+            raise BadInput(f"{path}: line {number}: score {line.strip()!r} is not a finite number")
+        scores.append(value)
+    return scores
 
 
 #: a line index as XTREME's evaluate.py can match it: it compares the stripped text of each line with

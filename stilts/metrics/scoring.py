@@ -6,7 +6,9 @@ Gold formats: XNLI the XTREME per-language TSV or XNLI-1.0 ``xnli.{dev,test}.tsv
 form; UD-POS CoNLL-U (or XTREME's ``token<TAB>tag`` files); PAN-X either ``token<TAB>tag`` form;
 XQuAD/MLQA/TyDiQA/SQuAD the SQuAD JSON; BUCC any file of the ``xx-en.SPLIT`` set (the ``.gold`` pairs
 are scored; the sentence files check the ids and tell repeated sentences); Tatoeba either file of the pair;
-XCOPA/COPA the JSONL files (XTREME-R's ``val-xx.jsonl``, the release's ``xx/{val,test}.xx.jsonl``).
+XCOPA/COPA the JSONL files (XTREME-R's ``val-xx.jsonl``, the release's ``xx/{val,test}.xx.jsonl``);
+the XGLUE tasks the files of XGLUE's release, their predictions as XGLUE's ``xglue_evaluate.py`` reads
+them (``{TASK}/{lang}.prediction``).
 """
 
 from __future__ import annotations
@@ -27,17 +29,20 @@ from stilts.metrics.predictions import (
     read_label_predictions,
     read_na_probs,
     read_qa_predictions,
+    read_score_predictions,
     read_tag_predictions,
 )
+from stilts.metrics.ranking import mean_ndcg
 from stilts.metrics.retrieval import bucc_scores, drop_repeated_sentences, tatoeba_accuracy
 from stilts.metrics.tagging import ner_scores, pos_scores
-from stilts.names import TASK_LANGUAGES
+from stilts.names import NDCG, TASK_LANGUAGES
 from stilts.readers import nli
 from stilts.readers.multiple_choice import read_copa, read_xcopa
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.qa import read_squad, read_tydiqa
 from stilts.readers.retrieval import bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba, tatoeba_paths
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
+from stilts.readers.xglue import NC, QADSM, QAM, WPR, XGLUE_NER_TAGS, XglueTsv, read_xglue_tagging
 from stilts.registry import Registry
 
 
@@ -314,3 +319,97 @@ def score_xcopa(request: Request) -> dict:
 def score_copa(request: Request) -> dict:
     """Gold: English COPA JSONL (XTREME-R's ``train-en.jsonl``/``val-en.jsonl``, SuperGLUE's ``val.jsonl``)."""
     return _copa(request, read_copa(request.gold))
+
+
+# --------------------------------------------------------------------------- XGLUE
+# Gold: the files of XGLUE's release (NER/POS ``{lang}.{split}``, ``xglue.{task}.{lang}.{split}``, XNLI
+# ``{lang}.{split}``, PAWS-X ``{lang}/{split}_2k.tsv``, MLQA's JSON); predictions: XGLUE's
+# ``{TASK}/{lang}.prediction`` files, read as evaluation/xglue_evaluate.py reads them.
+
+#: the language in an XGLUE file's name: ``de.dev``, ``xglue.wpr.de.test``
+_XGLUE_FILE_LANGUAGE = re.compile(r"(?:xglue\.[a-z]+\.)?([a-z]{2})\.(?:train|dev|test)")
+
+
+def _check_xglue_language(request: Request) -> None:
+    named = _XGLUE_FILE_LANGUAGE.fullmatch(request.gold.name)
+    if named:
+        _check_file_language(request.gold, named.group(1), request.language)
+
+
+def _xglue_tagging(request: Request, labels, metric) -> dict:
+    """Tags one a line (the whole line), a blank line between sentences; a sentence shorter than its gold
+    one is padded with ``O`` (xglue_evaluate.py's ``load_ner_pos_data``)."""
+    _check_xglue_language(request)
+    sentences = read_xglue_tagging(request.gold, labels)
+    if not sentences:
+        raise BadInput(f"{request.gold}: no sentences")
+    if sentences[0]["tags"] is None:
+        raise BadInput(f"{request.gold}: the gold file has no tags")
+    gold = [s["tags"] for s in sentences]
+    predicted = read_tag_predictions(request.predictions, gold, labels, pad="O", whole_line=True)
+    return {**metric(gold, predicted), "count": len(gold)}
+
+
+@_scorer("xglue_ner")
+def score_xglue_ner(request: Request) -> dict:
+    """seqeval ``f1_score`` of the IOB1 tags (and precision, recall)."""
+    return _xglue_tagging(request, XGLUE_NER_TAGS, ner_scores)
+
+
+@_scorer("xglue_pos")
+def score_xglue_pos(request: Request) -> dict:
+    """``precision``: seqeval ``precision_score`` of the UPOS tags, XGLUE's POS score; ``accuracy``: token
+    accuracy (what XGLUE's README calls it); f1 and recall as seqeval gives them."""
+    return _xglue_tagging(request, UPOS_TAGS, pos_scores)
+
+
+def _xglue_tsv(request: Request, spec: XglueTsv) -> list[dict]:
+    _check_xglue_language(request)
+    return spec.read(request.gold)
+
+
+@_scorer("xglue_nc")
+def score_xglue_nc(request: Request) -> dict:
+    return _classification(request, _xglue_tsv(request, NC), NC.labels)
+
+
+@_scorer("xglue_qadsm")
+def score_xglue_qadsm(request: Request) -> dict:
+    return _classification(request, _xglue_tsv(request, QADSM), QADSM.labels)
+
+
+@_scorer("xglue_qam")
+def score_xglue_qam(request: Request) -> dict:
+    return _classification(request, _xglue_tsv(request, QAM), QAM.labels)
+
+
+@_scorer("xglue_wpr")
+def score_xglue_wpr(request: Request) -> dict:
+    """One score a line; nDCG per query (consecutive rows with the same query), queries of one page
+    skipped, the mean over the others (`stilts.metrics.ranking`)."""
+    examples = _xglue_tsv(request, WPR)
+    if examples[0]["label"] is None:
+        raise BadInput(f"{request.gold}: the gold file has no labels")
+    scores = read_score_predictions(request.predictions, len(examples))
+    value, queries = mean_ndcg([e["text_a"] for e in examples], [float(e["label"]) for e in examples], scores)
+    if not queries:
+        raise BadInput(f"{request.gold}: no query has two or more pages, so nDCG is not defined")
+    return {NDCG: value, "count": len(examples), "queries": queries}
+
+
+@_scorer("xglue_xnli")
+def score_xglue_xnli(request: Request) -> dict:
+    """Gold: XGLUE's ``XNLI/{lang}.{dev,test}`` (premise, hypothesis, label) or XNLI-1.0's files."""
+    _check_xglue_language(request)
+    return _classification(request, nli.read_xnli_file(request.gold, request.language), nli.NLI_LABELS)
+
+
+@_scorer("xglue_pawsx")
+def score_xglue_pawsx(request: Request) -> dict:
+    return _classification(request, read_pawsx(request.gold), PAWSX_LABELS)
+
+
+@_scorer("xglue_mlqa")
+def score_xglue_mlqa(request: Request) -> dict:
+    """XGLUE's MLQA score is the MLQA script's ``f1``; exact match is reported beside it."""
+    return score_mlqa(request)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from stilts.errors import BadInput, did_you_mean
+from stilts.names import BENCHMARKS
 from stilts.reports import render
 from stilts.reports import scores as sc
 
@@ -39,7 +40,15 @@ CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
     "--best",
     is_flag=True,
     help="Best configuration per target chosen on dev, reported on test (dev where a target has "
-    "no test scores), and the XTREME score.",
+    "no test scores), and the benchmark scores: XTREME's, XGLUE's understanding score, each where the "
+    "file has a target of it (or --benchmark's).",
+)
+@click.option(
+    "--benchmark",
+    type=click.Choice(sorted(BENCHMARKS)),
+    default=None,
+    help="Only this benchmark's targets (XTREME's 9, XGLUE's 9 xglue_* tasks), and with --best only its "
+    "score. Default: every target in the file; --best scores each benchmark it has targets of.",
 )
 @click.option(
     "--format",
@@ -71,12 +80,15 @@ CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
     "--resamples", default=1000, show_default=True, type=click.IntRange(min=100), help="Bootstrap draws for --ci."
 )
 @click.option("--bootstrap-seed", default=0, show_default=True, type=int, help="Random seed of the --ci draws.")
-def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n, ci_level, resamples, bootstrap_seed):
+def table(
+    scores_csv, split, delta, per_language, best, benchmark, fmt, plot_path, show_n, ci_level, resamples, bootstrap_seed
+):
     """Transfer table from a scores.csv (rows: intermediate configurations, columns: target tasks).
 
     A cell is the median over seeds of each run's language-averaged main metric (accuracy for xnli,
-    pawsx, tatoeba; F1 for udpos, panx, bucc; F1/EM for xquad, mlqa, tydiqa) on --split (default dev).
-    A missing cell is `-` (an empty field in csv), never 0.
+    pawsx, tatoeba; F1 for udpos, panx, bucc; F1/EM for xquad, mlqa, tydiqa; XGLUE's: F1 for xglue_ner
+    and xglue_mlqa, seqeval precision for xglue_pos, nDCG for xglue_wpr, accuracy for the others) on
+    --split (default dev). A missing cell is `-` (an empty field in csv), never 0.
     """
     if fmt not in render.FORMATS:
         raise BadInput(
@@ -96,21 +108,25 @@ def table(scores_csv, split, delta, per_language, best, fmt, plot_path, show_n, 
 
     scores = sc.load_scores(scores_csv)
     path = sc.source_of(scores)
+    if benchmark:
+        scores = sc.benchmark_rows(scores, benchmark)
+        scores.attrs["path"] = path
     if not scores.empty and scores["value"].max() <= 1.0:
         click.echo(f"warning: {path}: every value is at most 1; scores.csv values are on a 0-100 scale", err=True)
 
     if best:
         sc.select_split(scores, sc.DEFAULT_SPLIT)
         chosen = sc.best_by_dev(scores)
+        shown = [benchmark] if benchmark else None
         if fmt == "csv":
-            _echo_csv(render.best_csv(chosen, show_n), render.best_grid(chosen).notes)
+            _echo_csv(render.best_csv(chosen, show_n, shown), render.best_grid(chosen, benchmarks=shown).notes)
         else:
-            click.echo(render.render_grid(render.best_grid(chosen, show_n), fmt), nl=False)
+            click.echo(render.render_grid(render.best_grid(chosen, show_n, shown), fmt), nl=False)
         return
 
     split = split or sc.DEFAULT_SPLIT
     if per_language:
-        known = list(sc.TARGETS) + [t for t in sc.targets_in(scores) if t not in sc.TARGETS]
+        known = list(sc.ORDERED_TARGETS) + [t for t in sc.targets_in(scores) if t not in sc.ORDERED_TARGETS]
         if per_language not in known:
             raise BadInput(f"--per-language: unknown target task '{per_language}'{did_you_mean(per_language, known)}")
         values, counts = sc.language_cells(scores, per_language, split)

@@ -18,11 +18,18 @@ from typing import Any
 
 import pandas as pd
 
-from stilts.reports.scores import TARGETS, xtreme_score
+from stilts.names import BENCHMARK_LABELS, BENCHMARKS
+from stilts.reports.scores import benchmark_score, benchmarks_in
 
 FORMATS = ("md", "csv", "latex", "html")
 MISSING = "-"
-SHORT_METRIC = {"accuracy": "acc", "f1": "f1", "exact_match": "em", "precision": "p", "recall": "r"}
+SHORT_METRIC = {"accuracy": "acc", "f1": "f1", "exact_match": "em", "precision": "p", "recall": "r", "ndcg": "ndcg"}
+#: what each benchmark's score row means, for the --best caption
+BENCHMARK_CAPTIONS = {
+    "xtreme": "XTREME score: mean over the 9 XTREME tasks, a QA task counting as mean(F1, EM).",
+    "xglue": "XGLUE score: mean over XGLUE's 9 understanding tasks (its AVG), MLQA counting its F1, POS its "
+    "seqeval precision, WPR its nDCG.",
+}
 
 
 @dataclass
@@ -200,10 +207,13 @@ def table_csv(table: Table, show_n: bool = False) -> str:
 # ---------------------------------------------------------------------------------------- best table
 
 
-def best_grid(best: pd.DataFrame, show_n: bool = False) -> Grid:
-    """Target | Intermediate | MLM | Dev | Test, a last XTREME row; dev fallbacks marked with †."""
-    score, missing = xtreme_score(best, "test")
-    dev_score, _ = xtreme_score(best, "dev")
+def _benchmarks(best: pd.DataFrame, benchmarks) -> list[str]:
+    return list(benchmarks) if benchmarks else benchmarks_in(best["target"])
+
+
+def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None) -> Grid:
+    """Target | Intermediate | MLM | Dev | Test, then a row per benchmark with its score (``benchmarks``;
+    default: those with a target in ``best``, XTREME when none); dev fallbacks marked with †."""
     header = ["Target", "Intermediate", "MLM", "Dev", "Test"]
     rows, notes, fallback = [], [], []
     for record in best.itertuples(index=False):
@@ -222,9 +232,21 @@ def best_grid(best: pd.DataFrame, show_n: bool = False) -> Grid:
                 with_n(test, record.n_test, show_n),
             ]
         )
-    present = len(TARGETS) - len(missing)
-    xtreme_label = "XTREME" if not missing else f"XTREME ({present} of {len(TARGETS)} tasks)"
-    rows.append([xtreme_label, "", "", number(dev_score), number(score)])
+    shown = _benchmarks(best, benchmarks)
+    partial = []
+    for benchmark in shown:
+        score, missing = benchmark_score(best, benchmark, "test")
+        dev_score, _ = benchmark_score(best, benchmark, "dev")
+        label, size = BENCHMARK_LABELS[benchmark], len(BENCHMARKS[benchmark])
+        present = size - len(missing)
+        rows.append(
+            [label if not missing else f"{label} ({present} of {size} tasks)", "", "", number(dev_score), number(score)]
+        )
+        if missing:
+            partial.append(
+                f"{label} score over {present} of the {size} tasks only (missing: {', '.join(missing)}); "
+                f"not comparable to a full {label} score."
+            )
     if any(not pd.isna(v) for v in best["test_f1"]):
         notes.append("QA targets score mean(F1, EM); F1/EM of the reported split in parentheses.")
     if fallback:
@@ -232,31 +254,30 @@ def best_grid(best: pd.DataFrame, show_n: bool = False) -> Grid:
     no_dev = list(best.loc[best["reported_split"].isna(), "target"])
     if no_dev:
         notes.append(f"no dev scores to select a configuration for: {', '.join(no_dev)}.")
-    if missing:
-        notes.append(
-            f"XTREME score over {present} of the {len(TARGETS)} tasks only (missing: {', '.join(missing)}); "
-            "not comparable to a full XTREME score."
-        )
-    caption = (
-        "Best configuration per target, chosen on dev and reported on test. XTREME score: mean over "
-        "the 9 XTREME tasks, a QA task counting as mean(F1, EM)."
+    notes += partial
+    caption = " ".join(
+        ["Best configuration per target, chosen on dev and reported on test."]
+        + [BENCHMARK_CAPTIONS[benchmark] for benchmark in shown]
     )
     return Grid(header, rows, right_from=3, caption=caption, notes=notes)
 
 
-def best_csv(best: pd.DataFrame, show_n: bool = False) -> str:
-    """Columns target,intermediate,mlm,dev,test; a last row `xtreme` with the XTREME score in test
-    (and the same mean over the selected configurations' dev scores in dev)."""
-    score, _missing = xtreme_score(best, "test")
-    dev_score, _ = xtreme_score(best, "dev")
+def best_csv(best: pd.DataFrame, show_n: bool = False, benchmarks=None) -> str:
+    """Columns target,intermediate,mlm,dev,test; then a row per benchmark (`best_grid`), ``xtreme`` or
+    ``xglue``, with its score in test (and the same mean over the selected configurations' dev scores in
+    dev)."""
     out = best[["target", "intermediate", "mlm", "dev", "test"]].copy()
     out["mlm"] = out["mlm"].map(lambda m: "" if m is None or pd.isna(m) else ("true" if m else "false"))
     out["intermediate"] = out["intermediate"].fillna("")
     if show_n:
         out["dev_n"] = best["n_dev"].astype("Int64")
         out["test_n"] = best["n_test"].astype("Int64")
-    xtreme_row = {"target": "xtreme", "intermediate": "", "mlm": "", "dev": dev_score, "test": score}
-    out = pd.concat([out, pd.DataFrame([xtreme_row])], ignore_index=True)
+    score_rows = []
+    for benchmark in _benchmarks(best, benchmarks):
+        score, _missing = benchmark_score(best, benchmark, "test")
+        dev_score, _ = benchmark_score(best, benchmark, "dev")
+        score_rows.append({"target": benchmark, "intermediate": "", "mlm": "", "dev": dev_score, "test": score})
+    out = pd.concat([out, pd.DataFrame(score_rows)], ignore_index=True)
     return out.to_csv(index=False, lineterminator="\n")
 
 

@@ -10,7 +10,10 @@ Aggregation follows the paper's reporting (docs/METHOD.md, "Reporting"):
   languages of the target's main metric;
 - a *configuration* is (intermediate, mlm); its cell is the median over its runs (seeds);
 - a QA target (xquad, mlqa, tydiqa) keeps F1 and exact match side by side, and counts as
-  mean(F1, EM) wherever a single number per task is needed (Avg., best-by-dev, XTREME score).
+  mean(F1, EM) wherever a single number per task is needed (Avg., best-by-dev, XTREME score);
+- a benchmark's score (XTREME's, XGLUE's understanding score) is the unweighted mean of its targets'
+  best-by-dev scores, each target counting its main metric(s) (stilts.names ``TARGET_METRICS``: XGLUE's
+  MLQA is F1 alone, its POS seqeval precision, its WPR nDCG).
 
 Every function here is pure: DataFrames in, DataFrames out. Only `load_scores` touches a file.
 """
@@ -26,17 +29,21 @@ import pandas as pd
 from stilts.errors import BadInput
 from stilts.names import (
     BASELINE,
+    BENCHMARKS,
     CONFIG_KEYS,
     INTERMEDIATE_ORDER,
     QA_METRICS,
     RUN_KEYS,
     SCORE_COLUMNS,
     TARGET_METRICS,
+    XGLUE_TARGETS,
     XTREME_TARGETS,
 )
 
 # the names and orders of tables are written once, in stilts.names
 TARGETS = XTREME_TARGETS
+#: the targets tables list first, in this order: XTREME's, then XGLUE's
+ORDERED_TARGETS = XTREME_TARGETS + XGLUE_TARGETS
 BASELINE_CONFIG = (BASELINE, False)
 DEFAULT_SPLIT = "dev"
 
@@ -133,9 +140,10 @@ def source_of(scores: pd.DataFrame) -> str:
 
 
 def target_metrics(target: str, metrics_present=()) -> tuple[str, ...]:
-    """Main metric(s) of a target. A target outside the 9 XTREME tasks: its catalog declaration's
-    metric when the file has it (a plugin's task), else a guess from the metrics present, else the
-    first of them, so that no target with scores is ever left out of a table."""
+    """Main metric(s) of a target: stilts.names ``TARGET_METRICS`` (the XTREME, XCOPA and XGLUE targets:
+    WPR's ``ndcg`` among them). Another target: its catalog declaration's metric when the file has it
+    (a plugin's task), else a guess from the metrics present, else the first of them, so that no
+    target with scores is ever left out of a table."""
     if target in TARGET_METRICS:
         return TARGET_METRICS[target]
     present = list(dict.fromkeys(metrics_present))
@@ -162,9 +170,30 @@ def is_qa(metrics) -> bool:
 
 
 def targets_in(scores: pd.DataFrame) -> list[str]:
-    """Targets present, the XTREME ones in canonical order, then any others alphabetically."""
+    """Targets present, the XTREME ones in canonical order, then XGLUE's, then any others alphabetically."""
     present = set(scores["target"])
-    return [t for t in TARGETS if t in present] + sorted(present - set(TARGETS))
+    return [t for t in ORDERED_TARGETS if t in present] + sorted(present - set(ORDERED_TARGETS))
+
+
+def benchmark_rows(scores: pd.DataFrame, benchmark: str) -> pd.DataFrame:
+    """The rows of ``benchmark``'s targets (`stilts table --benchmark`); BadInput when there are none."""
+    targets = BENCHMARKS[benchmark]
+    rows = scores[scores["target"].isin(targets)]
+    if rows.empty:
+        present = ", ".join(targets_in(scores)) or "none"
+        raise BadInput(
+            f"{source_of(scores)}: --benchmark {benchmark}: no rows of its targets ({' '.join(targets)}); "
+            f"targets present: {present}"
+        )
+    return rows
+
+
+def benchmarks_in(targets) -> list[str]:
+    """The benchmarks with a target among ``targets``, in stilts.names order; XTREME's when none has
+    (a table of other targets still shows what it is not)."""
+    present = set(targets)
+    found = [name for name, members in BENCHMARKS.items() if present & set(members)]
+    return found or ["xtreme"]
 
 
 def config_sort_key(config) -> tuple:
@@ -321,7 +350,7 @@ def deltas(values: pd.DataFrame, baseline=BASELINE_CONFIG) -> pd.DataFrame:
     return values.drop(index=baseline).sub(base, axis=1)
 
 
-# ------------------------------------------------------------------------------- best-by-dev, XTREME
+# ------------------------------------------------------------------------ best-by-dev, benchmarks
 
 
 def best_by_dev(scores: pd.DataFrame, dev: str = "dev", test: str = "test") -> pd.DataFrame:
@@ -381,14 +410,28 @@ def _cells_or_empty(scores: pd.DataFrame, split: str) -> tuple[pd.DataFrame, pd.
     return transfer_cells(scores, split)
 
 
-def xtreme_score(best: pd.DataFrame, column: str = "test") -> tuple[float, list[str]]:
-    """The XTREME score: unweighted mean over the 9 XTREME tasks of their scores (QA = mean(F1, EM)).
+def benchmark_score(best: pd.DataFrame, benchmark: str = "xtreme", column: str = "test") -> tuple[float, list[str]]:
+    """A benchmark's score: the unweighted mean over its tasks of their scores in ``best`` (`best_by_dev`):
+    XTREME's 9 tasks (QA = mean(F1, EM)), or XGLUE's 9 understanding tasks, its paper's and the Hub
+    card's AVG (MLQA = F1, POS = seqeval precision, WPR = nDCG, the others their accuracy or F1).
 
     Returns (score, missing): when tasks are missing the score is the mean over those present and
-    `missing` names the others; callers must label it as such. Targets outside XTREME do not count.
+    `missing` names the others; callers must label it as such. Targets outside the benchmark do not count.
     """
-    rows = best[best["target"].isin(TARGETS)].dropna(subset=[column])
+    targets = BENCHMARKS[benchmark]
+    rows = best[best["target"].isin(targets)].dropna(subset=[column])
     present = set(rows["target"])
-    missing = [t for t in TARGETS if t not in present]
+    missing = [t for t in targets if t not in present]
     score = float(rows[column].mean()) if not rows.empty else math.nan
     return score, missing
+
+
+def xtreme_score(best: pd.DataFrame, column: str = "test") -> tuple[float, list[str]]:
+    """The XTREME score: unweighted mean over the 9 XTREME tasks of their scores (QA = mean(F1, EM));
+    see `benchmark_score`."""
+    return benchmark_score(best, "xtreme", column)
+
+
+def xglue_score(best: pd.DataFrame, column: str = "test") -> tuple[float, list[str]]:
+    """XGLUE's understanding score: unweighted mean over its 9 understanding tasks; see `benchmark_score`."""
+    return benchmark_score(best, "xglue", column)
