@@ -229,7 +229,9 @@ def heatmap_figure(matrix: pd.DataFrame, title: str = "", significant: pd.DataFr
             for j, column in enumerate(matrix.columns):
                 marked = flags.at[config, column]
                 if not math.isnan(data[i, j]) and (pd.isna(marked) or not bool(marked)):
-                    box = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="#555555", linewidth=0)
+                    box = Rectangle(
+                        (j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", edgecolor=(0, 0, 0, 0.3), linewidth=0
+                    )
                     axes.add_patch(box)
     return figure
 
