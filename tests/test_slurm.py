@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -41,7 +42,11 @@ def cluster():
         pytest.skip(reason)
 
 
+PAUSE_HOOK = Path(__file__).parent / "slurm" / "pause_hook"
+
+
 def _write_grid(folder, tiny_model, tiny_nli, *, intermediate, target, tasks=None):
+    """A grid on the tiny model; its jobs pause after each checkpoint while ``folder/pause`` exists."""
     topics = write_tiny_topics(folder / "topics")
     qqp = write_qqp(folder / "qqp", train=16, dev=6)
     settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 1, "validate_every": 100}
@@ -53,7 +58,12 @@ def _write_grid(folder, tiny_model, tiny_nli, *, intermediate, target, tasks=Non
         "tasks": tasks or {},
         "matrix": {"intermediate": intermediate, "target": target, "seed": [1]},
         # one core each: the test node has two, so two jobs run at once
-        "slurm": {"gpus_per_job": 0, "cpus_per_job": 1, "time": "20"},
+        "slurm": {
+            "gpus_per_job": 0,
+            "cpus_per_job": 1,
+            "time": "20",
+            "setup": [f"export PYTHONPATH={PAUSE_HOOK}", f"export STILTS_TEST_PAUSE_FILE={folder / 'pause'}"],
+        },
     }
     path = folder / "grid.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -93,7 +103,7 @@ def _slurm_times(job_id):
 
 
 def test_grid_runs_as_a_dag_of_jobs_and_a_cancelled_job_resumes(cluster, tiny_model, tiny_nli, tmp_path, capsys):
-    # the mnli intermediate stage is long enough to be cancelled after its first checkpoint
+    # the mnli intermediate stage checkpoints mid-training, and waits there until the pause file goes
     long_mnli = {"mnli": {"epochs": 6, "checkpoint_every": 3}}
     path = _write_grid(
         tmp_path, tiny_model, tiny_nli, intermediate=["mnli", "qqp"], target=["xnli", "topics"], tasks=long_mnli
@@ -102,6 +112,7 @@ def test_grid_runs_as_a_dag_of_jobs_and_a_cancelled_job_resumes(cluster, tiny_mo
     code, _, stderr = run_cli(["sweep", path, "--output-dir", local], capsys)
     assert code == 0, stderr
 
+    (tmp_path / "pause").touch()
     code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out, "--submit", "slurm"], capsys)
     assert code == 0, stderr
     # 2 intermediate stages (each shared by 2 targets) + 4 target + 4 evaluate stages = 10 jobs; the
@@ -112,6 +123,7 @@ def test_grid_runs_as_a_dag_of_jobs_and_a_cancelled_job_resumes(cluster, tiny_mo
 
     _wait_for(lambda: any((mnli_folder / "checkpoints").glob("step-*/progress.json")), "a checkpoint of mnli")
     subprocess.run(["scancel", first_job], check=True)
+    (tmp_path / "pause").unlink()
     mnli_targets = [_stage(out, "target", f"mnli-{t}-s1")[0] for t in ("xnli", "topics")]
     _wait_for(
         lambda: not {job_records(out)[f]["job_id"] for f in [mnli, *mnli_targets]} & set(queued_jobs()),
@@ -226,12 +238,14 @@ def test_a_job_warned_of_its_time_limit_is_requeued_and_resumes(cluster, tiny_mo
     path = _write_grid(tmp_path, tiny_model, tiny_nli, intermediate=["mnli"], target=["xnli"], tasks=long_mnli)
     local, out = tmp_path / "local", tmp_path / "slurm"
     assert run_cli(["sweep", path, "--output-dir", local], capsys)[0] == 0
+    (tmp_path / "pause").touch()
     code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out, "--submit", "slurm"], capsys)
     assert code == 0, stderr
     mnli, folder = _stage(out, "intermediate", "mnli-xnli-s1")
     job = job_records(out)[mnli]["job_id"]
     _wait_for(lambda: any((folder / "checkpoints").glob("step-*/progress.json")), "a checkpoint of mnli")
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    (tmp_path / "pause").unlink()
     _wait_until_done(out, timeout=600)
     assert job_details(job)["Restarts"] == "1"
     log = open(job_records(out)[mnli]["stdout"]).read()
