@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from stilts import defaults
 from stilts.adapters import PeftSettings
 from stilts.errors import BadInput, did_you_mean
+from stilts.mixing import MIXING_RULES
 from stilts.stage_kinds import STAGE_KINDS
 
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$"  # names become folder names: no '/', no '..'
@@ -65,6 +66,32 @@ class TrainingStage(StageConfig):
     train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = ["train"]
     #: train an adapter (LoRA) instead of the whole encoder; heads always train fully
     peft: PeftSettings | None = None
+
+
+class MultiTaskTrainingStage(TrainingStage):
+    """A training stage that may train several tasks at once, each with its own head; the task of each
+    batch is drawn by a rule of `stilts.mixing.MIXING_RULES`."""
+
+    #: how a multi-task stage draws the task of each batch: a rule of `mixing.MIXING_RULES`
+    mixing: str = "capped"
+    mixing_cap: Annotated[int, Field(gt=0)] = defaults.MIXING_CAP_K
+    mixing_temperature: Annotated[float, Field(gt=0)] = 1.0
+    #: task -> weight, for mixing: weights
+    mixing_weights: dict[str, Annotated[float, Field(ge=0)]] | None = None
+
+    @field_validator("mixing")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        if value not in MIXING_RULES:
+            raise ValueError(
+                f"unknown mixing rule '{value}'{did_you_mean(value, MIXING_RULES.names())} "
+                f"(rules: {', '.join(MIXING_RULES.names())})"
+            )
+        return value
+
+
+#: the mixing settings, which a stage that trains one task does without
+MIXING_FIELDS = ("mixing", "mixing_cap", "mixing_temperature", "mixing_weights")
 
 
 class PipelineConfig(_Strict):

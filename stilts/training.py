@@ -1,10 +1,12 @@
 """The training loop: one loop, read top to bottom, in the spirit of the Accelerate examples.
 
-Each step draws a task (always the same one for a single-task stage), takes the next batch of that
-task, and accumulates gradients; AdamW with linear warm-up then linear decay; validation every N
-optimizer steps on the first dev examples of every task, early stopping with patience, and the best
-weights kept. Checkpoints (see `stilts.checkpoints`) let a killed run continue exactly where it was:
-on CPU with the same seed it ends with the same weights as a run that was never interrupted.
+Each step draws a stream of batches (one per task, or one per task and language when languages are
+drawn with their own ratios; always the same one for a single-task stage), takes its next batch, and
+accumulates gradients; AdamW with linear warm-up then linear decay; validation every N optimizer steps
+on the first dev examples of every validation set (a task in one language), early stopping with
+patience, and the best weights kept (or the last, if the stage selects the last step). Checkpoints
+(see `stilts.checkpoints`) let a killed run continue exactly where it was: on CPU with the same seed
+it ends with the same weights as a run that was never interrupted.
 
 What keeps the loop close to a bare PyTorch loop (docs/performance.md measures it): batches are cut
 from Arrow and padded with numpy (`stilts.featurize.Batcher`), not built through ``Dataset.select`` and
@@ -39,11 +41,28 @@ class TrainingDiverged(RunFailed):
 
 @dataclass
 class TrainingTask:
+    """One stream of training batches: a task's features, in one language or several merged."""
+
     task: Task
     features: object  # datasets.Dataset of training features
     batch_size: int
-    dev_features: object | None = None
-    dev_examples: list[dict] = field(default_factory=list)
+    #: the language of every feature, or None where the stream merges several (or the task's own)
+    language: str | None = None
+    #: what the sampler draws and checkpoints name: the task's name, or task/language
+    name: str = ""
+
+    def __post_init__(self):
+        self.name = self.name or self.task.name
+
+
+@dataclass
+class ValidationSet:
+    """The first dev examples of a task in one language."""
+
+    task: Task
+    language: str
+    features: object
+    examples: list[dict]
 
 
 @dataclass
@@ -57,7 +76,7 @@ class TrainingPlan:
     validate_every: int
     patience: int
     seed: int
-    #: () -> name of the task that trains on the next batch; may have state_dict/load_state_dict
+    #: () -> name of the stream that trains on the next batch; may have state_dict/load_state_dict
     draw_task: Callable[[], str]
     #: batches of features of similar length (fewer padding tokens), see `TaskBatches`
     group_by_length: bool = False
@@ -65,6 +84,8 @@ class TrainingPlan:
     tracking_name: str = "training"
     #: the settings the tracker records with the run
     tracking_settings: dict = field(default_factory=dict)
+    #: keep the last step's weights instead of the best validated ones (validation is then only recorded)
+    keep_last: bool = False
 
     @property
     def optimizer_steps(self) -> int:
@@ -231,26 +252,44 @@ def _return_freed_memory() -> None:
     libc.malloc_trim(0)
 
 
-def validate(accelerator, model, tasks: list[TrainingTask], tokenizer, batch_size: int = 64) -> dict[str, dict]:
-    """Metrics of every task on its validation examples (only tasks that have them)."""
-    results = {}
-    for item in tasks:
-        if item.dev_features is None:
-            continue
+def validate(
+    accelerator, model, validation_sets: list[ValidationSet], tokenizer, batch_size: int = 64
+) -> dict[str, dict[str, dict]]:
+    """Metrics of every validation set: task -> language -> metrics."""
+    results: dict[str, dict[str, dict]] = {}
+    for item in validation_sets:
         outputs = predict_outputs(
-            accelerator, model, item.task, item.dev_features, tokenizer, batch_size, desc=f"validating {item.task.name}"
+            accelerator,
+            model,
+            item.task,
+            item.features,
+            tokenizer,
+            batch_size,
+            desc=f"validating {item.task.name} {item.language}",
         )
-        predictions = item.task.format.predict(outputs, item.dev_features, item.dev_examples, item.task)
-        results[item.task.name] = item.task.format.score(
-            predictions, item.dev_examples, item.task, item.task.source_language
+        predictions = item.task.format.predict(outputs, item.features, item.examples, item.task)
+        results.setdefault(item.task.name, {})[item.language] = item.task.format.score(
+            predictions, item.examples, item.task, item.language
         )
     return results
 
 
-def validation_score(results: dict[str, dict], tasks: list[TrainingTask]) -> float | None:
-    """Mean over tasks of each task's main metric: what early stopping watches."""
-    values = [results[item.task.name][item.task.metric] for item in tasks if item.task.name in results]
+def validation_score(results: dict[str, dict[str, dict]], validation_sets: list[ValidationSet]) -> float | None:
+    """What early stopping watches: the mean over tasks of each task's main metric averaged over its
+    validation languages (one language: English dev; all of them: XGLUE's rule)."""
+    metrics = {item.task.name: item.task.metric for item in validation_sets}
+    values = [
+        np.mean([scores[metrics[task]] for scores in by_language.values()]) for task, by_language in results.items()
+    ]
     return float(np.mean(values)) if values else None
+
+
+def _task_metrics(by_language: dict[str, dict]) -> dict:
+    """A task's validation metrics: its one language's, or the mean over its languages."""
+    if len(by_language) == 1:
+        return next(iter(by_language.values()))
+    names = [name for name, value in next(iter(by_language.values())).items() if isinstance(value, (int, float))]
+    return {name: float(np.mean([scores[name] for scores in by_language.values()])) for name in names}
 
 
 @dataclass
@@ -264,6 +303,8 @@ class Progress:
     validations_without_gain: int = 0
     stopped_early: bool = False
     history: list = field(default_factory=list)
+    #: stream name -> batches drawn from it so far
+    batches_drawn: dict = field(default_factory=dict)
 
 
 class _LossWatch:
@@ -318,9 +359,12 @@ def train(
     checkpoints: CheckpointStore,
     checkpoint_every: int,
     log=print,
+    validation_sets: list[ValidationSet] | None = None,
 ) -> dict:
-    """Train ``model`` in place (resuming from ``checkpoints`` if they hold a step); at the end it
-    holds the best validated weights. Returns a summary for metrics.json."""
+    """Train ``model`` in place on the streams ``tasks`` (resuming from ``checkpoints`` if they hold a
+    step), validating on ``validation_sets``; at the end it holds the best validated weights (the last
+    with ``plan.keep_last``). Returns a summary for metrics.json."""
+    validation_sets = validation_sets or []
     # an earlier stage's model and optimizer must not stay registered: they would be saved in (and
     # loaded from) this stage's checkpoints, and kept in memory for nothing
     accelerator.free_memory()
@@ -330,7 +374,7 @@ def train(
     # batch sizes here are global (one optimizer step = one schedule step); it is saved in progress.json
     model, optimizer = accelerator.prepare(model, optimizer)
     streams = {
-        item.task.name: TaskBatches(item, tokenizer, plan.seed, index, accelerator, plan.group_by_length)
+        item.name: TaskBatches(item, tokenizer, plan.seed, index, accelerator, plan.group_by_length)
         for index, item in enumerate(tasks)
     }
     progress = Progress()
@@ -368,15 +412,18 @@ def train(
     model.train()
     while progress.batch_number < plan.total_batches and not progress.stopped_early:
         progress.batch_number += 1
-        task_name = plan.draw_task()
-        batch = streams[task_name].next()
+        stream_name = plan.draw_task()
+        progress.batches_drawn[stream_name] = progress.batches_drawn.get(stream_name, 0) + 1
+        stream = streams[stream_name]
+        task_name = stream.item.task.name
+        batch = stream.next()
         steps_now = (
             progress.batch_number % plan.gradient_accumulation_steps == 0 or progress.batch_number == plan.total_batches
         )
         with contextlib.nullcontext() if steps_now else accelerator.no_sync(model):
             with accelerator.autocast():
                 loss, _ = model(task_name, batch)
-            watch.add(loss, task_name, progress.batch_number, progress.optimizer_step)
+            watch.add(loss, stream_name, progress.batch_number, progress.optimizer_step)
             accelerator.backward(loss / plan.gradient_accumulation_steps)
         if not steps_now:
             continue
@@ -393,14 +440,14 @@ def train(
         saving = progress.optimizer_step % checkpoint_every == 0 and not last_step
         if watch.due() or validating or saving:
             mean_loss = watch.check()  # nothing diverged is validated or saved
-            bar.set_postfix(loss=f"{mean_loss:.4f}", task=task_name, refresh=False)
+            bar.set_postfix(loss=f"{mean_loss:.4f}", task=stream_name, refresh=False)
             accelerator.log(
                 {"train/loss": mean_loss, "train/learning_rate": scheduler.get_last_lr()[0]},
                 step=progress.optimizer_step,
             )
         bar.update(1)
         if validating:
-            _validate_and_track(accelerator, model, tasks, tokenizer, plan, progress, checkpoints, log)
+            _validate_and_track(accelerator, model, validation_sets, tokenizer, plan, progress, checkpoints, log)
             accelerator.log(_validation_values(progress.history[-1]), step=progress.optimizer_step)
             model.train()
         if saving and not progress.stopped_early:
@@ -414,9 +461,9 @@ def train(
     accelerator.trackers = []
     if kept_freed_memory:
         _return_freed_memory()
-    unwrapped = accelerator.unwrap_model(model)
-    checkpoints.load_best(unwrapped)
-    return {
+    if not plan.keep_last:
+        checkpoints.load_best(accelerator.unwrap_model(model))
+    summary = {
         "optimizer_steps": progress.optimizer_step,
         "planned_optimizer_steps": plan.optimizer_steps,
         "best_step": progress.best_step or progress.optimizer_step,
@@ -424,6 +471,9 @@ def train(
         "best_validation_score": progress.best_score,
         "validations": progress.history,
     }
+    if len(streams) > 1:
+        summary["batches_drawn"] = dict(progress.batches_drawn)
+    return summary
 
 
 def _validation_values(validation: dict) -> dict[str, float]:
@@ -434,15 +484,29 @@ def _validation_values(validation: dict) -> dict[str, float]:
         for metric, value in metrics.items()
         if isinstance(value, (int, float))
     }
+    for task, by_language in validation.get("languages", {}).items():
+        for language, metrics in by_language.items():
+            values.update({f"dev/{task}/{language}/{m}": v for m, v in metrics.items() if isinstance(v, (int, float))})
     if validation["score"] is not None:
         values["dev/score"] = validation["score"]
     return values
 
 
-def _validate_and_track(accelerator, model, tasks, tokenizer, plan, progress: Progress, checkpoints, log) -> None:
-    results = validate(accelerator, model, tasks, tokenizer)
-    score = validation_score(results, tasks)
-    progress.history.append({"step": progress.optimizer_step, "score": score, "tasks": results})
+def _validate_and_track(
+    accelerator, model, validation_sets, tokenizer, plan, progress: Progress, checkpoints, log
+) -> None:
+    results = validate(accelerator, model, validation_sets, tokenizer)
+    score = validation_score(results, validation_sets)
+    entry = {
+        "step": progress.optimizer_step,
+        "score": score,
+        "tasks": {task: _task_metrics(by_language) for task, by_language in results.items()},
+    }
+    if any(len(by_language) > 1 for by_language in results.values()):
+        entry["languages"] = results
+    progress.history.append(entry)
+    if plan.keep_last:  # recorded for the curves; the last step's weights are kept whatever they score
+        return
     if score is None:
         checkpoints.save_best(accelerator.unwrap_model(model))  # nothing to compare: the latest is the best
         return

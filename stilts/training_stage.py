@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from stilts import defaults
+from stilts import defaults, mixing
 from stilts.adapters import ADAPTER_FOLDER, add_adapter, check_target_modules, save_adapter
 from stilts.artifacts import atomic_folder, folder_size
 from stilts.catalog import get_task
@@ -25,10 +25,15 @@ from stilts.modeling import (
     seed_everything,
 )
 from stilts.stage_kinds import PlanContext, PlannedStage, RunContext, StageRunner
-from stilts.training import TrainingPlan, TrainingTask, train
+from stilts.training import TrainingPlan, TrainingTask, ValidationSet, train
 
 MODEL_FOLDER = "model"
 CHECKPOINTS_FOLDER = "checkpoints"
+
+#: which weights a training stage keeps (a target stage's ``model_selection``): the best on its tasks'
+#: English (source-language) dev, the best on the dev score averaged over every language of each
+#: task (XGLUE's rule), or the last step's
+ENGLISH_DEV, AVERAGE_DEV, LAST_STEP = "english_dev", "average_dev", "last_step"
 
 
 def input_model(stage: PlannedStage, context: RunContext) -> str:
@@ -45,6 +50,12 @@ def check_task(name: str, kind: str, where: str):
     return task
 
 
+#: settings added after run folders were first recorded: hashed only when they differ from their
+#: default, so the stages of configs that do not use them keep their fingerprints
+#: (tests/test_fingerprints_stable.py)
+HASHED_ONLY_WHEN_SET = frozenset({"peft", "train_languages", "language_ratios", "model_selection"})
+
+
 def training_settings(
     stage,
     task_names: list[str],
@@ -56,11 +67,16 @@ def training_settings(
 ) -> dict:
     """The stage's settings with the paper's defaults filled in where the YAML leaves them unset.
     ``paper_batch_epochs``: task -> (batch size, epochs) of the paper's table for this kind."""
+    weights = getattr(stage, "mixing_weights", None)
+    if weights is not None and set(weights) != set(task_names):
+        raise BadInput(
+            f"{context.where}.mixing_weights: give a weight for exactly the stage's tasks ({', '.join(task_names)})"
+        )
     tasks = [get_task(name) for name in task_names]
     paper = {task.name: paper_batch_epochs.get(task.paper_name, defaults.FALLBACK_BATCH_EPOCHS) for task in tasks}
     # a mixture runs 3 epochs over the capped task sizes ("mixed/3"); one task runs its own epochs
     paper_epochs = defaults.MULTITASK_EPOCHS if len(tasks) > 1 else paper[task_names[0]][1]
-    settings = stage.model_dump(exclude=set(not_fingerprinted) | {"batch_size", "task"})
+    settings = stage.model_dump(exclude=set(not_fingerprinted) | {"batch_size", "task", "tasks"})
     settings.update(
         max_length=stage.max_length or max(task.format.default_max_length for task in tasks),
         learning_rate=stage.learning_rate or paper_learning_rate,
@@ -71,8 +87,9 @@ def training_settings(
         seed=context.pipeline.seed,
         mixed_precision=context.pipeline.mixed_precision,
     )
-    if settings.get("peft") is None:  # stages without adapters keep the fingerprints they always had
-        settings.pop("peft", None)
+    for key in HASHED_ONLY_WHEN_SET & set(settings):
+        if settings[key] == type(stage).model_fields[key].default:
+            del settings[key]
     return settings
 
 
@@ -87,12 +104,9 @@ def data_tasks_of(tasks) -> frozenset[str]:
 class TrainingStageRunner(StageRunner):
     """Stages that train (intermediate, target): fresh heads on the incoming encoder, train, save.
 
-    ``mixing`` draws the task of each batch when a stage trains several tasks (the intermediate
-    package's capped proportional sampling and friends); a kind without it trains one task.
+    When a stage trains several tasks, `stilts.mixing` draws the task of each batch (capped
+    proportional sampling and friends); ``language_ratios`` then draws the language within a task.
     """
-
-    def __init__(self, mixing=None):
-        self.mixing = mixing
 
     def run(self, stage: PlannedStage, context: RunContext) -> dict:
         settings, accelerator = stage.settings, context.accelerator
@@ -102,7 +116,9 @@ class TrainingStageRunner(StageRunner):
         if adapter:
             encoder = add_adapter(encoder, adapter, f"stages[{stage.index}]")
         tasks = [get_task(name) for name in settings["tasks"]]
-        items = [self._training_task(task, tokenizer, settings, context) for task in tasks]
+        items = [item for task in tasks for item in self._training_streams(task, tokenizer, settings, context)]
+        validation_sets = [item for task in tasks for item in self._validation_sets(task, tokenizer, settings, context)]
+        selection = settings.get("model_selection", ENGLISH_DEV)
         model = StageModel(encoder, tasks)  # heads are new: the paper re-initialises them every phase
         for name, head in model.heads.items():  # e.g. the MLM head: vocabulary, pretrained weights
             model.tasks[name].format.init_head(head, encoder, input_model(stage, context), context.log)
@@ -135,6 +151,7 @@ class TrainingStageRunner(StageRunner):
                 key: value if isinstance(value, (int, float, str, bool)) else str(value)
                 for key, value in settings.items()
             },
+            keep_last=selection == LAST_STEP,
         )
         context.log(
             f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "
@@ -150,9 +167,20 @@ class TrainingStageRunner(StageRunner):
             checkpoints,
             checkpoint_every=stage.config.checkpoint_every or settings["validate_every"],
             log=context.log,
+            validation_sets=validation_sets,
         )
 
-        metrics = {"training": summary, "train_examples": {item.task.name: len(item.features) for item in items}}
+        train_examples: dict[str, int] = {}
+        for item in items:
+            train_examples[item.task.name] = train_examples.get(item.task.name, 0) + len(item.features)
+        validated_on: dict[str, list[str]] = {}
+        for validation_set in validation_sets:
+            validated_on.setdefault(validation_set.task.name, []).append(validation_set.language)
+        metrics = {
+            "training": summary,
+            "train_examples": train_examples,
+            "model_selection": {"rule": selection, "validated_on": validated_on},
+        }
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
             with atomic_folder(stage.folder / HEADS_FOLDER) as folder:
@@ -182,37 +210,52 @@ class TrainingStageRunner(StageRunner):
         return {"method": adapter["method"], "trainable_parameters": trainable, "parameters": total, "bytes": size}
 
     def _schedule(self, items: list[TrainingTask], settings: dict, context: RunContext):
-        """How many batches the stage takes and which task each comes from.
+        """How many batches the stage takes and which stream each comes from.
 
-        One task: ``epochs`` passes over its data. Several: the mixing rule of the intermediate
-        package (default capped examples-proportional), ``epochs`` passes over the capped sizes.
+        One stream: ``epochs`` passes over its data. One task in several languages: ``epochs`` passes
+        over their merged size, each batch in a language drawn by ``language_ratios``. Several tasks:
+        the stage's mixing rule (default capped examples-proportional), ``epochs`` passes over the
+        capped task sizes, and within a task the language as before.
         """
-        sizes = {item.task.name: len(item.features) for item in items}
+        sizes: dict[str, int] = {}
         batch_sizes = {item.task.name: item.batch_size for item in items}
+        for item in items:
+            sizes[item.task.name] = sizes.get(item.task.name, 0) + len(item.features)
+        epochs = settings["epochs"]
         if len(items) == 1:
             (name,) = sizes
             context.log(f"  {name}: {sizes[name]} training examples, batch size {batch_sizes[name]}")
-            return max(1, math.ceil(settings["epochs"] * math.ceil(sizes[name] / batch_sizes[name]))), lambda: name
-        mixing = self.mixing
-        if mixing is None:
-            raise BadInput(f"{', '.join(sizes)}: this stage kind trains one task at a time")
-        rates = mixing.mixing_rates(
-            sizes,
-            settings["mixing"],
-            cap=settings["mixing_cap"],
-            temperature=settings["mixing_temperature"],
-            weights=settings["mixing_weights"],
-        )
-        total_batches = mixing.mixture_batches(sizes, batch_sizes, settings["epochs"], cap=settings["mixing_cap"])
-        context.log(
-            f"  mixing '{settings['mixing']}' over {len(items)} tasks, {settings['epochs']:g} epochs over "
-            f"the capped sizes (K = {settings['mixing_cap']}): {total_batches} batches"
-        )
-        for name, rate in rates.items():
-            expected = total_batches * rate * batch_sizes[name]
+            return max(1, math.ceil(epochs * math.ceil(sizes[name] / batch_sizes[name]))), lambda: items[0].name
+        if len(sizes) == 1:
+            (name,) = sizes
+            task_rates = {name: 1.0}
+            total_batches = max(1, math.ceil(epochs * math.ceil(sizes[name] / batch_sizes[name])))
+            context.log(f"  {name}: {sizes[name]} training examples in {len(items)} languages: {total_batches} batches")
+        else:
+            task_rates = mixing.mixing_rates(
+                sizes,
+                settings["mixing"],
+                cap=settings["mixing_cap"],
+                temperature=settings["mixing_temperature"],
+                weights=settings["mixing_weights"],
+            )
+            total_batches = mixing.mixture_batches(sizes, batch_sizes, epochs, cap=settings["mixing_cap"])
             context.log(
-                f"    {name:<15} {sizes[name]:>8} examples  batch {batch_sizes[name]:>3}  "
-                f"rate {rate:.4f}  expected {expected:,.0f} examples ({expected / sizes[name]:.2f} epochs)"
+                f"  mixing '{settings['mixing']}' over {len(sizes)} tasks, {epochs:g} epochs over "
+                f"the capped sizes (K = {settings['mixing_cap']}): {total_batches} batches"
+            )
+        ratios = settings.get("language_ratios") or {}
+        rates = {}
+        for item in items:
+            task_ratios = [ratios[other.language] for other in items if other.task is item.task and other.language]
+            share = ratios[item.language] / sum(task_ratios) if item.language in ratios else 1.0
+            rates[item.name] = task_rates[item.task.name] * share
+        for item in items:
+            expected = total_batches * rates[item.name] * item.batch_size
+            context.log(
+                f"    {item.name:<15} {len(item.features):>8} examples  batch {item.batch_size:>3}  "
+                f"rate {rates[item.name]:.4f}  expected {expected:,.0f} examples "
+                f"({expected / max(1, len(item.features)):.2f} epochs)"
             )
         return total_batches, mixing.TaskSampler(rates, settings["seed"])
 
@@ -222,46 +265,92 @@ class TrainingStageRunner(StageRunner):
 
     def data_reads(self, stage: PlannedStage) -> list[DataRead]:
         """Every (task, split, language) the stage will read: its training data and its dev data."""
-        reads = []
-        for task in (get_task(name) for name in stage.settings["tasks"]):
-            sources = _training_sources(task, stage.settings)
+        settings, reads = stage.settings, []
+        for task in (get_task(name) for name in settings["tasks"]):
+            sources = _training_sources(task, settings)
             reads += [
-                DataRead(source, split, source.source_language)
+                DataRead(source, split, language)
                 for source in sources
-                for split in stage.settings["train_splits"]
+                for language in _training_languages(source, settings)
+                for split in settings["train_splits"]
             ]
-            if not _trains_on_own_dev(task, sources, stage.settings):
-                reads.append(DataRead(task, "dev", task.source_language, optional=True))
+            if not _trains_on_own_dev(task, sources, settings):
+                reads += [DataRead(task, "dev", language, optional=True) for language in _dev_languages(task, settings)]
         return reads
 
     @staticmethod
-    def _training_task(task, tokenizer, settings, context: RunContext) -> TrainingTask:
-        sources = _training_sources(task, settings)
-        examples = [
-            example
-            for source in sources
-            for split in settings["train_splits"]
-            for example in load_examples(source, split, source.source_language, context.data_sources)
+    def _training_streams(task, tokenizer, settings, context: RunContext) -> list[TrainingTask]:
+        """The task's training data: one stream, or one per language where ``language_ratios`` draws
+        the language of each batch (languages with ratio 0 are not read)."""
+        ratios = settings.get("language_ratios")
+        by_language: dict[str, list[dict]] = {}
+        for source in _training_sources(task, settings):
+            for language in _training_languages(source, settings):
+                if ratios is not None and ratios[language] == 0:
+                    continue
+                for split in settings["train_splits"]:
+                    by_language.setdefault(language, []).extend(
+                        load_examples(source, split, language, context.data_sources)
+                    )
+        if settings["max_train_examples"]:  # the first N of each language
+            by_language = {language: rows[: settings["max_train_examples"]] for language, rows in by_language.items()}
+        if len(by_language) > 1:
+            counts = ", ".join(f"{language} {len(rows)}" for language, rows in by_language.items())
+            context.log(f"  {task.name}: training examples by language: {counts}")
+        batch_size, max_length = settings["batch_sizes"][task.name], settings["max_length"]
+        if ratios is None:
+            merged = [example for rows in by_language.values() for example in rows]
+            return [TrainingTask(task, featurize(task, merged, tokenizer, max_length), batch_size)]
+        return [
+            TrainingTask(
+                task, featurize(task, rows, tokenizer, max_length), batch_size, language, f"{task.name}/{language}"
+            )
+            for language, rows in by_language.items()
         ]
-        if settings["max_train_examples"]:
-            examples = examples[: settings["max_train_examples"]]
-        features = featurize(task, examples, tokenizer, settings["max_length"])
+
+    @staticmethod
+    def _validation_sets(task, tokenizer, settings, context: RunContext) -> list[ValidationSet]:
+        """The dev sets the model selection watches: the task's English dev, or every language's."""
+        sources = _training_sources(task, settings)
         if _trains_on_own_dev(task, sources, settings):
             context.log(f"  {task.name}: trains on its dev split, so it is not validated on it (no early stopping)")
-            return TrainingTask(task, features, settings["batch_sizes"][task.name])
-        try:
-            dev_examples = load_examples(task, "dev", task.source_language, context.data_sources)
-        except MissingSplit as missing:
-            context.log(f"  {task.name}: no validation data ({missing}); training without early stopping")
-            return TrainingTask(task, features, settings["batch_sizes"][task.name])
-        dev_examples = dev_examples[: settings["validation_examples"]]
-        dev_features = featurize(task, dev_examples, tokenizer, settings["max_length"])
-        return TrainingTask(task, features, settings["batch_sizes"][task.name], dev_features, dev_examples)
+            return []
+        sets, missing = [], []
+        for language in _dev_languages(task, settings):
+            try:
+                examples = load_examples(task, "dev", language, context.data_sources)
+            except MissingSplit as error:
+                missing.append((language, error))
+                continue
+            examples = examples[: settings["validation_examples"]]
+            sets.append(
+                ValidationSet(task, language, featurize(task, examples, tokenizer, settings["max_length"]), examples)
+            )
+        if not sets:
+            context.log(f"  {task.name}: no validation data ({missing[0][1]}); training without early stopping")
+        elif missing:
+            context.log(
+                f"  {task.name}: validating on dev in {len(sets)} languages "
+                f"({', '.join(s.language for s in sets)}); none in {', '.join(language for language, _ in missing)}"
+            )
+        return sets
 
 
 def _training_sources(task, settings: dict) -> list:
     """The tasks whose data trains ``task`` in a stage with ``settings``."""
     return [get_task(name) for name in settings.get("train_tasks") or []] or [training_task(task)]
+
+
+def _training_languages(source, settings: dict) -> list[str]:
+    """The languages of ``source``'s data that train: the stage's ``train_languages`` (pivot or
+    multi-language fine-tuning), else the source's own (English; ``mnli@de``: German)."""
+    return settings.get("train_languages") or [source.source_language]
+
+
+def _dev_languages(task, settings: dict) -> list[str]:
+    if settings.get("model_selection", ENGLISH_DEV) == AVERAGE_DEV:
+        return list(task.languages)
+    return [task.source_language]
 
 
 def _trains_on_own_dev(task, sources: list, settings: dict) -> bool:

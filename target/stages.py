@@ -1,5 +1,6 @@
-"""The `target` stage kind (fine-tune on the target task's English data, fresh head) and the
-`evaluate` stage kind (zero-shot in every language of the target task; rows go to scores.csv)."""
+"""The `target` stage kind (fine-tune on the target task's English data, fresh head; or XGLUE's
+settings: a pivot language, several languages, several target tasks, and its model selection) and
+the `evaluate` stage kind (zero-shot in every language of the target task; rows go to scores.csv)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import json
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from stilts import defaults
 from stilts.artifacts import upsert_scores
 from stilts.catalog import get_task
-from stilts.config import StageConfig, TrainingStage
-from stilts.data import DataRead, load_examples
+from stilts.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
+from stilts.data import DataRead, load_examples, training_task
 from stilts.engine import score_labels
 from stilts.errors import BadInput, MissingSplit, did_you_mean
 from stilts.evaluation import predict_examples
@@ -44,12 +45,37 @@ from stilts.training_stage import (
 )
 
 
-class TargetStage(TrainingStage):
+class TargetStage(MultiTaskTrainingStage):
     kind: Literal["target"]
-    task: str
-    #: tasks whose English data trains the target instead of the catalog's (e.g. XNLI from ANLI
-    #: instead of MNLI); they must have the target's labels. None = the catalog's training task
+    #: the target task (or `tasks`)
+    task: str | None = None
+    #: several target tasks trained together, each with its own head, mixed by `mixing` (XGLUE's
+    #: multi-task fine-tuning); an evaluate stage for each may follow
+    tasks: Annotated[list[str], Field(min_length=2)] | None = None
+    #: tasks whose data trains the target instead of the catalog's (e.g. XNLI from ANLI instead of
+    #: MNLI, or from ``mnli@es``, a translated set); they must have the target's labels. None = the
+    #: catalog's training task
     train_tasks: Annotated[list[str], Field(min_length=1)] | None = None
+    #: the languages of the training data (each source's release files in that language): one is
+    #: pivot-language fine-tuning, several are multi-language fine-tuning on their merged data.
+    #: None = each source's own language (English)
+    train_languages: Annotated[list[str], Field(min_length=1)] | None = None
+    #: language -> share of the batches (each batch then holds one language); None = the merged
+    #: data's own proportions
+    language_ratios: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    #: which weights the stage keeps: the best on English dev, the best on the dev score averaged
+    #: over every language of each task (XGLUE's rule), or the last step's
+    model_selection: Literal["english_dev", "average_dev", "last_step"] = "english_dev"
+
+    @model_validator(mode="after")
+    def _task_or_tasks(self):
+        if (self.task is None) == (self.tasks is None):
+            raise ValueError("give either task (one target task) or tasks (several trained together)")
+        return self
+
+    @property
+    def task_names(self) -> list[str]:
+        return self.tasks or [str(self.task)]
 
 
 class EvaluateStage(StageConfig):
@@ -78,33 +104,75 @@ EVALUATE_NOT_FINGERPRINTED = frozenset({"name", "batch_size"})
 
 def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
     where = context.where
-    tasks = [check_task(stage.task, "target", f"{where}.task")]
+    names = stage.task_names
+    if stage.tasks:
+        tasks = [check_task(name, "target", f"{where}.tasks[{i}]") for i, name in enumerate(names)]
+        if len(set(names)) < len(names):
+            raise BadInput(f"{where}.tasks: a task is listed twice")
+        if stage.train_tasks:
+            raise BadInput(f"{where}.train_tasks: give train_tasks to a target stage of one task, not of several")
+    else:
+        tasks = [check_task(names[0], "target", f"{where}.task")]
     settings = training_settings(
         stage,
-        [stage.task],
+        names,
         context,
         paper_batch_epochs=defaults.TARGET_BATCH_EPOCHS,
         paper_learning_rate=defaults.TARGET_LEARNING_RATE,
         not_fingerprinted=TARGET_NOT_FINGERPRINTED,
     )
+    if not stage.tasks:  # nothing to mix: one task keeps the fingerprint it had before targets could mix
+        for key in MIXING_FIELDS:
+            settings.pop(key)
+    sources = []
     for i, source_name in enumerate(stage.train_tasks or []):
         source_task = get_task(source_name, f"{where}.train_tasks[{i}]")
         if source_task.labels != tasks[0].labels or source_task.format.name != tasks[0].format.name:
             raise BadInput(
                 f"{where}.train_tasks[{i}]: '{source_name}' cannot train '{tasks[0].name}': its format or labels differ"
             )
-        tasks.append(source_task)  # its data source is part of the stage's identity
-    return StagePlan(settings, data_tasks_of(tasks))
+        sources.append(source_task)  # its data source is part of the stage's identity
+    _check_languages(stage, tasks, sources, where)
+    return StagePlan(settings, data_tasks_of(tasks + sources))
+
+
+def _check_languages(stage: TargetStage, tasks: list, sources: list, where: str) -> None:
+    """Training languages the training data has, and ratios for exactly the languages the stage
+    trains on. (A Hub data set of one language would return its English rows for any language.)"""
+    sources = sources or [training_task(task) for task in tasks]
+    for i, language in enumerate(stage.train_languages or []):
+        for source in sources:
+            if language not in source.languages:
+                trains = f", which trains {tasks[0].name}," if source.name != tasks[0].name else ""
+                translated = (
+                    f"; for a translated set give train_tasks: [{source.name}@{language}] (stilts translate, "
+                    "or translated release files)"
+                    if "intermediate" in source.phases
+                    else ""
+                )
+                raise BadInput(
+                    f"{where}.train_languages[{i}]: {source.name}{trains} has no '{language}' training data "
+                    f"(its languages: {', '.join(source.languages)}){translated}"
+                )
+    ratios = stage.language_ratios
+    if ratios is None:
+        return
+    languages = set(stage.train_languages or [source.source_language for source in sources])
+    if set(ratios) != languages:
+        raise BadInput(
+            f"{where}.language_ratios: give a ratio for exactly the languages the stage trains on "
+            f"({', '.join(sorted(languages))})"
+        )
+    if not sum(ratios.values()) > 0:
+        raise BadInput(f"{where}.language_ratios: the ratios sum to 0")
 
 
 def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
     where, previous = context.where, context.previous
     task = check_task(stage.task, "evaluate", f"{where}.task")
-    if task.format.trains and not (
-        previous and previous.kind == "target" and previous.settings["tasks"] == [task.name]
-    ):
+    if task.format.trains and not (previous and previous.kind == "target" and task.name in previous.settings["tasks"]):
         raise BadInput(
-            f"{where}.task: evaluating '{task.name}' needs a target stage for "
+            f"{where}.task: evaluating '{task.name}' needs a target stage that trains "
             f"'{task.name}' right before it (its head is trained there)"
         )
     for i, language in enumerate(stage.languages or []):

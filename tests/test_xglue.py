@@ -519,3 +519,32 @@ def test_wpr_then_ner_end_to_end_with_an_xglue_submission(xglue, tmp_path, tiny_
             if (r["target"], r["split"], r["language"], r["metric"]) == (task_name, "test", "de", metric)
         )
         assert rescored[metric] == pytest.approx(reported, abs=1e-9), task_name
+
+
+def test_the_multitask_pipeline_trains_five_targets_and_selects_on_every_language(xglue, tmp_path, tiny_model, capsys):
+    """pipelines/xglue_multitask.yaml as shipped, on the tiny model and data: one target stage, five
+    heads, each task evaluated; the model kept by the dev score averaged over each task's languages."""
+    five = ["xglue_xnli", "xglue_pawsx", "xglue_nc", "xglue_qam", "xglue_qadsm"]
+    training = {"max_steps": 6, "batch_size": 4, "learning_rate": 1e-3, "validate_every": 3, "max_length": 32}
+    sets = [f"model={tiny_model}", *(f"data.{task}={xglue}" for task in five)]
+    sets += [f"stages.target.{key}={value}" for key, value in training.items()]
+    out = tmp_path / "out"
+    command = ["run", ROOT / "pipelines" / "xglue_multitask.yaml", "--output-dir", out]
+    code, stdout, stderr = run_cli([*command, *(arg for s in sets for arg in ("--set", s))], capsys)
+    assert code == 0, stdout + stderr
+    with open(out / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    scored = {(r["target"], r["split"], r["language"]) for r in rows}
+    assert {task for task, _, _ in scored} == set(five)
+    assert all({(task, "dev", "en"), (task, "dev", "de"), (task, "test", "de")} <= scored for task in five)
+    (target,) = out.glob("target-*")
+    metrics = json.loads((target / "metrics.json").read_text())
+    assert metrics["model_selection"] == {"rule": "average_dev", "validated_on": {task: ["de", "en"] for task in five}}
+    drawn = metrics["training"]["batches_drawn"]
+    assert set(drawn) <= set(five) and len(drawn) > 1 and sum(drawn.values()) == 6
+    assert {path.stem for path in (target / "heads").glob("*.safetensors")} == set(five)
+    for validation in metrics["training"]["validations"]:
+        per_task = [
+            sum(scores[get_task(task).metric] for scores in validation["languages"][task].values()) / 2 for task in five
+        ]
+        assert validation["score"] == pytest.approx(sum(per_task) / 5)
