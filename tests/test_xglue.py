@@ -548,3 +548,37 @@ def test_the_multitask_pipeline_trains_five_targets_and_selects_on_every_languag
             sum(scores[get_task(task).metric] for scores in validation["languages"][task].values()) / 2 for task in five
         ]
         assert validation["score"] == pytest.approx(sum(per_task) / 5)
+
+
+def test_pos_and_mlqa_run_end_to_end_from_the_release_layout(xglue, tmp_path, tiny_model, capsys):
+    training = {"learning_rate": 1e-3, "batch_size": 4, "max_steps": 2, "validate_every": 2, "max_length": 64}
+    config = {
+        "name": "xglue_tiny",
+        "model": str(tiny_model),
+        "seed": 1,
+        "data": {"xglue_pos": str(xglue), "xglue_mlqa": str(xglue), "squad_v1": str(xglue / "MLQA" / "squad1.1")},
+        "stages": [
+            dict(kind="target", name="pos_target", task="xglue_pos", **training),
+            dict(kind="evaluate", name="pos_evaluate", task="xglue_pos", max_length=64),
+            dict(kind="target", name="mlqa_target", task="xglue_mlqa", **training),
+            dict(kind="evaluate", name="mlqa_evaluate", task="xglue_mlqa", max_length=64),
+        ],
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(["run", tmp_path / "p.yaml", "--output-dir", out], capsys)
+    assert code == 0, stdout + stderr
+    with open(out / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["target"], r["metric"]) for r in rows} >= {
+        ("xglue_pos", "precision"),
+        ("xglue_pos", "accuracy"),
+        ("xglue_mlqa", "f1"),
+        ("xglue_mlqa", "exact_match"),
+    }
+    assert {(r["target"], r["split"], r["language"]) for r in rows} >= {
+        (task, split, language)
+        for task in ("xglue_pos", "xglue_mlqa")
+        for split, language in (("dev", "en"), ("dev", "de"))
+    }
+    assert all(0 <= float(r["value"]) <= 100 for r in rows)
