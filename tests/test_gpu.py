@@ -1,0 +1,262 @@
+"""stilts on a CUDA device: bf16 autocast and fused AdamW in the real training loop, evaluation and
+retrieval on the GPU against the CPU, a crashed stage resumed on the GPU. Marked ``gpu``: skipped (with
+the reason) where torch sees no CUDA device; `bash benchmarks/gpu_check.sh` runs them on a GPU machine."""
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+pytestmark = pytest.mark.gpu
+
+#: GPU against CPU in float32 (evaluation runs the encoder unprepared, in float32): matmuls differ in
+#: summation order only (TF32 stays off unless a user turns it on)
+FLOAT32 = {"atol": 1e-4, "rtol": 1e-3}
+#: a resumed stage's final weights against an uninterrupted one's, relative to how far that stage moved
+#: them (benchmarks/gpu_check.py: RESUME_TOLERANCE): bf16 autocast and non-deterministic kernels
+RESUME_DRIFT = 0.05
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    """Each test makes its own Accelerators (CPU and GPU ones in turn): Accelerate's state is global."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def _pipeline(folder, model, data, *, max_steps, checkpoint_every=1000):
+    stage = {
+        "kind": "intermediate",
+        "tasks": ["mnli"],
+        "learning_rate": 1e-3,
+        "batch_size": 8,
+        "max_steps": max_steps,
+        "validate_every": max_steps,  # one validation, at the end: the last step's weights are kept
+        "checkpoint_every": checkpoint_every,
+    }
+    config = {"name": "gpu", "model": str(model), "seed": 1, "data": {"mnli": str(data["mnli"])}, "stages": [stage]}
+    path = folder / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _run(pipeline, out) -> tuple[int, str]:
+    """``stilts run`` in this process: its exit code and what it printed."""
+    from stilts.cli import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as done:
+        main(["run", str(pipeline), "--output-dir", str(out)])
+    return done.value.code, printed.getvalue()
+
+
+def _weights(folder) -> dict:
+    from safetensors.numpy import load_file
+
+    tensors = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        tensors.update({name: value.astype(np.float64) for name, value in load_file(str(path)).items()})
+    return tensors
+
+
+def test_bf16_autocast_training_steps_through_stilts(tiny_model, tiny_nli, tmp_path, monkeypatch):
+    import stilts.training
+    from stilts.execution import mixed_precision_for
+
+    if not torch.cuda.is_bf16_supported():
+        pytest.skip(f"{torch.cuda.get_device_name()} has no bf16")
+    assert mixed_precision_for("auto") == "bf16"
+    seen = {"optimizers": [], "dtypes": [], "autocast": [], "devices": set()}
+    build = stilts.training._build_optimizer
+
+    def observed_build(model, plan):
+        made = build(model, plan)
+        seen["optimizers"].append(made[0])
+        linear = next(module for module in model.encoder.modules() if isinstance(module, torch.nn.Linear))
+
+        def hook(module, inputs, output):
+            seen["dtypes"].append(output.dtype)
+            seen["autocast"].append(torch.is_autocast_enabled("cuda"))
+            seen["devices"].add(output.device.type)
+
+        linear.register_forward_hook(hook)
+        return made
+
+    monkeypatch.setattr(stilts.training, "_build_optimizer", observed_build)
+    out = tmp_path / "out"
+    code, printed = _run(_pipeline(tmp_path, tiny_model, tiny_nli, max_steps=3), out)
+    assert code == 0, printed
+    (optimizer,) = seen["optimizers"]
+    assert optimizer.defaults.get("fused") is True
+    assert all(p.is_cuda for group in optimizer.param_groups for p in group["params"])
+    # the training forwards (and the validation at the end, through the prepared model) ran in bf16
+    assert seen["devices"] == {"cuda"}
+    assert seen["dtypes"] and set(seen["dtypes"]) == {torch.bfloat16}
+    assert all(seen["autocast"])
+    (stage,) = out.glob("intermediate-*")
+    before, after = _weights(tiny_model), _weights(stage / "model")
+    assert set(before) == set(after)
+    assert any(not np.allclose(before[name], after[name]) for name in before)
+    assert all(np.isfinite(value).all() for value in after.values())
+
+
+def test_stilts_picks_fused_adamw_on_cuda():
+    from stilts.training import _adamw
+
+    parameter = torch.nn.Parameter(torch.randn(64, 64, device="cuda"))
+    optimizer = _adamw([{"params": [parameter], "weight_decay": 0.01}], lr=1e-3, eps=1e-8)
+    assert optimizer.defaults.get("fused") is True
+    before = parameter.detach().clone()
+    parameter.grad = torch.ones_like(parameter)
+    optimizer.step()
+    assert optimizer.state[parameter]["exp_avg"].is_cuda
+    assert not torch.equal(before, parameter.detach())
+
+
+def test_evaluation_on_the_gpu_matches_the_cpu(tiny_model, tiny_nli, fresh_accelerator_state):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    from stilts.catalog import get_task
+    from stilts.data import load_examples
+    from stilts.evaluation import predict_outputs
+    from stilts.featurize import featurize
+    from stilts.modeling import StageModel, load_encoder
+
+    task = get_task("xnli")
+    examples = load_examples(task, "dev", "de", {"xnli": str(tiny_nli["xnli"])})
+    encoder, tokenizer = load_encoder(str(tiny_model))
+    model = StageModel(encoder, [task])
+    features = featurize(task, examples, tokenizer, 64, cache=False)
+    on_cpu = predict_outputs(Accelerator(cpu=True), model, task, features, tokenizer, 8)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    accelerator = Accelerator()
+    assert accelerator.device.type == "cuda"
+    model.to(accelerator.device)
+    on_gpu = predict_outputs(accelerator, model, task, features, tokenizer, 8)
+    assert len(on_cpu) == len(on_gpu) == len(examples)
+    assert all(np.allclose(a, b, **FLOAT32) for a, b in zip(on_cpu, on_gpu))
+    predictions = task.format.predict(on_gpu, features, examples, task)
+    assert predictions == task.format.predict(on_cpu, features, examples, task)
+
+
+def test_knn_and_mining_on_the_gpu_match_the_cpu(monkeypatch):
+    import stilts.tasks.retrieval as retrieval
+
+    generator = torch.Generator().manual_seed(0)
+    source = torch.randn(300, 64, generator=generator)
+    noise, others = torch.randn(100, 64, generator=generator), torch.randn(250, 64, generator=generator)
+    english = torch.cat((source[:100] + 0.05 * noise, others))
+    x, y = (torch.nn.functional.normalize(side, dim=1) for side in (source, english))
+    on_cpu = retrieval.knn(x, y, 4, both=True, chunk_size=64)
+    on_gpu = retrieval.knn(x.cuda(), y.cuda(), 4, both=True, chunk_size=64)
+    for cpu_part, gpu_part in zip(on_cpu, on_gpu):
+        assert gpu_part.is_cuda
+        if cpu_part.dtype == torch.long:
+            assert torch.equal(cpu_part, gpu_part.cpu())
+        else:
+            assert torch.allclose(cpu_part, gpu_part.cpu(), atol=1e-5)
+    assert retrieval.search_device().type == "cuda"  # stilts mines on the GPU when there is one
+    mined_gpu = retrieval.mine_candidates(source.numpy(), english.numpy())
+    neighbours_gpu = retrieval.nearest_neighbours(english.numpy(), source.numpy())
+    monkeypatch.setattr(retrieval, "search_device", lambda: torch.device("cpu"))
+    mined_cpu = retrieval.mine_candidates(source.numpy(), english.numpy())
+    neighbours_cpu = retrieval.nearest_neighbours(english.numpy(), source.numpy())
+    # the same pairs with the same margins (their order may differ where two margins differ by less
+    # than the devices' rounding)
+    gpu_pairs, cpu_pairs = {(i, j): s for i, j, s in mined_gpu}, {(i, j): s for i, j, s in mined_cpu}
+    assert gpu_pairs.keys() == cpu_pairs.keys()
+    assert np.allclose([gpu_pairs[pair] for pair in cpu_pairs], list(cpu_pairs.values()), atol=1e-5)
+    assert {(i, i) for i in range(100)} <= gpu_pairs.keys()  # the planted pairs
+    assert neighbours_gpu == neighbours_cpu
+
+
+@pytest.mark.parametrize("task_name", ["tatoeba", "bucc"])
+def test_retrieval_evaluation_on_the_gpu_matches_the_cpu(
+    task_name, tiny_model, tmp_path, monkeypatch, fresh_accelerator_state
+):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    import stilts.tasks.retrieval as retrieval
+    from stilts.catalog import get_task
+    from stilts.data import load_examples
+    from stilts.evaluation import evaluate_examples
+    from stilts.modeling import StageModel, load_encoder
+    from stilts.testing import write_bucc, write_tatoeba
+
+    folder = (write_tatoeba if task_name == "tatoeba" else write_bucc)(tmp_path / task_name)
+    task = get_task(task_name)
+    splits = ["test"] if task_name == "tatoeba" else ["dev", "test"]  # BUCC: dev sets the threshold
+    examples = {split: load_examples(task, split, "de", {task_name: str(folder)}) for split in splits}
+    encoder, tokenizer = load_encoder(str(tiny_model))
+    model = StageModel(encoder, [task])
+
+    def scores(accelerator):
+        state: dict = {}
+        return {
+            split: evaluate_examples(
+                accelerator,
+                model,
+                task,
+                examples[split],
+                tokenizer,
+                max_length=64,
+                batch_size=8,
+                language="de",
+                split=split,
+                state=state,
+            )
+            for split in splits
+        }
+
+    with monkeypatch.context() as cpu_only:
+        cpu_only.setattr(retrieval, "search_device", lambda: torch.device("cpu"))
+        on_cpu = scores(Accelerator(cpu=True))
+    AcceleratorState._reset_state(reset_partial_state=True)
+    accelerator = Accelerator()
+    model.to(accelerator.device)
+    on_gpu = scores(accelerator)
+    assert on_gpu.keys() == on_cpu.keys()
+    for split in splits:
+        assert on_gpu[split] == pytest.approx(on_cpu[split], abs=1e-6)
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+def test_a_stage_crashed_on_the_gpu_resumes_where_an_uninterrupted_one_ends(
+    tiny_model, tiny_nli, tmp_path, monkeypatch
+):
+    from stilts.checkpoints import CheckpointStore
+
+    pipeline = _pipeline(tmp_path, tiny_model, tiny_nli, max_steps=8, checkpoint_every=4)
+    code, printed = _run(pipeline, tmp_path / "whole")
+    assert code == 0, printed
+    save = CheckpointStore.save
+
+    def save_then_crash(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        raise SimulatedCrash("after the first checkpoint")
+
+    with monkeypatch.context() as crashing:
+        crashing.setattr(CheckpointStore, "save", save_then_crash)
+        with pytest.raises(SimulatedCrash):
+            _run(pipeline, tmp_path / "resumed")
+    (stage,) = (tmp_path / "resumed").glob("intermediate-*")
+    assert not (stage / "COMPLETE").exists() and list((stage / "checkpoints").glob("step-4"))
+    code, printed = _run(pipeline, tmp_path / "resumed")
+    assert code == 0, printed
+    assert "resuming from step-4" in printed
+    (whole,) = (tmp_path / "whole").glob("intermediate-*")
+    start, a, b = _weights(tiny_model), _weights(whole / "model"), _weights(stage / "model")
+    apart = sum(np.sum((a[name] - b[name]) ** 2) for name in a) ** 0.5
+    moved = sum(np.sum((a[name] - start[name]) ** 2) for name in a) ** 0.5
+    assert moved > 0 and apart / moved <= RESUME_DRIFT
