@@ -1,7 +1,10 @@
-"""Running the CLI in-process, as a user would from the shell."""
+"""Running the CLI in-process, as a user would from the shell; a failing disk under a checkpoint."""
+
+import contextlib
 
 import pytest
 
+from stilts.checkpoints import CheckpointStore
 from stilts.cli import main
 
 
@@ -11,3 +14,25 @@ def run_cli(args, capsys) -> tuple[int, str, str]:
         main([str(arg) for arg in args])
     captured = capsys.readouterr()
     return exit_info.value.code, captured.out, captured.err
+
+
+@contextlib.contextmanager
+def second_checkpoint_save_fails(monkeypatch, *, half_written: bool = False):
+    """Inside: the second `CheckpointStore.save` raises an I/O error (after writing part of its
+    temporary folder if ``half_written``). Yields the steps that saves were asked for."""
+    real_save = CheckpointStore.save
+    calls: list[int] = []
+
+    def crash_on_second_save(self, step, progress):
+        calls.append(step)
+        if len(calls) == 2:
+            if half_written:
+                self.accelerator.save_state(str(self.folder / f".step-{step}.tmp"))
+            raise OSError(5, "Input/output error")
+        return real_save(self, step, progress)
+
+    monkeypatch.setattr(CheckpointStore, "save", crash_on_second_save)
+    try:
+        yield calls
+    finally:
+        monkeypatch.setattr(CheckpointStore, "save", real_save)

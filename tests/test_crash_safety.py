@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 from conftest import write_pipeline
-from helpers import run_cli
+from helpers import run_cli, second_checkpoint_save_fails
 
 from stilts import checkpoints as checkpoints_module
 from stilts.artifacts import upsert_scores, write_text_atomic
@@ -78,24 +78,13 @@ def pipeline(tmp_path, tiny_model, tiny_nli):
 
 
 def test_crash_while_saving_a_checkpoint_keeps_the_previous_one(pipeline, tmp_path, capsys, monkeypatch):
-    real_save = checkpoints_module.CheckpointStore.save
-    calls = []
-
-    def crash_on_second_save(self, step, progress):
-        calls.append(step)
-        if len(calls) == 2:
-            self.accelerator.save_state(str(self.folder / f".step-{step}.tmp"))  # half done, then the crash
-            raise OSError(5, "Input/output error")
-        return real_save(self, step, progress)
-
-    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", crash_on_second_save)
-    code, _, stderr = run_cli(["run", pipeline, "--output-dir", tmp_path / "out"], capsys)
+    with second_checkpoint_save_fails(monkeypatch, half_written=True) as calls:  # half done, then the crash
+        code, _, stderr = run_cli(["run", pipeline, "--output-dir", tmp_path / "out"], capsys)
     assert code != 0
     (stage,) = (tmp_path / "out").glob("intermediate-*")
     store = checkpoints_module.CheckpointStore(stage / "checkpoints", accelerator=None)
     assert store.latest().name == f"step-{calls[0]}"  # the half-written one is not taken for a checkpoint
 
-    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", real_save)
     code, stdout, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "out"], capsys)
     assert code == 0
     assert f"resuming from step-{calls[0]}" in stdout
@@ -137,19 +126,9 @@ def test_a_mixture_resumed_mid_stage_draws_the_same_tasks(tmp_path, tiny_model, 
     code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "whole"], capsys)
     assert code == 0
 
-    real_save = checkpoints_module.CheckpointStore.save
-    calls = []
-
-    def crash_on_second_save(self, step, progress):
-        calls.append(step)
-        if len(calls) == 2:
-            raise OSError(5, "Input/output error")
-        return real_save(self, step, progress)
-
-    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", crash_on_second_save)
-    code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "crashed"], capsys)
+    with second_checkpoint_save_fails(monkeypatch) as calls:
+        code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "crashed"], capsys)
     assert code == 1
-    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", real_save)
     code, stdout, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "crashed"], capsys)
     assert code == 0 and "mixing 'capped' over 2 tasks" in stdout and f"resuming from step-{calls[0]}" in stdout
     assert (tmp_path / "crashed" / "scores.csv").read_text() == (tmp_path / "whole" / "scores.csv").read_text()

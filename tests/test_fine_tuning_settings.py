@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from helpers import run_cli
+from helpers import run_cli, second_checkpoint_save_fails
 
 from stilts.testing import write_tiny_topics
 
@@ -229,8 +229,6 @@ def test_the_pivot_pipeline_plans_a_spanish_target_selected_on_every_language(tm
 def test_a_stage_drawing_languages_resumes_to_the_same_draws_and_scores(
     tiny_model, topics, tmp_path, capsys, monkeypatch
 ):
-    from stilts import checkpoints as checkpoints_module
-
     stages = [
         {
             "kind": "target",
@@ -248,18 +246,8 @@ def test_a_stage_drawing_languages_resumes_to_the_same_draws_and_scores(
     code, _, _, whole_out = _run(whole, capsys, tiny_model, {"topics": str(topics)}, stages)
     assert code == 0
 
-    real_save = checkpoints_module.CheckpointStore.save
-    calls = []
-
-    def crash_on_second_save(self, step, progress):
-        calls.append(step)
-        if len(calls) == 2:
-            raise OSError(5, "Input/output error")
-        return real_save(self, step, progress)
-
-    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", crash_on_second_save)
-    assert _run(tmp_path, capsys, tiny_model, {"topics": str(topics)}, stages)[0] == 1
-    monkeypatch.setattr(checkpoints_module.CheckpointStore, "save", real_save)
+    with second_checkpoint_save_fails(monkeypatch) as calls:
+        assert _run(tmp_path, capsys, tiny_model, {"topics": str(topics)}, stages)[0] == 1
     code, stdout, _, out = _run(tmp_path, capsys, tiny_model, {"topics": str(topics)}, stages)
     assert code == 0 and f"resuming from step-{calls[0]}" in stdout
     assert _metrics(out)["training"]["batches_drawn"] == _metrics(whole_out)["training"]["batches_drawn"]
