@@ -104,7 +104,7 @@ def _slurm_times(job_id):
 
 def test_grid_runs_as_a_dag_of_jobs_and_a_cancelled_job_resumes(cluster, tiny_model, tiny_nli, tmp_path, capsys):
     # the mnli intermediate stage checkpoints mid-training, and waits there until the pause file goes
-    long_mnli = {"mnli": {"epochs": 6, "checkpoint_every": 3}}
+    long_mnli = {"mnli": {"epochs": 2, "checkpoint_every": 3}}
     path = _write_grid(
         tmp_path, tiny_model, tiny_nli, intermediate=["mnli", "qqp"], target=["xnli", "topics"], tasks=long_mnli
     )
@@ -234,7 +234,7 @@ def test_a_failed_stage_blocks_its_dependents_and_the_others_finish(cluster, tin
 def test_a_job_warned_of_its_time_limit_is_requeued_and_resumes(cluster, tiny_model, tiny_nli, tmp_path, capsys):
     """Slurm's warning before the time limit (USR2, as --signal=USR2@90 sends it): submitit requeues
     the job, which resumes the stage from its checkpoint. Slow: Slurm holds a requeued job ~2 min."""
-    long_mnli = {"mnli": {"epochs": 6, "checkpoint_every": 3}}
+    long_mnli = {"mnli": {"epochs": 2, "checkpoint_every": 3}}
     path = _write_grid(tmp_path, tiny_model, tiny_nli, intermediate=["mnli"], target=["xnli"], tasks=long_mnli)
     local, out = tmp_path / "local", tmp_path / "slurm"
     assert run_cli(["sweep", path, "--output-dir", local], capsys)[0] == 0
