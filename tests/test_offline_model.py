@@ -9,14 +9,12 @@ the engine's token counts.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
 from stilts.errors import BadInput
 from stilts.offline import convert, registry
@@ -279,24 +277,26 @@ def test_resolve_model(cache, monkeypatch, tmp_path):
     assert (name, path) == (NAME, cache / NAME) and size > 400e6
 
 
-def _stilts(*args: str, cache_dir: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "STILTS_CACHE": str(cache_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "stilts.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+def _stilts(*args: str, cache_dir: Path, capsys, monkeypatch) -> tuple[int, str, str]:
+    """``stilts ARGS`` in this process (the command line's start costs seconds), with its model cache
+    in ``cache_dir``."""
+    monkeypatch.setenv("STILTS_CACHE", str(cache_dir))
+    return run_cli(args, capsys)
+
+
+def test_cli_models_list(cache, tmp_path, capsys, monkeypatch):
+    code, out, err = _stilts("models", "list", cache_dir=cache, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert re.search(rf"offline/{NAME}\s+installed\s+{re.escape(str(cache / NAME))}\s+\d+ MB", out)
+    code, out, _ = _stilts("models", "list", cache_dir=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0 and "not installed" in out
+
+
+def test_cli_unknown_model_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    code, _, err = _stilts(
+        "models", "install", "multilingual-e5-smal", cache_dir=tmp_path, capsys=capsys, monkeypatch=monkeypatch
     )
-
-
-def test_cli_models_list(cache, tmp_path):
-    shown = _stilts("models", "list", cache_dir=cache)
-    assert shown.returncode == 0, shown.stderr
-    assert re.search(rf"offline/{NAME}\s+installed\s+{re.escape(str(cache / NAME))}\s+\d+ MB", shown.stdout)
-    empty = _stilts("models", "list", cache_dir=tmp_path)
-    assert empty.returncode == 0 and "not installed" in empty.stdout
-
-
-def test_cli_unknown_model_is_one_line_exit_2(tmp_path):
-    done = _stilts("models", "install", "multilingual-e5-smal", cache_dir=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
     expected = "unknown offline model 'multilingual-e5-smal' (did you mean 'multilingual-e5-small'?)"
-    assert expected in done.stderr
+    assert expected in err
