@@ -53,34 +53,11 @@ def build_model(size: str, folder: Path, tokenizer: Path | None = None) -> Path:
     """A random XLM-R encoder of that size with XLM-R's 250,002-row embedding. The tokenizer: the one
     given (an XLM-R tokenizer folder), else the tiny test model's (only its pad id and text splitting
     matter: ids stay below 800, the embedding and its gradient keep their full size)."""
-    import torch
-    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
-
     if tokenizer is not None:
         return build_random_xlmr(folder, size, tokenizer)
     from stilts.testing import build_tiny_model
 
-    layers, hidden, heads, ffn = SIZES[size]
-    config = XLMRobertaConfig(
-        vocab_size=XLMR_VOCABULARY,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=ffn,
-        max_position_embeddings=514,
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    torch.manual_seed(0)
-    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-        model = XLMRobertaModel(config, add_pooling_layer=False)
-    model.save_pretrained(folder)
-    del model
-    tiny = build_tiny_model(folder.parent / "tiny")
-    AutoTokenizer.from_pretrained(tiny).save_pretrained(folder)
-    return folder
+    return build_random_xlmr(folder, size, build_tiny_model(folder.parent / "tiny"), vocab_size=XLMR_VOCABULARY)
 
 
 def model_flops_per_token(size: str, sequence_length: int) -> tuple[float, int]:

@@ -103,17 +103,17 @@ def load_examples(name: str) -> list[dict]:
     raise SystemExit(f"unknown data set {name}")
 
 
-def build_random_xlmr(folder: Path, size: str, tokenizer_folder: Path) -> Path:
+def build_random_xlmr(folder: Path, size: str, tokenizer_folder: Path, vocab_size: int | None = None) -> Path:
     """An XLM-R encoder of ``size`` (`XLMR_SIZES`), initialised at random (seed 0), saved with the
-    tokenizer of ``tokenizer_folder`` (its vocabulary sets the embedding's size); on the GPU when there
-    is one (initialising 560M parameters on a CPU takes a while)."""
+    tokenizer of ``tokenizer_folder`` (its vocabulary sets the embedding's size unless ``vocab_size``
+    does); on the GPU when there is one (initialising 560M parameters on a CPU takes a while)."""
     import torch
     from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
 
     layers, hidden, heads, ffn = XLMR_SIZES[size]
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
     config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size or len(tokenizer),
         hidden_size=hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
