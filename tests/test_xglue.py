@@ -441,27 +441,27 @@ def _strip_labels(folder: Path) -> None:
         )
 
 
-def test_wpr_then_ner_end_to_end_with_an_xglue_submission(xglue, tmp_path, tiny_model, capsys):
-    training = {"learning_rate": 1e-3, "batch_size": 4, "max_steps": 2, "validate_every": 2, "max_length": 32}
-    config = {
-        "name": "xglue_tiny",
-        "model": str(tiny_model),
-        "seed": 1,
-        "data": {"xglue_wpr": str(xglue / "WPR"), "xglue_ner": str(xglue)},
-        "stages": [
-            dict(kind="target", name="wpr_target", task="xglue_wpr", **training),
-            dict(kind="evaluate", name="wpr_evaluate", task="xglue_wpr", max_length=32),
-            dict(kind="target", name="ner_target", task="xglue_ner", **training),  # on from WPR's encoder
-            dict(kind="evaluate", name="ner_evaluate", task="xglue_ner", max_length=32),
-        ],
-    }
+def _run_two_targets(tmp_path, tiny_model, capsys, data: dict, first: str, second: str, max_length: int):
+    """``stilts run`` of target + evaluate for ``first``, then for ``second`` on from its encoder (stages
+    named by the part after ``xglue_``); returns the run folder and its scores.csv rows."""
+    training = {"learning_rate": 1e-3, "batch_size": 4, "max_steps": 2, "validate_every": 2, "max_length": max_length}
+    stages = []
+    for task in (first, second):
+        short = task.removeprefix("xglue_")
+        stages.append(dict(kind="target", name=f"{short}_target", task=task, **training))
+        stages.append(dict(kind="evaluate", name=f"{short}_evaluate", task=task, max_length=max_length))
+    config = {"name": "xglue_tiny", "model": str(tiny_model), "seed": 1, "data": data, "stages": stages}
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     out = tmp_path / "out"
     code, stdout, stderr = run_cli(["run", tmp_path / "p.yaml", "--output-dir", out], capsys)
     assert code == 0, stdout + stderr
-
     with open(out / "scores.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        return out, list(csv.DictReader(handle))
+
+
+def test_wpr_then_ner_end_to_end_with_an_xglue_submission(xglue, tmp_path, tiny_model, capsys):
+    data = {"xglue_wpr": str(xglue / "WPR"), "xglue_ner": str(xglue)}
+    out, rows = _run_two_targets(tmp_path, tiny_model, capsys, data, "xglue_wpr", "xglue_ner", max_length=32)
     assert {(r["target"], r["metric"]) for r in rows} == {
         ("xglue_wpr", "ndcg"),
         *(("xglue_ner", metric) for metric in ("f1", "precision", "recall")),
@@ -551,25 +551,8 @@ def test_the_multitask_pipeline_trains_five_targets_and_selects_on_every_languag
 
 
 def test_pos_and_mlqa_run_end_to_end_from_the_release_layout(xglue, tmp_path, tiny_model, capsys):
-    training = {"learning_rate": 1e-3, "batch_size": 4, "max_steps": 2, "validate_every": 2, "max_length": 64}
-    config = {
-        "name": "xglue_tiny",
-        "model": str(tiny_model),
-        "seed": 1,
-        "data": {"xglue_pos": str(xglue), "xglue_mlqa": str(xglue), "squad_v1": str(xglue / "MLQA" / "squad1.1")},
-        "stages": [
-            dict(kind="target", name="pos_target", task="xglue_pos", **training),
-            dict(kind="evaluate", name="pos_evaluate", task="xglue_pos", max_length=64),
-            dict(kind="target", name="mlqa_target", task="xglue_mlqa", **training),
-            dict(kind="evaluate", name="mlqa_evaluate", task="xglue_mlqa", max_length=64),
-        ],
-    }
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    out = tmp_path / "out"
-    code, stdout, stderr = run_cli(["run", tmp_path / "p.yaml", "--output-dir", out], capsys)
-    assert code == 0, stdout + stderr
-    with open(out / "scores.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    data = {"xglue_pos": str(xglue), "xglue_mlqa": str(xglue), "squad_v1": str(xglue / "MLQA" / "squad1.1")}
+    _, rows = _run_two_targets(tmp_path, tiny_model, capsys, data, "xglue_pos", "xglue_mlqa", max_length=64)
     assert {(r["target"], r["metric"]) for r in rows} >= {
         ("xglue_pos", "precision"),
         ("xglue_pos", "accuracy"),
