@@ -116,7 +116,7 @@ def test_bad_adapter_settings_are_one_line_before_training(kept_then_merged, tmp
     assert "running ->" not in stdout  # found before the first stage started
 
 
-def test_a_killed_adapter_stage_resumes_to_the_same_scores(tiny_model, tiny_nli, tmp_path):
+def test_a_killed_adapter_stage_resumes_to_the_same_scores(tiny_model, tiny_nli, tmp_path, capsys):
     path = _pipeline(
         tmp_path / "p.yaml", tiny_model, tiny_nli, {"r": 4}, {"r": 4}, epochs=4, checkpoint_every=2, batch_size=8
     )
@@ -125,8 +125,8 @@ def test_a_killed_adapter_stage_resumes_to_the_same_scores(tiny_model, tiny_nli,
     def command(out):
         return [sys.executable, "-m", "stilts.cli", "run", str(path), "--output-dir", str(out)]
 
-    whole = subprocess.run(command(tmp_path / "whole"), capture_output=True, text=True, env=env)
-    assert whole.returncode == 0, whole.stderr[-2000:]
+    code, _, stderr = run_cli(["run", path, "--output-dir", tmp_path / "whole"], capsys)  # the reference, here
+    assert code == 0, stderr
     out = tmp_path / "killed"
     process = subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120

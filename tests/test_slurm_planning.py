@@ -151,7 +151,7 @@ def test_dry_run_prints_the_job_dag_without_slurm(small_grid, capsys, monkeypatc
         ["sweep", small_grid, "--submit", "slurm", "--gpus-per-job", "0", "--dry-run"], capsys
     )
     assert code == 0, stderr
-    assert "slurm: would submit 5 jobs (1 job arrays); 0 stages already complete, 0 already queued or running" in stdout
+    assert "slurm: would submit 5 jobs (1 job array); 0 stages already complete, 0 already queued or running" in stdout
     assert "  intermediate: 1 jobs, CPU, 1-00:00:00 each\n  target: 2 jobs," in stdout
     lines = [line for line in stdout.splitlines() if line.startswith("  ") and " each" not in line]
     assert len(lines) == 5 and lines[0].split()[0] == "intermediate" and "at once" in lines[0]

@@ -254,8 +254,9 @@ def submit_sweep(
     dag = job_dag(plans, config.slurm, source, active)
     dag.stuck = stuck
     arrays = sum(len(group) > 1 for group in dag.arrays())
+    plural = "" if arrays == 1 else "s"
     summary = (
-        f"{len(dag.jobs)} jobs ({arrays} job arrays); {dag.complete} stages already complete, "
+        f"{len(dag.jobs)} jobs ({arrays} job array{plural}); {dag.complete} stages already complete, "
         f"{len(dag.queued)} already queued or running"
     )
     if dry_run:
