@@ -193,9 +193,9 @@ def _device():
 
 def _bf16(device) -> bool:
     """What stilts' ``mixed_precision: auto`` picks: bf16 autocast on GPUs that support it, else none."""
-    import torch
+    from stilts.devices import mixed_precision_for
 
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return device.type == "cuda" and mixed_precision_for("auto") == "bf16"
 
 
 def _synchronize() -> None:
@@ -523,7 +523,7 @@ def run_trainer(config: dict, padding: str) -> dict:
         save_strategy="no",
         report_to="none",
         seed=SEED,
-        dataloader_pin_memory=False,
+        dataloader_pin_memory=_device().type == "cuda",  # the Trainer's default where it applies
         bf16=_bf16(_device()),
         **extra,
     )

@@ -99,7 +99,9 @@ class PipelineConfig(_Strict):
     #: a Hub id, a local folder, or a named offline model (offline/<name>)
     model: str
     seed: int = defaults.SEED
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    #: numerics of every stage (stilts.devices): auto = bf16 autocast on GPUs that have it, else float32;
+    #: no = float32 without TF32; tf32 = float32 with TF32 matmuls on CUDA; fp16; bf16
+    mixed_precision: Literal["auto", "no", "fp16", "bf16", "tf32"] = "auto"
     #: an experiment tracker of Accelerate's for losses, learning rates and validation scores (logs in
     #: <run_dir>/logs/<stage folder>/); installed by the user (tensorboard and mlflow: the `tracking` extra)
     tracking: Literal["none", "tensorboard", "mlflow", "wandb", "aim"] = "none"

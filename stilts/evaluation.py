@@ -25,19 +25,29 @@ def predict_outputs(
 
     Features are run sorted by length (unless ``sort_by_length`` is false, which is only there to
     measure what sorting saves), so each batch pads little; every process of a distributed run sees
-    its shard, and `gather_for_metrics` drops the duplicates that even batches add.
+    its shard, and `gather_for_metrics` drops the duplicates that even batches add. The model runs
+    under the Accelerator's autocast (bf16 on GPUs with ``mixed_precision: auto``), as in training;
+    on a GPU, batches come from pinned memory and outputs go back to the host without a wait per
+    batch (one at the end).
     """
+    device = accelerator.device
     order = np.argsort(feature_lengths(features), kind="stable") if sort_by_length else np.arange(len(features))
-    loader = accelerator.prepare(make_loader(task, features, tokenizer, batch_size, shuffle=False, order=order))
+    loader = make_loader(
+        task, features, tokenizer, batch_size, shuffle=False, order=order, pin_memory=device.type == "cuda"
+    )
+    loader = accelerator.prepare(loader)
     model.eval()
-    outputs: list[np.ndarray] = []
-    with torch.inference_mode():
+    copies: list[torch.Tensor] = []
+    with torch.inference_mode(), accelerator.autocast():
         for batch in tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
             _, batch_outputs = model(task.name, batch)
             batch_outputs = (
                 accelerator.pad_across_processes(batch_outputs, dim=1) if batch_outputs.dim() > 2 else batch_outputs
             )
-            outputs.extend(accelerator.gather_for_metrics(batch_outputs).float().cpu().numpy())
+            copies.append(accelerator.gather_for_metrics(batch_outputs).float().to("cpu", non_blocking=True))
+    if device.type == "cuda":  # the copies above are asynchronous (into pinned memory)
+        torch.cuda.current_stream(device).synchronize()
+    outputs = [row for copy in copies for row in copy.numpy()]
     restored: list = [None] * len(outputs)
     for position, feature_index in enumerate(order):
         restored[feature_index] = outputs[position]

@@ -89,14 +89,15 @@ def quiet_libraries() -> None:
 def make_context(pipeline, model_path: str, data_sources, run_dir: Path, detect_anomaly: bool = False):
     """Quiet libraries, one Accelerator for the process, and the context stages run in."""
     import torch
-    from accelerate import Accelerator
+
+    from stilts.devices import make_accelerator
 
     quiet_libraries()
     torch.autograd.set_detect_anomaly(detect_anomaly)
     tracking = {}
     if pipeline.tracking != "none":  # each training stage is one tracked run, under <run_dir>/logs/
         tracking = {"log_with": pipeline.tracking, "project_dir": str(run_dir / "logs")}
-    accelerator = Accelerator(mixed_precision=mixed_precision_for(pipeline.mixed_precision), **tracking)
+    accelerator = make_accelerator(pipeline.mixed_precision, **tracking)
 
     def log(message: str) -> None:
         if accelerator.is_main_process:
@@ -110,15 +111,6 @@ def make_context(pipeline, model_path: str, data_sources, run_dir: Path, detect_
         accelerator=accelerator,
         log=log,
     )
-
-
-def mixed_precision_for(setting: str) -> str:
-    """`auto`: bf16 where the GPU supports it, otherwise full precision (CPU autocast is slower)."""
-    if setting != "auto":
-        return setting
-    import torch
-
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
 def evaluation_metrics(stages: list[PlannedStage]) -> list[dict]:

@@ -444,10 +444,19 @@ class _Positions(torch.utils.data.Dataset):
 
 
 def make_loader(
-    task: Task, features: datasets.Dataset, tokenizer, batch_size: int, *, shuffle: bool, seed: int = 0, order=None
+    task: Task,
+    features: datasets.Dataset,
+    tokenizer,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    order=None,
+    pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader:
     """Batches of ``features`` (in ``order``, a sequence of feature indices, if given). The loader is
-    over feature indices and collates with a `Batcher`, so Accelerate can shard it across processes."""
+    over feature indices and collates with a `Batcher`, so Accelerate can shard it across processes.
+    ``pin_memory``: batches in pinned host memory (for a GPU; see `stilts.devices`)."""
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     positions = _Positions(np.arange(len(features)) if order is None else order)
     return torch.utils.data.DataLoader(
@@ -456,4 +465,5 @@ def make_loader(
         shuffle=shuffle,
         generator=generator,
         collate_fn=Batcher(task, features, tokenizer),
+        pin_memory=pin_memory,
     )

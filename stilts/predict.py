@@ -47,6 +47,8 @@ class Predictor:
     data: dict[str, str]
     #: per language, what the evaluation carried from split to split (BUCC's threshold)
     states: dict[str, dict] = field(default_factory=dict)
+    #: the ``mixed_precision`` of the stage that trained the model (`stilts.devices`)
+    precision: str = "auto"
 
 
 def _complete_config(folder: Path) -> dict:
@@ -67,8 +69,17 @@ def _from_evaluate_stage(folder: Path, config: dict) -> Predictor:
         model = resolve_model_reference(config["model"], Path.cwd(), str(folder / "config.json"))
     heads = Path(upstream) / "heads" if task.format.trains and upstream else None
     metrics = read_json(folder / "metrics.json")
+    trained_by = read_json(Path(upstream) / "config.json")["settings"] if upstream else {}
     return Predictor(
-        task, folder, config["pipeline"], model, heads, settings, config.get("data", {}), metrics.get("state", {})
+        task,
+        folder,
+        config["pipeline"],
+        model,
+        heads,
+        settings,
+        config.get("data", {}),
+        metrics.get("state", {}),
+        trained_by.get("mixed_precision", "auto"),
     )
 
 
@@ -87,7 +98,14 @@ def _from_training_stage(folder: Path, config: dict, task_name: str | None) -> P
         raise BadInput(f"--task {task_name}: {task_name} is not a target task; stilts predicts target tasks")
     settings = {**DEFAULT_SETTINGS, "task": task_name}
     return Predictor(
-        task, folder, config["pipeline"], str(folder / "model"), folder / "heads", settings, config.get("data", {})
+        task,
+        folder,
+        config["pipeline"],
+        str(folder / "model"),
+        folder / "heads",
+        settings,
+        config.get("data", {}),
+        precision=config["settings"].get("mixed_precision", "auto"),
     )
 
 
@@ -174,14 +192,13 @@ def predict_run(
     split: str,
     languages: Sequence[str] | None,
     data: tuple[dict[str, Path], list[Path]],
-    batch_size: int,
+    batch_size: int | None,
     log: Callable[[str], None] = print,
 ) -> dict[str, list[str]]:
     """Write every predictor's predictions for ``split``; returns task -> the languages written."""
     import dataclasses
 
-    from accelerate import Accelerator
-
+    from stilts.devices import evaluation_batch_size, make_accelerator
     from stilts.evaluation import predict_examples
     from stilts.execution import quiet_libraries
     from stilts.modeling import StageModel, load_encoder, load_head
@@ -195,8 +212,14 @@ def predict_run(
                     f"{did_you_mean(language, predictor.task.languages)}"
                 )
     sources = {predictor.task.name: data_source(predictor, *data) for predictor in predictors}
+    precisions = sorted({predictor.precision for predictor in predictors})
+    if len(precisions) > 1:  # one Accelerator per process, and it has one precision
+        raise BadInput(
+            f"the models were trained with different mixed_precision settings ({', '.join(precisions)}); "
+            f"predict with each on its own (--pipeline or --task)"
+        )
     quiet_libraries()
-    accelerator = Accelerator()
+    accelerator = make_accelerator(precisions[0])
     written: dict[str, list[str]] = {}
     for predictor in predictors:
         task = dataclasses.replace(predictor.task, format=predictor.task.format.for_evaluation(predictor.settings))
@@ -220,7 +243,7 @@ def predict_run(
                 examples,
                 tokenizer,
                 max_length=max_length,
-                batch_size=batch_size,
+                batch_size=evaluation_batch_size(accelerator.device, batch_size),
                 desc=f"{task.name} {split} {language}",
             )
             if accelerator.is_main_process:

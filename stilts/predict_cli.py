@@ -26,7 +26,7 @@ import click
 @click.option("--languages", default=None, metavar="de,fr", help="Only these (default: every language the data has).")
 @click.option("--task", "task_name", default=None, help="Only this task (a stage that trained several heads: which).")
 @click.option("--pipeline", "pipelines", multiple=True, help="Only this pipeline's stages (repeatable).")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=None, type=click.IntRange(min=1), help="Default: 64 on CPU, 256 on a GPU.")
 def predict(source, output, split, data, languages, task_name, pipelines, batch_size) -> None:
     """Predict SOURCE's tasks on a split of their files, labelled or not (XTREME's test files have no
     labels), and write the official prediction files: OUTPUT/<task>/<split>-<lang>.json for QA (a

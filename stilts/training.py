@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from stilts import defaults
 from stilts.catalog import Task
 from stilts.checkpoints import CheckpointStore
+from stilts.devices import evaluation_batch_size, to_device
 from stilts.errors import RunFailed
 from stilts.evaluation import predict_outputs
 from stilts.featurize import Batcher, feature_lengths
@@ -173,9 +174,7 @@ class TaskBatches:
         return indices
 
     def next(self) -> dict:
-        batch = self.batcher(self.next_indices())
-        device = self.accelerator.device
-        return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+        return to_device(self.batcher(self.next_indices()), self.accelerator.device)
 
     def state_dict(self) -> dict:
         return {"pass": self.pass_number, "position": self.position}
@@ -253,9 +252,10 @@ def _return_freed_memory() -> None:
 
 
 def validate(
-    accelerator, model, validation_sets: list[ValidationSet], tokenizer, batch_size: int = 64
+    accelerator, model, validation_sets: list[ValidationSet], tokenizer, batch_size: int | None = None
 ) -> dict[str, dict[str, dict]]:
     """Metrics of every validation set: task -> language -> metrics."""
+    batch_size = evaluation_batch_size(accelerator.device, batch_size)
     results: dict[str, dict[str, dict]] = {}
     for item in validation_sets:
         outputs = predict_outputs(

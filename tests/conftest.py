@@ -45,6 +45,17 @@ def shared_data():
     return SHARED_DATA
 
 
+@pytest.fixture
+def fresh_accelerator_state():
+    """For a test that makes its own Accelerators (CPU and GPU ones, or another precision than the
+    other tests'): Accelerate's state is global to the process."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A tiny XLM-R-architecture encoder with a sentencepiece tokenizer, built offline."""

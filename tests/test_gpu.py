@@ -12,22 +12,12 @@ import yaml
 
 pytestmark = pytest.mark.gpu
 
-#: GPU against CPU in float32 (evaluation runs the encoder unprepared, in float32): matmuls differ in
-#: summation order only (TF32 stays off unless a user turns it on)
+#: GPU against CPU in float32 (an Accelerator without mixed precision): matmuls differ in summation
+#: order only (TF32 stays off unless a pipeline sets mixed_precision: tf32)
 FLOAT32 = {"atol": 1e-4, "rtol": 1e-3}
 #: a resumed stage's final weights against an uninterrupted one's, relative to how far that stage moved
 #: them (benchmarks/gpu_check.py: RESUME_TOLERANCE): bf16 autocast and non-deterministic kernels
 RESUME_DRIFT = 0.05
-
-
-@pytest.fixture
-def fresh_accelerator_state():
-    """Each test makes its own Accelerators (CPU and GPU ones in turn): Accelerate's state is global."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def _pipeline(folder, model, data, *, max_steps, checkpoint_every=1000):
@@ -67,7 +57,7 @@ def _weights(folder) -> dict:
 
 def test_bf16_autocast_training_steps_through_stilts(tiny_model, tiny_nli, tmp_path, monkeypatch):
     import stilts.training
-    from stilts.execution import mixed_precision_for
+    from stilts.devices import mixed_precision_for
 
     if not torch.cuda.is_bf16_supported():
         pytest.skip(f"{torch.cuda.get_device_name()} has no bf16")
@@ -117,6 +107,25 @@ def test_stilts_picks_fused_adamw_on_cuda():
     optimizer.step()
     assert optimizer.state[parameter]["exp_avg"].is_cuda
     assert not torch.equal(before, parameter.detach())
+
+
+def test_batches_reach_the_gpu_through_pinned_memory(monkeypatch):
+    from stilts.devices import to_device
+
+    pinned = []
+    pin_memory = torch.Tensor.pin_memory
+
+    def recording_pin_memory(self, *args, **kwargs):
+        made = pin_memory(self, *args, **kwargs)
+        pinned.append(made.is_pinned())
+        return made
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", recording_pin_memory)
+    batch = {"input_ids": torch.arange(12).view(3, 4), "labels": torch.tensor([0, 1, 2])}
+    moved = to_device(batch, torch.device("cuda"))
+    torch.cuda.synchronize()
+    assert pinned == [True, True]
+    assert all(moved[key].is_cuda and torch.equal(moved[key].cpu(), batch[key]) for key in batch)
 
 
 def test_evaluation_on_the_gpu_matches_the_cpu(tiny_model, tiny_nli, fresh_accelerator_state):
