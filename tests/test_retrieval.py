@@ -313,7 +313,14 @@ def _scores(out):
         return list(csv.DictReader(handle))
 
 
-def test_intermediate_then_tatoeba_and_bucc_evaluation_run_end_to_end(tmp_path, tiny_model, tiny_nli, capsys):
+def test_intermediate_then_tatoeba_and_bucc_evaluation_run_end_to_end(
+    tmp_path, tiny_model, tiny_nli, capsys, monkeypatch
+):
+    import stilts.tasks.retrieval as retrieval
+
+    minings = []
+    mine = retrieval.mine_candidates
+    monkeypatch.setattr(retrieval, "mine_candidates", lambda *a, **k: minings.append(1) or mine(*a, **k))
     config = {
         "name": "tiny_retrieval",
         "model": str(tiny_model),
@@ -349,6 +356,8 @@ def test_intermediate_then_tatoeba_and_bucc_evaluation_run_end_to_end(tmp_path, 
     (mining,) = (tmp_path / "out").glob("mining-*")
     state = json.loads((mining / "metrics.json").read_text())["state"]["de"]
     assert state["threshold_from"] == "dev" and set(state["splits"]) == {"dev", "test"}
+    # one mining per split: its score, prediction file and per-sentence rows share the candidates
+    assert len(minings) == 2
     # the evaluated encoder is the intermediate stage's; no target stage was needed
     (evaluate,) = (tmp_path / "out").glob("evaluate-*")
     assert json.loads((evaluate / "config.json").read_text())["upstream"].split("/")[-1].startswith("intermediate-")

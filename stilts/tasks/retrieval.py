@@ -291,6 +291,13 @@ class SentenceRetrieval(PooledSentences):
         ]
 
 
+class SentenceVectors(list):
+    """BUCC's predictions of a split: its examples' sentence vectors, in example order, and the
+    candidates mined from them once they are (``mined``, a candidate2score)."""
+
+    mined: dict | None = None
+
+
 class BitextMining(PooledSentences):
     """BUCC 2018: one example per sentence, ``{"id", "text", "side": "source" | "english", "gold": [ids
     of the English sentences it is paired with]}`` (empty on the English side).
@@ -309,11 +316,22 @@ class BitextMining(PooledSentences):
 
     def predict(self, outputs, features, examples, task):
         """Each example's sentence vector."""
-        return list(self._vectors_by_example(outputs, features, len(examples)))
+        return SentenceVectors(self._vectors_by_example(outputs, features, len(examples)))
 
     @staticmethod
     def mined_candidates(predictions, examples) -> dict:
-        """candidate2score of the examples' sentences (`bucc_candidate_scores`); no gold needed."""
+        """candidate2score of the examples' sentences (`bucc_candidate_scores`); no gold needed. Mined
+        once per `SentenceVectors`: the score, the prediction file and the per-sentence rows of a
+        split all read the same candidates."""
+        mined = getattr(predictions, "mined", None)
+        if mined is None:
+            mined = BitextMining._mine(predictions, examples)
+            if isinstance(predictions, SentenceVectors):
+                predictions.mined = mined
+        return mined
+
+    @staticmethod
+    def _mine(predictions, examples) -> dict:
         sides: dict[str, tuple[list, list, list]] = {"source": ([], [], []), "english": ([], [], [])}
         for vector, example in zip(predictions, examples):
             vectors, texts, ids = sides[example["side"]]
