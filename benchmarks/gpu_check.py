@@ -20,7 +20,10 @@ Run through gpu_check.sh, which puts the carried wheels and stilts' tree on PYTH
 3. **throughput**: benchmarks/train_throughput.py's floor (a bare PyTorch loop), stilts, Trainer with
    padding to 128 and Trainer with dynamic padding, bf16 autocast on the GPU, random XLM-R base with the
    XLM-R tokenizer on XNLI-en dev (the carried assets), each contender in its own process.
-4. **mfu**: benchmarks/mfu.py, XLM-R large (random, 250,002-row embedding) at length 256 through the
+4. **evaluation**: stilts' evaluation (``predict_outputs``, sorted by length) of the same data on the same
+   random XLM-R base, in float32 at batch 64 (what evaluate stages ran before they used the run's
+   precision), bf16 at 64, and bf16 at stilts' GPU default batch size: examples/s of each.
+5. **mfu**: benchmarks/mfu.py, XLM-R large (random, 250,002-row embedding) at length 256 through the
    stilts stage, once per attention implementation transformers has for it (eager, sdpa,
    flash_attention_2/3 where installed, flex_attention); peak GPU memory of each.
 
@@ -64,6 +67,8 @@ ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_at
 SIZES = {
     "gpu": {
         "throughput": ["--model", "xlmr-base", "--batch-size", "32", "--steps", "120", "--warmup", "20"],
+        # float32 at 64 (stilts' evaluation before it autocast), bf16 at 64, bf16 at stilts' GPU default
+        "evaluation": ["--model", "xlmr-base", "--eval-settings", "no:64", "auto:64", "auto:"],
         "mfu": ["--size", "large", "--sequence-length", "256", "--batch-size", "32", "--steps", "30", "--warmup", "5"],
         "pipeline": {"size": "mini", "intermediate_steps": 20, "target_steps": 40},
         "checkpoint_every": 10,
@@ -71,6 +76,7 @@ SIZES = {
     },
     "cpu": {
         "throughput": ["--model", "xlmr-tiny", "--batch-size", "8", "--steps", "6", "--warmup", "2"],
+        "evaluation": ["--model", "xlmr-tiny", "--eval-settings", "no:8", "auto:"],
         "mfu": ["--size", "tiny", "--sequence-length", "64", "--batch-size", "2", "--steps", "4", "--warmup", "2"],
         "pipeline": {"size": "tiny", "intermediate_steps": 2, "target_steps": 6},
         "checkpoint_every": 2,
@@ -98,6 +104,7 @@ FIGURES = (
     "throughput.trainer_dynamic_tokens_per_s",
     "throughput.ratio_vs_floor",
     "throughput.ratio_vs_trainer",
+    "evaluation.settings",
     "mfu.by_attention",
     "peak_gpu_mib",
     "targets",
@@ -667,6 +674,23 @@ def throughput(site_report: dict, mode: str) -> dict:
     return summary
 
 
+def evaluation(site_report: dict, mode: str) -> dict:
+    """stilts' evaluation (`predict_outputs`, sorted by length) of XNLI-en dev on random XLM-R base, in
+    each precision and batch size of SIZES[mode]["evaluation"], in this process (one model for all)."""
+    import train_throughput
+
+    flags = _asset_flags(site_report, mode)
+    sizes = list(SIZES[mode]["evaluation"])
+    if mode == "cpu" and "--tokenizer" not in flags:
+        sizes[sizes.index("--model") + 1] = "tiny"
+    threads = "1" if mode == "cpu" else str(min(8, os.cpu_count() or 1))
+    argv = ["--mode", "eval", *sizes, *flags, "--rounds", "1", "--threads", threads]
+    print("train_throughput.py " + " ".join(argv), flush=True)
+    summary = train_throughput.main(argv)
+    summary["argv"] = argv
+    return summary
+
+
 def mfu(site_report: dict, mode: str, time_limit_s: float) -> dict:
     import mfu as mfu_benchmark
 
@@ -720,6 +744,7 @@ def evaluate(results: dict, mode: str) -> None:
         "mfu_best_attention": max(measured, key=measured.get) if measured else None,
     }
     peaks = [value for key, value in rates.items() if key.endswith("_peak_gpu_mib")]
+    peaks += [results["evaluation"]["peak_gpu_mib"]] if results.get("evaluation", {}).get("peak_gpu_mib") else []
     peaks += [figures["peak_gpu_mib"] for figures in by_attention.values() if figures.get("peak_gpu_mib")]
     results["peak_gpu_mib"] = max(peaks) if peaks else None
     if not peaks:
@@ -806,6 +831,17 @@ def summary_table(results: dict) -> str:
             verdict(targets.get("stilts_vs_trainer_128", {})),
         )
     )
+    evaluated = results.get("evaluation", {})
+    for figures in evaluated.get("settings", []):
+        rows.append(
+            (
+                f"evaluation: mixed_precision {figures['mixed_precision']} ({figures['autocast']}), "
+                f"batch {figures['batch_size']} (examples/s)",
+                _fmt(figures["examples_per_s"]),
+                "",
+                "",
+            )
+        )
     mfu_part = results.get("mfu", {})
     for name, figures in mfu_part.get("by_attention", {}).items():
         if "mfu" in figures:
@@ -844,7 +880,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repo", type=Path, default=BENCHMARKS.parent)
     parser.add_argument("--budget-s", type=float, default=420, help="MFU implementations left after this are skipped")
     parser.add_argument(
-        "--parts", nargs="+", choices=("tests", "pipeline", "throughput", "mfu"), default=None, help="only these"
+        "--parts",
+        nargs="+",
+        choices=("tests", "pipeline", "throughput", "evaluation", "mfu"),
+        default=None,
+        help="only these",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -857,7 +897,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    parts = set(args.parts or ("tests", "pipeline", "throughput", "mfu"))
+    parts = set(args.parts or ("tests", "pipeline", "throughput", "evaluation", "mfu"))
     logs = args.results / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     site_report = json.loads(args.site_report.read_text())
@@ -896,6 +936,10 @@ def main(argv=None) -> int:
     if "throughput" in parts:
         with Part(results, "throughput"):
             results["throughput"] = throughput(site_report, mode)
+    if "evaluation" in parts:
+        with Part(results, "evaluation"):
+            results["evaluation"] = evaluation(site_report, mode)
+        _reset_for_measurements()
     if "mfu" in parts:
         with Part(results, "mfu"):
             results["mfu"] = mfu(site_report, mode, args.budget_s - (time.perf_counter() - started))

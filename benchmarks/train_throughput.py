@@ -732,12 +732,14 @@ def ttfs_mode(args, config: dict) -> dict:
 
 
 def eval_mode(args, config: dict) -> dict:
-    """predict_outputs on the data's features, sorted by length (stilts' default) or in data order."""
+    """predict_outputs on the data's features, sorted by length (stilts' default) or in data order,
+    for each ``--eval-settings`` precision and batch size (the first is the one compared by order)."""
     import numpy as np
     import torch
-    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     from stilts.catalog import get_task
+    from stilts.devices import evaluation_batch_size, make_accelerator
     from stilts.evaluation import predict_outputs
     from stilts.featurize import feature_lengths, featurize
     from stilts.modeling import StageModel, load_encoder
@@ -747,41 +749,62 @@ def eval_mode(args, config: dict) -> dict:
     encoder, tokenizer = load_encoder(str(config["model"]))
     features = featurize(task, config["examples"], tokenizer, MAX_LENGTH, cache=False)
     model = StageModel(encoder, [task])
-    accelerator = Accelerator()
-    model.to(accelerator.device)
     lengths = feature_lengths(features)
-    batch = args.eval_batch_size
-    times: dict[str, list[float]] = {"sorted": [], "unsorted": []}
-    outputs = {}
-    for round_number in range(args.rounds):
-        for name in ("sorted", "unsorted") if round_number % 2 == 0 else ("unsorted", "sorted"):
-            start = time.perf_counter()
-            outputs[name] = predict_outputs(
-                accelerator, model, task, features, tokenizer, batch, sort_by_length=name == "sorted"
-            )
-            times[name].append(time.perf_counter() - start)
-            print(f"  {name}: {len(features) / times[name][-1]:.1f} examples/s", flush=True)
-    same = all(np.allclose(a, b, atol=1e-4) for a, b in zip(outputs["sorted"], outputs["unsorted"]))
-
-    def padded(order):
-        return sum(
-            int(lengths[order[i : i + batch]].max()) * len(order[i : i + batch]) for i in range(0, len(order), batch)
-        )
-
-    summary = {
+    settings = []
+    for setting in args.eval_settings:  # PRECISION:BATCH, BATCH empty for stilts' default on the device
+        precision, _, batch = setting.partition(":")
+        settings.append((precision, int(batch) if batch else None))
+    summary: dict = {
         "mode": "eval",
         "model": args.model,
         "data": args.data,
         "examples": len(features),
-        "batch_size": batch,
         "load_average": os.getloadavg(),
-        "same_outputs": same,
+        "settings": [],  # in the order given
     }
-    for name, order in (("sorted", np.argsort(lengths, kind="stable")), ("unsorted", np.arange(len(lengths)))):
-        summary[f"{name}_examples_per_s"] = len(features) / statistics.median(times[name])
-        summary[f"{name}_padding_fraction"] = 1 - int(lengths.sum()) / padded(order)
-    summary["speedup"] = summary["sorted_examples_per_s"] / summary["unsorted_examples_per_s"]
+    for number, (precision, configured_batch) in enumerate(settings):
+        AcceleratorState._reset_state(reset_partial_state=True)  # one precision per Accelerator
+        accelerator = make_accelerator(precision)
+        model.to(accelerator.device)
+        batch = evaluation_batch_size(accelerator.device, configured_batch)
+        orders = ("sorted", "unsorted") if number == 0 else ("sorted",)
+        times: dict[str, list[float]] = {name: [] for name in orders}
+        outputs = {}
+        for round_number in range(args.rounds):
+            for name in orders if round_number % 2 == 0 else orders[::-1]:
+                _synchronize()
+                start = time.perf_counter()
+                outputs[name] = predict_outputs(
+                    accelerator, model, task, features, tokenizer, batch, sort_by_length=name == "sorted"
+                )
+                times[name].append(time.perf_counter() - start)
+                print(f"  {precision}, batch {batch}, {name}: {len(features) / times[name][-1]:.1f} examples/s")
+        summary["settings"].append(
+            {
+                "mixed_precision": precision,
+                "autocast": accelerator.mixed_precision,
+                "batch_size": batch,
+                "examples_per_s": len(features) / statistics.median(times["sorted"]),
+            }
+        )
+        if number == 0:
+            summary["batch_size"] = batch
+            summary["same_outputs"] = all(
+                np.allclose(a, b, atol=1e-4) for a, b in zip(outputs["sorted"], outputs["unsorted"])
+            )
+            for name, order in (("sorted", np.argsort(lengths, kind="stable")), ("unsorted", np.arange(len(lengths)))):
+                summary[f"{name}_examples_per_s"] = len(features) / statistics.median(times[name])
+                summary[f"{name}_padding_fraction"] = 1 - int(lengths.sum()) / _padded_tokens(lengths, order, batch)
+            summary["speedup"] = summary["sorted_examples_per_s"] / summary["unsorted_examples_per_s"]
+    if torch.cuda.is_available():
+        summary["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return summary
+
+
+def _padded_tokens(lengths, order, batch: int) -> int:
+    """Tokens after padding each batch of ``order`` to its longest feature."""
+    batches = [order[i : i + batch] for i in range(0, len(order), batch)]
+    return sum(int(lengths[rows].max()) * len(rows) for rows in batches)
 
 
 def main(argv=None) -> dict:
@@ -805,7 +828,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=None, help="default: 2 (1 with --quick on e5)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=None)
     parser.add_argument("--copies", type=int, default=1, help="repeat the data (ttfs: a bigger training set)")
-    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument(
+        "--eval-settings",
+        nargs="+",
+        default=["auto:"],
+        metavar="PRECISION:BATCH",
+        help="eval mode: a pipeline's mixed_precision and a batch size each (empty: stilts' default for the "
+        "device); the first is also timed in data order",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -856,7 +886,7 @@ def main(argv=None) -> dict:
         work = {
             "train": f"{steps} steps of batch {config['batch_size']}",
             "ttfs": "2 steps",
-            "eval": f"batches of {args.eval_batch_size}",
+            "eval": "evaluation " + ", ".join(args.eval_settings),
         }[args.mode]
         print(
             f"{args.mode}: model {args.model}, data {args.data} ({len(examples)} pairs), {work}, "
