@@ -15,14 +15,17 @@ from stilts.reports.plot import heatmap_figure
 
 def _write_run(run, systems, target="xnli", languages=("de", "fr"), metric="accuracy"):
     """A run folder as a sweep leaves it: scores.csv and one complete evaluate stage per pipeline, whose
-    per-example rows are ``systems[(intermediate, seed)][language]`` (lists of rows' metrics)."""
+    per-example rows are ``systems[(intermediate, seed)][language]`` (lists of rows' metrics). A key
+    (intermediate, seed, pipeline) names the pipeline, as `stilts run` does: its seeds keep the name, each
+    evaluate stage records its seed (the sweep-named ones record none)."""
     run.mkdir(parents=True, exist_ok=True)
     records = []
-    for (intermediate, seed), per_language in systems.items():
-        pipeline = f"{intermediate}-{target}-s{seed}"
-        stage = run / f"evaluate-{pipeline}"
+    for (intermediate, seed, *named), per_language in systems.items():
+        pipeline = named[0] if named else f"{intermediate}-{target}-s{seed}"
+        stage = run / (f"evaluate-{pipeline}-s{seed}" if named else f"evaluate-{pipeline}")
         (stage / "predictions").mkdir(parents=True)
-        config = {"kind": "evaluate", "pipeline": pipeline, "fingerprint": pipeline, "settings": {"task": target}}
+        settings = {"task": target} | ({"seed": seed} if named else {})
+        config = {"kind": "evaluate", "pipeline": pipeline, "fingerprint": stage.name, "settings": settings}
         (stage / "config.json").write_text(json.dumps(config))
         (stage / "COMPLETE").write_text("")
         for language in languages:

@@ -7,7 +7,8 @@ redraws both:
 - the examples: per target and language, one multinomial resample of its scored units (examples,
   sentences, questions; BUCC: source sentences), the same draw for every run, which makes the delta
   paired (a system right on exactly the examples another misses is compared on the same draw);
-- the seeds: per configuration and target, its runs drawn with replacement.
+- the seeds: per configuration and target, its runs drawn with replacement (a configuration: an
+  intermediate task and MLM flag, or with `--by pipeline` a pipeline's runs).
 
 Each run's score on a draw comes from its evaluate stage's per-example rows (`stilts.prediction_files`):
 every metric is ``100 * sum(numerators) / sum(denominators)`` of the rows drawn, so the draw of a run
@@ -18,7 +19,7 @@ a given ``seed``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,14 @@ import pandas as pd
 from stilts.artifacts import COMPLETE, read_json
 from stilts.errors import BadInput
 from stilts.names import CONFIG_KEYS, RUN_KEYS
-from stilts.reports.scores import BASELINE_CONFIG, group_scores, main_metric_rows, source_of
+from stilts.reports.scores import (
+    BASELINE_CONFIG,
+    config_of,
+    config_text,
+    group_scores,
+    main_metric_rows,
+    source_of,
+)
 
 DEFAULT_RESAMPLES = 1000
 #: how far a run's score recomputed from its per-example rows may be from scores.csv (float sums)
@@ -58,10 +66,12 @@ class Intervals:
         return (self.group_low > 0) | (self.group_high < 0)
 
 
-def example_folders(run_dir: Path) -> dict[tuple[str, str], Path]:
-    """(pipeline, target) -> the predictions/ folder of the complete evaluate stage that scored it. A
-    stage that several pipelines share (stages.json lists them) serves each of them."""
-    found: dict[tuple[str, str], Path] = {}
+def example_folders(run_dir: Path) -> dict[tuple[str, str, str | None], Path]:
+    """(pipeline, target, seed) -> the predictions/ folder of the complete evaluate stage that scored it.
+    A stage that several pipelines share (stages.json lists them) serves each of them. The seed is the
+    stage's (its scores.csv rows'): a pipeline re-run with another seed keeps its name, and its stages
+    are other folders; None for a config.json without one (see `folder_of`)."""
+    found: dict[tuple[str, str, str | None], Path] = {}
     recorded = read_json(run_dir / "stages.json") if (run_dir / "stages.json").is_file() else {}
     for config_path in sorted(run_dir.glob("*/config.json")):
         folder = config_path.parent
@@ -69,9 +79,15 @@ def example_folders(run_dir: Path) -> dict[tuple[str, str], Path]:
         if config.get("kind") != "evaluate" or not (folder / COMPLETE).is_file():
             continue
         pipelines = recorded.get(config.get("fingerprint"), {}).get("pipelines") or [config.get("pipeline")]
+        seed = config["settings"].get("seed")
         for pipeline in pipelines:
-            found[(pipeline, config["settings"]["task"])] = folder / "predictions"
+            found[(pipeline, config["settings"]["task"], None if seed is None else str(seed))] = folder / "predictions"
     return found
+
+
+def folder_of(folders: dict, pipeline: str, target: str, seed: str) -> Path | None:
+    """The predictions/ folder of a run (`example_folders`); a stage without a recorded seed serves any."""
+    return folders.get((pipeline, target, seed)) or folders.get((pipeline, target, None))
 
 
 class _Units:
@@ -134,7 +150,7 @@ def run_replicates(
         for language, language_rows in sorted(target_rows.groupby("language"), key=lambda item: item[0]):
             by_run: dict[tuple, list[dict]] = {}
             for run, run_rows in language_rows.groupby(RUN_KEYS, sort=True):
-                folder = folders.get((run[0], target))
+                folder = folder_of(folders, run[0], target, run[4])
                 if folder is None:
                     raise BadInput(
                         f"{source_of(scores)}: --ci: no complete evaluate stage of pipeline '{run[0]}' for {target} "
@@ -174,16 +190,19 @@ def table_intervals(
     delta: bool = True,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    config_keys: Sequence[str] = CONFIG_KEYS,
+    baseline=BASELINE_CONFIG,
 ) -> Intervals:
     """Intervals for every cell of ``values`` (the table before deltas: `transfer_cells` plus the Avg.
-    column, or `language_cells`), of its delta to the baseline row when ``delta``."""
+    column, or `language_cells`, by the same ``config_keys``), of its delta to the ``baseline`` row when
+    ``delta``."""
     rng = np.random.default_rng(seed)
     replicates, rows = run_replicates(scores, run_dir, split, n_resamples, rng)
-    runs_of = rows.drop_duplicates(RUN_KEYS).groupby(CONFIG_KEYS + ["target"])
-    cells: dict[tuple, dict[tuple, np.ndarray]] = {}  # config -> column -> (replicates,)
+    runs_of = rows.drop_duplicates(RUN_KEYS).groupby(list(config_keys) + ["target"])
+    cells: dict[Hashable, dict[tuple, np.ndarray]] = {}  # config -> column -> (replicates,)
     sd = pd.DataFrame(np.nan, index=values.index, columns=values.columns)
-    for (intermediate, mlm, target), run_rows in sorted(runs_of, key=lambda item: str(item[0])):
-        config = (intermediate, bool(mlm))
+    for (*parts, target), run_rows in sorted(runs_of, key=lambda item: str(item[0])):
+        config = config_of(parts, config_keys)
         if config not in values.index:
             continue
         runs = [tuple(run) for run in run_rows[RUN_KEYS].itertuples(index=False)]
@@ -203,11 +222,14 @@ def table_intervals(
             per_target = group_scores(frame.reindex(columns=values.columns.drop(("avg", "score"))))
             frame[("avg", "score")] = per_target.mean(axis=1, skipna=False)
     if delta:
-        if BASELINE_CONFIG not in frames:
-            raise BadInput(f"{source_of(scores)}: --ci: no baseline runs to pair the deltas with")
-        base = frames[BASELINE_CONFIG]
-        frames = {config: frame - base for config, frame in frames.items() if config != BASELINE_CONFIG}
-    shown_index = values.index.drop(BASELINE_CONFIG) if delta else values.index
+        if baseline not in frames:
+            raise BadInput(
+                f"{source_of(scores)}: --ci: no baseline runs ({config_text(baseline, config_keys)}) "
+                "to pair the deltas with"
+            )
+        base = frames[baseline]
+        frames = {config: frame - base for config, frame in frames.items() if config != baseline}
+    shown_index = values.index.drop(baseline) if delta else values.index
     tail = (1.0 - level / 100.0) / 2.0
     low = pd.DataFrame(np.nan, index=shown_index, columns=values.columns)
     high = low.copy()

@@ -7,13 +7,17 @@ from pathlib import Path
 import click
 
 from stilts.errors import BadInput, did_you_mean
-from stilts.names import BENCHMARKS
+from stilts.names import BENCHMARKS, CONFIG_KEYS, CONFIG_KEYS_BY
 from stilts.reports import render
 from stilts.reports import scores as sc
 
 CAPTION_CELLS = "median over seeds of each run's language-averaged score"
 CAPTION_QA = "QA cells: F1/EM."
 CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
+#: how many configuration names an error message lists before it says how many there are
+LISTED_NAMES = 12
+#: what a --by value's names are called in messages
+BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
 
 
 @click.command("table")
@@ -25,10 +29,27 @@ CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
     help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}]",
 )
 @click.option(
+    "--by",
+    type=click.Choice(sorted(CONFIG_KEYS_BY)),
+    default="intermediate",
+    show_default=True,
+    help="What a row (a configuration) is: the intermediate task and MLM flag, or the pipeline (its runs "
+    "with different seeds pooled), for runs that differ in something else, e.g. target-stage settings. "
+    "Pipelines are listed in the order they first appear in SCORES_CSV.",
+)
+@click.option(
+    "--baseline",
+    "baseline_name",
+    metavar="NAME",
+    default=None,
+    help="The row --delta, --ci's deltas and --plot subtract: an intermediate task (MLM off) [default: "
+    "none], or with --by pipeline a pipeline (no default: required there).",
+)
+@click.option(
     "--delta",
     is_flag=True,
-    help="Cells are differences to the baseline (intermediate none, MLM off); the baseline's row, "
-    "first in every format, shows its absolute scores (csv: column kind = absolute|delta).",
+    help="Cells are differences to the baseline (--baseline; by default intermediate none, MLM off); the "
+    "baseline's row, first in every format, shows its absolute scores (csv: column kind = absolute|delta).",
 )
 @click.option(
     "--per-language",
@@ -81,9 +102,23 @@ CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
 )
 @click.option("--bootstrap-seed", default=0, show_default=True, type=int, help="Random seed of the --ci draws.")
 def table(
-    scores_csv, split, delta, per_language, best, benchmark, fmt, plot_path, show_n, ci_level, resamples, bootstrap_seed
+    scores_csv,
+    split,
+    by,
+    baseline_name,
+    delta,
+    per_language,
+    best,
+    benchmark,
+    fmt,
+    plot_path,
+    show_n,
+    ci_level,
+    resamples,
+    bootstrap_seed,
 ):
-    """Transfer table from a scores.csv (rows: intermediate configurations, columns: target tasks).
+    """Transfer table from a scores.csv (rows: intermediate configurations, or pipelines with --by
+    pipeline; columns: target tasks).
 
     A cell is the median over seeds of each run's language-averaged main metric (accuracy for xnli,
     pawsx, tatoeba; F1 for udpos, panx, bucc; F1/EM for xquad, mlqa, tydiqa; XGLUE's: F1 for xglue_ner
@@ -102,6 +137,7 @@ def table(
             (plot_path, "--plot"),
             (split, "--split"),
             (ci_level, "--ci"),
+            (baseline_name, "--baseline"),
         ):
             if given:
                 raise BadInput(f"{option}: cannot be combined with --best (it selects on dev and reports test)")
@@ -113,23 +149,32 @@ def table(
         scores.attrs["path"] = path
     if not scores.empty and scores["value"].max() <= 1.0:
         click.echo(f"warning: {path}: every value is at most 1; scores.csv values are on a 0-100 scale", err=True)
+    config_keys = CONFIG_KEYS_BY[by]
+    if by == "pipeline":
+        _warn_about_reused_names(scores)
 
     if best:
         sc.select_split(scores, sc.DEFAULT_SPLIT)
-        chosen = sc.best_by_dev(scores)
+        chosen = sc.best_by_dev(scores, config_keys=config_keys)
         shown = [benchmark] if benchmark else None
         if fmt == "csv":
-            _echo_csv(render.best_csv(chosen, show_n, shown), render.best_grid(chosen, benchmarks=shown).notes)
+            _echo_csv(
+                render.best_csv(chosen, show_n, shown, config_keys),
+                render.best_grid(chosen, benchmarks=shown, config_keys=config_keys).notes,
+            )
         else:
-            click.echo(render.render_grid(render.best_grid(chosen, show_n, shown), fmt), nl=False)
+            click.echo(render.render_grid(render.best_grid(chosen, show_n, shown, config_keys), fmt), nl=False)
         return
+
+    subtracting = "--delta" if delta else "--plot" if plot_path else None
+    baseline = _baseline(scores, by, baseline_name, subtracting)
 
     split = split or sc.DEFAULT_SPLIT
     if per_language:
         known = list(sc.ORDERED_TARGETS) + [t for t in sc.targets_in(scores) if t not in sc.ORDERED_TARGETS]
         if per_language not in known:
             raise BadInput(f"--per-language: unknown target task '{per_language}'{did_you_mean(per_language, known)}")
-        values, counts = sc.language_cells(scores, per_language, split)
+        values, counts = sc.language_cells(scores, per_language, split, config_keys)
         labels = {"avg": "Avg"}
         caption = f"{per_language}, split {split}: median over seeds per language"
         if sc.is_qa(dict.fromkeys(values.columns.get_level_values(1))):
@@ -137,17 +182,19 @@ def table(
         caption += "; Avg = " + CAPTION_CELLS + " (the main table's cell)"
         notes = []
     else:
-        values, counts = sc.transfer_cells(scores, split)
+        values, counts = sc.transfer_cells(scores, split, config_keys)
         labels = {target: f"{target} (F1/EM)" for target, metric in values.columns if metric == "exact_match"}
         labels["avg"] = "Avg."
         caption = f"Split {split}: {CAPTION_CELLS}"
         notes = _main_notes(scores, values, split)
         values = sc.with_average(values)
 
-    if (delta or plot_path) and sc.BASELINE_CONFIG not in values.index:
-        option = "--delta" if delta else "--plot"
+    if subtracting and baseline not in values.index:
         what = f"target '{per_language}' with " if per_language else ""
-        raise BadInput(f"{path}: {option}: no baseline rows (intermediate=none, mlm=false) for {what}split '{split}'")
+        raise BadInput(
+            f"{path}: {subtracting}: no baseline rows ({sc.config_text(baseline, config_keys)}) "
+            f"for {what}split '{split}'"
+        )
 
     def intervals_of(deltas: bool):
         from stilts.reports.bootstrap import table_intervals
@@ -162,17 +209,19 @@ def table(
             delta=deltas,
             n_resamples=resamples,
             seed=bootstrap_seed,
+            config_keys=config_keys,
+            baseline=baseline,
         )
 
     intervals = intervals_of(delta) if ci_level else None
     if delta:
-        caption += "; differences to the baseline (intermediate none, MLM off)"
+        caption += f"; differences to the baseline ({_baseline_words(baseline, config_keys)})"
         shown = render.Table(
-            sc.deltas(values),
+            sc.deltas(values, baseline),
             counts,
             labels,
             signed=True,
-            baseline=values.loc[sc.BASELINE_CONFIG],
+            baseline=values.loc[baseline],
             caption=caption,
             notes=notes,
             intervals=intervals,
@@ -193,17 +242,20 @@ def table(
     else:
         if delta:
             shown.notes.insert(
-                0, "the baseline row (none, MLM no) shows absolute scores; other rows are differences to it."
+                0,
+                f"the baseline row ({_baseline_row(baseline, config_keys)}) shows absolute scores; other rows are "
+                "differences to it.",
             )
         click.echo(render.render_grid(render.table_grid(shown, show_n), fmt), nl=False)
 
     if plot_path:
         from stilts.reports.plot import plot_heatmap
 
-        matrix = sc.group_scores(sc.deltas(values))
+        matrix = sc.group_scores(sc.deltas(values, baseline))
         matrix = matrix.rename(columns={target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"})
         matrix = matrix.rename(columns={"avg": labels["avg"]})
-        title = (f"{per_language}: " if per_language else "") + f"difference to baseline ({split})"
+        named = f" {_baseline_row(baseline, config_keys)}" if baseline_name else ""
+        title = (f"{per_language}: " if per_language else "") + f"difference to baseline{named} ({split})"
         significant = None
         if ci_level:
             plotted = intervals if delta else intervals_of(True)
@@ -212,6 +264,62 @@ def table(
             title += f", hatched: {ci_level:g}% interval includes 0"
         plot_heatmap(matrix, plot_path, title, significant)
         click.echo(f"wrote {plot_path}", err=True)
+
+
+def _baseline(scores, by: str, name: str | None, subtracting: str | None):
+    """The configuration (index label) that ``subtracting`` (--delta, else --plot, or None) subtracts:
+    --baseline NAME's, by default intermediate none. By pipeline there is no default (no pipeline is the
+    baseline by its name, as intermediate none is), so the user must say which one the others are
+    compared with."""
+    present, noun = list(dict.fromkeys(scores[by])), BY_NOUNS[by]
+    if name is None:
+        if by == "intermediate":
+            return sc.BASELINE_CONFIG
+        if subtracting is None:
+            return None
+        raise BadInput(
+            f"{subtracting}: --by {by} has no default baseline; name one with --baseline NAME "
+            f"({noun}s in {sc.source_of(scores)}: {_listed(present)})"
+        )
+    if name not in present:
+        raise BadInput(
+            f"--baseline: no {noun} '{name}' in {sc.source_of(scores)}{did_you_mean(name, present)}; "
+            f"{noun}s present: {_listed(present)}"
+        )
+    return sc.baseline_config(name, CONFIG_KEYS_BY[by])
+
+
+def _warn_about_reused_names(scores) -> None:
+    """--by pipeline pools a pipeline's runs as its seeds; a name re-used for another intermediate
+    configuration (a re-run with other stages) would pool different systems, so say so."""
+    configs = scores.drop_duplicates(["pipeline", *CONFIG_KEYS]).groupby("pipeline", sort=False)
+    for pipeline, rows in configs:
+        if len(rows) > 1:
+            intermediates = ", ".join(f"{i}{'+mlm' if m else ''}" for i, m in zip(rows["intermediate"], rows["mlm"]))
+            click.echo(
+                f"warning: {sc.source_of(scores)}: pipeline '{pipeline}' has runs of {len(rows)} intermediate "
+                f"configurations ({intermediates}); --by pipeline pools them as one pipeline's seeds",
+                err=True,
+            )
+
+
+def _listed(names: list[str]) -> str:
+    """Names for an error line: all of a few, the first LISTED_NAMES of a sweep's hundreds."""
+    if len(names) <= LISTED_NAMES:
+        return ", ".join(names)
+    return ", ".join(names[:LISTED_NAMES]) + f", ... ({len(names)} in all)"
+
+
+def _baseline_words(baseline, config_keys) -> str:
+    """The caption's ``intermediate none, MLM off`` or ``pipeline NAME``."""
+    parts = sc.config_parts(baseline, config_keys).items()
+    return ", ".join(("MLM on" if value else "MLM off") if key == "mlm" else f"{key} {value}" for key, value in parts)
+
+
+def _baseline_row(baseline, config_keys) -> str:
+    """The baseline row's first cells as the note names them: ``none, MLM no`` or the pipeline's name."""
+    cells = zip(config_keys, render.config_cells(baseline, config_keys))
+    return ", ".join(f"MLM {text}" if key == "mlm" else text for key, text in cells)
 
 
 def _main_notes(scores, values, split) -> list[str]:

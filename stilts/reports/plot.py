@@ -37,6 +37,8 @@ CLIP_WHEN = 2.0
 
 
 def row_label(config, short: dict | None = None) -> str:
+    if not isinstance(config, tuple):  # `stilts table --by pipeline`: the pipeline's name
+        return str(config)
     intermediate, mlm = config
     name = (short or {}).get(intermediate, intermediate)
     return f"{name} + MLM" if mlm else name
@@ -46,9 +48,10 @@ def mixture_names(configs) -> tuple[dict, list[str]]:
     """Short names for mixtures too long for a row label, and the notes that spell them out.
 
     A nine-task mixture joined by '+' is 80 characters: as a row label it would squeeze the heatmap
-    into a narrow column.
+    into a narrow column. A pipeline's name (`--by pipeline`) is not a mixture and is shown as it is.
     """
-    long = [i for i in dict.fromkeys(intermediate for intermediate, _ in configs) if len(i) > LONG_ROW_LABEL]
+    intermediates = (config[0] for config in configs if isinstance(config, tuple))
+    long = [i for i in dict.fromkeys(intermediates) if len(i) > LONG_ROW_LABEL]
     short, notes = {}, []
     for number, mixture in enumerate(long):
         name = "multi-task" if len(long) == 1 else f"multi-task {chr(ord('A') + number)}"
@@ -148,7 +151,7 @@ def number_size(figure, axes, shape: tuple[int, int], widest: float) -> float:
 
 
 def heatmap_figure(matrix: pd.DataFrame, title: str = "", significant: pd.DataFrame | None = None):
-    """The heatmap of `matrix` (index (intermediate, mlm); one column per target or language, the
+    """The heatmap of `matrix` (index (intermediate, mlm) or pipeline; one column per target or language, the
     average last) as a matplotlib Figure, not tied to pyplot.
 
     Colours diverge around 0 (red worse, blue better than the baseline); every cell is annotated with

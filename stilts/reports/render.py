@@ -18,12 +18,14 @@ from typing import Any
 
 import pandas as pd
 
-from stilts.names import BENCHMARK_LABELS, BENCHMARKS
-from stilts.reports.scores import benchmark_score, benchmarks_in
+from stilts.names import BENCHMARK_LABELS, BENCHMARKS, CONFIG_KEYS
+from stilts.reports.scores import benchmark_score, benchmarks_in, config_parts
 
 FORMATS = ("md", "csv", "latex", "html")
 MISSING = "-"
 SHORT_METRIC = {"accuracy": "acc", "f1": "f1", "exact_match": "em", "precision": "p", "recall": "r", "ndcg": "ndcg"}
+#: the text formats' header of a configuration column; another one (pipeline) keeps its scores.csv name
+CONFIG_HEADERS = {"intermediate": "Intermediate", "mlm": "MLM"}
 #: what each benchmark's score row means, for the --best caption
 BENCHMARK_CAPTIONS = {
     "xtreme": "XTREME score: mean over the 9 XTREME tasks, a QA task counting as mean(F1, EM).",
@@ -36,7 +38,8 @@ BENCHMARK_CAPTIONS = {
 class Table:
     """A configuration-by-column table ready to render.
 
-    values: index (intermediate, mlm); columns (group, metric), a group being a target or a language;
+    values: index (intermediate, mlm) or (pipeline): its names are the first columns (`stilts table --by`);
+        columns (group, metric), a group being a target or a language;
         a group with two metrics (QA: f1, exact_match) renders as `F1/EM` in one cell.
     counts: runs behind each cell, index as values, one column per group (None: not shown).
     signed: cells are differences (rendered with a sign).
@@ -89,6 +92,15 @@ def mlm_text(mlm) -> str:
     return "yes" if mlm else "no"
 
 
+def config_header(config_keys) -> list[str]:
+    return [CONFIG_HEADERS.get(key, key) for key in config_keys]
+
+
+def config_cells(config, config_keys) -> list[str]:
+    """A row's first cells: the intermediate task and MLM yes/no, or the pipeline's name."""
+    return [mlm_text(value) if key == "mlm" else str(value) for key, value in config_parts(config, config_keys).items()]
+
+
 def groups_of(values: pd.DataFrame) -> list:
     return list(dict.fromkeys(values.columns.get_level_values(0)))
 
@@ -133,12 +145,13 @@ def with_interval(text: str, intervals, config, column, signed: bool) -> str:
 
 def table_grid(table: Table, show_n: bool = False) -> Grid:
     groups = groups_of(table.values)
-    header = ["Intermediate", "MLM"] + [table.labels.get(g, str(g)) for g in groups]
+    keys = list(table.values.index.names)
+    header = config_header(keys) + [table.labels.get(g, str(g)) for g in groups]
     rows = []
     if table.baseline is not None:
         config = table.baseline.name
         rows.append(
-            [config[0], mlm_text(config[1])]
+            config_cells(config, keys)
             + [
                 with_n(cell(table.baseline, g, False, table.intervals), _count(table.counts, config, g), show_n)
                 for g in groups
@@ -146,13 +159,13 @@ def table_grid(table: Table, show_n: bool = False) -> Grid:
         )
     for config, values in table.values.iterrows():
         rows.append(
-            [config[0], mlm_text(config[1])]
+            config_cells(config, keys)
             + [
                 with_n(cell(values, g, table.signed, table.intervals), _count(table.counts, config, g), show_n)
                 for g in groups
             ]
         )
-    return Grid(header, rows, right_from=2, caption=table.caption, notes=list(table.notes))
+    return Grid(header, rows, right_from=len(keys), caption=table.caption, notes=list(table.notes))
 
 
 def _count(counts, config, group):
@@ -163,18 +176,27 @@ def _count(counts, config, group):
     return counts.at[config, group]
 
 
+def _index_like(index: pd.Index, labels: list) -> pd.Index:
+    """An index of ``labels`` with the levels of ``index`` (a MultiIndex by intermediate, plain by pipeline)."""
+    if isinstance(index, pd.MultiIndex):
+        return pd.MultiIndex.from_tuples(labels, names=index.names)
+    return pd.Index(labels, name=index.name)
+
+
 def table_csv(table: Table, show_n: bool = False) -> str:
-    """Columns intermediate,mlm,<group>... (a two-metric group gives <group>_f1,<group>_em), unrounded.
+    """Columns intermediate,mlm (or pipeline),<group>... (a two-metric group gives <group>_f1,<group>_em),
+    unrounded.
 
     A delta table holds the same rows as the text formats: the baseline first, with absolute scores,
-    and a `kind` column after `mlm` telling a script which row is `absolute` and which are `delta`.
+    and a `kind` column after `mlm` (`pipeline`) telling a script which row is `absolute` and which are
+    `delta`.
     """
     values = table.values
     if table.baseline is not None:
         baseline_row = pd.DataFrame(
             [table.baseline.reindex(values.columns).to_numpy(dtype=float)],
             columns=values.columns,
-            index=pd.MultiIndex.from_tuples([table.baseline.name], names=values.index.names),
+            index=_index_like(values.index, [table.baseline.name]),
         )
         values = pd.concat([baseline_row, values])
     out = pd.DataFrame(index=values.index)
@@ -200,7 +222,8 @@ def table_csv(table: Table, show_n: bool = False) -> str:
         if show_n and table.counts is not None and group in table.counts.columns:
             out[f"{group}_n"] = table.counts[group].astype("Int64")
     out = out.reset_index()
-    out["mlm"] = out["mlm"].map(lambda m: "true" if m else "false")
+    if "mlm" in out.columns:
+        out["mlm"] = out["mlm"].map(lambda m: "true" if m else "false")
     return out.to_csv(index=False, lineterminator="\n")
 
 
@@ -211,10 +234,11 @@ def _benchmarks(best: pd.DataFrame, benchmarks) -> list[str]:
     return list(benchmarks) if benchmarks else benchmarks_in(best["target"])
 
 
-def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None) -> Grid:
-    """Target | Intermediate | MLM | Dev | Test, then a row per benchmark with its score (``benchmarks``;
-    default: those with a target in ``best``, XTREME when none); dev fallbacks marked with †."""
-    header = ["Target", "Intermediate", "MLM", "Dev", "Test"]
+def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None, config_keys=CONFIG_KEYS) -> Grid:
+    """Target | Intermediate | MLM (or pipeline) | Dev | Test, then a row per benchmark with its score
+    (``benchmarks``; default: those with a target in ``best``, XTREME when none); dev fallbacks marked
+    with †."""
+    header = ["Target", *config_header(config_keys), "Dev", "Test"]
     rows, notes, fallback = [], [], []
     for record in best.itertuples(index=False):
         test = number(record.test)
@@ -223,11 +247,13 @@ def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None) -> Grid
         if record.reported_split is not None and record.reported_split != "test":
             test += "†"
             fallback.append(record.target)
+        chosen = [
+            mlm_text(getattr(record, key)) if key == "mlm" else getattr(record, key) or MISSING for key in config_keys
+        ]
         rows.append(
             [
                 record.target,
-                record.intermediate or MISSING,
-                mlm_text(record.mlm),
+                *chosen,
                 with_n(number(record.dev), record.n_dev, show_n),
                 with_n(test, record.n_test, show_n),
             ]
@@ -240,7 +266,9 @@ def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None) -> Grid
         label, size = BENCHMARK_LABELS[benchmark], len(BENCHMARKS[benchmark])
         present = size - len(missing)
         rows.append(
-            [label if not missing else f"{label} ({present} of {size} tasks)", "", "", number(dev_score), number(score)]
+            [label if not missing else f"{label} ({present} of {size} tasks)"]
+            + [""] * len(config_keys)
+            + [number(dev_score), number(score)]
         )
         if missing:
             partial.append(
@@ -259,16 +287,19 @@ def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None) -> Grid
         ["Best configuration per target, chosen on dev and reported on test."]
         + [BENCHMARK_CAPTIONS[benchmark] for benchmark in shown]
     )
-    return Grid(header, rows, right_from=3, caption=caption, notes=notes)
+    return Grid(header, rows, right_from=1 + len(config_keys), caption=caption, notes=notes)
 
 
-def best_csv(best: pd.DataFrame, show_n: bool = False, benchmarks=None) -> str:
-    """Columns target,intermediate,mlm,dev,test; then a row per benchmark (`best_grid`), ``xtreme`` or
-    ``xglue``, with its score in test (and the same mean over the selected configurations' dev scores in
-    dev)."""
-    out = best[["target", "intermediate", "mlm", "dev", "test"]].copy()
-    out["mlm"] = out["mlm"].map(lambda m: "" if m is None or pd.isna(m) else ("true" if m else "false"))
-    out["intermediate"] = out["intermediate"].fillna("")
+def best_csv(best: pd.DataFrame, show_n: bool = False, benchmarks=None, config_keys=CONFIG_KEYS) -> str:
+    """Columns target,intermediate,mlm (or pipeline),dev,test; then a row per benchmark (`best_grid`),
+    ``xtreme`` or ``xglue``, with its score in test (and the same mean over the selected configurations'
+    dev scores in dev)."""
+    out = best[["target", *config_keys, "dev", "test"]].copy()
+    for key in config_keys:
+        if key == "mlm":
+            out["mlm"] = out["mlm"].map(lambda m: "" if m is None or pd.isna(m) else ("true" if m else "false"))
+        else:
+            out[key] = out[key].fillna("")
     if show_n:
         out["dev_n"] = best["n_dev"].astype("Int64")
         out["test_n"] = best["n_test"].astype("Int64")
@@ -276,7 +307,7 @@ def best_csv(best: pd.DataFrame, show_n: bool = False, benchmarks=None) -> str:
     for benchmark in _benchmarks(best, benchmarks):
         score, _missing = benchmark_score(best, benchmark, "test")
         dev_score, _ = benchmark_score(best, benchmark, "dev")
-        score_rows.append({"target": benchmark, "intermediate": "", "mlm": "", "dev": dev_score, "test": score})
+        score_rows.append({"target": benchmark, **dict.fromkeys(config_keys, ""), "dev": dev_score, "test": score})
     out = pd.concat([out, pd.DataFrame(score_rows)], ignore_index=True)
     return out.to_csv(index=False, lineterminator="\n")
 

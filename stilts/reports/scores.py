@@ -8,7 +8,8 @@ Aggregation follows the paper's reporting (docs/METHOD.md, "Reporting"):
 
 - a *run* is (pipeline, intermediate, mlm, target, seed); its score on a split is the mean over
   languages of the target's main metric;
-- a *configuration* is (intermediate, mlm); its cell is the median over its runs (seeds);
+- a *configuration* is (intermediate, mlm), or with `stilts table --by pipeline` the pipeline's name
+  (``config_keys``: stilts.names ``CONFIG_KEYS_BY``); its cell is the median over its runs (seeds);
 - a QA target (xquad, mlqa, tydiqa) keeps F1 and exact match side by side, and counts as
   mean(F1, EM) wherever a single number per task is needed (Avg., best-by-dev, XTREME score);
 - a benchmark's score (XTREME's, XGLUE's understanding score) is the unweighted mean of its targets'
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -209,6 +211,44 @@ def sort_configs(configs) -> list[tuple[str, bool]]:
     return sorted({(str(i), bool(m)) for i, m in configs}, key=config_sort_key)
 
 
+# A configuration's label in a table's index is a tuple (intermediate, mlm) by intermediate, and the
+# pipeline's name (a plain Index) by pipeline: pandas turns a one-key index into plain labels anyway.
+
+
+def config_of(parts: Sequence, config_keys: Sequence[str] = CONFIG_KEYS):
+    """The index label of a configuration from the values of its ``config_keys`` columns."""
+    parts = [bool(value) if key == "mlm" else value for key, value in zip(config_keys, parts)]
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def config_parts(config, config_keys: Sequence[str] = CONFIG_KEYS) -> dict:
+    """A configuration's index label as its columns: {"intermediate": .., "mlm": ..} or {"pipeline": ..}."""
+    values = config if isinstance(config, tuple) else (config,)
+    return {key: bool(value) if key == "mlm" else value for key, value in zip(config_keys, values)}
+
+
+def baseline_config(name: str, config_keys: Sequence[str] = CONFIG_KEYS):
+    """The configuration `--baseline NAME` names: intermediate task NAME with MLM off, or pipeline NAME."""
+    return config_of([name, False], config_keys)  # by pipeline there is no mlm key: the label is NAME
+
+
+def config_text(config, config_keys: Sequence[str] = CONFIG_KEYS) -> str:
+    """``intermediate=none, mlm=false`` or ``pipeline=NAME``, as scores.csv writes the columns."""
+    parts = config_parts(config, config_keys)
+    return ", ".join(f"{key}={str(value).lower() if key == 'mlm' else value}" for key, value in parts.items())
+
+
+def config_rows(cells: pd.DataFrame, scores: pd.DataFrame, config_keys: Sequence[str] = CONFIG_KEYS) -> pd.Index:
+    """The rows (index) of a table of the configurations in ``cells``. By intermediate, in
+    `config_sort_key` order; by pipeline, in the order the pipelines first appear in ``scores`` (the order
+    they were run in: a name has no order of its own to sort by)."""
+    if list(config_keys) == CONFIG_KEYS:
+        return pd.MultiIndex.from_tuples(sort_configs(zip(cells["intermediate"], cells["mlm"])), names=CONFIG_KEYS)
+    [key] = config_keys  # by pipeline
+    present = set(cells[key])
+    return pd.Index([name for name in dict.fromkeys(scores[key]) if name in present], name=key)
+
+
 def language_sort_key(language: str) -> tuple:
     return (language != "en", language)
 
@@ -251,42 +291,47 @@ def run_averages(scores: pd.DataFrame) -> pd.DataFrame:
     return rows.groupby(RUN_KEYS + ["metric"], as_index=False, sort=False)["value"].mean()
 
 
-def config_medians(runs: pd.DataFrame, by=("target", "metric")) -> pd.DataFrame:
-    """Median over runs (seeds) per configuration; columns CONFIG_KEYS + by + value, n."""
-    keys = CONFIG_KEYS + list(by)
+def config_medians(
+    runs: pd.DataFrame, by=("target", "metric"), config_keys: Sequence[str] = CONFIG_KEYS
+) -> pd.DataFrame:
+    """Median over runs (seeds) per configuration; columns config_keys + by + value, n."""
+    keys = list(config_keys) + list(by)
     return runs.groupby(keys, as_index=False, sort=False)["value"].agg(value="median", n="size")
 
 
-def transfer_cells(scores: pd.DataFrame, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def transfer_cells(
+    scores: pd.DataFrame, split: str, config_keys: Sequence[str] = CONFIG_KEYS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The main table for one split.
 
-    Returns (values, counts): `values` has index (intermediate, mlm) in table order and columns
-    (target, metric) in canonical target order; `counts` has the same index and one column per target
-    holding the number of runs behind the cell (for QA the F1 cell's).
+    Returns (values, counts): `values` has index ``config_keys`` ((intermediate, mlm), or pipeline) in
+    table order (`config_rows`) and columns (target, metric) in canonical target order; `counts` has the
+    same index and one column per target holding the number of runs behind the cell (for QA the F1 cell's).
     """
     rows = select_split(scores, split)
     metrics = metrics_by_target(rows)
     runs = run_averages(rows)
     if runs.empty:
         raise BadInput(f"{source_of(scores)}: no accuracy, f1 or exact_match rows with split '{split}'")
-    cells = config_medians(runs)
-    configs = sort_configs(zip(cells["intermediate"], cells["mlm"]))
-    index = pd.MultiIndex.from_tuples(configs, names=CONFIG_KEYS)
+    cells = config_medians(runs, config_keys=config_keys)
+    index = config_rows(cells, scores, config_keys)
     columns = pd.MultiIndex.from_tuples(
         [(target, metric) for target, ms in metrics.items() for metric in ms], names=["target", "metric"]
     )
-    values = cells.pivot_table(index=CONFIG_KEYS, columns=["target", "metric"], values="value", aggfunc="first")
+    values = cells.pivot_table(index=list(config_keys), columns=["target", "metric"], values="value", aggfunc="first")
     values = values.reindex(index=index, columns=columns)
     first_metric = {target: ms[0] for target, ms in metrics.items()}
     n_rows = cells[cells["metric"] == cells["target"].map(first_metric)]
-    counts = n_rows.pivot_table(index=CONFIG_KEYS, columns="target", values="n", aggfunc="first")
+    counts = n_rows.pivot_table(index=list(config_keys), columns="target", values="n", aggfunc="first")
     counts = counts.reindex(index=index, columns=list(metrics))
     return values, counts
 
 
-def language_cells(scores: pd.DataFrame, target: str, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-language table of one target: index (intermediate, mlm); columns (language, metric), then
-    ("avg", metric) = the main-table cell (median over seeds of the run language averages)."""
+def language_cells(
+    scores: pd.DataFrame, target: str, split: str, config_keys: Sequence[str] = CONFIG_KEYS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-language table of one target: index ``config_keys`` as `transfer_cells`'; columns (language,
+    metric), then ("avg", metric) = the main-table cell (median over seeds of the run language averages)."""
     rows = select_split(scores, split)
     rows = rows[rows["target"] == target]
     if rows.empty:
@@ -299,21 +344,20 @@ def language_cells(scores: pd.DataFrame, target: str, split: str) -> tuple[pd.Da
         raise BadInput(f"{source_of(scores)}: target '{target}' has no accuracy, f1 or exact_match rows")
     rows = rows[rows["metric"].isin(metrics)]
     per_run = rows.groupby(RUN_KEYS + ["language", "metric"], as_index=False, sort=False)["value"].mean()
-    cells = config_medians(per_run, by=("language", "metric"))
-    averages = config_medians(run_averages(rows))
+    cells = config_medians(per_run, by=("language", "metric"), config_keys=config_keys)
+    averages = config_medians(run_averages(rows), config_keys=config_keys)
     averages = averages.drop(columns="target").assign(language="avg")
     cells = pd.concat([cells, averages], ignore_index=True)
 
     languages = sorted(set(rows["language"]), key=language_sort_key) + ["avg"]
-    configs = sort_configs(zip(cells["intermediate"], cells["mlm"]))
-    index = pd.MultiIndex.from_tuples(configs, names=CONFIG_KEYS)
+    index = config_rows(cells, scores, config_keys)
     columns = pd.MultiIndex.from_tuples(
         [(language, metric) for language in languages for metric in metrics], names=["language", "metric"]
     )
-    values = cells.pivot_table(index=CONFIG_KEYS, columns=["language", "metric"], values="value", aggfunc="first")
+    values = cells.pivot_table(index=list(config_keys), columns=["language", "metric"], values="value", aggfunc="first")
     values = values.reindex(index=index, columns=columns)
     n_rows = cells[cells["metric"] == metrics[0]]
-    counts = n_rows.pivot_table(index=CONFIG_KEYS, columns="language", values="n", aggfunc="first")
+    counts = n_rows.pivot_table(index=list(config_keys), columns="language", values="n", aggfunc="first")
     counts = counts.reindex(index=index, columns=languages)
     return values, counts
 
@@ -343,7 +387,7 @@ def with_average(values: pd.DataFrame) -> pd.DataFrame:
 
 
 def deltas(values: pd.DataFrame, baseline=BASELINE_CONFIG) -> pd.DataFrame:
-    """Each row minus the baseline row (intermediate none, mlm false); the baseline row is dropped."""
+    """Each row minus the baseline row (default: intermediate none, mlm false); the baseline row is dropped."""
     if baseline not in values.index:
         raise KeyError(baseline)
     base = values.loc[baseline]
@@ -353,27 +397,28 @@ def deltas(values: pd.DataFrame, baseline=BASELINE_CONFIG) -> pd.DataFrame:
 # ------------------------------------------------------------------------ best-by-dev, benchmarks
 
 
-def best_by_dev(scores: pd.DataFrame, dev: str = "dev", test: str = "test") -> pd.DataFrame:
+def best_by_dev(
+    scores: pd.DataFrame, dev: str = "dev", test: str = "test", config_keys: Sequence[str] = CONFIG_KEYS
+) -> pd.DataFrame:
     """For each target, the configuration with the best dev score, reported on test.
 
     The score of a QA target is mean(F1, EM). Ties go to the configuration listed first (the baseline
     first). When the chosen configuration has no test score (the target has no test data, or that run
     did not produce one) the dev score is reported instead and `reported_split` says so.
 
-    Columns: target, intermediate, mlm, dev, test, reported_split, n_dev, n_test, test_f1, test_em.
-    `test` is the reported score; test_f1/test_em its F1 and EM for QA targets.
+    Columns: target, the ``config_keys`` (intermediate, mlm; or pipeline), dev, test, reported_split, n_dev,
+    n_test, test_f1, test_em. `test` is the reported score; test_f1/test_em its F1 and EM for QA targets.
     """
     targets = targets_in(main_metric_rows(scores))
-    dev_values, dev_counts = _cells_or_empty(scores, dev)
-    test_values, test_counts = _cells_or_empty(scores, test)
+    dev_values, dev_counts = _cells_or_empty(scores, dev, config_keys)
+    test_values, test_counts = _cells_or_empty(scores, test, config_keys)
     dev_scores, test_scores = group_scores(dev_values), group_scores(test_values)
 
     records = []
     for target in targets:
         record = dict(
             target=target,
-            intermediate=None,
-            mlm=None,
+            **dict.fromkeys(config_keys),
             dev=math.nan,
             test=math.nan,
             reported_split=None,
@@ -385,9 +430,8 @@ def best_by_dev(scores: pd.DataFrame, dev: str = "dev", test: str = "test") -> p
         candidates = dev_scores[target].dropna() if target in dev_scores else pd.Series(dtype=float)
         if not candidates.empty:
             config = candidates.idxmax()
-            record.update(
-                intermediate=config[0], mlm=bool(config[1]), dev=candidates[config], n_dev=dev_counts.at[config, target]
-            )
+            record.update(config_parts(config, config_keys))
+            record.update(dev=candidates[config], n_dev=dev_counts.at[config, target])
             reported, split_values, split_counts, split_name = math.nan, test_values, test_counts, test
             if target in test_scores and config in test_scores.index:
                 reported = test_scores.at[config, target]
@@ -403,11 +447,12 @@ def best_by_dev(scores: pd.DataFrame, dev: str = "dev", test: str = "test") -> p
     return pd.DataFrame.from_records(records)
 
 
-def _cells_or_empty(scores: pd.DataFrame, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _cells_or_empty(scores: pd.DataFrame, split: str, config_keys) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not (scores["split"] == split).any():
-        empty = pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=CONFIG_KEYS))
+        no_rows = scores.iloc[:0]  # an empty index with the table's levels
+        empty = pd.DataFrame(index=config_rows(no_rows, no_rows, config_keys))
         return empty.copy(), empty.copy()
-    return transfer_cells(scores, split)
+    return transfer_cells(scores, split, config_keys)
 
 
 def benchmark_score(best: pd.DataFrame, benchmark: str = "xtreme", column: str = "test") -> tuple[float, list[str]]:
