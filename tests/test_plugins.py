@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from helpers import run_cli
 
 from stilts.testing import write_tiny_topics
 
@@ -85,7 +86,7 @@ def run_stilts(args, site: Path, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_plugin_package_adds_a_task_and_a_stage_kind(tmp_path, tiny_model):
+def test_a_plugin_package_adds_a_task_and_a_stage_kind(tmp_path, tiny_model, capsys):
     site = tmp_path / "site"
     write_plugin_package(site)
     write_tiny_topics(tmp_path / "topics", train=48, test=16)
@@ -122,15 +123,10 @@ def test_a_plugin_package_adds_a_task_and_a_stage_kind(tmp_path, tiny_model):
         rows = list(csv.DictReader(handle))
     assert {(row["target"], row["language"]) for row in rows} == {("lab_topics", "en"), ("lab_topics", "de")}
 
-    # without the package on the path, the same YAML names an unknown stage kind: one line, exit 2
-    without = subprocess.run(
-        [sys.executable, "-m", "stilts", "run", "lab.yaml", "--dry-run"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert without.returncode == 2
-    assert without.stderr.strip().splitlines() == [
-        "error: lab.yaml: stages[0]: kind must be one of intermediate, target, evaluate"
+    # without the package on the path (this process never had it), the same YAML names an unknown
+    # stage kind: one line, exit 2
+    code, _, stderr = run_cli(["run", tmp_path / "lab.yaml", "--dry-run"], capsys)
+    assert code == 2
+    assert stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'lab.yaml'}: stages[0]: kind must be one of intermediate, target, evaluate"
     ]
