@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch is imported where it is used: `stilts --help` and planning do without it
     import torch
 
-PRECISIONS = ("auto", "no", "fp16", "bf16", "tf32")
 #: evaluation and validation batch sizes where a stage sets none (inference keeps no activations
 #: for a backward pass, so a GPU takes several times a training batch)
 EVALUATION_BATCH_SIZE = {"cpu": 64, "cuda": 256}
@@ -39,7 +38,8 @@ def mixed_precision_for(setting: str) -> str:
 
 
 def make_accelerator(setting: str = "auto", **options):
-    """The process's Accelerator for ``setting`` (one of `PRECISIONS`); ``options`` go to Accelerator."""
+    """The process's Accelerator for ``setting`` (a pipeline's ``mixed_precision``, the values listed
+    above); ``options`` go to Accelerator."""
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
