@@ -1,4 +1,5 @@
-"""Running the CLI in-process, as a user would from the shell; a failing disk under a checkpoint."""
+"""Running the CLI in-process, as a user would from the shell; a failing disk under a checkpoint; a
+model and features to evaluate."""
 
 import contextlib
 
@@ -36,3 +37,18 @@ def second_checkpoint_save_fails(monkeypatch, *, half_written: bool = False):
         yield calls
     finally:
         monkeypatch.setattr(CheckpointStore, "save", real_save)
+
+
+def xnli_dev_features(tiny_model, tiny_nli, language: str = "de"):
+    """(task, model, tokenizer, examples, features): the tiny model with an untrained XNLI head and the
+    tiny XNLI dev set of ``language``, featurized, for `predict_outputs`."""
+    from stilts.catalog import get_task
+    from stilts.data import load_examples
+    from stilts.featurize import featurize
+    from stilts.modeling import StageModel, load_encoder
+
+    task = get_task("xnli")
+    examples = load_examples(task, "dev", language, {"xnli": str(tiny_nli["xnli"])})
+    encoder, tokenizer = load_encoder(str(tiny_model))
+    features = featurize(task, examples, tokenizer, 64, cache=False)
+    return task, StageModel(encoder, [task]), tokenizer, examples, features

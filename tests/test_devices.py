@@ -7,21 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import xnli_dev_features
 
 from stilts.devices import evaluation_batch_size, make_accelerator, mixed_precision_for, set_matmul_precision
 from stilts.errors import BadInput
-
-
-def _xnli_features(tiny_model, tiny_nli):
-    from stilts.catalog import get_task
-    from stilts.data import load_examples
-    from stilts.featurize import featurize
-    from stilts.modeling import StageModel, load_encoder
-
-    task = get_task("xnli")
-    examples = load_examples(task, "dev", "de", {"xnli": str(tiny_nli["xnli"])})
-    encoder, tokenizer = load_encoder(str(tiny_model))
-    return task, StageModel(encoder, [task]), tokenizer, featurize(task, examples, tokenizer, 64, cache=False)
 
 
 def test_evaluation_runs_in_the_accelerators_precision(tiny_model, tiny_nli, fresh_accelerator_state):
@@ -31,7 +20,7 @@ def test_evaluation_runs_in_the_accelerators_precision(tiny_model, tiny_nli, fre
 
     from stilts.evaluation import predict_outputs
 
-    task, model, tokenizer, features = _xnli_features(tiny_model, tiny_nli)
+    task, model, tokenizer, _, features = xnli_dev_features(tiny_model, tiny_nli)
     dtypes: list[torch.dtype] = []
     linear = next(module for module in model.encoder.modules() if isinstance(module, torch.nn.Linear))
     linear.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))

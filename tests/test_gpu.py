@@ -131,18 +131,11 @@ def test_batches_reach_the_gpu_through_pinned_memory(monkeypatch):
 def test_evaluation_on_the_gpu_matches_the_cpu(tiny_model, tiny_nli, fresh_accelerator_state):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
+    from helpers import xnli_dev_features
 
-    from stilts.catalog import get_task
-    from stilts.data import load_examples
     from stilts.evaluation import predict_outputs
-    from stilts.featurize import featurize
-    from stilts.modeling import StageModel, load_encoder
 
-    task = get_task("xnli")
-    examples = load_examples(task, "dev", "de", {"xnli": str(tiny_nli["xnli"])})
-    encoder, tokenizer = load_encoder(str(tiny_model))
-    model = StageModel(encoder, [task])
-    features = featurize(task, examples, tokenizer, 64, cache=False)
+    task, model, tokenizer, examples, features = xnli_dev_features(tiny_model, tiny_nli)
     on_cpu = predict_outputs(Accelerator(cpu=True), model, task, features, tokenizer, 8)
     AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator()
