@@ -264,6 +264,7 @@ RUN_KEYS = ["pipeline", "intermediate", "mlm", "target", "seed"]
 #: a configuration: what a table row compares
 CONFIG_KEYS = ["intermediate", "mlm"]
 #: `stilts table --by`: the columns that name a configuration. By pipeline, a row is one pipeline's runs
-#: (its seeds: a re-run with another seed keeps the name), so that runs differing in something other
-#: than the intermediate task (a target stage's settings) can be compared
+#: (its seeds: a re-run with another seed keeps the name; a sweep's names count without their target
+#: and seed), so that runs differing in something other than the intermediate task (a target stage's
+#: settings, a sweep's variants) can be compared
 CONFIG_KEYS_BY = {"intermediate": CONFIG_KEYS, "pipeline": ["pipeline"]}

@@ -1,4 +1,5 @@
-"""Sweeps: a pipeline template times a matrix of intermediate tasks, targets, seeds and MLM on/off.
+"""Sweeps: a pipeline template times a matrix of intermediate tasks, targets, seeds, MLM on/off and
+named variants (settings that differ between otherwise equal pipelines, e.g. the pivot languages).
 
 Every combination becomes an ordinary pipeline. All of them share one run folder, so a stage that
 several pipelines have in common (the same intermediate model for every target) has one
@@ -8,10 +9,11 @@ fingerprint, one folder, and is trained once.
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stilts.config import (
     SAFE_NAME,
@@ -27,6 +29,14 @@ from stilts.stage_kinds import STAGE_KINDS
 
 BASELINE = "none"
 MLM = "mlm"
+#: a variant's name: part of its pipelines' names, where '-' separates the parts (`stilts table --by
+#: pipeline` takes them apart), so it has none
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+]*")
+#: stage fields the matrix sets, which `stages`, `tasks` and variants may not
+MATRIX_FIELDS = ("kind", "task", "tasks")
+
+#: settings per stage kind, e.g. {intermediate: {epochs: 1}, evaluate: {max_examples: 500}}
+StageSettings = dict[str, dict[str, Any]]
 
 
 class SweepMatrix(BaseModel):
@@ -36,6 +46,20 @@ class SweepMatrix(BaseModel):
     target: Annotated[list[str], Field(min_length=1)]
     seed: Annotated[list[int], Field(min_length=1)] = [1]
     mlm: Annotated[list[bool], Field(min_length=1)] = [False]
+    #: name -> settings per stage kind, applied after `stages` and `tasks`, e.g.
+    #: {de: {target: {train_languages: [de]}}}; none: one unnamed variant, the settings as they are
+    variant: Annotated[dict[str, StageSettings], Field(min_length=1)] | None = None
+
+    @field_validator("variant")
+    @classmethod
+    def _names_without_dashes(cls, value: dict | None) -> dict | None:
+        for name in value or {}:
+            if not VARIANT_NAME.fullmatch(name):
+                raise ValueError(
+                    f"variant name '{name}': letters, digits and _ . @ + only ('-' separates the parts of its "
+                    "pipelines' names)"
+                )
+        return value
 
 
 class SweepConfig(BaseModel):
@@ -45,8 +69,8 @@ class SweepConfig(BaseModel):
     mixed_precision: str = "auto"
     tracking: str = "none"
     data: dict[str, str] = Field(default_factory=dict)
-    #: settings for every stage of a kind, e.g. {intermediate: {epochs: 1}, evaluate: {max_examples: 500}}
-    stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: settings for every stage of a kind
+    stages: StageSettings = Field(default_factory=dict)
     #: settings for one task's stage, e.g. {xnli: {batch_size: 8}}; applied after `stages`
     tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     matrix: SweepMatrix
@@ -68,41 +92,54 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
         sweep = SweepConfig.model_validate(raw)
     except ValidationError as error:
         raise BadInput(f"{path}: {describe_validation_error(error.errors()[0], raw, SweepConfig)}") from None
-    for field, blocks in (("stages", sweep.stages), ("slurm.stages", sweep.slurm.stages if sweep.slurm else {})):
+    by_kind = [("stages", sweep.stages), ("slurm.stages", sweep.slurm.stages if sweep.slurm else {})]
+    by_kind += [(f"matrix.variant.{name}", settings) for name, settings in (sweep.matrix.variant or {}).items()]
+    for field, blocks in by_kind:
         unknown = set(blocks) - set(STAGE_KINDS.names())
         if unknown:
             raise BadInput(
                 f"{path}: {field}.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(STAGE_KINDS.names())})"
             )
+    settings_blocks = [("stages", sweep.stages), ("tasks", sweep.tasks)] + by_kind[2:]
+    for field, blocks in settings_blocks:
+        for block, settings in blocks.items():
+            for name in MATRIX_FIELDS:
+                if name in settings:
+                    raise BadInput(f"{path}: {field}.{block}.{name}: set by the matrix, not here")
     return sweep, path.resolve().parent
 
 
-def pipeline_name(intermediate: str, target: str, seed: int, mlm: bool) -> str:
-    return f"{intermediate}{'+mlm' if mlm else ''}-{target}-s{seed}"
+def pipeline_name(intermediate: str, target: str, seed: int, mlm: bool, variant: str | None = None) -> str:
+    """``<intermediate>[+mlm]-<target>[-<variant>]-s<seed>``; no part but the intermediate
+    configuration's holds a '-' (task and variant names have none)."""
+    return f"{intermediate}{'+mlm' if mlm else ''}-{target}{f'-{variant}' if variant else ''}-s{seed}"
 
 
 def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
     """One pipeline per combination, ordered so that shared stages come first: by seed, then
-    intermediate configuration, then target (so an intermediate model is trained, then reused)."""
+    intermediate configuration, then target, then variant (so an intermediate model is trained, then
+    reused)."""
     from stilts.catalog import get_task
 
     pipelines = []
     matrix = sweep.matrix
-    for seed, intermediate, mlm, target in itertools.product(
-        matrix.seed, matrix.intermediate, matrix.mlm, matrix.target
+    variants: dict[str | None, dict] = dict(matrix.variant or {None: {}})
+    for seed, intermediate, mlm, target, variant in itertools.product(
+        matrix.seed, matrix.intermediate, matrix.mlm, matrix.target, variants
     ):
         intermediate_tasks = [] if intermediate == BASELINE else intermediate.split("+")
         if mlm:
             intermediate_tasks.append(MLM)
+        settings = variants[variant]
         stages = []
         if intermediate_tasks:
-            stages.append(_stage(sweep, "intermediate", intermediate_tasks, tasks=intermediate_tasks))
+            stages.append(_stage(sweep, settings, "intermediate", intermediate_tasks, tasks=intermediate_tasks))
         target_task = get_task(target, f"{source}: matrix.target")
         if target_task.format.trains:
-            stages.append(_stage(sweep, "target", [target], task=target))
-        stages.append(_stage(sweep, "evaluate", [target], task=target))
+            stages.append(_stage(sweep, settings, "target", [target], task=target))
+        stages.append(_stage(sweep, settings, "evaluate", [target], task=target))
         raw = {
-            "name": pipeline_name(intermediate, target, seed, mlm),
+            "name": pipeline_name(intermediate, target, seed, mlm, variant),
             "model": sweep.model,
             "seed": seed,
             "mixed_precision": sweep.mixed_precision,
@@ -114,10 +151,12 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
     return pipelines
 
 
-def _stage(sweep: SweepConfig, kind: str, task_names: list[str], **fields) -> dict:
+def _stage(sweep: SweepConfig, variant: dict, kind: str, task_names: list[str], **fields) -> dict:
+    """A stage's settings: the kind's (`stages`), then the task's (`tasks`), then the variant's."""
     stage = {"kind": kind, **sweep.stages.get(kind, {})}
     if kind != "intermediate" or len(task_names) == 1:
         stage.update(sweep.tasks.get(task_names[0], {}))
+    stage.update(variant.get(kind, {}))
     stage.update(fields)
     return stage
 

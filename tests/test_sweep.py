@@ -1,14 +1,15 @@
 """Sweeps: expansion, stage sharing by fingerprint, resume after a failure, tables from the result."""
 
 import csv
+import re
 
 import pytest
 import yaml
 from helpers import run_cli
 
 from stilts.engine import plan_pipeline
-from stilts.errors import RunFailed
-from stilts.sweep import SweepConfig, expand
+from stilts.errors import BadInput, RunFailed
+from stilts.sweep import SweepConfig, expand, load_sweep
 from stilts.testing import write_tiny_topics
 from stilts.training_stage import TrainingStageRunner
 
@@ -35,6 +36,57 @@ def test_grid_expansion_trains_each_intermediate_model_once_per_seed(nine_by_nin
     # shared stages come first: each intermediate stage's first use precedes its reuses
     assert pipelines[0].name == "none-fake_target0-s1"
     assert [p.name for p in pipelines[9:11]] == ["fake_inter0-fake_target0-s1", "fake_inter0-fake_target1-s1"]
+
+
+def _variant_sweep(variant, **matrix):
+    return SweepConfig.model_validate(
+        {
+            "name": "pivots",
+            "model": "some/hub-model",
+            "stages": {"target": {"epochs": 2, "learning_rate": 1e-5}},
+            "tasks": {"panx": {"batch_size": 8}},
+            "matrix": {"intermediate": ["none", "mnli"], "target": ["panx"], "variant": variant, **matrix},
+        }
+    )
+
+
+def test_variants_are_named_settings_applied_last_and_share_what_they_do_not_change(tmp_path):
+    variants = {"en": {}, "de": {"target": {"train_languages": ["de"], "batch_size": 4}}}
+    pipelines = expand(_variant_sweep(variants, seed=[1, 2]), "pivots.yaml")
+    assert [p.name for p in pipelines[:4]] == [
+        "none-panx-en-s1",
+        "none-panx-de-s1",
+        "mnli-panx-en-s1",
+        "mnli-panx-de-s1",
+    ]
+    assert len(pipelines) == 8
+    de = next(p for p in pipelines if p.name == "mnli-panx-de-s1")
+    target = next(stage for stage in de.stages if stage.kind == "target")
+    # the kind's settings, then the task's, then the variant's
+    assert (target.train_languages, target.batch_size, target.epochs) == (["de"], 4, 2)
+    plans = [plan_pipeline(p, tmp_path, tmp_path / "out", "pivots.yaml")[0] for p in pipelines]
+    prints = {
+        kind: {s.fingerprint for stages in plans for s in stages if s.kind == kind}
+        for kind in ("intermediate", "target")
+    }
+    assert len(prints["intermediate"]) == 2  # mnli per seed, shared by both variants
+    assert len(prints["target"]) == 8
+
+
+@pytest.mark.parametrize(
+    "variant, message",
+    [
+        ({"en-de": {}}, "matrix.variant: variant name 'en-de': letters, digits and _ . @ + only"),
+        ({"de": {"targte": {"epochs": 1}}}, "matrix.variant.de.targte: unknown stage kind"),
+        ({"de": {"target": {"task": "xnli"}}}, "matrix.variant.de.target.task: set by the matrix, not here"),
+    ],
+)
+def test_a_bad_variant_is_one_line_naming_it(variant, message, tmp_path):
+    config = {"name": "pivots", "model": "m", "matrix": {"target": ["panx"], "variant": variant}}
+    path = tmp_path / "pivots.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(BadInput, match=re.escape(message)):
+        load_sweep(path)
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +180,26 @@ def test_bad_sweep_field_is_one_line(grid, capsys):
     assert code == 2 and "matrix.targets: unknown field (did you mean 'target'?)" in stderr
     code, _, stderr = run_cli(["sweep", path, "--set", "matrix.target=[xnlj]", "--dry-run"], capsys)
     assert code == 2 and "matrix.target: unknown task 'xnlj' (did you mean 'xnli'?)" in stderr
+
+
+def test_a_sweep_of_variants_tabulates_one_row_per_variant(grid, capsys, tmp_path):
+    path, _, _ = grid
+    out = tmp_path / "variants"
+    matrix = ["matrix.intermediate=[mnli]", "matrix.target=[xnli]", "matrix.seed=[1]"]
+    variants = "matrix.variant={few: {target: {max_train_examples: 8}}, all: {}}"
+    overrides = [option for setting in [*matrix, variants] for option in ("--set", setting)]
+    code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out, *overrides], capsys)
+    assert code == 0, stderr
+    assert "sweep small_grid: 2 done" in stdout
+    assert len(list(out.glob("intermediate-*/COMPLETE"))) == 1 and len(list(out.glob("target-*/COMPLETE"))) == 2
+    with open(out / "scores.csv", newline="") as handle:
+        assert {row["pipeline"] for row in csv.DictReader(handle)} == {"mnli-xnli-few-s1", "mnli-xnli-all-s1"}
+    code, stdout, stderr = run_cli(["table", out / "scores.csv", "--by", "pipeline", "--format", "csv"], capsys)
+    assert code == 0, stderr
+    assert [row["pipeline"] for row in csv.DictReader(stdout.splitlines())] == ["mnli-few", "mnli-all"]
+    # by intermediate both would be seed 1 of mnli: refused, not pooled
+    code, stdout, stderr = run_cli(["table", out / "scores.csv"], capsys)
+    assert code == 2 and "'mnli-xnli-few-s1', 'mnli-xnli-all-s1' each ran intermediate=mnli" in stderr
 
 
 def test_parallel_sweep_runs_every_pipeline_and_each_shared_stage_once(grid, capsys, tmp_path):

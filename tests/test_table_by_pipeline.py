@@ -9,7 +9,7 @@ from helpers import run_cli
 from test_bootstrap import HALF, _accuracy_rows, _write_run
 
 from stilts.reports.plot import heatmap_figure
-from stilts.reports.scores import load_scores, transfer_cells
+from stilts.reports.scores import load_scores, pipeline_row, transfer_cells
 
 
 def _both(correct):
@@ -28,7 +28,7 @@ def _share(percent, size=100):
 #   mnli_first  intermediate mnli, seed 1: 100 and 100 -> 100                     (delta +50)
 #   rerun       intermediate none, seeds 1 2 3: 60/60, 70/70, 80/100 -> 60 70 90 -> median 70 (mean 73.3)
 #               (delta +20; per language de 60 70 80 -> 70, fr 60 70 100 -> 70; sd over seeds 15.3)
-# By intermediate, none pools plain, copy and rerun's 5 runs: 50 50 60 70 90 -> 60; mnli 100.
+# By intermediate, plain, copy and rerun would each give none a run of seed 1: refused (not seeds).
 SYSTEMS = {
     ("none", 1, "plain"): _both(HALF),
     ("none", 1, "copy"): _both(HALF),
@@ -85,22 +85,36 @@ def test_rows_are_pipelines_in_file_order_and_seeds_pool_as_a_median(scores_csv,
     assert rows["rerun"] == ["70.0 (n=3)", "70.0"] and rows["mnli_first"] == ["100.0 (n=1)", "100.0"]
 
 
-def test_by_intermediate_pools_the_pipelines_and_names_a_baseline_task(scores_csv, capsys):
-    rows = list(csv.DictReader(_table(capsys, scores_csv, "--format", "csv").splitlines()))
-    assert [(row["intermediate"], float(row["xnli"])) for row in rows] == [("none", 60.0), ("mnli", 100.0)]
-    # --baseline mnli: the none row is 60 - 100
-    rows = list(
-        csv.DictReader(_table(capsys, scores_csv, "--baseline", "mnli", "--delta", "--format", "csv").splitlines())
+def test_by_intermediate_pipelines_of_one_seed_are_not_pooled_as_seeds(scores_csv, capsys):
+    line = _error(capsys, scores_csv)
+    assert "pipelines 'plain', 'copy', 'rerun' each ran intermediate=none, mlm=false on xnli with seed 1" in line
+    assert "--by pipeline makes a row of each" in line
+    assert _error(capsys, scores_csv, "--best") == line  # every table, not only the main one
+
+
+@pytest.fixture
+def one_pipeline_per_seed(tmp_path):
+    """mnli_first and rerun alone: by intermediate, none is rerun's seeds (median 70) and mnli 100."""
+    return _write_run(
+        tmp_path / "run", {key: rows for key, rows in SYSTEMS.items() if key[2] in ("mnli_first", "rerun")}
     )
+
+
+def test_by_intermediate_names_a_baseline_task(one_pipeline_per_seed, capsys):
+    rows = list(csv.DictReader(_table(capsys, one_pipeline_per_seed, "--format", "csv").splitlines()))
+    assert [(row["intermediate"], float(row["xnli"])) for row in rows] == [("none", 70.0), ("mnli", 100.0)]
+    # --baseline mnli: the none row is 70 - 100
+    options = ("--baseline", "mnli", "--delta")
+    rows = list(csv.DictReader(_table(capsys, one_pipeline_per_seed, *options, "--format", "csv").splitlines()))
     assert [(row["intermediate"], row["kind"], float(row["xnli"])) for row in rows] == [
         ("mnli", "absolute", 100.0),
-        ("none", "delta", -40.0),
+        ("none", "delta", -30.0),
     ]
-    out = _table(capsys, scores_csv, "--baseline", "mnli", "--delta")
+    out = _table(capsys, one_pipeline_per_seed, *options)
     assert "(intermediate mnli, MLM off)" in out and "the baseline row (mnli, MLM no)" in out
     # the defaults, said out loud, change nothing
-    assert _table(capsys, scores_csv, "--delta", "--by", "intermediate", "--baseline", "none") == _table(
-        capsys, scores_csv, "--delta"
+    assert _table(capsys, one_pipeline_per_seed, "--delta", "--by", "intermediate", "--baseline", "none") == _table(
+        capsys, one_pipeline_per_seed, "--delta"
     )
 
 
@@ -177,12 +191,15 @@ def test_a_pipeline_baseline_must_be_named(scores_csv, capsys):
     assert "| rerun" in _table(capsys, scores_csv, "--by", "pipeline", "--ci", "90", "--resamples", "100")
 
 
-def test_an_unknown_baseline_is_one_line_with_a_suggestion(scores_csv, capsys):
+def test_an_unknown_baseline_pipeline_is_one_line_with_a_suggestion(scores_csv, capsys):
     line = _error(capsys, scores_csv, "--by", "pipeline", "--baseline", "plian", "--delta")
     assert "--baseline" in line and "'plian'" in line and "did you mean 'plain'" in line and "rerun" in line
-    line = _error(capsys, scores_csv, "--baseline", "mnlj", "--delta")
+
+
+def test_an_unknown_baseline_task_is_one_line_with_a_suggestion(one_pipeline_per_seed, capsys):
+    line = _error(capsys, one_pipeline_per_seed, "--baseline", "mnlj", "--delta")
     assert "intermediate task 'mnlj'" in line and "did you mean 'mnli'" in line
-    assert "--best" in _error(capsys, scores_csv, "--best", "--baseline", "mnli")
+    assert "--best" in _error(capsys, one_pipeline_per_seed, "--best", "--baseline", "mnli")
 
 
 def test_a_stage_without_a_recorded_seed_still_serves_its_pipeline(scores_csv, capsys):
@@ -202,3 +219,53 @@ def test_a_name_reused_for_another_intermediate_task_is_warned_about(tmp_path, c
     code, out, err = run_cli(["table", _write_run(tmp_path / "run", systems), "--by", "pipeline"], capsys)
     assert code == 0 and _md_rows(out)["reused"] == ["75.0", "75.0"]  # pooled: median of 50 and 100
     assert "warning:" in err and "pipeline 'reused' has runs of 2 intermediate configurations (none, mnli)" in err
+
+
+@pytest.mark.parametrize(
+    "name, run, row",
+    [
+        ("mnli-panx-de-s1", ("mnli", False, "panx", "1"), "mnli-de"),  # a sweep's variant
+        ("mnli+qqp+mlm-xnli-s3", ("mnli+qqp", True, "xnli", "3"), "mnli+qqp+mlm"),  # no variants
+        ("none-panx-en+de-s2", ("none", False, "panx", "2"), "none-en+de"),
+        ("none-panx-de-s1", ("none", False, "panx", "2"), "none-panx-de-s1"),  # another seed's name
+        ("none-panx-s1", ("none", False, "xnli", "1"), "none-panx-s1"),  # another target's
+        ("mnli-panx-s1", ("none", False, "panx", "1"), "mnli-panx-s1"),  # another configuration's
+        ("real_panx_pivot_de", ("none", False, "panx", "1"), "real_panx_pivot_de"),  # `stilts run`'s
+    ],
+)
+def test_a_sweeps_pipeline_is_a_row_without_its_target_and_seed(name, run, row):
+    assert pipeline_row(name, *run) == row
+
+
+# A sweep with variants en and de, intermediate none over seeds 1 and 2, and mnli with seed 1, on xnli
+# (de and fr): none-en 50/60 -> median 55, none-de 70/90 -> 80, mnli-de 100.
+VARIANT_SWEEP = {
+    ("none", 1, "none-xnli-en-s1"): _both(HALF),
+    ("none", 2, "none-xnli-en-s2"): _both(_share(60)),
+    ("none", 1, "none-xnli-de-s1"): _both(_share(70)),
+    ("none", 2, "none-xnli-de-s2"): _both(_share(90)),
+    ("mnli", 1, "mnli-xnli-de-s1"): _both([1] * 100),
+}
+
+
+def test_a_variant_sweeps_rows_pool_their_seeds_and_find_their_stages(tmp_path, capsys):
+    scores_csv = _write_run(tmp_path / "run", VARIANT_SWEEP)
+    options = ("--by", "pipeline", "--baseline", "none-en", "--delta")
+    rows = _csv_rows(capsys, scores_csv, *options, "--show-n")
+    assert {name: (row["kind"], float(row["xnli"]), row["xnli_n"]) for name, row in rows.items()} == {
+        "none-en": ("absolute", 55.0, "2"),
+        "none-de": ("delta", 25.0, "2"),
+        "mnli-de": ("delta", 45.0, "1"),
+    }
+    # --ci reads each run's predictions from its own pipeline's evaluate stage
+    rows = _csv_rows(capsys, scores_csv, *options, "--ci", "95", "--resamples", "200")
+    assert rows["mnli-de"]["xnli_significant"] == "true"
+    line = _error(capsys, scores_csv)  # by intermediate, none's variants would pool as seeds
+    assert "pipelines 'none-xnli-en-s1', 'none-xnli-de-s1' each ran intermediate=none" in line
+
+
+def test_two_names_for_one_row_and_seed_are_refused(tmp_path, capsys):
+    systems = {("mnli", 1, "mnli-xnli-s1"): _both(HALF), ("mnli", 1, "mnli"): _both([1] * 100)}
+    line = _error(capsys, _write_run(tmp_path / "run", systems), "--by", "pipeline")
+    assert "pipelines 'mnli-xnli-s1', 'mnli' each ran pipeline=mnli on xnli with seed 1" in line
+    assert "give one another name" in line

@@ -31,6 +31,7 @@ from stilts.errors import BadInput
 from stilts.names import CONFIG_KEYS, RUN_KEYS
 from stilts.reports.scores import (
     BASELINE_CONFIG,
+    PIPELINE_NAME,
     config_of,
     config_text,
     group_scores,
@@ -150,10 +151,12 @@ def run_replicates(
         for language, language_rows in sorted(target_rows.groupby("language"), key=lambda item: item[0]):
             by_run: dict[tuple, list[dict]] = {}
             for run, run_rows in language_rows.groupby(RUN_KEYS, sort=True):
-                folder = folder_of(folders, run[0], target, run[4])
+                # by pipeline, run[0] is the run's row (`pipeline_rows`); its stage is found by its name
+                pipeline = run_rows[PIPELINE_NAME].iloc[0] if PIPELINE_NAME in run_rows else run[0]
+                folder = folder_of(folders, pipeline, target, run[4])
                 if folder is None:
                     raise BadInput(
-                        f"{source_of(scores)}: --ci: no complete evaluate stage of pipeline '{run[0]}' for {target} "
+                        f"{source_of(scores)}: --ci: no complete evaluate stage of pipeline '{pipeline}' for {target} "
                         f"in {run_dir} (the intervals resample its per-example predictions)"
                     )
                 examples = _rows_of(folder, split, language)

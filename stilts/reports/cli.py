@@ -35,7 +35,9 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
     show_default=True,
     help="What a row (a configuration) is: the intermediate task and MLM flag, or the pipeline (its runs "
     "with different seeds pooled), for runs that differ in something else, e.g. target-stage settings. "
-    "Pipelines are listed in the order they first appear in SCORES_CSV.",
+    "A sweep's pipeline names count without their target and seed (mnli-panx-de-s1: row mnli-de), so a "
+    "row pools its seeds and spans its targets. Pipelines are listed in the order they first appear in "
+    "SCORES_CSV.",
 )
 @click.option(
     "--baseline",
@@ -151,7 +153,9 @@ def table(
         click.echo(f"warning: {path}: every value is at most 1; scores.csv values are on a 0-100 scale", err=True)
     config_keys = CONFIG_KEYS_BY[by]
     if by == "pipeline":
+        scores = sc.pipeline_rows(scores)
         _warn_about_reused_names(scores)
+    sc.check_one_run_per_seed(scores, config_keys)
 
     if best:
         sc.select_split(scores, sc.DEFAULT_SPLIT)

@@ -9,7 +9,9 @@ Aggregation follows the paper's reporting (docs/METHOD.md, "Reporting"):
 - a *run* is (pipeline, intermediate, mlm, target, seed); its score on a split is the mean over
   languages of the target's main metric;
 - a *configuration* is (intermediate, mlm), or with `stilts table --by pipeline` the pipeline's name
-  (``config_keys``: stilts.names ``CONFIG_KEYS_BY``); its cell is the median over its runs (seeds);
+  (``config_keys``: stilts.names ``CONFIG_KEYS_BY``; a sweep's names without their target and seed,
+  `pipeline_row`); its cell is the median over its runs, which must be its seeds (one run per seed,
+  `check_one_run_per_seed`);
 - a QA target (xquad, mlqa, tydiqa) keeps F1 and exact match side by side, and counts as
   mean(F1, EM) wherever a single number per task is needed (Avg., best-by-dev, XTREME score);
 - a benchmark's score (XTREME's, XGLUE's understanding score) is the unweighted mean of its targets'
@@ -132,6 +134,54 @@ def _parse_record(path: Path, line: int, fields: list[str], index: list[int]) ->
         raise BadInput(f"{path}: line {line}: 'value' {value} is outside 0-100 (scores are percentages)")
     record["value"] = value
     return tuple(record[column] for column in SCORE_COLUMNS)
+
+
+#: the column `pipeline_rows` keeps each run's own pipeline name in (its evaluate stage is found by it)
+PIPELINE_NAME = "pipeline_name"
+
+
+def pipeline_row(pipeline: str, intermediate: str, mlm: bool, target: str, seed: str) -> str:
+    """The row `stilts table --by pipeline` puts a run in: its pipeline's name, less the parts that
+    `stilts sweep` names each run by (``<intermediate>[+mlm]-<target>[-<variant>]-s<seed>``, so
+    ``mnli-panx-de-s1`` -> ``mnli-de``); a sweep's runs of one configuration so share a row over
+    targets and seeds. Other names are rows as they are."""
+    configuration = f"{intermediate}{'+mlm' if mlm else ''}"
+    head, tail = f"{configuration}-{target}", f"-s{seed}"
+    if pipeline == head + tail:
+        return configuration
+    if pipeline.startswith(head + "-") and pipeline.endswith(tail) and len(pipeline) > len(head + tail) + 1:
+        return f"{configuration}-{pipeline[len(head) + 1 : -len(tail)]}"
+    return pipeline
+
+
+def pipeline_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with ``pipeline`` replaced by each run's `pipeline_row`, its name kept in PIPELINE_NAME."""
+    runs = scores[RUN_KEYS].itertuples(index=False, name=None)
+    rows = scores.assign(**{PIPELINE_NAME: scores["pipeline"], "pipeline": [pipeline_row(*run) for run in runs]})
+    rows.attrs = dict(scores.attrs)
+    return rows
+
+
+def check_one_run_per_seed(scores: pd.DataFrame, config_keys: Sequence[str] = CONFIG_KEYS) -> None:
+    """A cell's runs are its seeds: two pipelines' runs of one row, target and seed (pipelines that
+    differ in something the row does not name, or one run under two names) would be pooled as if they
+    were two seeds. BadInput naming them, and what tells them apart."""
+    name = PIPELINE_NAME if PIPELINE_NAME in scores else "pipeline"
+    keys = [*config_keys, "target", "seed"]
+    names = scores.drop_duplicates([*keys, name]).groupby(keys, sort=False)[name]
+    for key, pipelines in names:
+        if len(pipelines) > 1:
+            config = config_of(key[: len(config_keys)], config_keys)
+            remedy = (
+                "--by pipeline makes a row of each"
+                if list(config_keys) == CONFIG_KEYS
+                else "give one another name (stilts run --set name=...)"
+            )
+            raise BadInput(
+                f"{source_of(scores)}: pipelines {', '.join(map(repr, pipelines))} each ran "
+                f"{config_text(config, config_keys)} on {key[-2]} with seed {key[-1]}: a cell pools its runs as "
+                f"seeds, and these are not; {remedy}"
+            )
 
 
 def source_of(scores: pd.DataFrame) -> str:
