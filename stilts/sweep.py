@@ -92,16 +92,15 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
         sweep = SweepConfig.model_validate(raw)
     except ValidationError as error:
         raise BadInput(f"{path}: {describe_validation_error(error.errors()[0], raw, SweepConfig)}") from None
-    by_kind = [("stages", sweep.stages), ("slurm.stages", sweep.slurm.stages if sweep.slurm else {})]
-    by_kind += [(f"matrix.variant.{name}", settings) for name, settings in (sweep.matrix.variant or {}).items()]
+    variants = [(f"matrix.variant.{name}", settings) for name, settings in (sweep.matrix.variant or {}).items()]
+    by_kind = [("stages", sweep.stages), ("slurm.stages", sweep.slurm.stages if sweep.slurm else {}), *variants]
     for field, blocks in by_kind:
         unknown = set(blocks) - set(STAGE_KINDS.names())
         if unknown:
             raise BadInput(
                 f"{path}: {field}.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(STAGE_KINDS.names())})"
             )
-    settings_blocks = [("stages", sweep.stages), ("tasks", sweep.tasks)] + by_kind[2:]
-    for field, blocks in settings_blocks:
+    for field, blocks in [("stages", sweep.stages), ("tasks", sweep.tasks), *variants]:
         for block, settings in blocks.items():
             for name in MATRIX_FIELDS:
                 if name in settings:
