@@ -273,7 +273,7 @@ def run_floor(config: dict) -> dict:
     import torch
     from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
-    from stilts.tasks.classification import ClassificationHead
+    from stilts.tasks.heads import ClassificationHead
     from stilts.training import pass_order
 
     torch.manual_seed(SEED)
@@ -328,6 +328,8 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     notes the time of each step, wrappers that note setup phases and the indices of each batch)."""
     import numpy as np
 
+    import stilts.featurize
+    import stilts.modeling
     import stilts.training
     import stilts.training_stage
     from stilts.artifacts import folder_size
@@ -388,7 +390,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         return wrapper
 
     attention, attention_used = config.get("attn_implementation"), []
-    original_load = stilts.training_stage.load_encoder
+    original_load = stilts.modeling.load_encoder
 
     def load_encoder(*args, **kwargs):  # benchmarks/mfu.py --attention: the one asked for, not the default
         encoder, tokenizer = original_load(*args, **kwargs)
@@ -397,10 +399,15 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         attention_used.append(encoder.config._attn_implementation)
         return encoder, tokenizer
 
-    stilts.training_stage.load_encoder = load_encoder
+    stilts.modeling.load_encoder = load_encoder
     started_phase = [0.0]
-    for name in ("load_encoder", "load_examples", "featurize"):
-        setattr(stilts.training_stage, name, timed(name, getattr(stilts.training_stage, name)))
+    # each setup phase where the training stage looks it up (it imports the model code when it runs)
+    for module, name in (
+        (stilts.modeling, "load_encoder"),
+        (stilts.training_stage, "load_examples"),
+        (stilts.featurize, "featurize"),
+    ):
+        setattr(module, name, timed(name, getattr(module, name)))
     saves: list[float] = []
     original_save = stilts.training.CheckpointStore.save
 

@@ -82,13 +82,13 @@ def check_target_modules(model_path: str, settings: dict, where: str) -> None:
     ``model_path`` does not have (without loading its weights)."""
     import importlib.util
 
-    import torch
-    from transformers import AutoConfig, AutoModel
-
     if importlib.util.find_spec("peft") is None:
         raise BadInput(f'{where}.peft: needs the peft package: pip install -e ".[peft]"')
     if settings["target_modules"] is None:
         return
+    import torch  # only here: a dry run of a stage without target_modules must not wait for it
+    from transformers import AutoConfig, AutoModel
+
     try:
         config = AutoConfig.from_pretrained(_base_of(model_path))
     except (OSError, ValueError):

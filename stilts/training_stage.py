@@ -8,24 +8,18 @@ The kinds themselves are declared by the stage packages (``stilts.intermediate.s
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from stilts import defaults, mixing
 from stilts.adapters import ADAPTER_FOLDER, add_adapter, check_target_modules, save_adapter
 from stilts.artifacts import atomic_folder, folder_size
 from stilts.catalog import get_task
-from stilts.checkpoints import CheckpointStore
 from stilts.data import DataRead, load_examples, training_task
 from stilts.errors import BadInput, MissingSplit
-from stilts.featurize import featurize
-from stilts.modeling import (
-    HEADS_FOLDER,
-    StageModel,
-    load_encoder,
-    save_heads,
-    seed_everything,
-)
 from stilts.stage_kinds import PlanContext, PlannedStage, RunContext, StageRunner
-from stilts.training import TrainingPlan, TrainingTask, ValidationSet, train
+
+if TYPE_CHECKING:
+    from stilts.training import TrainingTask, ValidationSet
 
 MODEL_FOLDER = "model"
 CHECKPOINTS_FOLDER = "checkpoints"
@@ -109,6 +103,12 @@ class TrainingStageRunner(StageRunner):
     """
 
     def run(self, stage: PlannedStage, context: RunContext) -> dict:
+        # the model code is imported where a stage runs: torch and datasets take seconds, and the stage
+        # kinds (so this module) are loaded by every command, `stilts tasks` and dry runs among them
+        from stilts.checkpoints import CheckpointStore
+        from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, save_heads, seed_everything
+        from stilts.training import TrainingPlan, train
+
         settings, accelerator = stage.settings, context.accelerator
         seed_everything(settings["seed"])
         encoder, tokenizer = load_encoder(input_model(stage, context))
@@ -282,6 +282,9 @@ class TrainingStageRunner(StageRunner):
     def _training_streams(task, tokenizer, settings, context: RunContext) -> list[TrainingTask]:
         """The task's training data: one stream, or one per language where ``language_ratios`` draws
         the language of each batch (languages with ratio 0 are not read)."""
+        from stilts.featurize import featurize
+        from stilts.training import TrainingTask
+
         ratios = settings.get("language_ratios")
         by_language: dict[str, list[dict]] = {}
         for source in _training_sources(task, settings):
@@ -311,6 +314,9 @@ class TrainingStageRunner(StageRunner):
     @staticmethod
     def _validation_sets(task, tokenizer, settings, context: RunContext) -> list[ValidationSet]:
         """The dev sets the model selection watches: the task's English dev, or every language's."""
+        from stilts.featurize import featurize
+        from stilts.training import ValidationSet
+
         sources = _training_sources(task, settings)
         if _trains_on_own_dev(task, sources, settings):
             context.log(f"  {task.name}: trains on its dev split, so it is not validated on it (no early stopping)")

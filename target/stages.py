@@ -19,14 +19,6 @@ from stilts.data import DataRead, load_examples, training_task
 from stilts.devices import evaluation_batch_size
 from stilts.engine import score_labels
 from stilts.errors import BadInput, MissingSplit, did_you_mean
-from stilts.evaluation import predict_examples
-from stilts.modeling import (
-    HEADS_FOLDER,
-    StageModel,
-    load_encoder,
-    load_head,
-    seed_everything,
-)
 from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.stage_kinds import (
     PlanContext,
@@ -193,6 +185,10 @@ class EvaluateStageRunner(StageRunner):
     and language's predictions to the stage's predictions/ folder (`stilts.prediction_files`)."""
 
     def run(self, stage: PlannedStage, context: RunContext) -> dict:
+        # imported where the stage runs, as in `TrainingStageRunner.run`: torch takes seconds
+        from stilts.evaluation import predict_examples
+        from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head, seed_everything
+
         settings, accelerator = stage.settings, context.accelerator
         seed_everything(settings["seed"])
         task = get_task(settings["task"])

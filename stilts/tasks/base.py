@@ -3,18 +3,22 @@
 A task format turns examples into model inputs, owns the output head and its loss, and turns model
 outputs back into predictions and scores. The training and evaluation loops only talk to this
 interface, so adding a task that fits an existing format is one catalog entry and nothing else.
+
+The format modules import torch only inside the methods that run a model, and their heads live in
+`stilts.tasks.heads`: every catalog imports the formats, and `stilts tasks`, dry runs and bad-input
+errors must not wait seconds for torch.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
 from stilts import defaults
 
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
     from stilts.catalog import Task
 
 
@@ -115,6 +119,9 @@ def encoder_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def copy_linear(source: nn.Linear, target: nn.Module) -> None:
     """``source``'s weight and bias into the Linear ``target`` (shapes must agree)."""
+    import torch
+    from torch import nn
+
     if not isinstance(target, nn.Linear) or target.weight.shape != source.weight.shape:
         raise ValueError(f"{type(target).__name__} {getattr(target, 'weight', None) is not None} does not fit")
     with torch.no_grad():

@@ -7,25 +7,11 @@ dropout + projection), so it works on any encoder.
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import nn
 
 from stilts.metrics.classification import accuracy, binary_f1
 from stilts.metrics.per_example import chunk_counts, example_id, right
 from stilts.metrics.predictions import value_lines
 from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
-
-
-class ClassificationHead(nn.Module):
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
-        super().__init__()
-        self.dense = nn.Linear(hidden_size, hidden_size)
-        self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(hidden_size, num_labels)
-
-    def forward(self, first_token_state: torch.Tensor) -> torch.Tensor:
-        hidden = torch.tanh(self.dense(self.dropout(first_token_state)))
-        return self.out_proj(self.dropout(hidden))
 
 
 class Classification(TaskFormat):
@@ -45,6 +31,8 @@ class Classification(TaskFormat):
         return dict(encoded)
 
     def collate(self, features, tokenizer):
+        import torch  # in the methods that run a model only (see stilts.tasks.base)
+
         inputs = [{key: value for key, value in feature.items() if key != "labels"} for feature in features]
         batch = dict(tokenizer.pad(inputs, return_tensors="pt"))
         if "labels" in features[0]:
@@ -52,11 +40,15 @@ class Classification(TaskFormat):
         return batch
 
     def build_head(self, task, hidden_size):
+        from stilts.tasks.heads import ClassificationHead
+
         return ClassificationHead(hidden_size, len(task.labels))
 
     hf_task_model = "AutoModelForSequenceClassification"
 
     def export_head(self, head, task_model):
+        from torch import nn
+
         classifier = getattr(task_model, "classifier", None)
         if hasattr(classifier, "dense") and hasattr(classifier, "out_proj"):  # RoBERTa/XLM-R: the same head
             copy_linear(head.dense, classifier.dense)
@@ -73,6 +65,8 @@ class Classification(TaskFormat):
         )
 
     def forward(self, encoder, head, batch):
+        from torch import nn
+
         states = encoder(**encoder_inputs(batch)).last_hidden_state
         logits = head(states[:, 0])
         loss = nn.functional.cross_entropy(logits.float(), batch["labels"]) if "labels" in batch else None

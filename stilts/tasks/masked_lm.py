@@ -29,19 +29,21 @@ import json
 import math
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from stilts import defaults
 from stilts.tasks.base import TaskFormat, encoder_inputs
 
+if TYPE_CHECKING:
+    import torch
+
+    from stilts.tasks.heads import MaskedLMHead
+
 IGNORE_INDEX = -100
 #: of the chosen tokens: this share becomes <mask>, the same share as the rest becomes a random token
 MASK_TOKEN_SHARE, RANDOM_TOKEN_SHARE = 0.8, 0.1
-#: initialisation of a fresh head's dense layer (transformers' default initializer_range)
-INIT_STD = 0.02
 
 #: pretrained MLM head layouts: our parameter -> checkpoint keys (the first one present is used)
 PRETRAINED_HEAD_LAYOUTS = {
@@ -66,33 +68,11 @@ PRETRAINED_HEAD_LAYOUTS = {
 _HEAD_PREFIXES = ("lm_head.", "cls.predictions.")
 
 
-class MaskedLMHead(nn.Module):
-    """RoBERTa's LM head whose decoder is the encoder's input embedding matrix (passed to `forward`,
-    so the weights are tied by construction and the head itself holds no vocabulary-sized matrix).
-    The bias is vocabulary-sized; `MaskedLM.init_head` creates it once the encoder is known."""
-
-    def __init__(self, hidden_size: int, layer_norm_eps: float = 1e-5):
-        super().__init__()
-        self.dense = nn.Linear(hidden_size, hidden_size)
-        self.layer_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
-        nn.init.normal_(self.dense.weight, std=INIT_STD)
-        nn.init.zeros_(self.dense.bias)
-        self.register_parameter("bias", None)
-
-    def set_vocabulary_size(self, size: int) -> None:
-        self.bias = nn.Parameter(torch.zeros(size, device=self.dense.weight.device))
-
-    def forward(self, states: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-        """Logits ``(n, vocabulary)`` for ``n`` hidden states ``(n, hidden)``."""
-        if self.bias is None:
-            raise RuntimeError("MaskedLMHead has no vocabulary yet: call MaskedLM.init_head first")
-        hidden = self.layer_norm(nn.functional.gelu(self.dense(states)))
-        return nn.functional.linear(hidden, embeddings, self.bias)
-
-
 @functools.lru_cache(maxsize=8)
 def _replacement_ids(vocabulary_size: int, special_ids: tuple[int, ...]) -> torch.Tensor:
     """Ids a chosen token may be replaced with at random: the vocabulary without special tokens."""
+    import torch  # in the functions that run a model only (see stilts.tasks.base)
+
     keep = torch.ones(vocabulary_size, dtype=torch.bool)
     keep[[i for i in special_ids if 0 <= i < vocabulary_size]] = False
     return keep.nonzero().squeeze(1)
@@ -114,6 +94,8 @@ def mask_tokens(
     probability: float = defaults.MLM_MASK_PROBABILITY,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(masked input ids, labels) for one padded batch; deterministic given the batch (see above)."""
+    import torch
+
     generator = torch.Generator().manual_seed(batch_seed(input_ids))
     special = torch.tensor(sorted(special_ids), dtype=input_ids.dtype)
     maskable = attention_mask.bool() & ~torch.isin(input_ids, special)
@@ -220,6 +202,8 @@ class MaskedLM(TaskFormat):
         return batch
 
     def build_head(self, task, hidden_size):
+        from stilts.tasks.heads import MaskedLMHead
+
         return MaskedLMHead(hidden_size)
 
     def init_head(self, head: MaskedLMHead, encoder, model_path: str, log) -> None:
@@ -234,6 +218,9 @@ class MaskedLM(TaskFormat):
         log(f"  MLM head: pretrained, from the {how} weights of {model_path}")
 
     def forward(self, encoder, head, batch):
+        import torch
+        from torch import nn
+
         labels = batch["labels"]
         states = encoder(**encoder_inputs(batch)).last_hidden_state
         rows, columns = (labels != IGNORE_INDEX).nonzero(as_tuple=True)

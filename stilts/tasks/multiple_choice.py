@@ -15,8 +15,6 @@ of the question's first choice and masked out of the softmax (their score is the
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import nn
 
 from stilts.metrics.classification import accuracy
 from stilts.metrics.per_example import example_id, right
@@ -29,16 +27,6 @@ IGNORE_INDEX = -100  # label of a question without a gold answer (test files): t
 MULTIPLE_CHOICE_MAX_LENGTH = 256
 #: keys of a feature that are per-choice token lists
 _PAIR_KEYS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-class ChoiceScoringHead(nn.Module):
-    def __init__(self, hidden_size: int, dropout: float = 0.1):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.scorer = nn.Linear(hidden_size, 1)
-
-    def forward(self, first_token_states: torch.Tensor) -> torch.Tensor:
-        return self.scorer(self.dropout(first_token_states)).squeeze(-1)
 
 
 class MultipleChoice(TaskFormat):
@@ -65,6 +53,8 @@ class MultipleChoice(TaskFormat):
         return features
 
     def collate(self, features, tokenizer):
+        import torch  # in the methods that run a model only (see stilts.tasks.base)
+
         n_choices = max(len(feature["input_ids"]) for feature in features)
         flat, mask = [], []
         for feature in features:
@@ -81,6 +71,8 @@ class MultipleChoice(TaskFormat):
         return batch
 
     def build_head(self, task, hidden_size):
+        from stilts.tasks.heads import ChoiceScoringHead
+
         return ChoiceScoringHead(hidden_size)
 
     hf_task_model = "AutoModelForMultipleChoice"
@@ -92,6 +84,9 @@ class MultipleChoice(TaskFormat):
         )
 
     def forward(self, encoder, head, batch):
+        import torch
+        from torch import nn
+
         batch_size, n_choices = batch["input_ids"].shape[:2]
         pairs = {key: value.flatten(0, 1) for key, value in encoder_inputs(batch).items()}
         states = encoder(**pairs).last_hidden_state[:, 0]  # (batch x choices, hidden)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from stilts.errors import BadInput
 from stilts.metrics.per_example import chunk_counts, example_id, right
@@ -34,6 +34,9 @@ from stilts.metrics.retrieval import (
     tatoeba_accuracy,
 )
 from stilts.tasks.base import TaskFormat, encoder_inputs
+
+if TYPE_CHECKING:
+    import torch
 
 # --- which hidden state -------------------------------------------------------------------------
 
@@ -78,6 +81,8 @@ def knn(x: torch.Tensor, y: torch.Tensor, k: int, *, both: bool = False, chunk_s
     column-wise top-k is merged into a running top-k, so both directions cost one pass. At most
     ``chunk_size`` x m similarities exist at a time (default: 2^26 values).
     """
+    import torch  # in the functions that run a model or search only (see stilts.tasks.base)
+
     n, m = x.shape[0], y.shape[0]
     kx, ky = min(k, m), min(k, n)
     rows = _chunk_rows(m, chunk_size)
@@ -101,11 +106,15 @@ def knn(x: torch.Tensor, y: torch.Tensor, k: int, *, both: bool = False, chunk_s
 
 
 def _unit_rows(vectors, device) -> torch.Tensor:
+    import torch
+
     tensor = torch.as_tensor(np.asarray(vectors, dtype=np.float32), device=device)
     return torch.nn.functional.normalize(tensor, dim=1)
 
 
 def search_device() -> torch.device:
+    import torch
+
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -128,6 +137,8 @@ def mine_candidates(
     best first, skipping any whose x or y is already taken, and kept when the score exceeds
     ``threshold`` (``mine_bitext``'s default 0).
     """
+    import torch
+
     device = search_device()
     x, y = _unit_rows(x, device), _unit_rows(y, device)
     x2y_sim, x2y_ind, y2x_sim, y2x_ind = knn(x, y, neighbourhood, both=True, chunk_size=chunk_size)

@@ -28,8 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
 from stilts import defaults
 from stilts.errors import BadInput
@@ -73,17 +71,6 @@ def squad_example(row: dict) -> dict:
             "answer_start": [int(start) for start in answers["answer_start"]],
         },
     }
-
-
-class SpanHead(nn.Module):
-    """One linear layer to a start and an end logit per token (HF ``*ForQuestionAnswering``)."""
-
-    def __init__(self, hidden_size: int):
-        super().__init__()
-        self.qa_outputs = nn.Linear(hidden_size, 2)
-
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        return self.qa_outputs(states)
 
 
 def _squad_v1_evaluate(gold: dict, predictions: dict, language: str) -> dict:
@@ -234,6 +221,8 @@ class SpanQA(TaskFormat):
     def collate(self, features, tokenizer):
         """Encoder inputs padded on the right (whatever the tokenizer's padding side), so token
         positions, labels and offsets keep their meaning; bookkeeping (offsets) stays out."""
+        import torch  # in the methods that run a model only (see stilts.tasks.base)
+
         longest = max(len(feature["input_ids"]) for feature in features)
         pad_values = {"input_ids": tokenizer.pad_token_id, "attention_mask": 0, "token_type_ids": 0}
         batch = {}
@@ -248,6 +237,8 @@ class SpanQA(TaskFormat):
         return batch
 
     def build_head(self, task, hidden_size):
+        from stilts.tasks.heads import SpanHead
+
         return SpanHead(hidden_size)
 
     hf_task_model = "AutoModelForQuestionAnswering"
@@ -256,10 +247,14 @@ class SpanQA(TaskFormat):
         copy_linear(head.qa_outputs, task_model.qa_outputs)
 
     def hf_logits(self, outputs):
+        import torch
+
         return torch.stack([outputs.start_logits, outputs.end_logits], dim=-1)
 
     def forward(self, encoder, head, batch):
         """Outputs are (batch, tokens, 2): start and end logits per token."""
+        from torch import nn
+
         states = encoder(**encoder_inputs(batch)).last_hidden_state
         logits = head(states)
         loss = None

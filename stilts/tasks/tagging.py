@@ -32,8 +32,6 @@ import itertools
 from collections.abc import Callable
 
 import numpy as np
-import torch
-from torch import nn
 
 from stilts import defaults
 from stilts.errors import BadInput
@@ -45,16 +43,6 @@ from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
 IGNORE_INDEX = -100  # label of positions the loss skips (torch's cross_entropy default)
 #: feature columns that only `predict` reads; `collate` keeps them out of the batch
 BOOKKEEPING = ("label_positions", "word_offset")
-
-
-class TaggingHead(nn.Module):
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(hidden_size, num_labels)
-
-    def forward(self, token_states: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(token_states))
 
 
 def word_windows(piece_counts: list[int], budget: int) -> list[tuple[int, int]]:
@@ -193,6 +181,8 @@ class TokenTagging(TaskFormat):
         return counts
 
     def collate(self, features, tokenizer):
+        import torch  # in the methods that run a model only (see stilts.tasks.base)
+
         inputs = [
             {key: value for key, value in feature.items() if key not in ("labels", *BOOKKEEPING)}
             for feature in features
@@ -209,6 +199,8 @@ class TokenTagging(TaskFormat):
     # ------------------------------------------------------------------ model
 
     def build_head(self, task, hidden_size):
+        from stilts.tasks.heads import TaggingHead
+
         return TaggingHead(hidden_size, len(task.labels))
 
     hf_task_model = "AutoModelForTokenClassification"
@@ -217,6 +209,8 @@ class TokenTagging(TaskFormat):
         copy_linear(head.classifier, task_model.classifier)  # the same layer on every token's state
 
     def forward(self, encoder, head, batch):
+        from torch import nn
+
         states = encoder(**encoder_inputs(batch)).last_hidden_state
         logits = head(states)  # (batch, sequence, labels)
         loss = None
