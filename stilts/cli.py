@@ -6,17 +6,21 @@ errors come back fast (torch and transformers take seconds to import).
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import inspect
 import sys
+from pathlib import Path
 
 import click
+from click.utils import make_default_short_help
 
 from stilts.errors import BadInput, RunFailed
 from stilts.registry import Registry
 
-#: the commands: name -> click command, imported when used ("module:attribute"). Plugins are not
-#: loaded for it: they import torch, and `stilts --help` and usage errors must come back at once
-COMMANDS: Registry[click.Command] = Registry("command", from_plugins=False)
-for _name, _target in {
+#: the commands, name -> "module:attribute" of the click command, imported when used. Plugins are not
+#: loaded for it: they import the catalogs, and `stilts --help` and usage errors must come back at once
+COMMAND_TARGETS = {
     "export": "stilts.export_cli:export",
     "mlm-corpus": "stilts.mlm.cli:mlm_corpus",
     "models": "stilts.offline.cli:models",
@@ -28,7 +32,9 @@ for _name, _target in {
     "table": "stilts.reports.cli:table",
     "tasks": "stilts.catalog_cli:tasks",
     "translate": "stilts.translate.cli:translate",
-}.items():
+}
+COMMANDS: Registry[click.Command] = Registry("command", from_plugins=False)
+for _name, _target in COMMAND_TARGETS.items():
     COMMANDS.add_lazy(_name, _target, origin="stilts")
 
 
@@ -38,6 +44,29 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx, name):
         return COMMANDS.get(name) if name in COMMANDS else None
+
+    def format_commands(self, ctx, formatter):
+        """`stilts --help`'s command list, as click writes it, from each command's docstring read out of
+        its module's source: importing the commands for their help would import pandas, numpy and
+        pydantic, a second before the list appears."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = [(name, _short_help(name, limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _short_help(name: str, limit: int) -> str:
+    """The command's short help (click's: its docstring's first sentence, cut to ``limit``), from the
+    docstring of the function its lazy target names; a command defined otherwise is imported."""
+    module_name, _, attribute = COMMAND_TARGETS.get(name, "").partition(":")
+    spec = importlib.util.find_spec(module_name) if module_name else None
+    if spec is not None and spec.origin is not None and spec.origin.endswith(".py"):
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == attribute and ast.get_docstring(node):
+                return make_default_short_help(inspect.cleandoc(ast.get_docstring(node) or ""), limit).strip()
+    return COMMANDS.get(name).get_short_help_str(limit)
 
 
 @click.group(cls=LazyGroup)
