@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import inspect
 import sys
 from pathlib import Path
 
 import click
-from click.utils import make_default_short_help
 
 from stilts.errors import BadInput, RunFailed
 from stilts.registry import Registry
@@ -64,8 +62,9 @@ def _short_help(name: str, limit: int) -> str:
     if spec is not None and spec.origin is not None and spec.origin.endswith(".py"):
         tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
         for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name == attribute and ast.get_docstring(node):
-                return make_default_short_help(inspect.cleandoc(ast.get_docstring(node) or ""), limit).strip()
+            docstring = ast.get_docstring(node, clean=False) if isinstance(node, ast.FunctionDef) else None
+            if docstring and node.name == attribute:  # the help click takes from the function
+                return click.Command(name, help=docstring).get_short_help_str(limit)
     return COMMANDS.get(name).get_short_help_str(limit)
 
 
