@@ -13,6 +13,7 @@ private tasks, formats or stage kinds from its own package without editing stilt
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from collections.abc import Iterator
@@ -139,8 +140,16 @@ def _loading_origin() -> str:
     for point in entry_points(group=PLUGIN_GROUP):
         if point.value.partition(":")[0] == module:
             return _plugin_label(point)
-    distributions = packages_distributions().get(module.partition(".")[0])
-    return distributions[0] if distributions else module
+    return _distribution_of(module.partition(".")[0]) or module
+
+
+@functools.cache
+def _distribution_of(package: str) -> str | None:
+    """The installed distribution that has the top-level ``package``. Cached: `packages_distributions`
+    reads every installed distribution's file list (half a second), and a catalog module imported
+    directly registers dozens of entries."""
+    distributions = packages_distributions().get(package)
+    return distributions[0] if distributions else None
 
 
 def _plugin_label(point) -> str:
