@@ -208,6 +208,8 @@ def sweep(
         f"sweep {config.name}: {counts['done']} done, {counts['reused']} reused (already complete), "
         f"{counts['failed']} failed; scores: {run_dir / 'scores.csv'}"
     )
+    if config.matrix.variant:  # by intermediate, a table would refuse the variants' runs of one seed
+        click.echo(f"table: stilts table {run_dir / 'scores.csv'} --by pipeline (a row per configuration and variant)")
     for name, status, reason in outcomes:
         if status == "failed":
             click.echo(f"  failed: {name}: {reason}", err=True)

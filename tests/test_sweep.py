@@ -190,7 +190,7 @@ def test_a_sweep_of_variants_tabulates_one_row_per_variant(grid, capsys, tmp_pat
     overrides = [option for setting in [*matrix, variants] for option in ("--set", setting)]
     code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out, *overrides], capsys)
     assert code == 0, stderr
-    assert "sweep small_grid: 2 done" in stdout
+    assert "sweep small_grid: 2 done" in stdout and f"table: stilts table {out / 'scores.csv'} --by pipeline" in stdout
     assert len(list(out.glob("intermediate-*/COMPLETE"))) == 1 and len(list(out.glob("target-*/COMPLETE"))) == 2
     with open(out / "scores.csv", newline="") as handle:
         assert {row["pipeline"] for row in csv.DictReader(handle)} == {"mnli-xnli-few-s1", "mnli-xnli-all-s1"}
