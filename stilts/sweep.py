@@ -23,7 +23,7 @@ from stilts.config import (
     read_yaml_mapping,
     validate_pipeline,
 )
-from stilts.errors import BadInput
+from stilts.errors import BadInput, did_you_mean
 from stilts.slurm.settings import SlurmConfig
 from stilts.stage_kinds import STAGE_KINDS
 
@@ -105,6 +105,13 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
             for name in MATRIX_FIELDS:
                 if name in settings:
                     raise BadInput(f"{path}: {field}.{block}.{name}: set by the matrix, not here")
+    # named where it was written, not in the expanded pipeline it would fail in
+    for field, blocks in [("stages", sweep.stages), *variants]:
+        for kind, settings in blocks.items():
+            known = STAGE_KINDS.get(kind).config.model_fields
+            for name in settings:
+                if name not in known:
+                    raise BadInput(f"{path}: {field}.{kind}.{name}: unknown field{did_you_mean(name, known)}")
     return sweep, path.resolve().parent
 
 

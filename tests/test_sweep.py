@@ -79,6 +79,10 @@ def test_variants_are_named_settings_applied_last_and_share_what_they_do_not_cha
         ({"en-de": {}}, "matrix.variant: variant name 'en-de': letters, digits and _ . @ + only"),
         ({"de": {"targte": {"epochs": 1}}}, "matrix.variant.de.targte: unknown stage kind"),
         ({"de": {"target": {"task": "xnli"}}}, "matrix.variant.de.target.task: set by the matrix, not here"),
+        (
+            {"de": {"target": {"train_languagez": ["de"]}}},
+            "matrix.variant.de.target.train_languagez: unknown field (did you mean 'train_languages'?)",
+        ),
     ],
 )
 def test_a_bad_variant_is_one_line_naming_it(variant, message, tmp_path):
