@@ -71,7 +71,8 @@ class SweepConfig(BaseModel):
     data: dict[str, str] = Field(default_factory=dict)
     #: settings for every stage of a kind
     stages: StageSettings = Field(default_factory=dict)
-    #: settings for one task's stage, e.g. {xnli: {batch_size: 8}}; applied after `stages`
+    #: settings for one task's stages, e.g. {xnli: {batch_size: 8}}; applied after `stages`, each to the
+    #: stages whose kind has the field
     tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     matrix: SweepMatrix
     #: what each stage's job asks for when the sweep is submitted to Slurm (`stilts.slurm.settings`)
@@ -108,11 +109,17 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
     # named where it was written, not in the expanded pipeline it would fail in
     for field, blocks in [("stages", sweep.stages), *variants]:
         for kind, settings in blocks.items():
-            known = STAGE_KINDS.get(kind).config.model_fields
-            for name in settings:
-                if name not in known:
-                    raise BadInput(f"{path}: {field}.{kind}.{name}: unknown field{did_you_mean(name, known)}")
+            _check_fields(settings, STAGE_KINDS.get(kind).config.model_fields, f"{path}: {field}.{kind}")
+    any_kinds = {name for kind in STAGE_KINDS.names() for name in STAGE_KINDS.get(kind).config.model_fields}
+    for task, settings in sweep.tasks.items():
+        _check_fields(settings, any_kinds, f"{path}: tasks.{task}")
     return sweep, path.resolve().parent
+
+
+def _check_fields(settings: dict, known, where: str) -> None:
+    for name in settings:
+        if name not in known:
+            raise BadInput(f"{where}.{name}: unknown field{did_you_mean(name, known)}")
 
 
 def pipeline_name(intermediate: str, target: str, seed: int, mlm: bool, variant: str | None = None) -> str:
@@ -161,7 +168,10 @@ def _stage(sweep: SweepConfig, variant: dict, kind: str, task_names: list[str], 
     """A stage's settings: the kind's (`stages`), then the task's (`tasks`), then the variant's."""
     stage = {"kind": kind, **sweep.stages.get(kind, {})}
     if kind != "intermediate" or len(task_names) == 1:
-        stage.update(sweep.tasks.get(task_names[0], {}))
+        # a task's settings go to those of its stages that have the field: its learning rate to the
+        # stage that trains on it, not to the one that evaluates it
+        known = STAGE_KINDS.get(kind).config.model_fields
+        stage.update({name: value for name, value in sweep.tasks.get(task_names[0], {}).items() if name in known})
     stage.update(variant.get(kind, {}))
     stage.update(fields)
     return stage

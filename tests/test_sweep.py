@@ -73,6 +73,34 @@ def test_variants_are_named_settings_applied_last_and_share_what_they_do_not_cha
     assert len(prints["target"]) == 8
 
 
+def test_a_tasks_settings_go_to_the_stages_that_have_them():
+    sweep = SweepConfig.model_validate(
+        {
+            "name": "per_task",
+            "model": "some/hub-model",
+            "tasks": {"panx": {"learning_rate": 2e-5, "max_examples": 100, "batch_size": 8}},
+            "matrix": {"target": ["panx"]},
+        }
+    )
+    (pipeline,) = expand(sweep, "per_task.yaml")
+    target, evaluate = pipeline.stages
+    assert (target.learning_rate, target.batch_size) == (2e-5, 8) and not hasattr(target, "max_examples")
+    assert (evaluate.max_examples, evaluate.batch_size) == (100, 8) and not hasattr(evaluate, "learning_rate")
+
+
+def test_a_tasks_unknown_setting_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "per_task.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"name": "t", "model": "m", "tasks": {"panx": {"learnin_rate": 1}}, "matrix": {"target": ["panx"]}}
+        )
+    )
+    with pytest.raises(
+        BadInput, match=re.escape("tasks.panx.learnin_rate: unknown field (did you mean 'learning_rate'?)")
+    ):
+        load_sweep(path)
+
+
 @pytest.mark.parametrize(
     "variant, message",
     [
