@@ -269,3 +269,10 @@ def test_two_names_for_one_row_and_seed_are_refused(tmp_path, capsys):
     line = _error(capsys, _write_run(tmp_path / "run", systems), "--by", "pipeline")
     assert "pipelines 'mnli-xnli-s1', 'mnli' each ran pipeline=mnli on xnli with seed 1" in line
     assert "give one another name" in line
+    # one name for two intermediate configurations with the same seed (with other seeds: a warning)
+    (tmp_path / "again.csv").write_text(
+        "pipeline,intermediate,mlm,target,seed,split,language,metric,value\n"
+        "reused,none,false,xnli,1,dev,de,accuracy,50\nreused,mnli,false,xnli,1,dev,de,accuracy,100\n"
+    )
+    line = _error(capsys, tmp_path / "again.csv", "--by", "pipeline")
+    assert "pipeline 'reused' ran xnli after 2 intermediate configurations (none, mnli) with seed 1" in line

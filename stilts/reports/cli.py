@@ -154,8 +154,9 @@ def table(
     config_keys = CONFIG_KEYS_BY[by]
     if by == "pipeline":
         scores = sc.pipeline_rows(scores)
+    sc.check_one_run_per_seed(scores, config_keys)  # before any warning: bad input is one line
+    if by == "pipeline":
         _warn_about_reused_names(scores)
-    sc.check_one_run_per_seed(scores, config_keys)
 
     if best:
         sc.select_split(scores, sc.DEFAULT_SPLIT)

@@ -163,25 +163,27 @@ def pipeline_rows(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_one_run_per_seed(scores: pd.DataFrame, config_keys: Sequence[str] = CONFIG_KEYS) -> None:
-    """A cell's runs are its seeds: two pipelines' runs of one row, target and seed (pipelines that
-    differ in something the row does not name, or one run under two names) would be pooled as if they
-    were two seeds. BadInput naming them, and what tells them apart."""
+    """A cell's runs are its seeds: two runs of one row, target and seed (pipelines that differ in
+    something the row does not name, one run under two names, or a name re-used for another
+    intermediate configuration) would be pooled as if they were two seeds. BadInput naming them."""
     name = PIPELINE_NAME if PIPELINE_NAME in scores else "pipeline"
     keys = [*config_keys, "target", "seed"]
-    names = scores.drop_duplicates([*keys, name]).groupby(keys, sort=False)[name]
-    for key, pipelines in names:
-        if len(pipelines) > 1:
-            config = config_of(key[: len(config_keys)], config_keys)
-            remedy = (
-                "--by pipeline makes a row of each"
-                if list(config_keys) == CONFIG_KEYS
-                else "give one another name (stilts run --set name=...)"
-            )
-            raise BadInput(
-                f"{source_of(scores)}: pipelines {', '.join(map(repr, pipelines))} each ran "
-                f"{config_text(config, config_keys)} on {key[-2]} with seed {key[-1]}: a cell pools its runs as "
-                f"seeds, and these are not; {remedy}"
-            )
+    runs = scores.drop_duplicates([*keys, name, *CONFIG_KEYS]).groupby(keys, sort=False)
+    for key, group in runs:
+        if len(group) == 1:
+            continue
+        names = list(dict.fromkeys(group[name]))
+        config, target, seed = config_of(key[: len(config_keys)], config_keys), key[-2], key[-1]
+        if len(names) > 1:
+            what = f"pipelines {', '.join(map(repr, names))} each ran {config_text(config, config_keys)} on {target}"
+        else:
+            ran = ", ".join(f"{i}{'+mlm' if m else ''}" for i, m in zip(group["intermediate"], group["mlm"]))
+            what = f"pipeline '{names[0]}' ran {target} after {len(group)} intermediate configurations ({ran})"
+        by_intermediate = list(config_keys) == CONFIG_KEYS
+        remedy = "--by pipeline makes a row of each" if by_intermediate else "give one another name (--set name=...)"
+        raise BadInput(
+            f"{source_of(scores)}: {what} with seed {seed}: a cell pools its runs as seeds, and these are not; {remedy}"
+        )
 
 
 def source_of(scores: pd.DataFrame) -> str:
