@@ -93,27 +93,31 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
         sweep = SweepConfig.model_validate(raw)
     except ValidationError as error:
         raise BadInput(f"{path}: {describe_validation_error(error.errors()[0], raw, SweepConfig)}") from None
+    _check_settings_blocks(sweep, path)
+    return sweep, path.resolve().parent
+
+
+def _check_settings_blocks(sweep: SweepConfig, path: Path) -> None:
+    """The settings blocks name stage kinds that exist and fields those stages have, and no field the
+    matrix sets; an error names the block as it was written, not the expanded pipeline it fails in."""
+    kinds = STAGE_KINDS.names()
     variants = [(f"matrix.variant.{name}", settings) for name, settings in (sweep.matrix.variant or {}).items()]
-    by_kind = [("stages", sweep.stages), ("slurm.stages", sweep.slurm.stages if sweep.slurm else {}), *variants]
-    for field, blocks in by_kind:
-        unknown = set(blocks) - set(STAGE_KINDS.names())
+    slurm_stages = ("slurm.stages", sweep.slurm.stages if sweep.slurm else {})
+    for field, blocks in [("stages", sweep.stages), slurm_stages, *variants]:
+        unknown = set(blocks) - set(kinds)
         if unknown:
-            raise BadInput(
-                f"{path}: {field}.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(STAGE_KINDS.names())})"
-            )
+            raise BadInput(f"{path}: {field}.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(kinds)})")
     for field, blocks in [("stages", sweep.stages), ("tasks", sweep.tasks), *variants]:
         for block, settings in blocks.items():
             for name in MATRIX_FIELDS:
                 if name in settings:
                     raise BadInput(f"{path}: {field}.{block}.{name}: set by the matrix, not here")
-    # named where it was written, not in the expanded pipeline it would fail in
     for field, blocks in [("stages", sweep.stages), *variants]:
         for kind, settings in blocks.items():
             _check_fields(settings, STAGE_KINDS.get(kind).config.model_fields, f"{path}: {field}.{kind}")
-    any_kinds = {name for kind in STAGE_KINDS.names() for name in STAGE_KINDS.get(kind).config.model_fields}
-    for task, settings in sweep.tasks.items():
-        _check_fields(settings, any_kinds, f"{path}: tasks.{task}")
-    return sweep, path.resolve().parent
+    any_kind = {name for kind in kinds for name in STAGE_KINDS.get(kind).config.model_fields}
+    for task, settings in sweep.tasks.items():  # a task's settings go to those of its stages that have them
+        _check_fields(settings, any_kind, f"{path}: tasks.{task}")
 
 
 def _check_fields(settings: dict, known, where: str) -> None:
@@ -123,8 +127,8 @@ def _check_fields(settings: dict, known, where: str) -> None:
 
 
 def pipeline_name(intermediate: str, target: str, seed: int, mlm: bool, variant: str | None = None) -> str:
-    """``<intermediate>[+mlm]-<target>[-<variant>]-s<seed>``; no part but the intermediate
-    configuration's holds a '-' (task and variant names have none)."""
+    """``<intermediate>[+mlm]-<target>[-<variant>]-s<seed>``, which `stilts table --by pipeline` takes
+    apart again (`stilts.reports.scores.pipeline_row`)."""
     return f"{intermediate}{'+mlm' if mlm else ''}-{target}{f'-{variant}' if variant else ''}-s{seed}"
 
 
