@@ -7,6 +7,7 @@ import torch
 from tqdm.auto import tqdm
 
 from stilts.catalog import Task
+from stilts.devices import evaluation_batch_size
 from stilts.featurize import feature_lengths, featurize, make_loader
 
 
@@ -16,12 +17,13 @@ def predict_outputs(
     task: Task,
     features,
     tokenizer,
-    batch_size: int,
+    batch_size: int | None,
     desc: str = "predicting",
     *,
     sort_by_length: bool = True,
 ) -> list[np.ndarray]:
-    """One output array per feature, in feature order.
+    """One output array per feature, in feature order; ``batch_size`` None: the device's default
+    (`stilts.devices.evaluation_batch_size`).
 
     Features are run sorted by length (unless ``sort_by_length`` is false, which is only there to
     measure what sorting saves), so each batch pads little; every process of a distributed run sees
@@ -31,6 +33,7 @@ def predict_outputs(
     batch (one at the end).
     """
     device = accelerator.device
+    batch_size = evaluation_batch_size(device, batch_size)
     order = np.argsort(feature_lengths(features), kind="stable") if sort_by_length else np.arange(len(features))
     loader = make_loader(
         task, features, tokenizer, batch_size, shuffle=False, order=order, pin_memory=device.type == "cuda"
@@ -55,7 +58,15 @@ def predict_outputs(
 
 
 def predict_examples(
-    accelerator, model, task: Task, examples: list[dict], tokenizer, *, max_length: int, batch_size: int, desc: str
+    accelerator,
+    model,
+    task: Task,
+    examples: list[dict],
+    tokenizer,
+    *,
+    max_length: int,
+    batch_size: int | None,
+    desc: str,
 ) -> list:
     """The format's predictions for ``examples``, one per example (labels not needed)."""
     features = featurize(task, examples, tokenizer, max_length)
@@ -71,7 +82,7 @@ def evaluate_examples(
     tokenizer,
     *,
     max_length: int,
-    batch_size: int,
+    batch_size: int | None,
     language: str,
     desc: str = "evaluating",
     split: str = "",

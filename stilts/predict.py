@@ -198,7 +198,7 @@ def predict_run(
     """Write every predictor's predictions for ``split``; returns task -> the languages written."""
     import dataclasses
 
-    from stilts.devices import evaluation_batch_size, make_accelerator
+    from stilts.devices import make_accelerator
     from stilts.evaluation import predict_examples
     from stilts.execution import quiet_libraries
     from stilts.modeling import StageModel, load_encoder, load_head
@@ -243,7 +243,7 @@ def predict_run(
                 examples,
                 tokenizer,
                 max_length=max_length,
-                batch_size=evaluation_batch_size(accelerator.device, batch_size),
+                batch_size=batch_size,
                 desc=f"{task.name} {split} {language}",
             )
             if accelerator.is_main_process:

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from stilts import defaults
 from stilts.catalog import Task
 from stilts.checkpoints import CheckpointStore
-from stilts.devices import evaluation_batch_size, to_device
+from stilts.devices import to_device
 from stilts.errors import RunFailed
 from stilts.evaluation import predict_outputs
 from stilts.featurize import Batcher, feature_lengths
@@ -255,7 +255,6 @@ def validate(
     accelerator, model, validation_sets: list[ValidationSet], tokenizer, batch_size: int | None = None
 ) -> dict[str, dict[str, dict]]:
     """Metrics of every validation set: task -> language -> metrics."""
-    batch_size = evaluation_batch_size(accelerator.device, batch_size)
     results: dict[str, dict[str, dict]] = {}
     for item in validation_sets:
         outputs = predict_outputs(

@@ -16,7 +16,6 @@ from stilts.artifacts import upsert_scores
 from stilts.catalog import get_task
 from stilts.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
 from stilts.data import DataRead, load_examples, training_task
-from stilts.devices import evaluation_batch_size
 from stilts.engine import score_labels
 from stilts.errors import BadInput, MissingSplit, did_you_mean
 from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
@@ -218,7 +217,7 @@ class EvaluateStageRunner(StageRunner):
                 examples,
                 tokenizer,
                 max_length=settings["max_length"],
-                batch_size=evaluation_batch_size(accelerator.device, stage.config.batch_size),
+                batch_size=stage.config.batch_size,
                 desc=f"{task.name} {split} {language}",
             )
             state = states.setdefault(language, {})
