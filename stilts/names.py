@@ -263,6 +263,14 @@ SCORE_KEY = SCORE_COLUMNS[:-1]
 RUN_KEYS = ["pipeline", "intermediate", "mlm", "target", "seed"]
 #: a configuration: what a table row compares
 CONFIG_KEYS = ["intermediate", "mlm"]
+
+
+def configuration_name(intermediate: str, mlm: bool) -> str:
+    """A configuration (scores.csv's intermediate and mlm) as one name, ``mnli`` or ``mnli+mlm``: how
+    messages name it and how a sweep's pipeline names begin (`stilts table --by pipeline` reads them)."""
+    return f"{intermediate}+mlm" if mlm else intermediate
+
+
 #: `stilts table --by`: the columns that name a configuration. By pipeline, a row is one pipeline's runs
 #: (its seeds: a re-run with another seed keeps the name; a sweep's names count without their target
 #: and seed), so that runs differing in something other than the intermediate task (a target stage's

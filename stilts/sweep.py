@@ -24,6 +24,7 @@ from stilts.config import (
     validate_pipeline,
 )
 from stilts.errors import BadInput, did_you_mean
+from stilts.names import configuration_name
 from stilts.slurm.settings import SlurmConfig
 from stilts.stage_kinds import STAGE_KINDS
 
@@ -129,7 +130,7 @@ def _check_fields(settings: dict, known, where: str) -> None:
 def pipeline_name(intermediate: str, target: str, seed: int, mlm: bool, variant: str | None = None) -> str:
     """``<intermediate>[+mlm]-<target>[-<variant>]-s<seed>``, which `stilts table --by pipeline` takes
     apart again (`stilts.reports.scores.pipeline_row`)."""
-    return f"{intermediate}{'+mlm' if mlm else ''}-{target}{f'-{variant}' if variant else ''}-s{seed}"
+    return f"{configuration_name(intermediate, mlm)}-{target}{f'-{variant}' if variant else ''}-s{seed}"
 
 
 def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from stilts.errors import BadInput, did_you_mean
-from stilts.names import BENCHMARKS, CONFIG_KEYS, CONFIG_KEYS_BY
+from stilts.names import BENCHMARKS, CONFIG_KEYS, CONFIG_KEYS_BY, configuration_name
 from stilts.reports import render
 from stilts.reports import scores as sc
 
@@ -300,7 +300,7 @@ def _warn_about_reused_names(scores) -> None:
     configs = scores.drop_duplicates(["pipeline", *CONFIG_KEYS]).groupby("pipeline", sort=False)
     for pipeline, rows in configs:
         if len(rows) > 1:
-            intermediates = ", ".join(f"{i}{'+mlm' if m else ''}" for i, m in zip(rows["intermediate"], rows["mlm"]))
+            intermediates = ", ".join(map(configuration_name, rows["intermediate"], rows["mlm"]))
             click.echo(
                 f"warning: {sc.source_of(scores)}: pipeline '{pipeline}' has runs of {len(rows)} intermediate "
                 f"configurations ({intermediates}); --by pipeline pools them as one pipeline's seeds",

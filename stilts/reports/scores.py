@@ -42,6 +42,7 @@ from stilts.names import (
     TARGET_METRICS,
     XGLUE_TARGETS,
     XTREME_TARGETS,
+    configuration_name,
 )
 
 # the names and orders of tables are written once, in stilts.names
@@ -145,7 +146,7 @@ def pipeline_row(pipeline: str, intermediate: str, mlm: bool, target: str, seed:
     `stilts sweep` names each run by (``<intermediate>[+mlm]-<target>[-<variant>]-s<seed>``, so
     ``mnli-panx-de-s1`` -> ``mnli-de``); a sweep's runs of one configuration so share a row over
     targets and seeds. Other names are rows as they are."""
-    configuration = f"{intermediate}{'+mlm' if mlm else ''}"
+    configuration = configuration_name(intermediate, mlm)
     head, tail = f"{configuration}-{target}", f"-s{seed}"
     if pipeline == head + tail:
         return configuration
@@ -177,7 +178,7 @@ def check_one_run_per_seed(scores: pd.DataFrame, config_keys: Sequence[str] = CO
         if len(names) > 1:
             what = f"pipelines {', '.join(map(repr, names))} each ran {config_text(config, config_keys)} on {target}"
         else:
-            ran = ", ".join(f"{i}{'+mlm' if m else ''}" for i, m in zip(group["intermediate"], group["mlm"]))
+            ran = ", ".join(map(configuration_name, group["intermediate"], group["mlm"]))
             what = f"pipeline '{names[0]}' ran {target} after {len(group)} intermediate configurations ({ran})"
         by_intermediate = list(config_keys) == CONFIG_KEYS
         remedy = "--by pipeline makes a row of each" if by_intermediate else "give one another name (--set name=...)"
