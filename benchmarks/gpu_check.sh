@@ -39,8 +39,8 @@ fi
 export PYTHONPATH="$work/site-packages${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error
 export TMPDIR="$work"
-# not from the tree's root: `python -m` puts the working folder first on sys.path, and the tree's
-# stilts/ alone lacks stilts.intermediate and the other mapped packages
+# not from the tree's root: `python -m` puts the working folder first on sys.path, and the tree has no
+# dist-info, so stilts' own plugins (entry points) would not be found
 cd "$work"
 status=0
 "${python[@]}" "$here/gpu_check.py" --repo "$repo" --work "$work" --results "$results" \

@@ -20,9 +20,8 @@ fails for pyarrow's on Python 3.12):
 - every carried wheel whose distribution this Python lacks (or has older than stilts requires) is
   unpacked there, as pip would install it (``*.data/purelib`` and ``platlib`` included); the others
   are left to the machine's own;
-- ``stilts/`` is the package as pyproject's ``[tool.setuptools] package-dir`` maps it, made of
-  symbolic links into the tree (``stilts/intermediate`` -> ``intermediate/``, ...), so the tree is
-  used as it is and the plugins' modules resolve;
+- ``stilts/`` is a symbolic link to the tree's ``stilts/`` (every package of the distribution is under
+  it), so the tree is used as it is;
 - ``stilts-<version>.dist-info`` (METADATA with the requirements, ``entry_points.txt``,
   ``top_level.txt``), generated from pyproject.toml: stilts' own tasks and stage kinds are plugins
   found through the ``stilts.plugins`` entry points (stilts/registry.py), which an uninstalled tree
@@ -421,25 +420,11 @@ def unpack_wheels(carry: Path, site: Path, project: dict, wheel_list: Path = WHE
 
 
 def write_stilts(repo: Path, site: Path, project: dict) -> dict:
-    """``site/stilts``: the tree's packages as pyproject maps them, by symbolic links; and the
-    distribution's metadata with the entry points. Returns what was made."""
-    setuptools = project.get("tool", {}).get("setuptools", {})
-    package_dir = setuptools.get("package-dir", {"stilts": "stilts"})
+    """``site/stilts``: a symbolic link to the tree's package; and the distribution's metadata with the
+    entry points. Returns what was made."""
     metadata = project["project"]
-    root = site / "stilts"
-    root.mkdir(parents=True)
-    for entry in sorted((repo / package_dir.get("stilts", "stilts")).iterdir()):
-        if entry.name != "__pycache__":
-            (root / entry.name).symlink_to(entry)
-    links = {"stilts": str(repo / package_dir.get("stilts", "stilts"))}
-    for package, folder in sorted(package_dir.items()):
-        if package == "stilts":
-            continue
-        link = site.joinpath(*package.split("."))
-        if link.exists() or link.is_symlink():
-            link.unlink()
-        link.symlink_to(repo / folder, target_is_directory=True)
-        links[package] = str(repo / folder)
+    (site / "stilts").symlink_to(repo / "stilts", target_is_directory=True)
+    links = {"stilts": str(repo / "stilts")}
     info = site / f"{metadata['name']}-{metadata['version']}.dist-info"
     info.mkdir()
     lines = ["Metadata-Version: 2.1", f"Name: {metadata['name']}", f"Version: {metadata['version']}"]

@@ -4,7 +4,7 @@ A stage kind is one declaration (`StageKind`): the YAML fields of its stages (a 
 stage of it is planned (checked against the catalog and the stages before it, defaults resolved into
 the settings that its fingerprint hashes), what it reads, how it runs and what it does when it is
 reused. The engine plans and runs every stage through these and names no kind; the stage packages
-register theirs (``intermediate/`` registers ``intermediate``; ``target/`` ``target`` and
+register theirs (``stilts/intermediate/`` registers ``intermediate``; ``stilts/target/`` ``target`` and
 ``evaluate``), and other packages can add kinds as plugins.
 """
 

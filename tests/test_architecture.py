@@ -8,14 +8,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: installed module prefix -> folder (pyproject's package-dir)
-PACKAGES = {
-    "stilts": ROOT / "stilts",
-    "stilts.intermediate": ROOT / "intermediate",
-    "stilts.target": ROOT / "target",
-    "stilts.mlm": ROOT / "mlm",
-    "stilts.translate": ROOT / "translate",
-}
+#: installed module prefix -> folder
+PACKAGES = {"stilts": ROOT / "stilts"}
 STAGE_PACKAGES = ("stilts.intermediate", "stilts.target", "stilts.mlm", "stilts.translate")
 
 
