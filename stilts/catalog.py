@@ -7,7 +7,7 @@ never branches on task names.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +17,22 @@ from stilts.tasks.base import TaskFormat
 SPLITS = ("train", "dev", "test")
 
 
+#: the branch a Hub data set's own files are on
+MAIN = "main"
+#: the branch where the Hub keeps its Parquet conversion of a data set (``<config>/<split>/*.parquet``;
+#: ``default`` for a data set without named configs): the only form ``datasets`` >= 4 can read of a
+#: data set whose main is still a loading script
+PARQUET_CONVERSION = "refs/convert/parquet"
+
+
 @dataclass(frozen=True)
 class HubSource:
-    """Where a task lives on the Hugging Face Hub and how its rows become our examples."""
+    """Where a task lives on the Hugging Face Hub and how its rows become our examples.
+
+    The layout facts (which branch holds readable files, which configs lack which splits) are the
+    Hub's as it is today, declared here rather than discovered by trial, so that a missing split is
+    known to be missing and a missing file is known to be a fault.
+    """
 
     dataset_id: str
     #: config name for a language (tasks with one config ignore the language)
@@ -29,10 +42,13 @@ class HubSource:
     splits: dict[str, str]
     #: Hub row -> example dict, or None to drop the row (e.g. no gold label)
     to_example: Callable[[dict], dict | None]
-    #: (config, Hub split) -> the Parquet files to read instead of loading ``dataset_id`` itself: for a
-    #: data set the Hub has only as a loading script (which ``datasets`` >= 4 no longer runs) and the
-    #: Parquet conversion the Hub made of it (its ``refs/convert/parquet`` branch). None: ``load_dataset``
-    parquet_files: Callable[[str | None, str], str] | None = None
+    #: the branches to read, in order: `MAIN` (the repo's own data files, as its README's ``configs:``
+    #: declare them, read by ``datasets``) and/or `PARQUET_CONVERSION`; a later one is read when an
+    #: earlier one holds only a loading script
+    revisions: tuple[str, ...] = (MAIN,)
+    #: Hub config -> the only Hub splits it has, for configs that lack some of ``splits``
+    #: (google/xtreme's ``udpos.Thai`` has only ``test``): asking for another is a missing split
+    config_splits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import random
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import chain, zip_longest
 from pathlib import Path
 
 from stilts.catalog import Task, get_task
-from stilts.errors import BadInput, MissingSplit, RunFailed, Unlabelled, is_hub_outage
+from stilts.errors import BadInput, MissingSplit, Unlabelled
+from stilts.readers.layout import noting_files_read
 
 HUB = "hub"
 #: fixed shuffle of a composite task's concatenated training parts (see `_load_parts`)
@@ -59,10 +65,63 @@ def _load_examples(task: Task, split: str, language: str, sources: dict[str, str
     else:
         if task.read_local is None:
             raise BadInput(f"data.{task.name}: task '{task.name}' has no reader for local files")
-        examples = task.read_local(Path(source), split, language)
+        with noting_files_read() as files:
+            examples = task.read_local(Path(source), split, language)
+        if _origins.get() is not None:
+            _note_origin(task, split, language, local_origin(Path(source), files))
     if not examples:
         raise BadInput(f"data.{task.name}: no {split} examples for language '{language}' in {source}")
     return examples
+
+
+# --- where each split came from -------------------------------------------------------------------
+
+_origins: ContextVar[list[dict] | None] = ContextVar("origins", default=None)
+
+
+@contextlib.contextmanager
+def recording_origins() -> Iterator[list[dict]]:
+    """Where each split that `load_examples` reads inside comes from, once per (task, split, language):
+    ``{"task", "split", "language"}`` with, for a local folder, ``local`` and ``files`` (path -> sha256),
+    or for the Hub, ``hub``, ``config``, ``split`` (the Hub's), ``revision`` and the commit ``sha``
+    served. A stage records it in its config.json (``sources``); `stilts prepare` prints it."""
+    origins: list[dict] = []
+    token = _origins.set(origins)
+    try:
+        yield origins
+    finally:
+        _origins.reset(token)
+
+
+def _note_origin(task: Task, split: str, language: str, origin: dict) -> None:
+    origins = _origins.get()
+    if origins is None:
+        return
+    entry = {"task": task.name, "split": split, "language": language, "from": origin}
+    if entry not in origins:
+        origins.append(entry)
+
+
+def local_origin(folder: Path, files: list[Path]) -> dict:
+    """A local folder and the sha256 of each file read from it (relative names where they are inside it)."""
+    folder = folder.resolve()
+    hashes, size = {}, 0
+    for path in dict.fromkeys(file.resolve() for file in files):
+        name = str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
+        stat = path.stat()
+        hashes[name] = _sha256(path, stat.st_size, stat.st_mtime_ns)
+        size += stat.st_size
+    return {"local": str(folder), "files": hashes, "bytes": size}
+
+
+@functools.lru_cache(maxsize=1024)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, once per process for a file unchanged (size and time in the key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _load_parts(task: Task, split: str, language: str, sources: dict[str, str]) -> list[dict]:
@@ -106,27 +165,11 @@ def _load_from_hub(task: Task, split: str, language: str) -> list[dict]:
         raise BadInput(f"data.{task.name}: task '{task.name}' is not on the Hub; give a local folder")
     if split not in task.hub.splits:
         raise MissingSplit(f"data.{task.name}: the Hub dataset {task.hub.dataset_id} has no {split} split")
-    import datasets
+    from stilts.hub import read_hub_split
 
-    config = task.hub.config(language)
     hub_split = task.hub.splits[split].format(language=language)
-    try:
-        if task.hub.parquet_files is not None:
-            files = task.hub.parquet_files(config, hub_split)
-            rows = datasets.load_dataset("parquet", data_files={hub_split: files}, split=hub_split)
-        else:
-            rows = datasets.load_dataset(task.hub.dataset_id, config, split=hub_split)
-    # what datasets documents: FileNotFoundError (DatasetNotFoundError) for an unknown or unreachable
-    # dataset, ValueError for an unknown config or split, ConnectionError when the Hub is down
-    except (OSError, ValueError) as error:
-        where = f"{task.hub.dataset_id}" + (f" ({config})" if config else "")
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if is_hub_outage(error):
-            raise RunFailed(f"data.{task.name}: the Hub did not answer for {where}: {first_line}") from None
-        raise BadInput(
-            f"data.{task.name}: cannot load {where} from the Hub: {first_line}. "
-            f"Give a local folder of the original files under data.{task.name}"
-        ) from None
+    rows, origin = read_hub_split(task.hub, language, hub_split, f"data.{task.name}")
+    _note_origin(task, split, language, origin.record())
     examples = []
     for row in rows:
         example = task.hub.to_example(row)

@@ -16,8 +16,9 @@ from pathlib import Path
 from stilts.artifacts import clear_failed, locked, mark_complete, mark_failed, write_json_atomic
 from stilts.catalog import TASK_FAMILIES, TASKS, get_task
 from stilts.config import PipelineConfig, stage_name
-from stilts.data import HUB
+from stilts.data import HUB, recording_origins
 from stilts.errors import BadInput, did_you_mean, one_line
+from stilts.hub import cached_model_sha
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
 
 OFFLINE_PREFIX = "offline/"
@@ -164,7 +165,8 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
         clear_failed(stage.folder)
     accelerator.wait_for_everyone()
     try:
-        metrics = runner.run(stage, context)
+        with recording_origins() as origins:
+            metrics = runner.run(stage, context)
     except Exception as error:  # an interrupt (Ctrl-C, a job's end) is a stop, not a failure
         if accelerator.is_main_process:
             mark_failed(stage.folder, one_line(error))  # for `stilts status`
@@ -183,6 +185,10 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
                 "settings": stage.settings,
                 # where the stage's data came from (`stilts predict` reads other splits from there)
                 "data": context.data_sources,
+                # what was read: each split's files and their sha256, or the Hub revision served
+                "sources": origins,
+                # the commit of a Hub model the run started from (None: a local folder)
+                "model_sha": None if Path(context.model_path).is_dir() else cached_model_sha(context.model_path),
             },
         )
         write_json_atomic(stage.folder / "metrics.json", metrics)

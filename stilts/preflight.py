@@ -27,10 +27,12 @@ def stages_to_run(stages: list[PlannedStage]) -> list[PlannedStage]:
     return [stage for stage in stages if stage.fingerprint in running]
 
 
-def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print) -> int:
-    """Load every (task, split, language) that a stage to run in ``plans`` (stages and their data
-    sources) will read; the first problem is raised as the BadInput the stage would raise. Returns how
-    many distinct reads were checked."""
+def planned_reads(
+    plans: list[tuple[list[PlannedStage], dict[str, str]]],
+) -> tuple[dict[ReadKey, tuple[DataRead, dict[str, str]]], dict[str, tuple[dict[str, str], list[ReadKey]]]]:
+    """Every distinct (task, split, language, sources) that a stage to run in ``plans`` (stages and
+    their data sources) will read, optional only if every stage reading it may do without it; and per
+    stage (fingerprint) its sources and reads."""
     reads: dict[ReadKey, tuple[DataRead, dict[str, str]]] = {}
     stages_of: dict[str, tuple[dict[str, str], list[ReadKey]]] = {}
     for stages, sources in plans:
@@ -40,6 +42,14 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
                 if key not in reads or reads[key][0].optional:
                     reads[key] = (read, sources)
                 stages_of.setdefault(stage.fingerprint, (sources, []))[1].append(key)
+    return reads, stages_of
+
+
+def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print) -> int:
+    """Load every (task, split, language) that a stage to run in ``plans`` (stages and their data
+    sources) will read; the first problem is raised as the BadInput the stage would raise. Returns how
+    many distinct reads were checked."""
+    reads, stages_of = planned_reads(plans)
     if not reads:
         return 0
     started = time.perf_counter()

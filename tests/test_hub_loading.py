@@ -32,11 +32,12 @@ def test_hub_rows_are_mapped_with_the_hub_label_order(tmp_path):
     assert examples[0]["text_a"] == "Er kam." and examples[1]["text_b"] == "Sie blieb."
 
 
-def test_unreachable_hub_is_one_clear_line():
+def test_offline_without_the_split_in_the_cache_is_one_clear_line():
     with pytest.raises(
         BadInput,
-        match=r"data.xnli: cannot load facebook/xnli \(de\) from the Hub: .*"
-        r"Give a local folder of the original files under data.xnli",
+        match=r"^data.xnli: facebook/xnli \(de\) split validation @ main is not in this machine's Hugging Face "
+        r"cache and HF_HUB_OFFLINE is set: run `stilts prepare` where the Hub can be reached, or give a local "
+        r"folder of the release files under data.xnli$",
     ):
         load_examples(get_task("xnli"), "dev", "de", {})
 
@@ -60,5 +61,5 @@ def test_a_hub_outage_is_a_run_failure_not_bad_input(monkeypatch):
     with pytest.raises(RunFailed, match=r"data.xnli: the Hub did not answer for facebook/xnli \(de\)"):
         load_examples(get_task("xnli"), "dev", "de", {})
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(BadInput, match="Give a local folder"):
+    with pytest.raises(BadInput, match="run `stilts prepare` where the Hub can be reached, or give a local folder"):
         load_examples(get_task("xnli"), "dev", "de", {})

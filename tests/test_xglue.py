@@ -6,7 +6,6 @@ tiny model (XGLUE's submission layout from `stilts predict`)."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import math
@@ -14,7 +13,6 @@ import random
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 from helpers import run_cli
@@ -195,36 +193,13 @@ def test_hub_rows_map_through_the_hubs_label_orders():
     assert hub("xglue_xnli").dataset_id == "facebook/xnli" and hub("xglue_xnli").splits["train"] == "train"
     assert hub("xglue_xnli").to_example({"premise": "p", "hypothesis": "h", "label": 2})["label"] == "contradiction"
     assert hub("xglue_pawsx") is get_task("pawsx").hub and hub("xglue_mlqa") is get_task("mlqa").hub
-    # microsoft/xglue is a loading script: its six own tasks read the Hub's Parquet conversion of it
-    source = hub("xglue_wpr")
-    assert source.parquet_files(source.config("de"), source.splits["dev"].format(language="de")) == (
-        "hf://datasets/microsoft/xglue@refs%2Fconvert%2Fparquet/wpr/validation.de/*.parquet"
-    )
+    # microsoft/xglue was a loading script: its six own tasks read main's Parquet, else the Hub's conversion
+    assert hub("xglue_wpr").revisions == ("main", "refs/convert/parquet")
     with pytest.raises(BadInput, match=r"unknown tag 'X-FOO' in a Hub row"):
         hub("xglue_ner").to_example({"words": ["a"], "ner": ["X-FOO"]})
     # the Hub's loading script has 17 POS languages, not pt: a missing split, which evaluation skips
     with pytest.raises(MissingSplit, match=r"microsoft/xglue has no 'pt' split of pos"):
         load_examples(get_task("xglue_pos"), "dev", "pt", {})
-
-
-def test_hub_loading_reads_the_parquet_conversion(tmp_path):
-    """load_examples through `datasets` on a local folder laid out as the Hub's refs/convert/parquet branch
-    (``<config>/<split>/0000.parquet``, splits ``validation.<lang>``), ClassLabel ids in its rows."""
-    folder = tmp_path / "parquet"
-    (folder / "qam" / "validation.de").mkdir(parents=True)
-    rows = [{"question": "q1", "answer": "a1", "label": 1}, {"question": "q2", "answer": "a2", "label": 0}]
-    pd.DataFrame(rows).to_parquet(folder / "qam" / "validation.de" / "0000.parquet")
-    task = get_task("xglue_qam")
-    local = dataclasses.replace(
-        task, hub=dataclasses.replace(task.hub, parquet_files=lambda config, split: f"{folder}/{config}/{split}/*")
-    )
-    examples = load_examples(local, "dev", "de", {})
-    assert [(e["text_a"], e["label"]) for e in examples] == [("q1", "1"), ("q2", "0")]
-    # offline (or without that branch): one line that says to give the local folder
-    with pytest.raises(
-        BadInput, match=r"data.xglue_qam: cannot load microsoft/xglue \(qam\) from the Hub: .*local folder"
-    ):
-        load_examples(task, "dev", "de", {})
 
 
 # ----------------------------------------------------------------------------- stilts score

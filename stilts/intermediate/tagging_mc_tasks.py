@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import HubSource, Task, register_task
+from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Task, register_task
 from stilts.errors import BadInput
 from stilts.readers._io import numbered_lines, read_json
 from stilts.readers.layout import FileLayout, ignoring_language
@@ -64,7 +64,14 @@ HELLASWAG = register_task(
             parse=ignoring_language(read_hellaswag),
             split_note=NO_TEST_LABELS,
         ),
-        hub=HubSource("Rowan/hellaswag", config=lambda language: None, splits=MC_SPLITS, to_example=_hellaswag_row),
+        # not confirmed whether main still is a loading script: its Parquet first, then the conversion
+        hub=HubSource(
+            "Rowan/hellaswag",
+            config=lambda language: None,
+            splits=MC_SPLITS,
+            to_example=_hellaswag_row,
+            revisions=(MAIN, PARQUET_CONVERSION),
+        ),
     )
 )
 
@@ -97,7 +104,14 @@ COSMOSQA = register_task(
             parse=ignoring_language(read_cosmosqa),
             split_note=NO_TEST_LABELS,
         ),
-        hub=HubSource("allenai/cosmos_qa", config=lambda language: None, splits=MC_SPLITS, to_example=_cosmosqa_row),
+        # main is a loading script; the Hub's Parquet conversion has it as default/{train,validation,test}
+        hub=HubSource(
+            "allenai/cosmos_qa",
+            config=lambda language: None,
+            splits=MC_SPLITS,
+            to_example=_cosmosqa_row,
+            revisions=(PARQUET_CONVERSION,),
+        ),
     )
 )
 
@@ -158,8 +172,13 @@ COPA = register_task(
             languages=("en",),
         ),
         # SuperGLUE's COPA: label 0 = choice1, 1 = choice2 (-1 in the unlabelled test split)
+        # not confirmed whether main still is a loading script: its Parquet first, then the conversion
         hub=HubSource(
-            "aps/super_glue", config=lambda language: "copa", splits=MC_SPLITS, to_example=copa_row_to_example
+            "aps/super_glue",
+            config=lambda language: "copa",
+            splits=MC_SPLITS,
+            to_example=copa_row_to_example,
+            revisions=(MAIN, PARQUET_CONVERSION),
         ),
     )
 )
@@ -183,8 +202,13 @@ SIQA = register_task(
             split_note=NO_TEST_LABELS,
         ),
         # the Hub's label is the 1-based answer number as a string, "1"-"3"
+        # main is a loading script; the Hub's Parquet conversion has it as default/{train,validation}
         hub=HubSource(
-            "allenai/social_i_qa", config=lambda language: None, splits=MC_SPLITS, to_example=siqa_row_to_example
+            "allenai/social_i_qa",
+            config=lambda language: None,
+            splits=MC_SPLITS,
+            to_example=siqa_row_to_example,
+            revisions=(PARQUET_CONVERSION,),
         ),
     )
 )

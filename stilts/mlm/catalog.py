@@ -13,6 +13,7 @@ from stilts.catalog import Task, register_task
 from stilts.errors import BadInput, MissingSplit
 from stilts.mlm.corpus import DEV_FILE, MANIFEST_FILE, SHARD_GLOB
 from stilts.names import XTREME_LANGUAGES
+from stilts.readers.layout import note_file_read
 from stilts.tasks.masked_lm import MASKED_LM
 
 #: the "language" that means every language of the corpus (ISO 639-2 `mul`, multiple languages): the
@@ -52,6 +53,8 @@ def read_corpus_folder(folder: Path, split: str, language: str) -> list[dict]:
         paths = [folder / DEV_FILE] if (folder / DEV_FILE).is_file() else []
     else:
         paths = []
+    for path in paths:
+        note_file_read(path)
     examples = [example for path in paths for example in read_corpus_lines(path, language)]
     if not examples:
         which = "" if language == MIXTURE else f" in language '{language}'"

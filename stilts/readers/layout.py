@@ -8,7 +8,9 @@ TyDiQA's files by language name, ANLI's round folders) call it too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +22,34 @@ SPLITS = ("train", "dev", "test")
 Parser = Callable[[Path, "str | None"], list[dict]]
 
 
+_files_read: ContextVar[list[Path] | None] = ContextVar("files_read", default=None)
+
+
+@contextlib.contextmanager
+def noting_files_read() -> Iterator[list[Path]]:
+    """The files the readers called inside open (`find_file` notes each file it finds; readers that
+    find files otherwise call `note_file_read`), for the record of where a split came from."""
+    files: list[Path] = []
+    token = _files_read.set(files)
+    try:
+        yield files
+    finally:
+        _files_read.reset(token)
+
+
+def note_file_read(path: Path) -> None:
+    files = _files_read.get()
+    if files is not None:
+        files.append(Path(path))
+
+
 def find_file(folder: Path, names: Iterable[str], what: str) -> Path:
     """The first of ``names`` (paths relative to ``folder``) that is a file; none is a MissingSplit
     ``<folder>: no <what> (looked for <names>)``, which evaluation catches to skip the split."""
     names = list(names)
     for name in names:
         if (folder / name).is_file():
+            note_file_read(folder / name)
             return folder / name
     raise MissingSplit(f"{folder}: no {what} (looked for {', '.join(names)})")
 

@@ -13,7 +13,7 @@ selection set's.
 
 from __future__ import annotations
 
-from stilts.catalog import HubSource, Task, register_task
+from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Task, register_task
 from stilts.errors import MissingSplit
 from stilts.names import XCOPA_LANGUAGES
 from stilts.readers.layout import FileLayout
@@ -61,6 +61,8 @@ XCOPA = register_task(
             config=_xcopa_hub_config,
             splits={"dev": "validation", "test": "test"},
             to_example=copa_row_to_example,
+            # not confirmed whether main still is a loading script: its Parquet first, then the conversion
+            revisions=(MAIN, PARQUET_CONVERSION),
         ),
         train_task="copa",
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from stilts.catalog import HubSource, Task, register_task
 from stilts.errors import MissingSplit, Unlabelled
 from stilts.names import BUCC_LANGUAGES, PAWSX_LANGUAGES, TATOEBA_LANGUAGES
-from stilts.readers.layout import FileLayout, find_file
+from stilts.readers.layout import FileLayout, find_file, note_file_read
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
 from stilts.tasks.classification import CLASSIFICATION
@@ -146,6 +146,9 @@ def read_bucc_folder(folder: Path, split: str, language: str) -> list[dict]:
         f"BUCC {split} files for '{language}'",
     )
     prefix = source_file.with_suffix("")
+    for other in (prefix.with_suffix(".en"), prefix.with_suffix(".gold")):
+        if other.is_file():
+            note_file_read(other)
     sources, english, gold = read_bucc(prefix)
     if gold is None:
         raise Unlabelled(

@@ -110,9 +110,10 @@ MLQA = register_task(
         description="MLQA: extractive QA in 7 languages, context and question in the same language (as XTREME "
         "scores it); trains on SQuAD v1.1 and validates on MLQA's English dev (MLQA EM/F1)",
         read_local=read_mlqa_folder,
+        # facebook/mlqa is only a loading script; google/xtreme has MLQA's same-language pairs as Parquet
         hub=HubSource(
-            "facebook/mlqa",
-            config=lambda language: f"mlqa.{language}.{language}",
+            "google/xtreme",
+            config=lambda language: f"MLQA.{language}.{language}",
             splits={"dev": "validation", "test": "test"},
             to_example=squad_example,
         ),

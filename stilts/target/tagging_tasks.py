@@ -13,7 +13,7 @@ from pathlib import Path
 from stilts.catalog import HubSource, Task, register_task
 from stilts.errors import MissingSplit, Unlabelled
 from stilts.names import PANX_LANGUAGES, UDPOS_LANGUAGES
-from stilts.readers.layout import SPLITS, FileLayout
+from stilts.readers.layout import SPLITS, FileLayout, note_file_read
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conllu_upos, read_panx
 from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
 
@@ -77,6 +77,8 @@ def read_ud_folder(folder: Path, split: str, language: str) -> list[dict]:
             f"{folder}: no UD {split} file for '{language}' "
             f"(looked for {language}_*-ud-{split}.conllu here and in its subfolders)"
         )
+    for path in paths:
+        note_file_read(path)
     return [example for path in paths for example in read_conllu_upos(path, language)]
 
 
@@ -104,6 +106,13 @@ UDPOS = register_task(
             config=lambda language: f"udpos.{UDPOS_HUB_NAMES[language]}",
             splits=HUB_SPLITS,
             to_example=_udpos_row,
+            # the treebanks of these languages have no train or dev part (Kazakh: no dev)
+            config_splits={
+                "udpos.Thai": ("test",),
+                "udpos.Tagalog": ("test",),
+                "udpos.Yoruba": ("test",),
+                "udpos.Kazakh": ("train", "test"),
+            },
         ),
     )
 )

@@ -12,20 +12,21 @@ extracted; ``data.xglue_<task>`` is the task's folder (``xglue_full_dataset/NER`
 ``xglue_full_dataset`` itself. MLQA trains on SQuAD v1.1 (``train_task``), which XGLUE ships as
 ``MLQA/squad1.1/train-v1.1.json``: give ``data.squad_v1: xglue_full_dataset/MLQA/squad1.1``.
 
-**Hub**: ``microsoft/xglue`` is a loading-script data set, which ``datasets`` >= 4 does not run; the six
-XGLUE-only tasks read the Parquet conversion the Hub made of it (branch ``refs/convert/parquet``,
-``<config>/<split>/*.parquet``, splits ``train``, ``validation.<lang>``, ``test.<lang>``). If that
-branch cannot be read, the error says to give a local folder. XGLUE's MLQA, XNLI and PAWS-X read the
-original data sets' Hub copies, as the XTREME tasks do (facebook/mlqa, facebook/xnli,
-google-research-datasets/paws-x). Hub ClassLabel ids follow the Hub's orders, which the tasks' labels
-follow too (stilts.readers.xglue tabulates the files', the Hub's and Unicoder's orders).
+**Hub**: ``microsoft/xglue`` was a loading-script data set, which ``datasets`` >= 4 does not run; the six
+XGLUE-only tasks read main's Parquet if it has some, else the Parquet conversion the Hub made of the
+script (branch ``refs/convert/parquet``, ``<config>/<split>/*.parquet``, splits ``train``,
+``validation.<lang>``, ``test.<lang>``). If neither can be read, the error says to give a local folder.
+XGLUE's MLQA, XNLI and PAWS-X read the original data sets' Hub copies, as the XTREME tasks do
+(MLQA in google/xtreme, facebook/xnli, google-research-datasets/paws-x). Hub ClassLabel ids follow the
+Hub's orders, which the tasks' labels follow too (stilts.readers.xglue tabulates the files', the Hub's
+and Unicoder's orders).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import HubSource, Task, register_task
+from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Task, register_task
 from stilts.errors import MissingSplit, Unlabelled
 from stilts.names import (
     MLQA_LANGUAGES,
@@ -62,15 +63,8 @@ from stilts.tasks.ranking import GRADED_RANKING
 from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
 
 XGLUE_HUB = "microsoft/xglue"
-#: where the Hub keeps its Parquet conversion of a script-only data set
-PARQUET_BRANCH = "refs%2Fconvert%2Fparquet"
 HUB_SPLITS = {"train": "train", "dev": "validation.{language}", "test": "test.{language}"}
 PHASES = frozenset({"target", "evaluate"})
-
-
-def xglue_parquet(config: str | None, split: str) -> str:
-    """The Hub's Parquet files of one config and split of microsoft/xglue."""
-    return f"hf://datasets/{XGLUE_HUB}@{PARQUET_BRANCH}/{config}/{split}/*.parquet"
 
 
 def _hub(config: str, to_example, missing: tuple[str, ...] = ()) -> HubSource:
@@ -85,7 +79,15 @@ def _hub(config: str, to_example, missing: tuple[str, ...] = ()) -> HubSource:
             )
         return config
 
-    return HubSource(XGLUE_HUB, config=config_of, splits=HUB_SPLITS, to_example=to_example, parquet_files=xglue_parquet)
+    # not confirmed whether main still is the loading script (its data URL answers 409): main's Parquet
+    # first, then the Hub's conversion of the script
+    return HubSource(
+        XGLUE_HUB,
+        config=config_of,
+        splits=HUB_SPLITS,
+        to_example=to_example,
+        revisions=(MAIN, PARQUET_CONVERSION),
+    )
 
 
 def _names(task: str, pattern: str) -> tuple[str, str]:

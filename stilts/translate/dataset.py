@@ -18,6 +18,7 @@ from pathlib import Path
 from stilts.artifacts import write_json_atomic, write_text_atomic
 from stilts.errors import BadInput
 from stilts.readers._io import read_json, read_jsonl
+from stilts.readers.layout import note_file_read
 
 METADATA = "metadata.json"
 
@@ -65,4 +66,5 @@ def read_translated_split(folder: Path, split: str, task: str) -> list[dict] | N
         raise BadInput(
             f"{Path(folder) / METADATA}: task: this folder holds translated '{source_task}' data, not '{task}'"
         )
+    note_file_read(path)
     return [example for _, example in read_jsonl(path)]
