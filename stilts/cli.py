@@ -23,6 +23,7 @@ COMMAND_TARGETS = {
     "mlm-corpus": "stilts.mlm.cli:mlm_corpus",
     "models": "stilts.offline.cli:models",
     "predict": "stilts.predict_cli:predict",
+    "prepare": "stilts.prepare:prepare",
     "run": "stilts.commands:run",
     "sweep": "stilts.commands:sweep",
     "score": "stilts.metrics.cli:score",

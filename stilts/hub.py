@@ -120,7 +120,8 @@ def _read_main(dataset_id: str, config: str | None, split: str, where: str) -> t
             raise _ScriptOnly(str(error)) from None
         raise _fail(error, where, tried) from None
     except ValueError as error:
-        if str(error).startswith(('Unknown split "', "Bad split:")):
+        # a split or a config (a language) the data set does not have
+        if str(error).startswith(('Unknown split "', "Bad split:", "BuilderConfig '")):
             raise MissingSplit(f"{where}: the Hub's {tried} does not exist ({one_line(error)})") from None
         raise _fail(error, where, tried) from None
     except Exception as error:  # noqa: BLE001 - whatever the clients raise, the user gets one line
