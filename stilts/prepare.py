@@ -61,7 +61,7 @@ def prepare(file: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> 
         row.examples += len(examples)
         row.bytes += sum(sizes.values())
     click.echo(model_line)
-    click.echo(_table(list(rows.values())))
+    click.echo(_table(sorted(rows.values(), key=lambda row: (row.task, row.split, row.source))))
     if problems:
         raise BadInput(
             f"{file}: {len(problems)} of {len(reads)} splits cannot be had (marked above); first: {problems[0]}"

@@ -1,6 +1,7 @@
 """End to end: MNLI -> XNLI on the tiny model, offline; reruns reuse complete stages."""
 
 import csv
+import hashlib
 import json
 
 import pytest
@@ -55,6 +56,27 @@ def test_second_run_skips_every_stage(finished_run, capsys):
     assert stdout.count("complete, skipping") == 3
     assert "running ->" not in stdout
     assert (out / "scores.csv").read_text() == before  # no duplicated rows
+
+
+def test_each_stage_records_the_files_it_read_with_their_sha256(finished_run, tiny_nli):
+    _, out = finished_run
+    (intermediate,) = out.glob("intermediate-*")
+    sources = json.loads((intermediate / "config.json").read_text())["sources"]
+    read = {(entry["task"], entry["split"], entry["language"]): entry["from"] for entry in sources}
+    assert set(read) == {("mnli", "train", "en"), ("mnli", "dev", "en")}
+    train = tiny_nli["mnli"] / "multinli_1.0_train.jsonl"
+    assert read[("mnli", "train", "en")] == {
+        "local": str(tiny_nli["mnli"].resolve()),
+        "files": {"multinli_1.0_train.jsonl": hashlib.sha256(train.read_bytes()).hexdigest()},
+        "bytes": train.stat().st_size,
+    }
+    (evaluate,) = out.glob("evaluate-*")
+    evaluated = json.loads((evaluate / "config.json").read_text())
+    # every language the data has, in both splits; the model was a local folder
+    assert {(e["split"], e["language"]) for e in evaluated["sources"]} == {
+        (s, l) for s in ("dev", "test") for l in ("de", "en", "fr")
+    }
+    assert evaluated["model_sha"] is None
 
 
 def test_every_stage_model_loads_with_automodel(finished_run):
