@@ -70,7 +70,8 @@ def _short_help(name: str, limit: int) -> str:
 
 
 @click.group(cls=LazyGroup)
-@click.version_option(package_name="stilts")
+# the installed distribution's version (importlib.metadata; written once, in pyproject.toml): `stilts 0.2.0`
+@click.version_option(package_name="stilts", message="%(prog)s %(version)s")
 def cli():
     """Intermediate-task training of multilingual encoders and zero-shot cross-lingual evaluation."""
 
