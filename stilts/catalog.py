@@ -52,6 +52,20 @@ class HubSource:
 
 
 @dataclass(frozen=True)
+class Parallel:
+    """A data set whose evaluation splits are translations of one another across its languages, so that
+    training on one language of a split and evaluating another is not zero-shot (`stilts.overlap`)."""
+
+    #: the data's name, shared by tasks that read the same release (``xnli`` and ``xglue_xnli``)
+    data: str
+    #: split -> how its languages align: ``line`` (the n-th example of each file) or ``id``
+    splits: Mapping[str, str]
+    #: split -> the (task, split) of the English data it was translated from (XQuAD's test from SQuAD
+    #: v1.1's dev)
+    translated_from: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     format: TaskFormat
@@ -77,6 +91,8 @@ class Task:
     #: the task this one is a variant of (``hellaswag@de`` of ``hellaswag``): it trains with that
     #: task's paper settings
     variant_of: str | None = None
+    #: for a data set whose evaluation splits translate one another across languages
+    parallel: Parallel | None = None
     extra: dict = field(default_factory=dict)
 
     @property

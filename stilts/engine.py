@@ -19,6 +19,7 @@ from stilts.config import PipelineConfig, stage_name
 from stilts.data import HUB, recording_origins
 from stilts.errors import BadInput, did_you_mean, one_line
 from stilts.hub import cached_model_sha
+from stilts.overlap import check_overlap
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
 
 OFFLINE_PREFIX = "offline/"
@@ -105,6 +106,7 @@ def plan_pipeline(
         planned.append(planned_stage)
         if kind.produces_model:
             last_model_stage = planned_stage
+    check_overlap(planned, source)
     return planned, data_sources
 
 

@@ -89,6 +89,14 @@ class StageRunner:
         stage starts. A stage that reads nothing returns []."""
         return []
 
+    def training_reads(self, stage: PlannedStage) -> list[DataRead]:
+        """The reads of `data_reads` whose examples the stage trains on (not those it validates on)."""
+        return []
+
+    def scored_reads(self, stage: PlannedStage) -> list[DataRead]:
+        """The reads of `data_reads` whose scores are the stage's results (an evaluation's)."""
+        return []
+
     def check_model(self, stage: PlannedStage, model_path: str) -> None:
         """Refuse settings the pipeline's model cannot take (an adapter on modules its architecture
         lacks), with a BadInput, before any stage starts. ``model_path``: the pipeline's model."""

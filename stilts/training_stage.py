@@ -265,18 +265,21 @@ class TrainingStageRunner(StageRunner):
 
     def data_reads(self, stage: PlannedStage) -> list[DataRead]:
         """Every (task, split, language) the stage will read: its training data and its dev data."""
-        settings, reads = stage.settings, []
+        settings, reads = stage.settings, self.training_reads(stage)
         for task in (get_task(name) for name in settings["tasks"]):
-            sources = _training_sources(task, settings)
-            reads += [
-                DataRead(source, split, language)
-                for source in sources
-                for language in _training_languages(source, settings)
-                for split in settings["train_splits"]
-            ]
-            if not _trains_on_own_dev(task, sources, settings):
+            if not _trains_on_own_dev(task, _training_sources(task, settings), settings):
                 reads += [DataRead(task, "dev", language, optional=True) for language in _dev_languages(task, settings)]
         return reads
+
+    def training_reads(self, stage: PlannedStage) -> list[DataRead]:
+        settings = stage.settings
+        return [
+            DataRead(source, split, language)
+            for task in (get_task(name) for name in settings["tasks"])
+            for source in _training_sources(task, settings)
+            for language in _training_languages(source, settings)
+            for split in settings["train_splits"]
+        ]
 
     @staticmethod
     def _training_streams(task, tokenizer, settings, context: RunContext) -> list[TrainingTask]:

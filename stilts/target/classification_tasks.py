@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stilts.catalog import HubSource, Task, register_task
+from stilts.catalog import HubSource, Parallel, Task, register_task
 from stilts.names import XNLI_LANGUAGES
 from stilts.readers.nli import NLI_LABELS, read_xnli_folder
 from stilts.readers.text_classification import label_text_folder_reader
@@ -14,6 +14,10 @@ def _xnli_row(row: dict) -> dict:
     return {"id": "", "text_a": row["premise"], "text_b": row["hypothesis"], "label": NLI_LABELS[row["label"]]}
 
 
+#: XNLI's dev and test sets are the same sentence pairs translated into each language (line by line in
+#: XTREME's files), with the same labels
+XNLI_PARALLEL = Parallel("xnli", {"dev": "line", "test": "line"})
+
 XNLI = register_task(
     Task(
         name="xnli",
@@ -24,6 +28,7 @@ XNLI = register_task(
         labels=NLI_LABELS,
         description="Cross-lingual NLI, 15 languages; trains on English MNLI",
         read_local=read_xnli_folder,
+        parallel=XNLI_PARALLEL,
         hub=HubSource(
             "facebook/xnli",
             config=lambda language: language,

@@ -13,7 +13,7 @@ selection set's.
 
 from __future__ import annotations
 
-from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Task, register_task
+from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Parallel, Task, register_task
 from stilts.errors import MissingSplit
 from stilts.names import XCOPA_LANGUAGES
 from stilts.readers.layout import FileLayout
@@ -55,6 +55,9 @@ XCOPA = register_task(
         "11 languages; trains on English COPA (local: XTREME-R's val-xx.jsonl, or the release's xx/val.xx.jsonl "
         "and xx/test.xx.jsonl)",
         read_local=read_xcopa_folder,
+        parallel=Parallel(
+            "xcopa", {"dev": "id", "test": "id"}, translated_from={"dev": ("copa", "dev"), "test": ("copa", "test")}
+        ),
         # one config per language, validation (100) and test (500) splits, label 0 = choice1, 1 = choice2
         hub=HubSource(
             "cambridgeltl/xcopa",

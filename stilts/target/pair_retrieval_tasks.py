@@ -9,7 +9,7 @@ from __future__ import annotations
 from itertools import zip_longest
 from pathlib import Path
 
-from stilts.catalog import HubSource, Task, register_task
+from stilts.catalog import HubSource, Parallel, Task, register_task
 from stilts.errors import MissingSplit, Unlabelled
 from stilts.names import BUCC_LANGUAGES, PAWSX_LANGUAGES, TATOEBA_LANGUAGES
 from stilts.readers.layout import FileLayout, find_file, note_file_read
@@ -55,6 +55,9 @@ def _pawsx_row(row: dict) -> dict:
     }
 
 
+#: PAWS-X's dev and test sets are human translations of the English ones, example by example (same id)
+PAWSX_PARALLEL = Parallel("pawsx", {"dev": "id", "test": "id"})
+
 PAWSX = register_task(
     Task(
         name="pawsx",
@@ -65,6 +68,7 @@ PAWSX = register_task(
         labels=PAWSX_LABELS,
         description="PAWS-X paraphrase identification, 7 languages; trains on its English training set",
         read_local=read_pawsx_folder,
+        parallel=PAWSX_PARALLEL,
         hub=HubSource(
             "google-research-datasets/paws-x",
             config=lambda language: language,

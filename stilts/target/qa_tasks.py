@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import HubSource, Task, register_task
+from stilts.catalog import HubSource, Parallel, Task, register_task
 from stilts.errors import BadInput, MissingSplit, Unlabelled
 from stilts.names import MLQA_LANGUAGES, TYDIQA_LANGUAGES, XQUAD_LANGUAGES
 from stilts.readers.layout import FileLayout, find_file
@@ -70,6 +70,7 @@ XQUAD = register_task(
         "trains on SQuAD v1.1; its one split is reported as test; no dev split, so the target "
         "stage trains the fixed epochs without early stopping (SQuAD v1.1 EM/F1)",
         read_local=read_xquad_folder,
+        parallel=Parallel("xquad", {"test": "id"}, translated_from={"test": ("squad_v1", "dev")}),
         hub=HubSource(
             "google/xquad",
             config=lambda language: f"xquad.{language}",
@@ -100,6 +101,9 @@ read_mlqa_folder = FileLayout(
 )
 
 
+#: MLQA's instances are parallel across its languages (the same question id in each)
+MLQA_PARALLEL = Parallel("mlqa", {"dev": "id", "test": "id"})
+
 MLQA = register_task(
     Task(
         name="mlqa",
@@ -110,6 +114,7 @@ MLQA = register_task(
         description="MLQA: extractive QA in 7 languages, context and question in the same language (as XTREME "
         "scores it); trains on SQuAD v1.1 and validates on MLQA's English dev (MLQA EM/F1)",
         read_local=read_mlqa_folder,
+        parallel=MLQA_PARALLEL,
         # facebook/mlqa is only a loading script; google/xtreme has MLQA's same-language pairs as Parquet
         hub=HubSource(
             "google/xtreme",

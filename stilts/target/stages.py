@@ -18,6 +18,7 @@ from stilts.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
 from stilts.data import DataRead, load_examples, training_task
 from stilts.engine import score_labels
 from stilts.errors import BadInput, MissingSplit, did_you_mean
+from stilts.overlap import overlapping
 from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.stage_kinds import (
     PlanContext,
@@ -89,10 +90,14 @@ class EvaluateStage(StageConfig):
     layer: Annotated[int, Field(ge=0)] | None = None
     #: retrieval tasks: mean over the non-padding tokens (XTREME's default) or the first token's state
     pooling: Literal["mean", "cls"] = "mean"
+    #: score splits and languages the model trained on (or on translations of them), marked as such;
+    #: without it such an evaluation is refused before anything trains (`stilts.overlap`)
+    allow_overlap: bool = False
 
 
 TARGET_NOT_FINGERPRINTED = frozenset({"name", "checkpoint_every"})
-EVALUATE_NOT_FINGERPRINTED = frozenset({"name", "batch_size"})
+#: allow_overlap changes no score, only whether the run may go on (the marks follow from the plan)
+EVALUATE_NOT_FINGERPRINTED = frozenset({"name", "batch_size", "allow_overlap"})
 
 
 def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
@@ -235,6 +240,17 @@ class EvaluateStageRunner(StageRunner):
                 f"data.{task.name}: no evaluation data found in {context.data_sources.get(task.name, 'the Hub')}"
             )
         metrics = {"task": task.name, "scores": scores, "average": _averages(scores)}
+        trained_on = {
+            split: scored
+            for split, langs in overlapping(stage).items()
+            if (scored := [l for l in langs if l in scores.get(split, {})])
+        }
+        if trained_on:  # allow_overlap: scored anyway, and said so wherever the scores go
+            metrics["trained_on"] = trained_on
+            context.log(
+                "  not zero-shot: the model trained on these examples (or translations of them): "
+                + "; ".join(f"{split} {' '.join(langs)}" for split, langs in trained_on.items())
+            )
         if any(states.values()):
             metrics["state"] = {language: state for language, state in states.items() if state}
         if accelerator.is_main_process:
@@ -252,6 +268,9 @@ class EvaluateStageRunner(StageRunner):
             for split in settings["splits"] or task.eval_splits
             for language in settings["languages"] or task.languages
         ]
+
+    def scored_reads(self, stage: PlannedStage) -> list[DataRead]:
+        return self.data_reads(stage)
 
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         """A reused evaluation still belongs in this run's scores.csv (it may be a new file)."""

@@ -56,8 +56,9 @@ from stilts.readers.xglue import (
     hub_label,
     read_xglue_tagging,
 )
-from stilts.target.pair_retrieval_tasks import PAWSX, read_labelled_pawsx
-from stilts.target.qa_tasks import MLQA, read_answered_squad
+from stilts.target.classification_tasks import XNLI_PARALLEL
+from stilts.target.pair_retrieval_tasks import PAWSX, PAWSX_PARALLEL, read_labelled_pawsx
+from stilts.target.qa_tasks import MLQA, MLQA_PARALLEL, read_answered_squad
 from stilts.tasks.classification import CLASSIFICATION
 from stilts.tasks.ranking import GRADED_RANKING
 from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
@@ -278,6 +279,7 @@ XGLUE_MLQA = register_task(
         "it as MLQA/squad1.1/train-v1.1.json: data.squad_v1), scored by the MLQA script's F1 alone, as XGLUE "
         "does; local: xglue_full_dataset/MLQA/MLQA_V1/{dev,test}/",
         read_local=read_xglue_mlqa_folder,
+        parallel=MLQA_PARALLEL,
         hub=MLQA.hub,
         train_task="squad_v1",
     )
@@ -319,6 +321,7 @@ XGLUE_XNLI = register_task(
         description="XGLUE's XNLI: 15 languages, trains on the English MultiNLI XGLUE ships "
         "(XNLI/multinli.train.en.tsv), accuracy; local: xglue_full_dataset/XNLI/{lang}.{dev,test}",
         read_local=read_xglue_xnli_folder,
+        parallel=XNLI_PARALLEL,
         hub=HubSource(
             "facebook/xnli",
             config=lambda language: language,
@@ -351,6 +354,7 @@ XGLUE_PAWSX = register_task(
         description="XGLUE's PAWS-X: paraphrase identification in de en es fr (XGLUE's four), trains on its "
         "English training set, accuracy; local: xglue_full_dataset/PAWSX/{lang}/{train,dev_2k,test_2k}.tsv",
         read_local=read_xglue_pawsx_folder,
+        parallel=PAWSX_PARALLEL,
         hub=PAWSX.hub,
     )
 )
