@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from stilts.config import load_pipeline
+from stilts.config import load_pipeline, override_from_command_line
 from stilts.errors import BadInput
 from stilts.stage_kinds import STAGE_KINDS
 
@@ -22,7 +22,9 @@ _OVERRIDES = click.option(
     "overrides",
     multiple=True,
     metavar="KEY.PATH=VALUE",
-    help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable).",
+    callback=lambda context, parameter, overrides: tuple(map(override_from_command_line, overrides)),
+    help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable); a model or data path "
+    "given so is relative to the working directory.",
 )
 _DRY_RUN = click.option(
     "--dry-run",

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from stilts.artifacts import clear_failed, locked, mark_complete, mark_failed, write_json_atomic
 from stilts.catalog import TASK_FAMILIES, TASKS, get_task
-from stilts.config import PipelineConfig, stage_name
+from stilts.config import PipelineConfig, local_model_folder, stage_name
 from stilts.data import HUB, recording_origins
 from stilts.errors import BadInput, did_you_mean, one_line
 from stilts.hub import cached_model_sha
+from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
 
-OFFLINE_PREFIX = "offline/"
 #: the scores.csv `intermediate` value of a pipeline without intermediate tasks, and the task that
 #: has its own `mlm` column instead of a place in the `intermediate` name (DESIGN.md, Contracts)
 BASELINE = "none"
@@ -65,13 +65,15 @@ def resolve_model_reference(reference: str, base_dir: Path, source: str, install
             return registry.resolve_model(reference)
         except BadInput as error:
             raise BadInput(f"{source}: model: {error}") from None
-    local = base_dir / Path(reference).expanduser()
-    looks_local = reference.startswith((".", "/", "~")) or local.exists()
-    if looks_local:
-        if not local.is_dir():
-            raise BadInput(f"{source}: model: no such folder {local.resolve()}")
-        return str(local.resolve())
-    return reference
+    local = _local_model_folder(reference, base_dir, source)
+    return reference if local is None else str(local)
+
+
+def _local_model_folder(reference: str, base_dir: Path, source: str) -> Path | None:
+    local = local_model_folder(reference, base_dir)
+    if local is not None and not local.is_dir():
+        raise BadInput(f"{source}: model: no such folder {local}")
+    return local
 
 
 def plan_pipeline(
