@@ -247,6 +247,8 @@ def _log_on_main_process(line: str) -> None:
 def _print_stages(stages, *, with_settings: bool) -> None:
     for stage in stages:
         status = "complete (will be reused)" if stage.complete else "to run"
+        if stage.complete and stage.folder.name != f"{stage.name}-{stage.fingerprint[:8]}":
+            status = f"complete (will be reused: {stage.folder.name}, made by stilts 0.2.0 from the same data)"
         click.echo(f"  [{stage.index + 1}] {stage.kind:<12} {stage.name:<14} {stage.fingerprint[:8]}  {status}")
         if with_settings:
             for key in sorted(stage.settings):

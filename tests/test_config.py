@@ -9,6 +9,7 @@ from conftest import write_pipeline
 from helpers import run_cli
 
 from stilts.config import load_pipeline, override_from_command_line
+from stilts.content import folder_sha256
 from stilts.engine import plan_pipeline
 
 
@@ -156,7 +157,7 @@ def test_set_paths_are_relative_to_the_working_directory(tmp_path, tiny_nli, mon
     (work / "xnli" / "dev-de.tsv").write_text("Ein Satz.\tNoch einer.\tneutral\n")  # other data than exp/xnli
     code, stdout, stderr = run_cli(["run", pipeline_file, "--set", "data.xnli=xnli", "--dry-run"], capsys)
     assert code == 0, stderr
-    assert f"'xnli': '{work / 'xnli'}'" in stdout
+    assert f"'xnli': 'sha256:{folder_sha256(work / 'xnli')}'" in stdout
 
 
 def test_set_makes_model_and_data_paths_absolute_for_the_processes_it_starts(tmp_path, monkeypatch):
