@@ -19,6 +19,8 @@ from stilts.artifacts import mark_complete, write_json_atomic
 from stilts.config import validate_pipeline
 from stilts.content import file_sha256
 from stilts.engine import plan_pipeline
+from stilts.run_folder import STAGES_FILE, record_stages
+from stilts.run_status import run_status
 
 PIPELINES = {
     "three_kinds": {
@@ -194,3 +196,22 @@ def test_stage_folders_made_before_the_files_read_were_recorded_are_reused_from_
     write_json_atomic(config, record)
     stages, _ = _plan("three_kinds")
     assert not any(stage.complete for stage in stages)
+
+
+def test_a_reused_0_2_folder_is_one_stage_in_stilts_status(tmp_path, monkeypatch):
+    """The run folder's record names it under its 0.2.0 fingerprint and the one it was reused for."""
+    monkeypatch.chdir(tmp_path)
+    _write_inputs(PIPELINES["three_kinds"])
+    _make_0_2_folders("three_kinds")
+    write_json_atomic(
+        Path("runs", STAGES_FILE),
+        {
+            fingerprint: {"name": folder.rsplit("-", 1)[0], "kind": folder.rsplit("-", 1)[0], "folder": folder}
+            for folder, fingerprint in MADE_BY_0_2["three_kinds"].items()
+        },
+    )
+    stages, _ = _plan("three_kinds")
+    record_stages(Path("runs"), [("p1", stages)])
+    listed = run_status(Path("runs"))
+    assert sorted(stage.folder.name for stage in listed) == sorted(MADE_BY_0_2["three_kinds"])
+    assert {stage.state for stage in listed} == {"complete"}
