@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from stilts.config import load_pipeline
+from stilts.config import load_pipeline, override_from_command_line
 from stilts.errors import BadInput
 from stilts.stage_kinds import STAGE_KINDS
 
@@ -22,7 +22,9 @@ _OVERRIDES = click.option(
     "overrides",
     multiple=True,
     metavar="KEY.PATH=VALUE",
-    help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable).",
+    callback=lambda context, parameter, overrides: tuple(map(override_from_command_line, overrides)),
+    help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable); a model or data path "
+    "given so is relative to the working directory.",
 )
 _DRY_RUN = click.option(
     "--dry-run",
@@ -245,6 +247,8 @@ def _log_on_main_process(line: str) -> None:
 def _print_stages(stages, *, with_settings: bool) -> None:
     for stage in stages:
         status = "complete (will be reused)" if stage.complete else "to run"
+        if stage.complete and stage.folder.name != f"{stage.name}-{stage.fingerprint[:8]}":
+            status = f"complete (will be reused: {stage.folder.name}, made by stilts 0.1 from the same data)"
         click.echo(f"  [{stage.index + 1}] {stage.kind:<12} {stage.name:<14} {stage.fingerprint[:8]}  {status}")
         if with_settings:
             for key in sorted(stage.settings):

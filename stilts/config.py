@@ -7,6 +7,7 @@ Every problem becomes one ``BadInput`` line naming the YAML file and the field p
 from __future__ import annotations
 
 import functools
+import json
 import operator
 import re
 import types
@@ -20,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from stilts import defaults
 from stilts.adapters import PeftSettings
+from stilts.data import HUB
 from stilts.errors import BadInput, did_you_mean
 from stilts.mixing import MIXING_RULES
+from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.stage_kinds import STAGE_KINDS
 
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$"  # names become folder names: no '/', no '..'
@@ -200,24 +203,59 @@ def _refuse_duplicate_keys(text: str) -> None:
         raise BadInput(f"line {line}: duplicate key '{key}' (first given on line {earlier})")
 
 
-#: top-level fields that hold local paths (model: a folder, data: task -> folder)
-PATH_FIELDS = ("model", "data")
+def override_from_command_line(override: str) -> str:
+    """A ``--set`` as typed in a shell, its paths made absolute: ``model`` (a local folder: a value that
+    starts with '.', '/' or '~', or names a folder that exists) and ``data.<task>`` (anything but
+    ``hub``) are relative to the working directory, like every path on a command line, where paths in
+    the YAML are relative to its folder. Absolute, they mean the same in the processes and Slurm jobs
+    the command starts, wherever those run."""
+    key_path, sep, value_text = override.partition("=")
+    keys = key_path.split(".")
+    value = _parse_value(value_text)
+    if not sep or keys[0] not in ("model", "data") or len(keys) > 2:
+        return override
+    if keys == ["model"] and isinstance(value, str):
+        local = local_model_folder(value, Path.cwd())
+        resolved: Any = value if local is None else str(local)
+    elif keys[0] == "data" and len(keys) == 2:
+        resolved = _absolute(value) if isinstance(value, str) and value != HUB else value
+    elif keys == ["data"] and isinstance(value, dict):
+        resolved = {task: _absolute(v) if isinstance(v, str) and v != HUB else v for task, v in value.items()}
+    else:
+        return override
+    return override if resolved == value else f"{key_path}={json.dumps(resolved, ensure_ascii=False)}"
+
+
+def local_model_folder(reference: str, base_dir: Path) -> Path | None:
+    """The folder a ``model:`` value names, resolved against ``base_dir``, when it names one: it starts
+    with '.', '/' or '~', or ``base_dir`` has it; None for a Hub id or an offline model's name."""
+    if reference.startswith(OFFLINE_PREFIX):
+        return None
+    local = base_dir / Path(reference).expanduser()
+    return local.resolve() if reference.startswith((".", "/", "~")) or local.exists() else None
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def apply_override(raw: dict, override: str) -> None:
     """Apply ``a.b.0.c=value`` (value parsed as YAML) to a raw config. A list item can be addressed
-    by its index or by the name (or kind) of the stage in it."""
+    by its index or by the name (or kind) of the stage in it. Paths are taken as written (relative to
+    the YAML's folder); the command line's ``--set`` makes its paths absolute first
+    (`override_from_command_line`)."""
     key_path, sep, value_text = override.partition("=")
     if not sep or not key_path:
         raise BadInput(f"--set {override}: expected key.path=value")
-    try:
-        value = yaml.safe_load(value_text)
-    except yaml.YAMLError:
-        value = value_text
+    value = _parse_value(value_text)
     keys = key_path.split(".")
-    if keys[0] in PATH_FIELDS and isinstance(value, str) and Path(value).exists() and not Path(value).is_absolute():
-        # typed in a shell, so relative to the working directory (paths in the YAML are relative to it)
-        value = str(Path(value).resolve())
     node: Any = raw
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import random
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -13,6 +11,7 @@ from itertools import chain, zip_longest
 from pathlib import Path
 
 from stilts.catalog import Task, get_task
+from stilts.content import file_sha256
 from stilts.errors import BadInput, MissingSplit, Unlabelled
 from stilts.readers.layout import noting_files_read
 
@@ -108,20 +107,9 @@ def local_origin(folder: Path, files: list[Path]) -> dict:
     hashes, size = {}, 0
     for path in dict.fromkeys(file.resolve() for file in files):
         name = str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
-        stat = path.stat()
-        hashes[name] = _sha256(path, stat.st_size, stat.st_mtime_ns)
-        size += stat.st_size
+        hashes[name] = file_sha256(path)
+        size += path.stat().st_size
     return {"local": str(folder), "files": hashes, "bytes": size}
-
-
-@functools.lru_cache(maxsize=1024)
-def _sha256(path: Path, size: int, mtime_ns: int) -> str:
-    """sha256 of a file, once per process for a file unchanged (size and time in the key)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load_parts(task: Task, split: str, language: str, sources: dict[str, str]) -> list[dict]:

@@ -1,8 +1,10 @@
 """The pipeline engine: resolve stages, fingerprint them, run what is not complete yet.
 
-A stage's fingerprint is a hash of its fully resolved settings (paper defaults filled in) plus the
-fingerprint of the stage whose model it starts from, so two pipelines that share a stage share its
-artifacts folder ``<run_dir>/<stage_name>-<fingerprint[:8]>/``.
+A stage's fingerprint is a hash of its fully resolved settings (paper defaults filled in), the content
+of its tasks' local data folders, and the fingerprint of the stage whose model it starts from (for the
+first, the model: its Hub id or offline name, or the content of a local folder), so two pipelines that
+share a stage share its artifacts folder ``<run_dir>/<stage_name>-<fingerprint[:8]>/``. Paths are not
+part of it: the same data spelled two ways is one stage, and other data behind the same path is another.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ import json
 import shutil
 from pathlib import Path
 
-from stilts.artifacts import clear_failed, locked, mark_complete, mark_failed, write_json_atomic
+from stilts.artifacts import clear_failed, is_complete, locked, mark_complete, mark_failed, read_json, write_json_atomic
 from stilts.catalog import TASK_FAMILIES, TASKS, get_task
-from stilts.config import PipelineConfig, stage_name
+from stilts.config import PipelineConfig, local_model_folder, stage_name
+from stilts.content import file_sha256, folder_sha256
 from stilts.data import HUB, recording_origins
 from stilts.errors import BadInput, did_you_mean, one_line
 from stilts.hub import cached_model_sha
+from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.overlap import check_overlap
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
 
-OFFLINE_PREFIX = "offline/"
 #: the scores.csv `intermediate` value of a pipeline without intermediate tasks, and the task that
 #: has its own `mlm` column instead of a place in the `intermediate` name (DESIGN.md, Contracts)
 BASELINE = "none"
@@ -66,13 +69,22 @@ def resolve_model_reference(reference: str, base_dir: Path, source: str, install
             return registry.resolve_model(reference)
         except BadInput as error:
             raise BadInput(f"{source}: model: {error}") from None
-    local = base_dir / Path(reference).expanduser()
-    looks_local = reference.startswith((".", "/", "~")) or local.exists()
-    if looks_local:
-        if not local.is_dir():
-            raise BadInput(f"{source}: model: no such folder {local.resolve()}")
-        return str(local.resolve())
-    return reference
+    local = _local_model_folder(reference, base_dir, source)
+    return reference if local is None else str(local)
+
+
+def _local_model_folder(reference: str, base_dir: Path, source: str) -> Path | None:
+    local = local_model_folder(reference, base_dir)
+    if local is not None and not local.is_dir():
+        raise BadInput(f"{source}: model: no such folder {local}")
+    return local
+
+
+def model_identity(reference: str, base_dir: Path, source: str) -> str:
+    """What the first stage of a pipeline starts from, for its fingerprint: a Hub id or offline name
+    as written (the name is the identity), a local folder by its content (not its path)."""
+    local = _local_model_folder(reference, base_dir, source)
+    return f"model:{reference}" if local is None else f"model:sha256:{folder_sha256(local)}"
 
 
 def plan_pipeline(
@@ -81,8 +93,19 @@ def plan_pipeline(
     """Check the stages against the catalog and each other, resolve defaults, fingerprint.
     Returns the stages and the resolved data sources (task name -> folder or hub)."""
     data_sources = resolve_data_sources(pipeline, base_dir, source)
+    model = model_identity(pipeline.model, base_dir, source)
+    contents: dict[str, str] = {}  # data folder -> "sha256:<its content>", hashed once per plan
+
+    def data_identity(task: str) -> str:
+        location = data_sources.get(task, HUB)
+        if location != HUB and location not in contents:
+            contents[location] = f"sha256:{folder_sha256(Path(location))}"
+        return contents.get(location, HUB)
+
     planned: list[PlannedStage] = []
     last_model_stage: PlannedStage | None = None
+    earlier_fingerprints: dict[str, str] = {}  # fingerprint -> the stage's fingerprint in stilts 0.1
+    in_earlier_folder: set[str] = set()  # stages whose folder is the one stilts 0.1 gave them
     names_seen = set()
     for index, stage in enumerate(pipeline.stages):
         where = f"{source}: stages[{index}]"
@@ -92,22 +115,68 @@ def plan_pipeline(
         names_seen.add(name)
         kind = STAGE_KINDS.get(stage.kind, f"{where}.kind")
         plan = kind.plan(stage, PlanContext(pipeline, where, last_model_stage))
-        settings = dict(plan.settings, data={t: pipeline.data.get(t, HUB) for t in sorted(plan.data_tasks)})
+        tasks = sorted(plan.data_tasks)
+        settings = dict(plan.settings, data={t: data_identity(t) for t in tasks})
         upstream = last_model_stage
-        payload = {
-            "kind": stage.kind,
-            "settings": settings,
-            "upstream": upstream.fingerprint if upstream else f"model:{pipeline.model}",
-        }
-        fingerprint = fingerprint_of(payload)
-        planned_stage = PlannedStage(
-            index, name, stage.kind, settings, fingerprint, run_dir / f"{name}-{fingerprint[:8]}", upstream, stage
+        fingerprint = fingerprint_of(
+            {"kind": stage.kind, "settings": settings, "upstream": upstream.fingerprint if upstream else model}
         )
+        earlier = fingerprint_of(
+            {
+                "kind": stage.kind,
+                "settings": dict(plan.settings, data={t: pipeline.data.get(t, HUB) for t in tasks}),
+                "upstream": earlier_fingerprints[upstream.fingerprint] if upstream else f"model:{pipeline.model}",
+            }
+        )
+        earlier_fingerprints[fingerprint] = earlier
+        folder, earlier_folder = run_dir / f"{name}-{fingerprint[:8]}", run_dir / f"{name}-{earlier[:8]}"
+        # a stage made by stilts 0.1 is reused from its folder when its inputs are unchanged; not one
+        # after a stage that is not (that one runs again, in its new folder)
+        if not is_complete(folder) and (upstream is None or upstream.fingerprint in in_earlier_folder):
+            if _made_earlier_from_same_inputs(earlier_folder, earlier, tasks, data_sources):
+                folder = earlier_folder
+        if folder == earlier_folder:
+            in_earlier_folder.add(fingerprint)
+        planned_stage = PlannedStage(index, name, stage.kind, settings, fingerprint, folder, upstream, stage)
         planned.append(planned_stage)
         if kind.produces_model:
             last_model_stage = planned_stage
     check_overlap(planned, source)
     return planned, data_sources
+
+
+def _made_earlier_from_same_inputs(
+    folder: Path, fingerprint: str, tasks: list[str], data_sources: dict[str, str]
+) -> bool:
+    """Whether ``folder`` is a complete stage made by stilts 0.1 (whose ``fingerprint`` hashed the data
+    and model paths as written) from the data the stage would read now.
+
+    Its config.json says what it read: the sha256 of each local file (``sources``), each compared with
+    the same file in the task's folder now; a stage made before that record only names its data folders
+    (``data``), which must be the ones the stage resolves to now. A local model folder was recorded by
+    the path written in the YAML only, so it is taken to be the folder that path names now.
+    """
+    if not is_complete(folder):
+        return False
+    record = read_json(folder / "config.json")
+    if record.get("fingerprint") != fingerprint:
+        return False
+    local = [task for task in tasks if data_sources.get(task, HUB) != HUB]
+    if "sources" not in record:
+        recorded = record.get("data") or {}
+        return all(recorded.get(task) == data_sources[task] for task in local)
+    for read in record["sources"]:
+        origin = read.get("from", {})
+        if "local" not in origin:
+            continue
+        here = data_sources.get(read.get("task"), HUB)
+        if here == HUB:
+            return False
+        for name, sha in origin.get("files", {}).items():
+            path = Path(here) / name  # an absolute name (a file outside the folder) stays as it is
+            if not path.is_file() or file_sha256(path) != sha:
+                return False
+    return True
 
 
 def score_labels(pipeline: PipelineConfig) -> dict:

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from stilts.caches import cache_folder
 from stilts.catalog import Task
 
 EXAMPLE_INDEX = "example_index"
@@ -85,20 +86,12 @@ CACHE_MIN_EXAMPLES = 1000
 CACHE_VERSION = 1
 #: a folder for the cache, or "off" to disable it (default: see `feature_cache_root`)
 CACHE_ENV = "STILTS_FEATURE_CACHE"
-_OFF = ("off", "0", "no", "false", "none")
 
 
 def feature_cache_root() -> Path | None:
     """``$STILTS_FEATURE_CACHE`` (``off`` disables caching), else ``$STILTS_CACHE/features``, else
     ``$XDG_CACHE_HOME/stilts/features``, else ``~/.cache/stilts/features`` (beside the offline models)."""
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit is not None:
-        return None if explicit.strip().lower() in _OFF or not explicit.strip() else Path(explicit).expanduser()
-    if os.environ.get("STILTS_CACHE"):
-        return Path(os.environ["STILTS_CACHE"]).expanduser() / "features"
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "stilts" / "features"
-    return Path.home() / ".cache" / "stilts" / "features"
+    return cache_folder(CACHE_ENV, "features")
 
 
 class FeatureCache:

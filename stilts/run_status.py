@@ -40,19 +40,20 @@ class StageStatus:
 def run_status(run_dir: Path) -> list[StageStatus]:
     """Every stage recorded in (or found in) ``run_dir``, with its state, in the record's order."""
     stages = _known_stages(run_dir)
-    for stage in stages.values():
+    unique = list({id(stage): stage for stage in stages.values()}.values())
+    for stage in unique:
         _local_state(stage)
     records = _job_records(run_dir)
     if records:
         _slurm_states(stages, records)
-    for stage in stages.values():  # after the others: a blocked stage is one whose upstream failed
+    for stage in unique:  # after the others: a blocked stage is one whose upstream failed
         upstream = stages.get(stage.upstream or "")
         if stage.state in ("not started", "failed") and upstream is not None and _blocks(upstream, stages):
             stage.state, stage.detail = (
                 "blocked",
                 f"needs {upstream.kind} '{upstream.name}' ({upstream.fingerprint[:8]})",
             )
-    return list(stages.values())
+    return unique
 
 
 def _blocks(stage: StageStatus, stages: dict[str, StageStatus]) -> bool:
@@ -63,12 +64,17 @@ def _blocks(stage: StageStatus, stages: dict[str, StageStatus]) -> bool:
 
 
 def _known_stages(run_dir: Path) -> dict[str, StageStatus]:
-    stages = {}
+    """Fingerprint -> the stage's status. A folder made by stilts 0.1 that a later plan reused is
+    recorded under its 0.1 fingerprint and the content fingerprints it was reused for: one stage."""
+    stages: dict[str, StageStatus] = {}
+    by_folder: dict[str, StageStatus] = {}
     for fingerprint, entry in recorded_stages(run_dir).items():
-        stages[fingerprint] = StageStatus(
-            fingerprint, entry["name"], entry["kind"], run_dir / entry["folder"], entry.get("upstream")
-        )
-    recorded_folders = {stage.folder.name for stage in stages.values()}
+        if entry["folder"] not in by_folder:
+            by_folder[entry["folder"]] = StageStatus(
+                fingerprint, entry["name"], entry["kind"], run_dir / entry["folder"], entry.get("upstream")
+            )
+        stages[fingerprint] = by_folder[entry["folder"]]
+    recorded_folders = set(by_folder)
     for folder in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
         match = _STAGE_FOLDER.match(folder.name)
         if folder.is_dir() and match and folder.name not in recorded_folders:

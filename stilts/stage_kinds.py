@@ -72,9 +72,9 @@ class PlanContext:
 
 @dataclass(frozen=True)
 class StagePlan:
-    #: the stage's resolved settings (its fingerprint hashes these and the data sources)
+    #: the stage's resolved settings (its fingerprint hashes these and the content of the data sources)
     settings: dict
-    #: the tasks whose data sources are part of the stage's identity
+    #: the tasks whose data sources (their content, or hub) are part of the stage's identity
     data_tasks: frozenset[str]
 
 

@@ -189,7 +189,7 @@ def only_stage_plans(plans: list, fingerprint: str, source: str) -> list:
     if not matches:
         raise BadInput(
             f"--stage {fingerprint}: no stage of {source} has this fingerprint "
-            "(was the sweep file or a --set changed since the job was submitted?)"
+            "(were the sweep file, a --set, or files in a data or model folder changed since the job was submitted?)"
         )
     if len(matches) > 1:
         raise BadInput(f"--stage {fingerprint}: {len(matches)} stages' fingerprints start so; give more of it")

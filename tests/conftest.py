@@ -37,6 +37,13 @@ def feature_cache(tmp_path_factory):
     return Path(os.environ["STILTS_FEATURE_CACHE"])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hash_cache(tmp_path_factory):
+    """The sha256 of data and model files that planning keeps stays in the session's temporary folder."""
+    os.environ["STILTS_HASH_CACHE"] = str(tmp_path_factory.mktemp("hash-cache"))
+    return Path(os.environ["STILTS_HASH_CACHE"])
+
+
 @pytest.fixture
 def shared_data():
     """../shared/data beside the checkout; tests using it skip with a reason when it is absent."""

@@ -1,5 +1,6 @@
 """Config validation: one line naming the YAML file and the field, exit 2, no traceback."""
 
+import shutil
 import subprocess
 import sys
 
@@ -7,7 +8,8 @@ import pytest
 from conftest import write_pipeline
 from helpers import run_cli
 
-from stilts.config import load_pipeline
+from stilts.config import load_pipeline, override_from_command_line
+from stilts.content import folder_sha256
 from stilts.engine import plan_pipeline
 
 
@@ -138,3 +140,34 @@ def test_train_tasks_must_share_the_targets_labels(pipeline_file, capsys):
     code, _, stderr = run_cli(["run", pipeline_file, "--set", "stages.target.train_tasks=[qqp]", "--dry-run"], capsys)
     assert code == 2
     assert "p.yaml: stages[1].train_tasks[0]: 'qqp' cannot train 'xnli': its format or labels differ" in stderr
+
+
+def test_set_paths_are_relative_to_the_working_directory(tmp_path, tiny_nli, monkeypatch, capsys):
+    """A --set path means what it means in the shell, also where the YAML's folder has one of that name."""
+    (tmp_path / "exp" / "model").mkdir(parents=True)
+    pipeline_file = write_pipeline(tmp_path / "exp" / "p.yaml", tmp_path / "exp" / "model", tiny_nli)
+    shutil.copytree(tiny_nli["xnli"], tmp_path / "exp" / "xnli")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for override, missing in [("data.xnli=xnli", work / "xnli"), ("model=./model", work / "model")]:
+        code, _, stderr = run_cli(["run", pipeline_file, "--set", override, "--dry-run"], capsys)
+        assert code == 2 and f"no such folder {missing}" in stderr, stderr
+    shutil.copytree(tiny_nli["xnli"], work / "xnli")
+    (work / "xnli" / "dev-de.tsv").write_text("Ein Satz.\tNoch einer.\tneutral\n")  # other data than exp/xnli
+    code, stdout, stderr = run_cli(["run", pipeline_file, "--set", "data.xnli=xnli", "--dry-run"], capsys)
+    assert code == 0, stderr
+    assert f"'xnli': 'sha256:{folder_sha256(work / 'xnli')}'" in stdout
+
+
+def test_set_makes_model_and_data_paths_absolute_for_the_processes_it_starts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model").mkdir()
+    assert override_from_command_line("data.xnli=../x") == f'data.xnli="{tmp_path.parent / "x"}"'
+    assert (
+        override_from_command_line("data={xnli: x, mnli: hub}") == f'data={{"xnli": "{tmp_path / "x"}", "mnli": "hub"}}'
+    )
+    assert override_from_command_line("model=model") == f'model="{tmp_path / "model"}"'
+    for unchanged in ["data.xnli=hub", "model=FacebookAI/xlm-roberta-base", "model=offline/multilingual-e5-small"]:
+        assert override_from_command_line(unchanged) == unchanged
+    assert override_from_command_line("stages.target.task=x/y") == "stages.target.task=x/y"

@@ -11,6 +11,7 @@ import torch
 import yaml
 from helpers import run_cli
 
+from stilts.content import folder_sha256
 from stilts.errors import BadInput
 from stilts.mlm.corpus import (
     build_corpus,
@@ -575,7 +576,8 @@ def test_mlm_intermediate_stage_runs_end_to_end(tiny_model, tiny_nli, tmp_path, 
     assert "MLM head: fresh" in stdout
     (intermediate,) = (tmp_path / "out").glob("intermediate-*")
     resolved = json.loads((intermediate / "config.json").read_text())
-    assert resolved["settings"]["tasks"] == ["mlm"] and resolved["settings"]["data"]["mlm"] == str(corpus)
+    assert resolved["settings"]["tasks"] == ["mlm"] and resolved["data"]["mlm"] == str(corpus)
+    assert resolved["settings"]["data"]["mlm"] == f"sha256:{folder_sha256(corpus)}"  # the corpus, by content
     metrics = json.loads((intermediate / "metrics.json").read_text())
     validations = metrics["training"]["validations"]
     assert validations and 0 <= validations[-1]["tasks"]["mlm"]["accuracy"] <= 100
