@@ -8,6 +8,7 @@ import pytest
 from helpers import run_cli
 
 from stilts.metrics.per_example import chunk_counts, metric_value, right
+from stilts.names import SCORE_COLUMNS
 from stilts.reports import scores as sc
 from stilts.reports.bootstrap import _Units, table_intervals
 from stilts.reports.plot import heatmap_figure
@@ -35,10 +36,12 @@ def _write_run(run, systems, target="xnli", languages=("de", "fr"), metric="accu
             )
             for name in rows[0]["metrics"]:
                 value = metric_value(rows, name)
-                records.append([pipeline, intermediate, "false", target, str(seed), "dev", language, name, repr(value)])
+                records.append(
+                    [pipeline, intermediate, "false", target, str(seed), "dev", language, name, repr(value), stage.name]
+                )
     with open(run / "scores.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value"])
+        writer.writerow(SCORE_COLUMNS)
         writer.writerows(records)
     return run / "scores.csv"
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from stilts.artifacts import COMPLETE, read_json
 from stilts.errors import BadInput
-from stilts.names import CONFIG_KEYS, RUN_KEYS
+from stilts.names import CONFIG_KEYS, RUN_KEYS, STAGE
 from stilts.reports.scores import (
     BASELINE_CONFIG,
     PIPELINE_NAME,
@@ -68,7 +68,8 @@ class Intervals:
 
 
 def example_folders(run_dir: Path) -> dict[tuple[str, str, str | None], Path]:
-    """(pipeline, target, seed) -> the predictions/ folder of the complete evaluate stage that scored it.
+    """For rows that name no stage (a scores.csv from before the column):
+    (pipeline, target, seed) -> the predictions/ folder of the complete evaluate stage that scored it.
     A stage that several pipelines share (stages.json lists them) serves each of them. The seed is the
     stage's (its scores.csv rows'): a pipeline re-run with another seed keeps its name, and its stages
     are other folders; None for a config.json without one (see `folder_of`)."""
@@ -87,8 +88,18 @@ def example_folders(run_dir: Path) -> dict[tuple[str, str, str | None], Path]:
 
 
 def folder_of(folders: dict, pipeline: str, target: str, seed: str) -> Path | None:
-    """The predictions/ folder of a run (`example_folders`); a stage without a recorded seed serves any."""
+    """The predictions/ folder of a run whose rows name no stage (`example_folders`); a stage without a
+    recorded seed serves any."""
     return folders.get((pipeline, target, seed)) or folders.get((pipeline, target, None))
+
+
+def stage_folder(run_dir: Path, stage: str) -> Path | None:
+    """The predictions/ folder of the evaluate stage that scores.csv rows name; None unless it is a
+    complete evaluate stage in ``run_dir``."""
+    folder = run_dir / stage
+    if read_json(folder / "config.json").get("kind") != "evaluate" or not (folder / COMPLETE).is_file():
+        return None
+    return folder / "predictions"
 
 
 class _Units:
@@ -144,7 +155,7 @@ def run_replicates(
     """Per run (RUN_KEYS), per (language, metric) and ("avg", metric): its score on each draw of the
     examples; and the main-metric rows of ``split`` it was computed from."""
     rows = main_metric_rows(scores[scores["split"] == split])
-    folders = example_folders(run_dir)
+    folders = example_folders(run_dir) if (rows[STAGE] == "").any() else {}
     replicates: dict[tuple, dict[tuple[str, str], np.ndarray]] = {}
     for target, target_rows in sorted(rows.groupby("target"), key=lambda item: item[0]):
         metrics = list(dict.fromkeys(target_rows["metric"]))
@@ -153,10 +164,12 @@ def run_replicates(
             for run, run_rows in language_rows.groupby(RUN_KEYS, sort=True):
                 # by pipeline, run[0] is the run's row (`pipeline_rows`); its stage is found by its name
                 pipeline = run_rows[PIPELINE_NAME].iloc[0] if PIPELINE_NAME in run_rows else run[0]
-                folder = folder_of(folders, pipeline, target, run[4])
+                stage = run_rows[STAGE].iloc[0]  # one per run and split (`check_one_stage_per_run`)
+                folder = stage_folder(run_dir, stage) if stage else folder_of(folders, pipeline, target, run[4])
                 if folder is None:
+                    which = f"evaluate stage {stage}, which wrote its rows," if stage else "evaluate stage"
                     raise BadInput(
-                        f"{source_of(scores)}: --ci: no complete evaluate stage of pipeline '{pipeline}' for {target} "
+                        f"{source_of(scores)}: --ci: no complete {which} of pipeline '{pipeline}' for {target} "
                         f"in {run_dir} (the intervals resample its per-example predictions)"
                     )
                 examples = _rows_of(folder, split, language)
