@@ -111,6 +111,38 @@ def test_the_same_seed_gives_the_same_interval(tmp_path):
     assert not (first.low.equals(other.low) and first.high.equals(other.high))
 
 
+def test_the_per_language_avg_is_the_main_tables_cell_interval_included(tmp_path, capsys):
+    """The per-language table's Avg column is the main table's cell: the same interval for the same
+    --bootstrap-seed (before, each column drew its own seeds from one generator in turn, so the Avg's
+    draws depended on the columns before it)."""
+    rng = np.random.default_rng(5)
+    systems = {
+        (n, s): {lang: _accuracy_rows(rng.random(60) < 0.6) for lang in ("de", "fr")}
+        for n in ("none", "qqp", "mnli")
+        for s in (1, 2, 3)
+    }
+    scores_csv = _write_run(tmp_path, systems)
+    scores = sc.load_scores(scores_csv)
+    main = _intervals(scores_csv)
+    values, _ = sc.language_cells(scores, "xnli", "dev")
+    per_language = table_intervals(
+        scores, values, run_dir=tmp_path, split="dev", level=95, per_language="xnli", n_resamples=400
+    )
+    for end in ("low", "high"):
+        cells = getattr(main, end)[("xnli", "accuracy")]
+        assert cells.equals(getattr(per_language, end)[("avg", "accuracy")].rename(("xnli", "accuracy")))
+
+    def printed(*extra):
+        code, out, err = run_cli(["table", scores_csv, "--delta", "--ci", "95", "--format", "csv", *extra], capsys)
+        assert code == 0, err
+        return list(csv.DictReader(out.splitlines()))
+
+    by_language = printed("--per-language", "xnli")
+    for row, in_main in zip(by_language, printed()):
+        assert (row["avg_low"], row["avg_high"]) == (in_main["xnli_low"], in_main["xnli_high"])
+    assert by_language[1]["avg_low"]  # a delta row, with an interval
+
+
 def test_entity_f1_resamples_sentences_exactly():
     """A draw of sentences scores micro F1 from their summed counts: all weights 1 is the split's F1, and a
     draw of one sentence twice is that sentence's F1."""

@@ -102,7 +102,9 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
 @click.option(
     "--resamples", default=1000, show_default=True, type=click.IntRange(min=100), help="Bootstrap draws for --ci."
 )
-@click.option("--bootstrap-seed", default=0, show_default=True, type=int, help="Random seed of the --ci draws.")
+@click.option(
+    "--bootstrap-seed", default=0, show_default=True, type=click.IntRange(min=0), help="Random seed of the --ci draws."
+)
 def table(
     scores_csv,
     split,
