@@ -13,9 +13,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
-from stilts.names import SCORE_COLUMNS, SCORE_KEY
+from stilts.names import SCORE_COLUMNS, SCORE_KEY, STAGE
 
 COMPLETE = "COMPLETE"
 #: written when a stage's run raised, with the reason on one line; removed when the stage runs again
@@ -131,20 +132,48 @@ def is_locked(path: Path) -> bool:
     return False
 
 
-def upsert_scores(path: Path, rows: list[dict]) -> None:
-    """Add rows to ``scores.csv``; a row with the same key as an existing one replaces it."""
-    new_keys = {tuple(_csv_cell(row[column]) for column in SCORE_KEY) for row in rows}
+def upsert_scores(path: Path, rows: list[dict], pipeline_stages: Collection[str]) -> None:
+    """Write one evaluate stage's rows (each naming it in ``stage``) into ``scores.csv``, under its lock:
+    a sweep's processes and Slurm jobs write the one file at once. ``pipeline_stages``: the folder names
+    of every stage the rows' pipeline has now (all of them, also where `stilts sweep --stage` runs only
+    one). The rows replace
+
+    - a row with the same key (`SCORE_KEY`: the same thing scored again);
+    - every row of the same pipeline and seed whose stage is not one of ``pipeline_stages``: the pipeline
+      was changed and run again, and the rows of what it was go as a whole, so that no run's language
+      average pools the new model's rows with the old one's;
+    - a row of the same run (pipeline, target, seed) that names no stage (a file written before the
+      column existed): nothing says which stage wrote it, and the run is scored again now.
+
+    The rows of other pipelines, and of this pipeline's other seeds, stay."""
+    new_keys = {_key(row) for row in rows}
+    runs = {(_csv_cell(row["pipeline"]), _csv_cell(row["seed"])) for row in rows}
+    targets = {(_csv_cell(row["pipeline"]), _csv_cell(row["seed"]), _csv_cell(row["target"])) for row in rows}
+    current = set(pipeline_stages) | {row[STAGE] for row in rows}
+
+    def replaced(row: dict) -> bool:
+        if _key(row) in new_keys:
+            return True
+        pipeline, seed, target = (_csv_cell(row[column]) for column in ("pipeline", "seed", "target"))
+        if (pipeline, seed) not in runs:
+            return False
+        stage = row.get(STAGE) or ""
+        return stage not in current if stage else (pipeline, seed, target) in targets
+
     with locked(path):
         kept = []
         if path.exists():
             with open(path, newline="", encoding="utf-8") as handle:
-                kept = [
-                    row for row in csv.DictReader(handle) if tuple(row[column] for column in SCORE_KEY) not in new_keys
-                ]
+                kept = [row for row in csv.DictReader(handle) if not replaced(row)]
         lines = [",".join(SCORE_COLUMNS)]
-        for row in kept + rows:
-            lines.append(",".join(_csv_cell(row[column]) for column in SCORE_COLUMNS))
+        for row in kept + rows:  # a row read from a file without the stage column names none
+            cells = (row.get(column) for column in SCORE_COLUMNS)
+            lines.append(",".join(_csv_cell("" if cell is None else cell) for cell in cells))
         write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def _key(row: dict) -> tuple[str, ...]:
+    return tuple(_csv_cell(row[column]) for column in SCORE_KEY)
 
 
 def _csv_cell(value) -> str:

@@ -141,6 +141,9 @@ def plan_pipeline(
         planned.append(planned_stage)
         if kind.produces_model:
             last_model_stage = planned_stage
+    folders = tuple(each.folder.name for each in planned)
+    for each in planned:
+        each.pipeline_folders = folders
     check_overlap(planned, source)
     return planned, data_sources
 

@@ -255,10 +255,14 @@ QA_TARGETS = frozenset(target for target, metrics in TARGET_METRICS.items() if m
 
 # ------------------------------------------------------------------------------------- scores.csv
 
-#: the columns of scores.csv, in order (docs/DESIGN.md)
-SCORE_COLUMNS = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value")
+#: the column naming the evaluate stage that wrote a row: its folder in the run folder,
+#: ``<name>-<fingerprint[:8]>``. Last, so that the columns before it keep the places they had in files
+#: written before it existed; such files are still read, their rows naming no stage
+STAGE = "stage"
+#: the columns of scores.csv, in order (README, "A pipeline")
+SCORE_COLUMNS = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value", STAGE)
 #: a row's identity: a rerun replaces the rows it wrote before instead of duplicating them
-SCORE_KEY = SCORE_COLUMNS[:-1]
+SCORE_KEY = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric")
 #: a run: one target trained after one configuration with one seed
 RUN_KEYS = ["pipeline", "intermediate", "mlm", "target", "seed"]
 #: a configuration: what a table row compares

@@ -38,6 +38,10 @@ class PlannedStage:
     upstream: PlannedStage | None
     #: the stage as written, for settings that are not fingerprinted (e.g. evaluation batch size)
     config: Any = None
+    #: the folder names of every stage of its pipeline, as planned (also where `stilts sweep --stage`
+    #: runs the pipeline only up to one stage): scores.csv rows of the pipeline that name another stage
+    #: are from an earlier version of it
+    pipeline_folders: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def complete(self) -> bool:

@@ -8,6 +8,7 @@ import pytest
 from helpers import run_cli
 
 from stilts.metrics.per_example import chunk_counts, metric_value, right
+from stilts.names import SCORE_COLUMNS
 from stilts.reports import scores as sc
 from stilts.reports.bootstrap import _Units, table_intervals
 from stilts.reports.plot import heatmap_figure
@@ -35,10 +36,12 @@ def _write_run(run, systems, target="xnli", languages=("de", "fr"), metric="accu
             )
             for name in rows[0]["metrics"]:
                 value = metric_value(rows, name)
-                records.append([pipeline, intermediate, "false", target, str(seed), "dev", language, name, repr(value)])
+                records.append(
+                    [pipeline, intermediate, "false", target, str(seed), "dev", language, name, repr(value), stage.name]
+                )
     with open(run / "scores.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value"])
+        writer.writerow(SCORE_COLUMNS)
         writer.writerows(records)
     return run / "scores.csv"
 
@@ -106,6 +109,38 @@ def test_the_same_seed_gives_the_same_interval(tmp_path):
     first, again, other = _intervals(scores_csv, 0), _intervals(scores_csv, 0), _intervals(scores_csv, 1)
     assert first.low.equals(again.low) and first.high.equals(again.high)
     assert not (first.low.equals(other.low) and first.high.equals(other.high))
+
+
+def test_the_per_language_avg_is_the_main_tables_cell_interval_included(tmp_path, capsys):
+    """The per-language table's Avg column is the main table's cell: the same interval for the same
+    --bootstrap-seed (before, each column drew its own seeds from one generator in turn, so the Avg's
+    draws depended on the columns before it)."""
+    rng = np.random.default_rng(5)
+    systems = {
+        (n, s): {lang: _accuracy_rows(rng.random(60) < 0.6) for lang in ("de", "fr")}
+        for n in ("none", "qqp", "mnli")
+        for s in (1, 2, 3)
+    }
+    scores_csv = _write_run(tmp_path, systems)
+    scores = sc.load_scores(scores_csv)
+    main = _intervals(scores_csv)
+    values, _ = sc.language_cells(scores, "xnli", "dev")
+    per_language = table_intervals(
+        scores, values, run_dir=tmp_path, split="dev", level=95, per_language="xnli", n_resamples=400
+    )
+    for end in ("low", "high"):
+        cells = getattr(main, end)[("xnli", "accuracy")]
+        assert cells.equals(getattr(per_language, end)[("avg", "accuracy")].rename(("xnli", "accuracy")))
+
+    def printed(*extra):
+        code, out, err = run_cli(["table", scores_csv, "--delta", "--ci", "95", "--format", "csv", *extra], capsys)
+        assert code == 0, err
+        return list(csv.DictReader(out.splitlines()))
+
+    by_language = printed("--per-language", "xnli")
+    for row, in_main in zip(by_language, printed()):
+        assert (row["avg_low"], row["avg_high"]) == (in_main["xnli_low"], in_main["xnli_high"])
+    assert by_language[1]["avg_low"]  # a delta row, with an interval
 
 
 def test_entity_f1_resamples_sentences_exactly():

@@ -38,15 +38,16 @@ def test_read_only_folder_keeps_scores(tmp_path):
         "language": "de",
         "metric": "accuracy",
         "value": 50.0,
+        "stage": "evaluate-0123abcd",
     }
-    upsert_scores(tmp_path / "scores.csv", [row])
+    upsert_scores(tmp_path / "scores.csv", [row], [row["stage"]])
     before = (tmp_path / "scores.csv").read_text()
     tmp_path.chmod(0o500)
     try:
         if os.access(tmp_path, os.W_OK):
             pytest.skip("running as a user who can write to read-only folders (root)")
         with pytest.raises(OSError):
-            upsert_scores(tmp_path / "scores.csv", [dict(row, value=60.0)])
+            upsert_scores(tmp_path / "scores.csv", [dict(row, value=60.0)], [row["stage"]])
     finally:
         tmp_path.chmod(0o700)
     assert (tmp_path / "scores.csv").read_text() == before
@@ -63,11 +64,12 @@ def test_rerun_does_not_duplicate_score_rows(tmp_path):
         "language": "de",
         "metric": "accuracy",
         "value": 50.0,
+        "stage": "evaluate-0123abcd",
     }
-    upsert_scores(tmp_path / "scores.csv", [row, dict(row, language="fr")])
-    upsert_scores(tmp_path / "scores.csv", [dict(row, value=51.0)])
+    upsert_scores(tmp_path / "scores.csv", [row, dict(row, language="fr")], [row["stage"]])
+    upsert_scores(tmp_path / "scores.csv", [dict(row, value=51.0)], [row["stage"]])
     lines = (tmp_path / "scores.csv").read_text().splitlines()
-    assert len(lines) == 3 and lines[-1].endswith(",de,accuracy,51.0")
+    assert len(lines) == 3 and lines[-1].endswith(",de,accuracy,51.0,evaluate-0123abcd")
 
 
 @pytest.fixture

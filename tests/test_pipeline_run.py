@@ -3,6 +3,7 @@
 import csv
 import hashlib
 import json
+import shutil
 
 import pytest
 from conftest import write_pipeline
@@ -11,6 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoModel
 
 from stilts.artifacts import SCORE_COLUMNS
+from stilts.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +138,90 @@ def test_training_on_other_tasks_and_splits(tmp_path, tiny_model, tiny_nli, caps
     assert code == 0
     assert "mnli: trains on its dev split, so it is not validated on it" in stdout
     assert stdout.count("24 training examples") == 2  # the tiny MNLI dev split, for both stages
+
+
+def _rows(scores_csv) -> list[dict]:
+    with open(scores_csv, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _exit_code(args) -> int:
+    """``stilts ARGS`` in-process, for a module fixture (which has no capsys); its output is pytest's."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(arg) for arg in args])
+    return exit_info.value.code
+
+
+#: the changes `changed_rerun` runs the pipeline again with
+CHANGES = ("--set", "stages.target.max_steps=1", "--set", "stages.evaluate.languages=[en, de]")
+
+
+@pytest.fixture(scope="module")
+def changed_rerun(finished_run, tmp_path_factory):
+    """The finished run copied, then its pipeline changed (a shorter target stage, two of its three
+    languages evaluated) and run again into the copy: (the copy, the old evaluate stage, the new one)."""
+    yaml_path, out = finished_run
+    assert _exit_code(["run", yaml_path, "--output-dir", out]) == 0  # complete, whatever ran before
+    copy = tmp_path_factory.mktemp("rerun") / "out"
+    shutil.copytree(out, copy)
+    (old,) = [folder.name for folder in copy.glob("evaluate-*")]
+    assert _exit_code(["run", yaml_path, "--output-dir", copy, *CHANGES]) == 0
+    (new,) = {folder.name for folder in copy.glob("evaluate-*")} - {old}
+    return yaml_path, copy, old, new
+
+
+def test_a_changed_pipeline_run_again_replaces_its_rows_as_a_whole(changed_rerun, capsys):
+    """Before, the rerun replaced en and de and left fr from the old model, and the table averaged the
+    three as one run: a number no model scored."""
+    _, out, old, new = changed_rerun
+    rows = _rows(out / "scores.csv")
+    assert {(row["split"], row["language"]) for row in rows} == {(s, l) for s in ("dev", "test") for l in ("de", "en")}
+    assert {row["stage"] for row in rows} == {new}
+    scored = json.loads((out / new / "metrics.json").read_text())["average"]["test"]["accuracy"]
+    code, stdout, stderr = run_cli(["table", out / "scores.csv", "--split", "test", "--format", "csv"], capsys)
+    assert code == 0 and "warning" not in stderr, stderr
+    [cell] = csv.DictReader(stdout.splitlines())
+    assert float(cell["xnli"]) == pytest.approx(scored)
+    # --ci resamples the examples of the stage that wrote the rows, not those of the old one beside it
+    assert (out / old / "COMPLETE").is_file()
+    code, stdout, stderr = run_cli(["table", out / "scores.csv", "--split", "test", "--ci", "95"], capsys)
+    assert code == 0 and "95% paired bootstrap" in stdout, stderr
+
+
+def test_a_run_whose_rows_come_from_two_stages_is_refused_naming_both(changed_rerun, tmp_path, capsys):
+    _, out, old, new = changed_rerun
+    rows = _rows(out / "scores.csv")
+    french = [dict(row, language="fr", stage=old, value="95.0") for row in rows if row["language"] == "de"]
+    french = [row for row in french if row["split"] == "test"]
+    mixed = tmp_path / "scores.csv"
+    with open(mixed, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SCORE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows + french)
+    code, stdout, stderr = run_cli(["table", mixed, "--split", "test"], capsys)
+    assert code == 2 and not stdout and len(stderr.strip().splitlines()) == 1, stderr
+    assert "pipeline 'tiny' scored xnli with seed 1 (test) in more than one evaluate stage" in stderr
+    assert (
+        f"evaluate stage {new} (2 languages: en, de)" in stderr and f"evaluate stage {old} (1 language: fr)" in stderr
+    )
+
+
+def test_a_scores_csv_without_the_stage_column_is_read_and_rewritten_with_it(changed_rerun, capsys):
+    """A file from before the column: tabulated as before, with a warning after the table; running the
+    pipeline again (every stage reused) rewrites the run's rows with their stage, none twice."""
+    yaml_path, out, _, new = changed_rerun
+    rows = _rows(out / "scores.csv")
+    with open(out / "scores.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SCORE_COLUMNS[:-1], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    code, stdout, stderr = run_cli(["table", out / "scores.csv", "--split", "test"], capsys)
+    assert code == 0 and "| mnli" in stdout
+    assert f"warning: {out / 'scores.csv'}: 4 of 4 rows name no evaluate stage" in stderr
+
+    code, stdout, _ = _run(capsys, yaml_path, out, *CHANGES)
+    assert code == 0 and stdout.count("complete, skipping") == 3
+    in_order = sorted(rows, key=lambda row: (row["split"], row["language"]))
+    assert sorted(_rows(out / "scores.csv"), key=lambda row: (row["split"], row["language"])) == in_order
+    code, _, stderr = run_cli(["table", out / "scores.csv", "--split", "test"], capsys)
+    assert code == 0 and "warning" not in stderr

@@ -62,7 +62,12 @@ def _write_grid(folder, tiny_model, tiny_nli, *, intermediate, target, tasks=Non
             "gpus_per_job": 0,
             "cpus_per_job": 1,
             "time": "20",
-            "setup": [f"export PYTHONPATH={PAUSE_HOOK}", f"export STILTS_TEST_PAUSE_FILE={folder / 'pause'}"],
+            # the hook first, then the submitter's path: jobs import the stilts under test (a worktree
+            # on PYTHONPATH, not the editable install it shadows)
+            "setup": [
+                f"export PYTHONPATH={PAUSE_HOOK}${{PYTHONPATH:+:$PYTHONPATH}}",
+                f"export STILTS_TEST_PAUSE_FILE={folder / 'pause'}",
+            ],
         },
     }
     path = folder / "grid.yaml"

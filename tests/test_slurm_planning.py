@@ -235,9 +235,12 @@ def test_status_of_a_local_run(small_grid, capsys, tmp_path, monkeypatch):
 
 def _write_rows(path, writer):
     for number in range(25):
-        row = dict(zip(SCORE_COLUMNS, ["p", "none", False, "xnli", writer, "test", f"l{number}", "accuracy", 1.5]))
+        stage = f"evaluate-{writer}"
+        row = dict(
+            zip(SCORE_COLUMNS, ["p", "none", False, "xnli", writer, "test", f"l{number}", "accuracy", 1.5, stage])
+        )
         shared = dict(row, seed=99, language="en", value=float(writer))  # every writer's version of one row
-        upsert_scores(path, [row, shared])
+        upsert_scores(path, [row, shared], [stage])
 
 
 def test_scores_stay_whole_with_many_writers_at_once(tmp_path):

@@ -184,6 +184,40 @@ def test_sweep_resumes_after_a_failure_then_reuses_everything(grid, capsys, monk
     assert runs == {(i, t, s) for i in ("none", "mnli", "qqp") for t in ("xnli", "topics") for s in ("1", "2")}
 
 
+def _scores(out) -> dict[str, set[tuple]]:
+    """pipeline -> its rows' (stage, split, language, value)."""
+    with open(out / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_pipeline: dict[str, set[tuple]] = {}
+    for row in rows:
+        by_pipeline.setdefault(row["pipeline"], set()).add((row["stage"], row["split"], row["language"], row["value"]))
+    return by_pipeline
+
+
+def test_a_slurm_job_of_a_changed_evaluation_replaces_that_pipelines_rows_only(grid, capsys):
+    """Every row names the evaluate stage that wrote it; a job of the sweep (`stilts sweep --stage`, as
+    Slurm runs it) after its evaluations changed replaces its pipeline's rows, and no other's."""
+    path, out, _ = grid
+    code, _, _ = run_cli(["sweep", path, "--output-dir", out], capsys)
+    assert code == 0
+    before = _scores(out)
+    assert len(before) == 12
+    for rows in before.values():
+        [stage] = {row[0] for row in rows}
+        assert (out / stage / "COMPLETE").is_file() and stage.startswith("evaluate-")
+
+    changed = ["--set", "stages.evaluate.max_examples=4"]
+    code, stdout, _ = run_cli(["sweep", path, "--output-dir", out, *changed, "--dry-run"], capsys)
+    plan = stdout[stdout.index("\nnone-xnli-s1\n") :]
+    fingerprint = re.search(r"\] evaluate +\S+ +([0-9a-f]{8}) +to run", plan).group(1)
+    code, _, stderr = run_cli(["sweep", path, "--output-dir", out, *changed, "--stage", fingerprint], capsys)
+    assert code == 0, stderr
+    after = _scores(out)
+    assert {row[0] for row in after.pop("none-xnli-s1")} == {f"evaluate-{fingerprint}"}
+    before.pop("none-xnli-s1")
+    assert after == before
+
+
 def test_tables_and_heatmap_come_out_of_the_sweep_scores(grid, capsys, tmp_path):
     _, out, _ = grid
     code, stdout, _ = run_cli(

@@ -91,6 +91,7 @@ def paper_sized_rows():
                         language,
                         metric,
                         number,
+                        f"evaluate-{intermediate}-{target}",
                     ]
                 )
     return rows

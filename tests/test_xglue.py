@@ -339,6 +339,7 @@ def xglue_rows(task_scores: dict[str, float]) -> list[list]:
                     for metric, v in metrics.items():
                         rows.append(
                             [f"{intermediate}-{target}", intermediate, "false", target, 1, split, language, metric, v]
+                            + [f"evaluate-{intermediate}-{target}"]
                         )
     return rows
 

@@ -8,7 +8,10 @@ redraws both:
   sentences, questions; BUCC: source sentences), the same draw for every run, which makes the delta
   paired (a system right on exactly the examples another misses is compared on the same draw);
 - the seeds: per configuration and target, its runs drawn with replacement (a configuration: an
-  intermediate task and MLM flag, or with `--by pipeline` a pipeline's runs).
+  intermediate task and MLM flag, or with `--by pipeline` a pipeline's runs), one draw for every column
+  of that target (each language, the language average, F1 and EM), from a generator of its own
+  (`seed_draws`), so that a cell's interval does not depend on the table that shows it: the
+  per-language table's Avg is the main table's cell, interval included.
 
 Each run's score on a draw comes from its evaluate stage's per-example rows (`stilts.prediction_files`):
 every metric is ``100 * sum(numerators) / sum(denominators)`` of the rows drawn, so the draw of a run
@@ -19,6 +22,7 @@ a given ``seed``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +32,7 @@ import pandas as pd
 
 from stilts.artifacts import COMPLETE, read_json
 from stilts.errors import BadInput
-from stilts.names import CONFIG_KEYS, RUN_KEYS
+from stilts.names import CONFIG_KEYS, RUN_KEYS, STAGE
 from stilts.reports.scores import (
     BASELINE_CONFIG,
     PIPELINE_NAME,
@@ -68,7 +72,8 @@ class Intervals:
 
 
 def example_folders(run_dir: Path) -> dict[tuple[str, str, str | None], Path]:
-    """(pipeline, target, seed) -> the predictions/ folder of the complete evaluate stage that scored it.
+    """For rows that name no stage (a scores.csv from before the column):
+    (pipeline, target, seed) -> the predictions/ folder of the complete evaluate stage that scored it.
     A stage that several pipelines share (stages.json lists them) serves each of them. The seed is the
     stage's (its scores.csv rows'): a pipeline re-run with another seed keeps its name, and its stages
     are other folders; None for a config.json without one (see `folder_of`)."""
@@ -87,8 +92,18 @@ def example_folders(run_dir: Path) -> dict[tuple[str, str, str | None], Path]:
 
 
 def folder_of(folders: dict, pipeline: str, target: str, seed: str) -> Path | None:
-    """The predictions/ folder of a run (`example_folders`); a stage without a recorded seed serves any."""
+    """The predictions/ folder of a run whose rows name no stage (`example_folders`); a stage without a
+    recorded seed serves any."""
     return folders.get((pipeline, target, seed)) or folders.get((pipeline, target, None))
+
+
+def stage_folder(run_dir: Path, stage: str) -> Path | None:
+    """The predictions/ folder of the evaluate stage that scores.csv rows name; None unless it is a
+    complete evaluate stage in ``run_dir``."""
+    folder = run_dir / stage
+    if read_json(folder / "config.json").get("kind") != "evaluate" or not (folder / COMPLETE).is_file():
+        return None
+    return folder / "predictions"
 
 
 class _Units:
@@ -144,7 +159,7 @@ def run_replicates(
     """Per run (RUN_KEYS), per (language, metric) and ("avg", metric): its score on each draw of the
     examples; and the main-metric rows of ``split`` it was computed from."""
     rows = main_metric_rows(scores[scores["split"] == split])
-    folders = example_folders(run_dir)
+    folders = example_folders(run_dir) if (rows[STAGE] == "").any() else {}
     replicates: dict[tuple, dict[tuple[str, str], np.ndarray]] = {}
     for target, target_rows in sorted(rows.groupby("target"), key=lambda item: item[0]):
         metrics = list(dict.fromkeys(target_rows["metric"]))
@@ -153,10 +168,12 @@ def run_replicates(
             for run, run_rows in language_rows.groupby(RUN_KEYS, sort=True):
                 # by pipeline, run[0] is the run's row (`pipeline_rows`); its stage is found by its name
                 pipeline = run_rows[PIPELINE_NAME].iloc[0] if PIPELINE_NAME in run_rows else run[0]
-                folder = folder_of(folders, pipeline, target, run[4])
+                stage = run_rows[STAGE].iloc[0]  # one per run and split (`check_one_stage_per_run`)
+                folder = stage_folder(run_dir, stage) if stage else folder_of(folders, pipeline, target, run[4])
                 if folder is None:
+                    which = f"evaluate stage {stage}, which wrote its rows," if stage else "evaluate stage"
                     raise BadInput(
-                        f"{source_of(scores)}: --ci: no complete evaluate stage of pipeline '{pipeline}' for {target} "
+                        f"{source_of(scores)}: --ci: no complete {which} of pipeline '{pipeline}' for {target} "
                         f"in {run_dir} (the intervals resample its per-example predictions)"
                     )
                 examples = _rows_of(folder, split, language)
@@ -175,10 +192,18 @@ def run_replicates(
     return replicates, rows
 
 
-def _seed_resampled_medians(draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``draws``: (runs, replicates); per replicate, the median over runs drawn with replacement."""
-    n_runs, n_draws = draws.shape
-    chosen = rng.integers(0, n_runs, size=(n_draws, n_runs))
+def seed_draws(seed: int, config: Hashable, target: str, n_runs: int, n_draws: int) -> np.ndarray:
+    """(draws, runs): the runs (indices into the cell's runs) each draw takes, with replacement. The
+    generator is seeded by the table's ``seed``, the configuration and the target alone, not by where
+    in a loop the cell comes, so the main table and the per-language table draw the same seeds."""
+    key = hashlib.sha256(repr((str(config), target)).encode("utf-8")).digest()
+    rng = np.random.default_rng([seed, int.from_bytes(key[:8], "little")])
+    return rng.integers(0, n_runs, size=(n_draws, n_runs))
+
+
+def _seed_resampled_medians(draws: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """``draws``: (runs, replicates); per replicate, the median over the runs ``chosen`` (`seed_draws`)."""
+    n_draws = draws.shape[1]
     return np.median(draws.T[np.arange(n_draws)[:, None], chosen], axis=1)
 
 
@@ -199,23 +224,23 @@ def table_intervals(
     """Intervals for every cell of ``values`` (the table before deltas: `transfer_cells` plus the Avg.
     column, or `language_cells`, by the same ``config_keys``), of its delta to the ``baseline`` row when
     ``delta``."""
-    rng = np.random.default_rng(seed)
-    replicates, rows = run_replicates(scores, run_dir, split, n_resamples, rng)
+    replicates, rows = run_replicates(scores, run_dir, split, n_resamples, np.random.default_rng(seed))
     runs_of = rows.drop_duplicates(RUN_KEYS).groupby(list(config_keys) + ["target"])
     cells: dict[Hashable, dict[tuple, np.ndarray]] = {}  # config -> column -> (replicates,)
     sd = pd.DataFrame(np.nan, index=values.index, columns=values.columns)
-    for (*parts, target), run_rows in sorted(runs_of, key=lambda item: str(item[0])):
+    for (*parts, target), run_rows in runs_of:
         config = config_of(parts, config_keys)
-        if config not in values.index:
+        if config not in values.index or per_language and target != per_language:
             continue
         runs = [tuple(run) for run in run_rows[RUN_KEYS].itertuples(index=False)]
+        chosen = seed_draws(seed, config, target, len(runs), n_resamples)
         columns = replicates[runs[0]].keys() if per_language else [c for c in replicates[runs[0]] if c[0] == "avg"]
         for group, metric in columns:
             column = (group, metric) if per_language else (target, metric)
-            if per_language and target != per_language or column not in values.columns:
+            if column not in values.columns:
                 continue
             stacked = np.stack([replicates[run][(group, metric)] for run in runs])
-            cells.setdefault(config, {})[column] = _seed_resampled_medians(stacked, rng)
+            cells.setdefault(config, {})[column] = _seed_resampled_medians(stacked, chosen)
             if len(runs) > 1:
                 observed = [replicates_point(rows, run, target, group, metric) for run in runs]
                 sd.at[config, column] = float(np.std(observed, ddof=1))

@@ -102,7 +102,9 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
 @click.option(
     "--resamples", default=1000, show_default=True, type=click.IntRange(min=100), help="Bootstrap draws for --ci."
 )
-@click.option("--bootstrap-seed", default=0, show_default=True, type=int, help="Random seed of the --ci draws.")
+@click.option(
+    "--bootstrap-seed", default=0, show_default=True, type=click.IntRange(min=0), help="Random seed of the --ci draws."
+)
 def table(
     scores_csv,
     split,
@@ -146,6 +148,7 @@ def table(
 
     scores = sc.load_scores(scores_csv)
     path = sc.source_of(scores)
+    unstaged = (scores.attrs["unstaged"], len(scores))
     if benchmark:
         scores = sc.benchmark_rows(scores, benchmark)
         scores.attrs["path"] = path
@@ -169,6 +172,7 @@ def table(
             )
         else:
             click.echo(render.render_grid(render.best_grid(chosen, show_n, shown, config_keys), fmt), nl=False)
+        _warn_about_unstaged_rows(path, *unstaged)
         return
 
     subtracting = "--delta" if delta else "--plot" if plot_path else None
@@ -269,6 +273,20 @@ def table(
             title += f", hatched: {ci_level:g}% interval includes 0"
         plot_heatmap(matrix, plot_path, title, significant)
         click.echo(f"wrote {plot_path}", err=True)
+    _warn_about_unstaged_rows(path, *unstaged)
+
+
+def _warn_about_unstaged_rows(path: str, unstaged: int, rows: int) -> None:
+    """Rows naming no evaluate stage (a file written before scores.csv had the column) are tabulated as
+    before, but a run's rows cannot be checked to come from one stage: say so, after the table, and how
+    to add the column (bad input stays one line: this comes only once the table is out)."""
+    if unstaged:
+        click.echo(
+            f"warning: {path}: {unstaged} of {rows} rows name no evaluate stage (written before scores.csv "
+            "had a stage column), so the table cannot check that each run's rows come from one model; running "
+            f"their pipelines or sweep again into {Path(path).parent} (complete stages are reused) adds it",
+            err=True,
+        )
 
 
 def _baseline(scores, by: str, name: str | None, subtracting: str | None):

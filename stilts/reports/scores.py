@@ -2,12 +2,12 @@
 
 `scores.csv` is the long-format file every run appends to (see docs/DESIGN.md):
 
-    pipeline, intermediate, mlm, target, seed, split, language, metric, value
+    pipeline, intermediate, mlm, target, seed, split, language, metric, value, stage
 
 Aggregation follows the paper's reporting (docs/METHOD.md, "Reporting"):
 
 - a *run* is (pipeline, intermediate, mlm, target, seed); its score on a split is the mean over
-  languages of the target's main metric;
+  languages of the target's main metric, whose rows must all come from one evaluate stage (`stage`);
 - a *configuration* is (intermediate, mlm), or with `stilts table --by pipeline` the pipeline's name
   (``config_keys``: stilts.names ``CONFIG_KEYS_BY``; a sweep's names without their target and seed,
   `pipeline_row`); its cell is the median over its runs, which must be its seeds (one run per seed,
@@ -39,6 +39,8 @@ from stilts.names import (
     QA_METRICS,
     RUN_KEYS,
     SCORE_COLUMNS,
+    SCORE_KEY,
+    STAGE,
     TARGET_METRICS,
     XGLUE_TARGETS,
     XTREME_TARGETS,
@@ -64,6 +66,9 @@ def load_scores(path) -> pd.DataFrame:
 
     A directory is accepted when it holds a `scores.csv`. Extra columns are ignored. When the same
     (run, split, language, metric) appears more than once (a rerun appended again), the last line wins.
+    A file without a `stage` column (written before it existed) is read with every row naming no stage
+    (""); ``attrs["unstaged"]`` counts such rows. A run whose rows of one split come from two evaluate
+    stages is refused (`check_one_stage_per_run`).
     Returns the SCORE_COLUMNS with `mlm` as bool, `value` as float, everything else as str.
     """
     path = Path(path)
@@ -96,25 +101,34 @@ def load_scores(path) -> pd.DataFrame:
 
     if header is None:
         raise BadInput(f"{path}: empty file; expected a header: {','.join(SCORE_COLUMNS)}")
-    frame = pd.DataFrame.from_records(records, columns=list(SCORE_COLUMNS))
+    frame = pd.DataFrame.from_records(records, columns=[*SCORE_COLUMNS, _LINE])
     frame = frame.astype({"mlm": bool, "value": float})
-    frame = frame.drop_duplicates(subset=list(SCORE_COLUMNS[:-1]), keep="last").reset_index(drop=True)
+    frame = frame.drop_duplicates(subset=list(SCORE_KEY), keep="last").reset_index(drop=True)
     frame.attrs["path"] = str(path)
+    check_one_stage_per_run(frame)
+    frame = frame.drop(columns=_LINE)
+    frame.attrs["unstaged"] = int((frame[STAGE] == "").sum())
     return frame
 
 
-def _column_index(path: Path, header: list[str]) -> list[int]:
-    missing = [column for column in SCORE_COLUMNS if column not in header]
-    if len(missing) == len(SCORE_COLUMNS):
+#: the line each row was read from, while `load_scores` checks the rows
+_LINE = "line"
+
+
+def _column_index(path: Path, header: list[str]) -> list[int | None]:
+    """Where each of SCORE_COLUMNS is in ``header``; None for a `stage` column the file lacks."""
+    required = [column for column in SCORE_COLUMNS if column != STAGE]
+    missing = [column for column in required if column not in header]
+    if len(missing) == len(required):
         raise BadInput(f"{path}: not a scores CSV: line 1 has none of the columns {','.join(SCORE_COLUMNS)}")
     if missing:
         raise BadInput(f"{path}: line 1: missing column(s): {', '.join(missing)}")
-    return [header.index(column) for column in SCORE_COLUMNS]
+    return [header.index(column) if column in header else None for column in SCORE_COLUMNS]
 
 
-def _parse_record(path: Path, line: int, fields: list[str], index: list[int]) -> tuple:
-    values = [fields[i].strip() for i in index]
-    record = dict(zip(SCORE_COLUMNS, values))
+def _parse_record(path: Path, line: int, fields: list[str], index: list[int | None]) -> tuple:
+    values = ["" if i is None else fields[i].strip() for i in index]
+    record: dict = dict(zip(SCORE_COLUMNS, values))
     for column in ("intermediate", "target", "split", "language", "metric"):
         if not record[column]:
             raise BadInput(f"{path}: line {line}: empty '{column}'")
@@ -134,7 +148,40 @@ def _parse_record(path: Path, line: int, fields: list[str], index: list[int]) ->
     if not 0.0 <= value <= 100.0:
         raise BadInput(f"{path}: line {line}: 'value' {value} is outside 0-100 (scores are percentages)")
     record["value"] = value
-    return tuple(record[column] for column in SCORE_COLUMNS)
+    stage = record[STAGE]
+    if stage and (Path(stage).name != stage or stage in (".", "..")):
+        raise BadInput(f"{path}: line {line}: 'stage' must name a stage folder of the run folder, got {stage!r}")
+    return (*(record[column] for column in SCORE_COLUMNS), line)
+
+
+#: how many languages a message lists for a stage before it says how many there are
+LISTED_LANGUAGES = 6
+
+
+def check_one_stage_per_run(scores: pd.DataFrame) -> None:
+    """A run's score on a split is the mean over its languages, so they must come from one model: rows
+    of one run and split that name two evaluate stages (files merged or edited by hand: a run's rows
+    are written, and replaced, by one stage at a time) are refused, with BadInput naming both stages
+    (and the lines they start on, where ``scores`` has them). A stage of "" is a row naming none (a file
+    written before the column existed)."""
+    keys = [*RUN_KEYS, "split"]
+    mixed = scores.groupby(keys, sort=False)[STAGE].transform("nunique") > 1
+    for (pipeline, _, _, target, seed, split), rows in scores[mixed].groupby(keys, sort=False):
+        stages = list(dict.fromkeys(rows[STAGE]))
+        described = []
+        for stage in stages:
+            of_stage = rows[rows[STAGE] == stage]
+            languages = sorted(dict.fromkeys(of_stage["language"]), key=language_sort_key)
+            listed = ", ".join(languages[:LISTED_LANGUAGES]) + (", ..." if len(languages) > LISTED_LANGUAGES else "")
+            where = f"line {of_stage[_LINE].min()}: " if _LINE in of_stage else ""
+            name = f"evaluate stage {stage}" if stage else "rows naming no stage"
+            count = f"{len(languages)} language{'s' if len(languages) > 1 else ''}"
+            described.append(f"{where}{name} ({count}: {listed})")
+        raise BadInput(
+            f"{source_of(scores)}: pipeline '{pipeline}' scored {target} with seed {seed} ({split}) in more than one "
+            f"evaluate stage, {' and '.join(described)}: its average would pool two models' scores; run the "
+            "pipeline again into this folder (its rows are then replaced as a whole), or delete the stale rows"
+        )
 
 
 #: the column `pipeline_rows` keeps each run's own pipeline name in (its evaluate stage is found by it)

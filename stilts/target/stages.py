@@ -18,6 +18,7 @@ from stilts.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
 from stilts.data import DataRead, load_examples, training_task
 from stilts.engine import score_labels
 from stilts.errors import BadInput, MissingSplit, did_you_mean
+from stilts.names import STAGE
 from stilts.overlap import overlapping
 from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.stage_kinds import (
@@ -254,7 +255,7 @@ class EvaluateStageRunner(StageRunner):
         if any(states.values()):
             metrics["state"] = {language: state for language, state in states.items() if state}
         if accelerator.is_main_process:
-            upsert_scores(context.scores_path, score_rows(metrics, stage, context))
+            upsert_scores(context.scores_path, score_rows(metrics, stage, context), stage.pipeline_folders)
         return metrics
 
     def data_reads(self, stage: PlannedStage) -> list[DataRead]:
@@ -276,7 +277,7 @@ class EvaluateStageRunner(StageRunner):
         """A reused evaluation still belongs in this run's scores.csv (it may be a new file)."""
         metrics = json.loads((stage.folder / "metrics.json").read_text())
         if context.accelerator.is_main_process:
-            upsert_scores(context.scores_path, score_rows(metrics, stage, context))
+            upsert_scores(context.scores_path, score_rows(metrics, stage, context), stage.pipeline_folders)
 
 
 def _averages(scores: dict) -> dict:
@@ -288,6 +289,8 @@ def _averages(scores: dict) -> dict:
 
 
 def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
+    """The scores.csv rows of an evaluation, each naming its stage (its folder): a run's rows from two
+    stages (a pipeline changed and run again) are then told apart instead of averaged together."""
     labels = score_labels(context.pipeline)
     return [
         {
@@ -300,6 +303,7 @@ def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[
             "language": language,
             "metric": metric,
             "value": float(value),
+            STAGE: stage.folder.name,
         }
         for split, by_language in metrics["scores"].items()
         for language, values in by_language.items()
