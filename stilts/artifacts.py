@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
-from stilts.names import SCORE_COLUMNS, SCORE_KEY, STAGE
+from stilts.names import SCORE_COLUMNS, SCORE_KEY, STAGE, TRAINED_ON
 
 COMPLETE = "COMPLETE"
 #: written when a stage's run raised, with the reason on one line; removed when the stage runs again
@@ -165,9 +165,11 @@ def upsert_scores(path: Path, rows: list[dict], pipeline_stages: Collection[str]
         if path.exists():
             with open(path, newline="", encoding="utf-8") as handle:
                 kept = [row for row in csv.DictReader(handle) if not replaced(row)]
-        lines = [",".join(SCORE_COLUMNS)]
+        # the marker column only where a row is marked: zero-shot runs' files keep the plain columns
+        columns = SCORE_COLUMNS + ((TRAINED_ON,) if any(row.get(TRAINED_ON) for row in kept + rows) else ())
+        lines = [",".join(columns)]
         for row in kept + rows:  # a row read from a file without the stage column names none
-            cells = (row.get(column) for column in SCORE_COLUMNS)
+            cells = (row.get(column) for column in columns)
             lines.append(",".join(_csv_cell("" if cell is None else cell) for cell in cells))
         write_text_atomic(path, "\n".join(lines) + "\n")
 

@@ -259,6 +259,10 @@ QA_TARGETS = frozenset(target for target, metrics in TARGET_METRICS.items() if m
 #: ``<name>-<fingerprint[:8]>``. Last, so that the columns before it keep the places they had in files
 #: written before it existed; such files are still read, their rows naming no stage
 STAGE = "stage"
+#: a column after SCORE_COLUMNS, in files that have a marked row: "true" for a row scored on examples the
+#: model trained on, or on translations of them (an evaluate stage with allow_overlap, `stilts.overlap`),
+#: which is not zero-shot; empty for the others
+TRAINED_ON = "trained_on"
 #: the columns of scores.csv, in order (README, "A pipeline")
 SCORE_COLUMNS = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value", STAGE)
 #: a row's identity: a rerun replaces the rows it wrote before instead of duplicating them

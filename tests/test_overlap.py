@@ -1,6 +1,7 @@
 """Evaluation on what the model trained on (or on translations of it) is refused before anything trains,
 or, with allow_overlap, scored and marked: a number from it is never reported as zero-shot."""
 
+import csv
 import json
 
 import pytest
@@ -95,6 +96,18 @@ def test_allow_overlap_scores_it_and_says_so(tmp_path, tiny_model, tiny_nli, cap
     metrics = json.loads((evaluate / "metrics.json").read_text())
     assert metrics["trained_on"] == {"dev": ["de", "en", "fr"]}  # test is other sentences: not marked
     assert set(metrics["scores"]) == {"dev", "test"}
+    # scores.csv marks the rows, and a table of them says so
+    with open(tmp_path / "out" / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(row["split"], row["trained_on"]) for row in rows} == {("dev", "true"), ("test", "")}
+    code, out, err = run_cli(["table", tmp_path / "out" / "scores.csv", "--split", "dev"], capsys)
+    assert code == 0, err
+    assert (
+        "NOT ZERO-SHOT: overlap (seed 1) scored xnli dev in de en fr on examples its model trained on, or on "
+        "translations of them (allow_overlap); its cells include them." in out
+    )
+    code, out, err = run_cli(["table", tmp_path / "out" / "scores.csv", "--split", "test"], capsys)
+    assert code == 0 and "NOT ZERO-SHOT" not in out
 
 
 @pytest.mark.parametrize("task", ["xnli", "pawsx", "xquad", "mlqa", "xcopa", "xglue_xnli", "xglue_pawsx", "xglue_mlqa"])

@@ -197,6 +197,7 @@ def table(
         caption = f"Split {split}: {CAPTION_CELLS}"
         notes = _main_notes(scores, values, split)
         values = sc.with_average(values)
+    notes += _trained_on_notes(scores, split, per_language)
 
     if subtracting and baseline not in values.index:
         what = f"target '{per_language}' with " if per_language else ""
@@ -274,6 +275,19 @@ def table(
         plot_heatmap(matrix, plot_path, title, significant)
         click.echo(f"wrote {plot_path}", err=True)
     _warn_about_unstaged_rows(path, *unstaged)
+
+
+def _trained_on_notes(scores, split: str, target: str | None) -> list[str]:
+    """One note per run whose cells include scores on what its model trained on (allow_overlap)."""
+    marked = scores[scores[sc.TRAINED_ON] & (scores["split"] == split)]
+    if target:
+        marked = marked[marked["target"] == target]
+    return [
+        f"NOT ZERO-SHOT: {pipeline} (seed {seed}) scored {target_name} {split} in "
+        f"{' '.join(sorted(set(rows['language'])))} on examples its model trained on, or on translations of "
+        "them (allow_overlap); its cells include them."
+        for (pipeline, seed, target_name), rows in marked.groupby(["pipeline", "seed", "target"], sort=True)
+    ]
 
 
 def _warn_about_unstaged_rows(path: str, unstaged: int, rows: int) -> None:

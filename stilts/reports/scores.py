@@ -42,6 +42,7 @@ from stilts.names import (
     SCORE_KEY,
     STAGE,
     TARGET_METRICS,
+    TRAINED_ON,
     XGLUE_TARGETS,
     XTREME_TARGETS,
     configuration_name,
@@ -69,7 +70,8 @@ def load_scores(path) -> pd.DataFrame:
     A file without a `stage` column (written before it existed) is read with every row naming no stage
     (""); ``attrs["unstaged"]`` counts such rows. A run whose rows of one split come from two evaluate
     stages is refused (`check_one_stage_per_run`).
-    Returns the SCORE_COLUMNS with `mlm` as bool, `value` as float, everything else as str.
+    Returns the SCORE_COLUMNS with `mlm` as bool, `value` as float, everything else as str, and
+    `trained_on` (bool: the row was scored on what the model trained on; a file without the column: False).
     """
     path = Path(path)
     if path.is_dir() and (path / "scores.csv").is_file():
@@ -90,10 +92,17 @@ def load_scores(path) -> pd.DataFrame:
                 if header is None:
                     header = [field.strip() for field in fields]
                     index = _column_index(path, header)
+                    marked_at = header.index(TRAINED_ON) if TRAINED_ON in header else None
                     continue
                 if len(fields) != len(header):
                     raise BadInput(f"{path}: line {reader.line_num}: expected {len(header)} fields, got {len(fields)}")
-                records.append(_parse_record(path, reader.line_num, fields, index))
+                record = _parse_record(path, reader.line_num, fields, index)
+                marked = "" if marked_at is None else fields[marked_at].strip().lower()
+                if marked not in ("", *_TRUE):
+                    raise BadInput(
+                        f"{path}: line {reader.line_num}: '{TRAINED_ON}' must be true or empty, got {marked!r}"
+                    )
+                records.append((*record, bool(marked)))
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not a CSV text file (not UTF-8)") from None
     except csv.Error as error:
@@ -101,7 +110,7 @@ def load_scores(path) -> pd.DataFrame:
 
     if header is None:
         raise BadInput(f"{path}: empty file; expected a header: {','.join(SCORE_COLUMNS)}")
-    frame = pd.DataFrame.from_records(records, columns=[*SCORE_COLUMNS, _LINE])
+    frame = pd.DataFrame.from_records(records, columns=[*SCORE_COLUMNS, _LINE, TRAINED_ON])
     frame = frame.astype({"mlm": bool, "value": float})
     frame = frame.drop_duplicates(subset=list(SCORE_KEY), keep="last").reset_index(drop=True)
     frame.attrs["path"] = str(path)

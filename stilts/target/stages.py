@@ -18,7 +18,7 @@ from stilts.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
 from stilts.data import DataRead, load_examples, training_task
 from stilts.engine import score_labels
 from stilts.errors import BadInput, MissingSplit, did_you_mean
-from stilts.names import STAGE
+from stilts.names import STAGE, TRAINED_ON
 from stilts.overlap import overlapping
 from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.stage_kinds import (
@@ -304,6 +304,7 @@ def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[
             "metric": metric,
             "value": float(value),
             STAGE: stage.folder.name,
+            **({TRAINED_ON: "true"} if language in metrics.get("trained_on", {}).get(split, ()) else {}),
         }
         for split, by_language in metrics["scores"].items()
         for language, values in by_language.items()
