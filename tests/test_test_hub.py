@@ -348,6 +348,8 @@ def test_command_line_serves_until_ctrl_c_and_refuses_a_missing_root(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as when started with `&` from a script: SIGINT ignored on entry (it hung there, never stopping)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         line = server.stdout.readline()

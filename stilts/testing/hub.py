@@ -41,6 +41,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import sys
 import threading
@@ -748,6 +749,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"test Hub: cannot listen on 127.0.0.1:{args.port}: {error.strerror or error}", file=sys.stderr)
         return 2
+    # Ctrl-C (and a kill) stop it cleanly even where it was started with SIGINT ignored (`cmd &` in a
+    # script ignores it, and Python then raises no KeyboardInterrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"test Hub serving {args.root} at {hub.endpoint} (export HF_ENDPOINT={hub.endpoint})", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
