@@ -396,3 +396,15 @@ def test_no_baseline_for_delta(tmp_path, capsys):
 def test_bad_option_values(scores_csv, capsys):
     assert "did you mean 'latex'" in one_line_error(capsys, scores_csv, "--format", "latx")
     assert "--best" in one_line_error(capsys, scores_csv, "--best", "--delta")
+
+
+def test_a_file_with_test_scores_only_is_tabulated_on_test(tmp_path, capsys):
+    """The demo evaluates topics on test only: `stilts table` without --split tabulates that split
+    (dev stays the default where the file has it)."""
+    spec = {key: seeds for key, seeds in SPEC.items() if key[3] == "test"}
+    path = write_csv(tmp_path / "scores.csv", rows_from(spec))
+    code, out, err = run(capsys, path, "--delta")
+    assert code == 0, err
+    assert out.startswith("Split test:") and re.search(r"\| mnli +\| no +\| \+15\.0 \|", out)
+    line = one_line_error(capsys, path, "--split", "dev")  # asked for by name: still refused
+    assert "no rows with split 'dev' (splits present: test)" in line

@@ -26,7 +26,8 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
     "--split",
     default=None,
     metavar="SPLIT",
-    help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}]",
+    help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}, "
+    "or the one split SCORES_CSV has when it has no dev scores, as for targets evaluated on test only]",
 )
 @click.option(
     "--by",
@@ -125,7 +126,7 @@ def table(
     A cell is the median over seeds of each run's language-averaged main metric (accuracy for xnli,
     pawsx, tatoeba; F1 for udpos, panx, bucc; F1/EM for xquad, mlqa, tydiqa; XGLUE's: F1 for xglue_ner
     and xglue_mlqa, seqeval precision for xglue_pos, nDCG for xglue_wpr, accuracy for the others) on
-    --split (default dev). A missing cell is `-` (an empty field in csv), never 0.
+    --split (default dev, or the file's one split). A missing cell is `-` (an empty field in csv), never 0.
     """
     if fmt not in render.FORMATS:
         raise BadInput(
@@ -174,7 +175,7 @@ def table(
     subtracting = "--delta" if delta else "--plot" if plot_path else None
     baseline = _baseline(scores, by, baseline_name, subtracting)
 
-    split = split or sc.DEFAULT_SPLIT
+    split = split or _default_split(scores)
     if per_language:
         known = list(sc.ORDERED_TARGETS) + [t for t in sc.targets_in(scores) if t not in sc.ORDERED_TARGETS]
         if per_language not in known:
@@ -269,6 +270,15 @@ def table(
             title += f", hatched: {ci_level:g}% interval includes 0"
         plot_heatmap(matrix, plot_path, title, significant)
         click.echo(f"wrote {plot_path}", err=True)
+
+
+def _default_split(scores) -> str:
+    """dev, the split to compare and choose on; but a file without dev scores that has one split (the
+    demo's topics and other targets evaluated on test only) is tabulated on that split, not refused."""
+    present = set(scores["split"])
+    if sc.DEFAULT_SPLIT not in present and len(present) == 1:
+        return present.pop()
+    return sc.DEFAULT_SPLIT
 
 
 def _baseline(scores, by: str, name: str | None, subtracting: str | None):
