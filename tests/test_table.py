@@ -408,3 +408,12 @@ def test_a_file_with_test_scores_only_is_tabulated_on_test(tmp_path, capsys):
     assert out.startswith("Split test:") and re.search(r"\| mnli +\| no +\| \+15\.0 \|", out)
     line = one_line_error(capsys, path, "--split", "dev")  # asked for by name: still refused
     assert "no rows with split 'dev' (splits present: test)" in line
+
+
+def test_latex_says_it_needs_booktabs_and_sets_minus_signs(scores_csv, capsys):
+    code, out, err = run(capsys, scores_csv, "--delta", "--baseline", "mnli", "--format", "latex")
+    assert code == 0, err
+    assert out.startswith("%") and r"\usepackage{booktabs}" in out.splitlines()[0]
+    none_row = next(line for line in out.splitlines() if line.startswith("none & no"))
+    assert none_row.split(" & ")[2] == "$-$3.0"  # xnli dev: 77 against mnli's 80
+    assert not re.search(r"(^|[ \[/])-\d", out)  # no number with a hyphen for its minus

@@ -87,7 +87,16 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
     "plot_path",
     metavar="FILE.png",
     help="Also draw the delta table as an annotated heatmap (needs stilts[plots]); where a few "
-    "large deltas would wash out the colours, they are clipped (said in the colour bar).",
+    "large deltas would wash out the colours, they are clipped (said under the figure); with --ci each "
+    "cell shows its interval and is hatched where it includes 0.",
+)
+@click.option(
+    "--vmax",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="POINTS",
+    help="Fix the heatmap's colour scale at ±POINTS (figures to compare side by side). Default: fitted to "
+    "the deltas, and with --ci at least the intervals' median half-width, so that a delta inside its "
+    "uncertainty stays pale.",
 )
 @click.option("--show-n", is_flag=True, help="Show the number of seeds (runs) behind each cell.")
 @click.option(
@@ -115,6 +124,7 @@ def table(
     benchmark,
     fmt,
     plot_path,
+    vmax,
     show_n,
     ci_level,
     resamples,
@@ -133,6 +143,8 @@ def table(
             f"--format: unknown format '{fmt}', expected one of {', '.join(render.FORMATS)}"
             f"{did_you_mean(fmt, render.FORMATS)}"
         )
+    if vmax is not None and not plot_path:
+        raise BadInput("--vmax: sets the heatmap's colour scale; give --plot FILE.png too")
     if best:
         for given, option in (
             (per_language, "--per-language"),
@@ -257,18 +269,16 @@ def table(
     if plot_path:
         from stilts.reports.plot import plot_heatmap
 
-        matrix = sc.group_scores(sc.deltas(values, baseline))
-        matrix = matrix.rename(columns={target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"})
-        matrix = matrix.rename(columns={"avg": labels["avg"]})
+        columns = {target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"} | {"avg": labels["avg"]}
+        matrix = sc.group_scores(sc.deltas(values, baseline)).rename(columns=columns)
         named = f" {_baseline_row(baseline, config_keys)}" if baseline_name else ""
         title = (f"{per_language}: " if per_language else "") + f"difference to baseline{named} ({split})"
-        significant = None
+        significant, plotted_intervals = None, None
         if ci_level:
             plotted = intervals if delta else intervals_of(True)
-            significant = plotted.group_significant().rename(columns={"avg": labels["avg"]})
-            significant = significant.rename(columns={t: f"{t}\n(F1+EM)/2" for t in labels if t != "avg"})
-            title += f", hatched: {ci_level:g}% interval includes 0"
-        plot_heatmap(matrix, plot_path, title, significant)
+            significant = plotted.group_significant().rename(columns=columns)
+            plotted_intervals = (plotted.group_low.rename(columns=columns), plotted.group_high.rename(columns=columns))
+        plot_heatmap(matrix, plot_path, title, significant, intervals=plotted_intervals, level=ci_level, vmax=vmax)
         click.echo(f"wrote {plot_path}", err=True)
 
 
