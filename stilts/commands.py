@@ -123,6 +123,8 @@ def _with_slurm_options(command):
     "--stage",
     "only_stage",
     metavar="FINGERPRINT",
+    # what each Slurm job runs (stilts/slurm): internal, so `stilts sweep --help` leaves it out
+    hidden=True,
     help="Run one stage (its fingerprint or the first 8 characters of it) and any stage it needs "
     "that is not complete, for every pipeline that has it: what each Slurm job runs.",
 )
@@ -245,7 +247,8 @@ def _log_on_main_process(line: str) -> None:
 def _print_stages(stages, *, with_settings: bool) -> None:
     for stage in stages:
         status = "complete (will be reused)" if stage.complete else "to run"
-        click.echo(f"  [{stage.index + 1}] {stage.kind:<12} {stage.name:<14} {stage.fingerprint[:8]}  {status}")
+        # named as messages about it name it, counted from 0 (--set stages.0.epochs=1 addresses it so too)
+        click.echo(f"  stages[{stage.index}] {stage.kind:<12} {stage.name:<14} {stage.fingerprint[:8]}  {status}")
         if with_settings:
             for key in sorted(stage.settings):
                 click.echo(f"        {key}: {stage.settings[key]}")

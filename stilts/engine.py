@@ -125,7 +125,9 @@ def run_stages(stages: list[PlannedStage], context: RunContext) -> None:
         return stage.complete and not (stage.upstream and stage.upstream.fingerprint in rerun)
 
     for stage in stages:
-        header = f"[{stage.index + 1}/{len(stages)}] {stage.kind} '{stage.name}' ({stage.fingerprint[:8]})"
+        # stages[i]: the stage as an error about it names it (and --set stages.i addresses it)
+        place = f"[{stage.index + 1}/{len(stages)}] stages[{stage.index}]"
+        header = f"{place} {stage.kind} '{stage.name}' ({stage.fingerprint[:8]})"
         if reusable(stage):
             context.log(f"{header}: complete, skipping ({stage.folder})")
             STAGE_KINDS.get(stage.kind).runner.on_skip(stage, context)

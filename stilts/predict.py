@@ -235,7 +235,8 @@ def predict_run(
             if language not in predictor.task.languages:
                 raise BadInput(
                     f"--languages: '{language}' is not a language of {predictor.task.name}"
-                    f"{did_you_mean(language, predictor.task.languages)}"
+                    f"{did_you_mean(language, predictor.task.languages)}; its languages: "
+                    + ", ".join(predictor.task.languages)
                 )
     sources = {predictor.task.name: data_source(predictor, *data) for predictor in predictors}
     precisions = sorted({predictor.precision for predictor in predictors})

@@ -55,6 +55,7 @@ def test_second_run_skips_every_stage(finished_run, capsys):
     assert code == 0
     assert stdout.count("complete, skipping") == 3
     assert "running ->" not in stdout
+    assert "[3/3] stages[2] evaluate 'evaluate'" in stdout  # named as an error about it would name it
     assert (out / "scores.csv").read_text() == before  # no duplicated rows
 
 

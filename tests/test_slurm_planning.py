@@ -189,7 +189,8 @@ def test_slurm_options_need_submit(small_grid, capsys):
 def test_stage_runs_one_stage_and_what_it_needs(small_grid, capsys, tmp_path):
     out = tmp_path / "out"
     code, stdout, _ = run_cli(["sweep", small_grid, "--output-dir", out, "--dry-run"], capsys)
-    target = next(line.split()[3] for line in stdout.splitlines() if " target " in line and line.startswith("  ["))
+    listed = [line.split() for line in stdout.splitlines() if line.startswith("  stages[")]
+    target = next(words[3] for words in listed if words[1] == "target")
     code, stdout, stderr = run_cli(["sweep", small_grid, "--output-dir", out, "--stage", target], capsys)
     assert code == 0, stderr
     assert "1 pipelines, 2 distinct stages" in stdout  # the pipeline cut after its target stage
@@ -197,6 +198,8 @@ def test_stage_runs_one_stage_and_what_it_needs(small_grid, capsys, tmp_path):
     assert len(list(out.glob("*/COMPLETE"))) == 2
     code, _, stderr = run_cli(["sweep", small_grid, "--output-dir", out, "--stage", "0badf00d"], capsys)
     assert code == 2 and "--stage 0badf00d: no stage of" in stderr and "has this fingerprint" in stderr
+    code, usage, _ = run_cli(["sweep", "--help"], capsys)
+    assert code == 0 and "--jobs" in usage and "--stage" not in usage  # what Slurm jobs run, not for users
 
 
 def test_status_of_a_local_run(small_grid, capsys, tmp_path, monkeypatch):

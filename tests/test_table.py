@@ -331,7 +331,7 @@ def test_plot_without_matplotlib(scores_csv, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     code, _, err = run(capsys, scores_csv, "--plot", tmp_path / "x.png")
     assert code == 2
-    assert "pip install stilts[plots]" in err
+    assert 'pip install "stilts[plots]"' in err  # quoted: zsh globs an unquoted [plots]
 
 
 # ---------------------------------------------------------------------------------------- bad input

@@ -1,4 +1,4 @@
-"""The delta table as an annotated heatmap (matplotlib, an optional extra: `pip install stilts[plots]`).
+"""The delta table as an annotated heatmap (matplotlib, an optional extra: `pip install "stilts[plots]"`).
 
 The figure is sized from the table: every cell gets room for its number and its column's label, and
 the figure grows until the heatmap has that size after constrained layout has placed the labels, the
@@ -331,7 +331,7 @@ def plot_heatmap(matrix: pd.DataFrame, path, title: str = "", significant: pd.Da
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise BadInput("--plot: matplotlib is not installed; pip install stilts[plots]") from None
+        raise BadInput('--plot: matplotlib is not installed; pip install "stilts[plots]"') from None
     figure = heatmap_figure(matrix, title, significant, **options)
     try:
         figure.savefig(path)
