@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 from stilts.artifacts import clear_failed, locked, mark_complete, mark_failed, write_json_atomic
@@ -166,6 +167,7 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
         stage.folder.mkdir(parents=True, exist_ok=True)
         clear_failed(stage.folder)
     accelerator.wait_for_everyone()
+    started = time.time()
     try:
         with recording_origins() as origins:
             metrics = runner.run(stage, context)
@@ -191,6 +193,8 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
                 "sources": origins,
                 # the commit of a Hub model the run started from (None: a local folder)
                 "model_sha": None if Path(context.model_path).is_dir() else cached_model_sha(context.model_path),
+                # how long the run that completed it took (`stilts status`); not fingerprinted
+                "seconds": round(time.time() - started, 1),
             },
         )
         write_json_atomic(stage.folder / "metrics.json", metrics)

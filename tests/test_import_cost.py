@@ -109,7 +109,7 @@ def test_stilts_tasks_lists_every_task_with_its_format_phases_and_origin():
 def test_the_command_list_is_clicks_own_without_importing_the_commands():
     import click
 
-    from stilts.cli import cli
+    from stilts.cli import COMMAND_TARGETS, cli
 
     def command_list(format_commands) -> str:
         formatter = click.HelpFormatter(width=80)
@@ -118,7 +118,7 @@ def test_the_command_list_is_clicks_own_without_importing_the_commands():
 
     # click's own listing imports every command for its help; stilts' reads their docstrings
     expected = command_list(click.Group.format_commands)
-    assert command_list(type(cli).format_commands) == expected and expected.count("\n") == 12
+    assert command_list(type(cli).format_commands) == expected and expected.count("\n") == 1 + len(COMMAND_TARGETS)
     lines, _ = run_python(
         RUN_CLI + "print('imported:', *[m for m in ('pandas', 'numpy', 'pydantic') if m in sys.modules])", "--help"
     )

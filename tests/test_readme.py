@@ -213,3 +213,14 @@ def test_a_yaml_example_saved_where_it_says_finds_its_data(block, tmp_path):
         sources = resolve_data_sources(pipeline, base_dir, str(path))
         local = [Path(folder) for folder in sources.values() if folder != "hub"]
         assert local and all(folder.parent == shared for folder in local), sources
+
+
+def test_bare_stilts_prints_the_commands_in_the_readmes_order(capsys):
+    """`stilts` alone is a request for help (stdout, exit 0), not a usage error; its commands come in
+    the order of the work, which is the README's order."""
+    code, stdout, stderr = run_cli([], capsys)
+    assert code == 0 and stderr == "" and "Commands:" in stdout
+    listed = [line.split()[0] for line in stdout.split("Commands:")[1].splitlines() if line.strip()]
+    in_readme = [command.split()[1] for command in COMMANDS if command.startswith("stilts ")]
+    assert listed == [name for name in dict.fromkeys(in_readme) if name in listed]
+    assert set(listed) <= set(in_readme)
