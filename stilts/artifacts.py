@@ -1,7 +1,9 @@
 """Writing stage artifacts so that nothing is ever half-written.
 
 Every file is written under a temporary name in the same folder and renamed into place (atomic on
-POSIX); a stage folder counts as done only once ``COMPLETE`` exists, and that is written last.
+POSIX); a stage folder counts as done only once ``COMPLETE`` exists, and that is written last. What
+is renamed into place gets the permissions the umask gives any new file (`follow_umask`), as a
+colleague on a lab's shared filesystem expects of a run folder.
 """
 
 from __future__ import annotations
@@ -23,6 +25,32 @@ COMPLETE = "COMPLETE"
 FAILED = "FAILED"
 
 
+def umask() -> int:
+    """The process's umask: new files get ``0o666 & ~umask``, new folders ``0o777 & ~umask``."""
+    # Linux says it in /proc without changing it; elsewhere it is set and set back (os has no getter)
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: Path) -> None:
+    """Give ``path``, and everything under it if it is a folder, the permissions an ordinary open or
+    mkdir would. tempfile makes its files 0600 and folders 0700, and safetensors its files 0600,
+    whatever the umask: a run's scores and models would be unreadable to the rest of a lab's group."""
+    mask = umask()
+    for entry in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if entry.is_symlink():
+            continue
+        executable = entry.is_dir() or entry.stat().st_mode & 0o111
+        entry.chmod((0o777 if executable else 0o666) & ~mask)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -31,6 +59,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
+        follow_umask(Path(temp))
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -49,6 +78,7 @@ def atomic_folder(dest: Path):
     temp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     try:
         yield temp
+        follow_umask(temp)
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(temp, dest)

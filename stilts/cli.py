@@ -17,19 +17,21 @@ from stilts.errors import BadInput, RunFailed
 from stilts.registry import Registry
 
 #: the commands, name -> "module:attribute" of the click command, imported when used. Plugins are not
-#: loaded for it: they import the catalogs, and `stilts --help` and usage errors must come back at once
+#: loaded for it: they import the catalogs, and `stilts --help` and usage errors must come back at once.
+#: In the order of the work, as the README lists them and `stilts --help` shows them: train, look at
+#: the runs, use the results, then the catalog and the data tools.
 COMMAND_TARGETS = {
-    "export": "stilts.export_cli:export",
-    "mlm-corpus": "stilts.mlm.cli:mlm_corpus",
-    "models": "stilts.offline.cli:models",
-    "predict": "stilts.predict_cli:predict",
-    "prepare": "stilts.prepare:prepare",
     "run": "stilts.commands:run",
+    "prepare": "stilts.prepare:prepare",
     "sweep": "stilts.commands:sweep",
-    "score": "stilts.metrics.cli:score",
     "status": "stilts.status_cli:status",
+    "export": "stilts.export_cli:export",
+    "predict": "stilts.predict_cli:predict",
     "table": "stilts.reports.cli:table",
+    "score": "stilts.metrics.cli:score",
     "tasks": "stilts.catalog_cli:tasks",
+    "models": "stilts.offline.cli:models",
+    "mlm-corpus": "stilts.mlm.cli:mlm_corpus",
     "translate": "stilts.translate.cli:translate",
 }
 COMMANDS: Registry[click.Command] = Registry("command", from_plugins=False)
@@ -39,7 +41,7 @@ for _name, _target in COMMAND_TARGETS.items():
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return sorted(COMMANDS.names())
+        return COMMANDS.names()
 
     def get_command(self, ctx, name):
         return COMMANDS.get(name) if name in COMMANDS else None
@@ -69,11 +71,15 @@ def _short_help(name: str, limit: int) -> str:
     return COMMANDS.get(name).get_short_help_str(limit)
 
 
-@click.group(cls=LazyGroup)
+# without a command: the help, on stdout, exit 0 (click's default is a usage error, exit 2)
+@click.group(cls=LazyGroup, invoke_without_command=True)
 # the installed distribution's version (importlib.metadata; written once, in pyproject.toml): `stilts 0.2.0`
 @click.version_option(package_name="stilts", message="%(prog)s %(version)s")
-def cli():
+@click.pass_context
+def cli(ctx):
     """Intermediate-task training of multilingual encoders and zero-shot cross-lingual evaluation."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 def main(argv=None) -> None:

@@ -125,6 +125,8 @@ def _with_slurm_options(command):
     "--stage",
     "only_stage",
     metavar="FINGERPRINT",
+    # what each Slurm job runs (stilts/slurm): internal, so `stilts sweep --help` leaves it out
+    hidden=True,
     help="Run one stage (its fingerprint or the first 8 characters of it) and any stage it needs "
     "that is not complete, for every pipeline that has it: what each Slurm job runs.",
 )
@@ -210,13 +212,40 @@ def sweep(
         f"sweep {config.name}: {counts['done']} done, {counts['reused']} reused (already complete), "
         f"{counts['failed']} failed; scores: {run_dir / 'scores.csv'}"
     )
-    if config.matrix.variant:  # by intermediate, a table would refuse the variants' runs of one seed
-        click.echo(f"table: stilts table {run_dir / 'scores.csv'} --by pipeline (a row per configuration and variant)")
+    if not only_stage:  # a Slurm job runs one stage; the table is the whole sweep's
+        _show_table(config, run_dir / "scores.csv")
     for name, status, reason in outcomes:
         if status == "failed":
             click.echo(f"  failed: {name}: {reason}", err=True)
     if counts["failed"]:
         raise SystemExit(1)
+
+
+def _show_table(config, scores_csv: Path) -> None:
+    """The sweep's transfer table as `stilts table` prints it, then the command for the deltas, their
+    intervals and the heatmap. A sweep of variants is tabulated by pipeline: by intermediate task its
+    variants' runs of one seed would be refused."""
+    from stilts.names import BASELINE, configuration_name
+    from stilts.reports.cli import table
+
+    if not scores_csv.is_file():
+        return
+    shown = os.path.relpath(scores_csv) if scores_csv.is_relative_to(Path.cwd()) else str(scores_csv)
+    matrix = config.matrix
+    options = []
+    if matrix.variant:
+        first = configuration_name(matrix.intermediate[0], matrix.mlm[0])
+        options = ["--by", "pipeline", "--baseline", f"{first}-{next(iter(matrix.variant))}"]
+    elif BASELINE not in matrix.intermediate and False in matrix.mlm:
+        options = ["--baseline", matrix.intermediate[0]]
+    click.echo("")
+    try:
+        table.main([str(scores_csv), *options], prog_name="stilts table", standalone_mode=False)
+    except BadInput as error:  # the runs are done whatever the table makes of them
+        click.echo(f"table: {error}", err=True)
+        return
+    plot = f"{config.name}.png"
+    click.echo(f"next: stilts table {shown} {' '.join([*options, '--delta', '--ci', '95', '--plot', plot])}")
 
 
 def _check_and_record(plans, model_path: str, run_dir: Path, dry_run: bool) -> None:
@@ -249,7 +278,8 @@ def _print_stages(stages, *, with_settings: bool) -> None:
         status = "complete (will be reused)" if stage.complete else "to run"
         if stage.complete and stage.folder.name != f"{stage.name}-{stage.fingerprint[:8]}":
             status = f"complete (will be reused: {stage.folder.name}, made by stilts 0.1 from the same data)"
-        click.echo(f"  [{stage.index + 1}] {stage.kind:<12} {stage.name:<14} {stage.fingerprint[:8]}  {status}")
+        # named as messages about it name it, counted from 0 (--set stages.0.epochs=1 addresses it so too)
+        click.echo(f"  stages[{stage.index}] {stage.kind:<12} {stage.name:<14} {stage.fingerprint[:8]}  {status}")
         if with_settings:
             for key in sorted(stage.settings):
                 click.echo(f"        {key}: {stage.settings[key]}")

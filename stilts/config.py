@@ -312,7 +312,9 @@ def describe_validation_error(problem: Mapping[str, Any], raw: dict, model: type
     if kind == "missing":
         return f"{path}: required field is missing"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return f"{path}: kind must be one of {', '.join(STAGE_KINDS.names())}"
+        kinds, given = STAGE_KINDS.names(), problem.get("ctx", {}).get("tag")
+        typo = f", not '{given}'{did_you_mean(str(given), kinds)}" if given is not None else ""
+        return f"{path}: kind must be one of {', '.join(kinds)}{typo}"
     if kind == "value_error" and "error" in problem.get("ctx", {}):  # a validator's own message says it all
         return f"{path}: {problem['ctx']['error']}"
     value = problem.get("input")

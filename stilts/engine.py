@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 from stilts.artifacts import clear_failed, is_complete, locked, mark_complete, mark_failed, read_json, write_json_atomic
@@ -199,7 +200,9 @@ def run_stages(stages: list[PlannedStage], context: RunContext) -> None:
         return stage.complete and not (stage.upstream and stage.upstream.fingerprint in rerun)
 
     for stage in stages:
-        header = f"[{stage.index + 1}/{len(stages)}] {stage.kind} '{stage.name}' ({stage.fingerprint[:8]})"
+        # stages[i]: the stage as an error about it names it (and --set stages.i addresses it)
+        place = f"[{stage.index + 1}/{len(stages)}] stages[{stage.index}]"
+        header = f"{place} {stage.kind} '{stage.name}' ({stage.fingerprint[:8]})"
         if reusable(stage):
             context.log(f"{header}: complete, skipping ({stage.folder})")
             STAGE_KINDS.get(stage.kind).runner.on_skip(stage, context)
@@ -238,6 +241,7 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
         stage.folder.mkdir(parents=True, exist_ok=True)
         clear_failed(stage.folder)
     accelerator.wait_for_everyone()
+    started = time.time()
     try:
         with recording_origins() as origins:
             metrics = runner.run(stage, context)
@@ -263,6 +267,8 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
                 "sources": origins,
                 # the commit of a Hub model the run started from (None: a local folder)
                 "model_sha": None if Path(context.model_path).is_dir() else cached_model_sha(context.model_path),
+                # how long the run that completed it took (`stilts status`); not fingerprinted
+                "seconds": round(time.time() - started, 1),
             },
         )
         write_json_atomic(stage.folder / "metrics.json", metrics)

@@ -15,6 +15,7 @@ from stilts.artifacts import COMPLETE, atomic_folder, read_json
 from stilts.catalog import get_task
 from stilts.errors import BadInput, RunFailed
 from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head
+from stilts.offline.registry import OFFLINE_PREFIX
 
 #: logits of the exported model and of stilts may differ by float rounding only
 TOLERANCE = 1e-5
@@ -84,26 +85,41 @@ def export_stage(stage_dir: Path, output: Path, task_name: str | None = None) ->
 
 
 def model_card(stage_dir: Path, task_name: str, auto_class: str, labels: list[str]) -> str:
-    """A Hugging Face model card: what trained the model and the scores its evaluations measured."""
-    config = read_json(stage_dir / "config.json")
+    """A Hugging Face model card: the stages that trained the model, from the pretrained model on, with
+    their settings, and the scores its evaluations measured."""
+    lineage = _lineage(stage_dir)
+    config = lineage[-1][1]
+    first = lineage[0][1]
+    base_model = _hub_base_model(first)
     lines = [
         "---",
         "library_name: transformers",
         f"pipeline_tag: {_PIPELINE_TAGS.get(auto_class, 'other')}",
+        *([f"base_model: {base_model}"] if base_model else []),
         "tags: [stilts]",
         "---",
         "",
         f"# {config.get('pipeline', stage_dir.parent.name)}: {task_name}",
         "",
-        f"Exported by `stilts export` from the {config.get('kind', 'training')} stage `{stage_dir.name}` of "
-        f"pipeline `{config.get('pipeline')}`, starting from `{config.get('model')}`; loads with "
-        f"`{auto_class}.from_pretrained`.",
+        f"Exported by `stilts export` from the {config.get('kind', 'training')} stage `{stage_dir.resolve().name}` "
+        f"of pipeline `{config.get('pipeline')}`; loads with `{auto_class}.from_pretrained`.",
+        "",
+        f"Trained from {_describe_model(first)} in {len(lineage)} stage{'s' * (len(lineage) > 1)}:",
         "",
     ]
+    for number, (folder, stage) in enumerate(lineage, start=1):
+        settings = stage.get("settings", {})
+        tasks = settings.get("train_tasks") or settings.get("tasks") or []
+        this = " (this model)" if number == len(lineage) else ""
+        lines.append(f"{number}. {stage.get('kind', 'training')} stage `{folder.name}`: {', '.join(tasks)}{this}")
+    lines.append("")
     if labels:
         lines += [f"Labels: {', '.join(labels)}.", ""]
-    settings = config.get("settings", {})
-    lines += ["## Training", ""] + [f"- {key}: {settings[key]}" for key in sorted(settings)] + [""]
+    lines += ["## Training", ""]
+    for folder, stage in lineage:
+        settings = stage.get("settings", {})
+        lines += [f"### {stage.get('kind', 'training')} stage `{folder.name}`", ""]
+        lines += [f"- {key}: {settings[key]}" for key in sorted(settings)] + [""]
     for evaluation in _evaluations_of(stage_dir):
         lines += [f"## Scores ({evaluation['task']}, zero-shot where the language is not the training one)", ""]
         for split, by_language in evaluation["scores"].items():
@@ -116,12 +132,56 @@ def model_card(stage_dir: Path, task_name: str, auto_class: str, labels: list[st
     return "\n".join(lines) + "\n"
 
 
+def _upstream_folder(stage_dir: Path, recorded: str) -> Path:
+    """The folder of a stage recorded as another's upstream. The record is the absolute path at run
+    time; a run folder copied or moved since (from a cluster's scratch) still has it by name, beside."""
+    beside = stage_dir.resolve().parent / Path(recorded).name
+    return beside if beside.is_dir() else Path(recorded)
+
+
+def _lineage(stage_dir: Path) -> list[tuple[Path, dict]]:
+    """(folder, config.json) of the stage and of each stage it started from, the first trained one first."""
+    chain: list[tuple[Path, dict]] = []
+    folder: Path | None = stage_dir.resolve()
+    while folder is not None and all(folder != seen for seen, _ in chain):
+        config = read_json(folder / "config.json")
+        chain.append((folder, config))
+        folder = _upstream_folder(stage_dir, config["upstream"]) if config.get("upstream") else None
+    return chain[::-1]
+
+
+def _hub_base_model(config: dict) -> str | None:
+    """The Hub model the first stage started from (a card's ``base_model``); None for a local folder."""
+    model = str(config.get("model") or "")
+    if model.startswith(OFFLINE_PREFIX):
+        from stilts.offline.registry import OFFLINE_MODELS
+
+        name = model[len(OFFLINE_PREFIX) :]
+        return OFFLINE_MODELS.get(name).hub_id if name in OFFLINE_MODELS else None
+    # the run records the commit it loaded only for a model from the Hub
+    return model if config.get("model_sha") else None
+
+
+def _describe_model(config: dict) -> str:
+    model = str(config.get("model"))
+    if model.startswith(OFFLINE_PREFIX):
+        base = _hub_base_model(config)
+        return f"`{model}`" + (f" (stilts' offline copy of {base})" if base else "")
+    if config.get("model_sha"):
+        return f"`{model}` (Hub revision {config['model_sha']})"
+    return f"the local model `{model}`"
+
+
 def _evaluations_of(stage_dir: Path) -> list[dict]:
     """The metrics of the complete evaluate stages of the same run folder that scored this stage."""
     found = []
-    for config_path in sorted(stage_dir.parent.glob("*/config.json")):
+    here = stage_dir.resolve()
+    for config_path in sorted(here.parent.glob("*/config.json")):
         config = read_json(config_path)
-        if config.get("upstream") == str(stage_dir) and (config_path.parent / COMPLETE).is_file():
+        upstream = config.get("upstream")
+        # compared by folder, not as typed: the run recorded an absolute path, the user may type a relative one
+        scored_here = upstream is not None and _upstream_folder(here, upstream).resolve() == here
+        if scored_here and (config_path.parent / COMPLETE).is_file():
             metrics = read_json(config_path.parent / "metrics.json")
             if "scores" in metrics:
                 found.append(metrics)

@@ -17,6 +17,7 @@ stage read it (config.json ``data``) unless ``--data`` says otherwise.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from stilts.catalog import Task, get_task
 from stilts.data import HUB, load_examples
 from stilts.errors import BadInput, MissingSplit, did_you_mean
 from stilts.names import XGLUE_SUBMISSION_FOLDERS, XTREME_SUBMISSION_FOLDERS
+from stilts.readers.layout import SPLITS
 
 #: evaluation settings a stage without any (a target stage) predicts with: EvaluateStage's defaults
 DEFAULT_SETTINGS = {"layer": None, "pooling": "mean", "max_length": None}
@@ -169,20 +171,44 @@ def data_folders(options: Sequence[str]) -> tuple[dict[str, Path], list[Path]]:
     return by_task, roots
 
 
-def data_source(predictor: Predictor, by_task: dict[str, Path], roots: list[Path]) -> str:
-    """Where ``predictor``'s task is read from: --data, else where its stage read it."""
+def data_source(predictor: Predictor, by_task: dict[str, Path], roots: list[Path]) -> tuple[str, str]:
+    """Where ``predictor``'s task is read from: --data, else where its stage read it; and how a message
+    names it (the folder as the user typed it, or the stage's data.<task> seen from here)."""
     name = predictor.task.name
     if name in by_task:
-        return str(by_task[name].resolve())
+        return str(by_task[name].resolve()), f"{by_task[name]} (--data)"
     candidates = [name, XTREME_SUBMISSION_FOLDERS.get(name, name), XGLUE_SUBMISSION_FOLDERS.get(name, name)]
     for root in roots:
         for candidate in candidates:
             if (root / candidate).is_dir():
-                return str((root / candidate).resolve())
+                return str((root / candidate).resolve()), f"{root / candidate} (--data)"
     if roots:
         looked = ", ".join(str(root / c) for root in roots for c in dict.fromkeys(candidates))
         raise BadInput(f"--data: no folder for {name} (looked for {looked}); give --data {name}=FOLDER")
-    return predictor.data.get(name, HUB)
+    source = predictor.data.get(name, HUB)
+    if source == HUB:
+        return source, f"the Hub (data.{name} of the run)"
+    # the run recorded an absolute path; from the working directory it is usually much shorter
+    shown = os.path.relpath(source) if Path(source).is_relative_to(Path.cwd()) else source
+    return source, f"{shown} (data.{name} of the run)"
+
+
+def splits_present(task: Task, sources: dict[str, str]) -> list[str]:
+    """The splits that ``task``'s source has files of, in one of its languages (for a message)."""
+    source = sources.get(task.name, HUB)
+    if source == HUB:
+        return [split for split in SPLITS if task.hub and split in task.hub.splits]
+    present = []
+    # a training split read from another task's data (XNLI's is MNLI's) is not this folder's
+    for split in SPLITS if task.train_task is None else [s for s in SPLITS if s != "train"]:
+        for language in task.languages:
+            try:
+                load_examples(task, split, language, sources, unlabelled=True)
+            except BadInput:
+                continue
+            present.append(split)
+            break
+    return present
 
 
 def predict_run(
@@ -209,7 +235,8 @@ def predict_run(
             if language not in predictor.task.languages:
                 raise BadInput(
                     f"--languages: '{language}' is not a language of {predictor.task.name}"
-                    f"{did_you_mean(language, predictor.task.languages)}"
+                    f"{did_you_mean(language, predictor.task.languages)}; its languages: "
+                    + ", ".join(predictor.task.languages)
                 )
     sources = {predictor.task.name: data_source(predictor, *data) for predictor in predictors}
     precisions = sorted({predictor.precision for predictor in predictors})
@@ -218,6 +245,27 @@ def predict_run(
             f"the models were trained with different mixed_precision settings ({', '.join(precisions)}); "
             f"predict with each on its own (--pipeline or --task)"
         )
+    # every task must have the split before any model loads (minutes for a large one): the languages
+    # named must each have it, else one at least; what this reads is kept for the predictions
+    first_read: dict[str, dict[str, list[dict]]] = {}
+    for predictor in predictors:
+        task, (source, shown) = predictor.task, sources[predictor.task.name]
+        reading = {**predictor.data, task.name: source}
+        read = first_read[task.name] = {}
+        for language in languages or task.languages:
+            try:
+                read[language] = load_examples(task, split, language, reading, unlabelled=True)
+            except MissingSplit:
+                if languages:  # asked for by name: its file must be there
+                    raise
+                continue
+            if not languages:
+                break
+        if not read:
+            present = splits_present(task, reading)
+            suggested = next((s for s in present if s != "train"), present[0]) if present else None
+            has = f"it has {', '.join(present)} (--split {suggested})" if present else "it has none of its splits"
+            raise BadInput(f"--split {split}: no {split} files of {task.name} in {shown}; {has}")
     quiet_libraries()
     accelerator = make_accelerator(precisions[0])
     written: dict[str, list[str]] = {}
@@ -228,14 +276,15 @@ def predict_run(
         if predictor.heads is not None:
             load_head(model, task, predictor.heads)
         max_length = predictor.settings.get("max_length") or task.format.default_max_length
+        reading = {**predictor.data, task.name: sources[task.name][0]}
         written[task.name] = []
         for language in languages or task.languages:
-            try:
-                examples = load_examples(task, split, language, sources, unlabelled=True)
-            except MissingSplit:
-                if languages:  # asked for by name: its file must be there
-                    raise
-                continue
+            examples = first_read[task.name].pop(language, None)
+            if examples is None:
+                try:
+                    examples = load_examples(task, split, language, reading, unlabelled=True)
+                except MissingSplit:
+                    continue
             predictions = predict_examples(
                 accelerator,
                 model,
@@ -252,6 +301,4 @@ def predict_run(
                 write_prediction_file(path, task, predictions, examples, state)
                 log(f"{path}: {len(examples)} {task.name} examples")
             written[task.name].append(language)
-        if not written[task.name]:
-            raise BadInput(f"data.{task.name}: no {split} files for any of its languages in {sources[task.name]}")
     return written

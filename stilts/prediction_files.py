@@ -10,8 +10,8 @@ For each split and language, two files named after XTREME's submission files (``
 - ``<split>-<language>.<suffix>``: the predictions in the official scripts' format (the task format's
   `prediction_text`; ``json`` for QA, ``tsv`` otherwise), which `stilts score` scores against the gold
   release file and the XTREME leaderboard takes as they are;
-- ``<split>-<language>.examples.jsonl`` (labelled data only): one row per scored unit with its id, gold,
-  prediction and per-metric ``[numerator, denominator]`` (`stilts.metrics.per_example`), which
+- ``<split>-<language>.examples.jsonl`` (labelled data only): one row per scored unit with its id, text,
+  gold, prediction and per-metric ``[numerator, denominator]`` (`stilts.metrics.per_example`), which
   re-aggregate to the split's scores and are what confidence intervals resample.
 """
 

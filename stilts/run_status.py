@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from stilts.artifacts import COMPLETE, failure_of, is_complete, is_locked, read_json
+from stilts.artifacts import COMPLETE, failure_of, is_complete, is_locked, lock_path, read_json
+from stilts.names import QA_METRICS, TARGET_METRICS
 from stilts.run_folder import recorded_stages
 
 STATES = ("complete", "running", "queued", "failed", "blocked", "stopped", "not started")
 _STAGE_FOLDER = re.compile(r"^(?P<name>.+)-(?P<fingerprint>[0-9a-f]{8})$")
+#: a checkpoint a stage resumes from: ``checkpoints/step-<N>/`` with its progress.json, written last
+#: (stilts.checkpoints, which imports torch: status stays quick without it)
+_CHECKPOINT = re.compile(r"^step-(\d+)$")
 
 
 @dataclass
@@ -35,10 +40,15 @@ class StageStatus:
     detail: str = ""
     #: whether Slurm still has the stage's job in its queue (pending or running)
     in_queue: bool = False
+    #: the pipelines that have the stage (a shared stage: several)
+    pipelines: list[str] = field(default_factory=list)
+    #: seconds the run that completed it took, or that a running one has taken so far
+    seconds: float | None = None
 
 
 def run_status(run_dir: Path) -> list[StageStatus]:
-    """Every stage recorded in (or found in) ``run_dir``, with its state, in the record's order."""
+    """Every stage recorded in (or found in) ``run_dir``, with its state, in the order of the work
+    (`_in_order_of_work`)."""
     stages = _known_stages(run_dir)
     unique = list({id(stage): stage for stage in stages.values()}.values())
     for stage in unique:
@@ -53,7 +63,32 @@ def run_status(run_dir: Path) -> list[StageStatus]:
                 "blocked",
                 f"needs {upstream.kind} '{upstream.name}' ({upstream.fingerprint[:8]})",
             )
-    return unique
+    return _in_order_of_work(stages)
+
+
+def _in_order_of_work(stages: dict[str, StageStatus]) -> list[StageStatus]:
+    """Each stage followed by the stages that start from it, those of one pipeline together (by the
+    name of the first pipeline that has each); folders the record does not know come last."""
+    after: dict[str, list[StageStatus]] = {}
+    first: list[StageStatus] = []
+    # a stilts 0.1 folder reused by a later plan is one stage under several fingerprints
+    aliases: dict[int, list[str]] = {}
+    for fingerprint, stage in stages.items():
+        aliases.setdefault(id(stage), []).append(fingerprint)
+    for stage in {id(each): each for each in stages.values()}.values():
+        (after.setdefault(stage.upstream or "", []) if stage.upstream in stages else first).append(stage)
+
+    def key(stage: StageStatus) -> tuple:
+        return (not stage.pipelines, stage.pipelines[:1], stage.folder.name)
+
+    ordered: list[StageStatus] = []
+    waiting = sorted(first, key=key, reverse=True)
+    while waiting:  # depth first: a stage, then what starts from it
+        stage = waiting.pop()
+        ordered.append(stage)
+        children = [child for alias in aliases[id(stage)] for child in after.get(alias, [])]
+        waiting += sorted({id(child): child for child in children}.values(), key=key, reverse=True)
+    return ordered
 
 
 def _blocks(stage: StageStatus, stages: dict[str, StageStatus]) -> bool:
@@ -71,7 +106,12 @@ def _known_stages(run_dir: Path) -> dict[str, StageStatus]:
     for fingerprint, entry in recorded_stages(run_dir).items():
         if entry["folder"] not in by_folder:
             by_folder[entry["folder"]] = StageStatus(
-                fingerprint, entry["name"], entry["kind"], run_dir / entry["folder"], entry.get("upstream")
+                fingerprint,
+                entry["name"],
+                entry["kind"],
+                run_dir / entry["folder"],
+                entry.get("upstream"),
+                pipelines=list(entry.get("pipelines", [])),
             )
         stages[fingerprint] = by_folder[entry["folder"]]
     recorded_folders = set(by_folder)
@@ -81,19 +121,58 @@ def _known_stages(run_dir: Path) -> dict[str, StageStatus]:
             config = read_json(folder / "config.json")
             fingerprint = str(config.get("fingerprint", match["fingerprint"]))
             name, kind = str(config.get("name", match["name"])), str(config.get("kind", "?"))
-            stages[fingerprint] = StageStatus(fingerprint, name, kind, folder, None)
+            pipelines = [config["pipeline"]] if config.get("pipeline") else []
+            stages[fingerprint] = StageStatus(fingerprint, name, kind, folder, None, pipelines=pipelines)
     return stages
 
 
 def _local_state(stage: StageStatus) -> None:
     if is_complete(stage.folder):
         stage.state, stage.ended = "complete", _mtime(stage.folder / COMPLETE)
+        stage.seconds = read_json(stage.folder / "config.json").get("seconds")
+        stage.detail = _result(stage.folder)
     elif is_locked(stage.folder):
-        stage.state = "running"
+        # the lock file is written when a process takes the stage, so its time is the run's start
+        stage.state, stage.seconds = "running", time.time() - lock_path(stage.folder).stat().st_mtime
+        step = _last_checkpoint(stage.folder)
+        stage.detail = f"last checkpoint: step {step}" if step is not None else ""
     elif failure_of(stage.folder):
         stage.state, stage.detail = "failed", failure_of(stage.folder) or ""
     elif (stage.folder / "checkpoints").is_dir():
-        stage.state, stage.detail = "stopped", "resumes from its checkpoint when run again"
+        step = _last_checkpoint(stage.folder)
+        stage.state = "stopped"
+        stage.detail = f"resumes from step {step} when run again" if step is not None else "starts again when run"
+
+
+def _last_checkpoint(folder: Path) -> int | None:
+    """The step of the last complete checkpoint of a stage that has not completed."""
+    steps = [
+        int(match[1])
+        for path in (folder / "checkpoints").glob("step-*")
+        if (match := _CHECKPOINT.match(path.name)) and (path / "progress.json").is_file()
+    ]
+    return max(steps, default=None)
+
+
+def _result(folder: Path) -> str:
+    """What a complete stage found: an evaluation's language-averaged main scores per split, a training
+    stage's best validation score and where it was."""
+    metrics = read_json(folder / "metrics.json")
+    if "average" in metrics:
+        parts = []
+        for split, values in metrics["average"].items():
+            main = TARGET_METRICS.get(metrics.get("task", "")) or (
+                QA_METRICS if set(QA_METRICS) <= set(values) else tuple(values)[:1]
+            )
+            parts.append(f"{split} " + "/".join(f"{values[m]:.1f}" for m in main if m in values))
+        return ", ".join(parts) + f" ({'/'.join(main)}, language average)" if parts else ""
+    training = metrics.get("training", {})
+    if training.get("best_validation_score") is not None:
+        return (
+            f"best dev score {training['best_validation_score']:.1f} at step {training.get('best_step')} "
+            f"of {training.get('optimizer_steps')}"
+        )
+    return ""
 
 
 def _slurm_states(stages: dict[str, StageStatus], records: dict[str, dict]) -> None:
@@ -112,6 +191,8 @@ def _slurm_states(stages: dict[str, StageStatus], records: dict[str, dict]) -> N
             stage.started = _slurm_time(details.get("StartTime"))
         if job is None:
             stage.ended = _slurm_time(details.get("EndTime")) or stage.ended
+        if stage.seconds is None and stage.started and (stage.ended or job is not None):
+            stage.seconds = _between(stage.started, stage.ended)
         if stage.state == "complete":
             continue
         if job is not None and job.state == "PENDING":
@@ -145,6 +226,16 @@ def _last_line(path: Path) -> str:
 
 def _slurm_time(value: str | None) -> str:
     return "" if not value or value in ("Unknown", "None") else value.replace("T", " ")
+
+
+def _between(started: str, ended: str) -> float | None:
+    """Seconds from ``started`` to ``ended`` (now where it is empty), both as `_slurm_time` gives them."""
+    try:
+        start = datetime.datetime.fromisoformat(started)
+        end = datetime.datetime.fromisoformat(ended) if ended else datetime.datetime.now()
+    except ValueError:
+        return None
+    return (end - start).total_seconds()
 
 
 def _mtime(path: Path) -> str:

@@ -11,9 +11,10 @@ import click
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--cancel", is_flag=True, help="Cancel the run's Slurm jobs that are queued or running.")
 def status(run_dir: Path, cancel: bool) -> None:
-    """The state of every stage of a run folder (local runs and Slurm jobs): complete, running,
-    queued, failed (with the reason), blocked (a stage it needs failed), stopped (resumable) or not
-    started, with job ids and times."""
+    """The state of every stage of a run folder (local runs and Slurm jobs), in the order the runs
+    planned them: complete (with its scores or best dev score), running, queued, failed (with the
+    reason), blocked (a stage it needs failed), stopped (with the step it resumes from) or not started;
+    the pipelines that have it, its Slurm job and how long it took."""
     from stilts.errors import BadInput
     from stilts.run_status import STATES, run_status
 
@@ -31,11 +32,34 @@ def status(run_dir: Path, cancel: bool) -> None:
         stages = run_status(run_dir)
     counts = {state: sum(stage.state == state for stage in stages) for state in STATES}
     click.echo(f"{run_dir}: {len(stages)} stages: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
-    header = f"  {'state':<12} {'kind':<12} {'stage':<24} {'job':<10} {'started':<20} {'ended':<20} detail"
-    click.echo(header)
-    order = {state: index for index, state in enumerate(STATES)}
-    for stage in sorted(stages, key=lambda s: (order[s.state], s.started or "~", s.folder.name)):
+    # in the order the runs planned them, pipeline by pipeline: each stage after the one it starts from
+    pipelines = [_pipelines(stage.pipelines) for stage in stages]
+    width = max(12, *map(len, pipelines))
+    click.echo(f"  {'state':<12} {'kind':<12} {'stage':<24} {'pipeline':<{width}} {'job':<10} {'took':<8} detail")
+    for stage, pipeline in zip(stages, pipelines):
         click.echo(
-            f"  {stage.state:<12} {stage.kind:<12} {stage.folder.name:<24} {stage.job_id or '-':<10} "
-            f"{stage.started or '-':<20} {stage.ended or '-':<20} {stage.detail}".rstrip()
+            f"  {stage.state:<12} {stage.kind:<12} {stage.folder.name:<24} {pipeline:<{width}} "
+            f"{stage.job_id or '-':<10} {_duration(stage.seconds):<8} {stage.detail}".rstrip()
         )
+
+
+def _pipelines(names: list[str]) -> str:
+    """One word: the first pipeline that has the stage, and how many others share it (``mnli-xnli-s1,+8``)."""
+    if not names:
+        return "-"
+    return names[0] + (f",+{len(names) - 1}" if len(names) > 1 else "")
+
+
+def _duration(seconds: float | None) -> str:
+    """``42s``, ``3m05s``, ``2h04m``, ``1d03h``: one word."""
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from helpers import run_cli
 
+from stilts.catalog import get_task
 from stilts.testing import write_tiny_nli
 
 GOOD_STAGE = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": 1, "validate_every": 1}
@@ -113,8 +114,9 @@ CASES = [
     (
         "bad-kind",
         ["run", "p.yaml"],
-        {"p.yaml": pipeline(**{"stages.0.kind": "pretrain"})},
-        "p.yaml: stages[0]: kind must be one of",
+        {"p.yaml": pipeline(**{"stages.2.kind": "evalute"})},
+        "p.yaml: stages[2]: kind must be one of intermediate, target, evaluate, not 'evalute' (did you mean "
+        "'evaluate'?)",
     ),
     (
         "unknown-task",
@@ -132,7 +134,8 @@ CASES = [
         "unknown-language",
         ["run", "p.yaml"],
         {"p.yaml": pipeline(**{"stages.2.languages": ["de", "klingon"]})},
-        "p.yaml: stages[2].languages[1]: 'klingon' is not a language of xnli",
+        "p.yaml: stages[2].languages[1]: 'klingon' is not a language of xnli; its languages: "
+        + ", ".join(get_task("xnli").languages),
     ),
     (
         "unknown-split",
@@ -431,3 +434,13 @@ def test_bad_data_of_the_last_stage_is_found_before_any_training(workspace, caps
     assert code == 2, stderr
     assert f"test-de.tsv: line {bad_line}: expected 3 tab-separated fields" in stderr
     assert "running" not in stdout and not list(workspace.glob("out/*-*"))
+
+
+def test_messages_and_the_listing_name_a_stage_alike(workspace, capsys):
+    """An error names a stage by its place in `stages:` (stages[2], counted from 0 as --set stages.2
+    counts); --dry-run lists each stage under the same name, not as [3]."""
+    code, stdout, stderr = run_cli(["run", "ok.yaml", "--output-dir", "out", "--dry-run"], capsys)
+    assert code == 0, stderr
+    assert "  stages[2] evaluate " in stdout and "[3]" not in stdout
+    code, _, stderr = run_cli(["run", "ok.yaml", "--output-dir", "out", "--set", "stages.2.languages=[xx]"], capsys)
+    assert code == 2 and "stages[2].languages[0]: 'xx' is not a language of xnli" in stderr

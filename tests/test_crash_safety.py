@@ -134,3 +134,28 @@ def test_a_mixture_resumed_mid_stage_draws_the_same_tasks(tmp_path, tiny_model, 
     code, stdout, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "crashed"], capsys)
     assert code == 0 and "mixing 'capped' over 2 tasks" in stdout and f"resuming from step-{calls[0]}" in stdout
     assert (tmp_path / "crashed" / "scores.csv").read_text() == (tmp_path / "whole" / "scores.csv").read_text()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077], ids=["umask-022", "umask-027", "umask-077"])
+def test_written_files_and_folders_follow_the_umask(tmp_path, mask):
+    """On a lab's shared filesystem a run's scores and models are as readable as any file the umask
+    lets the group read: tempfile's private 0600/0700 and safetensors' 0600 are not kept."""
+    from safetensors.torch import save_file
+
+    from stilts.artifacts import atomic_folder
+
+    previous = os.umask(mask)
+    try:
+        write_text_atomic(tmp_path / "scores.csv", "pipeline\n")
+        with atomic_folder(tmp_path / "model") as folder:
+            save_file({"weight": torch.zeros(2)}, str(folder / "model.safetensors"))
+            (folder / "heads").mkdir()
+            (folder / "heads" / "heads.json").write_text("{}")
+    finally:
+        os.umask(previous)
+    files = [tmp_path / "scores.csv", tmp_path / "model" / "model.safetensors", tmp_path / "model/heads/heads.json"]
+    assert {path.name: oct(path.stat().st_mode & 0o777) for path in files} == dict.fromkeys(
+        [path.name for path in files], oct(0o666 & ~mask)
+    )
+    for folder in (tmp_path / "model", tmp_path / "model" / "heads"):
+        assert oct(folder.stat().st_mode & 0o777) == oct(0o777 & ~mask)

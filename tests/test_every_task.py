@@ -239,6 +239,8 @@ def _assert_predictions_rescore(case: Case, data: dict, out: Path, rows: list[di
             assert rescored[metric] == pytest.approx(value, abs=1e-9), (split, language, metric)
         per_example = read_example_rows(evaluate / PREDICTIONS_FOLDER, split, language)
         assert split_scores(per_example) == pytest.approx(expected, abs=1e-9), (split, language)
+        # each row says what it is about (sentence, pair, question, words), to read the errors by
+        assert all(row["text"] and all(row["text"].values()) for row in per_example), per_example[0]
 
 
 def _strip_labels(target: str, folder: Path) -> None:

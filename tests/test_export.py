@@ -2,6 +2,9 @@
 equal stilts' own, which `transformers.pipeline` runs, with labels and a model card; heads without
 an exact standard counterpart are refused in one line."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
@@ -10,6 +13,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, pipeli
 
 from stilts import testing as tiny
 from stilts.catalog import get_task
+from stilts.export import model_card
 from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head
 
 TRAINING = {"learning_rate": 3e-3, "batch_size": 4, "max_steps": 3, "validate_every": 100}
@@ -46,16 +50,23 @@ def _exported_logits(folder, auto_class, batch):
     return outputs.logits
 
 
-def test_classification_exports_with_labels_and_a_model_card(tmp_path, tiny_model, tiny_nli, capsys):
+def test_classification_exports_with_labels_and_a_model_card(tmp_path, tiny_model, tiny_nli, capsys, monkeypatch):
     run = _run(
         tmp_path,
         tiny_model,
         tiny_nli,
-        [dict(kind="target", task="xnli", **TRAINING), dict(kind="evaluate", task="xnli", languages=["en", "de"])],
+        [
+            dict(kind="intermediate", tasks=["mnli"], **TRAINING),
+            dict(kind="target", task="xnli", **TRAINING),
+            dict(kind="evaluate", task="xnli", languages=["en", "de"]),
+        ],
         capsys,
     )
     (stage,) = run.glob("target-*")
-    code, stdout, stderr = run_cli(["export", stage, "--output", tmp_path / "xnli-model"], capsys)
+    (intermediate,) = run.glob("intermediate-*")
+    # the README's form: a path relative to where the user is, not the absolute one the run recorded
+    monkeypatch.chdir(tmp_path)
+    code, stdout, stderr = run_cli(["export", f"run/{stage.name}", "--output", "xnli-model"], capsys)
     assert code == 0, stderr
     assert "XLMRobertaForSequenceClassification with 3 labels" in stdout
     ours, batch = _stilts_logits(stage, "xnli")
@@ -66,6 +77,20 @@ def test_classification_exports_with_labels_and_a_model_card(tmp_path, tiny_mode
     assert predicted["label"] in ("entailment", "neutral", "contradiction")
     card = (tmp_path / "xnli-model" / "README.md").read_text()
     assert "pipeline_tag: text-classification" in card and "| en |" in card and "| de |" in card
+    # the stages it was trained in, the intermediate one included, from the local model (no base_model)
+    assert f"1. intermediate stage `{intermediate.name}`: mnli" in card
+    assert f"2. target stage `{stage.name}`: xnli (this model)" in card
+    assert f"the local model `{tiny_model}`" in card and "base_model:" not in card
+
+    # a run from a Hub model or an offline copy of one: the card's metadata names it as base_model
+    config = json.loads((intermediate / "config.json").read_text())
+    for model, sha, base in [
+        ("FacebookAI/xlm-roberta-base", "e" * 40, "FacebookAI/xlm-roberta-base"),
+        ("offline/multilingual-e5-small", None, "intfloat/multilingual-e5-small"),
+    ]:
+        (intermediate / "config.json").write_text(json.dumps(dict(config, model=model, model_sha=sha)))
+        card = model_card(Path("run") / stage.name, "xnli", "AutoModelForSequenceClassification", [])
+        assert f"\nbase_model: {base}\n" in card.split("---")[1], card
 
 
 def test_a_bert_architecture_maps_the_head_onto_its_pooler(tmp_path, tiny_model, tiny_nli, capsys):

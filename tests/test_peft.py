@@ -91,8 +91,8 @@ def test_adapter_settings_are_fingerprinted(kept_then_merged, tiny_model, tiny_n
         ["run", path, "--output-dir", tmp_path / "a", "--dry-run", "--set", "stages.target.peft.r=8"], capsys
     )
     assert code == 0 and "peft: {" in stdout
-    folders = [line.split()[3] for line in stdout.splitlines() if line.startswith("  [")]
-    other_folders = [line.split()[3] for line in other.splitlines() if line.startswith("  [")]
+    folders = [line.split()[3] for line in stdout.splitlines() if line.startswith("  stages[")]
+    other_folders = [line.split()[3] for line in other.splitlines() if line.startswith("  stages[")]
     assert folders[0] == other_folders[0] and folders[1] != other_folders[1]
 
 

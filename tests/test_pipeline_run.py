@@ -11,7 +11,7 @@ from helpers import run_cli
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-from stilts.artifacts import SCORE_COLUMNS
+from stilts.artifacts import SCORE_COLUMNS, umask
 from stilts.cli import main
 
 
@@ -46,6 +46,10 @@ def test_first_run_writes_every_artifact_and_scores(finished_run, capsys):
         ("mnli", "false", "xnli", "1", "accuracy")
     }
     assert all(0 <= float(r["value"]) <= 100 for r in rows)
+    # as readable as any file the umask makes (a lab's shared filesystem), not tempfile's private 0600
+    (target,) = out.glob("target-*")
+    for path in (out / "scores.csv", target / "config.json", target / "model" / "model.safetensors"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask(), path
     # the per-language table is printed at the end
     assert "xnli (dev)" in stdout and "accuracy" in stdout
 
@@ -57,6 +61,7 @@ def test_second_run_skips_every_stage(finished_run, capsys):
     assert code == 0
     assert stdout.count("complete, skipping") == 3
     assert "running ->" not in stdout
+    assert "[3/3] stages[2] evaluate 'evaluate'" in stdout  # named as an error about it would name it
     assert (out / "scores.csv").read_text() == before  # no duplicated rows
 
 

@@ -86,3 +86,25 @@ def test_data_options_are_task_folders_or_roots(tmp_path):
     (tmp_path / "panx").mkdir()
     by_task, roots = data_folders([f"xnli={tmp_path}", str(tmp_path)])
     assert by_task == {"xnli": tmp_path} and roots == [tmp_path]
+
+
+def test_a_split_the_data_lacks_is_refused_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    """The default split is test; a folder with dev files only is said to be one, by the path the user
+    sees, with the splits it has, before the model (here one that does not exist) would load."""
+    topics = tmp_path / "data" / "topics"
+    topics.mkdir(parents=True)
+    (topics / "dev-en.tsv").write_text("sports\tThe match ended in a draw.\n")
+    run = tmp_path / "run"
+    folder = _evaluate(run, "a", "topics")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(dict(config, data={"topics": str(topics)})))
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = run_cli(["predict", "run", "--output", "out"], capsys)
+    assert code == 2, stderr
+    assert stderr.strip().splitlines() == [
+        "error: --split test: no test files of topics in data/topics (data.topics of the run); it has dev (--split dev)"
+    ]
+    code, _, stderr = run_cli(
+        ["predict", "run", "--split", "test", "--data", "topics=data/topics", "--output", "out"], capsys
+    )
+    assert code == 2 and "no test files of topics in data/topics (--data); it has dev" in stderr

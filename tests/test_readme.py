@@ -195,3 +195,46 @@ def test_every_readme_command_is_checked():
     checked = ("stilts ", "accelerate launch", "pip install", "tensorboard ")
     unchecked = [c for c in COMMANDS if not c.startswith(checked) and not re.match(r"(\w+=\S+ )*python -m pytest", c)]
     assert not unchecked, f"README commands no test runs: {unchecked}"
+
+
+def readme_yaml_blocks() -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("block", [b for b in readme_yaml_blocks() if "data:" in b], ids=lambda b: b.split("\n")[0])
+def test_a_yaml_example_saved_where_it_says_finds_its_data(block, tmp_path):
+    """A YAML example's paths are relative to its file: saved where its first line says (a pipeline
+    without one goes to pipelines/, beside the shipped ones), its local data folders are found in
+    ../shared/data beside the checkout, where the README says the real data is."""
+    from stilts.config import load_pipeline
+    from stilts.engine import resolve_data_sources
+    from stilts.sweep import expand, load_sweep
+
+    named = re.match(r"# (\S+\.yaml)", block)
+    path = tmp_path / "checkout" / (named.group(1) if named else "pipelines/example.yaml")
+    path.parent.mkdir(parents=True)
+    path.write_text(block)
+    shared = tmp_path / "shared" / "data"
+    for task in ("mnli", "xnli"):
+        (shared / task).mkdir(parents=True, exist_ok=True)
+    if "matrix:" in block:
+        sweep, base_dir = load_sweep(path)
+        pipelines = expand(sweep, str(path))
+    else:
+        pipeline, base_dir = load_pipeline(path)
+        pipelines = [pipeline]
+    for pipeline in pipelines:
+        sources = resolve_data_sources(pipeline, base_dir, str(path))
+        local = [Path(folder) for folder in sources.values() if folder != "hub"]
+        assert local and all(folder.parent == shared for folder in local), sources
+
+
+def test_bare_stilts_prints_the_commands_in_the_readmes_order(capsys):
+    """`stilts` alone is a request for help (stdout, exit 0), not a usage error; its commands come in
+    the order of the work, which is the README's order."""
+    code, stdout, stderr = run_cli([], capsys)
+    assert code == 0 and stderr == "" and "Commands:" in stdout
+    listed = [line.split()[0] for line in stdout.split("Commands:")[1].splitlines() if line.strip()]
+    in_readme = [command.split()[1] for command in COMMANDS if command.startswith("stilts ")]
+    assert listed == [name for name in dict.fromkeys(in_readme) if name in listed]
+    assert set(listed) <= set(in_readme)

@@ -3,6 +3,7 @@
 
 import csv
 import multiprocessing
+import re
 
 import pytest
 import yaml
@@ -12,6 +13,7 @@ from stilts.artifacts import upsert_scores
 from stilts.engine import plan_pipeline
 from stilts.errors import RunFailed
 from stilts.names import SCORE_COLUMNS
+from stilts.run_folder import recorded_stages
 from stilts.slurm.job import RENDEZVOUS_PORT, StageJob
 from stilts.slurm.settings import SlurmConfig, resources_for, time_in_minutes
 from stilts.slurm.submit import describe_dag, job_dag, sbatch_flags
@@ -189,7 +191,8 @@ def test_slurm_options_need_submit(small_grid, capsys):
 def test_stage_runs_one_stage_and_what_it_needs(small_grid, capsys, tmp_path):
     out = tmp_path / "out"
     code, stdout, _ = run_cli(["sweep", small_grid, "--output-dir", out, "--dry-run"], capsys)
-    target = next(line.split()[3] for line in stdout.splitlines() if " target " in line and line.startswith("  ["))
+    listed = [line.split() for line in stdout.splitlines() if line.startswith("  stages[")]
+    target = next(words[3] for words in listed if words[1] == "target")
     code, stdout, stderr = run_cli(["sweep", small_grid, "--output-dir", out, "--stage", target], capsys)
     assert code == 0, stderr
     assert "1 pipelines, 2 distinct stages" in stdout  # the pipeline cut after its target stage
@@ -197,6 +200,8 @@ def test_stage_runs_one_stage_and_what_it_needs(small_grid, capsys, tmp_path):
     assert len(list(out.glob("*/COMPLETE"))) == 2
     code, _, stderr = run_cli(["sweep", small_grid, "--output-dir", out, "--stage", "0badf00d"], capsys)
     assert code == 2 and "--stage 0badf00d: no stage of" in stderr and "has this fingerprint" in stderr
+    code, usage, _ = run_cli(["sweep", "--help"], capsys)
+    assert code == 0 and "--jobs" in usage and "--stage" not in usage  # what Slurm jobs run, not for users
 
 
 def test_status_of_a_local_run(small_grid, capsys, tmp_path, monkeypatch):
@@ -226,8 +231,21 @@ def test_status_of_a_local_run(small_grid, capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(TrainingStageRunner, "run", train)
     code, _, _ = run_cli(["sweep", small_grid, "--output-dir", out], capsys)
     assert code == 0
+    (out / "stopped-0123abcd" / "checkpoints" / "step-3" / "progress.json").write_text("{}")
     code, stdout, _ = run_cli(["status", out], capsys)
     assert stdout.splitlines()[0] == f"{out}: 6 stages: 5 complete, 1 stopped"  # FAILED went with the rerun
+    # in the order of the work (a stage after the one it starts from), with its pipeline, how long it
+    # took, what it found, and where a stopped stage resumes
+    rows = {line.split()[2]: line.split(None, 6) for line in stdout.splitlines()[2:]}
+    order = list(rows)
+    for entry in recorded_stages(out).values():
+        upstream = recorded_stages(out).get(entry["upstream"] or "")
+        assert upstream is None or order.index(upstream["folder"]) < order.index(entry["folder"])
+    evaluate = next(row for row in rows.values() if row[1] == "evaluate" and row[3] == "mnli-xnli-s1")
+    assert re.fullmatch(r"\d+s", evaluate[5]) and re.search(r"dev \d+\.\d, test \d+\.\d \(accuracy,", evaluate[6])
+    intermediate = next(row for row in rows.values() if row[1] == "intermediate")
+    assert intermediate[3] == "mnli-topics-s1,+1" and "best dev score" in intermediate[6]
+    assert rows["stopped-0123abcd"][-1] == "resumes from step 3 when run again", stdout
 
     code, _, stderr = run_cli(["status", tmp_path / "nowhere"], capsys)
     assert code == 2 and "no such run folder" in stderr

@@ -173,6 +173,11 @@ def test_sweep_resumes_after_a_failure_then_reuses_everything(grid, capsys, monk
     code, stdout, _ = run_cli(["sweep", path, "--output-dir", out], capsys)
     assert code == 0
     assert "6 done, 6 reused (already complete), 0 failed" in stdout
+    # it ends with the table (dev: xnli's; topics has test only) and the command for more of it
+    assert "| Intermediate | MLM |" in stdout and "no dev scores for: topics" in stdout
+    assert stdout.rstrip().splitlines()[-1] == (
+        f"next: stilts table {out / 'scores.csv'} --delta --ci 95 --plot small_grid.png"
+    )
 
     code, stdout, _ = run_cli(["sweep", path, "--output-dir", out], capsys)
     assert code == 0 and "running ->" not in stdout
@@ -256,7 +261,8 @@ def test_a_sweep_of_variants_tabulates_one_row_per_variant(grid, capsys, tmp_pat
     overrides = [option for setting in [*matrix, variants] for option in ("--set", setting)]
     code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out, *overrides], capsys)
     assert code == 0, stderr
-    assert "sweep small_grid: 2 done" in stdout and f"table: stilts table {out / 'scores.csv'} --by pipeline" in stdout
+    assert "sweep small_grid: 2 done" in stdout and "| pipeline | " in stdout and "| mnli-few |" in stdout
+    assert f"next: stilts table {out / 'scores.csv'} --by pipeline --baseline mnli-few --delta --ci 95" in stdout
     assert len(list(out.glob("intermediate-*/COMPLETE"))) == 1 and len(list(out.glob("target-*/COMPLETE"))) == 2
     with open(out / "scores.csv", newline="") as handle:
         assert {row["pipeline"] for row in csv.DictReader(handle)} == {"mnli-xnli-few-s1", "mnli-xnli-all-s1"}

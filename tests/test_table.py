@@ -331,7 +331,7 @@ def test_plot_without_matplotlib(scores_csv, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     code, _, err = run(capsys, scores_csv, "--plot", tmp_path / "x.png")
     assert code == 2
-    assert "pip install stilts[plots]" in err
+    assert 'pip install "stilts[plots]"' in err  # quoted: zsh globs an unquoted [plots]
 
 
 # ---------------------------------------------------------------------------------------- bad input
@@ -396,3 +396,24 @@ def test_no_baseline_for_delta(tmp_path, capsys):
 def test_bad_option_values(scores_csv, capsys):
     assert "did you mean 'latex'" in one_line_error(capsys, scores_csv, "--format", "latx")
     assert "--best" in one_line_error(capsys, scores_csv, "--best", "--delta")
+
+
+def test_a_file_with_test_scores_only_is_tabulated_on_test(tmp_path, capsys):
+    """The demo evaluates topics on test only: `stilts table` without --split tabulates that split
+    (dev stays the default where the file has it)."""
+    spec = {key: seeds for key, seeds in SPEC.items() if key[3] == "test"}
+    path = write_csv(tmp_path / "scores.csv", rows_from(spec))
+    code, out, err = run(capsys, path, "--delta")
+    assert code == 0, err
+    assert out.startswith("Split test:") and re.search(r"\| mnli +\| no +\| \+15\.0 \|", out)
+    line = one_line_error(capsys, path, "--split", "dev")  # asked for by name: still refused
+    assert "no rows with split 'dev' (splits present: test)" in line
+
+
+def test_latex_says_it_needs_booktabs_and_sets_minus_signs(scores_csv, capsys):
+    code, out, err = run(capsys, scores_csv, "--delta", "--baseline", "mnli", "--format", "latex")
+    assert code == 0, err
+    assert out.startswith("%") and r"\usepackage{booktabs}" in out.splitlines()[0]
+    none_row = next(line for line in out.splitlines() if line.startswith("none & no"))
+    assert none_row.split(" & ")[2] == "$-$3.0"  # xnli dev: 77 against mnli's 80
+    assert not re.search(r"(^|[ \[/])-\d", out)  # no number with a hyphen for its minus

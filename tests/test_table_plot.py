@@ -140,7 +140,7 @@ def drawn_at(text, renderer) -> bool:
     return bool(np.isfinite(text.get_window_extent(renderer).get_points()).all())
 
 
-def assert_reads_well(figure):
+def assert_reads_well(figure, texts_at_least=100):
     """Every text inside the figure, no two tick labels overlapping, every cell number inside its cell."""
     from matplotlib.text import Text
 
@@ -148,7 +148,7 @@ def assert_reads_well(figure):
     figure.draw(renderer)
     page = figure.bbox
     texts = [t for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip() and drawn_at(t, renderer)]
-    assert len(texts) > 100
+    assert len(texts) > texts_at_least
     for text in texts:
         box = text.get_window_extent(renderer)
         inside = (
@@ -193,14 +193,13 @@ def test_paper_sized_heatmap_reads_well(paper_scores, tmp_path, capsys, drawn):
     assert any(" + ".join(TASKS) in text.get_text().replace("\n", " ") for text in texts)  # named in a note
 
     numbers = {number.get_text() for number in heatmap.texts}
-    assert {"+19.4", "-10.5", "+48.0"} <= numbers
+    assert {"+19.4", "\N{MINUS SIGN}10.5", "+48.0"} <= numbers  # a minus sign, as wide as the plus
 
     # a 2-point delta, typical on most targets, takes at least a third of its side of the colour
     # range, though Tatoeba's +48 is in the same table (a scale up to 48 would give it 4%)
     image = heatmap.images[0]
     assert float(image.norm(2.0)) - 0.5 >= 0.5 / 3 and 0.5 - float(image.norm(-2.0)) >= 0.5 / 3
-    colour_bar_label = figure.axes[1].get_ylabel()
-    assert "percentile" in colour_bar_label and "clipped" in colour_bar_label
+    assert "Colours clipped at ±" in _note(figure) and "percentile" in _note(figure)
 
 
 def test_per_language_heatmap_reads_well(paper_scores, tmp_path, capsys, drawn):
@@ -209,3 +208,67 @@ def test_per_language_heatmap_reads_well(paper_scores, tmp_path, capsys, drawn):
     heatmap = figure.axes[0]
     assert [label.get_text() for label in heatmap.get_xticklabels()] == list(TYDIQA_LANGUAGES) + ["Avg"]
     assert "anli_plus" in [label.get_text() for label in heatmap.get_yticklabels()]
+
+
+def _note(figure) -> str:
+    """The text under the figure (what the hatching, the brackets and the colour scale mean)."""
+    return figure.get_supxlabel().replace("\n", " ")
+
+
+def one_row(deltas, half_width):
+    import pandas as pd
+
+    index = pd.MultiIndex.from_tuples([("mnli", False)], names=["intermediate", "mlm"])
+    columns = ["ar", "de", "en", "es", "fr", "hi", "ru", "tr", "zh", "Avg"]
+    matrix = pd.DataFrame([deltas], index=index, columns=columns)
+    return matrix, (matrix - half_width, matrix + half_width)
+
+
+def test_a_one_row_heatmap_of_deltas_inside_their_intervals():
+    """The demo's per-language table: one row, deltas of a point or two, intervals of ±13. The colour
+    scale is at least the intervals' median half-width, so none of these cells is dark; each cell shows
+    its interval; the figure is as short as one row allows; the title is one line."""
+    matrix, intervals = one_row([1.0, -2.5, 0.0, 2.5, -1.0, 0.0, 1.5, -2.5, 0.5, 0.0], 13.0)
+    significant = (intervals[0] > 0) | (intervals[1] < 0)
+    title = "topics: difference to baseline (test)"
+    figure = plot.heatmap_figure(matrix, title, significant, intervals=intervals, level=95)
+    assert_reads_well(figure, texts_at_least=30)
+    heatmap = figure.axes[0]
+    norm = heatmap.images[0].norm
+    assert norm.vmax == pytest.approx(13.0)
+    assert max(abs(float(norm(value)) - 0.5) for value in matrix.iloc[0]) < 0.1  # pale: +2.5 of ±13
+    texts = [text.get_text() for text in heatmap.texts]
+    assert "[\N{MINUS SIGN}12.0, +14.0]" in texts and "\N{MINUS SIGN}2.5" in texts
+    assert not any(text.startswith("-") and text != "-" for text in texts)
+    assert len([patch for patch in heatmap.patches if patch.get_hatch()]) == 10
+    assert figure.get_suptitle() == title  # not wrapped
+    assert figure.get_figheight() < 2.5  # one row, not stretched to a vertical colour bar's height
+    note = _note(figure)
+    assert "Hatched: the 95% interval includes 0" in note and "median half-width" in note
+
+    # --vmax fixes the scale, whatever the intervals: figures drawn with it compare
+    fixed = plot.heatmap_figure(matrix, title, significant, intervals=intervals, level=95, vmax=2.0)
+    assert fixed.axes[0].images[0].norm.vmax == 2.0 and "fixed at ±2 (--vmax)" in _note(fixed)
+
+
+def test_the_table_command_plots_intervals_and_takes_vmax(tmp_path, capsys, drawn):
+    """`stilts table --ci --plot` passes each cell's interval to the heatmap and keeps the title short;
+    `--vmax` fixes the scale and needs --plot."""
+    from test_bootstrap import _accuracy_rows, _write_run
+
+    rng = np.random.default_rng(0)
+    systems = {
+        (name, 1): {language: _accuracy_rows(rng.random(40) < 0.5) for language in ("de", "fr")}
+        for name in ("none", "mnli")
+    }
+    scores_csv = _write_run(tmp_path / "run", systems)
+    png = tmp_path / "xnli.png"
+    argv = ["--per-language", "xnli", "--ci", "95", "--resamples", "200", "--plot", png, "--vmax", "4"]
+    figure = draw(capsys, drawn, scores_csv, *argv)
+    heatmap = figure.axes[0]
+    assert heatmap.images[0].norm.vmax == 4.0
+    assert figure.get_suptitle() == "xnli: difference to baseline (dev)"
+    assert sum(text.get_text().startswith("[") for text in heatmap.texts) == 3  # de, fr, Avg
+    with pytest.raises(SystemExit) as done:
+        main(["table", str(scores_csv), "--vmax", "4"])
+    assert done.value.code == 2 and "--vmax" in capsys.readouterr().err

@@ -470,8 +470,10 @@ def test_wpr_then_ner_end_to_end_with_an_xglue_submission(xglue, tmp_path, tiny_
             assert {m: rescored[m] for m in expected} == pytest.approx(expected, abs=1e-9), (task.name, split)
             per_example = read_example_rows(evaluate / PREDICTIONS_FOLDER, split, language)
             assert split_scores(per_example) == pytest.approx(expected, abs=1e-9)
-        if task.name == "xglue_wpr":  # one row per query of two or more pages
-            assert len(read_example_rows(evaluate / PREDICTIONS_FOLDER, "dev", "de")) == 2
+        if task.name == "xglue_wpr":  # one row per query of two or more pages, with the query and its pages
+            per_query = read_example_rows(evaluate / PREDICTIONS_FOLDER, "dev", "de")
+            assert len(per_query) == 2
+            assert all(row["text"]["query"] and len(row["text"]["pages"]) == len(row["gold"]) for row in per_query)
 
     # stilts predict on label-less copies writes XGLUE's submission layout, which scores as the evaluation
     unlabelled = tmp_path / "unlabelled"

@@ -20,6 +20,12 @@ def example_id(example: Mapping, index: int) -> str:
     return str(example.get("id") or index)
 
 
+def row_text(example: Mapping, fields: Iterable[str]) -> dict:
+    """What a row is about (the sentence, pair, question, choices, words), to read the rows by; no
+    metric uses it."""
+    return {field: example[field] for field in fields if example.get(field) is not None}
+
+
 def right(correct: bool) -> list[int]:
     """An accuracy pair for one example."""
     return [int(correct), 1]

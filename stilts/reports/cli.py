@@ -26,7 +26,8 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
     "--split",
     default=None,
     metavar="SPLIT",
-    help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}]",
+    help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}, "
+    "or the one split SCORES_CSV has when it has no dev scores, as for targets evaluated on test only]",
 )
 @click.option(
     "--by",
@@ -86,7 +87,16 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
     "plot_path",
     metavar="FILE.png",
     help="Also draw the delta table as an annotated heatmap (needs stilts[plots]); where a few "
-    "large deltas would wash out the colours, they are clipped (said in the colour bar).",
+    "large deltas would wash out the colours, they are clipped (said under the figure); with --ci each "
+    "cell shows its interval and is hatched where it includes 0.",
+)
+@click.option(
+    "--vmax",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="POINTS",
+    help="Fix the heatmap's colour scale at ±POINTS (figures to compare side by side). Default: fitted to "
+    "the deltas, and with --ci at least the intervals' median half-width, so that a delta inside its "
+    "uncertainty stays pale.",
 )
 @click.option("--show-n", is_flag=True, help="Show the number of seeds (runs) behind each cell.")
 @click.option(
@@ -116,6 +126,7 @@ def table(
     benchmark,
     fmt,
     plot_path,
+    vmax,
     show_n,
     ci_level,
     resamples,
@@ -127,13 +138,15 @@ def table(
     A cell is the median over seeds of each run's language-averaged main metric (accuracy for xnli,
     pawsx, tatoeba; F1 for udpos, panx, bucc; F1/EM for xquad, mlqa, tydiqa; XGLUE's: F1 for xglue_ner
     and xglue_mlqa, seqeval precision for xglue_pos, nDCG for xglue_wpr, accuracy for the others) on
-    --split (default dev). A missing cell is `-` (an empty field in csv), never 0.
+    --split (default dev, or the file's one split). A missing cell is `-` (an empty field in csv), never 0.
     """
     if fmt not in render.FORMATS:
         raise BadInput(
             f"--format: unknown format '{fmt}', expected one of {', '.join(render.FORMATS)}"
             f"{did_you_mean(fmt, render.FORMATS)}"
         )
+    if vmax is not None and not plot_path:
+        raise BadInput("--vmax: sets the heatmap's colour scale; give --plot FILE.png too")
     if best:
         for given, option in (
             (per_language, "--per-language"),
@@ -178,7 +191,7 @@ def table(
     subtracting = "--delta" if delta else "--plot" if plot_path else None
     baseline = _baseline(scores, by, baseline_name, subtracting)
 
-    split = split or sc.DEFAULT_SPLIT
+    split = split or _default_split(scores)
     if per_language:
         known = list(sc.ORDERED_TARGETS) + [t for t in sc.targets_in(scores) if t not in sc.ORDERED_TARGETS]
         if per_language not in known:
@@ -261,18 +274,16 @@ def table(
     if plot_path:
         from stilts.reports.plot import plot_heatmap
 
-        matrix = sc.group_scores(sc.deltas(values, baseline))
-        matrix = matrix.rename(columns={target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"})
-        matrix = matrix.rename(columns={"avg": labels["avg"]})
+        columns = {target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"} | {"avg": labels["avg"]}
+        matrix = sc.group_scores(sc.deltas(values, baseline)).rename(columns=columns)
         named = f" {_baseline_row(baseline, config_keys)}" if baseline_name else ""
         title = (f"{per_language}: " if per_language else "") + f"difference to baseline{named} ({split})"
-        significant = None
+        significant, plotted_intervals = None, None
         if ci_level:
             plotted = intervals if delta else intervals_of(True)
-            significant = plotted.group_significant().rename(columns={"avg": labels["avg"]})
-            significant = significant.rename(columns={t: f"{t}\n(F1+EM)/2" for t in labels if t != "avg"})
-            title += f", hatched: {ci_level:g}% interval includes 0"
-        plot_heatmap(matrix, plot_path, title, significant)
+            significant = plotted.group_significant().rename(columns=columns)
+            plotted_intervals = (plotted.group_low.rename(columns=columns), plotted.group_high.rename(columns=columns))
+        plot_heatmap(matrix, plot_path, title, significant, intervals=plotted_intervals, level=ci_level, vmax=vmax)
         click.echo(f"wrote {plot_path}", err=True)
     _warn_about_unstaged_rows(path, *unstaged)
 
@@ -301,6 +312,15 @@ def _warn_about_unstaged_rows(path: str, unstaged: int, rows: int) -> None:
             f"their pipelines or sweep again into {Path(path).parent} (complete stages are reused) adds it",
             err=True,
         )
+
+
+def _default_split(scores) -> str:
+    """dev, the split to compare and choose on; but a file without dev scores that has one split (the
+    demo's topics and other targets evaluated on test only) is tabulated on that split, not refused."""
+    present = set(scores["split"])
+    if sc.DEFAULT_SPLIT not in present and len(present) == 1:
+        return present.pop()
+    return sc.DEFAULT_SPLIT
 
 
 def _baseline(scores, by: str, name: str | None, subtracting: str | None):

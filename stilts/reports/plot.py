@@ -1,4 +1,4 @@
-"""The delta table as an annotated heatmap (matplotlib, an optional extra: `pip install stilts[plots]`).
+"""The delta table as an annotated heatmap (matplotlib, an optional extra: `pip install "stilts[plots]"`).
 
 The figure is sized from the table: every cell gets room for its number and its column's label, and
 the figure grows until the heatmap has that size after constrained layout has placed the labels, the
@@ -20,11 +20,17 @@ DPI = 150
 FONT_SIZE = 8  # labels and the note
 TITLE_SIZE = 10
 NUMBER_SIZE = 8  # cell numbers, smaller only when a cell cannot get its full size
+INTERVAL_SIZE = 6  # the interval under a cell's number
 CELL_PAD = 0.14  # inches between a cell's widest text and its edges
 MIN_CELL_WIDTH = 0.45  # inches
 MIN_CELL_HEIGHT = 0.28
-MIN_HEATMAP_HEIGHT = 2.6  # inches: room for the colour bar's two-line label along it
+MIN_CELL_HEIGHT_WITH_INTERVAL = 0.42  # a number and its interval under it
+# a vertical colour bar needs this height for its label along it; a shorter heatmap (a few rows) gets
+# its colour bar below it instead of being stretched to this height
+MIN_HEATMAP_HEIGHT = 2.6  # inches
+MIN_BAR_LENGTH = 2.4  # inches: a horizontal colour bar's ticks and label side by side
 LONG_ROW_LABEL = 24  # characters; a longer mixture name gets a short label and a note
+MINUS = "\N{MINUS SIGN}"  # a hyphen is shorter than the plus beside it and reads as a dash
 # Deltas of different targets differ by an order of magnitude (retrieval gains of +48 next to +-1 on
 # XNLI): a scale up to the largest |delta| would leave every small cell white, so colours stop at
 # this percentile of |delta| and larger cells take the end colour (their numbers say how large).
@@ -65,23 +71,55 @@ def cell_text(value: float) -> str:
     if math.isnan(value):
         return "-"
     text = f"{value:+.1f}"
-    return "0.0" if text in ("+0.0", "-0.0") else text
+    return "0.0" if text in ("+0.0", "-0.0") else text.replace("-", MINUS)
+
+
+def signed(value: float) -> str:
+    """A colour bar tick: ``0``, ``+2``, ``−2.5``."""
+    return "0" if value == 0 else f"{value:+g}".replace("-", MINUS)
+
+
+def interval_text(low: float, high: float) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return ""
+    return f"[{cell_text(low)}, {cell_text(high)}]"
 
 
 # --------------------------------------------------------------------------------------------- colour
 
 
-def colour_limit(data: np.ndarray) -> tuple[float, str]:
-    """The symmetric colour limit and the colour bar's label, which says where colours are clipped."""
-    label = "difference to baseline (points)"
+def colour_limit(data: np.ndarray, half_widths: np.ndarray | None = None, vmax: float | None = None):
+    """The symmetric colour limit, and a note saying how it was chosen where that is not simply the
+    largest |delta| (None then).
+
+    ``vmax`` fixes it (figures that must compare). With intervals (``half_widths``: each cell's
+    interval's half-width), the limit is at least their median: fitted to the deltas alone, a +1.0
+    whose interval is ±13 would take the darkest colour of a table whose deltas are all that small;
+    this way a delta inside its uncertainty stays pale, and the end colour means about one
+    half-width, so about as large as the cell's uncertainty.
+    """
+    if vmax is not None:
+        return vmax, f"Colour scale fixed at ±{vmax:g} (--vmax)."
     magnitudes = np.abs(data[np.isfinite(data)])
-    if not magnitudes.size or magnitudes.max() == 0:
-        return 1.0, label
-    largest = float(magnitudes.max())
-    limit = math.ceil(float(np.percentile(magnitudes, CLIP_PERCENTILE)) * 10) / 10
-    if limit == 0 or largest <= CLIP_WHEN * limit:
-        return largest, label
-    return limit, f"{label}\ncolours clipped at ±{limit:.1f} ({CLIP_PERCENTILE}th percentile of |Δ|)"
+    largest = float(magnitudes.max()) if magnitudes.size else 0.0
+    limit, note = largest, None
+    if largest > 0:
+        clipped = math.ceil(float(np.percentile(magnitudes, CLIP_PERCENTILE)) * 10) / 10
+        if clipped and largest > CLIP_WHEN * clipped:
+            limit = clipped
+            note = f"Colours clipped at ±{clipped:.1f} ({CLIP_PERCENTILE}th percentile of |Δ|)."
+    widths = half_widths[np.isfinite(half_widths)] if half_widths is not None else np.array([])
+    if widths.size:
+        floor = math.ceil(float(np.median(widths)) * 10) / 10
+        if floor > limit:
+            limit = floor
+            note = (
+                f"Colour scale ±{floor:.1f}: the median half-width of the intervals (a delta inside its "
+                "uncertainty stays pale)."
+            )
+    if limit == 0:
+        return 1.0, None
+    return limit, note
 
 
 # --------------------------------------------------------------------------------------------- layout
@@ -137,26 +175,38 @@ def fit_heatmap(figure, axes, size: tuple[float, float], heatmap: tuple[float, f
         width, height = width + short_w, height + short_h
 
 
-def number_size(figure, axes, shape: tuple[int, int], widest: float) -> float:
+def number_size(figure, axes, shape: tuple[int, int], widest: float, lines: int = 1) -> float:
     """Font size of the cell numbers from the cells the layout gave (smaller than NUMBER_SIZE only
-    when the figure could not reach its intended size); `widest`: widest number at NUMBER_SIZE."""
+    when the figure could not reach its intended size); `widest`: widest cell text at NUMBER_SIZE,
+    `lines`: lines of text in a cell."""
     box = axes.get_window_extent()
     cell_width = box.width / figure.dpi / shape[1]
     cell_height_points = box.height / figure.dpi / shape[0] * 72
     fits_width = NUMBER_SIZE * (cell_width - CELL_PAD) / widest if widest else NUMBER_SIZE
-    return max(1.0, min(NUMBER_SIZE, fits_width, 0.6 * cell_height_points))
+    return max(1.0, min(NUMBER_SIZE, fits_width, 0.6 * cell_height_points / lines))
 
 
 # -------------------------------------------------------------------------------------------- drawing
 
 
-def heatmap_figure(matrix: pd.DataFrame, title: str = "", significant: pd.DataFrame | None = None):
+def heatmap_figure(
+    matrix: pd.DataFrame,
+    title: str = "",
+    significant: pd.DataFrame | None = None,
+    *,
+    intervals: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    level: float | None = None,
+    vmax: float | None = None,
+):
     """The heatmap of `matrix` (index (intermediate, mlm) or pipeline; one column per target or language, the
     average last) as a matplotlib Figure, not tied to pyplot.
 
     Colours diverge around 0 (red worse, blue better than the baseline); every cell is annotated with
     its value, and a missing cell is grey with `-`. With `significant` (same index and columns), the
-    cells whose difference is not significant are hatched.
+    cells whose difference is not significant are hatched; with `intervals` ((low, high), the same),
+    each cell shows its interval under its number, and the colour scale is at least the intervals'
+    median half-width (`colour_limit`; `vmax` fixes it instead). `level` (95) names the intervals in
+    the note under the figure. The title stays on one line: the figure is made as wide as it.
     """
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -170,19 +220,33 @@ def heatmap_figure(matrix: pd.DataFrame, title: str = "", significant: pd.DataFr
     row_names = [row_label(config, short) for config in matrix.index]
     column_names = [str(column) for column in matrix.columns]
     numbers = [[cell_text(value) for value in row] for row in data]
+    low = high = None
+    if intervals is not None:
+        low = intervals[0].reindex(index=matrix.index, columns=matrix.columns).to_numpy(dtype=float)
+        high = intervals[1].reindex(index=matrix.index, columns=matrix.columns).to_numpy(dtype=float)
+    ranges = None
+    if low is not None and high is not None:
+        ranges = [[interval_text(low[i, j], high[i, j]) for j in range(columns)] for i in range(rows)]
 
     figure = Figure(dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     text = TextSize(figure)
+    widest_number = text.widest(np.ravel(numbers), NUMBER_SIZE)
+    # an interval is drawn at INTERVAL_SIZE while its number is at NUMBER_SIZE, both smaller together
+    widest_range = text.widest(np.ravel(ranges), INTERVAL_SIZE) if ranges else 0.0
     cell_width = max(
         MIN_CELL_WIDTH,
         text.widest(column_names, FONT_SIZE) + CELL_PAD,
-        text.widest(np.ravel(numbers), NUMBER_SIZE) + CELL_PAD,
+        max(widest_number, widest_range) + CELL_PAD,
     )
-    cell_height = max(MIN_CELL_HEIGHT, MIN_HEATMAP_HEIGHT / rows)
-    heatmap = (columns * cell_width, rows * cell_height)
+    cell_height = MIN_CELL_HEIGHT_WITH_INTERVAL if ranges else MIN_CELL_HEIGHT
+    beside = rows * cell_height >= MIN_HEATMAP_HEIGHT  # the colour bar: beside a tall heatmap, else below
+    if not beside:
+        cell_width = max(cell_width, MIN_BAR_LENGTH / columns)
+    heatmap = [columns * cell_width, rows * cell_height]
 
-    limit, scale_label = colour_limit(data)
+    half_widths = (high - low) / 2 if low is not None and high is not None else None
+    limit, scale_note = colour_limit(data, half_widths, vmax)
     norm = TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit)
     cmap = colormaps["RdBu"].with_extremes(bad=MISSING_COLOUR)
     axes = figure.add_subplot()
@@ -203,27 +267,47 @@ def heatmap_figure(matrix: pd.DataFrame, title: str = "", significant: pd.DataFr
     bar = figure.colorbar(
         image,
         ax=axes,
+        location="right" if beside else "bottom",
         extend="both" if largest > limit else "neither",
-        format=FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:+g}"),
+        format=FuncFormatter(lambda v, _: signed(v)),
+        **({} if beside else {"shrink": 0.6, "aspect": 30}),
     )
-    bar.set_label(scale_label, fontsize=FONT_SIZE)
+    bar.set_label("difference to baseline (points)", fontsize=FONT_SIZE)
     bar.ax.tick_params(labelsize=FONT_SIZE)
 
-    text_width = text.widest(row_names, FONT_SIZE) + heatmap[0]
+    if significant is not None:
+        notes.append(f"Hatched: the {level:g}% interval includes 0." if level else "Hatched: not significant.")
+    if ranges:
+        notes.append(f"In brackets: the {level:g}% interval." if level else "In brackets: the interval.")
+    if scale_note:
+        notes.append(scale_note)
     if title:
-        figure.suptitle(text.wrap(title, text_width, TITLE_SIZE), fontsize=TITLE_SIZE)
+        figure.suptitle(title, fontsize=TITLE_SIZE)
+    text_width = max(text.widest(row_names, FONT_SIZE) + heatmap[0], text.width(title, TITLE_SIZE))
     if notes:
         figure.supxlabel(
             "\n".join(text.wrap(note, text_width, FONT_SIZE) for note in notes), x=0.01, ha="left", fontsize=FONT_SIZE
         )
 
-    fit_heatmap(figure, axes, (heatmap[0] + 3.0, heatmap[1] + 1.5), heatmap)
-    size = number_size(figure, axes, (rows, columns), text.widest(np.ravel(numbers), NUMBER_SIZE))
+    fit_heatmap(figure, axes, (heatmap[0] + 3.0, heatmap[1] + 1.5), tuple(heatmap))
+    short_of_title = text.width(title, TITLE_SIZE) + 2 * CELL_PAD - figure.get_figwidth()
+    if short_of_title > 0:  # wider cells rather than a title over several lines
+        heatmap[0] += short_of_title
+        fit_heatmap(figure, axes, tuple(figure.get_size_inches()), tuple(heatmap))
+    lines = 2 if ranges else 1
+    size = number_size(figure, axes, (rows, columns), max(widest_number, widest_range), lines)
+    small = size * INTERVAL_SIZE / NUMBER_SIZE
     for i in range(rows):
         for j in range(columns):
             value = data[i, j]
             colour = "white" if not math.isnan(value) and abs(value) > 0.6 * limit else "black"
-            axes.text(j, i, numbers[i][j], ha="center", va="center", color=colour, fontsize=size, in_layout=False)
+            place = {"ha": "center", "color": colour, "in_layout": False}
+            if ranges and ranges[i][j]:
+                # in data coordinates a row is 1 high, its centre at i, downwards positive
+                axes.text(j, i - 0.05, numbers[i][j], va="bottom", fontsize=size, **place)
+                axes.text(j, i + 0.05, ranges[i][j], va="top", fontsize=small, **place)
+            else:
+                axes.text(j, i, numbers[i][j], va="center", fontsize=size, **place)
     if significant is not None:
         from matplotlib.patches import Rectangle
 
@@ -239,16 +323,16 @@ def heatmap_figure(matrix: pd.DataFrame, title: str = "", significant: pd.DataFr
     return figure
 
 
-def plot_heatmap(matrix: pd.DataFrame, path, title: str = "", significant: pd.DataFrame | None = None):
-    """Draw `matrix` (see `heatmap_figure`) to the PNG `path`; returns the Figure."""
+def plot_heatmap(matrix: pd.DataFrame, path, title: str = "", significant: pd.DataFrame | None = None, **options):
+    """Draw `matrix` (see `heatmap_figure`, which takes ``options``) to the PNG `path`; returns the Figure."""
     path = Path(path)
     if not path.parent.is_dir():
         raise BadInput(f"--plot: {path}: folder {path.parent} does not exist")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise BadInput("--plot: matplotlib is not installed; pip install stilts[plots]") from None
-    figure = heatmap_figure(matrix, title, significant)
+        raise BadInput('--plot: matplotlib is not installed; pip install "stilts[plots]"') from None
+    figure = heatmap_figure(matrix, title, significant, **options)
     try:
         figure.savefig(path)
     except (ValueError, OSError) as error:

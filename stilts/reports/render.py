@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -368,17 +369,31 @@ def latex_escape(text) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
+#: a minus sign before a number (not the hyphen inside a name such as mnli-de): text mode sets a
+#: hyphen, half as wide as the plus of the positive deltas beside it
+_NEGATIVE = re.compile(r"(?<![\w-])-(?=\d)")
+
+
+def latex_number_cell(text) -> str:
+    return _NEGATIVE.sub(r"$-$", latex_escape(text))
+
+
 def latex(grid: Grid) -> str:
-    """A booktabs tabular (needs \\usepackage{booktabs}); the caption and notes are rows under it."""
+    """A booktabs tabular, led by a comment saying it needs \\usepackage{booktabs}; negative numbers
+    with a minus sign; the caption and notes are rows under it."""
     columns = len(grid.header)
     spec = "l" * grid.right_from + "r" * (columns - grid.right_from)
     lines = [
+        r"% stilts table: needs \usepackage{booktabs} in the preamble (the rules of this tabular are its)",
         f"\\begin{{tabular}}{{{spec}}}",
         r"\toprule",
         " & ".join(latex_escape(h) for h in grid.header) + r" \\",
         r"\midrule",
     ]
-    lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in grid.rows]
+    lines += [
+        " & ".join(latex_escape(c) if i < grid.right_from else latex_number_cell(c) for i, c in enumerate(row)) + r" \\"
+        for row in grid.rows
+    ]
     lines.append(r"\bottomrule")
     for text in ([grid.caption] if grid.caption else []) + [f"Note: {note}" for note in grid.notes]:
         lines.append(f"\\multicolumn{{{columns}}}{{p{{0.95\\linewidth}}}}{{\\footnotesize {latex_escape(text)}}} \\\\")

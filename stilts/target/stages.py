@@ -178,7 +178,7 @@ def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
         if language not in task.languages:
             raise BadInput(
                 f"{where}.languages[{i}]: '{language}' is not a language of "
-                f"{task.name}{did_you_mean(language, task.languages)}"
+                f"{task.name}{did_you_mean(language, task.languages)}; its languages: {', '.join(task.languages)}"
             )
     settings = stage.model_dump(exclude=set(EVALUATE_NOT_FINGERPRINTED))
     settings.update(seed=context.pipeline.seed, max_length=stage.max_length or task.format.default_max_length)

@@ -91,7 +91,8 @@ class TaskFormat:
         self, predictions: list, examples: list[dict], task: Task, language: str, state: dict
     ) -> list[dict] | None:
         """One row per scored unit (example, sentence, question; BUCC: source sentence) of labelled
-        examples: ``id``, ``gold``, ``prediction`` and ``metrics`` {metric: [numerator, denominator]},
+        examples: ``id``, ``text`` (what the unit is about: its text fields, `row_text`), ``gold``,
+        ``prediction`` and ``metrics`` {metric: [numerator, denominator]},
         such that each metric of the split is ``100 * sum(numerators) / sum(denominators)`` over the
         rows (`stilts.metrics.per_example`): what a bootstrap resamples. None: the format's metrics
         are not sums over units (a correlation), so it keeps no per-example file."""

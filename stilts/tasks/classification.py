@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from stilts.metrics.classification import accuracy, binary_f1
-from stilts.metrics.per_example import chunk_counts, example_id, right
+from stilts.metrics.per_example import chunk_counts, example_id, right, row_text
 from stilts.metrics.predictions import value_lines
 from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
 
@@ -100,6 +100,7 @@ class Classification(TaskFormat):
             rows.append(
                 {
                     "id": example_id(example, index),
+                    "text": row_text(example, self.text_fields),
                     "gold": example["label"],
                     "prediction": prediction,
                     "metrics": metrics,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from stilts.metrics.classification import accuracy
-from stilts.metrics.per_example import example_id, right
+from stilts.metrics.per_example import example_id, right, row_text
 from stilts.metrics.predictions import value_lines
 from stilts.tasks.base import TaskFormat, encoder_inputs
 
@@ -116,6 +116,7 @@ class MultipleChoice(TaskFormat):
         return [
             {
                 "id": example_id(example, index),
+                "text": row_text(example, self.text_fields),
                 "gold": example["label"],
                 "prediction": prediction,
                 "metrics": {"accuracy": right(prediction == example["label"])},

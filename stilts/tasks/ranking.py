@@ -57,9 +57,11 @@ class GradedRanking(Classification):
     def example_rows(self, predictions, examples, task, language, state):
         rows = []
         for indices, value in per_query_ndcg(*_columns(predictions, examples)):
+            query = {"query": examples[indices[0]]["text_a"], "pages": [examples[i]["text_b"] for i in indices]}
             rows.append(
                 {
                     "id": example_id(examples[indices[0]], indices[0]),
+                    "text": query,
                     "gold": [examples[i]["label"] for i in indices],
                     "prediction": [predictions[i] for i in indices],
                     "metrics": {NDCG: [value, 1]},

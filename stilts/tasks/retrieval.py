@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from stilts.errors import BadInput
-from stilts.metrics.per_example import chunk_counts, example_id, right
+from stilts.metrics.per_example import chunk_counts, example_id, right, row_text
 from stilts.metrics.predictions import pair_lines, value_lines
 from stilts.metrics.retrieval import (
     bucc_extract,
@@ -294,6 +294,7 @@ class SentenceRetrieval(PooledSentences):
         return [
             {
                 "id": example_id(example, index),
+                "text": row_text(example, self.text_fields),
                 "gold": index,
                 "prediction": found,
                 "metrics": {"accuracy": right(found == index)},
@@ -408,6 +409,7 @@ class BitextMining(PooledSentences):
         """One row per source sentence that has a gold pair or a mined one: its pairs' counts."""
         candidates, gold = self.candidates(predictions, examples)
         mined = bucc_extract(candidates, self._threshold(state, task))
+        sentences = {example["id"]: example["text"] for example in examples if example["side"] == "source"}
         by_source: dict[str, tuple[set, set]] = {}
         for pairs, position in ((gold, 0), (mined, 1)):
             for source, english in pairs:
@@ -415,6 +417,7 @@ class BitextMining(PooledSentences):
         return [
             {
                 "id": source,
+                "text": {"text": sentences.get(source)},
                 "gold": sorted(gold_english),
                 "prediction": sorted(mined_english),
                 "metrics": chunk_counts(len(gold_english & mined_english), len(mined_english), len(gold_english)),

@@ -32,6 +32,7 @@ import numpy as np
 from stilts import defaults
 from stilts.errors import BadInput
 from stilts.metrics import mlqa, squad, squad_v2
+from stilts.metrics.per_example import row_text
 from stilts.metrics.predictions import qa_json
 from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
 
@@ -308,6 +309,7 @@ class SpanQA(TaskFormat):
             rows.append(
                 {
                     "id": example["id"],
+                    "text": row_text(example, self.text_fields),
                     "gold": gold,
                     "prediction": prediction.text,
                     "metrics": {metric: [scores[metric] / 100.0, 1] for metric in ("exact_match", "f1")},
@@ -355,6 +357,7 @@ class SpanQAWithNoAnswer(SpanQA):
         return [
             {
                 "id": example["id"],
+                "text": row_text(example, self.text_fields),
                 "gold": gold[example["id"]],
                 "prediction": prediction.text,
                 "metrics": {"exact_match": [exact[example["id"]], 1], "f1": [f1[example["id"]], 1]},

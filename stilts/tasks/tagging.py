@@ -250,7 +250,8 @@ class TokenTagging(TaskFormat):
             metrics = chunk_counts(*sentence_chunk_counts(gold, predicted)) if "f1" in self.metrics else {}
             if "accuracy" in self.metrics:
                 metrics["accuracy"] = [sum(g == p for g, p in zip(gold, predicted)), len(gold)]
-            rows.append({"id": example_id(example, index), "gold": gold, "prediction": predicted, "metrics": metrics})
+            row = {"id": example_id(example, index), "text": {"tokens": example["tokens"]}, "gold": gold}
+            rows.append(row | {"prediction": predicted, "metrics": metrics})
         return rows
 
 

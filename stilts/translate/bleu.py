@@ -2,7 +2,7 @@
 
 ``tatoeba.deu-eng.eng`` -> ``tatoeba.deu-eng.deu`` checks an en->de model on 1000 short sentences
 in seconds, before hours of translating a training set. sacrebleu is an optional dependency
-(``pip install stilts[translate]``), imported only here.
+(``pip install "stilts[translate]"``), imported only here.
 
 Tokenisation is sacreBLEU's default ``13a``, except for target languages written without spaces:
 ``zh`` uses sacreBLEU's Chinese tokenizer (its own default for zh), ``ja`` and ``th`` characters
