@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 from stilts.artifacts import clear_failed, locked, mark_complete, mark_failed, write_json_atomic
@@ -160,6 +161,7 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
     # an earlier run that stopped inside this stage left its checkpoints there: the stage resumes
     resuming = (stage.folder / "checkpoints").is_dir()
     context.log(f"{header}: {'resuming' if resuming else 'running'} -> {stage.folder}")
+    started = time.monotonic()
     if accelerator.is_main_process:
         stage.folder.mkdir(parents=True, exist_ok=True)
         clear_failed(stage.folder)
@@ -196,6 +198,21 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
         # the stage's model/ is its result; the checkpoints that made it resumable can go
         shutil.rmtree(stage.folder / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()
+    summary = runner.summary(metrics)
+    took = duration(time.monotonic() - started) + (" (resumed)" if resuming else "")
+    context.log(f"  {stage.kind} '{stage.name}' done in {took}" + (f": {summary}" if summary else ""))
+    for warning in metrics.get("warnings", []):
+        context.log(f"  warning: {warning}")
+
+
+def duration(seconds: float) -> str:
+    """A time span for people: '42 s', '3 min 5 s', '2 h 7 min'."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def blocking_failure(stages: list[PlannedStage], failed_stages: dict[str, str]) -> str | None:

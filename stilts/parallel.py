@@ -75,9 +75,11 @@ def run_parallel(request: SweepRequest, plans: list, jobs: int) -> list[tuple[st
         outcomes[index] = (status, reason)
         running.pop(index, None)
         name = plans[index][0].name
-        took = f" in {_duration(time.monotonic() - started[index])}" if index in started else ""
+        took = f" in {duration(time.monotonic() - started[index])}" if index in started else ""
         line = f"[{len(outcomes)}/{len(plans)}] {name}: {status}{took}"
         click.echo(f"{line}: {reason} (log: {log_path(request.run_dir, name)})" if status == "failed" else line)
+
+    from stilts.engine import duration
 
     try:
         while pending or running:
@@ -111,10 +113,6 @@ def run_parallel(request: SweepRequest, plans: list, jobs: int) -> list[tuple[st
             if process.is_alive():
                 process.terminate()
     return [(plans[i][0].name, *outcomes[i]) for i in range(len(plans))]
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _next_pipeline(pending, running, plans, failed_stages, finish):

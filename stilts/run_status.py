@@ -3,7 +3,9 @@
 A stage is *complete* (``COMPLETE``), *running* (a process holds its lock, or its Slurm job runs),
 *queued* (its job waits), *failed* (its last run raised: ``FAILED``; or its job ended without
 completing it), *blocked* (a stage it needs failed), *stopped* (interrupted; its checkpoints let
-the next run resume it) or *not started*. Slurm's view comes from squeue and scontrol
+the next run resume it) or *not started*. A complete stage that learned nothing (its validation never
+left chance, or its predictions are one answer: its metrics.json ``warnings``) shows its first
+warning as its detail. Slurm's view comes from squeue and scontrol
 (`stilts.slurm.queue`), for the jobs recorded in ``<run_dir>/slurm/jobs.json``.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stilts.artifacts import COMPLETE, failure_of, is_complete, is_locked, read_json
@@ -35,6 +37,9 @@ class StageStatus:
     detail: str = ""
     #: whether Slurm still has the stage's job in its queue (pending or running)
     in_queue: bool = False
+    #: a complete stage's warnings (its metrics.json): a validation that never left chance, predictions
+    #: that are one answer for every example
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_status(run_dir: Path) -> list[StageStatus]:
@@ -82,6 +87,10 @@ def _known_stages(run_dir: Path) -> dict[str, StageStatus]:
 def _local_state(stage: StageStatus) -> None:
     if is_complete(stage.folder):
         stage.state, stage.ended = "complete", _mtime(stage.folder / COMPLETE)
+        stage.warnings = [str(line) for line in read_json(stage.folder / "metrics.json").get("warnings", [])]
+        if stage.warnings:
+            more = f" (and {len(stage.warnings) - 1} more in its metrics.json)" if len(stage.warnings) > 1 else ""
+            stage.detail = f"warning: {stage.warnings[0]}{more}"
     elif is_locked(stage.folder):
         stage.state = "running"
     elif failure_of(stage.folder):

@@ -13,7 +13,8 @@ import click
 def status(run_dir: Path, cancel: bool) -> None:
     """The state of every stage of a run folder (local runs and Slurm jobs): complete, running,
     queued, failed (with the reason), blocked (a stage it needs failed), stopped (resumable) or not
-    started, with job ids and times."""
+    started, with job ids and times. A complete stage that learned nothing (validation at chance,
+    one answer for every example) shows its warning."""
     from stilts.errors import BadInput
     from stilts.run_status import STATES, run_status
 
@@ -30,7 +31,12 @@ def status(run_dir: Path, cancel: bool) -> None:
         click.echo(f"cancelled {len(live)} Slurm jobs of {run_dir}")
         stages = run_status(run_dir)
     counts = {state: sum(stage.state == state for stage in stages) for state in STATES}
-    click.echo(f"{run_dir}: {len(stages)} stages: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
+    flagged = sum(bool(stage.warnings) for stage in stages)
+    click.echo(
+        f"{run_dir}: {len(stages)} stages: "
+        + ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        + (f" ({flagged} with warnings: learned nothing?)" if flagged else "")
+    )
     header = f"  {'state':<12} {'kind':<12} {'stage':<24} {'job':<10} {'started':<20} {'ended':<20} detail"
     click.echo(header)
     order = {state: index for index, state in enumerate(STATES)}

@@ -176,10 +176,12 @@ class TrainingStageRunner(StageRunner):
         validated_on: dict[str, list[str]] = {}
         for validation_set in validation_sets:
             validated_on.setdefault(validation_set.task.name, []).append(validation_set.language)
+        warnings = summary.pop("warnings", [])
         metrics = {
             "training": summary,
             "train_examples": train_examples,
             "model_selection": {"rule": selection, "validated_on": validated_on},
+            "warnings": warnings,
         }
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
@@ -196,6 +198,26 @@ class TrainingStageRunner(StageRunner):
                     unwrapped.encoder.save_pretrained(folder)
                 tokenizer.save_pretrained(folder)
         return metrics
+
+    def summary(self, metrics: dict) -> str:
+        """The kept step and its dev score, each task's main metric beside its chance level."""
+        training = metrics["training"]
+        kept = (
+            "the last step" if metrics["model_selection"]["rule"] == LAST_STEP else f"best step {training['best_step']}"
+        )
+        line = f"{kept} of {training['optimizer_steps']}" + (" (stopped early)" if training["stopped_early"] else "")
+        entry = next((v for v in training["validations"] if v["step"] == training["best_step"]), None)
+        if entry is None:
+            return line + ", not validated"
+        parts = []
+        for task, scores in entry["tasks"].items():
+            metric = get_task(task).metric
+            text = f"{task} {metric} {scores[metric]:.1f}"
+            chances = list(training.get("chance", {}).get(task, {}).values())
+            if chances and None not in chances:
+                text += f" (chance {sum(chances) / len(chances):.1f})"
+            parts.append(text)
+        return f"{line}, dev " + ", ".join(parts)
 
     @staticmethod
     def _save_adapter(peft_encoder, adapter: dict, stage: PlannedStage, context: RunContext) -> dict:

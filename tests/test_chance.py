@@ -1,10 +1,18 @@
-"""Each format's chance level (the best score of one answer given to every example) and its constant
-predictions."""
+"""A stage that learns nothing is said so: each format's chance level (the best score of one answer
+given to every example) and its constant predictions; a target trained on one label only is flagged
+at every validation, in its summary, in metrics.json, in the evaluation's table and in `stilts status`,
+while a stage that learns is not."""
+
+import json
+import math
 
 import pytest
+from helpers import run_cli
 
 from stilts.catalog import get_task
+from stilts.execution import per_language_table
 from stilts.tasks.span_qa import SpanPrediction
+from stilts.testing import write_tiny_topics
 
 
 def _classification(labels):
@@ -80,3 +88,74 @@ def test_constant_predictions_are_recognised_by_format():
     assert qa.constant([SpanPrediction("", "x", 1.0), SpanPrediction("", "y", 2.0)]) == ""
     assert qa.constant([SpanPrediction("a", "a", 0.0), SpanPrediction("b", "b", 0.0)]) is None
     assert get_task("mlm").format.constant([{"correct": 0, "masked": 1, "nll": 1.0}] * 2) is None
+
+
+def test_the_margin_above_chance_is_two_standard_errors_of_a_guess():
+    from stilts.training import chance_margin
+
+    assert chance_margin(50.0, 100) == pytest.approx(10.0)
+    assert chance_margin(100 / 3, 500) == pytest.approx(200 * math.sqrt(2 / 9 / 500))
+    assert chance_margin(0.0, 40) == 0.0  # a guess that scores 0 always does: anything above it counts
+
+
+def test_the_per_language_table_marks_constant_languages():
+    metrics = {
+        "task": "topics",
+        "scores": {"test": {"de": {"accuracy": 25.0}, "en": {"accuracy": 90.0}}},
+        "average": {"test": {"accuracy": 57.5}},
+        "constant_predictions": {"test": {"de": "sports"}},
+    }
+    table = per_language_table(metrics)
+    assert "   25.0!   90.0    57.5" in table
+    assert "! every example got the same prediction: de 'sports'" in table
+
+
+def test_a_target_that_answers_one_label_is_flagged_everywhere(tmp_path, tiny_model, capsys):
+    """Its training data has one label (sports): it learns to answer sports whatever it reads, as a
+    target that learned nothing answers one class."""
+    import yaml
+
+    topics = write_tiny_topics(tmp_path / "topics")
+    train = topics / "train-en.tsv"
+    train.write_text("".join(f"sports\t{line.split(chr(9), 1)[1]}" for line in train.read_text().splitlines(True)))
+    training = {"learning_rate": 1e-3, "batch_size": 16, "max_steps": 6, "validate_every": 3}
+    config = {
+        "name": "one_label",
+        "model": str(tiny_model),
+        "data": {"topics": str(topics)},
+        "stages": [{"kind": "target", "task": "topics", **training}, {"kind": "evaluate", "task": "topics"}],
+    }
+    path, out = tmp_path / "one_label.yaml", tmp_path / "out"
+    path.write_text(yaml.safe_dump(config))
+    code, stdout, stderr = run_cli(["run", path, "--output-dir", out], capsys)
+    assert code == 0, stderr
+    # every validation: the dev score, its chance level, the best so far and the one answer
+    first = "  step 3/6: dev topics accuracy 25.0 (chance 25.0); best 25.0 at step 3"
+    assert f"{first}; topics en: every prediction is 'sports'\n" in stdout
+    assert "  step 6/6: dev topics accuracy 25.0 (chance 25.0); best 25.0 at step 3" in stdout
+    # the stage's last line: kept step, score, time; then what is wrong with it
+    assert "  target 'target' done in " in stdout
+    assert ": best step 3 of 6, dev topics accuracy 25.0 (chance 25.0)\n" in stdout
+    assert "  warning: topics dev (en) never left chance: best accuracy 25.0 in 2 validations" in stdout
+    assert "  warning: topics dev (en): the kept weights (step 3) predict 'sports' for every example" in stdout
+
+    (target,) = out.glob("target-*")
+    metrics = json.loads((target / "metrics.json").read_text())
+    assert metrics["training"]["chance"] == {"topics": {"en": 25.0}}
+    assert [entry["constant"] for entry in metrics["training"]["validations"]] == [{"topics": {"en": "sports"}}] * 2
+    assert len(metrics["warnings"]) == 2
+
+    (evaluate,) = out.glob("evaluate-*")
+    evaluation = json.loads((evaluate / "metrics.json").read_text())
+    assert evaluation["constant_predictions"] == {"test": {"en": "sports", "de": "sports"}}
+    assert evaluation["warnings"] == [
+        "topics test: every example got the same prediction in 2 of 2 languages (en 'sports', de 'sports')"
+    ]
+    assert "   25.0!   25.0!   25.0" in stdout  # the table's marks
+    assert "  ! every example got the same prediction: de 'sports', en 'sports'" in stdout
+
+    code, status, _ = run_cli(["status", out], capsys)
+    assert code == 0
+    assert "2 stages: 2 complete (2 with warnings: learned nothing?)" in status
+    assert "warning: topics dev (en) never left chance" in status and "(and 1 more in its metrics.json)" in status
+    assert "warning: topics test: every example got the same prediction in 2 of 2 languages" in status
