@@ -16,10 +16,12 @@ from pathlib import Path
 
 from stilts.artifacts import clear_failed, locked, mark_complete, mark_failed, write_json_atomic
 from stilts.catalog import TASK_FAMILIES, TASKS, get_task
+from stilts.checkpoints import saved_steps
 from stilts.config import PipelineConfig, stage_name
 from stilts.data import HUB, recording_origins
 from stilts.errors import BadInput, did_you_mean, one_line
 from stilts.hub import cached_model_sha
+from stilts.interrupts import Interrupted
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
 
 OFFLINE_PREFIX = "offline/"
@@ -169,7 +171,10 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
     try:
         with recording_origins() as origins:
             metrics = runner.run(stage, context)
-    except Exception as error:  # an interrupt (Ctrl-C, a job's end) is a stop, not a failure
+    except Interrupted as stop:  # a stop, not a failure: say what the next run starts from
+        stop.detail = _what_was_kept(stage, stop.detail)
+        raise
+    except Exception as error:
         if accelerator.is_main_process:
             mark_failed(stage.folder, one_line(error))  # for `stilts status`
         raise
@@ -203,6 +208,18 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
     context.log(f"  {stage.kind} '{stage.name}' done in {took}" + (f": {summary}" if summary else ""))
     for warning in metrics.get("warnings", []):
         context.log(f"  warning: {warning}")
+
+
+def _what_was_kept(stage: PlannedStage, where: str) -> str:
+    """What an interrupted stage leaves for the next run: its newest checkpoint, or nothing."""
+    what = f"{stage.kind} '{stage.name}' stopped" + (f" {where}" if where else "")
+    steps = saved_steps(stage.folder / "checkpoints")
+    if not steps:
+        return f"{what}; nothing of it is kept (no checkpoint yet): the same command runs it again from its start"
+    step, path = steps[-1]
+    return (
+        f"{what}; kept: its checkpoint at optimizer step {step}, {path}; run the same command again to resume from it"
+    )
 
 
 def duration(seconds: float) -> str:

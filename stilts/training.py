@@ -27,13 +27,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stilts import defaults
+from stilts import defaults, interrupts
 from stilts.catalog import Task
 from stilts.checkpoints import CheckpointStore
 from stilts.devices import to_device
 from stilts.errors import RunFailed
 from stilts.evaluation import predict_outputs
 from stilts.featurize import Batcher, feature_lengths
+from stilts.interrupts import StopVote
 
 
 class TrainingDiverged(RunFailed):
@@ -95,6 +96,9 @@ class TrainingPlan:
     tracking_settings: dict = field(default_factory=dict)
     #: keep the last step's weights instead of the best validated ones (validation is then only recorded)
     keep_last: bool = False
+    #: batches in one pass over the stage's data: a checkpoint is saved at the end of each pass too,
+    #: so a stage shorter than ``checkpoint_every`` is not lost to an interruption (0: no such checkpoints)
+    epoch_batches: int = 0
 
     @property
     def optimizer_steps(self) -> int:
@@ -428,51 +432,78 @@ def train(
     chances = {item.name: item.chance() for item in validation_sets}
     accelerator.init_trackers(plan.tracking_name, config=plan.tracking_settings)  # none: nothing happens
     model.train()
+    stop = StopVote(accelerator)
+    step_start_batch = progress.batch_number  # where the optimizer step being accumulated started
+    saved_step = progress.optimizer_step if latest is not None else None
 
-    while progress.batch_number < plan.total_batches and not progress.stopped_early:
-        progress.batch_number += 1
-        stream_name = plan.draw_task()
-        progress.batches_drawn[stream_name] = progress.batches_drawn.get(stream_name, 0) + 1
-        stream = streams[stream_name]
-        task_name = stream.item.task.name
-        batch = stream.next()
-        steps_now = (
-            progress.batch_number % plan.gradient_accumulation_steps == 0 or progress.batch_number == plan.total_batches
-        )
-        with contextlib.nullcontext() if steps_now else accelerator.no_sync(model):
-            with accelerator.autocast():
-                loss, _ = model(task_name, batch)
-            watch.add(loss, stream_name, progress.batch_number, progress.optimizer_step)
-            accelerator.backward(loss / plan.gradient_accumulation_steps)
-        if not steps_now:
-            continue
-        if plan.max_grad_norm:
-            accelerator.clip_grad_norm_(parameters, plan.max_grad_norm)
-        optimizer.step()
-        if not getattr(optimizer, "step_was_skipped", False):  # fp16: a step skipped for overflow
-            scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        progress.optimizer_step += 1
-
-        last_step = progress.optimizer_step == plan.optimizer_steps
-        validating = progress.optimizer_step % plan.validate_every == 0 or last_step
-        saving = progress.optimizer_step % checkpoint_every == 0 and not last_step
-        if watch.due() or validating or saving:
-            mean_loss = watch.check()  # nothing diverged is validated or saved
-            bar.set_postfix(loss=f"{mean_loss:.4f}", task=stream_name, refresh=False)
-            accelerator.log(
-                {"train/loss": mean_loss, "train/learning_rate": scheduler.get_last_lr()[0]},
-                step=progress.optimizer_step,
-            )
-        bar.update(1)
-        if validating:
-            _validate_and_track(accelerator, model, validation_sets, tokenizer, plan, progress, checkpoints, say)
-            if progress.history:
-                say(_validation_line(progress.history[-1], progress, plan, validation_sets, chances))
-                accelerator.log(_validation_values(progress.history[-1]), step=progress.optimizer_step)
-            model.train()
-        if saving and not progress.stopped_early:
+    def stop_here(signum: int) -> None:
+        """Save the step just taken (unless saved already) and stop the run."""
+        if saved_step != progress.optimizer_step:
+            watch.check()  # nothing diverged is saved
             save_checkpoint()
+        bar.close()
+        _finish_trackers(accelerator)
+        if kept_freed_memory:
+            _return_freed_memory()
+        raise interrupts.Interrupted(signum, f"at optimizer step {progress.optimizer_step} of {plan.optimizer_steps}")
+
+    with interrupts.deferred():
+        while progress.batch_number < plan.total_batches and not progress.stopped_early:
+            progress.batch_number += 1
+            stream_name = plan.draw_task()
+            progress.batches_drawn[stream_name] = progress.batches_drawn.get(stream_name, 0) + 1
+            stream = streams[stream_name]
+            task_name = stream.item.task.name
+            batch = stream.next()
+            steps_now = (
+                progress.batch_number % plan.gradient_accumulation_steps == 0
+                or progress.batch_number == plan.total_batches
+            )
+            with contextlib.nullcontext() if steps_now else accelerator.no_sync(model):
+                with accelerator.autocast():
+                    loss, _ = model(task_name, batch)
+                watch.add(loss, stream_name, progress.batch_number, progress.optimizer_step)
+                accelerator.backward(loss / plan.gradient_accumulation_steps)
+            if not steps_now:
+                continue
+            if plan.max_grad_norm:
+                accelerator.clip_grad_norm_(parameters, plan.max_grad_norm)
+            optimizer.step()
+            if not getattr(optimizer, "step_was_skipped", False):  # fp16: a step skipped for overflow
+                scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            progress.optimizer_step += 1
+
+            last_step = progress.optimizer_step == plan.optimizer_steps
+            validating = progress.optimizer_step % plan.validate_every == 0 or last_step
+            epoch_ended = bool(plan.epoch_batches) and (
+                progress.batch_number // plan.epoch_batches > step_start_batch // plan.epoch_batches
+            )
+            step_start_batch = progress.batch_number
+            saving = (progress.optimizer_step % checkpoint_every == 0 or epoch_ended) and not last_step
+            if watch.due() or validating or saving:
+                mean_loss = watch.check()  # nothing diverged is validated or saved
+                bar.set_postfix(loss=f"{mean_loss:.4f}", task=stream_name, refresh=False)
+                accelerator.log(
+                    {"train/loss": mean_loss, "train/learning_rate": scheduler.get_last_lr()[0]},
+                    step=progress.optimizer_step,
+                )
+            bar.update(1)
+            if validating:
+                _validate_and_track(accelerator, model, validation_sets, tokenizer, plan, progress, checkpoints, say)
+                if progress.history:
+                    say(_validation_line(progress.history[-1], progress, plan, validation_sets, chances))
+                    accelerator.log(_validation_values(progress.history[-1]), step=progress.optimizer_step)
+                model.train()
+            if saving and not progress.stopped_early:
+                save_checkpoint()
+                saved_step = progress.optimizer_step
+            signum = stop()
+            if signum:
+                stop_here(signum)
+        signum = stop.final()
+        if signum:
+            stop_here(signum)
     watch.check()
     bar.close()
     _finish_trackers(accelerator)

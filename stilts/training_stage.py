@@ -129,7 +129,7 @@ class TrainingStageRunner(StageRunner):
                     f"stages[{stage.index}]: batch size {item.batch_size} of {item.task.name} is not "
                     f"divisible by the {accelerator.num_processes} processes (batch sizes are global)"
                 )
-        total_batches, draw_task = self._schedule(items, settings, context)
+        total_batches, epoch_batches, draw_task = self._schedule(items, settings, context)
         accumulation = settings["gradient_accumulation_steps"]
         if settings["max_steps"]:
             total_batches = settings["max_steps"] * accumulation
@@ -152,6 +152,7 @@ class TrainingStageRunner(StageRunner):
                 for key, value in settings.items()
             },
             keep_last=selection == LAST_STEP,
+            epoch_batches=epoch_batches,
         )
         context.log(
             f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "
@@ -232,7 +233,8 @@ class TrainingStageRunner(StageRunner):
         return {"method": adapter["method"], "trainable_parameters": trainable, "parameters": total, "bytes": size}
 
     def _schedule(self, items: list[TrainingTask], settings: dict, context: RunContext):
-        """How many batches the stage takes and which stream each comes from.
+        """How many batches the stage takes, how many of them are one pass over its data (for a
+        mixture, one epoch over the capped task sizes), and which stream each comes from.
 
         One stream: ``epochs`` passes over its data. One task in several languages: ``epochs`` passes
         over their merged size, each batch in a language drawn by ``language_ratios``. Several tasks:
@@ -247,11 +249,13 @@ class TrainingStageRunner(StageRunner):
         if len(items) == 1:
             (name,) = sizes
             context.log(f"  {name}: {sizes[name]} training examples, batch size {batch_sizes[name]}")
-            return max(1, math.ceil(epochs * math.ceil(sizes[name] / batch_sizes[name]))), lambda: items[0].name
+            epoch_batches = math.ceil(sizes[name] / batch_sizes[name])
+            return max(1, math.ceil(epochs * epoch_batches)), epoch_batches, lambda: items[0].name
         if len(sizes) == 1:
             (name,) = sizes
             task_rates = {name: 1.0}
-            total_batches = max(1, math.ceil(epochs * math.ceil(sizes[name] / batch_sizes[name])))
+            epoch_batches = math.ceil(sizes[name] / batch_sizes[name])
+            total_batches = max(1, math.ceil(epochs * epoch_batches))
             context.log(f"  {name}: {sizes[name]} training examples in {len(items)} languages: {total_batches} batches")
         else:
             task_rates = mixing.mixing_rates(
@@ -262,6 +266,7 @@ class TrainingStageRunner(StageRunner):
                 weights=settings["mixing_weights"],
             )
             total_batches = mixing.mixture_batches(sizes, batch_sizes, epochs, cap=settings["mixing_cap"])
+            epoch_batches = mixing.mixture_batches(sizes, batch_sizes, 1, cap=settings["mixing_cap"])
             context.log(
                 f"  mixing '{settings['mixing']}' over {len(sizes)} tasks, {epochs:g} epochs over "
                 f"the capped sizes (K = {settings['mixing_cap']}): {total_batches} batches"
@@ -279,7 +284,7 @@ class TrainingStageRunner(StageRunner):
                 f"rate {rates[item.name]:.4f}  expected {expected:,.0f} examples "
                 f"({expected / max(1, len(item.features)):.2f} epochs)"
             )
-        return total_batches, mixing.TaskSampler(rates, settings["seed"])
+        return total_batches, epoch_batches, mixing.TaskSampler(rates, settings["seed"])
 
     def check_model(self, stage: PlannedStage, model_path: str) -> None:
         if stage.settings.get("peft"):
