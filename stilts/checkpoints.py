@@ -14,15 +14,29 @@ import json
 import re
 import shutil
 from pathlib import Path
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from stilts.artifacts import atomic_folder
+
+if TYPE_CHECKING:
+    import torch
 
 PROGRESS = "progress.json"
 BEST = "best"
 _STEP_FOLDER = re.compile(r"^step-(\d+)$")
+
+
+def saved_steps(folder: Path) -> list[tuple[int, Path]]:
+    """The whole step checkpoints in ``folder`` (a stage's checkpoints/), oldest first: (step, path).
+    Without torch: the engine says what an interrupted stage kept."""
+    if not folder.is_dir():
+        return []
+    found = [
+        (int(m.group(1)), path)
+        for path in folder.iterdir()
+        if (m := _STEP_FOLDER.match(path.name)) and (path / PROGRESS).is_file()
+    ]
+    return sorted(found)
 
 
 class CheckpointStore:
@@ -31,14 +45,7 @@ class CheckpointStore:
         self.accelerator = accelerator
 
     def _steps(self) -> list[tuple[int, Path]]:
-        if not self.folder.is_dir():
-            return []
-        found = [
-            (int(m.group(1)), path)
-            for path in self.folder.iterdir()
-            if (m := _STEP_FOLDER.match(path.name)) and (path / PROGRESS).is_file()
-        ]
-        return sorted(found)
+        return saved_steps(self.folder)
 
     def latest(self) -> Path | None:
         steps = self._steps()
@@ -69,6 +76,8 @@ class CheckpointStore:
         return json.loads((path / PROGRESS).read_text())
 
     def save_best(self, model: torch.nn.Module) -> None:
+        from safetensors.torch import save_file
+
         if not self.accelerator.is_main_process:
             return
         state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
@@ -77,6 +86,8 @@ class CheckpointStore:
             save_file({key: value.clone() for key, value in state.items()}, str(folder / "model.safetensors"))
 
     def load_best(self, model: torch.nn.Module) -> bool:
+        from safetensors.torch import load_file
+
         path = self.folder / BEST / "model.safetensors"
         if not path.is_file():
             return False

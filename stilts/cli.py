@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from stilts.errors import BadInput, RunFailed
+from stilts.interrupts import Interrupted, handling_signals
 from stilts.registry import Registry
 
 #: the commands, name -> "module:attribute" of the click command, imported when used. Plugins are not
@@ -83,9 +85,15 @@ def cli(ctx):
 
 
 def main(argv=None) -> None:
-    """Entry point: bad input gives one line on stderr and exit 2; no traceback."""
+    """Entry point: bad input gives one line on stderr and exit 2; no traceback. SIGINT and SIGTERM
+    stop a run after saving what it can (`stilts.interrupts`), say what was kept, and exit 128 + the
+    signal's number, as a shell reports a process the signal ended."""
     try:
-        cli.main(args=argv, prog_name="stilts", standalone_mode=False)
+        with handling_signals():
+            cli.main(args=argv, prog_name="stilts", standalone_mode=False)
+    except Interrupted as stop:
+        click.echo(str(stop), err=True)
+        sys.exit(stop.exit_code)
     except BadInput as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
@@ -104,12 +112,12 @@ def main(argv=None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except click.Abort:
+    except click.Abort as abort:  # click's name for a KeyboardInterrupt, or for the end of input at a prompt
+        if isinstance(abort.__context__, KeyboardInterrupt):
+            click.echo(str(Interrupted(signal.SIGINT)), err=True)
+            sys.exit(128 + signal.SIGINT)
         click.echo("aborted", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
     sys.exit(0)
 
 

@@ -18,11 +18,13 @@ from pathlib import Path
 
 from stilts.artifacts import clear_failed, is_complete, locked, mark_complete, mark_failed, read_json, write_json_atomic
 from stilts.catalog import TASK_FAMILIES, TASKS, get_task
+from stilts.checkpoints import saved_steps
 from stilts.config import PipelineConfig, local_model_folder, stage_name
 from stilts.content import file_sha256, folder_sha256
 from stilts.data import HUB, recording_origins
 from stilts.errors import BadInput, did_you_mean, one_line
 from stilts.hub import cached_model_sha
+from stilts.interrupts import Interrupted
 from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.overlap import check_overlap
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
@@ -237,6 +239,7 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
     # an earlier run that stopped inside this stage left its checkpoints there: the stage resumes
     resuming = (stage.folder / "checkpoints").is_dir()
     context.log(f"{header}: {'resuming' if resuming else 'running'} -> {stage.folder}")
+    started = time.monotonic()
     if accelerator.is_main_process:
         stage.folder.mkdir(parents=True, exist_ok=True)
         clear_failed(stage.folder)
@@ -245,7 +248,10 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
     try:
         with recording_origins() as origins:
             metrics = runner.run(stage, context)
-    except Exception as error:  # an interrupt (Ctrl-C, a job's end) is a stop, not a failure
+    except Interrupted as stop:  # a stop, not a failure: say what the next run starts from
+        stop.detail = _what_was_kept(stage, stop.detail)
+        raise
+    except Exception as error:
         if accelerator.is_main_process:
             mark_failed(stage.folder, one_line(error))  # for `stilts status`
         raise
@@ -276,6 +282,33 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
         # the stage's model/ is its result; the checkpoints that made it resumable can go
         shutil.rmtree(stage.folder / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()
+    summary = runner.summary(metrics)
+    took = duration(time.monotonic() - started) + (" (resumed)" if resuming else "")
+    context.log(f"  {stage.kind} '{stage.name}' done in {took}" + (f": {summary}" if summary else ""))
+    for warning in metrics.get("warnings", []):
+        context.log(f"  warning: {warning}")
+
+
+def _what_was_kept(stage: PlannedStage, where: str) -> str:
+    """What an interrupted stage leaves for the next run: its newest checkpoint, or nothing."""
+    what = f"{stage.kind} '{stage.name}' stopped" + (f" {where}" if where else "")
+    steps = saved_steps(stage.folder / "checkpoints")
+    if not steps:
+        return f"{what}; nothing of it is kept (no checkpoint yet): the same command runs it again from its start"
+    step, path = steps[-1]
+    return (
+        f"{what}; kept: its checkpoint at optimizer step {step}, {path}; run the same command again to resume from it"
+    )
+
+
+def duration(seconds: float) -> str:
+    """A time span for people: '42 s', '3 min 5 s', '2 h 7 min'."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def blocking_failure(stages: list[PlannedStage], failed_stages: dict[str, str]) -> str | None:

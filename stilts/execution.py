@@ -125,14 +125,27 @@ def evaluation_metrics(stages: list[PlannedStage]) -> list[dict]:
     return found
 
 
+#: after a score in the per-language table: the model gave every example of that language one answer
+CONSTANT_MARK = "!"
+
+
 def per_language_table(metrics: dict) -> str:
-    """A plain-text table: one row per split and metric, one column per language, average last."""
+    """A plain-text table: one row per split and metric, one column per language, average last; a
+    language whose predictions were all one answer has `CONSTANT_MARK` after its scores, explained
+    under the table."""
     lines = []
     for split, by_language in metrics["scores"].items():
         languages = list(by_language)
+        constant = metrics.get("constant_predictions", {}).get(split, {})
         lines.append(f"{metrics['task']} ({split})")
-        lines.append("  " + f"{'metric':<12}" + "".join(f"{name:>7}" for name in languages + ["avg"]))
+        lines.append("  " + f"{'metric':<12}" + "".join(f"{name:>8}" for name in languages + ["avg"]))
         for metric in next(iter(by_language.values())):
-            values = [by_language[lang][metric] for lang in languages] + [metrics["average"][split][metric]]
-            lines.append("  " + f"{metric:<12}" + "".join(f"{value:7.1f}" for value in values))
+            cells = [
+                f"{by_language[lang][metric]:7.1f}" + (CONSTANT_MARK if lang in constant else " ") for lang in languages
+            ]
+            cells.append(f"{metrics['average'][split][metric]:7.1f} ")
+            lines.append("  " + f"{metric:<12}" + "".join(cells).rstrip())
+        if constant:
+            answers = ", ".join(f"{language} {constant[language]!r}" for language in languages if language in constant)
+            lines.append(f"  {CONSTANT_MARK} every example got the same prediction: {answers}")
     return "\n".join(lines)

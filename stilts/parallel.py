@@ -75,9 +75,12 @@ def run_parallel(request: SweepRequest, plans: list, jobs: int) -> list[tuple[st
         outcomes[index] = (status, reason)
         running.pop(index, None)
         name = plans[index][0].name
-        took = f" in {_duration(time.monotonic() - started[index])}" if index in started else ""
+        took = f" in {duration(time.monotonic() - started[index])}" if index in started else ""
         line = f"[{len(outcomes)}/{len(plans)}] {name}: {status}{took}"
         click.echo(f"{line}: {reason} (log: {log_path(request.run_dir, name)})" if status == "failed" else line)
+
+    from stilts.engine import duration
+    from stilts.interrupts import Interrupted
 
     try:
         while pending or running:
@@ -103,6 +106,19 @@ def run_parallel(request: SweepRequest, plans: list, jobs: int) -> list[tuple[st
                 if failed_fingerprint:
                     failed_stages[failed_fingerprint] = reason
                 finish(index, status, reason)
+    except Interrupted as stop:
+        # the workers got a Ctrl-C from the terminal too, but not a kill sent to this process alone:
+        # SIGTERM makes each save at its next step boundary, as the signal does (stilts.interrupts)
+        for process in workers.values():
+            if process.is_alive():
+                process.terminate()
+        for process in workers.values():
+            process.join()
+        stop.detail = (
+            f"the running pipelines stopped, each saying what it kept in its log in {request.run_dir / 'logs'}; "
+            "run the same command again to resume them"
+        )
+        raise
     finally:
         for _ in workers:
             tasks.put(None)
@@ -111,10 +127,6 @@ def run_parallel(request: SweepRequest, plans: list, jobs: int) -> list[tuple[st
             if process.is_alive():
                 process.terminate()
     return [(plans[i][0].name, *outcomes[i]) for i in range(len(plans))]
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _next_pipeline(pending, running, plans, failed_stages, finish):
@@ -165,12 +177,24 @@ def _worker(slot: int, jobs: int, gpus: list[str], request: SweepRequest, tasks,
 
     if not gpus:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
-    from stilts.engine import plan_pipeline
-    from stilts.execution import run_sweep_pipeline
+    from stilts.interrupts import Interrupted, handling_signals
     from stilts.sweep import expand, load_sweep
 
     config, base_dir = load_sweep(request.sweep_file, request.overrides)
     pipelines = expand(config, str(request.sweep_file))
+    with handling_signals():
+        try:
+            _work(slot, request, pipelines, base_dir, tasks, results)
+        except Interrupted as stop:  # said in the pipeline's log (`_work`)
+            sys.exit(stop.exit_code)
+
+
+def _work(slot: int, request: SweepRequest, pipelines, base_dir, tasks, results) -> None:
+    """Run the pipelines the scheduler hands this worker, until it hands None."""
+    from stilts.engine import plan_pipeline
+    from stilts.execution import run_sweep_pipeline
+    from stilts.interrupts import Interrupted
+
     context = None
     while (index := tasks.get()) is not None:
         pipeline = pipelines[index]
@@ -180,9 +204,13 @@ def _worker(slot: int, jobs: int, gpus: list[str], request: SweepRequest, tasks,
         )
         with _output_to(log_path(request.run_dir, pipeline.name)):
             print(f"=== {pipeline.name} ({time.strftime('%Y-%m-%d %H:%M:%S')}, worker {slot})", flush=True)
-            context, status, reason, failed_fingerprint = run_sweep_pipeline(
-                context, pipeline, stages, data_sources, request.model_path, request.run_dir, request.detect_anomaly
-            )
+            try:
+                context, status, reason, failed_fingerprint = run_sweep_pipeline(
+                    context, pipeline, stages, data_sources, request.model_path, request.run_dir, request.detect_anomaly
+                )
+            except Interrupted as stop:
+                print(str(stop), file=sys.stderr, flush=True)
+                raise
             if failed_fingerprint:
                 print(f"error: {reason}", file=sys.stderr, flush=True)
         results.put(("finished", index, status, reason, failed_fingerprint))

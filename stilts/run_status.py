@@ -3,7 +3,9 @@
 A stage is *complete* (``COMPLETE``), *running* (a process holds its lock, or its Slurm job runs),
 *queued* (its job waits), *failed* (its last run raised: ``FAILED``; or its job ended without
 completing it), *blocked* (a stage it needs failed), *stopped* (interrupted; its checkpoints let
-the next run resume it) or *not started*. Slurm's view comes from squeue and scontrol
+the next run resume it) or *not started*. A complete stage that learned nothing (its validation never
+left chance, or its predictions are one answer: its metrics.json ``warnings``) shows its first
+warning as its detail. Slurm's view comes from squeue and scontrol
 (`stilts.slurm.queue`), for the jobs recorded in ``<run_dir>/slurm/jobs.json``.
 """
 
@@ -44,6 +46,9 @@ class StageStatus:
     pipelines: list[str] = field(default_factory=list)
     #: seconds the run that completed it took, or that a running one has taken so far
     seconds: float | None = None
+    #: a complete stage's warnings (its metrics.json): a validation that never left chance, predictions
+    #: that are one answer for every example
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_status(run_dir: Path) -> list[StageStatus]:
@@ -131,6 +136,10 @@ def _local_state(stage: StageStatus) -> None:
         stage.state, stage.ended = "complete", _mtime(stage.folder / COMPLETE)
         stage.seconds = read_json(stage.folder / "config.json").get("seconds")
         stage.detail = _result(stage.folder)
+        stage.warnings = [str(line) for line in read_json(stage.folder / "metrics.json").get("warnings", [])]
+        if stage.warnings:  # a stage that learned nothing: its scores, then why they say little
+            more = f" (and {len(stage.warnings) - 1} more in its metrics.json)" if len(stage.warnings) > 1 else ""
+            stage.detail = "; ".join(filter(None, [stage.detail, f"warning: {stage.warnings[0]}{more}"]))
     elif is_locked(stage.folder):
         # the lock file is written when a process takes the stage, so its time is the run's start
         stage.state, stage.seconds = "running", time.time() - lock_path(stage.folder).stat().st_mtime

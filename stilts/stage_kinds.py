@@ -108,6 +108,12 @@ class StageRunner:
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         """Called instead of ``run`` when the stage is complete and reused."""
 
+    def summary(self, metrics: dict) -> str:
+        """What the stage achieved, for the line that ends it in the log (its time is added there), from
+        the metrics ``run`` returned. A stage's ``warnings`` (a list of lines in its metrics) follow
+        that line; `stilts status` shows them too."""
+        return ""
+
 
 @dataclass(frozen=True)
 class StageKind:

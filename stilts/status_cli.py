@@ -14,7 +14,8 @@ def status(run_dir: Path, cancel: bool) -> None:
     """The state of every stage of a run folder (local runs and Slurm jobs), in the order the runs
     planned them: complete (with its scores or best dev score), running, queued, failed (with the
     reason), blocked (a stage it needs failed), stopped (with the step it resumes from) or not started;
-    the pipelines that have it, its Slurm job and how long it took."""
+    the pipelines that have it, its Slurm job and how long it took. A complete stage that learned
+    nothing (validation at chance, one answer for every example) shows its warning."""
     from stilts.errors import BadInput
     from stilts.run_status import STATES, run_status
 
@@ -31,7 +32,12 @@ def status(run_dir: Path, cancel: bool) -> None:
         click.echo(f"cancelled {len(live)} Slurm jobs of {run_dir}")
         stages = run_status(run_dir)
     counts = {state: sum(stage.state == state for stage in stages) for state in STATES}
-    click.echo(f"{run_dir}: {len(stages)} stages: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
+    flagged = sum(bool(stage.warnings) for stage in stages)
+    click.echo(
+        f"{run_dir}: {len(stages)} stages: "
+        + ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        + (f" ({flagged} with warnings: learned nothing?)" if flagged else "")
+    )
     # in the order the runs planned them, pipeline by pipeline: each stage after the one it starts from
     pipelines = [_pipelines(stage.pipelines) for stage in stages]
     width = max(12, *map(len, pipelines))

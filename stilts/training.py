@@ -27,13 +27,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stilts import defaults
+from stilts import defaults, interrupts
 from stilts.catalog import Task
 from stilts.checkpoints import CheckpointStore
 from stilts.devices import to_device
 from stilts.errors import RunFailed
 from stilts.evaluation import predict_outputs
 from stilts.featurize import Batcher, feature_lengths
+from stilts.interrupts import StopVote
 
 
 class TrainingDiverged(RunFailed):
@@ -65,6 +66,14 @@ class ValidationSet:
     features: object
     examples: list[dict]
 
+    @property
+    def name(self) -> str:
+        return f"{self.task.name} {self.language}"
+
+    def chance(self) -> float | None:
+        """The main metric a model that learned nothing gets here (`TaskFormat.chance`)."""
+        return self.task.format.chance(self.examples, self.task, self.language)
+
 
 @dataclass
 class TrainingPlan:
@@ -87,6 +96,9 @@ class TrainingPlan:
     tracking_settings: dict = field(default_factory=dict)
     #: keep the last step's weights instead of the best validated ones (validation is then only recorded)
     keep_last: bool = False
+    #: batches in one pass over the stage's data: a checkpoint is saved at the end of each pass too,
+    #: so a stage shorter than ``checkpoint_every`` is not lost to an interruption (0: no such checkpoints)
+    epoch_batches: int = 0
 
     @property
     def optimizer_steps(self) -> int:
@@ -253,9 +265,11 @@ def _return_freed_memory() -> None:
 
 def validate(
     accelerator, model, validation_sets: list[ValidationSet], tokenizer, batch_size: int | None = None
-) -> dict[str, dict[str, dict]]:
-    """Metrics of every validation set: task -> language -> metrics."""
+) -> tuple[dict[str, dict[str, dict]], dict[str, dict[str, str]]]:
+    """Metrics of every validation set, task -> language -> metrics; and task -> language -> the one
+    answer the model gave every example, for the sets where it gave only one (`TaskFormat.constant`)."""
     results: dict[str, dict[str, dict]] = {}
+    constant: dict[str, dict[str, str]] = {}
     for item in validation_sets:
         outputs = predict_outputs(
             accelerator,
@@ -270,7 +284,10 @@ def validate(
         results.setdefault(item.task.name, {})[item.language] = item.task.format.score(
             predictions, item.examples, item.task, item.language
         )
-    return results
+        answer = item.task.format.constant(predictions)
+        if answer is not None:
+            constant.setdefault(item.task.name, {})[item.language] = answer
+    return results, constant
 
 
 def validation_score(results: dict[str, dict[str, dict]], validation_sets: list[ValidationSet]) -> float | None:
@@ -405,63 +422,96 @@ def train(
         desc="training",
         disable=not accelerator.is_local_main_process,
     )
+
+    def say(line: str) -> None:  # a line between the progress bar's redraws, not through it
+        with tqdm.external_write_mode():
+            log(line)
+
     watch = _LossWatch(accelerator.device, checkpoints.folder)
     parameters = list(model.parameters())
+    chances = {item.name: item.chance() for item in validation_sets}
     accelerator.init_trackers(plan.tracking_name, config=plan.tracking_settings)  # none: nothing happens
     model.train()
-    while progress.batch_number < plan.total_batches and not progress.stopped_early:
-        progress.batch_number += 1
-        stream_name = plan.draw_task()
-        progress.batches_drawn[stream_name] = progress.batches_drawn.get(stream_name, 0) + 1
-        stream = streams[stream_name]
-        task_name = stream.item.task.name
-        batch = stream.next()
-        steps_now = (
-            progress.batch_number % plan.gradient_accumulation_steps == 0 or progress.batch_number == plan.total_batches
-        )
-        with contextlib.nullcontext() if steps_now else accelerator.no_sync(model):
-            with accelerator.autocast():
-                loss, _ = model(task_name, batch)
-            watch.add(loss, stream_name, progress.batch_number, progress.optimizer_step)
-            accelerator.backward(loss / plan.gradient_accumulation_steps)
-        if not steps_now:
-            continue
-        if plan.max_grad_norm:
-            accelerator.clip_grad_norm_(parameters, plan.max_grad_norm)
-        optimizer.step()
-        if not getattr(optimizer, "step_was_skipped", False):  # fp16: a step skipped for overflow
-            scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        progress.optimizer_step += 1
+    stop = StopVote(accelerator)
+    step_start_batch = progress.batch_number  # where the optimizer step being accumulated started
+    saved_step = progress.optimizer_step if latest is not None else None
 
-        last_step = progress.optimizer_step == plan.optimizer_steps
-        validating = progress.optimizer_step % plan.validate_every == 0 or last_step
-        saving = progress.optimizer_step % checkpoint_every == 0 and not last_step
-        if watch.due() or validating or saving:
-            mean_loss = watch.check()  # nothing diverged is validated or saved
-            bar.set_postfix(loss=f"{mean_loss:.4f}", task=stream_name, refresh=False)
-            accelerator.log(
-                {"train/loss": mean_loss, "train/learning_rate": scheduler.get_last_lr()[0]},
-                step=progress.optimizer_step,
-            )
-        bar.update(1)
-        if validating:
-            _validate_and_track(accelerator, model, validation_sets, tokenizer, plan, progress, checkpoints, log)
-            accelerator.log(_validation_values(progress.history[-1]), step=progress.optimizer_step)
-            model.train()
-        if saving and not progress.stopped_early:
+    def stop_here(signum: int) -> None:
+        """Save the step just taken (unless saved already) and stop the run."""
+        if saved_step != progress.optimizer_step:
+            watch.check()  # nothing diverged is saved
             save_checkpoint()
+        bar.close()
+        _finish_trackers(accelerator)
+        if kept_freed_memory:
+            _return_freed_memory()
+        raise interrupts.Interrupted(signum, f"at optimizer step {progress.optimizer_step} of {plan.optimizer_steps}")
+
+    with interrupts.deferred():
+        while progress.batch_number < plan.total_batches and not progress.stopped_early:
+            progress.batch_number += 1
+            stream_name = plan.draw_task()
+            progress.batches_drawn[stream_name] = progress.batches_drawn.get(stream_name, 0) + 1
+            stream = streams[stream_name]
+            task_name = stream.item.task.name
+            batch = stream.next()
+            steps_now = (
+                progress.batch_number % plan.gradient_accumulation_steps == 0
+                or progress.batch_number == plan.total_batches
+            )
+            with contextlib.nullcontext() if steps_now else accelerator.no_sync(model):
+                with accelerator.autocast():
+                    loss, _ = model(task_name, batch)
+                watch.add(loss, stream_name, progress.batch_number, progress.optimizer_step)
+                accelerator.backward(loss / plan.gradient_accumulation_steps)
+            if not steps_now:
+                continue
+            if plan.max_grad_norm:
+                accelerator.clip_grad_norm_(parameters, plan.max_grad_norm)
+            optimizer.step()
+            if not getattr(optimizer, "step_was_skipped", False):  # fp16: a step skipped for overflow
+                scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            progress.optimizer_step += 1
+
+            last_step = progress.optimizer_step == plan.optimizer_steps
+            validating = progress.optimizer_step % plan.validate_every == 0 or last_step
+            epoch_ended = bool(plan.epoch_batches) and (
+                progress.batch_number // plan.epoch_batches > step_start_batch // plan.epoch_batches
+            )
+            step_start_batch = progress.batch_number
+            saving = (progress.optimizer_step % checkpoint_every == 0 or epoch_ended) and not last_step
+            if watch.due() or validating or saving:
+                mean_loss = watch.check()  # nothing diverged is validated or saved
+                bar.set_postfix(loss=f"{mean_loss:.4f}", task=stream_name, refresh=False)
+                accelerator.log(
+                    {"train/loss": mean_loss, "train/learning_rate": scheduler.get_last_lr()[0]},
+                    step=progress.optimizer_step,
+                )
+            bar.update(1)
+            if validating:
+                _validate_and_track(accelerator, model, validation_sets, tokenizer, plan, progress, checkpoints, say)
+                if progress.history:
+                    say(_validation_line(progress.history[-1], progress, plan, validation_sets, chances))
+                    accelerator.log(_validation_values(progress.history[-1]), step=progress.optimizer_step)
+                model.train()
+            if saving and not progress.stopped_early:
+                save_checkpoint()
+                saved_step = progress.optimizer_step
+            signum = stop()
+            if signum:
+                stop_here(signum)
+        signum = stop.final()
+        if signum:
+            stop_here(signum)
     watch.check()
     bar.close()
-    # not accelerator.end_training(): it also ends the process group, which later stages still need;
-    # and the next stage's init_trackers must not find this stage's trackers still listed
-    for tracker in accelerator.trackers:
-        tracker.finish()
-    accelerator.trackers = []
+    _finish_trackers(accelerator)
     if kept_freed_memory:
         _return_freed_memory()
     if not plan.keep_last:
         checkpoints.load_best(accelerator.unwrap_model(model))
+    kept_step = progress.optimizer_step if plan.keep_last else (progress.best_step or progress.optimizer_step)
     summary = {
         "optimizer_steps": progress.optimizer_step,
         "planned_optimizer_steps": plan.optimizer_steps,
@@ -472,7 +522,20 @@ def train(
     }
     if len(streams) > 1:
         summary["batches_drawn"] = dict(progress.batches_drawn)
+    if validation_sets:
+        summary["chance"] = {}
+        for item in validation_sets:
+            summary["chance"].setdefault(item.task.name, {})[item.language] = chances[item.name]
+        summary["warnings"] = learning_warnings(progress.history, validation_sets, chances, kept_step)
     return summary
+
+
+def _finish_trackers(accelerator) -> None:
+    # not accelerator.end_training(): it also ends the process group, which later stages still need;
+    # and the next stage's init_trackers must not find this stage's trackers still listed
+    for tracker in accelerator.trackers:
+        tracker.finish()
+    accelerator.trackers = []
 
 
 def _validation_values(validation: dict) -> dict[str, float]:
@@ -494,7 +557,7 @@ def _validation_values(validation: dict) -> dict[str, float]:
 def _validate_and_track(
     accelerator, model, validation_sets, tokenizer, plan, progress: Progress, checkpoints, log
 ) -> None:
-    results = validate(accelerator, model, validation_sets, tokenizer)
+    results, constant = validate(accelerator, model, validation_sets, tokenizer)
     score = validation_score(results, validation_sets)
     entry = {
         "step": progress.optimizer_step,
@@ -503,6 +566,8 @@ def _validate_and_track(
     }
     if any(len(by_language) > 1 for by_language in results.values()):
         entry["languages"] = results
+    if constant:
+        entry["constant"] = constant
     progress.history.append(entry)
     if plan.keep_last:  # recorded for the curves; the last step's weights are kept whatever they score
         return
@@ -520,3 +585,76 @@ def _validate_and_track(
             f"early stopping at step {progress.optimizer_step}: no gain in {plan.patience} validations "
             f"(best {progress.best_score:.2f} at step {progress.best_step})"
         )
+
+
+def _validation_line(
+    entry: dict, progress: Progress, plan: TrainingPlan, validation_sets: list[ValidationSet], chances: dict
+) -> str:
+    """One validation for the terminal: each task's main metric (its languages' mean) with its chance
+    level, the score early stopping watches where tasks are several, the best so far, and the sets
+    whose predictions were all one answer."""
+    parts = []
+    for task, metrics in entry["tasks"].items():
+        sets = [item for item in validation_sets if item.task.name == task]
+        metric = sets[0].task.metric
+        text = f"{task} {metric} {metrics[metric]:.1f}"
+        task_chances = [chances[item.name] for item in sets]
+        if None not in task_chances:
+            text += f" (chance {float(np.mean(task_chances)):.1f})"
+        parts.append(text)
+    line = f"  step {entry['step']}/{plan.optimizer_steps}: dev " + ", ".join(parts)
+    if len(parts) > 1 and entry["score"] is not None:
+        line += f", score {entry['score']:.1f}"
+    if plan.keep_last:
+        line += "; the last step is kept"
+    elif progress.best_score is not None:
+        line += f"; best {progress.best_score:.1f} at step {progress.best_step}"
+    for task, by_language in entry.get("constant", {}).items():
+        for language, answer in by_language.items():
+            line += f"; {task} {language}: every prediction is {answer!r}"
+    return line
+
+
+def _main_metric(entry: dict, item: ValidationSet) -> float:
+    """A validation set's main metric in one validation of the history."""
+    by_language = entry.get("languages", {}).get(item.task.name)
+    metrics = by_language[item.language] if by_language else entry["tasks"][item.task.name]
+    return float(metrics[item.task.metric])
+
+
+def chance_margin(chance: float, examples: int) -> float:
+    """How far above ``chance`` (0-100) a score on ``examples`` examples must be to tell it from a
+    guess: two standard errors of a rate of ``chance`` over that many examples (a guesser lands
+    within it about 19 times in 20)."""
+    rate = chance / 100
+    return 200 * math.sqrt(rate * (1 - rate) / max(1, examples))
+
+
+def learning_warnings(
+    history: list[dict], validation_sets: list[ValidationSet], chances: dict, kept_step: int
+) -> list[str]:
+    """What says a stage learned nothing, one line each: a validation set whose main metric never rose
+    past its chance level (`chance_margin`), and one where the kept weights answer every example
+    alike. For metrics.json, the log and `stilts status`."""
+    warnings = []
+    if not history:
+        return warnings
+    kept = next((entry for entry in history if entry["step"] == kept_step), history[-1])
+    for item in validation_sets:
+        chance = chances[item.name]
+        metric = item.task.metric
+        if chance is not None:
+            best = max(_main_metric(entry, item) for entry in history)
+            if best <= chance + chance_margin(chance, len(item.examples)):
+                warnings.append(
+                    f"{item.task.name} dev ({item.language}) never left chance: best {metric} {best:.1f} in "
+                    f"{len(history)} validations; always giving one answer scores {chance:.1f} on these "
+                    f"{len(item.examples)} examples"
+                )
+        answer = kept.get("constant", {}).get(item.task.name, {}).get(item.language)
+        if answer is not None:
+            warnings.append(
+                f"{item.task.name} dev ({item.language}): the kept weights (step {kept['step']}) predict "
+                f"{answer!r} for every example"
+            )
+    return warnings

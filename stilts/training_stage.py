@@ -129,7 +129,7 @@ class TrainingStageRunner(StageRunner):
                     f"stages[{stage.index}]: batch size {item.batch_size} of {item.task.name} is not "
                     f"divisible by the {accelerator.num_processes} processes (batch sizes are global)"
                 )
-        total_batches, draw_task = self._schedule(items, settings, context)
+        total_batches, epoch_batches, draw_task = self._schedule(items, settings, context)
         accumulation = settings["gradient_accumulation_steps"]
         if settings["max_steps"]:
             total_batches = settings["max_steps"] * accumulation
@@ -152,6 +152,7 @@ class TrainingStageRunner(StageRunner):
                 for key, value in settings.items()
             },
             keep_last=selection == LAST_STEP,
+            epoch_batches=epoch_batches,
         )
         context.log(
             f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "
@@ -176,10 +177,12 @@ class TrainingStageRunner(StageRunner):
         validated_on: dict[str, list[str]] = {}
         for validation_set in validation_sets:
             validated_on.setdefault(validation_set.task.name, []).append(validation_set.language)
+        warnings = summary.pop("warnings", [])
         metrics = {
             "training": summary,
             "train_examples": train_examples,
             "model_selection": {"rule": selection, "validated_on": validated_on},
+            "warnings": warnings,
         }
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
@@ -197,6 +200,26 @@ class TrainingStageRunner(StageRunner):
                 tokenizer.save_pretrained(folder)
         return metrics
 
+    def summary(self, metrics: dict) -> str:
+        """The kept step and its dev score, each task's main metric beside its chance level."""
+        training = metrics["training"]
+        kept = (
+            "the last step" if metrics["model_selection"]["rule"] == LAST_STEP else f"best step {training['best_step']}"
+        )
+        line = f"{kept} of {training['optimizer_steps']}" + (" (stopped early)" if training["stopped_early"] else "")
+        entry = next((v for v in training["validations"] if v["step"] == training["best_step"]), None)
+        if entry is None:
+            return line + ", not validated"
+        parts = []
+        for task, scores in entry["tasks"].items():
+            metric = get_task(task).metric
+            text = f"{task} {metric} {scores[metric]:.1f}"
+            chances = list(training.get("chance", {}).get(task, {}).values())
+            if chances and None not in chances:
+                text += f" (chance {sum(chances) / len(chances):.1f})"
+            parts.append(text)
+        return f"{line}, dev " + ", ".join(parts)
+
     @staticmethod
     def _save_adapter(peft_encoder, adapter: dict, stage: PlannedStage, context: RunContext) -> dict:
         with atomic_folder(stage.folder / ADAPTER_FOLDER) as folder:
@@ -210,7 +233,8 @@ class TrainingStageRunner(StageRunner):
         return {"method": adapter["method"], "trainable_parameters": trainable, "parameters": total, "bytes": size}
 
     def _schedule(self, items: list[TrainingTask], settings: dict, context: RunContext):
-        """How many batches the stage takes and which stream each comes from.
+        """How many batches the stage takes, how many of them are one pass over its data (for a
+        mixture, one epoch over the capped task sizes), and which stream each comes from.
 
         One stream: ``epochs`` passes over its data. One task in several languages: ``epochs`` passes
         over their merged size, each batch in a language drawn by ``language_ratios``. Several tasks:
@@ -225,11 +249,13 @@ class TrainingStageRunner(StageRunner):
         if len(items) == 1:
             (name,) = sizes
             context.log(f"  {name}: {sizes[name]} training examples, batch size {batch_sizes[name]}")
-            return max(1, math.ceil(epochs * math.ceil(sizes[name] / batch_sizes[name]))), lambda: items[0].name
+            epoch_batches = math.ceil(sizes[name] / batch_sizes[name])
+            return max(1, math.ceil(epochs * epoch_batches)), epoch_batches, lambda: items[0].name
         if len(sizes) == 1:
             (name,) = sizes
             task_rates = {name: 1.0}
-            total_batches = max(1, math.ceil(epochs * math.ceil(sizes[name] / batch_sizes[name])))
+            epoch_batches = math.ceil(sizes[name] / batch_sizes[name])
+            total_batches = max(1, math.ceil(epochs * epoch_batches))
             context.log(f"  {name}: {sizes[name]} training examples in {len(items)} languages: {total_batches} batches")
         else:
             task_rates = mixing.mixing_rates(
@@ -240,6 +266,7 @@ class TrainingStageRunner(StageRunner):
                 weights=settings["mixing_weights"],
             )
             total_batches = mixing.mixture_batches(sizes, batch_sizes, epochs, cap=settings["mixing_cap"])
+            epoch_batches = mixing.mixture_batches(sizes, batch_sizes, 1, cap=settings["mixing_cap"])
             context.log(
                 f"  mixing '{settings['mixing']}' over {len(sizes)} tasks, {epochs:g} epochs over "
                 f"the capped sizes (K = {settings['mixing_cap']}): {total_batches} batches"
@@ -257,7 +284,7 @@ class TrainingStageRunner(StageRunner):
                 f"rate {rates[item.name]:.4f}  expected {expected:,.0f} examples "
                 f"({expected / max(1, len(item.features)):.2f} epochs)"
             )
-        return total_batches, mixing.TaskSampler(rates, settings["seed"])
+        return total_batches, epoch_batches, mixing.TaskSampler(rates, settings["seed"])
 
     def check_model(self, stage: PlannedStage, model_path: str) -> None:
         if stage.settings.get("peft"):

@@ -6,6 +6,7 @@ encoder that the target stage then starts from."""
 import contextlib
 import csv
 import io
+import json
 
 import pytest
 import torch
@@ -71,18 +72,31 @@ def topics_stages(**training) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_model, topics):
-    """A target stage trained on the topics for 30 steps, then evaluated."""
-    return scores(
-        run_pipeline(
-            tmp_path_factory.mktemp("trained"), "trained", tiny_model, {"topics": topics}, topics_stages(**TRAINING)
-        )
+def trained_run(tmp_path_factory, tiny_model, topics):
+    """A target stage trained on the topics for 30 steps, then evaluated: the run folder."""
+    return run_pipeline(
+        tmp_path_factory.mktemp("trained"), "trained", tiny_model, {"topics": topics}, topics_stages(**TRAINING)
     )
+
+
+@pytest.fixture(scope="module")
+def trained(trained_run):
+    return scores(trained_run)
 
 
 def test_target_stage_learns_the_topics_well_above_chance(trained):
     english = trained[("test", "en")]
     assert english >= CHANCE + 35, f"English test accuracy {english} after 30 steps (chance {CHANCE})"
+
+
+def test_a_stage_that_learns_is_not_flagged(trained_run):
+    (target,) = trained_run.glob("target-*")
+    metrics = json.loads((target / "metrics.json").read_text())
+    assert metrics["training"]["chance"] == {"topics": {"en": CHANCE}}
+    assert metrics["warnings"] == []
+    (evaluate,) = trained_run.glob("evaluate-*")
+    evaluation = json.loads((evaluate / "metrics.json").read_text())
+    assert (evaluation["warnings"], evaluation["constant_predictions"]) == ([], {})
 
 
 def test_trained_head_scores_better_than_an_untrained_one(trained, tiny_model, topics, tmp_path):

@@ -5,8 +5,9 @@ The job re-plans the sweep from its file and overrides and runs `stilts sweep --
 it, so checkpoints, resume, locks and scores.csv are those of a local run. With several GPUs the
 stage runs under `accelerate launch`, on every node of the job with the rendezvous Slurm gives it
 (submitit starts this function once per node). When Slurm warns of the time limit or a preemption,
-submitit calls `checkpoint` and requeues the job; the requeued job resumes the stage from its last
-checkpoint.
+submitit calls `checkpoint` and requeues the job: `checkpoint` first sends the stage SIGTERM, which
+saves a checkpoint at its next step boundary and exits (`stilts.interrupts`), so the requeued job
+resumes from there rather than from the stage's last periodic checkpoint.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
+
+#: how long `StageJob.checkpoint` waits for the stage to save and exit: inside the 90 s between
+#: Slurm's warning and its kill that submitit asks for (``--signal=USR2@90``), leaving time to requeue
+STOP_WAIT_SECONDS = 60
 
 #: the first rendezvous port of multi-node jobs; a job adds its id modulo 1000, so that two jobs that
 #: share a head node do not collide
@@ -55,9 +61,18 @@ class StageJob:
         command = self.command(environment.node, environment.hostnames[0], environment.job_id)
         print(f"stilts job {environment.job_id}, node {environment.node}: {shlex.join(command)}", flush=True)
         # the stage ignores Slurm's warning signal: submitit (this process) handles it and requeues
-        done = subprocess.run(command, env=self.environment(), preexec_fn=_ignore_warning_signal)
-        if done.returncode != 0:
-            raise RuntimeError(f"stage {self.fingerprint[:8]} exited with code {done.returncode} (see the lines above)")
+        process = subprocess.Popen(command, env=self.environment(), preexec_fn=_ignore_warning_signal)
+        _Running.process = process
+        try:
+            returncode = process.wait()
+        except BaseException:  # submitit ends this process after a requeue: the stage goes with it
+            process.kill()
+            process.wait()
+            raise
+        finally:
+            _Running.process = None
+        if returncode != 0:
+            raise RuntimeError(f"stage {self.fingerprint[:8]} exited with code {returncode} (see the lines above)")
         return self.fingerprint
 
     def environment(self, slurm_environment: dict[str, str] | None = None) -> dict[str, str]:
@@ -71,10 +86,35 @@ class StageJob:
         return environment
 
     def checkpoint(self, *args, **kwargs):
-        """Requeue the same job: the stage's checkpoints make it resume where it was."""
+        """Requeue the same job, once the stage has saved a checkpoint at its next step boundary and
+        exited (or `STOP_WAIT_SECONDS` have passed): it resumes from there."""
         from submitit.helpers import DelayedSubmission
 
+        if _Running.process is not None:
+            stop_and_wait(_Running.process.pid, STOP_WAIT_SECONDS)
         return DelayedSubmission(self)
+
+
+class _Running:
+    #: the stage process of this job, while it runs (`StageJob.checkpoint` runs in submitit's signal
+    #: handler, in the middle of `StageJob.__call__` waiting for it)
+    process: subprocess.Popen | None = None
+
+
+def stop_and_wait(pid: int, timeout: float) -> bool:
+    """Send the child ``pid`` SIGTERM and wait up to ``timeout`` seconds for it to exit; whether it did.
+    The child is not reaped (``WNOWAIT``): the `subprocess.Popen` waiting for it, which this may
+    interrupt from a signal handler, holds the lock that reaping through it would need."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _ignore_warning_signal() -> None:

@@ -205,6 +205,7 @@ class EvaluateStageRunner(StageRunner):
             load_head(model, task, stage.upstream.folder / HEADS_FOLDER)
 
         scores: dict[str, dict[str, dict[str, float]]] = {}
+        constant: dict[str, dict[str, str]] = {}  # split -> language -> the one answer every example got
         states: dict[str, dict] = {}  # per language, carried from split to split (BUCC: the dev threshold)
         for read in self.data_reads(stage):
             split, language = read.split, read.language
@@ -230,6 +231,9 @@ class EvaluateStageRunner(StageRunner):
             scores.setdefault(split, {})[language] = task.format.score_split(
                 predictions, examples, task, language, split, state
             )
+            answer = task.format.constant(predictions)
+            if answer is not None:
+                constant.setdefault(split, {})[language] = answer
             if accelerator.is_main_process:  # every process holds all predictions (gather_for_metrics)
                 folder = stage.folder / PREDICTIONS_FOLDER
                 write_predictions(folder, task, split, language, predictions, examples, state)
@@ -240,7 +244,15 @@ class EvaluateStageRunner(StageRunner):
             raise BadInput(
                 f"data.{task.name}: no evaluation data found in {context.data_sources.get(task.name, 'the Hub')}"
             )
-        metrics = {"task": task.name, "scores": scores, "average": _averages(scores)}
+        metrics = {
+            "task": task.name,
+            "scores": scores,
+            "average": _averages(scores),
+            "constant_predictions": constant,
+            "warnings": [
+                _constant_warning(task.name, split, by_language, scores) for split, by_language in constant.items()
+            ],
+        }
         trained_on = {
             split: scored
             for split, langs in overlapping(stage).items()
@@ -273,11 +285,28 @@ class EvaluateStageRunner(StageRunner):
     def scored_reads(self, stage: PlannedStage) -> list[DataRead]:
         return self.data_reads(stage)
 
+    def summary(self, metrics: dict) -> str:
+        """Each split's main metric, averaged over its languages."""
+        task, metric = metrics["task"], get_task(metrics["task"]).metric
+        return ", ".join(
+            f"{task} {split} {metric} {averages[metric]:.1f} (mean of {len(metrics['scores'][split])} languages)"
+            for split, averages in metrics["average"].items()
+            if metric in averages
+        )
+
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         """A reused evaluation still belongs in this run's scores.csv (it may be a new file)."""
         metrics = json.loads((stage.folder / "metrics.json").read_text())
         if context.accelerator.is_main_process:
             upsert_scores(context.scores_path, score_rows(metrics, stage, context), stage.pipeline_folders)
+
+
+def _constant_warning(task: str, split: str, by_language: dict[str, str], scores: dict) -> str:
+    answers = ", ".join(f"{language} {answer!r}" for language, answer in by_language.items())
+    return (
+        f"{task} {split}: every example got the same prediction in {len(by_language)} of "
+        f"{len(scores[split])} languages ({answers})"
+    )
 
 
 def _averages(scores: dict) -> dict:

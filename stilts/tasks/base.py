@@ -75,6 +75,30 @@ class TaskFormat:
         """Metrics on a 0-100 scale, the task's main metric among them."""
         raise NotImplementedError
 
+    def constant_guesses(self, examples: list[dict], task: Task) -> list[list]:
+        """Predictions for ``examples`` that ignore the input, one list per answer that could be given to
+        every example (each label, each choice position, ...): what `chance` scores. [] where the
+        format has no such answer."""
+        return []
+
+    def chance(self, examples: list[dict], task: Task, language: str) -> float | None:
+        """The chance level of ``examples``: the task's main metric for the best of `constant_guesses`,
+        what a model that learned nothing gets by always giving one answer (for accuracy, the majority
+        class's rate). None where the format has no constant answer."""
+        scores = [
+            self.score(guess, examples, task, language).get(task.metric)
+            for guess in self.constant_guesses(examples, task)
+        ]
+        return max(float(score) for score in scores if score is not None) if scores else None
+
+    def constant(self, predictions: list) -> str | None:
+        """The answer, as text, that all of ``predictions`` (two or more) give, or None where they differ:
+        a model that gives every example one answer has stopped reading its input. Formats whose
+        predictions are not answers (counts, vectors) return None."""
+        if len(predictions) < 2 or any(prediction != predictions[0] for prediction in predictions[1:]):
+            return None
+        return str(predictions[0])
+
     #: suffix of the official prediction file (XTREME's submission layout: json for QA, tsv otherwise)
     prediction_suffix: str = "tsv"
 

@@ -240,6 +240,10 @@ class MaskedLM(TaskFormat):
             totals[example_index] += np.asarray(output, dtype=np.float64)
         return [{"correct": int(round(c)), "masked": int(round(m)), "nll": float(n)} for c, m, n in totals]
 
+    def constant(self, predictions):
+        """Predictions here are counts of masked tokens predicted right, not answers."""
+        return None
+
     def score(self, predictions, examples, task, language):
         masked = sum(prediction["masked"] for prediction in predictions)
         if not masked:  # nothing to predict (no maskable token): no perplexity either

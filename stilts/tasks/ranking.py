@@ -47,6 +47,10 @@ class GradedRanking(Classification):
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
         return [float(score) for score in probabilities @ grade_values(task.labels)]
 
+    def constant_guesses(self, examples, task):
+        """One score for every page: each query keeps its pages in the order of the file."""
+        return [[0.0] * len(examples)]
+
     def score(self, predictions, examples, task, language):
         value, _ = mean_ndcg(*_columns(predictions, examples))
         return {NDCG: value}

@@ -284,6 +284,10 @@ class SentenceRetrieval(PooledSentences):
         english = self._vectors_by_example(outputs, features, len(examples), ENGLISH)
         return nearest_neighbours(english, source)
 
+    def constant_guesses(self, examples, task):
+        """Every English sentence finding the first sentence (a collapsed embedding space): 1/n."""
+        return [[0] * len(examples)]
+
     def score(self, predictions, examples, task, language):
         return {"accuracy": tatoeba_accuracy(predictions)}
 
@@ -329,6 +333,10 @@ class BitextMining(PooledSentences):
     def predict(self, outputs, features, examples, task):
         """Each example's sentence vector."""
         return SentenceVectors(self._vectors_by_example(outputs, features, len(examples)))
+
+    def constant(self, predictions):
+        """Predictions here are sentence vectors; what is mined from them depends on a threshold."""
+        return None
 
     @staticmethod
     def mined_candidates(predictions, examples) -> dict:

@@ -290,6 +290,16 @@ class SpanQA(TaskFormat):
         text = context[best.start_char : best.end_char]
         return SpanPrediction(text, text, null_score - best.score)
 
+    def constant_guesses(self, examples, task):
+        """No answer to any question (SQuAD v1.1's F1 0; SQuAD v2.0's share of unanswerable questions):
+        a constant span cannot be given, every question has its own context."""
+        return [[SpanPrediction("", "", math.inf)] * len(examples)]
+
+    def constant(self, predictions):
+        """The answer text every question got ("" where none was answered)."""
+        texts = {prediction.text for prediction in predictions}
+        return next(iter(texts)) if len(texts) == 1 and len(predictions) > 1 else None
+
     def score(self, predictions, examples, task, language):
         gold = _gold(examples, task, allow_unanswerable=False)
         answers = {key: prediction.text for key, prediction in zip(gold, predictions)}

@@ -237,6 +237,15 @@ class TokenTagging(TaskFormat):
                 raise RuntimeError(f"{task.name}: example {index} has words without a prediction")
         return predictions
 
+    def constant_guesses(self, examples, task):
+        """One tag for every word (all ``O``: no entity found)."""
+        return [[[tag] * len(example["tokens"]) for example in examples] for tag in task.labels]
+
+    def constant(self, predictions):
+        """The tag of every word, where all words of all sentences have one tag."""
+        tags = {tag for tagged in predictions for tag in tagged}
+        return next(iter(tags)) if len(tags) == 1 and sum(map(len, predictions)) > 1 else None
+
     def score(self, predictions, examples, task, language):
         return self.scores([example["tags"] for example in examples], predictions)
 
