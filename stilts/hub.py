@@ -11,11 +11,19 @@ from, down to the commit sha served, which the stage records (``config.json`` ``
 Every failure is one line naming ``data.<task>``, the Hub id, config and split tried, and what to do:
 a split the Hub's data set lacks is a `MissingSplit` (evaluation skips it and says so), a Hub that does
 not answer is a `RunFailed`, anything else is `BadInput`.
+
+Before the first request of a process, `use_hub` asks once whether the Hub answers at all. If it does
+not, the clients are put offline for the rest of the process, as ``HF_HUB_OFFLINE=1`` would: what the
+caches hold is read at once, and what they lack fails in one line. Left online, ``huggingface_hub``
+retries every file it does not have five times, about half a minute per file with a warning per try,
+before the same failure. A model named by Hub id is checked before any stage starts (`check_hub_model`).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,12 +71,63 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+#: why this process put the clients offline (`use_hub`): the Hub did not answer; None: it did not
+_unreachable: str | None = None
+_asked = False
+
+
+def use_hub() -> None:
+    """Call before reading from the Hub. The first call of a process that is not offline sends one
+    request to the Hub (no retries; ``HF_HUB_ETAG_TIMEOUT``, 10 s, bounds it); if nothing answers, the
+    clients go offline for the rest of the process, and what the caches lack fails saying why
+    (`not_cached`)."""
+    global _unreachable, _asked
+    if _asked or offline():
+        return
+    _asked = True
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except Exception as error:  # noqa: BLE001 - no answer at all, whatever the client raised
+        _unreachable = f"the Hub at {constants.ENDPOINT} does not answer ({one_line(error)})"
+        _go_offline()
+
+
+def _go_offline() -> None:
+    """The clients' offline mode, as ``HF_HUB_OFFLINE=1`` at start-up gives it: huggingface_hub (which
+    transformers asks) reads its flag on every call; datasets copies it when imported."""
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = True
+    os.environ["HF_DATASETS_OFFLINE"] = "1"  # for a datasets not imported yet
+    if "datasets" in sys.modules:
+        import datasets.config
+
+        datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = True
+
+
+def not_cached(where: str, what: str, instead: str = "") -> Exception:
+    """``what`` (a Hub model, or a data set's split) is not in the caches, and the clients are offline:
+    a run failure where the Hub did not answer, bad input where the user set HF_HUB_OFFLINE.
+    ``instead``: the local alternative (default: a folder of the release files under ``where``)."""
+    instead = instead or f"give a local folder of the release files under {where}"
+    why = _unreachable or "HF_HUB_OFFLINE is set"
+    message = (
+        f"{where}: {what} is not in this machine's Hugging Face cache and {why}: run `stilts prepare` where "
+        f"the Hub can be reached, or {instead}"
+    )
+    return RunFailed(message) if _unreachable else BadInput(message)
+
+
 def read_hub_split(source: HubSource, language: str, hub_split: str, where: str) -> tuple[Iterable[dict], HubOrigin]:
     """The rows of ``hub_split`` of ``source``'s config for ``language``, and where they came from.
 
     ``where`` names the setting in messages (``data.xnli``). The branches of ``source.revisions`` are
     tried in order; a branch that holds only a loading script passes to the next.
     """
+    use_hub()
     config = source.config(language)
     lacking = source.config_splits.get(config or "")
     if lacking is not None and hub_split not in lacking:
@@ -96,13 +155,12 @@ def _tried(dataset_id: str, config: str | None, split: str, revision: str) -> st
 
 def _fail(error: BaseException, where: str, tried: str) -> Exception:
     """The one-line error for a failed Hub read that is not a missing split."""
+    if _unreachable:  # this process put the clients offline: the cache lacks it
+        return not_cached(where, tried)
     if is_hub_outage(error):
         return RunFailed(f"{where}: the Hub did not answer for {tried}: {one_line(error)}")
     if offline():
-        return BadInput(
-            f"{where}: {tried} is not in this machine's Hugging Face cache and HF_HUB_OFFLINE is set: run "
-            f"`stilts prepare` where the Hub can be reached, or give a local folder of the release files under {where}"
-        )
+        return not_cached(where, tried)
     return BadInput(
         f"{where}: cannot load {tried} from the Hub: {one_line(error)}. "
         f"Give a local folder of the original files under {where}"
@@ -186,6 +244,12 @@ def fetch_model(model_id: str, where: str) -> tuple[Path, str]:
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import RepositoryNotFoundError
 
+    use_hub()
+    if offline():  # what prepare would fetch cannot be had; what the cache has is there already
+        cached = _cached_model_folder(model_id)
+        if cached is None:
+            raise not_cached(where, f"the model {model_id}", "name a local model folder")
+        return cached, cached.name
     try:
         files = HfApi().list_repo_files(model_id)
         weights = [name for name in files if name.endswith(".safetensors") or name.endswith(".safetensors.index.json")]
@@ -201,12 +265,40 @@ def fetch_model(model_id: str, where: str) -> tuple[Path, str]:
     return folder, folder.name
 
 
-def cached_model_sha(model_id: str) -> str | None:
-    """The commit of ``model_id``'s main in the Hugging Face cache (what an offline load reads), if any."""
+def check_hub_model(model_id: str, where: str) -> None:
+    """Before any stage starts: the model ``model_id`` names on the Hub can be loaded (its cache has
+    it, or the Hub does), else one line: BadInput for a model the Hub does not have, RunFailed for a
+    Hub that does not answer. One request, no retries."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    use_hub()
+    if _cached_model_folder(model_id) is not None:
+        return
+    if offline():
+        raise not_cached(where, f"the model {model_id}", "name a local model folder")
+    try:
+        HfApi().model_info(model_id, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except RepositoryNotFoundError as error:
+        raise BadInput(
+            f"{where}: the Hub has no model {model_id} (or it is private or gated: log in with `hf auth login`): "
+            f"{one_line(error)}"
+        ) from None
+    except Exception as error:  # noqa: BLE001
+        if is_hub_outage(error):
+            raise RunFailed(f"{where}: the Hub did not answer for the model {model_id}: {one_line(error)}") from None
+        raise BadInput(f"{where}: cannot find the model {model_id} on the Hub: {one_line(error)}") from None
+
+
+def _cached_model_folder(model_id: str) -> Path | None:
+    """The cached snapshot of ``model_id``'s main that has its config.json, if any."""
     from huggingface_hub import try_to_load_from_cache
 
     found = try_to_load_from_cache(model_id, "config.json")
-    if isinstance(found, str):
-        name = Path(found).parent.name
-        return name if _SHA.fullmatch(name) else None
-    return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def cached_model_sha(model_id: str) -> str | None:
+    """The commit of ``model_id``'s main in the Hugging Face cache (what an offline load reads), if any."""
+    folder = _cached_model_folder(model_id)
+    return folder.name if folder is not None and _SHA.fullmatch(folder.name) else None

@@ -47,6 +47,10 @@ def load_encoder(model_path: str):
         base = json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
         encoder, _ = load_encoder(base)
         return merged_with_adapter(encoder, folder), AutoTokenizer.from_pretrained(model_path)
+    if not folder.is_dir():  # a Hub id: a Hub that does not answer is asked once, not per file
+        from stilts.hub import use_hub
+
+        use_hub()
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         # no pooler: heads read the token states, and an unused pooler only adds warnings and weights

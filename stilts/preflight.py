@@ -7,11 +7,12 @@ training; parsing every file first takes seconds and reports it before anything 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from stilts.data import DataRead, load_examples
-from stilts.errors import BadInput, MissingSplit
+from stilts.errors import BadInput, MissingSplit, RunFailed
 from stilts.stage_kinds import STAGE_KINDS, PlannedStage
 
 #: one distinct read: task, split, language, and the data sources it is read with
@@ -61,6 +62,14 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
             if not read.optional:
                 raise
             found[key] = False
+        except (BadInput, RunFailed) as error:
+            if read.task.name in sources:
+                raise
+            # a task the user never named (XNLI's training data is MNLI's): say why it is read at all
+            name = read.task.name
+            users = sorted({user for stages, _ in plans for stage in stages for user in _trained_on(stage, name)})
+            needs = f"; {', '.join(users)} trains on it" if users else ""
+            raise type(error)(f"{error} (data.{name} is not set, so it is read from the Hub{needs})") from None
     for sources, keys in stages_of.values():
         # a stage that may do without each of its reads (an evaluation over whatever languages the
         # data has) still needs one of them
@@ -71,9 +80,28 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
     return len(reads)
 
 
+def _trained_on(stage: PlannedStage, source: str) -> list[str]:
+    """The tasks ``stage`` trains on ``source``'s data though they are other tasks (XNLI on MNLI's)."""
+    from stilts.catalog import get_task
+
+    trained = []
+    for name in stage.settings.get("tasks") or []:
+        sources = stage.settings.get("train_tasks") or [get_task(name).train_task or name]
+        if source in sources and source != name:
+            trained.append(name)
+    return trained
+
+
 def check_models(plans: list[tuple[list[PlannedStage], dict[str, str]]], model_path: str) -> None:
-    """Let every stage to run check its settings against the pipeline's model (see
-    `StageRunner.check_model`); every stage of a pipeline has the architecture of its first."""
+    """A model named by Hub id can be loaded (`check_hub_model`: cached, or the Hub has it), then every
+    stage to run checks its settings against it (see `StageRunner.check_model`); every stage of a
+    pipeline has the architecture of its first."""
+    # a local or offline model is an absolute path (`resolve_model_reference`; a dry run's offline model
+    # may not be installed yet); anything else names a model on the Hub
+    if not Path(model_path).is_absolute() and any(stages_to_run(stages) for stages, _ in plans):
+        from stilts.hub import check_hub_model
+
+        check_hub_model(model_path, "model")
     for stages, _ in plans:
         for stage in stages_to_run(stages):
             STAGE_KINDS.get(stage.kind).runner.check_model(stage, model_path)

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from stilts.readers.nli import NLI_LABELS
-from stilts.testing import build_tiny_model, tiny_nli_examples
+from stilts.testing import build_tiny_model, tiny_nli_examples, write_tiny_nli
 from stilts.testing.hub import (
     TestHub,
     client_env,
@@ -122,6 +123,8 @@ def hub_run(tmp_path_factory, feature_cache):
         "served": served,
         "out": work / "out",
         "work": work,
+        "root": root,
+        "home": home,
     }
 
 
@@ -193,6 +196,54 @@ def test_without_prepare_an_offline_run_says_what_to_do(tmp_path, hub_run):
     assert ran.stderr.strip().splitlines()[-1] == (
         "error: data.mnli: nyu-mll/glue (mnli) split train @ main is not in this machine's Hugging Face cache and "
         "HF_HUB_OFFLINE is set: run `stilts prepare` where the Hub can be reached, or give a local folder of the "
-        "release files under data.mnli"
+        "release files under data.mnli (data.mnli is not set, so it is read from the Hub; xnli trains on it)"
     )
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*/COMPLETE"))
+
+
+def test_a_model_or_a_hub_that_cannot_be_had_is_one_line_before_any_stage(tmp_path, hub_run):
+    """The model is checked with the data, before any stage starts, by --dry-run too: a model the Hub does
+    not have is bad input; a Hub that does not answer (HF_HUB_OFFLINE unset: a network down, a compute
+    node) is asked once, not five times per file over minutes, then what the caches hold is read and
+    what they lack is one line, exit 1."""
+    demo = Path(__file__).resolve().parents[1] / "pipelines" / "demo_data"
+    config = yaml.safe_load((hub_run["work"] / "from_the_hub.yaml").read_text())
+    # MNLI from the demo's files: only the model is on the Hub
+    config.update(data={"mnli": str(demo / "mnli")}, stages=config["stages"][:1])
+    pipeline, out = tmp_path / "local_data.yaml", tmp_path / "out"
+    pipeline.write_text(yaml.safe_dump(dict(config, model="stilts-test/no-such-model")))
+    with TestHub(hub_run["root"]) as hub:
+        ran = _stilts(["run", pipeline, "--dry-run", "--output-dir", out], client_env(hub.endpoint, tmp_path), tmp_path)
+    assert ran.returncode == 2, ran.stderr[-2000:]
+    assert ran.stderr.strip().splitlines()[-1].startswith("error: model: the Hub has no model stilts-test/no-such")
+
+    pipeline.write_text(yaml.safe_dump(config))  # the tiny model the Hub served, by its id
+    nobody = client_env("http://127.0.0.1:9", tmp_path / "empty-home")
+    for dry_run in (["--dry-run"], []):
+        started = time.monotonic()
+        ran = _stilts(["run", pipeline, *dry_run, "--output-dir", out], nobody, tmp_path)
+        assert ran.returncode == 1 and time.monotonic() - started < 30, ran.stderr[-2000:]
+        assert "Retry" not in ran.stderr and ran.stderr.strip().splitlines()[-1] == (
+            f"error: model: the model {MODEL} is not in this machine's Hugging Face cache and the Hub at "
+            "http://127.0.0.1:9 does not answer ([Errno 111] Connection refused): run `stilts prepare` where the "
+            "Hub can be reached, or name a local model folder"
+        )
+        assert not list(out.glob("*-*"))  # no stage folder was made
+
+    # XNLI from local files trains on MNLI, which the user never named: it is read from the Hub, and the
+    # line says so
+    xnli = write_tiny_nli(tmp_path / "nli")["xnli"]
+    target = [dict(kind="target", task="xnli", max_steps=1), dict(kind="evaluate", task="xnli")]
+    model = hub_run["work"] / "tiny-model"
+    pipeline.write_text(yaml.safe_dump(dict(config, model=str(model), data={"xnli": str(xnli)}, stages=target)))
+    ran = _stilts(["run", pipeline, "--dry-run", "--output-dir", out], nobody, tmp_path)
+    assert ran.returncode == 1 and "Retry" not in ran.stderr, ran.stderr[-2000:]
+    last = ran.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: data.mnli: nyu-mll/glue (mnli) split train @ main is not in this machine's")
+    assert last.endswith("(data.mnli is not set, so it is read from the Hub; xnli trains on it)")
+
+    # with what `stilts prepare` fetched, the same silent Hub is no obstacle: the caches are read
+    prepared = client_env("http://127.0.0.1:9", hub_run["home"])
+    again = ["run", hub_run["work"] / "from_the_hub.yaml", "--dry-run", "--output-dir", tmp_path / "again"]
+    ran = _stilts(again, prepared, tmp_path)
+    assert ran.returncode == 0 and "Retry" not in ran.stderr, ran.stderr[-2000:]
