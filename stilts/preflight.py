@@ -96,7 +96,9 @@ def check_models(plans: list[tuple[list[PlannedStage], dict[str, str]]], model_p
     """A model named by Hub id can be loaded (`check_hub_model`: cached, or the Hub has it), then every
     stage to run checks its settings against it (see `StageRunner.check_model`); every stage of a
     pipeline has the architecture of its first."""
-    if not Path(model_path).is_dir() and any(stages_to_run(stages) for stages, _ in plans):
+    # a local or offline model is an absolute path (`resolve_model_reference`; a dry run's offline model
+    # may not be installed yet); anything else names a model on the Hub
+    if not Path(model_path).is_absolute() and any(stages_to_run(stages) for stages, _ in plans):
         from stilts.hub import check_hub_model
 
         check_hub_model(model_path, "model")

@@ -58,11 +58,12 @@ OFFLINE_MODELS.add(
 
 
 def cache_root() -> Path:
-    """Where converted models live (see the module docstring for the order of precedence)."""
+    """Where converted models live (see the module docstring for the order of precedence); absolute,
+    so that a model path is never taken for a Hub id."""
     if os.environ.get("STILTS_CACHE"):
-        return Path(os.environ["STILTS_CACHE"]).expanduser()
+        return Path(os.environ["STILTS_CACHE"]).expanduser().absolute()
     if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "stilts" / "models"
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser().absolute() / "stilts" / "models"
     return Path.home() / ".cache" / "stilts" / "models"
 
 
