@@ -132,7 +132,7 @@ def test_a_signal_saves_a_checkpoint_says_so_and_the_rerun_resumes_to_the_same_s
     assert not (stage / "FAILED").exists() and not (stage / "COMPLETE").exists()
 
     code, stdout, _ = run_cli(["status", out], capsys)
-    assert "stopped" in stdout and "resumes from its checkpoint when run again" in stdout
+    assert "stopped" in stdout and f"resumes from step {step} when run again" in stdout
     code, stdout, stderr = run_cli(["run", pipeline, "--output-dir", out], capsys)
     assert code == 0, stderr
     assert f"resuming from step-{step} (optimizer step {step} of 24)" in stdout
