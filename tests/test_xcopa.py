@@ -339,7 +339,7 @@ def test_the_real_data_pipeline_reads_every_split_it_needs(shared_data, tmp_path
     code, stdout, stderr = run_cli(["run", pipeline, "--dry-run", "--output-dir", tmp_path / "run"], capsys)
     assert code == 0, stderr
     assert "data: read 25 splits" in stdout + stderr
-    assert [line.split()[1] for line in stdout.splitlines() if line.strip().startswith("[")] == [
+    assert [line.split()[1] for line in stdout.splitlines() if line.strip().startswith("stages[")] == [
         "intermediate",
         "target",
         "evaluate",
