@@ -29,7 +29,7 @@ def prepare(file: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> 
     from stilts.data import load_examples, recording_origins
     from stilts.preflight import planned_reads
 
-    plans, model, base_dir = _plan(file, overrides, output_dir)
+    plans, model, base_dir, what = _plan(file, overrides, output_dir)
     model_line = _fetch_model(model, base_dir, str(file))
     reads, _ = planned_reads(plans)
     rows: dict[tuple, _Row] = {}
@@ -68,7 +68,7 @@ def prepare(file: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> 
         )
     click.echo(
         f"prepared: {len(reads)} splits and the model are in this machine's caches; "
-        f"the {'sweep' if _is_sweep(file) else 'pipeline'} can now run with HF_HUB_OFFLINE=1"
+        f"the {what} can now run with HF_HUB_OFFLINE=1"
     )
 
 
@@ -127,7 +127,8 @@ def _is_sweep(file: Path) -> bool:
 
 
 def _plan(file: Path, overrides: tuple[str, ...], output_dir: Path | None):
-    """(stages, data sources) of every pipeline of ``file``, its model reference and the YAML's folder."""
+    """(stages, data sources) of every pipeline of ``file``, its model reference, the YAML's folder and
+    whether it is a sweep or a pipeline (the YAML is read once for that)."""
     from stilts.config import load_pipeline
     from stilts.engine import plan_pipeline
 
@@ -137,10 +138,10 @@ def _plan(file: Path, overrides: tuple[str, ...], output_dir: Path | None):
         config, base_dir = load_sweep(file, overrides)
         run_dir = (output_dir or Path("runs") / config.name).resolve()
         plans = [plan_pipeline(p, base_dir, run_dir, f"{file}: {p.name}") for p in expand(config, str(file))]
-        return plans, config.model, base_dir
+        return plans, config.model, base_dir, "sweep"
     pipeline, base_dir = load_pipeline(file, overrides)
     run_dir = (output_dir or Path("runs") / pipeline.name).resolve()
-    return [plan_pipeline(pipeline, base_dir, run_dir, str(file))], pipeline.model, base_dir
+    return [plan_pipeline(pipeline, base_dir, run_dir, str(file))], pipeline.model, base_dir, "pipeline"
 
 
 def _fetch_model(reference: str, base_dir: Path, where: str) -> str:
