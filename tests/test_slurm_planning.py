@@ -214,7 +214,8 @@ def test_status_of_a_local_run(small_grid, capsys, tmp_path, monkeypatch):
     (out / "stopped-0123abcd" / "checkpoints" / "step-3").mkdir(parents=True)  # as a killed run leaves
     code, stdout, _ = run_cli(["status", out], capsys)
     assert code == 0
-    assert stdout.splitlines()[0] == f"{out}: 6 stages: 3 complete, 1 failed, 1 blocked, 1 stopped"
+    # (the tiny grid's stages learn nothing: the header's count of stages with warnings may follow)
+    assert stdout.splitlines()[0].startswith(f"{out}: 6 stages: 3 complete, 1 failed, 1 blocked, 1 stopped")
     rows = {line.split()[2]: line.split(None, 6) for line in stdout.splitlines()[2:]}
     failed = next(row for row in rows.values() if row[0] == "failed")
     assert failed[1] == "target" and stdout.count("loss became nan at step 1 (topics)") == 1
@@ -227,7 +228,7 @@ def test_status_of_a_local_run(small_grid, capsys, tmp_path, monkeypatch):
     code, _, _ = run_cli(["sweep", small_grid, "--output-dir", out], capsys)
     assert code == 0
     code, stdout, _ = run_cli(["status", out], capsys)
-    assert stdout.splitlines()[0] == f"{out}: 6 stages: 5 complete, 1 stopped"  # FAILED went with the rerun
+    assert stdout.splitlines()[0].startswith(f"{out}: 6 stages: 5 complete, 1 stopped")  # FAILED went with the rerun
 
     code, _, stderr = run_cli(["status", tmp_path / "nowhere"], capsys)
     assert code == 2 and "no such run folder" in stderr
