@@ -62,7 +62,12 @@ def _write_grid(folder, tiny_model, tiny_nli, *, intermediate, target, tasks=Non
             "gpus_per_job": 0,
             "cpus_per_job": 1,
             "time": "20",
-            "setup": [f"export PYTHONPATH={PAUSE_HOOK}", f"export STILTS_TEST_PAUSE_FILE={folder / 'pause'}"],
+            # the hook first, then the path the tests run with (a checkout on PYTHONPATH stays the stilts
+            # the jobs import)
+            "setup": [
+                f"export PYTHONPATH={PAUSE_HOOK}${{PYTHONPATH:+:$PYTHONPATH}}",
+                f"export STILTS_TEST_PAUSE_FILE={folder / 'pause'}",
+            ],
         },
     }
     path = folder / "grid.yaml"
@@ -229,8 +234,9 @@ def test_a_failed_stage_blocks_its_dependents_and_the_others_finish(cluster, tin
 
 @pytest.mark.slow
 def test_a_job_warned_of_its_time_limit_is_requeued_and_resumes(cluster, tiny_model, tiny_nli, tmp_path, capsys):
-    """Slurm's warning before the time limit (USR2, as --signal=USR2@90 sends it): submitit requeues
-    the job, which resumes the stage from its checkpoint. Slow: Slurm holds a requeued job ~2 min."""
+    """Slurm's warning before the time limit (USR2, as --signal=USR2@90 sends it): the stage stops at
+    its next step (saving there), submitit requeues the job, which resumes the stage from that
+    checkpoint. Slow: Slurm holds a requeued job ~2 min."""
     long_mnli = {"mnli": {"epochs": 2, "checkpoint_every": 3}}
     path = _write_grid(tmp_path, tiny_model, tiny_nli, intermediate=["mnli"], target=["xnli"], tasks=long_mnli)
     local, out = tmp_path / "local", tmp_path / "slurm"
@@ -242,9 +248,17 @@ def test_a_job_warned_of_its_time_limit_is_requeued_and_resumes(cluster, tiny_mo
     job = job_records(out)[mnli]["job_id"]
     _wait_for(lambda: any((folder / "checkpoints").glob("step-*/progress.json")), "a checkpoint of mnli")
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    # before it requeues the job, submitit's handler asks the stage (paused after its step-3 checkpoint)
+    # to stop; it does at its next step boundary, saving nothing new
+    errors = Path(job_records(out)[mnli]["stderr"])
+    _wait_for(lambda: "SIGTERM: stopping at the next optimizer step" in errors.read_text(), "the stage told to stop")
     (tmp_path / "pause").unlink()
     _wait_until_done(out, timeout=600)
     assert job_details(job)["Restarts"] == "1"
+    assert (
+        "interrupted (SIGTERM): intermediate 'intermediate' stopped at optimizer step 3 of 12; kept"
+        in errors.read_text()
+    )
     log = open(job_records(out)[mnli]["stdout"]).read()
-    assert "resuming from step-" in log
+    assert "resuming from step-3 (optimizer step 3 of 12)" in log
     assert _scores(out / "scores.csv") == _scores(local / "scores.csv")
