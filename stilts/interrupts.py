@@ -50,7 +50,7 @@ class Interrupted(BaseException):
 class _State:
     #: depth of nested `deferred` blocks in this process; 0: a signal raises at once
     deferring = 0
-    #: the signal received while deferring, not yet acted on
+    #: the signal this process got, or stops for with the others (`StopVote`): set, the run is stopping
     requested: int | None = None
 
 

@@ -4,15 +4,20 @@ Each step draws a stream of batches (one per task, or one per task and language 
 drawn with their own ratios; always the same one for a single-task stage), takes its next batch, and
 accumulates gradients; AdamW with linear warm-up then linear decay; validation every N optimizer steps
 on the first dev examples of every validation set (a task in one language), early stopping with
-patience, and the best weights kept (or the last, if the stage selects the last step). Checkpoints
-(see `stilts.checkpoints`) let a killed run continue exactly where it was: on CPU with the same seed
-it ends with the same weights as a run that was never interrupted.
+patience, and the best weights kept (or the last, if the stage selects the last step). Each validation
+is printed beside its chance level (`TaskFormat.chance`), and a stage that learned nothing is flagged
+(`learning_warnings`). Checkpoints (see `stilts.checkpoints`; every ``checkpoint_every`` steps and at
+the end of each epoch) let a killed run continue exactly where it was: on CPU with the same seed it
+ends with the same weights as a run that was never interrupted. SIGINT and SIGTERM end the loop at
+the next step boundary with a checkpoint there, every process of a distributed run at the same step
+(`stilts.interrupts`).
 
 What keeps the loop close to a bare PyTorch loop (docs/performance.md measures it): batches are cut
 from Arrow and padded with numpy (`stilts.featurize.Batcher`), not built through ``Dataset.select`` and
 ``tokenizer.pad``; AdamW is the fused kernel wherever PyTorch has one (CPU included); the loss is read
 back from the device about once a second for the progress bar, not every step, and checked for
-NaN/inf at those reads and before anything is saved.
+NaN/inf at those reads and before anything is saved; with several processes, the stop vote's
+one-number all-reduce of each step is read a step later, when it is done (`StopVote`).
 """
 
 from __future__ import annotations
@@ -491,9 +496,9 @@ def train(
             bar.update(1)
             if validating:
                 _validate_and_track(accelerator, model, validation_sets, tokenizer, plan, progress, checkpoints, say)
-                if progress.history:
+                if validation_sets:
                     say(_validation_line(progress.history[-1], progress, plan, validation_sets, chances))
-                    accelerator.log(_validation_values(progress.history[-1]), step=progress.optimizer_step)
+                accelerator.log(_validation_values(progress.history[-1]), step=progress.optimizer_step)
                 model.train()
             if saving and not progress.stopped_early:
                 save_checkpoint()
