@@ -56,8 +56,9 @@ COMMANDS = readme_commands()
 def test_the_readme_shows_the_commands_a_new_user_needs():
     assert COMMANDS[:3] == [
         # PyTorch's CPU index first, so the CPU build is what a plain machine gets; one retry where it
-        # cannot be reached (pip's default 5 cost a minute and more)
-        "pip install torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu --retries 1",
+        # cannot be reached (pip's default 5 cost a minute and more); a current pip with it (an old one
+        # cannot build seqeval, which has no wheel)
+        "pip install --upgrade pip torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu --retries 1",
         "pip install -e .",
         "stilts run pipelines/demo.yaml",
     ]
@@ -163,6 +164,8 @@ def test_each_pytest_line_selects_tests(line):
 def test_each_pip_line_names_what_the_project_has(line):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     tokens = shlex.split(line)[2:]
+    if tokens[:2] == ["--upgrade", "pip"]:
+        del tokens[:2]
     if "--extra-index-url" in tokens:  # torch's CPU build from PyTorch's own index (its install docs)
         at = tokens.index("--extra-index-url")
         assert tokens[at + 1] == "https://download.pytorch.org/whl/cpu" and tokens[at + 2 : at + 4] == [
