@@ -139,3 +139,19 @@ print('installed:', importlib.metadata.version('stilts'))
     version, exit_line, imported, installed = done.stdout.splitlines()
     assert exit_line == "exit: 0" and imported == "imported:"
     assert version == f"stilts {installed.split()[1]}"
+
+
+def test_citation_and_changelog_name_the_version_pyproject_has():
+    """CITATION.cff (Citation File Format 1.2.0: the keys GitHub and Zenodo read) and the changelog's
+    newest entry follow the version written in pyproject.toml, so a release cannot leave them behind."""
+    import yaml
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert {"message", "title", "authors", "version", "preferred-citation"} <= set(citation)
+    assert str(citation["version"]) == version
+    for work in [citation["preferred-citation"], *citation["references"]]:
+        assert work["title"] and work["authors"] and work["type"], work
+    newest = next(line for line in (ROOT / "CHANGELOG.md").read_text().splitlines() if line.startswith("## ["))
+    assert newest.startswith(f"## [{version}]"), newest
