@@ -239,12 +239,11 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
     # an earlier run that stopped inside this stage left its checkpoints there: the stage resumes
     resuming = (stage.folder / "checkpoints").is_dir()
     context.log(f"{header}: {'resuming' if resuming else 'running'} -> {stage.folder}")
-    started = time.monotonic()
     if accelerator.is_main_process:
         stage.folder.mkdir(parents=True, exist_ok=True)
         clear_failed(stage.folder)
     accelerator.wait_for_everyone()
-    started = time.time()
+    started = time.monotonic()
     try:
         with recording_origins() as origins:
             metrics = runner.run(stage, context)
@@ -274,7 +273,7 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
                 # the commit of a Hub model the run started from (None: a local folder)
                 "model_sha": None if Path(context.model_path).is_dir() else cached_model_sha(context.model_path),
                 # how long the run that completed it took (`stilts status`); not fingerprinted
-                "seconds": round(time.time() - started, 1),
+                "seconds": round(time.monotonic() - started, 1),
             },
         )
         write_json_atomic(stage.folder / "metrics.json", metrics)
