@@ -202,7 +202,7 @@ def _anchor(name: str) -> str:
 
 
 def _type_and_allowed(schema: dict, definitions: dict, sections: _Sections) -> tuple[str, str]:
-    """A field's type (``integer or null``, ``list of string``, a link to a nested model) and what
+    """A field's type (``integer or null``, ``list[string]``, a link to a nested model) and what
     values it allows (enumerations, bounds, patterns, lengths)."""
     options = schema.get("anyOf") or schema.get("oneOf")
     if options:
