@@ -4,6 +4,7 @@ under the JSON Schema it names in its first line (the schema YAML editors check 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -152,3 +153,16 @@ def test_check_names_a_stale_file_and_write_makes_it_current(tmp_path, monkeypat
     assert docs_reference.main([]) == 0
     assert docs_reference.main(["--check"]) == 0
     assert docs_reference.stale_files(tmp_path) == []
+
+
+def test_every_docs_path_the_code_names_exists():
+    """Comments, messages and scripts point readers to documentation pages by path (docs/tasks.md,
+    docs/performance.md, ...): each such page exists."""
+    named = set()
+    for folder in ("stilts", "tests", "benchmarks", "pipelines", ".ci"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file() and path.suffix in (".py", ".sh", ".yaml", ".md", "") and "__pycache__" not in path.parts:
+                named |= set(re.findall(r"\bdocs/[\w./-]*\w\.(?:md|png)\b", path.read_text(errors="ignore")))
+    assert named, "no documentation path found in the code"
+    missing = sorted(name for name in named if not (ROOT / name).is_file())
+    assert not missing, f"the code names documentation pages that do not exist: {missing}"
