@@ -20,7 +20,7 @@ from stilts.registry import Registry
 
 #: the commands, name -> "module:attribute" of the click command, imported when used. Plugins are not
 #: loaded for it: they import the catalogs, and `stilts --help` and usage errors must come back at once.
-#: In the order of the work, as the README lists them and `stilts --help` shows them: train, look at
+#: In the order of the work, as docs/index.md lists them and `stilts --help` shows them: train, look at
 #: the runs, use the results, then the catalog and the data tools.
 COMMAND_TARGETS = {
     "run": "stilts.commands:run",

@@ -117,7 +117,7 @@ def _load_parts(task: Task, split: str, language: str, sources: dict[str, str]) 
 
     - train: every part's training set, concatenated, then shuffled once with a fixed seed. jiant
       trains ANLI+ multi-task over its parts with examples-proportional sampling and one head, which in
-      expectation is training on the shuffled concatenation (TASKS.md); the loader reshuffles every
+      expectation is training on the shuffled concatenation (docs/tasks.md); the loader reshuffles every
       epoch with the pipeline's seed, and the fixed shuffle makes a truncated run (max_train_examples)
       see every part in proportion. Every part must have it.
     - dev (and test): the parts' sets interleaved round-robin (first of each part, then second, ...),

@@ -1,7 +1,7 @@
 """Every default that comes from the paper, named once.
 
 Source: Phang et al. 2020, "English Intermediate-Task Training Improves Zero-Shot Cross-Lingual
-Transfer Too", Tables 4-5 and App. A (see ../shared/docs/METHOD.md); T5 for the mixing cap; XLM for
+Transfer Too", Tables 4-5 and App. A (see docs/method.md); T5 for the mixing cap; XLM for
 the language sampling exponent. Defaults that are ours, not the paper's, say so.
 """
 

@@ -30,7 +30,7 @@ from stilts.overlap import check_overlap
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
 
 #: the scores.csv `intermediate` value of a pipeline without intermediate tasks, and the task that
-#: has its own `mlm` column instead of a place in the `intermediate` name (DESIGN.md, Contracts)
+#: has its own `mlm` column instead of a place in the `intermediate` name (docs/concepts.md, "scores.csv")
 BASELINE = "none"
 MLM_COLUMN = "mlm"
 

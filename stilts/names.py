@@ -2,7 +2,7 @@
 
 Catalogs, scorers and reports import them from here instead of retyping them. This module imports
 nothing: ``stilts table`` and ``stilts score`` read it without loading torch or the task catalog.
-See docs/DESIGN.md, "Names used everywhere", and TASKS.md for the language lists.
+See docs/concepts.md, "Names used everywhere", and docs/tasks.md for the language lists.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ INTERMEDIATE_ORDER = (
 BASELINE = "none"
 
 # -------------------------------------------------------------------------------------- languages
-# ISO 639-1 codes, alphabetical, as XTREME evaluates each task (TASKS.md).
+# ISO 639-1 codes, alphabetical, as XTREME evaluates each task (docs/tasks.md).
 
 XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
@@ -163,7 +163,7 @@ TATOEBA_LANGUAGES = tuple(code for code in XTREME_LANGUAGES if code not in ("en"
 #: (Quechua) are in no XTREME task; English is COPA, which XCOPA trains and validates on
 XCOPA_LANGUAGES = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
 
-# XGLUE (TASKS.md section 3): the languages its evaluation/xglue_evaluate.py scores (``task2lg``); its
+# XGLUE (docs/tasks.md, XGLUE): the languages its evaluation/xglue_evaluate.py scores (``task2lg``); its
 # MLQA and XNLI are MLQA's and XNLI's languages above
 XGLUE_NER_LANGUAGES = ("de", "en", "es", "nl")
 #: 18: the Hub's loading script has 17 (no pt); the official evaluator scores pt (and pl) too
@@ -226,7 +226,7 @@ TASK_LANGUAGES = {
 QA_METRICS = ("f1", "exact_match")
 #: XGLUE's Web Page Ranking metric: nDCG over the pages of each query (`stilts.metrics.ranking`)
 NDCG = "ndcg"
-#: main metric(s) of each XTREME target (METHOD.md, "Target tasks and metrics"), of XCOPA (XTREME-R) and of
+#: main metric(s) of each XTREME target (docs/method.md, "Target tasks and metrics"), of XCOPA (XTREME-R) and of
 #: the XGLUE targets, so that `stilts table` need not load the catalog for them. XGLUE's are what its
 #: evaluation/xglue_evaluate.py reports: MLQA F1 alone, POS seqeval *precision* (token accuracy is kept
 #: beside it), WPR nDCG
@@ -263,7 +263,7 @@ STAGE = "stage"
 #: model trained on, or on translations of them (an evaluate stage with allow_overlap, `stilts.overlap`),
 #: which is not zero-shot; empty for the others
 TRAINED_ON = "trained_on"
-#: the columns of scores.csv, in order (README, "A pipeline")
+#: the columns of scores.csv, in order (docs/concepts.md, "scores.csv")
 SCORE_COLUMNS = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value", STAGE)
 #: a row's identity: a rerun replaces the rows it wrote before instead of duplicating them
 SCORE_KEY = ("pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric")

@@ -1,4 +1,4 @@
-"""The import structure DESIGN.md promises: no import circle among stilts' modules (counting imports
+"""The import structure docs/concepts.md ("The code") promises: no import circle among stilts' modules (counting imports
 inside functions too), core imports no stage package, and the engine names no stage kind."""
 
 from __future__ import annotations

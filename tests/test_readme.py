@@ -1,13 +1,16 @@
-"""Every command line the README shows works as written.
+"""Every command line the README and the documentation pages show works as written.
 
-The commands are read from the README's indented code blocks, so a command added there is checked
-without editing this file (and an unknown program fails the test until it is handled here). stilts
-commands must exist with every option they show; those that can run offline here do run (a pipeline
-as a dry run); the launcher, pytest and pip lines are run or checked against the project's files.
+The commands are read from the indented code blocks of README.md and docs/**/*.md, so a command added
+there is checked without editing this file. stilts commands must exist with every option they show;
+those that can run offline here do run (a pipeline or sweep as a dry run); the launcher, pytest, pip
+and tensorboard lines are run or checked against the project's files, and the scripts and modules
+other lines run must exist. Every README command is checked (an unknown program fails the test until it
+is handled here); a YAML example is loaded as the pipeline or sweep it shows.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
@@ -19,20 +22,25 @@ from pathlib import Path
 import click
 import pytest
 import tomllib
+import yaml
 from helpers import run_cli
 
 from stilts.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+#: the documentation site's pages (mkdocs.yml); the generated references hold no indented commands
+DOCS = sorted((ROOT / "docs").rglob("*.md"))
+#: the page whose command list `stilts` (bare) and `stilts --help` follow
+COMMANDS_PAGE, COMMANDS_SECTION = ROOT / "docs" / "index.md", "\n## The commands\n"
 #: stilts commands that are cheap and offline, so they run for real instead of only `--help`
 RUN_AS_IS = {("tasks",), ("models", "list")}
 
 
-def readme_commands() -> list[str]:
-    """Each command of the README's indented code blocks (continuation lines joined, `&&` and `|`
+def code_commands(markdown: str) -> list[str]:
+    """Each command of the Markdown's indented code blocks (continuation lines joined, `&&` and `|`
     chains split, trailing comments dropped)."""
-    lines, commands, in_fence, previous_was_code = README.read_text().splitlines(), [], False, False
+    lines, commands, in_fence, previous_was_code = markdown.splitlines(), [], False, False
     for line in lines:
         if line.startswith("```"):
             in_fence = not in_fence
@@ -46,11 +54,26 @@ def readme_commands() -> list[str]:
     split = []
     for command in commands:
         command = re.sub(r"\s+#.*$", "", command)
+        command = re.sub(r"\s+\\\s+", " ", command)  # a shell line continuation, joined above
         split += [part.strip() for part in re.split(r"\s&&\s|\s\|\s", command)]
     return split
 
 
-COMMANDS = readme_commands()
+COMMANDS = code_commands(README.read_text())
+#: (where, command) for the README's commands and every docs page's
+SHOWN = [("README.md", c) for c in COMMANDS] + [
+    (str(path.relative_to(ROOT)), c) for path in DOCS for c in code_commands(path.read_text())
+]
+
+
+def shown(prefix: str | None = None, pattern: str | None = None) -> list:
+    """pytest parameters of the shown commands that start with ``prefix`` (or match ``pattern``),
+    each with its file in its id."""
+    return [
+        pytest.param(command, id=f"{where}: {command}")
+        for where, command in SHOWN
+        if (prefix and command.startswith(prefix)) or (pattern and re.match(pattern, command))
+    ]
 
 
 def test_the_readme_shows_the_commands_a_new_user_needs():
@@ -63,7 +86,8 @@ def test_the_readme_shows_the_commands_a_new_user_needs():
         "stilts run pipelines/demo.yaml",
     ]
     assert "HF_HUB_OFFLINE=1 python -m pytest -q" in COMMANDS
-    assert any(command.startswith("accelerate launch") for command in COMMANDS)
+    # several GPUs: how to launch stilts under accelerate (docs/pipelines.md)
+    assert any(command.startswith("accelerate launch") for _, command in SHOWN)
 
 
 def stilts_command(tokens: list[str]) -> tuple[tuple[str, ...], click.Command, list[str]]:
@@ -82,7 +106,44 @@ def shown_options(rest: list[str]) -> list[str]:
     return [match.group(1) for token in rest for match in [re.match(r"\[?(--?[a-z][a-z-]*)", token)] if match]
 
 
-@pytest.mark.parametrize("line", [c for c in COMMANDS if c.startswith("stilts ")])
+def dry_runs_here(tokens: list[str]) -> bool:
+    """Plan ``stilts run|sweep FILE [--set ...]`` as the command does (its file and --set values are
+    checked; no data is read), and say whether its dry run runs here: offline (the model is an offline
+    or local one and every split is read from a local folder) and quickly (the folders are in the
+    checkout; a dry run reads every split, a minute for the real sets in ../shared/data, which the
+    planning has found). A dry run of anything else would ask the Hub, or wait for it."""
+    from stilts.config import load_pipeline, local_model_folder, override_from_command_line
+    from stilts.data import HUB
+    from stilts.engine import plan_pipeline
+    from stilts.errors import BadInput
+    from stilts.offline.registry import OFFLINE_PREFIX
+    from stilts.preflight import planned_reads
+    from stilts.sweep import expand, load_sweep
+
+    command, path = tokens[1], ROOT / tokens[2]
+    overrides = tuple(override_from_command_line(tokens[i + 1]) for i, t in enumerate(tokens) if t == "--set")
+    if command == "sweep":
+        config, base_dir = load_sweep(path, overrides)
+        pipelines = expand(config, str(path))
+    else:
+        pipeline, base_dir = load_pipeline(path, overrides)
+        pipelines = [pipeline]
+    try:
+        plans = [plan_pipeline(pipeline, base_dir, ROOT / "runs" / "check", str(path)) for pipeline in pipelines]
+    except BadInput as error:
+        if "no such folder" in str(error):  # real data (../shared/data) that this machine does not have
+            return False
+        raise
+    model = pipelines[0].model
+    if not model.startswith(OFFLINE_PREFIX) and local_model_folder(model, base_dir) is None:
+        return False
+    reads, _ = planned_reads(plans)
+    # a read is (task, split, language, the pipeline's data sources as pairs); a task not there is the Hub's
+    folders = [dict(sources).get(task, HUB) for task, _, _, sources in reads]
+    return all(folder != HUB and Path(folder).is_relative_to(ROOT) for folder in folders)
+
+
+@pytest.mark.parametrize("line", shown("stilts "))
 def test_each_stilts_command_exists_with_the_options_it_shows(line, capsys, tmp_path, monkeypatch):
     tokens = shlex.split(line)
     path, command, rest = stilts_command(tokens)
@@ -93,7 +154,7 @@ def test_each_stilts_command_exists_with_the_options_it_shows(line, capsys, tmp_
     monkeypatch.setenv("STILTS_CACHE", str(tmp_path / "cache"))  # nothing is installed by a dry run
     if path in RUN_AS_IS:  # with the flags it shows: `stilts tasks [-v]` runs `stilts tasks -v`
         code, _, stderr = run_cli([*path, *shown_options(rest)], capsys)
-    elif path in {("run",), ("sweep",)} and (ROOT / rest[0]).is_file():
+    elif path in {("run",), ("sweep",)} and (ROOT / rest[0]).is_file() and dry_runs_here(tokens):
         monkeypatch.chdir(ROOT)
         code, stdout, stderr = run_cli(tokens[1:] + ["--dry-run", "--output-dir", tmp_path / "run"], capsys)
         assert "to run" in stdout, stdout
@@ -102,7 +163,7 @@ def test_each_stilts_command_exists_with_the_options_it_shows(line, capsys, tmp_
     assert code == 0, f"{line}: exit {code}: {stderr}"
 
 
-@pytest.mark.parametrize("line", [c for c in COMMANDS if c.startswith("accelerate launch")])
+@pytest.mark.parametrize("line", shown("accelerate launch"))
 def test_the_accelerate_launch_line_starts_stilts(line, tmp_path):
     launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
     if launcher is None:
@@ -132,7 +193,7 @@ def test_the_accelerate_launch_line_starts_stilts(line, tmp_path):
     assert "pipeline demo" in result.stdout
 
 
-@pytest.mark.parametrize("line", [c for c in COMMANDS if re.match(r"(\w+=\S+ )*python -m pytest", c)])
+@pytest.mark.parametrize("line", shown(pattern=r"(\w+=\S+ )*python -m pytest"))
 def test_each_pytest_line_selects_tests(line):
     tokens = shlex.split(line)
     env = dict(os.environ)
@@ -160,7 +221,7 @@ def test_each_pytest_line_selects_tests(line):
     assert selected and int(selected.group(1)) > 0, result.stdout[-500:]
 
 
-@pytest.mark.parametrize("line", [c for c in COMMANDS if c.startswith("pip install")])
+@pytest.mark.parametrize("line", shown("pip install"))
 def test_each_pip_line_names_what_the_project_has(line):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     tokens = shlex.split(line)[2:]
@@ -185,7 +246,7 @@ def test_each_pip_line_names_what_the_project_has(line):
             assert token in ("-e", "."), f"{line}: unexpected pip argument {token}"
 
 
-@pytest.mark.parametrize("line", [c for c in COMMANDS if c.startswith("tensorboard ")])
+@pytest.mark.parametrize("line", shown("tensorboard "))
 def test_each_tensorboard_line_reads_a_run_folders_logs(line):
     """`tensorboard --logdir runs/<pipeline>/logs`: where `tracking: tensorboard` writes (stilts.execution)."""
     tokens = shlex.split(line)
@@ -200,20 +261,44 @@ def test_every_readme_command_is_checked():
     assert not unchecked, f"README commands no test runs: {unchecked}"
 
 
-def readme_yaml_blocks() -> list[str]:
-    return re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
+def test_each_script_or_module_a_docs_command_runs_exists():
+    """`python benchmarks/x.py`, `bash tests/x.sh` and `python -m module` lines of any page name a
+    script of the checkout or a module that can be imported here."""
+    for where, command in SHOWN:
+        words = [word for word in command.split() if not re.fullmatch(r"[A-Z_]+=\S*", word)]  # no VAR=value
+        if len(words) < 2 or words[0] not in ("python", "bash"):
+            continue
+        tokens = [token for token in shlex.split(command) if not re.fullmatch(r"[A-Z_]+=\S*", token)]
+        if tokens[1] == "-m":
+            assert importlib.util.find_spec(tokens[2]) is not None, f"{where}: {command}: no module {tokens[2]}"
+        elif tokens[1].endswith((".py", ".sh")):
+            assert (ROOT / tokens[1]).is_file(), f"{where}: {command}: no file {tokens[1]}"
 
 
-@pytest.mark.parametrize("block", [b for b in readme_yaml_blocks() if "data:" in b], ids=lambda b: b.split("\n")[0])
+def yaml_blocks() -> list:
+    """The YAML examples of the README and the docs pages, with the file each is in."""
+    return [
+        pytest.param(block, id=f"{path.name}: {block.splitlines()[0]}")
+        for path in [README, *DOCS]
+        for block in re.findall(r"```yaml\n(.*?)```", path.read_text(), flags=re.S)
+        if "data:" in block
+    ]
+
+
+@pytest.mark.parametrize("block", yaml_blocks())
 def test_a_yaml_example_saved_where_it_says_finds_its_data(block, tmp_path):
     """A YAML example's paths are relative to its file: saved where its first line says (a pipeline
     without one goes to pipelines/, beside the shipped ones), its local data folders are found in
-    ../shared/data beside the checkout, where the README says the real data is."""
+    ../shared/data beside the checkout, where the README says the real data is. An example that shows
+    a shipped file (its first line names one) shows its content."""
     from stilts.config import load_pipeline
     from stilts.engine import resolve_data_sources
     from stilts.sweep import expand, load_sweep
 
     named = re.match(r"# (\S+\.yaml)", block)
+    if named and (ROOT / named.group(1)).is_file():
+        assert yaml.safe_load(block) == yaml.safe_load((ROOT / named.group(1)).read_text()), named.group(1)
+        return
     path = tmp_path / "checkout" / (named.group(1) if named else "pipelines/example.yaml")
     path.parent.mkdir(parents=True)
     path.write_text(block)
@@ -232,12 +317,26 @@ def test_a_yaml_example_saved_where_it_says_finds_its_data(block, tmp_path):
         assert local and all(folder.parent == shared for folder in local), sources
 
 
-def test_bare_stilts_prints_the_commands_in_the_readmes_order(capsys):
+def test_bare_stilts_prints_the_commands_in_the_order_the_docs_list_them(capsys):
     """`stilts` alone is a request for help (stdout, exit 0), not a usage error; its commands come in
-    the order of the work, which is the README's order."""
+    the order of the work, which is the order of the command list on the docs' home page."""
     code, stdout, stderr = run_cli([], capsys)
     assert code == 0 and stderr == "" and "Commands:" in stdout
     listed = [line.split()[0] for line in stdout.split("Commands:")[1].splitlines() if line.strip()]
-    in_readme = [command.split()[1] for command in COMMANDS if command.startswith("stilts ")]
-    assert listed == [name for name in dict.fromkeys(in_readme) if name in listed]
-    assert set(listed) <= set(in_readme)
+    section = COMMANDS_PAGE.read_text().split(COMMANDS_SECTION, 1)[1].split("\n## ", 1)[0]
+    in_docs = [command.split()[1] for command in code_commands(section) if command.startswith("stilts ")]
+    assert listed == [name for name in dict.fromkeys(in_docs) if name in listed]
+    assert set(listed) <= set(in_docs)
+
+
+def test_follow_one_run_names_the_demos_stage_folders():
+    """docs/follow-one-run.md names the folders `stilts run pipelines/demo.yaml` makes: the demo's
+    stages with their fingerprints as planned now."""
+    from stilts.config import load_pipeline
+    from stilts.engine import plan_pipeline
+
+    pipeline, base_dir = load_pipeline(ROOT / "pipelines" / "demo.yaml")
+    stages, _ = plan_pipeline(pipeline, base_dir, ROOT / "runs" / "demo", "pipelines/demo.yaml")
+    page = (ROOT / "docs" / "follow-one-run.md").read_text()
+    named = set(re.findall(r"\b(?:intermediate|target|evaluate)-[0-9a-f]{8}\b", page))
+    assert named == {stage.folder.name for stage in stages}

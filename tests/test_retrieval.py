@@ -219,7 +219,7 @@ def test_tatoeba_real_files_with_an_identity_embedding_score_100(shared_data):
         counts[language] = len(examples)
         predictions = RETRIEVAL.predict(*_one_hot_outputs(examples), examples, task)
         assert RETRIEVAL.score(predictions, examples, task, language) == {"accuracy": 100.0}
-    # TASKS.md: usually 1,000 pairs; fewer for these
+    # docs/tasks.md: usually 1,000 pairs; fewer for these
     assert {language: n for language, n in counts.items() if n != 1000} == {
         "jv": 205,
         "te": 234,

@@ -1,6 +1,6 @@
 """Sentence-pair intermediate tasks: MNLI, QQP, SNLI, ANLI rounds 1-3, and ANLI+ made of them and MNLI.
 
-Every entry reads the Hub (the Parquet datasets named in TASKS.md) or a folder of the original
+Every entry reads the Hub (the Parquet datasets named in docs/tasks.md) or a folder of the original
 release files. Labels are names, so no integer order leaks from a source: NLI uses
 entailment/neutral/contradiction, QQP not_duplicate/duplicate (both the Hub's orders).
 """

@@ -6,7 +6,7 @@ their release files (COPA is also the English training data of the XCOPA target)
 only from local files (CCGbank is LDC-licensed and not on the Hub), in jiant's format (see
 ``read_ccg_folder`` and docs/tasks.md).
 
-The test splits of these tasks have no public labels (TASKS.md), so only train and dev are mapped.
+The test splits of these tasks have no public labels (docs/tasks.md), so only train and dev are mapped.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from stilts.tasks.tagging import SUPERTAGGING
 MC_SPLITS = {"train": "train", "dev": "validation"}
 
 
-#: the test splits' labels are not public (TASKS.md), so the layouts name train and dev files only
+#: the test splits' labels are not public (docs/tasks.md), so the layouts name train and dev files only
 NO_TEST_LABELS = "the test labels are not public"
 
 
@@ -128,7 +128,7 @@ def _commonsenseqa_row(row: dict) -> dict | None:
         "context": row["question"],
         "choices": list(row["choices"]["text"]),
         "label": letters.index(row["answerKey"]),
-    }  # a letter A-E (TASKS.md)
+    }  # a letter A-E (docs/tasks.md)
 
 
 COMMONSENSEQA = register_task(

@@ -12,7 +12,7 @@ the right choice, or None in test files without answers. What ``context`` holds:
 - Social IQa: ``context + " " + question``, as XTREME-R's ``run_xcopa.py`` and jiant's
   ``SocialIQATask`` build it.
 
-The label formats differ (TASKS.md): HellaSwag an int in the release and a string on the Hub,
+The label formats differ (docs/tasks.md): HellaSwag an int in the release and a string on the Hub,
 Cosmos QA an int, CommonsenseQA a letter mapped with ``choices.label.index(answerKey)``, COPA/XCOPA an
 int (0 = ``choice1``), Social IQa a letter ``A``-``C`` in v1.4's ``correct`` field or a 1-based number
 ``1``-``3`` in the leaderboard release's separate ``*-labels.lst`` file and on the Hub.

@@ -2,7 +2,7 @@
 
 Every reader returns pair-classification examples ``{"id", "text_a", "text_b", "label"}`` with the
 label as its name (``entailment``/``neutral``/``contradiction``), so no integer label order leaks out
-of a file format: the task's label list alone decides the ids (TASKS.md: XTREME and jiant use another
+of a file format: the task's label list alone decides the ids (docs/tasks.md: XTREME and jiant use another
 order than the Hub).
 
 Formats:

@@ -1,7 +1,7 @@
 """ANLI and SNLI, the NLI parts of ANLI+ besides MNLI (which is in ``stilts.readers.nli``).
 
 Examples are ``{"id", "text_a", "text_b", "label"}`` with ``entailment``/``neutral``/``contradiction``,
-the label order shared by the Hub's SNLI, MNLI and ANLI (TASKS.md, ANLI+ note).
+the label order shared by the Hub's SNLI, MNLI and ANLI (docs/tasks.md, ANLI+ note).
 """
 
 from __future__ import annotations

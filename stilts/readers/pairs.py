@@ -23,7 +23,7 @@ def read_pawsx(path) -> list[dict]:
     - XTREME per-language ``{split}-{lang}.tsv``: ``sentence1\\tsentence2\\tlabel`` without header
       (``pawsx_preprocess`` writes it with ``csv.writer``), or without the label column for test.
 
-    Every row must have the same number of fields (TASKS.md: the Hub's ``google/xtreme`` parser silently
+    Every row must have the same number of fields (docs/tasks.md: the Hub's ``google/xtreme`` parser silently
     drops rows that do not have 4; here that is an error naming the line).
     """
     path = as_path(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 from stilts.errors import BadInput
 from stilts.readers._io import as_path, numbered_lines
 
-# TASKS.md, "Tatoeba ISO 639-3 -> 639-1 mapping" (XTREME utils_preprocess.tatoeba_preprocess)
+# docs/tasks.md, "Tatoeba ISO 639-3 -> 639-1 mapping" (XTREME utils_preprocess.tatoeba_preprocess)
 TATOEBA_ISO3_TO_ISO1 = {
     "afr": "af",
     "ara": "ar",

@@ -2,7 +2,7 @@
 
 Every reader returns sentences ``{"id", "tokens": [...], "tags": [...]}``.
 
-UD POS follows XTREME's conversion, not the Hub's ``google/xtreme`` ``udpos`` configs (TASKS.md,
+UD POS follows XTREME's conversion, not the Hub's ``google/xtreme`` ``udpos`` configs (docs/tasks.md,
 "POS tokens differ by pipeline"): XTREME runs ``ud-conversion-tools`` with
 ``replace_subtokens_with_fused_forms=True`` and then ``utils_preprocess.udpos_preprocess``:
 

@@ -1,10 +1,10 @@
 """Read `scores.csv` and aggregate it into transfer tables.
 
-`scores.csv` is the long-format file every run appends to (see docs/DESIGN.md):
+`scores.csv` is the long-format file every run appends to (see docs/concepts.md, "scores.csv"):
 
     pipeline, intermediate, mlm, target, seed, split, language, metric, value, stage
 
-Aggregation follows the paper's reporting (docs/METHOD.md, "Reporting"):
+Aggregation follows the paper's reporting (docs/method.md, "Reporting"):
 
 - a *run* is (pipeline, intermediate, mlm, target, seed); its score on a split is the mean over
   languages of the target's main metric, whose rows must all come from one evaluate stage (`stage`);

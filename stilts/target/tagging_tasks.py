@@ -2,7 +2,7 @@
 
 Registered by ``stilts.target.catalog``. Both train on their own English training split and
 are evaluated zero-shot in every other language; the first sub-word of each word carries its tag.
-Label orders are TASKS.md's, which are also the Hub's ClassLabel orders, so Hub ids map straight to
+Label orders are docs/tasks.md's, which are also the Hub's ClassLabel orders, so Hub ids map straight to
 names.
 """
 

@@ -1,7 +1,7 @@
 """XGLUE's nine understanding tasks as targets: NER, POS, NC, MLQA, XNLI, PAWS-X, QADSM, WPR, QAM.
 
 Each trains on English and is evaluated zero-shot in the languages XGLUE's official
-``evaluation/xglue_evaluate.py`` scores (stilts.names), with that script's metric (TASKS.md section 3):
+``evaluation/xglue_evaluate.py`` scores (stilts.names), with that script's metric (docs/tasks.md, XGLUE):
 NER seqeval F1 (IOB1 read leniently), POS seqeval *precision* (what the script computes; its README
 says accuracy, which is reported beside it), WPR nDCG over each query's pages, MLQA the MLQA script's
 F1, the others accuracy. `stilts score --task xglue_<task>` scores XGLUE's prediction files, and

@@ -8,7 +8,7 @@ Representation. A sentence is tokenized with the encoder's special tokens and it
 (special tokens included, as XTREME's ``mean_pool_embedding`` with its attention mask) or the first
 token's state (``pooling: cls``). The index base is Hugging Face's: 0 is the embedding output, N the
 last of N transformer layers. The paper's "13th layer" of XLM-R large is item 13 (0-based) of XTREME's
-24 transformer-layer outputs, i.e. ``hidden_states[14]`` (TASKS.md, "Retrieval representation").
+24 transformer-layer outputs, i.e. ``hidden_states[14]`` (docs/tasks.md, "Retrieval representation").
 
 Similarity search is done in chunks of query rows (`knn`), so two sides of 100k sentences each never
 build the full 100k x 100k matrix; each chunk keeps only its top-k (``torch.topk``).
