@@ -9,7 +9,6 @@ colleague on a lab's shared filesystem expects of a run folder.
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
 import json
 import os
@@ -19,6 +18,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from stilts.names import SCORE_COLUMNS, SCORE_KEY, STAGE, TRAINED_ON
+from stilts.scores_file import rows_to_keep
 
 COMPLETE = "COMPLETE"
 #: written when a stage's run raised, with the reason on one line; removed when the stage runs again
@@ -187,20 +187,21 @@ def upsert_scores(path: Path, rows: list[dict], pipeline_stages: Collection[str]
         pipeline, seed, target = (_csv_cell(row[column]) for column in ("pipeline", "seed", "target"))
         if (pipeline, seed) not in runs:
             return False
-        stage = row.get(STAGE) or ""
+        stage = row[STAGE]  # "": a row of a file written before the column existed
         return stage not in current if stage else (pipeline, seed, target) in targets
 
     with locked(path):
-        kept = []
-        if path.exists():
-            with open(path, newline="", encoding="utf-8") as handle:
-                kept = [row for row in csv.DictReader(handle) if not replaced(row)]
+        # a row that cannot be read is refused (RunFailed), never dropped or written back blank
+        kept = [row for row in rows_to_keep(path) if not replaced(row)]
+        marked = any(row.get(TRAINED_ON) for row in kept + rows)
         # the marker column only where a row is marked: zero-shot runs' files keep the plain columns
-        columns = SCORE_COLUMNS + ((TRAINED_ON,) if any(row.get(TRAINED_ON) for row in kept + rows) else ())
+        columns = SCORE_COLUMNS + ((TRAINED_ON,) if marked else ())
         lines = [",".join(columns)]
-        for row in kept + rows:  # a row read from a file without the stage column names none
-            cells = (row.get(column) for column in columns)
-            lines.append(",".join(_csv_cell("" if cell is None else cell) for cell in cells))
+        for row in kept + rows:
+            cells = [_csv_cell(row[column]) for column in SCORE_COLUMNS]
+            if marked:
+                cells.append("true" if row.get(TRAINED_ON) else "")
+            lines.append(",".join(cells))
         write_text_atomic(path, "\n".join(lines) + "\n")
 
 

@@ -1,0 +1,129 @@
+"""A damaged scores.csv, or a lock file beside it that is a symbolic link: `stilts table` reading it, and
+`stilts run`/`sweep` that would rewrite it with their rows. Each case gives its exit code (2: bad input
+to `stilts table`; 1: a run folder a run cannot keep whole), one line on stderr naming the file and the
+line, no traceback, and leaves every file as it was: no stage trained, scores.csv not rewritten, the file
+a link points to not emptied.
+
+Each case is (id, files to write into the run folder, command, exit code, what the line must contain).
+The run folder is the working directory (``--output-dir .``), so that `stilts table scores.csv` and a run
+read the same file; it also holds the tiny pipeline ``p.yaml``, sweep ``s.yaml``, data and model.
+"""
+
+import shutil
+
+import pytest
+import yaml
+from conftest import write_pipeline
+from helpers import run_cli
+
+from stilts.errors import RunFailed
+from stilts.names import SCORE_COLUMNS
+from stilts.testing import write_tiny_nli
+
+HEADER = ",".join(SCORE_COLUMNS) + "\n"
+DE = "p,none,false,xnli,1,dev,de,accuracy,50.0,evaluate-11111111\n"
+FR = "p,none,false,xnli,1,dev,fr,accuracy,40.0,evaluate-11111111\n"
+GOOD = HEADER + DE + FR
+KEY = "pipeline=p, intermediate=none, mlm=false, target=xnli, seed=1, split=dev, language=de, metric=accuracy"
+SHORT_ROW = GOOD + "p,none,false,xnli\n"
+NO_VALUE_COLUMN = HEADER.replace(",value", "") + DE.replace(",50.0", "")
+VALUE_NONE = HEADER + DE.replace("50.0", "None")
+NOT_UTF8 = (GOOD + "p,none,false,xnli,1,dev,tr,accuracy,40.0,evaluate-11111111\n").encode().replace(b",tr,", b",t\xfc,")
+#: a symbolic link to a file outside the run folder (its content must stay)
+LINK_OUTSIDE = object()
+
+TABLE = ["table", "scores.csv"]
+RUN = ["run", "p.yaml", "--output-dir", "."]
+
+CASES = [
+    # --- stilts table: a file it could not read ---
+    (
+        "table-value-column-twice",
+        {"scores.csv": HEADER.replace("\n", ",value\n") + DE.replace("\n", ",70.0\n")},
+        TABLE,
+        2,
+        "scores.csv: line 1: column 'value' appears twice",
+    ),
+    (
+        "table-no-value-column",
+        {"scores.csv": NO_VALUE_COLUMN},
+        TABLE,
+        2,
+        "scores.csv: line 1: missing column(s): value",
+    ),
+    ("table-short-row", {"scores.csv": SHORT_ROW}, TABLE, 2, "scores.csv: line 4: expected 10 fields, got 4"),
+    ("table-value-none", {"scores.csv": VALUE_NONE}, TABLE, 2, "scores.csv: line 2: 'value' is not a number: 'None'"),
+    ("table-not-utf8", {"scores.csv": NOT_UTF8}, TABLE, 2, "scores.csv: line 4: not UTF-8 text"),
+    # --- stilts run / sweep: the file they would rewrite, refused before any stage trains ---
+    ("run-short-row", {"scores.csv": SHORT_ROW}, RUN, 1, "scores.csv: line 4: expected 10 fields, got 4"),
+    ("run-no-value-column", {"scores.csv": NO_VALUE_COLUMN}, RUN, 1, "scores.csv: line 1: missing column(s): value"),
+    ("run-value-none", {"scores.csv": VALUE_NONE}, RUN, 1, "scores.csv: line 2: 'value' is not a number: 'None'"),
+    ("run-not-utf8", {"scores.csv": NOT_UTF8}, RUN, 1, "scores.csv: line 4: not UTF-8 text"),
+    ("run-dry-run-short-row", {"scores.csv": SHORT_ROW}, [*RUN, "--dry-run"], 1, "scores.csv: line 4: expected 10"),
+    ("sweep-short-row", {"scores.csv": SHORT_ROW}, ["sweep", "s.yaml", "--output-dir", "."], 1, "scores.csv: line 4"),
+]
+
+
+@pytest.fixture
+def workspace(tmp_path, tiny_model, monkeypatch):
+    folder = tmp_path / "run"
+    write_tiny_nli(folder / "data", train=16, dev=4)
+    shutil.copytree(tiny_model, folder / "model")
+    stage = {"batch_size": 8, "max_steps": 1, "validate_every": 1}
+    data = {"mnli": "data/mnli", "xnli": "data/xnli"}
+    write_pipeline(
+        folder / "p.yaml", "model", data, name="p", stage_settings={"evaluate": {"max_examples": 4}}, **stage
+    )
+    sweep = {
+        "name": "s",
+        "model": "model",
+        "data": data,
+        "stages": {"intermediate": stage, "target": stage, "evaluate": {"max_examples": 4}},
+        "matrix": {"intermediate": ["mnli"], "target": ["xnli"]},
+    }
+    (folder / "s.yaml").write_text(yaml.safe_dump(sweep))
+    (tmp_path / "outside.txt").write_text("not stilts' to empty\n")
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("STILTS_CACHE", str(tmp_path / "cache"))
+    return folder
+
+
+def _write(folder, files) -> dict:
+    """Write ``files`` into ``folder``; returns every file's bytes, to compare afterwards."""
+    for relative, content in files.items():
+        path = folder / relative
+        if content is LINK_OUTSIDE:
+            path.symlink_to(folder.parent / "outside.txt")
+        else:
+            path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    return {path: path.read_bytes() for path in [*folder.glob("*.csv*"), folder.parent / "outside.txt"]}
+
+
+@pytest.mark.parametrize("name, files, args, code, expected", CASES, ids=[case[0] for case in CASES])
+def test_damaged_scores(workspace, capsys, name, files, args, code, expected):
+    before = _write(workspace, files)
+    exit_code, _, stderr = run_cli(args, capsys)
+    assert exit_code == code, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and expected in errors[0], stderr
+    assert "Traceback" not in stderr
+    # refused before any stage ran; nothing rewritten, nothing emptied
+    assert not list(workspace.glob("*/COMPLETE"))
+    assert {path: path.read_bytes() for path in before} == before
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [(SHORT_ROW, "line 4: expected 10 fields, got 4"), (VALUE_NONE, "line 2: 'value' is not a number: 'None'")],
+)
+def test_writing_rows_refuses_a_file_it_cannot_keep_whole(tmp_path, content, expected):
+    """What a run's evaluation does if the file was damaged after the run checked it: a row it cannot
+    read is neither dropped, blanked nor written back as None; the file stays as it was."""
+    from stilts.artifacts import upsert_scores
+
+    path = tmp_path / "scores.csv"
+    path.write_text(content)
+    row = dict(zip(SCORE_COLUMNS, ["q", "mnli", False, "xnli", 1, "dev", "de", "accuracy", 60.0, "evaluate-3"]))
+    with pytest.raises(RunFailed, match=f"scores.csv: {expected}; a run rewrites scores.csv"):
+        upsert_scores(path, [row], ["evaluate-3"])
+    assert path.read_text() == content
