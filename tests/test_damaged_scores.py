@@ -36,7 +36,23 @@ TABLE = ["table", "scores.csv"]
 RUN = ["run", "p.yaml", "--output-dir", "."]
 
 CASES = [
-    # --- stilts table: a file it could not read ---
+    # --- stilts table: a number it would have to pick, or could not read ---
+    (
+        "table-conflicting-values",
+        {"scores.csv": GOOD + DE.replace("50.0", "55.0")},
+        TABLE,
+        2,
+        f"scores.csv: lines 2 and 4 score the same ({KEY}) but differ in value ('50.0', '55.0'): a table would have to "
+        "pick one; delete the stale line",
+    ),
+    (
+        "table-same-value-two-stages",
+        {"scores.csv": GOOD + DE.replace("11111111", "22222222")},
+        TABLE,
+        2,
+        f"scores.csv: lines 2 and 4 score the same ({KEY}) but differ in stage ('evaluate-11111111', "
+        "'evaluate-22222222')",
+    ),
     (
         "table-value-column-twice",
         {"scores.csv": HEADER.replace("\n", ",value\n") + DE.replace("\n", ",70.0\n")},
@@ -110,6 +126,13 @@ def test_damaged_scores(workspace, capsys, name, files, args, code, expected):
     # refused before any stage ran; nothing rewritten, nothing emptied
     assert not list(workspace.glob("*/COMPLETE"))
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_a_line_repeated_as_it_is_counts_once(workspace, capsys):
+    _write(workspace, {"scores.csv": GOOD + DE})
+    code, stdout, stderr = run_cli([*TABLE, "--format", "csv"], capsys)
+    assert code == 0, stderr
+    assert ",45.0" in stdout  # the mean of de 50 and fr 40, not of 50, 40 and 50
 
 
 @pytest.mark.parametrize(

@@ -62,10 +62,11 @@ def load_scores(path) -> pd.DataFrame:
     """Read and validate a scores.csv; raise BadInput naming the file and the line or column.
 
     A directory is accepted when it holds a `scores.csv`. Extra columns are ignored (`stilts.scores_file`
-    reads and checks each row). When the same (run, split, language, metric) appears more than once (a
-    rerun appended again), the last line wins. A file without a `stage` column (written before it
-    existed) is read with every row naming no stage (""); ``attrs["unstaged"]`` counts such rows. A run
-    whose rows of one split come from two evaluate stages is refused (`check_one_stage_per_run`).
+    reads and checks each row). Two lines that score the same thing (SCORE_KEY) differently are refused
+    (`without_repeated_rows`); a line repeated as it is counts once. A file without a `stage` column
+    (written before it existed) is read with every row naming no stage (""); ``attrs["unstaged"]`` counts
+    such rows. A run whose rows of one split come from two evaluate stages is refused
+    (`check_one_stage_per_run`).
     Returns the SCORE_COLUMNS with `mlm` as bool, `value` as float, everything else as str, and
     `trained_on` (bool: the row was scored on what the model trained on; a file without the column: False).
     """
@@ -82,12 +83,46 @@ def load_scores(path) -> pd.DataFrame:
         raise BadInput(f"{path}: empty file; expected a header: {','.join(SCORE_COLUMNS)}")
     frame = pd.DataFrame.from_records(rows, columns=[*SCORE_COLUMNS, LINE, TRAINED_ON])
     frame = frame.astype({"mlm": bool, "value": float, TRAINED_ON: bool})
-    frame = frame.drop_duplicates(subset=list(SCORE_KEY), keep="last").reset_index(drop=True)
     frame.attrs["path"] = str(path)
+    frame = without_repeated_rows(frame)
     check_one_stage_per_run(frame)
     frame = frame.drop(columns=LINE)
     frame.attrs["unstaged"] = int((frame[STAGE] == "").sum())
     return frame
+
+
+def without_repeated_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with each line that is repeated as it is kept once (its first). Two lines with the
+    same key (SCORE_KEY: what was scored) that differ in anything else (the value, the stage that wrote
+    it) are refused with BadInput naming both lines: a table would have to pick one of two numbers. A
+    run replaces its rows and never appends them again, so such lines come from files concatenated or
+    edited by hand."""
+    compared = [column for column in scores.columns if column != LINE]
+    distinct = scores.drop_duplicates(subset=compared)
+    clashing = distinct[distinct.duplicated(subset=list(SCORE_KEY), keep=False)]
+    if clashing.empty:
+        return distinct.reset_index(drop=True)
+    first = clashing.iloc[0]
+    second = clashing[(clashing[list(SCORE_KEY)] == first[list(SCORE_KEY)]).all(axis=1)].iloc[1]
+    key = ", ".join(f"{column}={_cell(column, first[column])}" for column in SCORE_KEY)
+    differences = [
+        f"{column} ('{_cell(column, first[column])}', '{_cell(column, second[column])}')"
+        for column in compared
+        if column not in SCORE_KEY and first[column] != second[column]
+    ]
+    raise BadInput(
+        f"{source_of(scores)}: lines {first[LINE]} and {second[LINE]} score the same ({key}) but differ in "
+        f"{' and '.join(differences)}: a table would have to pick one; delete the stale line"
+    )
+
+
+def _cell(column: str, value) -> str:
+    """A value of ``column`` as scores.csv writes it."""
+    if column == "mlm":
+        return "true" if value else "false"
+    if column == TRAINED_ON:
+        return "true" if value else ""
+    return str(value)
 
 
 #: how many languages a message lists for a stage before it says how many there are
