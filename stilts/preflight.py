@@ -114,8 +114,8 @@ def check_models(plans: list[tuple[list[PlannedStage], dict[str, str]]], model_p
 def check_scores_file(plans: list[tuple[list[PlannedStage], dict[str, str]]], run_dir: Path, dry_run: bool) -> None:
     """A run of ``plans`` with a stage that scores (an evaluation, run or reused: either writes its rows)
     writes the run folder's scores.csv again, perhaps after hours of training: a file with a row it
-    could not keep is refused now (RunFailed, naming the file and the line). A dry run writes nothing,
-    the lock file neither."""
+    could not keep, or a lock file beside it that is a symbolic link, is refused now (RunFailed, naming
+    the file and the line). A dry run writes nothing, the lock file neither."""
     runners = ((STAGE_KINDS.get(stage.kind).runner, stage) for stages, _ in plans for stage in stages)
     if not any(runner.scored_reads(stage) for runner, stage in runners):
         return

@@ -77,6 +77,13 @@ CASES = [
     ("run-not-utf8", {"scores.csv": NOT_UTF8}, RUN, 1, "scores.csv: line 4: not UTF-8 text"),
     ("run-dry-run-short-row", {"scores.csv": SHORT_ROW}, [*RUN, "--dry-run"], 1, "scores.csv: line 4: expected 10"),
     ("sweep-short-row", {"scores.csv": SHORT_ROW}, ["sweep", "s.yaml", "--output-dir", "."], 1, "scores.csv: line 4"),
+    (
+        "run-scores-lock-is-a-link",
+        {"scores.csv": GOOD, ".scores.csv.lock": LINK_OUTSIDE},
+        RUN,
+        1,
+        ".scores.csv.lock: a symbolic link where stilts keeps a lock file; delete the link",
+    ),
 ]
 
 
@@ -150,3 +157,22 @@ def test_writing_rows_refuses_a_file_it_cannot_keep_whole(tmp_path, content, exp
     with pytest.raises(RunFailed, match=f"scores.csv: {expected}; a run rewrites scores.csv"):
         upsert_scores(path, [row], ["evaluate-3"])
     assert path.read_text() == content
+
+
+# --- lock files and temporary names: a symbolic link there is never followed ---
+
+
+def test_a_lock_file_that_is_a_link_is_refused_and_what_it_points_to_kept(tmp_path):
+    """Every lock stilts takes (a stage folder's, scores.csv's, stages.json's) is `locked`'s."""
+    from stilts.artifacts import is_locked, lock_path, locked
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not stilts' to empty\n")
+    stage = tmp_path / "run" / "evaluate-11111111"
+    stage.mkdir(parents=True)
+    lock_path(stage).symlink_to(outside)
+    with pytest.raises(RunFailed, match=r"\.evaluate-11111111\.lock: a symbolic link where stilts keeps a lock file"):
+        with locked(stage):
+            pass
+    assert not is_locked(stage)  # `stilts status`: no process holds it
+    assert outside.read_text() == "not stilts' to empty\n"
