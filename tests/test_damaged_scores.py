@@ -10,6 +10,7 @@ read the same file; it also holds the tiny pipeline ``p.yaml``, sweep ``s.yaml``
 """
 
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -176,3 +177,32 @@ def test_a_lock_file_that_is_a_link_is_refused_and_what_it_points_to_kept(tmp_pa
             pass
     assert not is_locked(stage)  # `stilts status`: no process holds it
     assert outside.read_text() == "not stilts' to empty\n"
+
+
+class _OneProcess:
+    """As much of an Accelerator as saving a checkpoint uses, without torch: one process."""
+
+    is_main_process = True
+
+    def wait_for_everyone(self):
+        pass
+
+    def save_state(self, folder):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "model.safetensors").write_text("weights")
+
+
+def test_a_link_at_a_checkpoints_temporary_name_is_removed_not_followed(tmp_path):
+    """Files are written under a temporary name and renamed into place: `write_text_atomic` and
+    `atomic_folder` take fresh random names (mkstemp, mkdtemp); a step checkpoint's name is fixed."""
+    from stilts.checkpoints import PROGRESS, CheckpointStore
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine\n")
+    checkpoints = tmp_path / "stage" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / ".step-3.tmp").symlink_to(outside, target_is_directory=True)
+    CheckpointStore(checkpoints, _OneProcess()).save(3, {"step": 3})
+    assert (checkpoints / "step-3" / PROGRESS).is_file() and not (checkpoints / "step-3").is_symlink()
+    assert [path.name for path in outside.iterdir()] == ["keep.txt"]
