@@ -83,7 +83,7 @@ def _column_index(path: Path, line: int, header: list[str]) -> dict[str, int | N
 
 
 def _parse_row(path: Path, line: int, fields: list[str], index: dict[str, int | None]) -> dict:
-    row = {column: "" if at is None else fields[at].strip() for column, at in index.items()}
+    row: dict = {column: "" if at is None else fields[at].strip() for column, at in index.items()}
     for column in ("intermediate", "target", "split", "language", "metric"):
         if not row[column]:
             raise BadInput(f"{path}: line {line}: empty '{column}'")
