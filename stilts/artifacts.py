@@ -9,7 +9,7 @@ colleague on a lab's shared filesystem expects of a run folder.
 from __future__ import annotations
 
 import contextlib
-import csv
+import errno
 import fcntl
 import json
 import os
@@ -18,7 +18,9 @@ import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
+from stilts.errors import RunFailed
 from stilts.names import SCORE_COLUMNS, SCORE_KEY, STAGE, TRAINED_ON
+from stilts.scores_file import rows_to_keep
 
 COMPLETE = "COMPLETE"
 #: written when a stage's run raised, with the reason on one line; removed when the stage runs again
@@ -125,23 +127,42 @@ def clear_failed(folder: Path) -> None:
         os.unlink(folder / FAILED)
 
 
+#: a lock file is opened only as itself: a symbolic link there (to a file outside the run folder,
+#: say) is refused, never followed, as the truncating open for `locked` would empty what it points to
+_NOT_THROUGH_A_LINK = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 @contextlib.contextmanager
 def locked(path: Path, on_wait=None):
     """An exclusive lock on ``.<name>.lock`` beside ``path``, held for the block, so that processes
     sharing a run folder (a parallel sweep, two runs started at once) take turns; the system releases
-    it if the process dies. ``on_wait()`` is called first if another process holds it."""
+    it if the process dies. ``on_wait()`` is called first if another process holds it. A lock file
+    that is a symbolic link is refused (RunFailed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path(path), "w") as lock:
+    lock = lock_path(path)
+    try:
+        # truncated as open(..., "w") did: its time is when a process took it (`stilts status`)
+        descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOT_THROUGH_A_LINK, 0o666)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise RunFailed(
+                f"{lock}: a symbolic link where stilts keeps a lock file; delete the link (stilts opens no "
+                "lock file through one)"
+            ) from None
+        raise
+    try:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if on_wait is not None:
                 on_wait()
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
 
 
 def lock_path(path: Path) -> Path:
@@ -150,16 +171,23 @@ def lock_path(path: Path) -> Path:
 
 def is_locked(path: Path) -> bool:
     """Whether a process holds `locked` on ``path`` now (a stage being run)."""
-    lock = lock_path(path)
-    if not lock.exists():
+    try:
+        descriptor = os.open(lock_path(path), os.O_RDONLY | _NOT_THROUGH_A_LINK)
+    except FileNotFoundError:
         return False
-    with open(lock) as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # `locked` refuses a link: no process holds it
+            return False
+        raise
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(descriptor)
 
 
 def upsert_scores(path: Path, rows: list[dict], pipeline_stages: Collection[str]) -> None:
@@ -187,20 +215,21 @@ def upsert_scores(path: Path, rows: list[dict], pipeline_stages: Collection[str]
         pipeline, seed, target = (_csv_cell(row[column]) for column in ("pipeline", "seed", "target"))
         if (pipeline, seed) not in runs:
             return False
-        stage = row.get(STAGE) or ""
+        stage = row[STAGE]  # "": a row of a file written before the column existed
         return stage not in current if stage else (pipeline, seed, target) in targets
 
     with locked(path):
-        kept = []
-        if path.exists():
-            with open(path, newline="", encoding="utf-8") as handle:
-                kept = [row for row in csv.DictReader(handle) if not replaced(row)]
+        # a row that cannot be read is refused (RunFailed), never dropped or written back blank
+        kept = [row for row in rows_to_keep(path) if not replaced(row)]
+        marked = any(row.get(TRAINED_ON) for row in kept + rows)
         # the marker column only where a row is marked: zero-shot runs' files keep the plain columns
-        columns = SCORE_COLUMNS + ((TRAINED_ON,) if any(row.get(TRAINED_ON) for row in kept + rows) else ())
+        columns = SCORE_COLUMNS + ((TRAINED_ON,) if marked else ())
         lines = [",".join(columns)]
-        for row in kept + rows:  # a row read from a file without the stage column names none
-            cells = (row.get(column) for column in columns)
-            lines.append(",".join(_csv_cell("" if cell is None else cell) for cell in cells))
+        for row in kept + rows:
+            cells = [_csv_cell(row[column]) for column in SCORE_COLUMNS]
+            if marked:
+                cells.append("true" if row.get(TRAINED_ON) else "")
+            lines.append(",".join(cells))
         write_text_atomic(path, "\n".join(lines) + "\n")
 
 

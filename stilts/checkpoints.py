@@ -57,8 +57,11 @@ class CheckpointStore:
         dest = self.folder / f"step-{step}"
         # every process takes part in save_state (it gathers sharded state); the main one writes
         temp = self.folder / f".step-{step}.tmp"
-        if accelerator.is_main_process and temp.exists():
-            shutil.rmtree(temp)
+        if accelerator.is_main_process:  # what a save that crashed left there
+            if temp.is_symlink():  # removed, not followed: the state would be saved where it points
+                temp.unlink()
+            elif temp.exists():
+                shutil.rmtree(temp)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(temp))
         if accelerator.is_main_process:

@@ -251,13 +251,16 @@ def _show_table(config, scores_csv: Path) -> None:
 def _check_and_record(plans, model_path: str, run_dir: Path, dry_run: bool) -> None:
     """What `run` and `sweep` do before the first stage of ``plans`` ((pipeline, stages, data
     sources)): read every split the stages to run need, let each stage check the model can take its
-    settings, and (not for a dry run) record the stages in the run folder for `stilts status`."""
-    from stilts.preflight import check_data, check_models
+    settings, check the scores.csv they will write, and (not for a dry run) record the stages in the
+    run folder for `stilts status`."""
+    from stilts.preflight import check_data, check_models, check_scores_file
     from stilts.run_folder import record_stages
 
     stages_and_sources = [(stages, sources) for _, stages, sources in plans]
     check_data(stages_and_sources, log=_log_on_main_process)
     check_models(stages_and_sources, model_path)
+    # after the checks of the input: bad input leaves no run folder (the scores.csv lock would make one)
+    check_scores_file(stages_and_sources, run_dir, dry_run)
     if not dry_run and _on_main_process():
         record_stages(run_dir, [(pipeline.name, stages) for pipeline, stages, _ in plans])
 

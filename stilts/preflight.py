@@ -1,4 +1,5 @@
-"""Read every split and language a run will need before any stage trains.
+"""Read every split and language a run will need, and the scores.csv it will write, before any stage
+trains.
 
 A malformed line in a file that only the last stage reads would otherwise surface after hours of
 training; parsing every file first takes seconds and reports it before anything runs.
@@ -6,13 +7,16 @@ training; parsing every file first takes seconds and reports it before anything 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from stilts.artifacts import locked
 from stilts.data import DataRead, load_examples
 from stilts.errors import BadInput, MissingSplit, RunFailed
+from stilts.scores_file import rows_to_keep
 from stilts.stage_kinds import STAGE_KINDS, PlannedStage
 
 #: one distinct read: task, split, language, and the data sources it is read with
@@ -105,3 +109,16 @@ def check_models(plans: list[tuple[list[PlannedStage], dict[str, str]]], model_p
     for stages, _ in plans:
         for stage in stages_to_run(stages):
             STAGE_KINDS.get(stage.kind).runner.check_model(stage, model_path)
+
+
+def check_scores_file(plans: list[tuple[list[PlannedStage], dict[str, str]]], run_dir: Path, dry_run: bool) -> None:
+    """A run of ``plans`` with a stage that scores (an evaluation, run or reused: either writes its rows)
+    writes the run folder's scores.csv again, perhaps after hours of training: a file with a row it
+    could not keep, or a lock file beside it that is a symbolic link, is refused now (RunFailed, naming
+    the file and the line). A dry run writes nothing, the lock file neither."""
+    runners = ((STAGE_KINDS.get(stage.kind).runner, stage) for stages, _ in plans for stage in stages)
+    if not any(runner.scored_reads(stage) for runner, stage in runners):
+        return
+    path = run_dir / "scores.csv"
+    with contextlib.nullcontext() if dry_run else locked(path):
+        rows_to_keep(path)

@@ -23,7 +23,6 @@ Every function here is pure: DataFrames in, DataFrames out. Only `load_scores` t
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +46,7 @@ from stilts.names import (
     XTREME_TARGETS,
     configuration_name,
 )
+from stilts.scores_file import LINE, read_score_rows
 
 # the names and orders of tables are written once, in stilts.names
 TARGETS = XTREME_TARGETS
@@ -55,21 +55,18 @@ ORDERED_TARGETS = XTREME_TARGETS + XGLUE_TARGETS
 BASELINE_CONFIG = (BASELINE, False)
 DEFAULT_SPLIT = "dev"
 
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
-
-
 # --------------------------------------------------------------------------------------------- loading
 
 
 def load_scores(path) -> pd.DataFrame:
     """Read and validate a scores.csv; raise BadInput naming the file and the line or column.
 
-    A directory is accepted when it holds a `scores.csv`. Extra columns are ignored. When the same
-    (run, split, language, metric) appears more than once (a rerun appended again), the last line wins.
-    A file without a `stage` column (written before it existed) is read with every row naming no stage
-    (""); ``attrs["unstaged"]`` counts such rows. A run whose rows of one split come from two evaluate
-    stages is refused (`check_one_stage_per_run`).
+    A directory is accepted when it holds a `scores.csv`. Extra columns are ignored (`stilts.scores_file`
+    reads and checks each row). Two lines that score the same thing (SCORE_KEY) differently are refused
+    (`without_repeated_rows`); a line repeated as it is counts once. A file without a `stage` column
+    (written before it existed) is read with every row naming no stage (""); ``attrs["unstaged"]`` counts
+    such rows. A run whose rows of one split come from two evaluate stages is refused
+    (`check_one_stage_per_run`).
     Returns the SCORE_COLUMNS with `mlm` as bool, `value` as float, everything else as str, and
     `trained_on` (bool: the row was scored on what the model trained on; a file without the column: False).
     """
@@ -81,86 +78,51 @@ def load_scores(path) -> pd.DataFrame:
     if path.is_dir():
         raise BadInput(f"{path}: is a directory without a scores.csv")
 
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = None
-            records = []
-            for fields in reader:
-                if not any(field.strip() for field in fields):
-                    continue  # blank line
-                if header is None:
-                    header = [field.strip() for field in fields]
-                    index = _column_index(path, header)
-                    marked_at = header.index(TRAINED_ON) if TRAINED_ON in header else None
-                    continue
-                if len(fields) != len(header):
-                    raise BadInput(f"{path}: line {reader.line_num}: expected {len(header)} fields, got {len(fields)}")
-                record = _parse_record(path, reader.line_num, fields, index)
-                marked = "" if marked_at is None else fields[marked_at].strip().lower()
-                if marked not in ("", *_TRUE):
-                    raise BadInput(
-                        f"{path}: line {reader.line_num}: '{TRAINED_ON}' must be true or empty, got {marked!r}"
-                    )
-                records.append((*record, bool(marked)))
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not a CSV text file (not UTF-8)") from None
-    except csv.Error as error:
-        raise BadInput(f"{path}: not a CSV file ({error})") from None
-
-    if header is None:
+    rows = read_score_rows(path)
+    if rows is None:
         raise BadInput(f"{path}: empty file; expected a header: {','.join(SCORE_COLUMNS)}")
-    frame = pd.DataFrame.from_records(records, columns=[*SCORE_COLUMNS, _LINE, TRAINED_ON])
-    frame = frame.astype({"mlm": bool, "value": float})
-    frame = frame.drop_duplicates(subset=list(SCORE_KEY), keep="last").reset_index(drop=True)
+    frame = pd.DataFrame.from_records(rows, columns=[*SCORE_COLUMNS, LINE, TRAINED_ON])
+    frame = frame.astype({"mlm": bool, "value": float, TRAINED_ON: bool})
     frame.attrs["path"] = str(path)
+    frame = without_repeated_rows(frame)
     check_one_stage_per_run(frame)
-    frame = frame.drop(columns=_LINE)
+    frame = frame.drop(columns=LINE)
     frame.attrs["unstaged"] = int((frame[STAGE] == "").sum())
     return frame
 
 
-#: the line each row was read from, while `load_scores` checks the rows
-_LINE = "line"
+def without_repeated_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with each line that is repeated as it is kept once (its first). Two lines with the
+    same key (SCORE_KEY: what was scored) that differ in anything else (the value, the stage that wrote
+    it) are refused with BadInput naming both lines: a table would have to pick one of two numbers. A
+    run replaces its rows and never appends them again, so such lines come from files concatenated or
+    edited by hand."""
+    compared = [column for column in scores.columns if column != LINE]
+    distinct = scores.drop_duplicates(subset=compared)
+    clashing = distinct[distinct.duplicated(subset=list(SCORE_KEY), keep=False)]
+    if clashing.empty:
+        return distinct.reset_index(drop=True)
+    first = clashing.iloc[0]
+    second = clashing[(clashing[list(SCORE_KEY)] == first[list(SCORE_KEY)]).all(axis=1)].iloc[1]
+    key = ", ".join(f"{column}={_cell(column, first[column])}" for column in SCORE_KEY)
+    differences = [
+        f"{column} ('{_cell(column, first[column])}', '{_cell(column, second[column])}')"
+        for column in compared
+        if column not in SCORE_KEY and first[column] != second[column]
+    ]
+    raise BadInput(
+        f"{source_of(scores)}: lines {first[LINE]} and {second[LINE]} score the same ({key}) but differ in "
+        f"{' and '.join(differences)}: a table would have to pick one; delete the stale line"
+    )
 
 
-def _column_index(path: Path, header: list[str]) -> list[int | None]:
-    """Where each of SCORE_COLUMNS is in ``header``; None for a `stage` column the file lacks."""
-    required = [column for column in SCORE_COLUMNS if column != STAGE]
-    missing = [column for column in required if column not in header]
-    if len(missing) == len(required):
-        raise BadInput(f"{path}: not a scores CSV: line 1 has none of the columns {','.join(SCORE_COLUMNS)}")
-    if missing:
-        raise BadInput(f"{path}: line 1: missing column(s): {', '.join(missing)}")
-    return [header.index(column) if column in header else None for column in SCORE_COLUMNS]
-
-
-def _parse_record(path: Path, line: int, fields: list[str], index: list[int | None]) -> tuple:
-    values = ["" if i is None else fields[i].strip() for i in index]
-    record: dict = dict(zip(SCORE_COLUMNS, values))
-    for column in ("intermediate", "target", "split", "language", "metric"):
-        if not record[column]:
-            raise BadInput(f"{path}: line {line}: empty '{column}'")
-    mlm = record["mlm"].lower()
-    if mlm in _TRUE:
-        record["mlm"] = True
-    elif mlm in _FALSE:
-        record["mlm"] = False
-    else:
-        raise BadInput(f"{path}: line {line}: 'mlm' must be true or false, got {record['mlm']!r}")
-    try:
-        value = float(record["value"])
-    except ValueError:
-        raise BadInput(f"{path}: line {line}: 'value' is not a number: {record['value']!r}") from None
-    if not math.isfinite(value):
-        raise BadInput(f"{path}: line {line}: 'value' is not a finite number: {record['value']!r}")
-    if not 0.0 <= value <= 100.0:
-        raise BadInput(f"{path}: line {line}: 'value' {value} is outside 0-100 (scores are percentages)")
-    record["value"] = value
-    stage = record[STAGE]
-    if stage and (Path(stage).name != stage or stage in (".", "..")):
-        raise BadInput(f"{path}: line {line}: 'stage' must name a stage folder of the run folder, got {stage!r}")
-    return (*(record[column] for column in SCORE_COLUMNS), line)
+def _cell(column: str, value) -> str:
+    """A value of ``column`` as scores.csv writes it."""
+    if column == "mlm":
+        return "true" if value else "false"
+    if column == TRAINED_ON:
+        return "true" if value else ""
+    return str(value)
 
 
 #: how many languages a message lists for a stage before it says how many there are
@@ -182,7 +144,7 @@ def check_one_stage_per_run(scores: pd.DataFrame) -> None:
             of_stage = rows[rows[STAGE] == stage]
             languages = sorted(dict.fromkeys(of_stage["language"]), key=language_sort_key)
             listed = ", ".join(languages[:LISTED_LANGUAGES]) + (", ..." if len(languages) > LISTED_LANGUAGES else "")
-            where = f"line {of_stage[_LINE].min()}: " if _LINE in of_stage else ""
+            where = f"line {of_stage[LINE].min()}: " if LINE in of_stage else ""
             name = f"evaluate stage {stage}" if stage else "rows naming no stage"
             count = f"{len(languages)} language{'s' if len(languages) > 1 else ''}"
             described.append(f"{where}{name} ({count}: {listed})")
