@@ -62,6 +62,25 @@ SQUAD_GOLD = {
     ],
 }
 
+
+def squad_train(*answers) -> str:
+    """A SQuAD v1.1 training file of one paragraph, one question per answer (``text``, ``answer_start``)."""
+    context = "Sie lebt in Berlin."
+    qas = [
+        {"id": f"q{number}", "question": "Wo?", "answers": [{"text": text, "answer_start": start}]}
+        for number, (text, start) in enumerate(answers, start=1)
+    ]
+    return json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]})
+
+
+def one_stage(kind_and_task: dict, data: dict, model: str = "model") -> str:
+    """A pipeline of one training stage (``{"kind": ..., "task"/"tasks": ...}``) on ``data``."""
+    stage = {**kind_and_task, **GOOD_STAGE}
+    return yaml.safe_dump({"name": "bad", "model": model, "seed": 1, "data": data, "stages": [stage]})
+
+
+SQUAD_PIPELINE = one_stage({"kind": "intermediate", "tasks": ["squad_v1"]}, {"squad_v1": "squad"})
+
 CASES = [
     # --- stilts run: the YAML ---
     ("yaml-syntax", ["run", "p.yaml"], {"p.yaml": "name: x\nstages: [\n"}, "p.yaml: line 3: YAML syntax error"),
@@ -226,7 +245,7 @@ CASES = [
         "missing-jsonl-field",
         ["run", "p.yaml"],
         {"data/mnli/multinli_1.0_train.jsonl": '{"gold_label": "neutral", "sentence1": "a"}\n'},
-        "multinli_1.0_train.jsonl: line 1: missing field sentence2",
+        "multinli_1.0_train.jsonl: line 1: missing field 'sentence2'",
     ),
     (
         "label-outside-set",
@@ -374,6 +393,34 @@ CASES = [
         ["models", "install", "multilingual-e5-smal"],
         {},
         "unknown offline model 'multilingual-e5-smal'",
+    ),
+    # --- issue 29: data files and models ---
+    # a file is labelled or not as a whole: one empty label would score its row as wrong
+    (
+        "one-empty-label",
+        ["run", "p.yaml"],
+        {"data/xnli/dev-de.tsv": "a\tb\tneutral\nc\td\t\n"},
+        "dev-de.tsv: line 2: no label, but line 1 has one",
+    ),
+    # every field a reader keeps is type-checked (JSON types named as JSON names them)
+    (
+        "jsonl-label-not-a-string",
+        ["run", "p.yaml"],
+        {"data/mnli/multinli_1.0_train.jsonl": '{"gold_label": 1, "sentence1": "a", "sentence2": "b"}\n'},
+        "multinli_1.0_train.jsonl: line 1: field 'gold_label' should be a string, found a number",
+    ),
+    (
+        "jsonl-null-sentence",
+        ["run", "p.yaml"],
+        {"data/mnli/multinli_1.0_train.jsonl": '{"gold_label": "neutral", "sentence1": null, "sentence2": "b"}\n'},
+        "multinli_1.0_train.jsonl: line 1: field 'sentence1' should be a string, found null",
+    ),
+    (
+        "squad-answer-start-bool",
+        ["run", "p.yaml"],
+        {"p.yaml": SQUAD_PIPELINE, "squad/train-v1.1.json": squad_train(("Berlin", True))},
+        "train-v1.1.json: data[0].paragraphs[0].qas[0].answers[0].answer_start: 'answer_start' should be an integer, "
+        "found true",
     ),
 ]
 

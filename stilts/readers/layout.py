@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from stilts.errors import MissingSplit
+from stilts.errors import MissingSplit, Unlabelled
 
 SPLITS = ("train", "dev", "test")
 
@@ -52,6 +52,16 @@ def find_file(folder: Path, names: Iterable[str], what: str) -> Path:
             note_file_read(folder / name)
             return folder / name
     raise MissingSplit(f"{folder}: no {what} (looked for {', '.join(names)})")
+
+
+def labelled(examples: list[dict], path: Path, field: str = "label", why: str = "") -> list[dict]:
+    """``examples``, or `Unlabelled` when the file has no labels (XTREME strips its test files'):
+    evaluation skips it as missing rather than scoring every answer as wrong, `stilts predict` takes it.
+    The readers decide labelled or not per file (`stilts.readers._io.WholeFileLabels`), so the first
+    example speaks for all."""
+    if examples and examples[0][field] is None:
+        raise Unlabelled(f"{path}: no labels in this file{f' ({why})' if why else ''}", examples)
+    return examples
 
 
 def ignoring_language(reader: Callable[[Path], list[dict]]) -> Parser:

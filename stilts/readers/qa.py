@@ -7,12 +7,14 @@ All of them share the SQuAD v1.1 layout
 SQuAD v2.0 unanswerable questions (``is_impossible``) have empty answer lists, as on the Hub;
 ``plausible_answers`` are not answers and are dropped. Ids are not checked for uniqueness: XTREME's
 per-language TyDiQA train files keep only the last ``-`` part of each id, which repeats.
+
+Every field is type-checked (``answer_start`` an integer, not true/false).
 """
 
 from __future__ import annotations
 
 from stilts.errors import BadInput
-from stilts.readers._io import as_path, read_json
+from stilts.readers._io import as_path, is_kind, json_type, kind_name, read_json
 
 # TyDiQA ids start with the language's English name: "english-1234...". XTREME's per-language
 # files (tydiqa.goldp.xx.train.json) have the prefix cut off already. Id prefix -> language code.
@@ -30,9 +32,8 @@ TYDIQA_ID_PREFIXES = {
 
 
 def _expect(value, kind, path, where: str, what: str):
-    if not isinstance(value, kind):
-        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise BadInput(f"{path}: {where}: {what} should be {expected}, found {type(value).__name__}")
+    if not is_kind(value, kind):
+        raise BadInput(f"{path}: {where}: {what} should be {kind_name(kind)}, found {json_type(value)}")
     return value
 
 
