@@ -422,6 +422,29 @@ CASES = [
         "train-v1.1.json: data[0].paragraphs[0].qas[0].answers[0].answer_start: 'answer_start' should be an integer, "
         "found true",
     ),
+    # SQuAD training answers: offsets outside the context are bad lines; texts not at their offset are
+    # skipped and counted (as XTREME's preprocessing skips them), an error when they are most of the file
+    (
+        "squad-answer-beyond-context",
+        ["run", "p.yaml"],
+        {"p.yaml": SQUAD_PIPELINE, "squad/train-v1.1.json": squad_train(("Berlin", 12), ("Berlin", 40))},
+        "train-v1.1.json: question 'q2': answer_start 40 is outside the context (19 characters)",
+    ),
+    (
+        "squad-answer-negative",
+        ["run", "p.yaml"],
+        {"p.yaml": SQUAD_PIPELINE, "squad/train-v1.1.json": squad_train(("Berlin", -3))},
+        "train-v1.1.json: question 'q1': answer_start -3 is outside the context",
+    ),
+    (
+        "squad-most-answers-not-found",
+        ["run", "p.yaml"],
+        {
+            "p.yaml": SQUAD_PIPELINE,
+            "squad/train-v1.1.json": squad_train(("Berlin", 12), ("Berlin", 4), ("lebt", 0), ("", 3)),
+        },
+        "train-v1.1.json: 3 of 4 training questions with no answer at the answer_start given (first: question 'q2')",
+    ),
 ]
 
 
