@@ -80,6 +80,7 @@ def one_stage(kind_and_task: dict, data: dict, model: str = "model") -> str:
 
 
 SQUAD_PIPELINE = one_stage({"kind": "intermediate", "tasks": ["squad_v1"]}, {"squad_v1": "squad"})
+TOPICS_PIPELINE = one_stage({"kind": "target", "task": "topics"}, {"topics": "topics"})
 
 CASES = [
     # --- stilts run: the YAML ---
@@ -444,6 +445,13 @@ CASES = [
             "squad/train-v1.1.json": squad_train(("Berlin", 12), ("Berlin", 4), ("lebt", 0), ("", 3)),
         },
         "train-v1.1.json: 3 of 4 training questions with no answer at the answer_start given (first: question 'q2')",
+    ),
+    # a second tab in a label<TAB>text line would end up inside the text
+    (
+        "label-text-extra-tab",
+        ["run", "p.yaml"],
+        {"p.yaml": TOPICS_PIPELINE, "topics/train-en.tsv": "sports\tthe team won\nfood\twe cooked\trice\n"},
+        "train-en.tsv: line 2: expected 'label<TAB>text', found 3 tab-separated field(s)",
     ),
 ]
 
