@@ -257,7 +257,7 @@ def _check_and_record(plans, model_path: str, run_dir: Path, dry_run: bool) -> N
 
     stages_and_sources = [(stages, sources) for _, stages, sources in plans]
     check_data(stages_and_sources, log=_log_on_main_process)
-    check_models(stages_and_sources, model_path)
+    check_models(stages_and_sources, model_path, dry_run=dry_run)
     if not dry_run and _on_main_process():
         record_stages(run_dir, [(pipeline.name, stages) for pipeline, stages, _ in plans])
 

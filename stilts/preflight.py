@@ -105,16 +105,25 @@ def _trained_on(stage: PlannedStage, source: str) -> list[str]:
     return trained
 
 
-def check_models(plans: list[tuple[list[PlannedStage], dict[str, str]]], model_path: str) -> None:
-    """A model named by Hub id can be loaded (`check_hub_model`: cached, or the Hub has it), then every
-    stage to run checks its settings against it (see `StageRunner.check_model`); every stage of a
-    pipeline has the architecture of its first."""
+def check_models(
+    plans: list[tuple[list[PlannedStage], dict[str, str]]], model_path: str, *, dry_run: bool = False
+) -> None:
+    """A model named by Hub id can be loaded (`check_hub_model`: cached, or the Hub has it); a model
+    folder has weights and a tokenizer that reads text (`stilts.modeling.check_model_folder`; not in a
+    dry run, which does not spend the seconds transformers takes to import; a Hub model's tokenizer is
+    checked where the first stage loads it); then every stage to run checks its settings against it (see
+    `StageRunner.check_model`); every stage of a pipeline has the architecture of its first."""
+    running = any(stages_to_run(stages) for stages, _ in plans)
     # a local or offline model is an absolute path (`resolve_model_reference`; a dry run's offline model
     # may not be installed yet); anything else names a model on the Hub
-    if not Path(model_path).is_absolute() and any(stages_to_run(stages) for stages, _ in plans):
+    if not Path(model_path).is_absolute() and running:
         from stilts.hub import check_hub_model
 
         check_hub_model(model_path, "model")
+    if Path(model_path).is_dir() and running and not dry_run:
+        from stilts.modeling import check_model_folder
+
+        check_model_folder(model_path)
     for stages, _ in plans:
         for stage in stages_to_run(stages):
             STAGE_KINDS.get(stage.kind).runner.check_model(stage, model_path)

@@ -14,6 +14,7 @@ import yaml
 from helpers import run_cli
 
 from stilts.catalog import get_task
+from stilts.modeling import load_tokenizer
 from stilts.testing import write_tiny_nli
 
 GOOD_STAGE = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": 1, "validate_every": 1}
@@ -453,6 +454,18 @@ CASES = [
         {"p.yaml": TOPICS_PIPELINE, "topics/train-en.tsv": "sports\tthe team won\nfood\twe cooked\trice\n"},
         "train-en.tsv: line 2: expected 'label<TAB>text', found 3 tab-separated field(s)",
     ),
+    # transformers builds a tokenizer of 5 special tokens from tokenizer_config.json alone
+    (
+        "model-without-tokenizer",
+        ["run", "p.yaml"],
+        {
+            "p.yaml": pipeline(model="notok"),
+            "notok/config.json": json.dumps({"model_type": "xlm-roberta"}),
+            "notok/model.safetensors": b"",
+            "notok/tokenizer_config.json": json.dumps({"tokenizer_class": "XLMRobertaTokenizer"}),
+        },
+        "notok: the tokenizer reads text as unknown tokens only",
+    ),
 ]
 
 
@@ -522,3 +535,22 @@ def test_messages_and_the_listing_name_a_stage_alike(workspace, capsys):
     assert "  stages[2] evaluate " in stdout and "[3]" not in stdout
     code, _, stderr = run_cli(["run", "ok.yaml", "--output-dir", "out", "--set", "stages.2.languages=[xx]"], capsys)
     assert code == 2 and "stages[2].languages[0]: 'xx' is not a language of xnli" in stderr
+
+
+def test_a_model_folder_without_its_vocabulary_is_refused_before_any_stage(workspace, capsys):
+    """Without tokenizer.json transformers builds a tokenizer of 5 special tokens from tokenizer_config.json
+    and every text becomes <unk>: stages would train and evaluate on nothing, with plausible scores."""
+    shutil.copytree(workspace / "model", workspace / "no-vocabulary")
+    (workspace / "no-vocabulary" / "tokenizer.json").unlink()
+    (workspace / "p.yaml").write_text(pipeline(model="no-vocabulary"))
+    code, stdout, stderr = run_cli(["run", "p.yaml", "--output-dir", "out"], capsys)
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    assert [line[line.index("error: ") :] for line in stderr.splitlines() if "error: " in line] == [
+        f"error: {workspace / 'no-vocabulary'}: the tokenizer reads text as unknown tokens only ('The cat sleeps "
+        "in the garden.' becomes <unk> <unk> <unk> <unk> <unk> <unk>): the folder has no tokenizer.json (nor another "
+        "vocabulary file such as sentencepiece.bpe.model or vocab.txt): copy the tokenizer files of the model it was "
+        "saved from"
+    ]
+    assert "running" not in stdout and not list(workspace.glob("out/*-*"))
+    load_tokenizer(str(workspace / "model"))  # the folder it was copied from reads every script of the check
