@@ -258,7 +258,7 @@ def _check_and_record(plans, model_path: str, run_dir: Path, dry_run: bool) -> N
 
     stages_and_sources = [(stages, sources) for _, stages, sources in plans]
     check_data(stages_and_sources, log=_log_on_main_process)
-    check_models(stages_and_sources, model_path)
+    check_models(stages_and_sources, model_path, dry_run=dry_run)
     # after the checks of the input: bad input leaves no run folder (the scores.csv lock would make one)
     check_scores_file(stages_and_sources, run_dir, dry_run)
     if not dry_run and _on_main_process():

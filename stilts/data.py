@@ -159,8 +159,13 @@ def _load_from_hub(task: Task, split: str, language: str) -> list[dict]:
     rows, origin = read_hub_split(task.hub, language, hub_split, f"data.{task.name}")
     _note_origin(task, split, language, origin.record())
     examples = []
-    for row in rows:
+    for number, row in enumerate(rows):
         example = task.hub.to_example(row)
-        if example is not None:
-            examples.append(example)
+        if example is None:
+            continue
+        # a Hub column may hold nulls: found here, not as a crash in the tokenizer mid-stage
+        problem = task.format.example_problem(example, task)
+        if problem is not None:
+            raise BadInput(f"data.{task.name}: {task.hub.dataset_id} {hub_split} row {number}: {problem}")
+        examples.append(example)
     return examples

@@ -7,6 +7,7 @@ the stage that trained them (``heads/<task>.safetensors``), for evaluation and i
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import torch
@@ -14,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from stilts.catalog import Task
-from stilts.errors import BadInput
+from stilts.errors import BadInput, one_line
 
 HEADS_FOLDER = "heads"
 
@@ -35,30 +36,107 @@ class StageModel(nn.Module):
 
 
 def load_encoder(model_path: str):
-    """Encoder and tokenizer from a Hub id or local folder; clear errors for folders without weights."""
-    from transformers import AutoModel, AutoTokenizer
+    """Encoder and tokenizer from a Hub id or local folder; clear errors for folders without weights
+    and for tokenizers that do not read text (`check_tokenizer`)."""
+    from transformers import AutoModel
 
     from stilts.adapters import ADAPTER_CONFIG, is_adapter_folder, merged_with_adapter
 
     folder = Path(model_path)
-    if folder.is_dir() and not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
-        raise BadInput(f"{folder}: model folder has no weights (*.safetensors or *.bin)")
+    _check_weights(folder)
     if is_adapter_folder(folder):  # a stage that kept its adapter: the encoder under it, plus the adapter
         base = json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
         encoder, _ = load_encoder(base)
-        return merged_with_adapter(encoder, folder), AutoTokenizer.from_pretrained(model_path)
+        return merged_with_adapter(encoder, folder), load_tokenizer(model_path)
     if not folder.is_dir():  # a Hub id: a Hub that does not answer is asked once, not per file
         from stilts.hub import use_hub
 
         use_hub()
+    tokenizer = load_tokenizer(model_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
         # no pooler: heads read the token states, and an unused pooler only adds warnings and weights
         encoder = AutoModel.from_pretrained(model_path, add_pooling_layer=False)
     except (OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BadInput(f"model: cannot load '{model_path}': {first_line}") from None
+        raise BadInput(f"model: cannot load '{model_path}': {one_line(error)}") from None
     return encoder, tokenizer
+
+
+def check_model_folder(model_path: str) -> None:
+    """Before any stage: what loading a model folder (`load_encoder`) would refuse, without loading its
+    weights: a folder without weights, a tokenizer that does not read text."""
+    _check_weights(Path(model_path))
+    load_tokenizer(model_path)
+
+
+def _check_weights(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise BadInput(f"{folder}: model folder has no weights (*.safetensors or *.bin)")
+
+
+def load_tokenizer(model_path: str):
+    """The tokenizer of a Hub id or model folder, once it is seen to read text (`check_tokenizer`)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+    except (OSError, ValueError) as error:
+        raise BadInput(f"model: cannot load '{model_path}': {one_line(error)}") from None
+    check_tokenizer(tokenizer, model_path)
+    return tokenizer
+
+
+#: a sentence in each of several scripts: a tokenizer that reads text gives at least one of them back
+TOKENIZER_PROBES = (
+    "The cat sleeps in the garden.",
+    "Die Katze schläft im Garten.",
+    "Кошка спит в саду.",
+    "القطة نائمة في الحديقة.",
+    "बिल्ली बगीचे में सो रही है।",
+    "猫在花园里睡觉。",
+)
+#: the files a tokenizer's vocabulary comes in (fast tokenizers, sentencepiece, WordPiece, BPE)
+VOCABULARY_FILES = (
+    "tokenizer.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "sentencepiece.model",
+    "tokenizer.model",
+    "vocab.txt",
+    "vocab.json",
+)
+
+
+def check_tokenizer(tokenizer, model_path: str) -> None:
+    """BadInput naming the model unless ``tokenizer`` gives back at least one of `TOKENIZER_PROBES`
+    (decoded, up to case, accents and spaces, which some tokenizers drop).
+
+    A model folder without its vocabulary (no ``tokenizer.json``) loads without a word: transformers
+    builds a tokenizer of the 5 special tokens from ``tokenizer_config.json``, every text becomes
+    ``<unk>``, and training and evaluation run on nothing, with scores that look like numbers."""
+    for probe in TOKENIZER_PROBES:
+        ids = tokenizer(probe, add_special_tokens=False)["input_ids"]
+        if _comparable(tokenizer.decode(ids, skip_special_tokens=True)) == _comparable(probe):
+            return
+    ids = tokenizer(TOKENIZER_PROBES[0], add_special_tokens=False)["input_ids"]
+    unknown = all(token == tokenizer.unk_token_id for token in ids)
+    problem = "reads text as unknown tokens only" if unknown else "does not give text back"
+    shown = " ".join(tokenizer.convert_ids_to_tokens(ids))
+    folder = Path(model_path)
+    if folder.is_dir() and not any((folder / name).is_file() for name in VOCABULARY_FILES):
+        missing = (
+            "the folder has no tokenizer.json (nor another vocabulary file such as sentencepiece.bpe.model or "
+            "vocab.txt): copy the tokenizer files of the model it was saved from"
+        )
+    else:
+        missing = "its tokenizer files do not hold the vocabulary"
+    raise BadInput(f"{model_path}: the tokenizer {problem} ({TOKENIZER_PROBES[0]!r} becomes {shown}): {missing}")
+
+
+def _comparable(text: str) -> str:
+    """``text`` without case, accents and white space (uncased WordPiece tokenizers drop the first two,
+    most tokenizers change the spaces around punctuation)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not c.isspace() and not unicodedata.combining(c)).casefold()
 
 
 def save_heads(model: StageModel, folder: Path) -> None:

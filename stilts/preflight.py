@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from stilts.artifacts import locked
 from stilts.data import DataRead, load_examples
 from stilts.errors import BadInput, MissingSplit, RunFailed
+from stilts.readers.layout import collecting_notes
 from stilts.scores_file import rows_to_keep
 from stilts.stage_kinds import STAGE_KINDS, PlannedStage
 
@@ -52,12 +53,31 @@ def planned_reads(
 
 def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print) -> int:
     """Load every (task, split, language) that a stage to run in ``plans`` (stages and their data
-    sources) will read; the first problem is raised as the BadInput the stage would raise. Returns how
-    many distinct reads were checked."""
+    sources) will read; the first problem is raised as the BadInput the stage would raise. What the
+    readers left out of a file (`stilts.readers.layout.note`) is logged. Returns how many distinct reads
+    were checked."""
     reads, stages_of = planned_reads(plans)
     if not reads:
         return 0
     started = time.perf_counter()
+    with collecting_notes() as notes:
+        found = _read_all(reads, plans)
+    for sources, keys in stages_of.values():
+        # a stage that may do without each of its reads (an evaluation over whatever languages the
+        # data has) still needs one of them
+        if all(reads[key][0].optional for key in keys) and not any(found[key] for key in keys):
+            task = keys[0][0]
+            raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
+    log(f"data: read {len(reads)} splits (task, split, language) in {time.perf_counter() - started:.1f} s")
+    for line in notes:
+        log(f"data: {line}")
+    return len(reads)
+
+
+def _read_all(
+    reads: dict[ReadKey, tuple[DataRead, dict[str, str]]], plans: list[tuple[list[PlannedStage], dict[str, str]]]
+) -> dict[ReadKey, bool]:
+    """Whether each read found examples (False: an optional read's split is missing)."""
     found: dict[ReadKey, bool] = {}
     for key, (read, sources) in tqdm(reads.items(), desc="reading data", unit="split", leave=False):
         try:
@@ -74,14 +94,7 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
             users = sorted({user for stages, _ in plans for stage in stages for user in _trained_on(stage, name)})
             needs = f"; {', '.join(users)} trains on it" if users else ""
             raise type(error)(f"{error} (data.{name} is not set, so it is read from the Hub{needs})") from None
-    for sources, keys in stages_of.values():
-        # a stage that may do without each of its reads (an evaluation over whatever languages the
-        # data has) still needs one of them
-        if all(reads[key][0].optional for key in keys) and not any(found[key] for key in keys):
-            task = keys[0][0]
-            raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
-    log(f"data: read {len(reads)} splits (task, split, language) in {time.perf_counter() - started:.1f} s")
-    return len(reads)
+    return found
 
 
 def _trained_on(stage: PlannedStage, source: str) -> list[str]:
@@ -96,16 +109,25 @@ def _trained_on(stage: PlannedStage, source: str) -> list[str]:
     return trained
 
 
-def check_models(plans: list[tuple[list[PlannedStage], dict[str, str]]], model_path: str) -> None:
-    """A model named by Hub id can be loaded (`check_hub_model`: cached, or the Hub has it), then every
-    stage to run checks its settings against it (see `StageRunner.check_model`); every stage of a
-    pipeline has the architecture of its first."""
+def check_models(
+    plans: list[tuple[list[PlannedStage], dict[str, str]]], model_path: str, *, dry_run: bool = False
+) -> None:
+    """A model named by Hub id can be loaded (`check_hub_model`: cached, or the Hub has it); a model
+    folder has weights and a tokenizer that reads text (`stilts.modeling.check_model_folder`; not in a
+    dry run, which does not spend the seconds transformers takes to import; a Hub model's tokenizer is
+    checked where the first stage loads it); then every stage to run checks its settings against it (see
+    `StageRunner.check_model`); every stage of a pipeline has the architecture of its first."""
+    running = any(stages_to_run(stages) for stages, _ in plans)
     # a local or offline model is an absolute path (`resolve_model_reference`; a dry run's offline model
     # may not be installed yet); anything else names a model on the Hub
-    if not Path(model_path).is_absolute() and any(stages_to_run(stages) for stages, _ in plans):
+    if not Path(model_path).is_absolute() and running:
         from stilts.hub import check_hub_model
 
         check_hub_model(model_path, "model")
+    if Path(model_path).is_dir() and running and not dry_run:
+        from stilts.modeling import check_model_folder
+
+        check_model_folder(model_path)
     for stages, _ in plans:
         for stage in stages_to_run(stages):
             STAGE_KINDS.get(stage.kind).runner.check_model(stage, model_path)

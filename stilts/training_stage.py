@@ -16,6 +16,7 @@ from stilts.artifacts import atomic_folder, folder_size
 from stilts.catalog import get_task
 from stilts.data import DataRead, load_examples, training_task
 from stilts.errors import BadInput, MissingSplit
+from stilts.readers.layout import collecting_notes
 from stilts.stage_kinds import PlanContext, PlannedStage, RunContext, StageRunner
 
 if TYPE_CHECKING:
@@ -317,14 +318,17 @@ class TrainingStageRunner(StageRunner):
 
         ratios = settings.get("language_ratios")
         by_language: dict[str, list[dict]] = {}
-        for source in _training_sources(task, settings):
-            for language in _training_languages(source, settings):
-                if ratios is not None and ratios[language] == 0:
-                    continue
-                for split in settings["train_splits"]:
-                    by_language.setdefault(language, []).extend(
-                        load_examples(source, split, language, context.data_sources)
-                    )
+        with collecting_notes() as notes:  # what the readers left out is logged with the stage
+            for source in _training_sources(task, settings):
+                for language in _training_languages(source, settings):
+                    if ratios is not None and ratios[language] == 0:
+                        continue
+                    for split in settings["train_splits"]:
+                        by_language.setdefault(language, []).extend(
+                            load_examples(source, split, language, context.data_sources)
+                        )
+        for line in notes:
+            context.log(f"  {task.name}: {line}")
         if settings["max_train_examples"]:  # the first N of each language
             by_language = {language: rows[: settings["max_train_examples"]] for language, rows in by_language.items()}
         if len(by_language) > 1:

@@ -14,6 +14,7 @@ import yaml
 from helpers import run_cli
 
 from stilts.catalog import get_task
+from stilts.modeling import load_tokenizer
 from stilts.testing import write_tiny_nli
 
 GOOD_STAGE = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": 1, "validate_every": 1}
@@ -61,6 +62,26 @@ SQUAD_GOLD = {
         }
     ],
 }
+
+
+def squad_train(*answers) -> str:
+    """A SQuAD v1.1 training file of one paragraph, one question per answer (``text``, ``answer_start``)."""
+    context = "Sie lebt in Berlin."
+    qas = [
+        {"id": f"q{number}", "question": "Wo?", "answers": [{"text": text, "answer_start": start}]}
+        for number, (text, start) in enumerate(answers, start=1)
+    ]
+    return json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]})
+
+
+def one_stage(kind_and_task: dict, data: dict, model: str = "model") -> str:
+    """A pipeline of one training stage (``{"kind": ..., "task"/"tasks": ...}``) on ``data``."""
+    stage = {**kind_and_task, **GOOD_STAGE}
+    return yaml.safe_dump({"name": "bad", "model": model, "seed": 1, "data": data, "stages": [stage]})
+
+
+SQUAD_PIPELINE = one_stage({"kind": "intermediate", "tasks": ["squad_v1"]}, {"squad_v1": "squad"})
+TOPICS_PIPELINE = one_stage({"kind": "target", "task": "topics"}, {"topics": "topics"})
 
 CASES = [
     # --- stilts run: the YAML ---
@@ -226,7 +247,7 @@ CASES = [
         "missing-jsonl-field",
         ["run", "p.yaml"],
         {"data/mnli/multinli_1.0_train.jsonl": '{"gold_label": "neutral", "sentence1": "a"}\n'},
-        "multinli_1.0_train.jsonl: line 1: missing field sentence2",
+        "multinli_1.0_train.jsonl: line 1: missing field 'sentence2'",
     ),
     (
         "label-outside-set",
@@ -375,6 +396,76 @@ CASES = [
         {},
         "unknown offline model 'multilingual-e5-smal'",
     ),
+    # --- issue 29: data files and models ---
+    # a file is labelled or not as a whole: one empty label would score its row as wrong
+    (
+        "one-empty-label",
+        ["run", "p.yaml"],
+        {"data/xnli/dev-de.tsv": "a\tb\tneutral\nc\td\t\n"},
+        "dev-de.tsv: line 2: no label, but line 1 has one",
+    ),
+    # every field a reader keeps is type-checked (JSON types named as JSON names them)
+    (
+        "jsonl-label-not-a-string",
+        ["run", "p.yaml"],
+        {"data/mnli/multinli_1.0_train.jsonl": '{"gold_label": 1, "sentence1": "a", "sentence2": "b"}\n'},
+        "multinli_1.0_train.jsonl: line 1: field 'gold_label' should be a string, found a number",
+    ),
+    (
+        "jsonl-null-sentence",
+        ["run", "p.yaml"],
+        {"data/mnli/multinli_1.0_train.jsonl": '{"gold_label": "neutral", "sentence1": null, "sentence2": "b"}\n'},
+        "multinli_1.0_train.jsonl: line 1: field 'sentence1' should be a string, found null",
+    ),
+    (
+        "squad-answer-start-bool",
+        ["run", "p.yaml"],
+        {"p.yaml": SQUAD_PIPELINE, "squad/train-v1.1.json": squad_train(("Berlin", True))},
+        "train-v1.1.json: data[0].paragraphs[0].qas[0].answers[0].answer_start: 'answer_start' should be an integer, "
+        "found true",
+    ),
+    # SQuAD training answers: offsets outside the context are bad lines; texts not at their offset are
+    # skipped and counted (as XTREME's preprocessing skips them), an error when they are most of the file
+    (
+        "squad-answer-beyond-context",
+        ["run", "p.yaml"],
+        {"p.yaml": SQUAD_PIPELINE, "squad/train-v1.1.json": squad_train(("Berlin", 12), ("Berlin", 40))},
+        "train-v1.1.json: question 'q2': answer_start 40 is outside the context (19 characters)",
+    ),
+    (
+        "squad-answer-negative",
+        ["run", "p.yaml"],
+        {"p.yaml": SQUAD_PIPELINE, "squad/train-v1.1.json": squad_train(("Berlin", -3))},
+        "train-v1.1.json: question 'q1': answer_start -3 is outside the context",
+    ),
+    (
+        "squad-most-answers-not-found",
+        ["run", "p.yaml"],
+        {
+            "p.yaml": SQUAD_PIPELINE,
+            "squad/train-v1.1.json": squad_train(("Berlin", 12), ("Berlin", 4), ("lebt", 0), ("", 3)),
+        },
+        "train-v1.1.json: 3 of 4 training questions with no answer at the answer_start given (first: question 'q2')",
+    ),
+    # a second tab in a label<TAB>text line would end up inside the text
+    (
+        "label-text-extra-tab",
+        ["run", "p.yaml"],
+        {"p.yaml": TOPICS_PIPELINE, "topics/train-en.tsv": "sports\tthe team won\nfood\twe cooked\trice\n"},
+        "train-en.tsv: line 2: expected 'label<TAB>text', found 3 tab-separated field(s)",
+    ),
+    # transformers builds a tokenizer of 5 special tokens from tokenizer_config.json alone
+    (
+        "model-without-tokenizer",
+        ["run", "p.yaml"],
+        {
+            "p.yaml": pipeline(model="notok"),
+            "notok/config.json": json.dumps({"model_type": "xlm-roberta"}),
+            "notok/model.safetensors": b"",
+            "notok/tokenizer_config.json": json.dumps({"tokenizer_class": "XLMRobertaTokenizer"}),
+        },
+        "notok: the tokenizer reads text as unknown tokens only",
+    ),
 ]
 
 
@@ -444,3 +535,22 @@ def test_messages_and_the_listing_name_a_stage_alike(workspace, capsys):
     assert "  stages[2] evaluate " in stdout and "[3]" not in stdout
     code, _, stderr = run_cli(["run", "ok.yaml", "--output-dir", "out", "--set", "stages.2.languages=[xx]"], capsys)
     assert code == 2 and "stages[2].languages[0]: 'xx' is not a language of xnli" in stderr
+
+
+def test_a_model_folder_without_its_vocabulary_is_refused_before_any_stage(workspace, capsys):
+    """Without tokenizer.json transformers builds a tokenizer of 5 special tokens from tokenizer_config.json
+    and every text becomes <unk>: stages would train and evaluate on nothing, with plausible scores."""
+    shutil.copytree(workspace / "model", workspace / "no-vocabulary")
+    (workspace / "no-vocabulary" / "tokenizer.json").unlink()
+    (workspace / "p.yaml").write_text(pipeline(model="no-vocabulary"))
+    code, stdout, stderr = run_cli(["run", "p.yaml", "--output-dir", "out"], capsys)
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    assert [line[line.index("error: ") :] for line in stderr.splitlines() if "error: " in line] == [
+        f"error: {workspace / 'no-vocabulary'}: the tokenizer reads text as unknown tokens only ('The cat sleeps "
+        "in the garden.' becomes <unk> <unk> <unk> <unk> <unk> <unk>): the folder has no tokenizer.json (nor another "
+        "vocabulary file such as sentencepiece.bpe.model or vocab.txt): copy the tokenizer files of the model it was "
+        "saved from"
+    ]
+    assert "running" not in stdout and not list(workspace.glob("out/*-*"))
+    load_tokenizer(str(workspace / "model"))  # the folder it was copied from reads every script of the check

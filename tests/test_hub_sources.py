@@ -187,3 +187,19 @@ def test_every_layout_is_a_catalog_task_read_from_its_repo():
     """No layout outlives its task, and each names the repo the task's Hub source reads."""
     assert sorted(LAYOUTS) == HUB_TASKS
     assert all(LAYOUTS[name].hub == get_task(name).hub.dataset_id for name in HUB_TASKS)
+
+
+def test_a_null_text_in_a_hub_row_is_one_line_before_any_stage_not_a_crash_in_the_tokenizer(monkeypatch):
+    class Origin:
+        def record(self) -> dict:
+            return {"hub": "nyu-mll/glue"}
+
+    rows = [
+        {"premise": "a", "hypothesis": "b", "label": 0, "idx": 0},
+        {"premise": None, "hypothesis": "b", "label": 1, "idx": 1},
+    ]
+    monkeypatch.setattr("stilts.hub.read_hub_split", lambda source, language, split, where: (rows, Origin()))
+    with pytest.raises(
+        BadInput, match=r"^data.mnli: nyu-mll/glue train row 1: field 'text_a' should be text, found null$"
+    ):
+        load_examples(get_task("mnli"), "train", "en", {})

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from stilts.errors import BadInput, MissingSplit
-from stilts.readers.nli import NLI_LABELS, read_mnli_folder, read_xnli_folder
+from stilts.errors import BadInput, MissingSplit, Unlabelled
+from stilts.readers.nli import NLI_LABELS, read_mnli_folder, read_xnli_file, read_xnli_folder
 from stilts.target.classification_tasks import XNLI_LANGUAGES
 
 
@@ -77,5 +77,58 @@ def test_malformed_lines_name_file_and_line(tmp_path, content, message):
 
 def test_bad_json_line_is_reported(tmp_path):
     (tmp_path / "multinli_1.0_dev_matched.jsonl").write_text('{"gold_label": "neutral"}\n{oops\n')
-    with pytest.raises(BadInput, match=r"line 1: missing field sentence1"):
+    with pytest.raises(BadInput, match=r"line 1: missing field 'sentence1'"):
         read_mnli_folder(tmp_path, "dev")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("a\tb\tneutral\nc\td\t\n", r"test-xx.tsv: line 2: no label, but line 1 has one"),
+        ("a\tb\t\nc\td\tneutral\n", r"test-xx.tsv: line 2: label 'neutral', but line 1 has none"),
+    ],
+)
+def test_an_xtreme_file_is_labelled_or_not_as_a_whole(tmp_path, content, message):
+    """One empty label field must not turn its row into an unlabelled one, scored as a wrong answer."""
+    (tmp_path / "test-xx.tsv").write_text(content)
+    with pytest.raises(BadInput, match=message):
+        read_xnli_file(tmp_path / "test-xx.tsv", "xx")
+
+
+@pytest.mark.parametrize("content", ["a\tb\nc\td\n", "a\tb\t\nc\td\t\n"], ids=["two-fields", "empty-third"])
+def test_an_unlabelled_xnli_file_is_skipped_not_scored_as_wrong(tmp_path, content):
+    """XTREME's XNLI test files come without labels: evaluation skips such a file (Unlabelled, a
+    MissingSplit) rather than scoring every answer as wrong; `stilts predict` takes its pairs."""
+    (tmp_path / "test-de.tsv").write_text(content)
+    with pytest.raises(Unlabelled, match="test-de.tsv: no labels in this file") as error:
+        read_xnli_folder(tmp_path, "test", "de")
+    assert [(e["text_a"], e["label"]) for e in error.value.examples] == [("a", None), ("c", None)]
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (
+            {"gold_label": 1, "sentence1": "a", "sentence2": "b"},
+            "field 'gold_label' should be a string, found a number",
+        ),
+        (
+            {"gold_label": "neutral", "sentence1": None, "sentence2": "b"},
+            "field 'sentence1' should be a string, found null",
+        ),
+        (
+            {"gold_label": "neutral", "sentence1": "a", "sentence2": ["b"]},
+            "field 'sentence2' should be a string, found a list",
+        ),
+        (
+            {"gold_label": "neutral", "sentence1": "a", "sentence2": "b", "pairID": None},
+            "field 'pairID' should be a string or an integer, found null",
+        ),
+    ],
+)
+def test_multinli_jsonl_fields_are_type_checked(tmp_path, row, message):
+    """A label that is not a string crashed the data check; a null sentence passed it and crashed the tokenizer."""
+    good = {"gold_label": "neutral", "sentence1": "a", "sentence2": "b"}
+    (tmp_path / "multinli_1.0_train.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(BadInput, match=f"multinli_1.0_train.jsonl: line 2: {message}"):
+        read_mnli_folder(tmp_path, "train")

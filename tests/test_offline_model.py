@@ -196,6 +196,14 @@ def test_folder_is_a_plain_xlm_roberta_checkpoint(folder, hf_model, hf_tokenizer
     assert not list(folder.parent.glob(f".{NAME}.*")), "conversion left temporary folders behind"
 
 
+def test_the_tokenizer_passes_the_check_a_run_makes(folder, hf_tokenizer):
+    """`stilts run` refuses a model folder whose tokenizer does not read text (`check_tokenizer`: one
+    without tokenizer.json reads every word as <unk>); the converted model reads every script of it."""
+    from stilts.modeling import check_tokenizer
+
+    check_tokenizer(hf_tokenizer, str(folder))
+
+
 def test_charsmap_reproduces_every_rule(nano_tokenizer):
     from tokenizers.normalizers import Precompiled
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from stilts.errors import BadInput
-from stilts.readers.multiple_choice import read_commonsenseqa, read_cosmosqa, read_hellaswag
+from stilts.readers.multiple_choice import read_commonsenseqa, read_copa, read_cosmosqa, read_hellaswag, read_siqa
 from stilts.readers.nli_extra import read_anli, read_snli
 from stilts.readers.pairs import read_pawsx, read_qqp
 from stilts.readers.qa import read_squad, read_tydiqa
@@ -311,12 +311,14 @@ def test_hellaswag_int_and_string_labels(tmp_path):
         {"ind": 5, "ctx": "A dog", "endings": ["a", "b", "c", "d"], "label": "3"},
         {"ind": 6, "ctx": "A cat", "endings": ["a", "b", "c", "d"], "label": ""},
     ]
-    path = write(tmp_path, "hellaswag_val.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
-    assert [(e["id"], e["context"], e["label"]) for e in read_hellaswag(path)] == [
-        ("4", "A man", 2),
-        ("5", "A dog", 3),
-        ("6", "A cat", None),
-    ]
+    path = write(tmp_path, "hellaswag_val.jsonl", "\n".join(json.dumps(r) for r in rows[:2]) + "\n")
+    assert [(e["id"], e["context"], e["label"]) for e in read_hellaswag(path)] == [("4", "A man", 2), ("5", "A dog", 3)]
+    path = write(tmp_path, "hellaswag_test.jsonl", json.dumps(rows[2]) + "\n")
+    assert [(e["id"], e["label"]) for e in read_hellaswag(path)] == [("6", None)]
+    # a file is labelled as a whole: the unlabelled row of a labelled file is a bad line, not a wrong answer
+    path = write(tmp_path, "mixed.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(BadInput, match="mixed.jsonl: line 3: no label, but line 1 has one"):
+        read_hellaswag(path)
     rows[0]["label"] = 7
     with pytest.raises(BadInput, match="line 1: label 7 but only 4 choices"):
         read_hellaswag(write(tmp_path, "bad.jsonl", json.dumps(rows[0]) + "\n"))
@@ -354,3 +356,139 @@ def test_bucc_zh_en_sample(shared_data, tmp_path):
     write(tmp_path, "de-en.sample.gold", "de-1\ten-2\n")
     with pytest.raises(BadInput, match="line 1: id 'en-2' is not in de-en.sample.en"):
         read_bucc(tmp_path / "de-en.sample.gold")
+
+
+# ----------------------------------------------------------------------------- every reader
+
+
+def jsonl(*rows) -> str:
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def squad(answer: dict, question_id="q1") -> str:
+    qa = {"id": question_id, "question": "Wo?", "answers": [answer]}
+    return json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "in Berlin", "qas": [qa]}]}]})
+
+
+COPA = {"premise": "p", "choice1": "a", "choice2": "b", "question": "cause", "label": 0}
+CSQA = {"id": "x", "question": "Why?", "choices": {"label": ["A", "B"], "text": ["a", "b"]}, "answerKey": "A"}
+CSQA_ORIGINAL = {"id": "x", "question": {"stem": "Why?", "choices": [{"label": "A", "text": "a"}]}, "answerKey": "A"}
+SIQA = {"context": "c", "question": "q", "answerA": "a", "answerB": "b", "answerC": "c", "correct": "A"}
+
+#: (reader, file name, content, message): a field of the wrong JSON type names the file, line and field
+WRONG_TYPES = [
+    (
+        read_squad,
+        "s.json",
+        squad({"text": "Berlin", "answer_start": True}),
+        "answers[0].answer_start: 'answer_start' should be an integer, found true",
+    ),
+    (
+        read_squad,
+        "s.json",
+        squad({"text": None, "answer_start": 3}),
+        "answers[0].text: 'text' should be a string, found null",
+    ),
+    (
+        read_squad,
+        "s.json",
+        squad({"text": "Berlin", "answer_start": 3}, question_id=None),
+        "qas[0].id: 'id' should be a string or an integer, found null",
+    ),
+    (
+        read_anli,
+        "a.jsonl",
+        jsonl({"uid": None, "context": "c", "hypothesis": "h", "label": "e"}),
+        "line 1: field 'uid' should be a string or an integer, found null",
+    ),
+    (
+        read_anli,
+        "a.jsonl",
+        jsonl({"uid": "1", "context": None, "hypothesis": "h", "label": "e"}),
+        "line 1: field 'context' should be a string, found null",
+    ),
+    (
+        read_hellaswag,
+        "h.jsonl",
+        jsonl({"ctx": None, "endings": ["a"], "label": 0}),
+        "line 1: field 'ctx' should be a string, found null",
+    ),
+    (
+        read_hellaswag,
+        "h.jsonl",
+        jsonl({"ctx": "c", "endings": ["a", None], "label": 0}),
+        "line 1: field 'endings'[1] should be a string, found null",
+    ),
+    (
+        read_hellaswag,
+        "h.jsonl",
+        jsonl({"ind": [1], "ctx": "c", "endings": ["a"], "label": 0}),
+        "line 1: field 'ind' should be a string or an integer, found a list",
+    ),
+    (
+        read_commonsenseqa,
+        "c.jsonl",
+        jsonl({**CSQA, "choices": {"label": ["A", 2], "text": ["a", "b"]}}),
+        "line 1: field 'label'[1] should be a string, found a number",
+    ),
+    (
+        read_commonsenseqa,
+        "c.jsonl",
+        jsonl({**CSQA_ORIGINAL, "question": {"stem": "Why?", "choices": [{"label": "A", "text": None}]}}),
+        "line 1: field 'text' should be a string, found null",
+    ),
+    (
+        read_commonsenseqa,
+        "c.jsonl",
+        jsonl({**CSQA, "answerKey": 0}),
+        "line 1: field 'answerKey' should be a string, found a number",
+    ),
+    (read_copa, "x.jsonl", jsonl({**COPA, "premise": 3}), "line 1: field 'premise' should be a string, found a number"),
+    (read_copa, "x.jsonl", jsonl({**COPA, "label": True}), "line 1: label True is not a choice number"),
+    (read_siqa, "s.jsonl", jsonl({**SIQA, "answerB": None}), "line 1: field 'answerB' should be a string, found null"),
+]
+
+
+@pytest.mark.parametrize("reader, name, content, message", WRONG_TYPES)
+def test_every_field_a_reader_keeps_is_type_checked(tmp_path, reader, name, content, message):
+    """A wrong type is a bad line before any stage runs, not a traceback in the data check or a crash
+    in the tokenizer mid-stage (true is not the integer 1 here, though Python says it is)."""
+    with pytest.raises(BadInput) as error:
+        reader(write(tmp_path, name, content))
+    assert f"{name}: " in str(error.value) and message in str(error.value)
+
+
+COSMOS_HEADER = "id,context,question,answer0,answer1,answer2,answer3,label\n"
+
+#: (reader, file name, content, message): a labelled file with one row without its label
+ONE_ROW_UNLABELLED = [
+    (read_copa, "x.jsonl", jsonl(COPA, {**COPA, "label": -1}), "line 2: no label, but line 1 has one"),
+    (read_copa, "x.jsonl", jsonl({**COPA, "label": -1}, COPA), "line 2: label 0, but line 1 has none"),
+    (
+        read_hellaswag,
+        "h.jsonl",
+        jsonl({"ctx": "c", "endings": ["a"], "label": 0}, {"ctx": "c", "endings": ["a"]}),
+        "line 2: no label, but line 1 has one",
+    ),
+    (read_commonsenseqa, "c.jsonl", jsonl(CSQA, {**CSQA, "answerKey": ""}), "line 2: no answerKey, but line 1 has one"),
+    (
+        read_cosmosqa,
+        "c.csv",
+        COSMOS_HEADER + "1,c,q,a,b,c,d,0\n2,c,q,a,b,c,d,\n",
+        "line 3: no label, but line 2 has one",
+    ),
+    (
+        read_siqa,
+        "s.jsonl",
+        jsonl(SIQA, {k: v for k, v in SIQA.items() if k != "correct"}),
+        "line 2: no 'correct' answer, but line 1 has one",
+    ),
+]
+
+
+@pytest.mark.parametrize("reader, name, content, message", ONE_ROW_UNLABELLED)
+def test_a_file_is_labelled_or_not_as_a_whole(tmp_path, reader, name, content, message):
+    """Readers of formats whose test files come without labels used to decide per row: one missing
+    label made its row unlabelled, scored as a wrong answer."""
+    with pytest.raises(BadInput, match=f"{name}: {message}"):
+        reader(write(tmp_path, name, content))

@@ -14,6 +14,7 @@ from helpers import run_cli
 from stilts.catalog import get_task
 from stilts.errors import BadInput, MissingSplit
 from stilts.featurize import featurize
+from stilts.readers.layout import collecting_notes
 from stilts.tasks.span_qa import (
     CLS_INDEX,
     MAX_ANSWER_TOKENS,
@@ -408,11 +409,97 @@ def test_squad_folders(tmp_path):
         task.read_local(tmp_path, "train", "de")
 
 
+# --- training answers: located, skipped and counted, or refused ----------------------------------
+
+
+def shift_answers(path, question_ids, by: int) -> None:
+    """Move the first answer of ``question_ids`` by ``by`` characters in a SQuAD file, as offsets
+    computed on other texts (another normalisation, a translation) would be."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for article in document["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                if qa["id"] in question_ids:
+                    qa["answers"][0]["answer_start"] += by
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+def test_training_skips_and_counts_the_questions_whose_answer_is_not_at_its_offset(tmp_path, capsys):
+    """As XTREME's preprocessing does ("Could not find answer"), and said once per file; evaluation
+    scores answer texts only, so a dev file keeps every question."""
+    rows = TINY_QA["en"] * 2  # q0..q5
+    for split in ("train", "dev"):
+        shift_answers(write_squad(tmp_path / f"{split}-v1.1.json", rows), {"q1", "q4"}, by=1)
+    task = get_task("squad_v1")
+    with collecting_notes() as notes:
+        examples = task.read_local(tmp_path, "train", "en")
+    assert [e["id"] for e in examples] == ["q0", "q2", "q3", "q5"]
+    assert notes == [
+        f"{tmp_path / 'train-v1.1.json'}: skipped 2 of 6 training questions with no answer at the answer_start "
+        "given (first: question 'q1')"
+    ]
+    assert len(task.read_local(tmp_path, "dev", "en")) == 6
+    # read where nothing collects the notes: the count goes to stderr, never unsaid
+    task.read_local(tmp_path, "train", "en")
+    assert "note: " in capsys.readouterr().err
+
+
+def test_an_empty_or_missing_answer_cannot_be_trained_on_where_every_question_has_one(tmp_path):
+    rows = [("The cat sat.", "Who?", "The cat")] * 3 + [("The cat sat.", "Why?", None)]
+    write_squad(tmp_path / "train-v1.1.json", rows)
+    document = json.loads((tmp_path / "train-v1.1.json").read_text())
+    document["data"][0]["paragraphs"][1]["qas"][0]["answers"][0]["text"] = ""
+    (tmp_path / "train-v1.1.json").write_text(json.dumps(document))
+    with collecting_notes() as notes:
+        assert [e["id"] for e in get_task("squad_v1").read_local(tmp_path, "train", "en")] == ["q0", "q2"]
+    assert "skipped 2 of 4 training questions" in notes[0] and "(first: question 'q1')" in notes[0]
+    # SQuAD v2.0 trains its unanswerable questions on the no-answer position
+    write_squad(tmp_path / "train-v2.0.json", rows, version="2.0")
+    with collecting_notes() as notes:
+        assert len(get_task("squad_v2").read_local(tmp_path, "train", "en")) == 4
+    assert notes == []
+
+
+def test_most_answers_not_at_their_offsets_is_a_bad_file(tmp_path):
+    shift_answers(write_squad(tmp_path / "train-v1.1.json", TINY_QA["en"]), {"q0", "q2"}, by=2)
+    with pytest.raises(
+        BadInput, match=r"train-v1.1.json: 2 of 3 training questions with no answer at the answer_start"
+    ):
+        get_task("squad_v1").read_local(tmp_path, "train", "en")
+
+
+@pytest.mark.parametrize(
+    "by, message",
+    [
+        (-100, r"question 'q1': answer_start -86 is outside the context \(38 characters\)"),
+        (100, r"question 'q1': answer_start 114 is outside the context \(38 characters\)"),
+        (
+            20,
+            r"question 'q1': the answer 'Berlin' at answer_start 34 runs past the end of the context \(38 characters\)",
+        ),
+    ],
+)
+def test_an_answer_outside_its_context_is_a_bad_line_naming_the_question(tmp_path, by, message):
+    shift_answers(write_squad(tmp_path / "train-v1.1.json", TINY_QA["en"]), {"q1"}, by=by)
+    with pytest.raises(BadInput, match=f"train-v1.1.json: {message}"):
+        get_task("squad_v1").read_local(tmp_path, "train", "en")
+
+
+def test_tydiqa_training_skips_and_counts_too(tmp_path):
+    rows = [("Paris is big.", "What?", "Paris", f"english-{n}") for n in range(3)]
+    shift_answers(write_squad(tmp_path / "tydiqa-goldp-v1.1-train.json", rows), {"english-1"}, by=1)
+    with collecting_notes() as notes:
+        assert [e["id"] for e in get_task("tydiqa").read_local(tmp_path, "train", "en")] == ["english-0", "english-2"]
+    assert "skipped 1 of 3 training questions" in notes[0]
+
+
 # --- end to end ----------------------------------------------------------------------------------
 
 
 def test_squad_to_xquad_pipeline_writes_f1_and_exact_match(tmp_path, tiny_model, capsys):
-    write_squad(tmp_path / "squad" / "train-v1.1.json", TINY_QA["en"] * 3)
+    # one training answer not where its offset says: skipped, and said before training and by each stage
+    # that trains on it (the target stage trains XQuAD on SQuAD v1.1)
+    shift_answers(write_squad(tmp_path / "squad" / "train-v1.1.json", TINY_QA["en"] * 3), {"q4"}, by=1)
     write_squad(tmp_path / "squad" / "dev-v1.1.json", TINY_QA["en"])
     for language, rows in TINY_QA.items():
         write_squad(tmp_path / "xquad" / f"xquad.{language}.json", rows)
@@ -431,6 +518,12 @@ def test_squad_to_xquad_pipeline_writes_f1_and_exact_match(tmp_path, tiny_model,
     (tmp_path / "tiny_qa.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     code, stdout, stderr = run_cli(["run", tmp_path / "tiny_qa.yaml", "--output-dir", tmp_path / "out"], capsys)
     assert code == 0, stderr
+    skipped = "train-v1.1.json: skipped 1 of 9 training questions with no answer at the answer_start given"
+    assert [line.split(": ", 1)[0] for line in stdout.splitlines() if skipped in line] == [
+        "data",
+        "  squad_v1",
+        "  xquad",
+    ]
     with open(tmp_path / "out" / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert {(r["split"], r["language"], r["metric"]) for r in rows} == {

@@ -3,6 +3,7 @@ translated data as intermediate task `<task>@<lang>`, and the BLEU check."""
 
 import csv
 import json
+import re
 
 import pytest
 import yaml
@@ -349,6 +350,43 @@ def test_folder_of_another_task_is_refused(tmp_path):
     (tmp_path / "metadata.json").write_text(json.dumps({"task": "mnli", "language": "de"}))
     with pytest.raises(BadInput, match="holds translated 'mnli' data, not 'qqp'"):
         get_task("qqp@de").read_local(tmp_path, "train", "de")
+
+
+@pytest.mark.parametrize(
+    "task, good, bad, message",
+    [
+        (
+            "mnli@de",
+            {"id": "1", "text_a": "a", "text_b": "b", "label": "neutral"},
+            {"id": "2", "text_a": None, "text_b": "b", "label": "neutral"},
+            "line 2: field 'text_a' should be text, found null",
+        ),
+        (
+            "mnli@de",
+            {"id": "1", "text_a": "a", "text_b": "b", "label": "neutral"},
+            {"id": "2", "text_a": "a", "text_b": "b", "label": 1},
+            "line 2: label 1 is not one of entailment, neutral, contradiction",
+        ),
+        (
+            "hellaswag@de",
+            {"id": "1", "context": "c", "choices": ["a", "b"], "label": 0},
+            {"id": "2", "context": "c", "choices": ["a", None], "label": 0},
+            "line 2: field 'choices'[1] should be text, found null",
+        ),
+        (
+            "hellaswag@de",
+            {"id": "1", "context": "c", "choices": ["a", "b"], "label": 0},
+            {"id": "2", "context": "c", "choices": ["a", "b"], "label": True},
+            "line 2: label True is not the index of one of the 2 choices",
+        ),
+    ],
+)
+def test_a_translated_file_is_checked_line_by_line(tmp_path, task, good, bad, message):
+    """A hand-edited or damaged translated set: a null text would pass the data check and crash the
+    tokenizer mid-stage, an unknown label would crash featurizing."""
+    (tmp_path / "train.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(BadInput, match=re.escape(f"train.jsonl: {message}")):
+        get_task(task).read_local(tmp_path, "train", "de")
 
 
 def test_translated_mnli_trains_in_a_pipeline(tmp_path, tiny_nli, tiny_marian, tiny_model, capsys):

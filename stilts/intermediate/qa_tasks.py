@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from stilts.catalog import HubSource, Task, register_task
 from stilts.readers.layout import FileLayout, ignoring_language
-from stilts.readers.qa import read_squad
+from stilts.readers.qa import read_squad, training_questions
 from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_NO_ANSWER, squad_example
 
 
 def squad_folder_reader(version: str) -> FileLayout:
-    """``read_local`` for a folder holding ``{train,dev}-v{version}.json``."""
+    """``read_local`` for a folder holding ``{train,dev}-v{version}.json``; training skips (and counts) the
+    questions whose answer is not where its offset says (`training_questions`)."""
+    unanswerable = version.startswith("2")  # SQuAD v2.0's unanswerable questions train the no-answer position
     return FileLayout(
         f"SQuAD v{version}",
         {split: (f"{split}-v{version}.json",) for split in ("train", "dev")},
         parse=ignoring_language(read_squad),
         split_note="the test set is not public",
         languages=("en",),
+        trainable=lambda examples, path: training_questions(examples, path, unanswerable=unanswerable),
     )
 
 

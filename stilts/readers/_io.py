@@ -62,18 +62,67 @@ def read_jsonl(path) -> Iterator[tuple[int, dict]]:
 
 
 def field(row: dict, key: str, path, line: int, kind: type | tuple[type, ...] | None = None):
-    """``row[key]``, or BadInput naming the file, line and field."""
+    """``row[key]``, or BadInput naming the file, line and field (missing, or not of ``kind``)."""
     if key not in row:
         raise BadInput(f"{path}: line {line}: missing field '{key}'")
     value = row[key]
-    if kind is not None and not isinstance(value, kind):
-        raise BadInput(f"{path}: line {line}: field '{key}' should be {_kind_name(kind)}, found {type(value).__name__}")
+    if kind is not None and not is_kind(value, kind):
+        raise BadInput(f"{path}: line {line}: field '{key}' should be {kind_name(kind)}, found {json_type(value)}")
     return value
 
 
-def _kind_name(kind) -> str:
+def string_list(row: dict, key: str, path, line: int) -> list[str]:
+    """``row[key]``, a list of strings (choices, endings), or BadInput naming the file, line and field."""
+    values = field(row, key, path, line, list)
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise BadInput(f"{path}: line {line}: field '{key}'[{index}] should be a string, found {json_type(value)}")
+    return values
+
+
+def row_id(row: dict, key: str, path, line: int, default: str | None = None) -> str:
+    """The row's id ``row[key]`` (a string or an integer in the file) as a string; ``default`` where the
+    row has none (required when ``default`` is None)."""
+    if default is not None and key not in row:
+        return default
+    return str(field(row, key, path, line, (str, int)))
+
+
+def is_kind(value, kind: type | tuple[type, ...]) -> bool:
+    """``isinstance``, except that true/false is not an int (bool is a subclass of int in Python, so
+    ``"answer_start": true`` would pass as offset 1)."""
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    return isinstance(value, kinds)
+
+
+#: what JSON calls the values a reader may ask for
+_JSON_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def kind_name(kind: type | tuple[type, ...]) -> str:
+    """``(str, int)`` -> "a string or an integer"."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+
+
+def json_type(value) -> str:
+    """How a value read from JSON is named in messages: null, true, a number, a string, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
 # A field written by Python's csv.writer / pandas.to_csv when it contains a quote: wrapped in
@@ -102,6 +151,38 @@ def check_label(label: str, allowed, path, line: int, what: str = "label") -> st
         shown = ", ".join(repr(a) for a in allowed)
         raise BadInput(f"{path}: line {line}: unknown {what} {label!r} (expected one of {shown})")
     return label
+
+
+class WholeFileLabels:
+    """Whether a file is labelled, decided once by its first row; a later row that disagrees is a bad line.
+
+    Test files come without labels (XTREME strips them), so the readers of such formats take a missing
+    label as "unlabelled". Decided row by row, one empty label field in a labelled file would make that
+    row unlabelled, and evaluation would score it as a wrong answer; so a file is labelled or not as a
+    whole, and every reader with optional labels passes each row's label through `agree`.
+    """
+
+    def __init__(self, path, what: str = "label"):
+        self.path = path
+        self.what = what
+        self.first: tuple[int, bool] | None = None  # (line, labelled) of the first row
+
+    def agree(self, label, line: int):
+        """``label`` as given (None: this row has none), once the row agrees with the file's first row."""
+        if self.first is None:
+            self.first = (line, label is not None)
+        first_line, labelled = self.first
+        if labelled and label is None:
+            raise BadInput(
+                f"{self.path}: line {line}: no {self.what}, but line {first_line} has one "
+                f"(a file is labelled on every line or on none)"
+            )
+        if not labelled and label is not None:
+            raise BadInput(
+                f"{self.path}: line {line}: {self.what} {label!r}, but line {first_line} has none "
+                f"(a file is labelled on every line or on none)"
+            )
+        return label
 
 
 def header_tsv(path, required) -> tuple[dict[str, int], Iterator[tuple[int, str]]]:

@@ -9,12 +9,13 @@ TyDiQA's files by language name, ANLI's round folders) call it too.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from stilts.errors import MissingSplit
+from stilts.errors import MissingSplit, Unlabelled
 
 SPLITS = ("train", "dev", "test")
 
@@ -54,6 +55,40 @@ def find_file(folder: Path, names: Iterable[str], what: str) -> Path:
     raise MissingSplit(f"{folder}: no {what} (looked for {', '.join(names)})")
 
 
+def labelled(examples: list[dict], path: Path, field: str = "label", why: str = "") -> list[dict]:
+    """``examples``, or `Unlabelled` when the file has no labels (XTREME strips its test files'):
+    evaluation skips it as missing rather than scoring every answer as wrong, `stilts predict` takes it.
+    The readers decide labelled or not per file (`stilts.readers._io.WholeFileLabels`), so the first
+    example speaks for all."""
+    if examples and examples[0][field] is None:
+        raise Unlabelled(f"{path}: no labels in this file{f' ({why})' if why else ''}", examples)
+    return examples
+
+
+_notes: ContextVar[list[str] | None] = ContextVar("notes", default=None)
+
+
+@contextlib.contextmanager
+def collecting_notes() -> Iterator[list[str]]:
+    """The lines the readers called inside `note`, each once, for the caller to log."""
+    notes: list[str] = []
+    token = _notes.set(notes)
+    try:
+        yield notes
+    finally:
+        _notes.reset(token)
+
+
+def note(line: str) -> None:
+    """Say what a reader left out of a file it read (how many, naming the file), for `collecting_notes`;
+    without a collector the line goes to stderr: nothing is left out unsaid."""
+    notes = _notes.get()
+    if notes is None:
+        print(f"note: {line}", file=sys.stderr)
+    elif line not in notes:
+        notes.append(line)
+
+
 def ignoring_language(reader: Callable[[Path], list[dict]]) -> Parser:
     """A parser from a reader of one file whose content does not depend on the language asked for."""
 
@@ -88,6 +123,9 @@ class FileLayout:
     split_note: str = ""
     #: the only languages the files hold (an English-only data set); empty: any language
     languages: tuple[str, ...] = ()
+    #: (examples of a train file, its path) -> those a model can be trained on, where training needs
+    #: more of them than evaluation (SQuAD: an answer at its offset, `stilts.readers.qa.training_questions`)
+    trainable: Callable[[list[dict], Path], list[dict]] | None = None
 
     def __call__(self, folder: Path, split: str, language: str | None = None) -> list[dict]:
         folder = Path(folder)
@@ -98,7 +136,9 @@ class FileLayout:
             raise MissingSplit(
                 f"{folder}: {self.what or 'the data set'} has no {split} split ({_and_list(self.files)} only{note})"
             )
-        return self.parse(find_file(folder, self.names(split, language), self.describe(split, language)), language)
+        path = find_file(folder, self.names(split, language), self.describe(split, language))
+        examples = self.parse(path, language)
+        return self.trainable(examples, path) if split == "train" and self.trainable else examples
 
     def names(self, split: str, language: str | None) -> list[str]:
         return [pattern.format(language=language) for pattern in self.files[split]]

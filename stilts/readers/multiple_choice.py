@@ -15,7 +15,9 @@ the right choice, or None in test files without answers. What ``context`` holds:
 The label formats differ (docs/tasks.md): HellaSwag an int in the release and a string on the Hub,
 Cosmos QA an int, CommonsenseQA a letter mapped with ``choices.label.index(answerKey)``, COPA/XCOPA an
 int (0 = ``choice1``), Social IQa a letter ``A``-``C`` in v1.4's ``correct`` field or a 1-based number
-``1``-``3`` in the leaderboard release's separate ``*-labels.lst`` file and on the Hub.
+``1``-``3`` in the leaderboard release's separate ``*-labels.lst`` file and on the Hub. A file is
+labelled on every line or on none (`WholeFileLabels`): a row without a label in a labelled file is a bad
+line, not a question scored as wrong.
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ import csv
 import io
 
 from stilts.errors import BadInput, Unlabelled
-from stilts.readers._io import as_path, field, numbered_lines, read_jsonl, read_text
+from stilts.readers._io import (
+    WholeFileLabels,
+    as_path,
+    field,
+    numbered_lines,
+    read_jsonl,
+    read_text,
+    row_id,
+    string_list,
+)
 
 
 def _choice_index(raw, n_choices: int, path, line: int) -> int | None:
@@ -43,16 +54,15 @@ def read_hellaswag(path) -> list[dict]:
     """HellaSwag ``hellaswag_{train,val,test}.jsonl`` (label int) or a Hub export (label string)."""
     path = as_path(path)
     examples = []
+    labels = WholeFileLabels(path)
     for number, row in read_jsonl(path):
-        endings = field(row, "endings", path, number, list)
-        if not all(isinstance(e, str) for e in endings):
-            raise BadInput(f"{path}: line {number}: 'endings' should be a list of strings")
+        endings = string_list(row, "endings", path, number)
         examples.append(
             {
-                "id": str(row.get("ind", f"{path.stem}:{number}")),
+                "id": row_id(row, "ind", path, number, default=f"{path.stem}:{number}"),
                 "context": field(row, "ctx", path, number, str),
                 "choices": endings,
-                "label": _choice_index(row.get("label"), len(endings), path, number),
+                "label": labels.agree(_choice_index(row.get("label"), len(endings), path, number), number),
             }
         )
     return examples
@@ -75,6 +85,7 @@ def read_cosmosqa(path) -> list[dict]:
         raise BadInput(f"{path}: line 1: missing column(s) {', '.join(missing)}")
     column = {name: header.index(name) for name in header}
     examples = []
+    labels = WholeFileLabels(path)
     start = reader.line_num + 1  # a record may span lines: name the line it starts on
     try:
         for row in reader:
@@ -89,7 +100,7 @@ def read_cosmosqa(path) -> list[dict]:
                     "id": row[column["id"]],
                     "context": row[column["context"]] + " " + row[column["question"]],
                     "choices": [row[column[f"answer{i}"]] for i in range(4)],
-                    "label": _choice_index(label, 4, path, number),
+                    "label": labels.agree(_choice_index(label, 4, path, number), number),
                 }
             )
     except csv.Error as error:
@@ -103,31 +114,31 @@ def read_commonsenseqa(path) -> list[dict]:
     {"label": [...], "text": [...]}, "answerKey"}``), told apart per line as jiant does."""
     path = as_path(path)
     examples = []
+    labels = WholeFileLabels(path, "answerKey")
     for number, row in read_jsonl(path):
         question = field(row, "question", path, number, (dict, str))
         if isinstance(question, dict):  # original release
             stem = field(question, "stem", path, number, str)
             choices = field(question, "choices", path, number, list)
-            try:
-                letters = [c["label"] for c in choices]
-                texts = [c["text"] for c in choices]
-            except (KeyError, TypeError):
-                raise BadInput(
-                    f"{path}: line {number}: question.choices should be [{{'label', 'text'}}, ...]"
-                ) from None
+            if not all(isinstance(choice, dict) for choice in choices):
+                raise BadInput(f"{path}: line {number}: question.choices should be [{{'label', 'text'}}, ...]")
+            letters = [field(choice, "label", path, number, str) for choice in choices]
+            texts = [field(choice, "text", path, number, str) for choice in choices]
         else:  # Hugging Face datasets schema
             stem = question
             choices = field(row, "choices", path, number, dict)
-            letters = field(choices, "label", path, number, list)
-            texts = field(choices, "text", path, number, list)
+            letters = string_list(choices, "label", path, number)
+            texts = string_list(choices, "text", path, number)
         if len(letters) != len(texts):
             raise BadInput(f"{path}: line {number}: {len(letters)} choice labels for {len(texts)} texts")
-        answer = row.get("answerKey") or None
+        # absent or "": an unlabelled (test) question
+        raw_answer = field(row, "answerKey", path, number, str) if "answerKey" in row else ""
+        answer = labels.agree(raw_answer or None, number)
         if answer is not None and answer not in letters:
             raise BadInput(f"{path}: line {number}: answerKey {answer!r} is not one of the choice labels {letters}")
         examples.append(
             {
-                "id": str(field(row, "id", path, number)),
+                "id": row_id(row, "id", path, number),
                 "context": stem,
                 "choices": texts,
                 "label": letters.index(answer) if answer is not None else None,
@@ -172,6 +183,7 @@ def read_copa(path) -> list[dict]:
     0 (choice1) or 1 (choice2), absent or -1 when unlabelled. XCOPA's ``changed`` flag is not kept."""
     path = as_path(path)
     examples = []
+    labels = WholeFileLabels(path)
     for number, row in read_jsonl(path):
         premise = field(row, "premise", path, number, str)
         choices = [field(row, key, path, number, str) for key in COPA_CHOICES]
@@ -180,10 +192,10 @@ def read_copa(path) -> list[dict]:
             raise BadInput(f"{path}: line {number}: question {question!r} is neither 'cause' nor 'effect'")
         examples.append(
             {
-                "id": str(row.get("idx", f"{path.stem}:{number}")),
+                "id": row_id(row, "idx", path, number, default=f"{path.stem}:{number}"),
                 "context": copa_context(premise, question),
                 "choices": choices,
-                "label": _choice_index(row.get("label"), len(choices), path, number),
+                "label": labels.agree(_choice_index(row.get("label"), len(choices), path, number), number),
             }
         )
     return examples
@@ -250,12 +262,13 @@ def read_siqa(path) -> list[dict]:
     if labels is not None and len(labels) != len(rows):
         raise BadInput(f"{labels_path}: {len(labels)} labels for the {len(rows)} questions of {path.name}")
     examples = []
+    inline = WholeFileLabels(path, "'correct' answer")  # v1.4's answers, on every line or none
     for index, (number, row) in enumerate(rows):
         context = field(row, "context", path, number, str)
         question = field(row, "question", path, number, str)
         choices = [field(row, key, path, number, str) for key in SIQA_ANSWERS]
-        if "correct" in row:
-            letter = row["correct"]
+        letter = inline.agree(row.get("correct"), number)
+        if letter is not None:
             if letter not in SIQA_LETTERS:
                 raise BadInput(f"{path}: line {number}: 'correct' is {letter!r}, not one of A, B, C")
             label: int | None = SIQA_LETTERS.index(letter)

@@ -23,8 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from stilts.errors import BadInput, MissingSplit
-from stilts.readers._io import header_tsv, numbered_lines, read_jsonl, tsv_cells
-from stilts.readers.layout import SPLITS, FileLayout, find_file
+from stilts.readers._io import WholeFileLabels, field, header_tsv, numbered_lines, read_jsonl, row_id, tsv_cells
+from stilts.readers.layout import SPLITS, FileLayout, find_file, labelled
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 _LABEL_ALIASES = {"contradictory": "contradiction"}
@@ -41,13 +41,12 @@ def _label(raw: str, path: Path, line: int) -> str:
 def read_multinli_jsonl(path: Path) -> list[dict]:
     examples = []
     for number, row in read_jsonl(path):
-        try:
-            raw_label, premise, hypothesis = row["gold_label"], row["sentence1"], row["sentence2"]
-        except KeyError as error:
-            raise BadInput(f"{path}: line {number}: missing field {error.args[0]}") from None
+        raw_label = field(row, "gold_label", path, number, str)
+        premise = field(row, "sentence1", path, number, str)
+        hypothesis = field(row, "sentence2", path, number, str)
         if raw_label == NO_GOLD_LABEL:
             continue
-        example_id = str(row.get("pairID", f"{path.name}:{number}"))
+        example_id = row_id(row, "pairID", path, number, default=f"{path.name}:{number}")
         examples.append(
             {"id": example_id, "text_a": premise, "text_b": hypothesis, "label": _label(raw_label, path, number)}
         )
@@ -99,9 +98,11 @@ def read_xnli_original_tsv(path: Path, language: str) -> list[dict]:
 
 def read_xtreme_nli_tsv(path: Path) -> list[dict]:
     """XTREME per-language files: premise, hypothesis, label; no header. The test files XTREME hands out
-    have no labels (two fields on every line, or an empty third): their ``label`` is None."""
+    have no labels (two fields on every line, or an empty third): their ``label`` is None. A file is
+    labelled or not as a whole (`WholeFileLabels`): one empty label in a labelled file is a bad line."""
     examples = []
     width = 0  # the first line's: 3 with labels, 2 without
+    labels = WholeFileLabels(path)
     for number, line in numbered_lines(path):
         if not line.strip():
             continue
@@ -113,13 +114,13 @@ def read_xtreme_nli_tsv(path: Path) -> list[dict]:
             raise BadInput(
                 f"{path}: line {number}: expected {width} tab-separated fields ({fields}), found {len(cells)}"
             )
-        labelled = width == 3 and cells[2].strip()
+        label = labels.agree(cells[2] if width == 3 and cells[2].strip() else None, number)
         examples.append(
             {
                 "id": f"{path.stem}:{number}",
                 "text_a": cells[0],
                 "text_b": cells[1],
-                "label": _label(cells[2], path, number) if labelled else None,
+                "label": None if label is None else _label(label, path, number),
             }
         )
     return examples
@@ -166,7 +167,14 @@ def read_xnli_file(path: Path, language: str) -> list[dict]:
     return read_xtreme_nli_tsv(path)
 
 
+def read_labelled_xnli_file(path: Path, language: str) -> list[dict]:
+    """`read_xnli_file`; a file without labels (XTREME's test files) is `Unlabelled`: evaluation skips it."""
+    return labelled(read_xnli_file(path, language), path, why="XTREME strips them from its test files")
+
+
 #: XNLI dev/test for one language from XTREME's per-language files or an XNLI-1.0 folder
 read_xnli_folder = FileLayout(
-    "XNLI", {split: (f"{split}-{{language}}.tsv", f"xnli.{split}.tsv") for split in SPLITS}, parse=read_xnli_file
+    "XNLI",
+    {split: (f"{split}-{{language}}.tsv", f"xnli.{split}.tsv") for split in SPLITS},
+    parse=read_labelled_xnli_file,
 )

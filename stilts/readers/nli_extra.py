@@ -7,7 +7,7 @@ the label order shared by the Hub's SNLI, MNLI and ANLI (docs/tasks.md, ANLI+ no
 from __future__ import annotations
 
 from stilts.errors import BadInput
-from stilts.readers._io import as_path, check_label, field, header_tsv, read_jsonl
+from stilts.readers._io import as_path, check_label, field, header_tsv, read_jsonl, row_id
 from stilts.readers.nli import NLI_LABELS
 
 _ANLI_LABELS = {"e": "entailment", "n": "neutral", "c": "contradiction"}
@@ -24,7 +24,7 @@ def read_anli(path) -> list[dict]:
         check_label(raw, tuple(_ANLI_LABELS), path, number)
         examples.append(
             {
-                "id": str(field(row, "uid", path, number)),
+                "id": row_id(row, "uid", path, number),
                 "text_a": field(row, "context", path, number, str),
                 "text_b": field(row, "hypothesis", path, number, str),
                 "label": _ANLI_LABELS[raw],

@@ -7,12 +7,26 @@ All of them share the SQuAD v1.1 layout
 SQuAD v2.0 unanswerable questions (``is_impossible``) have empty answer lists, as on the Hub;
 ``plausible_answers`` are not answers and are dropped. Ids are not checked for uniqueness: XTREME's
 per-language TyDiQA train files keep only the last ``-`` part of each id, which repeats.
+
+Answers. Every field is type-checked (``answer_start`` an integer, not true/false). Evaluation scores the
+answer texts only, so `read_squad` keeps the answers of dev and test files as they are. Training reads
+the character span ``answer_start`` .. ``answer_start + len(text)`` of each question's first answer
+(`stilts.tasks.span_qa`), so a training file goes through `training_questions`:
+
+- an answer whose span is not inside its context (a negative ``answer_start``, or one past the end)
+  is a bad line naming the file and the question id: such a file is damaged, not noisy;
+- a question whose first answer cannot be located, its text not at ``answer_start`` (or empty), or
+  that has no answer where every question has one (SQuAD v1.1, TyDiQA-GoldP), is skipped, as XTREME's
+  preprocessing skips it (transformers' ``squad_convert_examples_to_features``: "Could not find
+  answer"), and counted: a note per file says how many (`stilts.readers.layout.note`). When more than
+  half of a file's questions are skipped the file is refused: its offsets do not belong to its texts.
 """
 
 from __future__ import annotations
 
 from stilts.errors import BadInput
-from stilts.readers._io import as_path, read_json
+from stilts.readers._io import as_path, is_kind, json_type, kind_name, read_json
+from stilts.readers.layout import note
 
 # TyDiQA ids start with the language's English name: "english-1234...". XTREME's per-language
 # files (tydiqa.goldp.xx.train.json) have the prefix cut off already. Id prefix -> language code.
@@ -30,9 +44,8 @@ TYDIQA_ID_PREFIXES = {
 
 
 def _expect(value, kind, path, where: str, what: str):
-    if not isinstance(value, kind):
-        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise BadInput(f"{path}: {where}: {what} should be {expected}, found {type(value).__name__}")
+    if not is_kind(value, kind):
+        raise BadInput(f"{path}: {where}: {what} should be {kind_name(kind)}, found {json_type(value)}")
     return value
 
 
@@ -73,6 +86,42 @@ def read_squad(path) -> list[dict]:
                     }
                 )
     return examples
+
+
+#: a training file with more than this share of its questions skipped is refused
+MAX_SKIPPED_SHARE = 0.5
+
+
+def training_questions(examples: list[dict], path, *, unanswerable: bool = False) -> list[dict]:
+    """The questions of a SQuAD-format training file that a model can be trained on (module docstring:
+    bad offsets are a BadInput, unlocatable answers are skipped and counted). ``unanswerable``: the file
+    may hold questions without an answer (SQuAD v2.0), which train the no-answer position."""
+    path = as_path(path)
+    kept, skipped = [], []
+    for example in examples:
+        context, answers = example["context"], example["answers"]
+        for text, start in zip(answers["text"], answers["answer_start"]):
+            where = f"{path}: question '{example['id']}'"
+            if not 0 <= start <= len(context):
+                raise BadInput(f"{where}: answer_start {start} is outside the context ({len(context)} characters)")
+            if start + len(text) > len(context):
+                raise BadInput(
+                    f"{where}: the answer {text!r} at answer_start {start} runs past the end of the context "
+                    f"({len(context)} characters)"
+                )
+        if answers["text"]:
+            text, start = answers["text"][0], answers["answer_start"][0]
+            located = bool(text) and context[start : start + len(text)] == text
+        else:
+            located = unanswerable
+        (kept if located else skipped).append(example)
+    if not skipped:
+        return kept
+    what = f"training questions with no answer at the answer_start given (first: question '{skipped[0]['id']}')"
+    if len(skipped) > MAX_SKIPPED_SHARE * len(examples):
+        raise BadInput(f"{path}: {len(skipped)} of {len(examples)} {what}: are the offsets those of other texts?")
+    note(f"{path}: skipped {len(skipped)} of {len(examples)} {what}")
+    return kept
 
 
 def tydiqa_language(question_id: str) -> str | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stilts.errors import BadInput
-from stilts.readers._io import as_path, check_label, numbered_lines
+from stilts.readers._io import WholeFileLabels, as_path, check_label, numbered_lines
 
 UPOS_TAGS = (
     "ADJ",
@@ -202,11 +202,13 @@ def read_conllu_upos(path, language: str | None = None) -> list[dict]:
 
 def _read_columns(path: Path, split_line, labels) -> list[dict]:
     """Sentences from one-token-per-line files with blank lines between sentences. ``split_line`` gives
-    (token, tag), the tag None for an unlabelled file's token-only lines: its sentences' ``tags`` are None."""
+    (token, tag), the tag None for an unlabelled file's token-only lines: its sentences' ``tags`` are None.
+    A file is tagged on every token line or on none (`WholeFileLabels`)."""
     examples = []
     tokens: list[str] = []
     tags: list[str | None] = []
     first_line = 0
+    tagged = WholeFileLabels(path, "tag")
 
     def sentence() -> dict:
         return {"id": f"{path.stem}:{first_line}", "tokens": tokens, "tags": None if tags[0] is None else tags}
@@ -220,6 +222,7 @@ def _read_columns(path: Path, split_line, labels) -> list[dict]:
         if line.startswith("-DOCSTART-"):
             continue
         token, tag = split_line(line, number)
+        tag = tagged.agree(tag, number)
         if labels is not None and tag is not None:
             check_label(tag, labels, path, number, "tag")
         if not tokens:

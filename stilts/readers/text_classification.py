@@ -15,9 +15,15 @@ def read_label_text_tsv(path: Path, labels: tuple[str, ...]) -> list[dict]:
     for number, line in numbered_lines(path):
         if not line.strip():
             continue
-        label, sep, text = line.partition("\t")
-        if not sep or not text.strip():
-            raise BadInput(f"{path}: line {number}: expected 'label<TAB>text'")
+        cells = line.split("\t")
+        # a second tab would otherwise end up inside the text, unnoticed
+        if len(cells) != 2:
+            raise BadInput(
+                f"{path}: line {number}: expected 'label<TAB>text', found {len(cells)} tab-separated field(s)"
+            )
+        label, text = cells
+        if not text.strip():
+            raise BadInput(f"{path}: line {number}: expected 'label<TAB>text', found no text")
         if label not in labels:
             raise BadInput(f"{path}: line {number}: label '{label}' is not one of {', '.join(labels)}")
         examples.append({"id": f"{path.stem}:{number}", "text_a": text, "text_b": None, "label": label})

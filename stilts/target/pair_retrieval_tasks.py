@@ -12,7 +12,7 @@ from pathlib import Path
 from stilts.catalog import HubSource, Parallel, Task, register_task
 from stilts.errors import MissingSplit, Unlabelled
 from stilts.names import BUCC_LANGUAGES, PAWSX_LANGUAGES, TATOEBA_LANGUAGES
-from stilts.readers.layout import FileLayout, find_file, note_file_read
+from stilts.readers.layout import FileLayout, find_file, labelled, note_file_read
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
 from stilts.tasks.classification import CLASSIFICATION
@@ -27,10 +27,7 @@ _PAWSX_ORIGINAL_FILES = {"train": "train.tsv", "dev": "dev_2k.tsv", "test": "tes
 
 def read_labelled_pawsx(path: Path, language: str | None = None) -> list[dict]:
     """XTREME strips the labels of its test files; such a file counts as missing, so evaluation skips it."""
-    examples = read_pawsx(path)
-    if examples and examples[0]["label"] is None:
-        raise Unlabelled(f"{path}: no labels (XTREME strips them from its test files)", examples)
-    return examples
+    return labelled(read_pawsx(path), path, why="XTREME strips them from its test files")
 
 
 #: PAWS-X for one split and language from XTREME's ``{split}-{lang}.tsv`` files or the original

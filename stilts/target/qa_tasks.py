@@ -21,7 +21,7 @@ from stilts.catalog import HubSource, Parallel, Task, register_task
 from stilts.errors import BadInput, MissingSplit, Unlabelled
 from stilts.names import MLQA_LANGUAGES, TYDIQA_LANGUAGES, XQUAD_LANGUAGES
 from stilts.readers.layout import FileLayout, find_file
-from stilts.readers.qa import TYDIQA_ID_PREFIXES, read_squad, read_tydiqa, tydiqa_language
+from stilts.readers.qa import TYDIQA_ID_PREFIXES, read_squad, read_tydiqa, training_questions, tydiqa_language
 from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_MLQA, squad_example
 
 TYDIQA_NAMES = {code: name for name, code in TYDIQA_ID_PREFIXES.items()}
@@ -169,7 +169,7 @@ def read_tydiqa_folder(folder: Path, split: str, language: str) -> list[dict]:
     examples = read_tydiqa(path, language)
     if not examples:
         raise MissingSplit(f"{path}: no '{language}' questions")
-    return examples if split == "train" else _answered(examples, path)
+    return training_questions(examples, path) if split == "train" else _answered(examples, path)
 
 
 class _TydiqaHubLanguage:

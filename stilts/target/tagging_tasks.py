@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
-from stilts.errors import MissingSplit, Unlabelled
+from stilts.errors import MissingSplit
 from stilts.names import PANX_LANGUAGES, UDPOS_LANGUAGES
-from stilts.readers.layout import SPLITS, FileLayout, note_file_read
+from stilts.readers.layout import SPLITS, FileLayout, labelled, note_file_read
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conllu_upos, read_panx
 from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
 
@@ -124,10 +124,7 @@ UDPOS = register_task(
 def read_tagged_panx(path: Path, language: str) -> list[dict]:
     """A PAN-X file; one without tags (XTREME blanks the test labels) counts as missing, so evaluation
     skips it."""
-    examples = read_panx(path, language)
-    if examples and examples[0]["tags"] is None:
-        raise Unlabelled(f"{path}: no NER tags in this file (XTREME releases its test files unlabelled)", examples)
-    return examples
+    return labelled(read_panx(path, language), path, "tags", why="XTREME releases its test files unlabelled")
 
 
 #: PAN-X from XTREME's ``{split}-{lang}.tsv`` files or the original Rahimi et al. release with each

@@ -27,7 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Task, register_task
-from stilts.errors import MissingSplit, Unlabelled
+from stilts.errors import MissingSplit
 from stilts.names import (
     MLQA_LANGUAGES,
     XGLUE_NC_LANGUAGES,
@@ -40,7 +40,7 @@ from stilts.names import (
     XGLUE_WPR_LANGUAGES,
     XNLI_LANGUAGES,
 )
-from stilts.readers.layout import SPLITS, FileLayout
+from stilts.readers.layout import SPLITS, FileLayout, labelled
 from stilts.readers.nli import NLI_LABELS, read_xnli_file, read_xnli_mt_tsv
 from stilts.readers.pairs import PAWSX_LABELS
 from stilts.readers.tagging import UPOS_TAGS
@@ -96,20 +96,12 @@ def _names(task: str, pattern: str) -> tuple[str, str]:
     return (pattern, f"{XGLUE_SUBMISSION_FOLDERS[task]}/{pattern}")
 
 
-def _unlabelled_is_missing(examples: list[dict], path: Path, field: str) -> list[dict]:
-    """A file without labels (a test file stripped of them) is `Unlabelled`: evaluation skips it, `stilts
-    predict` takes it."""
-    if examples and examples[0][field] is None:
-        raise Unlabelled(f"{path}: no labels in this file", examples)
-    return examples
-
-
 # --------------------------------------------------------------------------- NER, POS
 
 
 def _tagging_layout(task: str, what: str, labels: tuple[str, ...]) -> FileLayout:
     def parse(path: Path, language: str | None) -> list[dict]:
-        return _unlabelled_is_missing(read_xglue_tagging(path, labels), path, "tags")
+        return labelled(read_xglue_tagging(path, labels), path, "tags")
 
     return FileLayout(what, {split: _names(task, f"{{language}}.{split}") for split in SPLITS}, parse=parse)
 
@@ -161,7 +153,7 @@ def _tsv_layout(task: str, spec: XglueTsv) -> FileLayout:
     key = spec.what.lower()
 
     def parse(path: Path, language: str | None) -> list[dict]:
-        return _unlabelled_is_missing(spec.read(path), path, "label")
+        return labelled(spec.read(path), path, "label")
 
     return FileLayout(
         f"XGLUE {spec.what}",
@@ -289,7 +281,7 @@ XGLUE_MLQA = register_task(
 def _read_xglue_xnli(path: Path, language: str | None) -> list[dict]:
     if path.name.startswith("multinli.train."):  # XNLI-MT's MultiNLI translation, header premise hypo label
         return read_xnli_mt_tsv(path)
-    return _unlabelled_is_missing(read_xnli_file(path, language or ""), path, "label")
+    return labelled(read_xnli_file(path, language or ""), path, "label")
 
 
 #: XGLUE's XNLI folder: XNLI-MT's ``multinli.train.en.tsv`` and per-language ``{lang}.{dev,test}``

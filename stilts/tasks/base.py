@@ -28,10 +28,37 @@ class TaskFormat:
     name: str = ""
     #: fields of an example that hold text (what `translate` translates); the rest are kept as is
     text_fields: tuple[str, ...] = ()
+    #: the text fields an example may leave None (a single-sentence task's ``text_b``)
+    optional_text_fields: tuple[str, ...] = ()
     #: whether the task needs a trained head (retrieval does not)
     trains: bool = True
     #: maximum sequence length when a stage does not set one
     default_max_length: int = defaults.MAX_SEQ_LENGTH
+
+    def example_problem(self, example: dict, task: Task) -> str | None:
+        """What is wrong with one example that no release-file reader checked, or None: the lines of a
+        file in the task's own schema (`stilts translate` output, `stilts.translate.dataset`) and the
+        rows the Hub serves (`stilts.data`). Every text field must hold a string (or a list of them:
+        choices; None where `optional_text_fields` allows), and the format checks its label
+        (`label_problem`): a null sentence would otherwise pass the data check and crash the tokenizer
+        mid-stage."""
+        from stilts.readers._io import json_type
+
+        for name in self.text_fields:
+            value = example.get(name)
+            if value is None and name in self.optional_text_fields:
+                continue
+            if isinstance(value, list):
+                wrong = next((index for index, item in enumerate(value) if not isinstance(item, str)), None)
+                if wrong is not None:
+                    return f"field '{name}'[{wrong}] should be text, found {json_type(value[wrong])}"
+            elif not isinstance(value, str):
+                return f"field '{name}' should be text, found {json_type(value)}"
+        return self.label_problem(example, task)
+
+    def label_problem(self, example: dict, task: Task) -> str | None:
+        """What is wrong with the label of an example in the task's own schema (`example_problem`)."""
+        return None
 
     def featurize(self, examples: dict[str, list], tokenizer, task: Task, max_length: int) -> dict[str, list]:
         """Tokenize a batch of examples (columns -> lists) into features (columns -> lists)."""

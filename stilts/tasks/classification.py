@@ -19,6 +19,13 @@ class Classification(TaskFormat):
 
     name = "classification"
     text_fields = ("text_a", "text_b")
+    optional_text_fields = ("text_b",)
+
+    def label_problem(self, example, task):
+        label = example.get("label")
+        if label is not None and label not in task.labels:
+            return f"label {label!r} is not one of {', '.join(task.labels)}"
+        return None
 
     def featurize(self, examples, tokenizer, task, max_length):
         pair = examples.get("text_b") is not None and examples["text_b"][0] is not None

@@ -34,6 +34,12 @@ class MultipleChoice(TaskFormat):
     text_fields = ("context", "choices")
     default_max_length = MULTIPLE_CHOICE_MAX_LENGTH
 
+    def label_problem(self, example, task):
+        label, choices = example.get("label"), example["choices"]
+        if label is not None and (isinstance(label, bool) or not isinstance(label, int) or label >= len(choices)):
+            return f"label {label!r} is not the index of one of the {len(choices)} choices"
+        return None
+
     def featurize(self, examples, tokenizer, task, max_length):
         contexts, endings, sizes = [], [], []
         for context, choices in zip(examples["context"], examples["choices"]):

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from stilts.artifacts import write_json_atomic, write_text_atomic
+from stilts.catalog import Task
 from stilts.errors import BadInput
 from stilts.readers._io import read_json, read_jsonl
 from stilts.readers.layout import note_file_read
@@ -55,16 +56,23 @@ def write_split(folder: Path, split: str, examples: list[dict], *, task: str, la
     return split_file(folder, split)
 
 
-def read_translated_split(folder: Path, split: str, task: str) -> list[dict] | None:
+def read_translated_split(folder: Path, split: str, task: Task) -> list[dict] | None:
     """The examples of ``{split}.jsonl`` in ``folder``, or None when the folder has no such file.
-    A folder whose metadata names another task is refused (it was given under the wrong name)."""
+    A folder whose metadata names another task is refused (it was given under the wrong name); each
+    line must be an example of the task's schema (`TaskFormat.example_problem`)."""
     path = split_file(folder, split)
     if not path.is_file():
         return None
     source_task = read_metadata(folder).get("task")
-    if source_task is not None and source_task != task:
+    if source_task is not None and source_task != task.name:
         raise BadInput(
-            f"{Path(folder) / METADATA}: task: this folder holds translated '{source_task}' data, not '{task}'"
+            f"{Path(folder) / METADATA}: task: this folder holds translated '{source_task}' data, not '{task.name}'"
         )
     note_file_read(path)
-    return [example for _, example in read_jsonl(path)]
+    examples = []
+    for number, example in read_jsonl(path):
+        problem = task.format.example_problem(example, task)
+        if problem is not None:
+            raise BadInput(f"{path}: line {number}: {problem}")
+        examples.append(example)
+    return examples

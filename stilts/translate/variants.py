@@ -57,7 +57,7 @@ def _read_translated(base: Task, language: str, folder: Path, split: str, reques
     name = f"{base.name}{TRANSLATED_MARK}{language}"
     if requested != language:
         raise MissingSplit(f"{folder}: {name} has only '{language}' data, not '{requested}'")
-    examples = read_translated_split(folder, split, base.name)
+    examples = read_translated_split(folder, split, base)
     if examples is not None:
         return examples
     if base.read_local is None:
