@@ -132,3 +132,18 @@ def test_multinli_jsonl_fields_are_type_checked(tmp_path, row, message):
     (tmp_path / "multinli_1.0_train.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
     with pytest.raises(BadInput, match=f"multinli_1.0_train.jsonl: line 2: {message}"):
         read_mnli_folder(tmp_path, "train")
+
+
+@pytest.mark.parametrize("name", ["xnli", "xglue_xnli", "mnli", "snli"])
+def test_a_hub_nli_row_without_gold_is_dropped_not_read_as_the_last_class(name):
+    """The Hub marks a row without a gold label with -1; as a list index that is the last class
+    (contradiction), so an unlabelled row was scored as if its gold were contradiction."""
+    from stilts.catalog import get_task
+    from stilts.errors import BadInput
+
+    to_example = get_task(name).hub.to_example
+    row = {"premise": "p", "hypothesis": "h", "idx": 0, "uid": "u"}
+    assert to_example({**row, "label": 2})["label"] == "contradiction"
+    assert to_example({**row, "label": -1}) is None
+    with pytest.raises(BadInput, match="unknown label 3"):
+        to_example({**row, "label": 3})

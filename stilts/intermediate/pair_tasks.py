@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stilts.catalog import HubSource, Task, register_task
 from stilts.errors import MissingSplit
+from stilts.readers._io import hub_label
 from stilts.readers.layout import SPLITS, FileLayout, find_file, ignoring_language
 from stilts.readers.nli import NLI_LABELS, read_mnli_folder
 from stilts.readers.nli_extra import read_anli, read_snli
@@ -21,14 +22,11 @@ ANLI_ROUNDS = (1, 2, 3)
 
 
 def _glue_nli_row(row: dict) -> dict | None:
-    if row["label"] < 0:  # GLUE's unlabelled test rows
+    # the Hub's order is entailment, neutral, contradiction; GLUE's test rows have no label (-1)
+    label = hub_label(row["label"], NLI_LABELS)
+    if label is None:
         return None
-    return {
-        "id": str(row["idx"]),
-        "text_a": row["premise"],
-        "text_b": row["hypothesis"],
-        "label": NLI_LABELS[row["label"]],
-    }  # the Hub's order is entailment, neutral, contradiction
+    return {"id": str(row["idx"]), "text_a": row["premise"], "text_b": row["hypothesis"], "label": label}
 
 
 MNLI = register_task(
@@ -113,14 +111,10 @@ read_snli_folder = FileLayout(
 
 def _nli_row(row: dict) -> dict | None:
     """SNLI and ANLI on the Hub share MNLI's order (entailment, neutral, contradiction); -1 = no gold."""
-    if row["label"] < 0:
+    label = hub_label(row["label"], NLI_LABELS)
+    if label is None:
         return None
-    return {
-        "id": str(row.get("uid", "")),
-        "text_a": row["premise"],
-        "text_b": row["hypothesis"],
-        "label": NLI_LABELS[row["label"]],
-    }
+    return {"id": str(row.get("uid", "")), "text_a": row["premise"], "text_b": row["hypothesis"], "label": label}
 
 
 SNLI = register_task(

@@ -165,20 +165,3 @@ WPR = XglueTsv(
 )
 #: QA Matching: question and passage -> 1 if the passage answers it
 QAM = XglueTsv("QAM", ("question", "answer"), QAM_LABELS, lambda cells: (cells[0], cells[1]))
-
-
-def hub_label(value, labels: Sequence[str], hub_names: Sequence[str] | None = None, what: str = "label") -> str | None:
-    """A Hub label as the files' name: a ClassLabel id indexes the Hub's order (which ``labels``
-    follow); a string is one of ``hub_names`` (the Hub's names, where they differ from the files') or
-    of ``labels``. -1 or None (no label) -> None."""
-    if value is None or (isinstance(value, int) and value < 0):
-        return None
-    if isinstance(value, int) and value < len(labels):
-        return labels[value]
-    if hub_names is not None and value in hub_names:
-        return labels[list(hub_names).index(value)]
-    if value in labels:
-        return str(value)
-    raise BadInput(
-        f"unknown {what} {value!r} in a Hub row (expected an id below {len(labels)} or one of {', '.join(labels)})"
-    )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from stilts.catalog import HubSource, Parallel, Task, register_task
 from stilts.names import XNLI_LANGUAGES
+from stilts.readers._io import hub_label
 from stilts.readers.nli import NLI_LABELS, read_xnli_folder
 from stilts.readers.text_classification import label_text_folder_reader
 from stilts.tasks.classification import CLASSIFICATION
 
 
-def _xnli_row(row: dict) -> dict:
-    # facebook/xnli uses the Hub's NLI order (entailment, neutral, contradiction)
-    return {"id": "", "text_a": row["premise"], "text_b": row["hypothesis"], "label": NLI_LABELS[row["label"]]}
+def _xnli_row(row: dict) -> dict | None:
+    # facebook/xnli uses the Hub's NLI order (entailment, neutral, contradiction); -1: no gold label
+    # (an index of -1 would have read as the last class)
+    label = hub_label(row["label"], NLI_LABELS)
+    return None if label is None else {"id": "", "text_a": row["premise"], "text_b": row["hypothesis"], "label": label}
 
 
 #: XNLI's dev and test sets are the same sentence pairs translated into each language (line by line in

@@ -40,6 +40,7 @@ from stilts.names import (
     XGLUE_WPR_LANGUAGES,
     XNLI_LANGUAGES,
 )
+from stilts.readers._io import hub_label
 from stilts.readers.layout import SPLITS, FileLayout, labelled
 from stilts.readers.nli import NLI_LABELS, read_xnli_file, read_xnli_mt_tsv
 from stilts.readers.pairs import PAWSX_LABELS
@@ -53,7 +54,6 @@ from stilts.readers.xglue import (
     WPR_HUB_NAMES,
     XGLUE_NER_TAGS,
     XglueTsv,
-    hub_label,
     read_xglue_tagging,
 )
 from stilts.target.classification_tasks import XNLI_PARALLEL
@@ -297,9 +297,10 @@ read_xglue_xnli_folder = FileLayout(
 )
 
 
-def _xnli_row(row: dict) -> dict:
+def _xnli_row(row: dict) -> dict | None:
     # facebook/xnli: the Hub's NLI order (entailment, neutral, contradiction), XGLUE's too
-    return {"id": "", "text_a": row["premise"], "text_b": row["hypothesis"], "label": NLI_LABELS[row["label"]]}
+    label = hub_label(row["label"], NLI_LABELS)
+    return None if label is None else {"id": "", "text_a": row["premise"], "text_b": row["hypothesis"], "label": label}
 
 
 XGLUE_XNLI = register_task(
