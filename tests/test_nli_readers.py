@@ -56,6 +56,12 @@ def test_multinli_jsonl_drops_no_consensus_and_glue_tsv(tmp_path):
     (example,) = read_mnli_folder(glue, "dev")
     assert example["text_a"] == 'She said "hi' and example["label"] == "entailment"
 
+    # a stray tab makes a line one field longer than the header: a damaged line, not a row to read
+    with open(glue / "dev_matched.tsv", "a") as handle:
+        handle.write("1\t8\t8e\tfiction\tA\tB\t\tneutral\tneutral\n")
+    with pytest.raises(BadInput, match=r"dev_matched.tsv: line 3: 9 tab-separated fields, the header has 8"):
+        read_mnli_folder(glue, "dev")
+
 
 def test_xnli_mt_train_file_maps_contradictory(tmp_path):
     (tmp_path / "multinli.train.en.tsv").write_text("premise\thypo\tlabel\nA\tB\tcontradictory\n")

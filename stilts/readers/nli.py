@@ -63,8 +63,8 @@ def _read_header_tsv(path: Path, columns: dict[str, str], language: str | None =
         if not line.strip():
             continue
         cells = line.split("\t")
-        if len(cells) < len(column):
-            raise BadInput(f"{path}: line {number}: {len(cells)} fields, the header has {len(column)}")
+        if len(cells) != len(column):  # a field too many shifts nothing here, but a stray tab is a damaged line
+            raise BadInput(f"{path}: line {number}: {len(cells)} tab-separated fields, the header has {len(column)}")
         if language and cells[index["language"]] != language:
             continue
         raw_label = cells[index["label"]]
