@@ -62,6 +62,13 @@ SQUAD_GOLD = {
     ],
 }
 
+#: an anchored value that holds an alias of itself (safe_load builds a list that contains itself)
+RECURSIVE = "name: x\nstages: &stages\n  - kind: evaluate\n    task: *stages\n"
+#: "billion laughs": each level lists the one before ten times, 10^8 values in 511 bytes
+LAUGHS = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 9)
+)
+
 CASES = [
     # --- stilts run: the YAML ---
     ("yaml-syntax", ["run", "p.yaml"], {"p.yaml": "name: x\nstages: [\n"}, "p.yaml: line 3: YAML syntax error"),
@@ -374,6 +381,34 @@ CASES = [
         ["models", "install", "multilingual-e5-smal"],
         {},
         "unknown offline model 'multilingual-e5-smal'",
+    ),
+    # --- issue 29: config and command line ---
+    ("yaml-recursive-alias", ["run", "p.yaml"], {"p.yaml": RECURSIVE}, "p.yaml: line 2: the value anchored here"),
+    (
+        "yaml-recursive-alias-dry-run",
+        ["run", "p.yaml", "--dry-run"],
+        {"p.yaml": RECURSIVE},
+        "p.yaml: line 2: the value anchored here contains an alias of itself",
+    ),
+    ("yaml-billion-laughs", ["run", "p.yaml"], {"p.yaml": LAUGHS}, "p.yaml: line 5: this value holds more than"),
+    (
+        "yaml-billion-laughs-dry-run",
+        ["run", "p.yaml", "--dry-run"],
+        {"p.yaml": LAUGHS},
+        "p.yaml: line 5: this value holds more than 100,000 values once its aliases are expanded",
+    ),
+    (
+        "yaml-brackets-too-deep",
+        ["run", "p.yaml"],
+        {"p.yaml": "a: " + "[" * 500 + "]" * 500},
+        "p.yaml: line 1: brackets nested more than 100 deep",
+    ),
+    # said twice
+    (
+        "set-duplicate-key",
+        ["run", "ok.yaml", "--set", "stages.0={a: 1, a: 2}"],
+        {},
+        "--set stages.0: line 1: duplicate key 'a' (first given on line 1)",
     ),
 ]
 
