@@ -24,6 +24,7 @@ from stilts.adapters import PeftSettings
 from stilts.data import HUB
 from stilts.errors import BadInput, did_you_mean
 from stilts.mixing import MIXING_RULES
+from stilts.numbers import MAX_COUNT, Count, Float, MaxLength, Seed
 from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.stage_kinds import STAGE_KINDS
 
@@ -45,22 +46,25 @@ class StageConfig(_Strict):
 class TrainingStage(StageConfig):
     """Settings shared by the stages that train. ``None`` means the paper's default for the task."""
 
-    learning_rate: Annotated[float, Field(gt=0)] | None = None
-    batch_size: Annotated[int, Field(gt=0)] | None = None
-    epochs: Annotated[float, Field(gt=0)] | None = None
-    max_steps: Annotated[int, Field(gt=0)] | None = None
-    gradient_accumulation_steps: Annotated[int, Field(gt=0)] = 1
-    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = defaults.WARMUP_RATIO
-    weight_decay: Annotated[float, Field(ge=0)] = defaults.WEIGHT_DECAY
+    #: at most 1: AdamW moves each weight by about the learning rate per step, and shrinks it by
+    #: learning rate x weight decay; past 1 one step wrecks the weights (and a last step's damage is
+    #: not seen by the NaN guard)
+    learning_rate: Annotated[Float, Field(gt=0, le=1)] | None = None
+    batch_size: Count | None = None
+    epochs: Annotated[Float, Field(gt=0, le=MAX_COUNT)] | None = None
+    max_steps: Count | None = None
+    gradient_accumulation_steps: Count = 1
+    warmup_ratio: Annotated[Float, Field(ge=0, lt=1)] = defaults.WARMUP_RATIO
+    weight_decay: Annotated[Float, Field(ge=0, le=1)] = defaults.WEIGHT_DECAY
     #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
-    max_length: Annotated[int, Field(gt=8)] | None = None
-    validate_every: Annotated[int, Field(gt=0)] = defaults.VALIDATE_EVERY_STEPS
-    validation_examples: Annotated[int, Field(gt=0)] = defaults.VALIDATION_EXAMPLES
-    patience: Annotated[int, Field(gt=0)] = defaults.PATIENCE
+    max_length: MaxLength | None = None
+    validate_every: Count = defaults.VALIDATE_EVERY_STEPS
+    validation_examples: Count = defaults.VALIDATION_EXAMPLES
+    patience: Count = defaults.PATIENCE
     #: train on the first N examples only (quick experiments); None = all
-    max_train_examples: Annotated[int, Field(gt=0)] | None = None
+    max_train_examples: Count | None = None
     #: save a resumable checkpoint every N optimizer steps; None = at every validation
-    checkpoint_every: Annotated[int, Field(gt=0)] | None = None
+    checkpoint_every: Count | None = None
     #: batches of examples of similar length (less padding, faster), in random order (like the
     #: Trainer's group_by_length); changes which examples share a batch, so it is fingerprinted
     group_by_length: bool = False
@@ -77,10 +81,10 @@ class MultiTaskTrainingStage(TrainingStage):
 
     #: how a multi-task stage draws the task of each batch: a rule of `mixing.MIXING_RULES`
     mixing: str = "capped"
-    mixing_cap: Annotated[int, Field(gt=0)] = defaults.MIXING_CAP_K
-    mixing_temperature: Annotated[float, Field(gt=0)] = 1.0
-    #: task -> weight, for mixing: weights
-    mixing_weights: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    mixing_cap: Count = defaults.MIXING_CAP_K
+    mixing_temperature: Annotated[Float, Field(gt=0, le=MAX_COUNT)] = 1.0
+    #: task -> weight, for mixing: weights (they may not all be 0: `training_settings`)
+    mixing_weights: dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None = None
 
     @field_validator("mixing")
     @classmethod
@@ -101,7 +105,7 @@ class PipelineConfig(_Strict):
     name: Annotated[str, Field(pattern=SAFE_NAME)]
     #: a Hub id, a local folder, or a named offline model (offline/<name>)
     model: str
-    seed: int = defaults.SEED
+    seed: Seed = defaults.SEED
     #: numerics of every stage (stilts.devices): auto = bf16 autocast on GPUs that have it, else float32;
     #: no = float32 without TF32; tf32 = float32 with TF32 matmuls on CUDA; fp16; bf16
     mixed_precision: Literal["auto", "no", "fp16", "bf16", "tf32"] = "auto"

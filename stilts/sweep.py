@@ -25,6 +25,7 @@ from stilts.config import (
 )
 from stilts.errors import BadInput, did_you_mean
 from stilts.names import configuration_name
+from stilts.numbers import Seed
 from stilts.slurm.settings import SlurmConfig
 from stilts.stage_kinds import STAGE_KINDS
 
@@ -45,7 +46,7 @@ class SweepMatrix(BaseModel):
     #: intermediate configurations: a task name, several joined with '+', or `none` (the baseline)
     intermediate: Annotated[list[str], Field(min_length=1)] = [BASELINE]
     target: Annotated[list[str], Field(min_length=1)]
-    seed: Annotated[list[int], Field(min_length=1)] = [1]
+    seed: Annotated[list[Seed], Field(min_length=1)] = [1]
     mlm: Annotated[list[bool], Field(min_length=1)] = [False]
     #: name -> settings per stage kind, applied after `stages` and `tasks`, e.g.
     #: {de: {target: {train_languages: [de]}}}; none: one unnamed variant, the settings as they are

@@ -19,6 +19,7 @@ from stilts.data import DataRead, load_examples, training_task
 from stilts.engine import score_labels
 from stilts.errors import BadInput, MissingSplit, did_you_mean
 from stilts.names import STAGE, TRAINED_ON
+from stilts.numbers import MAX_COUNT, Count, Float, Index, MaxLength
 from stilts.overlap import overlapping
 from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.stage_kinds import (
@@ -56,7 +57,7 @@ class TargetStage(MultiTaskTrainingStage):
     train_languages: Annotated[list[str], Field(min_length=1)] | None = None
     #: language -> share of the batches (each batch then holds one language); None = the merged
     #: data's own proportions
-    language_ratios: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    language_ratios: dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None = None
     #: which weights the stage keeps: the best on English dev, the best on the dev score averaged
     #: over every language of each task (XGLUE's rule), or the last step's
     model_selection: Literal["english_dev", "average_dev", "last_step"] = "english_dev"
@@ -80,15 +81,15 @@ class EvaluateStage(StageConfig):
     #: None = every language of the task that the data has
     languages: list[str] | None = None
     #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
-    max_length: Annotated[int, Field(gt=8)] | None = None
+    max_length: MaxLength | None = None
     #: evaluate on the first N examples per language only (quick runs); None = all
-    max_examples: Annotated[int, Field(gt=0)] | None = None
+    max_examples: Count | None = None
     #: None = 64 on CPU, 256 on a GPU (stilts.devices.EVALUATION_BATCH_SIZE)
-    batch_size: Annotated[int, Field(gt=0)] | None = None
+    batch_size: Count | None = None
     #: retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face
     #: ``hidden_states`` (0 = embedding output, N = last of N layers). None = 14 for 24 layers (the
     #: paper's "layer 13" of XLM-R large), 8 for 12 (XTREME's mBERT layer 7), else ceil(N * 14 / 24)
-    layer: Annotated[int, Field(ge=0)] | None = None
+    layer: Index | None = None
     #: retrieval tasks: mean over the non-padding tokens (XTREME's default) or the first token's state
     pooling: Literal["mean", "cls"] = "mean"
     #: score splits and languages the model trained on (or on translations of them), marked as such;
