@@ -91,7 +91,7 @@ def check_target_modules(model_path: str, settings: dict, where: str) -> None:
     from transformers import AutoConfig, AutoModel
 
     try:
-        config = AutoConfig.from_pretrained(_base_of(model_path))
+        config = AutoConfig.from_pretrained(base_model_of(model_path))
     except (OSError, ValueError):
         return  # not here yet (a dry run before the model is installed); loading it will tell
     with torch.device("meta"):
@@ -109,7 +109,7 @@ def is_adapter_folder(folder: Path) -> bool:
     return (folder / ADAPTER_CONFIG).is_file()
 
 
-def _base_of(model_path: str) -> str:
+def base_model_of(model_path: str) -> str:
     """The full encoder under a chain of kept adapters."""
     folder = Path(model_path)
     while is_adapter_folder(folder):

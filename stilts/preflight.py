@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from stilts.data import DataRead, load_examples
 from stilts.errors import BadInput, MissingSplit, RunFailed
+from stilts.model_limits import check_model_limits
 from stilts.stage_kinds import STAGE_KINDS, PlannedStage
 
 #: one distinct read: task, split, language, and the data sources it is read with
@@ -94,8 +95,9 @@ def _trained_on(stage: PlannedStage, source: str) -> list[str]:
 
 def check_models(plans: list[tuple[list[PlannedStage], dict[str, str]]], model_path: str) -> None:
     """A model named by Hub id can be loaded (`check_hub_model`: cached, or the Hub has it), then every
-    stage to run checks its settings against it (see `StageRunner.check_model`); every stage of a
-    pipeline has the architecture of its first."""
+    stage to run checks its settings against it: the limits of its config.json (`check_model_limits`),
+    then the stage kind's own checks (`StageRunner.check_model`); every stage of a pipeline has the
+    architecture of its first."""
     # a local or offline model is an absolute path (`resolve_model_reference`; a dry run's offline model
     # may not be installed yet); anything else names a model on the Hub
     if not Path(model_path).is_absolute() and any(stages_to_run(stages) for stages, _ in plans):
@@ -104,4 +106,5 @@ def check_models(plans: list[tuple[list[PlannedStage], dict[str, str]]], model_p
         check_hub_model(model_path, "model")
     for stages, _ in plans:
         for stage in stages_to_run(stages):
+            check_model_limits(stage, model_path)
             STAGE_KINDS.get(stage.kind).runner.check_model(stage, model_path)

@@ -42,6 +42,8 @@ class PlannedStage:
     #: runs the pipeline only up to one stage): scores.csv rows of the pipeline that name another stage
     #: are from an earlier version of it
     pipeline_folders: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    #: how messages name the stage: ``<yaml>: stages[<index>]`` (in a sweep ``<yaml>: <pipeline>: stages[i]``)
+    where: str = field(default="", repr=False, compare=False)
 
     @property
     def complete(self) -> bool:

@@ -412,6 +412,24 @@ CASES = [
         "p.yaml: stages[1].max_length: input should be less than or equal to 65536",
     ),
     (
+        "max-length-past-the-model",
+        ["run", "p.yaml", "--dry-run"],
+        {"p.yaml": pipeline(**{"stages.2.max_length": 513})},
+        "p.yaml: stages[2].max_length: 513 is longer than the xlm-roberta model takes (512 tokens",
+    ),
+    (
+        "layer-past-the-model",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.2.layer": 3})},
+        "p.yaml: stages[2].layer: 3 is past the last layer of the xlm-roberta encoder (2 layers",
+    ),
+    (
+        "lora-rank-past-the-model",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.peft": {"r": 65}})},
+        "p.yaml: stages[1].peft.r: 65 is above the hidden size of the xlm-roberta encoder (64)",
+    ),
+    (
         "epochs-inf",
         ["run", "p.yaml"],
         {"p.yaml": pipeline(**{"stages.1.epochs": float("inf")})},
