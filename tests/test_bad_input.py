@@ -383,6 +383,12 @@ CASES = [
         "unknown offline model 'multilingual-e5-smal'",
     ),
     # --- issue 29: config and command line ---
+    (
+        "sweep-tasks-typo",
+        ["sweep", "s.yaml"],
+        {"s.yaml": "name: s\nmodel: model\ntasks: {xnil: {epochs: 1}}\nmatrix:\n  target: [xnli]\n"},
+        "s.yaml: tasks.xnil: unknown task 'xnil' (did you mean 'xnli'?)",
+    ),
     ("yaml-recursive-alias", ["run", "p.yaml"], {"p.yaml": RECURSIVE}, "p.yaml: line 2: the value anchored here"),
     (
         "yaml-recursive-alias-dry-run",
@@ -526,6 +532,12 @@ CASES = [
         ["run", "ok.yaml", "--set", "stages.0={a: 1, a: 2}"],
         {},
         "--set stages.0: line 1: duplicate key 'a' (first given on line 1)",
+    ),
+    (
+        "sweep-seed-twice",
+        ["sweep", "s.yaml"],
+        {"s.yaml": "name: s\nmodel: model\nmatrix:\n  target: [xnli]\n  seed: [1, 1]\n"},
+        "s.yaml: matrix.seed: 1 is listed twice",
     ),
 ]
 
