@@ -29,22 +29,37 @@ def stages_to_run(stages: list[PlannedStage]) -> list[PlannedStage]:
     return [stage for stage in stages if stage.fingerprint in running]
 
 
+#: a stage to run, its data sources and the keys of its reads
+StageReads = tuple[PlannedStage, dict[str, str], list[ReadKey]]
+
+
 def planned_reads(
     plans: list[tuple[list[PlannedStage], dict[str, str]]],
-) -> tuple[dict[ReadKey, tuple[DataRead, dict[str, str]]], dict[str, tuple[dict[str, str], list[ReadKey]]]]:
+) -> tuple[dict[ReadKey, tuple[DataRead, dict[str, str]]], dict[str, StageReads]]:
     """Every distinct (task, split, language, sources) that a stage to run in ``plans`` (stages and
     their data sources) will read, optional only if every stage reading it may do without it; and per
-    stage (fingerprint) its sources and reads."""
+    stage (fingerprint) the stage, its sources and its reads."""
     reads: dict[ReadKey, tuple[DataRead, dict[str, str]]] = {}
-    stages_of: dict[str, tuple[dict[str, str], list[ReadKey]]] = {}
+    stages_of: dict[str, StageReads] = {}
     for stages, sources in plans:
         for stage in stages_to_run(stages):
             for read in STAGE_KINDS.get(stage.kind).runner.data_reads(stage):
                 key = (read.task.name, read.split, read.language, tuple(sorted(sources.items())))
                 if key not in reads or reads[key][0].optional:
                     reads[key] = (read, sources)
-                stages_of.setdefault(stage.fingerprint, (sources, []))[1].append(key)
+                stages_of.setdefault(stage.fingerprint, (stage, sources, []))[2].append(key)
     return reads, stages_of
+
+
+def check_found(stages_of: dict[str, StageReads], found: dict[ReadKey, bool]) -> None:
+    """Whether each stage can do without the reads the data lacks (`StageRunner.check_found`); a stage
+    that may do without each of its reads (an evaluation over whatever languages the data has) still
+    needs one of them."""
+    for stage, sources, keys in stages_of.values():
+        STAGE_KINDS.get(stage.kind).runner.check_found(stage, {key[:3]: found[key] for key in keys}, sources)
+        if all(not found[key] for key in keys):
+            task = keys[0][0]
+            raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
 
 
 def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print) -> int:
@@ -71,12 +86,7 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
             users = sorted({user for stages, _ in plans for stage in stages for user in _trained_on(stage, name)})
             needs = f"; {', '.join(users)} trains on it" if users else ""
             raise type(error)(f"{error} (data.{name} is not set, so it is read from the Hub{needs})") from None
-    for sources, keys in stages_of.values():
-        # a stage that may do without each of its reads (an evaluation over whatever languages the
-        # data has) still needs one of them
-        if all(reads[key][0].optional for key in keys) and not any(found[key] for key in keys):
-            task = keys[0][0]
-            raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
+    check_found(stages_of, found)
     log(f"data: read {len(reads)} splits (task, split, language) in {time.perf_counter() - started:.1f} s")
     return len(reads)
 

@@ -383,6 +383,17 @@ CASES = [
         "unknown offline model 'multilingual-e5-smal'",
     ),
     # --- issue 29: config and command line ---
+    # a language the stage names but the data lacks (only "every language" may skip one)
+    (
+        "languages-missing-in-data",
+        ["run", "p.yaml"],
+        {
+            "p.yaml": pipeline(data={"mnli": "data/mnli", "xnli": "xnli-de"}, **{"stages.2.languages": ["de", "fr"]}),
+            "xnli-de/dev-de.tsv": "a\tb\tneutral\n",
+            "xnli-de/test-de.tsv": "a\tb\tneutral\n",
+        },
+        "p.yaml: stages[2].languages[1]: 'fr' has no dev data in",
+    ),
     (
         "sweep-tasks-typo",
         ["sweep", "s.yaml"],
@@ -608,3 +619,61 @@ def test_messages_and_the_listing_name_a_stage_alike(workspace, capsys):
     assert "  stages[2] evaluate " in stdout and "[3]" not in stdout
     code, _, stderr = run_cli(["run", "ok.yaml", "--output-dir", "out", "--set", "stages.2.languages=[xx]"], capsys)
     assert code == 2 and "stages[2].languages[0]: 'xx' is not a language of xnli" in stderr
+
+
+def _without_french(workspace):
+    """XNLI data with German and English files only, and a sweep over it that names both languages."""
+    for split in ("dev", "test"):
+        (workspace / f"data/xnli/{split}-fr.tsv").unlink()
+    (workspace / "s.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "s",
+                "model": "model",
+                "data": {"mnli": "data/mnli", "xnli": "data/xnli"},
+                "stages": {"intermediate": GOOD_STAGE, "target": GOOD_STAGE, "evaluate": {"languages": ["de", "fr"]}},
+                "matrix": {"intermediate": ["mnli"], "target": ["xnli"]},
+            }
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "p.yaml", "--set", "stages.2.languages=[de,fr]"],
+        ["run", "p.yaml", "--dry-run", "--set", "stages.2.languages=[de,fr]"],
+        ["sweep", "s.yaml"],
+        ["sweep", "s.yaml", "--dry-run"],
+    ],
+)
+def test_a_named_language_the_data_lacks_is_refused_before_any_training(workspace, capsys, command):
+    """`languages: [de, fr]` without French files evaluated German alone, and its average was German's;
+    only the implicit every-language evaluation may leave a language out. The message lists the
+    languages the files have."""
+    _without_french(workspace)
+    code, stdout, stderr = run_cli(command + ["--output-dir", "out"], capsys)
+    assert code == 2, stderr
+    (line,) = [line for line in stderr.splitlines() if "error: " in line]
+    assert "stages[2].languages[1]: 'fr' has no dev data in" in line
+    assert line.endswith("(its dev data is in: de, en); leave it out of languages, or add its data")
+    assert "running" not in stdout and not list(workspace.glob("out/*-*"))
+    # without languages, the evaluation is of the languages the data has
+    if command[0] == "run":
+        code, _, stderr = run_cli(["run", "p.yaml", "--dry-run", "--output-dir", "out"], capsys)
+        assert code == 0, stderr
+
+
+def test_a_named_language_found_missing_while_evaluating_stops_the_stage(workspace, capsys, monkeypatch):
+    """Where the data could not be read before the stages ran (a Hub split found missing only when the
+    evaluation reads it; here the check is skipped), the evaluation stops there, not completing with an
+    average that leaves the language out."""
+    import stilts.preflight
+
+    _without_french(workspace)
+    monkeypatch.setattr(stilts.preflight, "check_data", lambda plans, log: 0)
+    code, _, stderr = run_cli(["run", "p.yaml", "--output-dir", "out", "--set", "stages.2.languages=[de,fr]"], capsys)
+    assert code == 2, stderr
+    assert "stages[2].languages[1]: 'fr' has no dev data in" in stderr and "Traceback" not in stderr
+    assert len(list(workspace.glob("out/*/COMPLETE"))) == 2  # the intermediate and target stages
+    assert not list(workspace.glob("out/evaluate-*/COMPLETE")) and not (workspace / "out/scores.csv").exists()
