@@ -677,3 +677,25 @@ def test_a_named_language_found_missing_while_evaluating_stops_the_stage(workspa
     assert "stages[2].languages[1]: 'fr' has no dev data in" in stderr and "Traceback" not in stderr
     assert len(list(workspace.glob("out/*/COMPLETE"))) == 2  # the intermediate and target stages
     assert not list(workspace.glob("out/evaluate-*/COMPLETE")) and not (workspace / "out/scores.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run", "p.yaml"], ["run", "p.yaml", "--dry-run"], ["sweep", "s.yaml"], ["sweep", "s.yaml", "--dry-run"]],
+)
+def test_an_output_dir_under_a_file_is_bad_input_naming_the_option(workspace, capsys, command):
+    (workspace / "s.yaml").write_text("name: s\nmodel: model\ndata: {xnli: data/xnli}\nmatrix: {target: [xnli]}\n")
+    (workspace / "notes.txt").write_text("a file, not a folder\n")
+    code, _, stderr = run_cli(command + ["--output-dir", "notes.txt/runs"], capsys)
+    assert code == 2, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: --output-dir notes.txt/runs: {workspace / 'notes.txt'} is a file, not a folder"
+    )
+    assert (workspace / "notes.txt").read_text() == "a file, not a folder\n"
+
+
+def test_a_file_named_runs_in_the_way_of_the_default_run_folder_says_so(workspace, capsys):
+    (workspace / "runs").write_text("")
+    code, _, stderr = run_cli(["run", "p.yaml", "--dry-run"], capsys)
+    assert code == 2, stderr
+    assert f"{workspace / 'runs'} is a file, not a folder" in stderr and "--output-dir" in stderr
