@@ -79,7 +79,7 @@ class EvaluateStage(StageConfig):
     task: str
     #: None = the task's evaluation splits that the data has
     splits: list[Literal["dev", "test"]] | None = None
-    #: None = every language of the task that the data has
+    #: None = every language of the task that the data has; each language named must be in the data
     languages: list[str] | None = None
     #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
     max_length: MaxLength | None = None
@@ -305,9 +305,10 @@ class EvaluateStageRunner(StageRunner):
         for split in present or splits[:1]:
             for i, language in enumerate(named):
                 if not found.get((task.name, split, language), True):
-                    source = sources.get(task.name, "the Hub")
+                    source = sources.get(task.name, HUB)
                     raise BadInput(
-                        f"{stage.where}.languages[{i}]: '{language}' has no {split} data in {source}"
+                        f"{stage.where}.languages[{i}]: '{language}' has no {split} data "
+                        f"{'on the Hub' if source == HUB else f'in {source}'}"
                         f"{_languages_there(task, split, sources)}; leave it out of languages, or add its data"
                     )
 
