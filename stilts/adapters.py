@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from stilts.errors import BadInput
+from stilts.numbers import MAX_COUNT, Count, Float
 
 ADAPTER_FOLDER = "adapter"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -32,11 +33,11 @@ class PeftSettings(BaseModel):
 
     #: peft's LoRA; the field leaves room for other peft methods
     method: Literal["lora"] = "lora"
-    #: LoRA's rank
-    r: Annotated[int, Field(gt=0)] = 8
+    #: LoRA's rank (at most the encoder's hidden size: `stilts.model_limits`)
+    r: Count = 8
     #: LoRA's scaling numerator (the update is scaled by alpha / r); None = 2 r
-    alpha: Annotated[float, Field(gt=0)] | None = None
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    alpha: Annotated[Float, Field(gt=0, le=MAX_COUNT)] | None = None
+    dropout: Annotated[Float, Field(ge=0, lt=1)] = 0.0
     #: module names (or name suffixes) to adapt; None = peft's default for the architecture
     #: (query and value projections for BERT, XLM-R, e5; query_proj and value_proj for DeBERTa-v2)
     target_modules: Annotated[list[str], Field(min_length=1)] | None = None
@@ -90,7 +91,7 @@ def check_target_modules(model_path: str, settings: dict, where: str) -> None:
     from transformers import AutoConfig, AutoModel
 
     try:
-        config = AutoConfig.from_pretrained(_base_of(model_path))
+        config = AutoConfig.from_pretrained(base_model_of(model_path))
     except (OSError, ValueError):
         return  # not here yet (a dry run before the model is installed); loading it will tell
     with torch.device("meta"):
@@ -108,7 +109,7 @@ def is_adapter_folder(folder: Path) -> bool:
     return (folder / ADAPTER_CONFIG).is_file()
 
 
-def _base_of(model_path: str) -> str:
+def base_model_of(model_path: str) -> str:
     """The full encoder under a chain of kept adapters."""
     folder = Path(model_path)
     while is_adapter_folder(folder):

@@ -40,6 +40,19 @@ _DETECT_ANOMALY = click.option(
 )
 
 
+def run_folder(output_dir: Path | None, name: str) -> Path:
+    """The run folder, ``--output-dir`` or runs/<name>, absolute. A file where the path needs a folder is
+    bad input, found now: the first stage to make its folder would fail on it after the checks (and a
+    dry run, which makes none, would pass)."""
+    run_dir = (output_dir or Path("runs") / name).resolve()
+    # the nearest of the path's folders that is there must be a folder; those below it are made
+    there = next(path for path in (run_dir, *run_dir.parents) if path.exists())
+    if not there.is_dir():
+        named = f"--output-dir {output_dir}" if output_dir else f"the run folder {run_dir} (give another: --output-dir)"
+        raise BadInput(f"{named}: {there} is a file, not a folder")
+    return run_dir
+
+
 @click.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False, path_type=Path))
 @_OUTPUT_DIR
@@ -56,7 +69,7 @@ def run(
     from stilts.engine import plan_pipeline, resolve_model_reference
 
     pipeline, base_dir = load_pipeline(pipeline_file, overrides)
-    run_dir = (output_dir or Path("runs") / pipeline.name).resolve()
+    run_dir = run_folder(output_dir, pipeline.name)
     stages, data_sources = plan_pipeline(pipeline, base_dir, run_dir, str(pipeline_file))
     model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file), install=not dry_run)
     _check_and_record([(pipeline, stages, data_sources)], model_path, run_dir, dry_run)
@@ -161,7 +174,7 @@ def sweep(
         other = "--jobs" if jobs > 1 else "--stage"
         raise BadInput(f"--submit: submits every stage as its own job; it does not go with {other}")
     config, base_dir = load_sweep(sweep_file, overrides, slurm)
-    run_dir = (output_dir or Path("runs") / config.name).resolve()
+    run_dir = run_folder(output_dir, config.name)
     pipelines = expand(config, str(sweep_file))
     plans = [
         (pipeline, *plan_pipeline(pipeline, base_dir, run_dir, f"{sweep_file}: {pipeline.name}"))

@@ -24,6 +24,7 @@ from stilts.adapters import PeftSettings
 from stilts.data import HUB
 from stilts.errors import BadInput, did_you_mean
 from stilts.mixing import MIXING_RULES
+from stilts.numbers import MAX_COUNT, Count, Float, MaxLength, Seed
 from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.stage_kinds import STAGE_KINDS
 
@@ -45,22 +46,25 @@ class StageConfig(_Strict):
 class TrainingStage(StageConfig):
     """Settings shared by the stages that train. ``None`` means the paper's default for the task."""
 
-    learning_rate: Annotated[float, Field(gt=0)] | None = None
-    batch_size: Annotated[int, Field(gt=0)] | None = None
-    epochs: Annotated[float, Field(gt=0)] | None = None
-    max_steps: Annotated[int, Field(gt=0)] | None = None
-    gradient_accumulation_steps: Annotated[int, Field(gt=0)] = 1
-    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = defaults.WARMUP_RATIO
-    weight_decay: Annotated[float, Field(ge=0)] = defaults.WEIGHT_DECAY
+    #: at most 1: AdamW moves each weight by about the learning rate per step, and shrinks it by
+    #: learning rate x weight decay; past 1 one step wrecks the weights (and a last step's damage is
+    #: not seen by the NaN guard)
+    learning_rate: Annotated[Float, Field(gt=0, le=1)] | None = None
+    batch_size: Count | None = None
+    epochs: Annotated[Float, Field(gt=0, le=MAX_COUNT)] | None = None
+    max_steps: Count | None = None
+    gradient_accumulation_steps: Count = 1
+    warmup_ratio: Annotated[Float, Field(ge=0, lt=1)] = defaults.WARMUP_RATIO
+    weight_decay: Annotated[Float, Field(ge=0, le=1)] = defaults.WEIGHT_DECAY
     #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
-    max_length: Annotated[int, Field(gt=8)] | None = None
-    validate_every: Annotated[int, Field(gt=0)] = defaults.VALIDATE_EVERY_STEPS
-    validation_examples: Annotated[int, Field(gt=0)] = defaults.VALIDATION_EXAMPLES
-    patience: Annotated[int, Field(gt=0)] = defaults.PATIENCE
+    max_length: MaxLength | None = None
+    validate_every: Count = defaults.VALIDATE_EVERY_STEPS
+    validation_examples: Count = defaults.VALIDATION_EXAMPLES
+    patience: Count = defaults.PATIENCE
     #: train on the first N examples only (quick experiments); None = all
-    max_train_examples: Annotated[int, Field(gt=0)] | None = None
+    max_train_examples: Count | None = None
     #: save a resumable checkpoint every N optimizer steps; None = at every validation
-    checkpoint_every: Annotated[int, Field(gt=0)] | None = None
+    checkpoint_every: Count | None = None
     #: batches of examples of similar length (less padding, faster), in random order (like the
     #: Trainer's group_by_length); changes which examples share a batch, so it is fingerprinted
     group_by_length: bool = False
@@ -77,10 +81,10 @@ class MultiTaskTrainingStage(TrainingStage):
 
     #: how a multi-task stage draws the task of each batch: a rule of `mixing.MIXING_RULES`
     mixing: str = "capped"
-    mixing_cap: Annotated[int, Field(gt=0)] = defaults.MIXING_CAP_K
-    mixing_temperature: Annotated[float, Field(gt=0)] = 1.0
-    #: task -> weight, for mixing: weights
-    mixing_weights: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    mixing_cap: Count = defaults.MIXING_CAP_K
+    mixing_temperature: Annotated[Float, Field(gt=0, le=MAX_COUNT)] = 1.0
+    #: task -> weight, for mixing: weights (they may not all be 0: `training_settings`)
+    mixing_weights: dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None = None
 
     @field_validator("mixing")
     @classmethod
@@ -101,7 +105,7 @@ class PipelineConfig(_Strict):
     name: Annotated[str, Field(pattern=SAFE_NAME)]
     #: a Hub id, a local folder, or a named offline model (offline/<name>)
     model: str
-    seed: int = defaults.SEED
+    seed: Seed = defaults.SEED
     #: numerics of every stage (stilts.devices): auto = bf16 autocast on GPUs that have it, else float32;
     #: no = float32 without TF32; tf32 = float32 with TF32 matmuls on CUDA; fp16; bf16
     mixed_precision: Literal["auto", "no", "fp16", "bf16", "tf32"] = "auto"
@@ -165,8 +169,7 @@ def read_yaml_mapping(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as error:
         raise BadInput(f"{path}: cannot read ({error})") from None
     try:
-        _refuse_duplicate_keys(text)
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except BadInput as error:
         raise BadInput(f"{path}: {error}") from None
     except yaml.YAMLError as error:
@@ -179,28 +182,105 @@ def read_yaml_mapping(path: Path) -> dict:
     return raw
 
 
-def _refuse_duplicate_keys(text: str) -> None:
-    """``yaml.safe_load`` lets the last of two equal keys win silently; a config where ``name:`` or a
-    stage field is written twice is almost always a mistake, so the earliest repeat is refused."""
+#: the most values (mappings, lists, keys and scalars) a config may hold once its aliases are expanded:
+#: a pipeline or sweep holds hundreds; aliases of aliases can expand a few hundred bytes to billions
+#: ("billion laughs"), which validating and fingerprinting would then walk for hours
+MAX_YAML_VALUES = 100_000
+#: brackets ([...], {...}) nested deeper than this are refused before parsing: PyYAML's parser recurses
+#: into each (too deep is a RecursionError, after seconds), and no config nests more than a few
+MAX_FLOW_DEPTH = 100
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` read as ``yaml.safe_load`` reads it, refusing (BadInput ``line N: ...``) what safe_load
+    takes without a word: a key given twice in one mapping (the last would win), an alias inside the
+    value it names (a structure without end, which validation would recurse into forever), aliases
+    that expand to more than MAX_YAML_VALUES values, and nesting too deep for the parser, which
+    recurses (MAX_FLOW_DEPTH brackets, or Python's recursion limit). A syntax error is a
+    yaml.YAMLError."""
+    _refuse_deep_brackets(text)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise BadInput("nested too deeply (lists and mappings inside each other)") from None
+    finally:
+        loader.dispose()
+
+
+def _refuse_deep_brackets(text: str) -> None:
+    # counted as written, quotes and comments included: only a file of brackets gets near the limit
+    depth = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        for char in line:
+            if char in "[{":
+                depth += 1
+                if depth > MAX_FLOW_DEPTH:
+                    raise BadInput(f"line {number}: brackets nested more than {MAX_FLOW_DEPTH} deep")
+            elif char in "]}":
+                depth = max(depth - 1, 0)
+
+
+def _check_nodes(root: yaml.Node) -> None:
+    """Walk the composed document once per node (an alias is the node it names, so a value used
+    through many aliases is visited once): duplicate keys, cycles and the expanded size."""
     repeats = []
-    pending = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    expanded: dict[int, int] = {}  # node id -> how many values it stands for, aliases expanded
+    ancestors: set[int] = set()  # the nodes whose walk is under way: reaching one again is a cycle
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
     while pending:
-        node = pending.pop()
+        node, children_done = pending.pop()
+        children = _children(node)
+        if children_done:
+            ancestors.discard(id(node))
+            expanded[id(node)] = 1 + sum(expanded[id(child)] for child in children)
+            if expanded[id(node)] > MAX_YAML_VALUES:
+                raise BadInput(
+                    f"line {node.start_mark.line + 1}: this value holds more than {MAX_YAML_VALUES:,} values "
+                    "once its aliases are expanded; no config needs that many"
+                )
+            continue
+        if id(node) in expanded:
+            continue
+        if id(node) in ancestors:
+            raise BadInput(
+                f"line {node.start_mark.line + 1}: the value anchored here contains an alias of itself "
+                "(a structure without end)"
+            )
         if isinstance(node, yaml.MappingNode):
-            first_line: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
-                    line = key_node.start_mark.line + 1
-                    if key_node.value in first_line:
-                        repeats.append((line, key_node.value, first_line[key_node.value]))
-                    else:
-                        first_line[key_node.value] = line
-                pending.append(value_node)
-        elif isinstance(node, yaml.SequenceNode):
-            pending.extend(node.value)
+            repeats += _repeated_keys(node)
+        ancestors.add(id(node))
+        pending.append((node, True))
+        pending.extend((child, False) for child in children)
     if repeats:
         line, key, earlier = min(repeats)
         raise BadInput(f"line {line}: duplicate key '{key}' (first given on line {earlier})")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _repeated_keys(node: yaml.MappingNode) -> list[tuple[int, str, int]]:
+    """(line, key, line first given) of each key given again in the mapping. ``yaml.safe_load`` lets
+    the last of two equal keys win silently; a config where ``name:`` or a stage field is written
+    twice is almost always a mistake. ``<<`` (a merge) may repeat."""
+    repeats: list[tuple[int, str, int]] = []
+    first_line: dict[str, int] = {}
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+            line = key_node.start_mark.line + 1
+            if key_node.value in first_line:
+                repeats.append((line, key_node.value, first_line[key_node.value]))
+            else:
+                first_line[key_node.value] = line
+    return repeats
 
 
 def override_from_command_line(override: str) -> str:
@@ -211,7 +291,7 @@ def override_from_command_line(override: str) -> str:
     the command starts, wherever those run."""
     key_path, sep, value_text = override.partition("=")
     keys = key_path.split(".")
-    value = _parse_value(value_text)
+    value = _parse_value(key_path, value_text)
     if not sep or keys[0] not in ("model", "data") or len(keys) > 2:
         return override
     if keys == ["model"] and isinstance(value, str):
@@ -239,11 +319,14 @@ def _absolute(path: str) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(key_path: str, text: str) -> Any:
+    """A ``--set`` value, read as YAML (as the file's values are); text that is not YAML stays text."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
+    except BadInput as error:
+        raise BadInput(f"--set {key_path}: {error}") from None
 
 
 def apply_override(raw: dict, override: str) -> None:
@@ -254,7 +337,7 @@ def apply_override(raw: dict, override: str) -> None:
     key_path, sep, value_text = override.partition("=")
     if not sep or not key_path:
         raise BadInput(f"--set {override}: expected key.path=value")
-    value = _parse_value(value_text)
+    value = _parse_value(key_path, value_text)
     keys = key_path.split(".")
     node: Any = raw
     for depth, key in enumerate(keys):

@@ -140,7 +140,9 @@ def plan_pipeline(
                 folder = earlier_folder
         if folder == earlier_folder:
             in_earlier_folder.add(fingerprint)
-        planned_stage = PlannedStage(index, name, stage.kind, settings, fingerprint, folder, upstream, stage)
+        planned_stage = PlannedStage(
+            index, name, stage.kind, settings, fingerprint, folder, upstream, stage, where=where
+        )
         planned.append(planned_stage)
         if kind.produces_model:
             last_model_stage = planned_stage

@@ -30,7 +30,10 @@ def _capped(sizes, cap, temperature, weights):
 
 
 def _temperature(sizes, cap, temperature, weights):
-    return {name: min(size, cap) ** (1.0 / temperature) for name, size in sizes.items()}
+    # relative to the largest capped size, so that a low temperature's large power of a size cannot
+    # overflow a float (the rates are normalised afterwards: the same rates)
+    largest = max(min(size, cap) for size in sizes.values()) or 1
+    return {name: (min(size, cap) / largest) ** (1.0 / temperature) for name, size in sizes.items()}
 
 
 def _uniform(sizes, cap, temperature, weights):

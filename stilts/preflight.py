@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from stilts.artifacts import locked
 from stilts.data import DataRead, load_examples
 from stilts.errors import BadInput, MissingSplit, RunFailed
+from stilts.model_limits import check_model_limits
 from stilts.readers.layout import collecting_notes
 from stilts.scores_file import rows_to_keep
 from stilts.stage_kinds import STAGE_KINDS, PlannedStage
@@ -33,22 +34,37 @@ def stages_to_run(stages: list[PlannedStage]) -> list[PlannedStage]:
     return [stage for stage in stages if stage.fingerprint in running]
 
 
+#: a stage to run, its data sources and the keys of its reads
+StageReads = tuple[PlannedStage, dict[str, str], list[ReadKey]]
+
+
 def planned_reads(
     plans: list[tuple[list[PlannedStage], dict[str, str]]],
-) -> tuple[dict[ReadKey, tuple[DataRead, dict[str, str]]], dict[str, tuple[dict[str, str], list[ReadKey]]]]:
+) -> tuple[dict[ReadKey, tuple[DataRead, dict[str, str]]], dict[str, StageReads]]:
     """Every distinct (task, split, language, sources) that a stage to run in ``plans`` (stages and
     their data sources) will read, optional only if every stage reading it may do without it; and per
-    stage (fingerprint) its sources and reads."""
+    stage (fingerprint) the stage, its sources and its reads."""
     reads: dict[ReadKey, tuple[DataRead, dict[str, str]]] = {}
-    stages_of: dict[str, tuple[dict[str, str], list[ReadKey]]] = {}
+    stages_of: dict[str, StageReads] = {}
     for stages, sources in plans:
         for stage in stages_to_run(stages):
             for read in STAGE_KINDS.get(stage.kind).runner.data_reads(stage):
                 key = (read.task.name, read.split, read.language, tuple(sorted(sources.items())))
                 if key not in reads or reads[key][0].optional:
                     reads[key] = (read, sources)
-                stages_of.setdefault(stage.fingerprint, (sources, []))[1].append(key)
+                stages_of.setdefault(stage.fingerprint, (stage, sources, []))[2].append(key)
     return reads, stages_of
+
+
+def check_found(stages_of: dict[str, StageReads], found: dict[ReadKey, bool]) -> None:
+    """Whether each stage can do without the reads the data lacks (`StageRunner.check_found`); a stage
+    that may do without each of its reads (an evaluation over whatever languages the data has) still
+    needs one of them."""
+    for stage, sources, keys in stages_of.values():
+        STAGE_KINDS.get(stage.kind).runner.check_found(stage, {key[:3]: found[key] for key in keys}, sources)
+        if all(not found[key] for key in keys):
+            task = keys[0][0]
+            raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
 
 
 def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print) -> int:
@@ -62,12 +78,7 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
     started = time.perf_counter()
     with collecting_notes() as notes:
         found = _read_all(reads, plans)
-    for sources, keys in stages_of.values():
-        # a stage that may do without each of its reads (an evaluation over whatever languages the
-        # data has) still needs one of them
-        if all(reads[key][0].optional for key in keys) and not any(found[key] for key in keys):
-            task = keys[0][0]
-            raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
+    check_found(stages_of, found)
     log(f"data: read {len(reads)} splits (task, split, language) in {time.perf_counter() - started:.1f} s")
     for line in notes:
         log(f"data: {line}")
@@ -115,8 +126,9 @@ def check_models(
     """A model named by Hub id can be loaded (`check_hub_model`: cached, or the Hub has it); a model
     folder has weights and a tokenizer that reads text (`stilts.modeling.check_model_folder`; not in a
     dry run, which does not spend the seconds transformers takes to import; a Hub model's tokenizer is
-    checked where the first stage loads it); then every stage to run checks its settings against it (see
-    `StageRunner.check_model`); every stage of a pipeline has the architecture of its first."""
+    checked where the first stage loads it); then every stage to run checks its settings against it: the
+    limits of its config.json (`check_model_limits`), then the stage kind's own checks
+    (`StageRunner.check_model`); every stage of a pipeline has the architecture of its first."""
     running = any(stages_to_run(stages) for stages, _ in plans)
     # a local or offline model is an absolute path (`resolve_model_reference`; a dry run's offline model
     # may not be installed yet); anything else names a model on the Hub
@@ -130,6 +142,7 @@ def check_models(
         check_model_folder(model_path)
     for stages, _ in plans:
         for stage in stages_to_run(stages):
+            check_model_limits(stage, model_path)
             STAGE_KINDS.get(stage.kind).runner.check_model(stage, model_path)
 
 

@@ -42,10 +42,16 @@ class PlannedStage:
     #: runs the pipeline only up to one stage): scores.csv rows of the pipeline that name another stage
     #: are from an earlier version of it
     pipeline_folders: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    #: how messages name the stage: ``<yaml>: stages[<index>]`` (in a sweep ``<yaml>: <pipeline>: stages[i]``)
+    where: str = field(default="", repr=False, compare=False)
 
     @property
     def complete(self) -> bool:
         return is_complete(self.folder)
+
+
+#: (task, split, language) -> whether the data has it
+Found = dict[tuple[str, str, str], bool]
 
 
 @dataclass
@@ -100,6 +106,12 @@ class StageRunner:
     def scored_reads(self, stage: PlannedStage) -> list[DataRead]:
         """The reads of `data_reads` whose scores are the stage's results (an evaluation's)."""
         return []
+
+    def check_found(self, stage: PlannedStage, found: Found, sources: dict[str, str]) -> None:
+        """Refuse (BadInput) doing without what the data lacks where that would make the stage's results
+        wrong, e.g. an average that leaves out a language the stage names. ``found``: whether the data
+        has each read of `data_reads`. Called before any stage runs, and by a stage on what it found
+        (a Hub split is only found missing when it is read)."""
 
     def check_model(self, stage: PlannedStage, model_path: str) -> None:
         """Refuse settings the pipeline's model cannot take (an adapter on modules its architecture

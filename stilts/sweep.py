@@ -25,6 +25,7 @@ from stilts.config import (
 )
 from stilts.errors import BadInput, did_you_mean
 from stilts.names import configuration_name
+from stilts.numbers import Seed
 from stilts.slurm.settings import SlurmConfig
 from stilts.stage_kinds import STAGE_KINDS
 
@@ -45,11 +46,21 @@ class SweepMatrix(BaseModel):
     #: intermediate configurations: a task name, several joined with '+', or `none` (the baseline)
     intermediate: Annotated[list[str], Field(min_length=1)] = [BASELINE]
     target: Annotated[list[str], Field(min_length=1)]
-    seed: Annotated[list[int], Field(min_length=1)] = [1]
+    seed: Annotated[list[Seed], Field(min_length=1)] = [1]
     mlm: Annotated[list[bool], Field(min_length=1)] = [False]
     #: name -> settings per stage kind, applied after `stages` and `tasks`, e.g.
     #: {de: {target: {train_languages: [de]}}}; none: one unnamed variant, the settings as they are
     variant: Annotated[dict[str, StageSettings], Field(min_length=1)] | None = None
+
+    @field_validator("seed", "intermediate", "target", "mlm")  # the matrix's lists, not stage kinds
+    @classmethod
+    def _each_once(cls, values: list) -> list:
+        # a value given twice makes the same pipelines twice: accepted, it would look like a bigger sweep
+        for i, value in enumerate(values):
+            if value in values[:i]:
+                shown = str(value).lower() if isinstance(value, bool) else value
+                raise ValueError(f"{shown} is listed twice")
+        return values
 
     @field_validator("variant")
     @classmethod
@@ -101,6 +112,8 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
 def _check_settings_blocks(sweep: SweepConfig, path: Path) -> None:
     """The settings blocks name stage kinds that exist and fields those stages have, and no field the
     matrix sets; an error names the block as it was written, not the expanded pipeline it fails in."""
+    from stilts.catalog import get_task
+
     kinds = STAGE_KINDS.names()
     variants = [(f"matrix.variant.{name}", settings) for name, settings in (sweep.matrix.variant or {}).items()]
     slurm_stages = ("slurm.stages", sweep.slurm.stages if sweep.slurm else {})
@@ -117,8 +130,32 @@ def _check_settings_blocks(sweep: SweepConfig, path: Path) -> None:
         for kind, settings in blocks.items():
             _check_fields(settings, STAGE_KINDS.get(kind).config.model_fields, f"{path}: {field}.{kind}")
     any_kind = {name for kind in kinds for name in STAGE_KINDS.get(kind).config.model_fields}
+    own = _tasks_with_own_stages(sweep.matrix)
     for task, settings in sweep.tasks.items():  # a task's settings go to those of its stages that have them
+        # a misspelt task, or one without a stage of its own: its settings would go nowhere
+        get_task(task, f"{path}: tasks.{task}")
+        if task not in own:
+            raise BadInput(
+                f"{path}: tasks.{task}: no stage of the matrix is of '{task}' alone, so these settings would "
+                f"apply to nothing (tasks with stages of their own: {', '.join(own)})"
+            )
         _check_fields(settings, any_kind, f"{path}: tasks.{task}")
+
+
+def _tasks_with_own_stages(matrix: SweepMatrix) -> list[str]:
+    """The tasks whose `tasks:` settings some stage takes (`_stage`): every target, and every
+    intermediate configuration of a single task (a mixture's stage takes no one task's settings)."""
+    singles = [
+        tasks[0]
+        for intermediate, mlm in itertools.product(matrix.intermediate, matrix.mlm)
+        if len(tasks := _intermediate_tasks(intermediate, mlm)) == 1
+    ]
+    return list(dict.fromkeys([*matrix.target, *singles]))
+
+
+def _intermediate_tasks(intermediate: str, mlm: bool) -> list[str]:
+    """The tasks of an intermediate configuration (``mnli+qqp``, or ``none``), with MLM if ``mlm``."""
+    return ([] if intermediate == BASELINE else intermediate.split("+")) + ([MLM] if mlm else [])
 
 
 def _check_fields(settings: dict, known, where: str) -> None:
@@ -145,9 +182,7 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
     for seed, intermediate, mlm, target, variant in itertools.product(
         matrix.seed, matrix.intermediate, matrix.mlm, matrix.target, variants
     ):
-        intermediate_tasks = [] if intermediate == BASELINE else intermediate.split("+")
-        if mlm:
-            intermediate_tasks.append(MLM)
+        intermediate_tasks = _intermediate_tasks(intermediate, mlm)
         settings = variants[variant]
         stages = []
         if intermediate_tasks:

@@ -67,6 +67,8 @@ def training_settings(
         raise BadInput(
             f"{context.where}.mixing_weights: give a weight for exactly the stage's tasks ({', '.join(task_names)})"
         )
+    if weights is not None and not sum(weights.values()) > 0:
+        raise BadInput(f"{context.where}.mixing_weights: the weights sum to 0 (give some task a weight above 0)")
     tasks = [get_task(name) for name in task_names]
     paper = {task.name: paper_batch_epochs.get(task.paper_name, defaults.FALLBACK_BATCH_EPOCHS) for task in tasks}
     # a mixture runs 3 epochs over the capped task sizes ("mixed/3"); one task runs its own epochs

@@ -82,6 +82,12 @@ def one_stage(kind_and_task: dict, data: dict, model: str = "model") -> str:
 
 SQUAD_PIPELINE = one_stage({"kind": "intermediate", "tasks": ["squad_v1"]}, {"squad_v1": "squad"})
 TOPICS_PIPELINE = one_stage({"kind": "target", "task": "topics"}, {"topics": "topics"})
+#: an anchored value that holds an alias of itself (safe_load builds a list that contains itself)
+RECURSIVE = "name: x\nstages: &stages\n  - kind: evaluate\n    task: *stages\n"
+#: "billion laughs": each level lists the one before ten times, 10^8 values in 511 bytes
+LAUGHS = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 9)
+)
 
 CASES = [
     # --- stilts run: the YAML ---
@@ -466,6 +472,174 @@ CASES = [
         },
         "notok: the tokenizer reads text as unknown tokens only",
     ),
+    # --- issue 29: config and command line ---
+    # a language the stage names but the data lacks (only "every language" may skip one)
+    (
+        "languages-missing-in-data",
+        ["run", "p.yaml"],
+        {
+            "p.yaml": pipeline(data={"mnli": "data/mnli", "xnli": "xnli-de"}, **{"stages.2.languages": ["de", "fr"]}),
+            "xnli-de/dev-de.tsv": "a\tb\tneutral\n",
+            "xnli-de/test-de.tsv": "a\tb\tneutral\n",
+        },
+        "p.yaml: stages[2].languages[1]: 'fr' has no dev data in",
+    ),
+    (
+        "sweep-tasks-typo",
+        ["sweep", "s.yaml"],
+        {"s.yaml": "name: s\nmodel: model\ntasks: {xnil: {epochs: 1}}\nmatrix:\n  target: [xnli]\n"},
+        "s.yaml: tasks.xnil: unknown task 'xnil' (did you mean 'xnli'?)",
+    ),
+    ("yaml-recursive-alias", ["run", "p.yaml"], {"p.yaml": RECURSIVE}, "p.yaml: line 2: the value anchored here"),
+    (
+        "yaml-recursive-alias-dry-run",
+        ["run", "p.yaml", "--dry-run"],
+        {"p.yaml": RECURSIVE},
+        "p.yaml: line 2: the value anchored here contains an alias of itself",
+    ),
+    ("yaml-billion-laughs", ["run", "p.yaml"], {"p.yaml": LAUGHS}, "p.yaml: line 5: this value holds more than"),
+    (
+        "yaml-billion-laughs-dry-run",
+        ["run", "p.yaml", "--dry-run"],
+        {"p.yaml": LAUGHS},
+        "p.yaml: line 5: this value holds more than 100,000 values once its aliases are expanded",
+    ),
+    (
+        "yaml-brackets-too-deep",
+        ["run", "p.yaml"],
+        {"p.yaml": "a: " + "[" * 500 + "]" * 500},
+        "p.yaml: line 1: brackets nested more than 100 deep",
+    ),
+    ("seed-past-numpy", ["run", "p.yaml"], {"p.yaml": pipeline(seed=2**32)}, "p.yaml: seed: input should be less than"),
+    ("seed-negative", ["run", "p.yaml"], {"p.yaml": pipeline(seed=-1)}, "p.yaml: seed: input should be greater than"),
+    (
+        "max-length-huge",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.max_length": 10**20})},
+        "p.yaml: stages[1].max_length: input should be less than or equal to 65536",
+    ),
+    (
+        "max-length-past-the-model",
+        ["run", "p.yaml", "--dry-run"],
+        {"p.yaml": pipeline(**{"stages.2.max_length": 513})},
+        "p.yaml: stages[2].max_length: 513 is longer than the xlm-roberta model takes (512 tokens",
+    ),
+    (
+        "layer-past-the-model",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.2.layer": 3})},
+        "p.yaml: stages[2].layer: 3 is past the last layer of the xlm-roberta encoder (2 layers",
+    ),
+    (
+        "lora-rank-past-the-model",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.peft": {"r": 65}})},
+        "p.yaml: stages[1].peft.r: 65 is above the hidden size of the xlm-roberta encoder (64)",
+    ),
+    (
+        "epochs-inf",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.epochs": float("inf")})},
+        "p.yaml: stages[1].epochs: input should be a finite number",
+    ),
+    (
+        "learning-rate-inf",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.0.learning_rate": float("inf")})},
+        "p.yaml: stages[0].learning_rate: input should be a finite number",
+    ),
+    (
+        "learning-rate-nan",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.learning_rate": float("nan")})},
+        "p.yaml: stages[1].learning_rate: input should be a finite number",
+    ),
+    (
+        "learning-rate-huge",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.learning_rate": 1e300})},
+        "p.yaml: stages[1].learning_rate: input should be less than or equal to 1",
+    ),
+    (
+        "weight-decay-inf",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.weight_decay": float("inf")})},
+        "p.yaml: stages[1].weight_decay: input should be a finite number",
+    ),
+    (
+        "batch-size-huge",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.2.batch_size": 10**20})},
+        "p.yaml: stages[2].batch_size: input should be less than or equal to 2147483647",
+    ),
+    (
+        "gradient-accumulation-huge",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.gradient_accumulation_steps": 10**20})},
+        "p.yaml: stages[1].gradient_accumulation_steps: input should be less than or equal to 2147483647",
+    ),
+    (
+        "mixing-weights-zero",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.0.mixing": "weights", "stages.0.mixing_weights": {"mnli": 0}})},
+        "p.yaml: stages[0].mixing_weights: the weights sum to 0",
+    ),
+    (
+        "mixing-weights-inf",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.0.mixing": "weights", "stages.0.mixing_weights": {"mnli": float("inf")}})},
+        "p.yaml: stages[0].mixing_weights.mnli: input should be a finite number",
+    ),
+    (
+        "language-ratio-inf",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.language_ratios": {"en": float("inf")}})},
+        "p.yaml: stages[1].language_ratios.en: input should be a finite number",
+    ),
+    # booleans are not numbers (YAML reads yes as true; pydantic would take it as 1)
+    (
+        "max-steps-true",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline().replace("max_steps: 1", "max_steps: true", 1)},
+        "p.yaml: stages[0].max_steps: expected a number, got true",
+    ),
+    (
+        "batch-size-yes",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline().replace("batch_size: 8", "batch_size: yes", 1)},
+        "p.yaml: stages[0].batch_size: expected a number, got true",
+    ),
+    (
+        "learning-rate-true",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(**{"stages.1.learning_rate": True})},
+        "p.yaml: stages[1].learning_rate: expected a number, got true",
+    ),
+    (
+        "sweep-seed-true",
+        ["sweep", "s.yaml"],
+        {"s.yaml": "name: s\nmodel: model\nmatrix:\n  target: [xnli]\n  seed: [true]\n"},
+        "s.yaml: matrix.seed[0]: expected a number, got true",
+    ),
+    (
+        "slurm-gpus-true",
+        ["sweep", "s.yaml", "--dry-run", "--submit", "slurm"],
+        {"s.yaml": "name: s\nmodel: model\nslurm: {gpus_per_job: true}\nmatrix:\n  target: [xnli]\n"},
+        "s.yaml: slurm.gpus_per_job: expected a number, got true",
+    ),
+    # said twice
+    (
+        "set-duplicate-key",
+        ["run", "ok.yaml", "--set", "stages.0={a: 1, a: 2}"],
+        {},
+        "--set stages.0: line 1: duplicate key 'a' (first given on line 1)",
+    ),
+    (
+        "sweep-seed-twice",
+        ["sweep", "s.yaml"],
+        {"s.yaml": "name: s\nmodel: model\nmatrix:\n  target: [xnli]\n  seed: [1, 1]\n"},
+        "s.yaml: matrix.seed: 1 is listed twice",
+    ),
 ]
 
 
@@ -554,3 +728,83 @@ def test_a_model_folder_without_its_vocabulary_is_refused_before_any_stage(works
     ]
     assert "running" not in stdout and not list(workspace.glob("out/*-*"))
     load_tokenizer(str(workspace / "model"))  # the folder it was copied from reads every script of the check
+
+
+def _without_french(workspace):
+    """XNLI data with German and English files only, and a sweep over it that names both languages."""
+    for split in ("dev", "test"):
+        (workspace / f"data/xnli/{split}-fr.tsv").unlink()
+    (workspace / "s.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "s",
+                "model": "model",
+                "data": {"mnli": "data/mnli", "xnli": "data/xnli"},
+                "stages": {"intermediate": GOOD_STAGE, "target": GOOD_STAGE, "evaluate": {"languages": ["de", "fr"]}},
+                "matrix": {"intermediate": ["mnli"], "target": ["xnli"]},
+            }
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "p.yaml", "--set", "stages.2.languages=[de,fr]"],
+        ["run", "p.yaml", "--dry-run", "--set", "stages.2.languages=[de,fr]"],
+        ["sweep", "s.yaml"],
+        ["sweep", "s.yaml", "--dry-run"],
+    ],
+)
+def test_a_named_language_the_data_lacks_is_refused_before_any_training(workspace, capsys, command):
+    """`languages: [de, fr]` without French files evaluated German alone, and its average was German's;
+    only the implicit every-language evaluation may leave a language out. The message lists the
+    languages the files have."""
+    _without_french(workspace)
+    code, stdout, stderr = run_cli(command + ["--output-dir", "out"], capsys)
+    assert code == 2, stderr
+    (line,) = [line for line in stderr.splitlines() if "error: " in line]
+    assert "stages[2].languages[1]: 'fr' has no dev data in" in line
+    assert line.endswith("(its dev data is in: de, en); leave it out of languages, or add its data")
+    assert "running" not in stdout and not list(workspace.glob("out/*-*"))
+    # without languages, the evaluation is of the languages the data has
+    if command[0] == "run":
+        code, _, stderr = run_cli(["run", "p.yaml", "--dry-run", "--output-dir", "out"], capsys)
+        assert code == 0, stderr
+
+
+def test_a_named_language_found_missing_while_evaluating_stops_the_stage(workspace, capsys, monkeypatch):
+    """Where the data could not be read before the stages ran (a Hub split found missing only when the
+    evaluation reads it; here the check is skipped), the evaluation stops there, not completing with an
+    average that leaves the language out."""
+    import stilts.preflight
+
+    _without_french(workspace)
+    monkeypatch.setattr(stilts.preflight, "check_data", lambda plans, log: 0)
+    code, _, stderr = run_cli(["run", "p.yaml", "--output-dir", "out", "--set", "stages.2.languages=[de,fr]"], capsys)
+    assert code == 2, stderr
+    assert "stages[2].languages[1]: 'fr' has no dev data in" in stderr and "Traceback" not in stderr
+    assert len(list(workspace.glob("out/*/COMPLETE"))) == 2  # the intermediate and target stages
+    assert not list(workspace.glob("out/evaluate-*/COMPLETE")) and not (workspace / "out/scores.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run", "p.yaml"], ["run", "p.yaml", "--dry-run"], ["sweep", "s.yaml"], ["sweep", "s.yaml", "--dry-run"]],
+)
+def test_an_output_dir_under_a_file_is_bad_input_naming_the_option(workspace, capsys, command):
+    (workspace / "s.yaml").write_text("name: s\nmodel: model\ndata: {xnli: data/xnli}\nmatrix: {target: [xnli]}\n")
+    (workspace / "notes.txt").write_text("a file, not a folder\n")
+    code, _, stderr = run_cli(command + ["--output-dir", "notes.txt/runs"], capsys)
+    assert code == 2, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: --output-dir notes.txt/runs: {workspace / 'notes.txt'} is a file, not a folder"
+    )
+    assert (workspace / "notes.txt").read_text() == "a file, not a folder\n"
+
+
+def test_a_file_named_runs_in_the_way_of_the_default_run_folder_says_so(workspace, capsys):
+    (workspace / "runs").write_text("")
+    code, _, stderr = run_cli(["run", "p.yaml", "--dry-run"], capsys)
+    assert code == 2, stderr
+    assert f"{workspace / 'runs'} is a file, not a folder" in stderr and "--output-dir" in stderr

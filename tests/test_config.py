@@ -3,14 +3,19 @@
 import shutil
 import subprocess
 import sys
+import types
+import typing
+from typing import Annotated
 
 import pytest
 from conftest import write_pipeline
 from helpers import run_cli
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from stilts.config import load_pipeline, override_from_command_line
+from stilts.config import load_pipeline, override_from_command_line, pipeline_model, read_yaml_mapping
 from stilts.content import folder_sha256
 from stilts.engine import plan_pipeline
+from stilts.sweep import SweepConfig
 
 
 @pytest.fixture
@@ -171,3 +176,63 @@ def test_set_makes_model_and_data_paths_absolute_for_the_processes_it_starts(tmp
     for unchanged in ["data.xnli=hub", "model=FacebookAI/xlm-roberta-base", "model=offline/multilingual-e5-small"]:
         assert override_from_command_line(unchanged) == unchanged
     assert override_from_command_line("stages.target.task=x/y") == "stages.target.task=x/y"
+
+
+def _numbers(annotation, where: str):
+    """(field path, annotation) of each number a config field holds, through optional values, lists,
+    mappings and nested models. A number beside free text (a Slurm flag's value) is the text's."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        if args[0] in (int, float):
+            yield where, annotation
+        else:
+            yield from _numbers(args[0], where)
+    elif annotation in (int, float):
+        yield where, annotation
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, field in annotation.model_fields.items():
+            yield from _numbers(field.rebuild_annotation(), f"{annotation.__name__}.{name}")
+    elif origin in (typing.Union, types.UnionType):
+        if str not in args:
+            for member in args:
+                yield from _numbers(member, where)
+    elif origin in (list, dict):
+        yield from _numbers(args[-1], f"{where}[]")
+
+
+def test_every_number_of_a_config_has_real_bounds():
+    """Every int and float field of the pipeline and its stage kinds, the sweep with its matrix, the
+    Slurm and peft settings: no boolean (YAML's yes is true, which pydantic takes as 1), no inf or
+    nan, and no integer past what the libraries take (a seed past 2^32 crashed numpy's seeding,
+    counts past sys.maxsize islice, after the stages before had trained)."""
+    numbers = dict(_numbers(pipeline_model(), "pipeline")) | dict(_numbers(SweepConfig, "sweep"))
+    assert {"PipelineConfig.seed", "SweepMatrix.seed[]", "TargetStage.language_ratios[]", "PeftSettings.r"} <= set(
+        numbers
+    )
+    for where, annotation in numbers.items():
+        number = TypeAdapter(annotation)
+        refused = [True, False, 2**64, -(2**64)] + (
+            [float("inf"), float("-inf"), float("nan")] * (float in typing.get_args(annotation))
+        )
+        for value in refused:
+            with pytest.raises(ValidationError):
+                number.validate_python(value)
+                pytest.fail(f"{where} takes {value!r}")
+
+
+def test_anchors_and_merges_still_read_as_yaml_reads_them(tmp_path, tiny_nli):
+    """The walk that refuses duplicate keys, recursion and billion laughs visits a shared value once:
+    a value given through several aliases is no repeat."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: anchors\nmodel: m\nseed: 1\n"
+        f"data: {{mnli: {tiny_nli['mnli']}, xnli: {tiny_nli['xnli']}}}\n"
+        "settings: &settings {learning_rate: 1.0e-3, batch_size: 8}\n"
+        "stages:\n"
+        "  - {kind: intermediate, tasks: [mnli], <<: *settings}\n"
+        "  - {kind: target, task: xnli, <<: *settings, batch_size: 4}\n"
+        "  - {kind: evaluate, task: xnli, languages: &languages [de, fr]}\n"
+    )
+    raw = read_yaml_mapping(path)
+    assert raw["stages"][0]["batch_size"] == 8 and raw["stages"][1]["batch_size"] == 4
+    assert raw["stages"][1]["learning_rate"] == 1.0e-3

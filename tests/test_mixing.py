@@ -46,6 +46,12 @@ def test_temperature_uniform_and_weights():
         mixing_rates(sizes, "weights", weights={"a": 1})
 
 
+def test_a_low_temperature_gives_the_largest_task_every_batch_without_overflowing():
+    """400^(1/T) overflows a float for T = 0.001; the rates it stands for do not."""
+    assert mixing_rates({"a": 400, "b": 100}, "temperature", temperature=1e-3) == pytest.approx({"a": 1.0, "b": 0.0})
+    assert mixing_rates({"a": 400, "b": 400}, "temperature", temperature=1e-3) == {"a": 0.5, "b": 0.5}
+
+
 def test_resumed_sampler_draws_the_same_sequence():
     rates = {"a": 0.5, "b": 0.3, "c": 0.2}
     uninterrupted = TaskSampler(rates, seed=7)

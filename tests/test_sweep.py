@@ -102,6 +102,27 @@ def test_a_tasks_unknown_setting_is_one_line_naming_it(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "matrix",
+    [
+        {"target": ["xnli"]},
+        # a mixture's stage takes no one task's settings: these would apply to nothing
+        {"intermediate": ["mnli+qqp"], "target": ["xnli"]},
+        {"intermediate": ["mnli"], "mlm": [True], "target": ["xnli"]},
+    ],
+)
+def test_settings_of_a_task_without_a_stage_of_its_own_are_refused(matrix, tmp_path):
+    path = tmp_path / "per_task.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "model": "m", "tasks": {"mnli": {"epochs": 1}}, "matrix": matrix}))
+    with pytest.raises(BadInput, match=re.escape("tasks.mnli: no stage of the matrix is of 'mnli' alone, so these")):
+        load_sweep(path)
+    # with a stage of mnli alone, they go to it
+    matrix["intermediate"] = list(dict.fromkeys(["mnli", *matrix.get("intermediate", [])]))
+    matrix["mlm"] = [False]
+    path.write_text(yaml.safe_dump({"name": "t", "model": "m", "tasks": {"mnli": {"epochs": 1}}, "matrix": matrix}))
+    assert load_sweep(path)[0].tasks == {"mnli": {"epochs": 1}}
+
+
+@pytest.mark.parametrize(
     "variant, message",
     [
         ({"en-de": {}}, "matrix.variant: variant name 'en-de': letters, digits and _ . @ + only"),

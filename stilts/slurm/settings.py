@@ -23,6 +23,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stilts.numbers import Count, Index
+
 #: Slurm's --time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
 _TIME = re.compile(r"^(?:(?P<days>\d+)-)?(?P<rest>\d+(?::\d+){0,2})$")
 _MEMORY = r"^\d+[KMGT]?$"
@@ -69,10 +71,10 @@ class JobSettings(BaseModel):
     #: the job's time limit, in a format sbatch takes
     time: str | None = None
     #: GPUs of the whole job (over all its nodes); 0 = CPU only
-    gpus_per_job: Annotated[int, Field(ge=0)] | None = None
-    nodes_per_job: Annotated[int, Field(ge=1)] | None = None
+    gpus_per_job: Index | None = None
+    nodes_per_job: Count | None = None
     #: CPU cores on each node of the job
-    cpus_per_job: Annotated[int, Field(ge=1)] | None = None
+    cpus_per_job: Count | None = None
     #: memory on each node of the job (sbatch --mem), e.g. 64G
     mem: Annotated[str, Field(pattern=_MEMORY)] | None = None
     #: further sbatch flags without the leading dashes, e.g. {constraint: a100, exclusive: true}

@@ -15,13 +15,15 @@ from stilts import defaults
 from stilts.artifacts import upsert_scores
 from stilts.catalog import get_task
 from stilts.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
-from stilts.data import DataRead, load_examples, training_task
+from stilts.data import HUB, DataRead, load_examples, training_task
 from stilts.engine import score_labels
 from stilts.errors import BadInput, MissingSplit, did_you_mean
 from stilts.names import STAGE, TRAINED_ON
+from stilts.numbers import MAX_COUNT, Count, Float, Index, MaxLength
 from stilts.overlap import overlapping
 from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.stage_kinds import (
+    Found,
     PlanContext,
     PlannedStage,
     RunContext,
@@ -56,7 +58,7 @@ class TargetStage(MultiTaskTrainingStage):
     train_languages: Annotated[list[str], Field(min_length=1)] | None = None
     #: language -> share of the batches (each batch then holds one language); None = the merged
     #: data's own proportions
-    language_ratios: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    language_ratios: dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None = None
     #: which weights the stage keeps: the best on English dev, the best on the dev score averaged
     #: over every language of each task (XGLUE's rule), or the last step's
     model_selection: Literal["english_dev", "average_dev", "last_step"] = "english_dev"
@@ -77,18 +79,18 @@ class EvaluateStage(StageConfig):
     task: str
     #: None = the task's evaluation splits that the data has
     splits: list[Literal["dev", "test"]] | None = None
-    #: None = every language of the task that the data has
+    #: None = every language of the task that the data has; each language named must be in the data
     languages: list[str] | None = None
     #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
-    max_length: Annotated[int, Field(gt=8)] | None = None
+    max_length: MaxLength | None = None
     #: evaluate on the first N examples per language only (quick runs); None = all
-    max_examples: Annotated[int, Field(gt=0)] | None = None
+    max_examples: Count | None = None
     #: None = 64 on CPU, 256 on a GPU (stilts.devices.EVALUATION_BATCH_SIZE)
-    batch_size: Annotated[int, Field(gt=0)] | None = None
+    batch_size: Count | None = None
     #: retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face
     #: ``hidden_states`` (0 = embedding output, N = last of N layers). None = 14 for 24 layers (the
     #: paper's "layer 13" of XLM-R large), 8 for 12 (XTREME's mBERT layer 7), else ceil(N * 14 / 24)
-    layer: Annotated[int, Field(ge=0)] | None = None
+    layer: Index | None = None
     #: retrieval tasks: mean over the non-padding tokens (XTREME's default) or the first token's state
     pooling: Literal["mean", "cls"] = "mean"
     #: score splits and languages the model trained on (or on translations of them), marked as such;
@@ -207,6 +209,7 @@ class EvaluateStageRunner(StageRunner):
         scores: dict[str, dict[str, dict[str, float]]] = {}
         constant: dict[str, dict[str, str]] = {}  # split -> language -> the one answer every example got
         states: dict[str, dict] = {}  # per language, carried from split to split (BUCC: the dev threshold)
+        found: Found = {}
         for read in self.data_reads(stage):
             split, language = read.split, read.language
             try:
@@ -214,7 +217,9 @@ class EvaluateStageRunner(StageRunner):
             except MissingSplit:
                 if not read.optional:
                     raise
+                found[task.name, split, language] = False
                 continue
+            found[task.name, split, language] = True
             if settings["max_examples"]:
                 examples = examples[: settings["max_examples"]]
             predictions = predict_examples(
@@ -240,6 +245,7 @@ class EvaluateStageRunner(StageRunner):
                 rows = task.format.example_rows(predictions, examples, task, language, state)
                 if rows is not None:
                     write_example_rows(folder, split, language, rows)
+        self.check_found(stage, found, context.data_sources)
         if not scores:
             raise BadInput(
                 f"data.{task.name}: no evaluation data found in {context.data_sources.get(task.name, 'the Hub')}"
@@ -285,6 +291,27 @@ class EvaluateStageRunner(StageRunner):
     def scored_reads(self, stage: PlannedStage) -> list[DataRead]:
         return self.data_reads(stage)
 
+    def check_found(self, stage: PlannedStage, found: Found, sources: dict[str, str]) -> None:
+        """Only the implicit "every language the data has" may leave languages out. Languages the stage
+        names must each be in every split that is scored: a split counts as in the data where it has
+        one of them (a split the data lacks altogether, as XTREME's unlabelled test sets, is left out
+        unless `splits` names it), and at least one split must be."""
+        named = stage.settings["languages"]
+        if not named:
+            return
+        task = get_task(stage.settings["task"])
+        splits = list(dict.fromkeys(split for _, split, _ in found))
+        present = [split for split in splits if any(found.get((task.name, split, language)) for language in named)]
+        for split in present or splits[:1]:
+            for i, language in enumerate(named):
+                if not found.get((task.name, split, language), True):
+                    source = sources.get(task.name, HUB)
+                    raise BadInput(
+                        f"{stage.where}.languages[{i}]: '{language}' has no {split} data "
+                        f"{'on the Hub' if source == HUB else f'in {source}'}"
+                        f"{_languages_there(task, split, sources)}; leave it out of languages, or add its data"
+                    )
+
     def summary(self, metrics: dict) -> str:
         """Each split's main metric, averaged over its languages."""
         task, metric = metrics["task"], get_task(metrics["task"]).metric
@@ -299,6 +326,23 @@ class EvaluateStageRunner(StageRunner):
         metrics = json.loads((stage.folder / "metrics.json").read_text())
         if context.accelerator.is_main_process:
             upsert_scores(context.scores_path, score_rows(metrics, stage, context), stage.pipeline_folders)
+
+
+def _languages_there(task, split: str, sources: dict[str, str]) -> str:
+    """`` (its <split> data is in: de, en)``: the languages a local folder has the split in (each read,
+    as the stage would read it); for the Hub, '' (that would download every language)."""
+    if sources.get(task.name, HUB) == HUB:
+        return ""
+    there = []
+    for language in task.languages:
+        try:
+            load_examples(task, split, language, sources)
+        except MissingSplit:
+            continue
+        except BadInput:  # there, though it would not read: a language of the split all the same
+            pass
+        there.append(language)
+    return f" (its {split} data is in: {', '.join(there) or 'no language'})"
 
 
 def _constant_warning(task: str, split: str, by_language: dict[str, str], scores: dict) -> str:
