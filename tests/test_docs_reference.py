@@ -114,6 +114,19 @@ BAD = [
         "'train_language' was unexpected",
     ),
     ("sweep", {"slurm": {"stages": {"evaluation": {"time": "1:00:00"}}}}, "'evaluation' is not one of"),
+    # the bounds of numbers reach the schema (a validator function between a type and its bounds hid them)
+    ("pipeline", {"seed": 2**32}, "is greater than or equal to the maximum of 4294967296"),
+    (
+        "pipeline",
+        {"stages": [{"kind": "target", "task": "xnli", "learning_rate": 0}]},
+        "less than or equal to the minimum of 0",
+    ),
+    ("pipeline", {"stages": [{"kind": "target", "task": "xnli", "batch_size": True}]}, "True is not of type 'integer'"),
+    (
+        "pipeline",
+        {"stages": [{"kind": "target", "task": "xnli", "max_steps": 2**31}]},
+        "greater than the maximum of 2147483647",
+    ),
 ]
 
 
