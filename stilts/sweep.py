@@ -24,12 +24,10 @@ from stilts.config import (
     validate_pipeline,
 )
 from stilts.errors import BadInput, did_you_mean
-from stilts.names import configuration_name
+from stilts.names import BASELINE, MLM_TASK, configuration_name
 from stilts.slurm.settings import SlurmConfig
 from stilts.stage_kinds import STAGE_KINDS
 
-BASELINE = "none"
-MLM = "mlm"
 #: a variant's name: part of its pipelines' names, where '-' separates the parts (`stilts table --by
 #: pipeline` takes them apart), so it has none
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+]*")
@@ -147,7 +145,7 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
     ):
         intermediate_tasks = [] if intermediate == BASELINE else intermediate.split("+")
         if mlm:
-            intermediate_tasks.append(MLM)
+            intermediate_tasks.append(MLM_TASK)
         settings = variants[variant]
         stages = []
         if intermediate_tasks:
