@@ -1,8 +1,12 @@
-"""The task catalog: what a task is (`Task`), and the one registry of them.
+"""The task catalog: what a task is (`Task`), the benchmarks that group them (`Benchmark`), and the
+one registry of each.
 
 Tasks are registered by plugins (stilts' own stage packages register the paper's tasks; other
-installed packages add theirs, see `stilts.registry`). Core code looks tasks up here by name and
-never branches on task names.
+installed packages add theirs, see `stilts.registry`). A task's declaration holds every fact about it:
+its languages, splits and metrics, its benchmark's submission layout, the paper's batch size and epochs,
+how `stilts score` reads its files, its data sources. Core code looks tasks up here by name and never
+branches on task names. Nothing here imports torch: `stilts table`, `score` and `status` read the
+declarations too (a format imports torch only inside the methods that run a model).
 """
 
 from __future__ import annotations
@@ -10,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from stilts.registry import Registry
+from stilts.registry import Registry, load_plugins
 from stilts.tasks.base import TaskFormat
+
+if TYPE_CHECKING:
+    from stilts.metrics.scoring import Request
 
 SPLITS = ("train", "dev", "test")
 
@@ -66,6 +74,31 @@ class Parallel:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """Where a benchmark's evaluator reads the task's predictions, under the output folder of `stilts
+    predict`: ``<folder>/<file>``."""
+
+    #: the task's folder, where it is not the task's name (XTREME's ``bucc2018``, XGLUE's ``NER``)
+    folder: str | None = None
+    #: a file's name: ``{split}``, ``{language}`` and ``{suffix}`` (the format's ``prediction_suffix``)
+    #: are filled in; XTREME's evaluate.py reads ``<task>/test-<lang>.{json,tsv}``
+    file: str = "{split}-{language}.{suffix}"
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How `stilts score` scores one language of the task from files: ``score`` reads a gold file in the
+    task's release format and a prediction file in its official scripts' format (`Request`) and returns
+    the metrics (0-100) and counts. `stilts.metrics.scoring` has the readers and helpers stilts' own use."""
+
+    score: Callable[[Request], dict]
+    #: whether --threshold means something for the task
+    takes_threshold: bool = False
+    #: whether the task takes --na-probs (no-answer probabilities, SQuAD v2's ``--na-prob-file``)
+    takes_na_probs: bool = False
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     format: TaskFormat
@@ -93,15 +126,44 @@ class Task:
     variant_of: str | None = None
     #: for a data set whose evaluation splits translate one another across languages
     parallel: Parallel | None = None
+    #: the metric(s) tables count for the task, declared for a benchmark's targets (a QA target keeps F1
+    #: and exact match side by side, counting as their mean where one number is needed); a task without
+    #: them counts ``metric`` where its scores have it (`stilts.reports.scores.target_metrics`)
+    main_metrics: tuple[str, ...] = ()
+    #: (batch size, epochs) of the paper's Table 4 (intermediate tasks) or 5 (targets); None: the paper has
+    #: no row for the task (`stilts.defaults.FALLBACK_BATCH_EPOCHS`); epochs None: the stage's own
+    paper_batch_epochs: tuple[int, int | None] | None = None
+    #: where `stilts predict` writes the task's predictions for its benchmark's evaluator
+    submission: Submission = Submission()
+    #: how `stilts score` scores the task's files; None: it does not
+    scoring: Scoring | None = None
     extra: dict = field(default_factory=dict)
-
-    @property
-    def paper_name(self) -> str:
-        """The name the paper's defaults (batch size, epochs) are listed under."""
-        return self.variant_of or self.name
 
 
 TASKS: Registry[Task] = Registry("task")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """Targets whose scores together make one benchmark score (`stilts table --best`, ``--benchmark``)."""
+
+    #: as ``--benchmark`` and the score's row in a table name it: ``xtreme``
+    name: str
+    #: as a table's text writes it: ``XTREME``
+    label: str
+    #: the targets, in the order tables show them; the benchmark's score is the unweighted mean of their
+    #: best-by-dev scores, each counting its main metric(s)
+    targets: tuple[str, ...]
+    #: what the score's row means, for the caption of ``stilts table --best``
+    caption: str
+
+
+#: benchmark name -> declaration, in the order tables show them (their targets first, in this order)
+BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
+
+#: the intermediate tasks in the order tables list them, as the catalogs declare it (`declare_table_order`);
+#: other intermediate tasks follow them
+_INTERMEDIATE_ORDER: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -119,6 +181,32 @@ TASK_FAMILIES: Registry[TaskFamily] = Registry("task family")
 
 def register_task(task: Task) -> Task:
     return TASKS.add(task.name, task)
+
+
+def register_benchmark(benchmark: Benchmark) -> Benchmark:
+    return BENCHMARKS.add(benchmark.name, benchmark)
+
+
+def declare_table_order(*tasks: Task) -> None:
+    """List ``tasks`` (intermediate tasks) in tables in this order, after those declared before."""
+    _INTERMEDIATE_ORDER.extend(task.name for task in tasks)
+
+
+def intermediate_order() -> tuple[str, ...]:
+    """The intermediate tasks in the order tables list them (the paper's, then the others declared)."""
+    load_plugins()
+    return tuple(_INTERMEDIATE_ORDER)
+
+
+def benchmark_targets() -> tuple[str, ...]:
+    """Every benchmark's targets, in the order tables list them: XTREME's, then XGLUE's, then a plugin's."""
+    return tuple(dict.fromkeys(target for _, benchmark in BENCHMARKS.items() for target in benchmark.targets))
+
+
+def main_metrics(name: str) -> tuple[str, ...]:
+    """The main metric(s) the task's declaration gives (`Task.main_metrics`); () for an unknown task or
+    one that declares none."""
+    return TASKS.get(name).main_metrics if name in TASKS else ()
 
 
 def get_task(name: str, where: str = "task") -> Task:

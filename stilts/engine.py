@@ -25,14 +25,10 @@ from stilts.data import HUB, recording_origins
 from stilts.errors import BadInput, did_you_mean, one_line
 from stilts.hub import cached_model_sha
 from stilts.interrupts import Interrupted
+from stilts.names import BASELINE, MLM_TASK
 from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.overlap import check_overlap
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
-
-#: the scores.csv `intermediate` value of a pipeline without intermediate tasks, and the task that
-#: has its own `mlm` column instead of a place in the `intermediate` name (docs/concepts.md, "scores.csv")
-BASELINE = "none"
-MLM_COLUMN = "mlm"
 
 
 def fingerprint_of(payload: dict) -> str:
@@ -188,10 +184,12 @@ def _made_earlier_from_same_inputs(
 
 
 def score_labels(pipeline: PipelineConfig) -> dict:
-    """The `intermediate` and `mlm` columns of scores.csv for this pipeline."""
+    """The `intermediate` and `mlm` columns of scores.csv for this pipeline: the MLM task has its own
+    column instead of a place in the `intermediate` name, which is BASELINE without intermediate tasks
+    (docs/concepts.md, "scores.csv")."""
     intermediate = [t for stage in pipeline.stages for t in STAGE_KINDS.get(stage.kind).intermediate_tasks(stage)]
-    named = [t for t in intermediate if t != MLM_COLUMN]
-    return {"intermediate": "+".join(named) if named else BASELINE, "mlm": MLM_COLUMN in intermediate}
+    named = [t for t in intermediate if t != MLM_TASK]
+    return {"intermediate": "+".join(named) if named else BASELINE, "mlm": MLM_TASK in intermediate}
 
 
 # --- running -----------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from stilts.artifacts import COMPLETE, read_json
 from stilts.catalog import Task, get_task
 from stilts.data import HUB, load_examples
 from stilts.errors import BadInput, MissingSplit, did_you_mean
-from stilts.names import XGLUE_SUBMISSION_FOLDERS, XTREME_SUBMISSION_FOLDERS
 from stilts.readers.layout import SPLITS
 
 #: evaluation settings a stage without any (a target stage) predicts with: EvaluateStage's defaults
@@ -177,7 +176,7 @@ def data_source(predictor: Predictor, by_task: dict[str, Path], roots: list[Path
     name = predictor.task.name
     if name in by_task:
         return str(by_task[name].resolve()), f"{by_task[name]} (--data)"
-    candidates = [name, XTREME_SUBMISSION_FOLDERS.get(name, name), XGLUE_SUBMISSION_FOLDERS.get(name, name)]
+    candidates = [name, predictor.task.submission.folder or name]
     for root in roots:
         for candidate in candidates:
             if (root / candidate).is_dir():

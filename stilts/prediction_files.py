@@ -23,7 +23,6 @@ from pathlib import Path
 from stilts.artifacts import write_text_atomic
 from stilts.catalog import Task
 from stilts.errors import BadInput
-from stilts.names import XGLUE_SUBMISSION_FOLDERS, XTREME_SUBMISSION_FOLDERS
 
 #: a stage folder's sub-folder of prediction files
 PREDICTIONS_FOLDER = "predictions"
@@ -38,16 +37,13 @@ def examples_path(folder: Path, split: str, language: str) -> Path:
     return folder / f"{split}-{language}.{EXAMPLES_SUFFIX}"
 
 
-#: the suffix of every file of an XGLUE submission (MLQA's holds a JSON object)
-XGLUE_SUFFIX = "prediction"
-
-
 def submission_path(output: Path, task: Task, split: str, language: str) -> Path:
-    """Where ``task``'s benchmark evaluator reads its predictions for ``split`` and ``language``: XGLUE's
-    layout for XGLUE's tasks, XTREME's (which names the split) for every other task."""
-    if task.name in XGLUE_SUBMISSION_FOLDERS:
-        return output / XGLUE_SUBMISSION_FOLDERS[task.name] / f"{language}.{XGLUE_SUFFIX}"
-    return prediction_path(output / XTREME_SUBMISSION_FOLDERS.get(task.name, task.name), task, split, language)
+    """Where ``task``'s benchmark evaluator reads its predictions for ``split`` and ``language``, as the
+    task's declaration says (`stilts.catalog.Submission`): XGLUE's layout for XGLUE's tasks, XTREME's
+    (which names the split) for every other task."""
+    layout = task.submission
+    name = layout.file.format(split=split, language=language, suffix=task.format.prediction_suffix)
+    return output / (layout.folder or task.name) / name
 
 
 def write_prediction_file(path: Path, task: Task, predictions: list, examples: list[dict], state: dict) -> Path:

@@ -1,5 +1,5 @@
 """One registry pattern for everything that varies: tasks, task formats, stage kinds, mixing rules,
-offline models, scorers, CLI commands.
+offline models, benchmarks, CLI commands.
 
 A `Registry` maps names to entries, refuses a name twice, and answers an unknown name with one
 ``BadInput`` line and a did-you-mean. Entries may be lazy (``"module:attribute"``, imported when first

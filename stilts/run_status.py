@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stilts.artifacts import COMPLETE, failure_of, is_complete, is_locked, lock_path, read_json
-from stilts.names import QA_METRICS, TARGET_METRICS
+from stilts.catalog import main_metrics
+from stilts.names import QA_METRICS
 from stilts.run_folder import recorded_stages
 
 STATES = ("complete", "running", "queued", "failed", "blocked", "stopped", "not started")
@@ -170,7 +171,7 @@ def _result(folder: Path) -> str:
     if "average" in metrics:
         parts = []
         for split, values in metrics["average"].items():
-            main = TARGET_METRICS.get(metrics.get("task", "")) or (
+            main = main_metrics(metrics.get("task", "")) or (
                 QA_METRICS if set(QA_METRICS) <= set(values) else tuple(values)[:1]
             )
             parts.append(f"{split} " + "/".join(f"{values[m]:.1f}" for m in main if m in values))

@@ -24,13 +24,11 @@ from stilts.config import (
     validate_pipeline,
 )
 from stilts.errors import BadInput, did_you_mean
-from stilts.names import configuration_name
+from stilts.names import BASELINE, MLM_TASK, configuration_name
 from stilts.numbers import Seed
 from stilts.slurm.settings import SlurmConfig
 from stilts.stage_kinds import STAGE_KINDS
 
-BASELINE = "none"
-MLM = "mlm"
 #: a variant's name: part of its pipelines' names, where '-' separates the parts (`stilts table --by
 #: pipeline` takes them apart), so it has none
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+]*")
@@ -155,7 +153,7 @@ def _tasks_with_own_stages(matrix: SweepMatrix) -> list[str]:
 
 def _intermediate_tasks(intermediate: str, mlm: bool) -> list[str]:
     """The tasks of an intermediate configuration (``mnli+qqp``, or ``none``), with MLM if ``mlm``."""
-    return ([] if intermediate == BASELINE else intermediate.split("+")) + ([MLM] if mlm else [])
+    return ([] if intermediate == BASELINE else intermediate.split("+")) + ([MLM_TASK] if mlm else [])
 
 
 def _check_fields(settings: dict, known, where: str) -> None:

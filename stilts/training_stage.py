@@ -56,12 +56,11 @@ def training_settings(
     task_names: list[str],
     context: PlanContext,
     *,
-    paper_batch_epochs: dict,
     paper_learning_rate: float,
     not_fingerprinted: frozenset[str],
 ) -> dict:
-    """The stage's settings with the paper's defaults filled in where the YAML leaves them unset.
-    ``paper_batch_epochs``: task -> (batch size, epochs) of the paper's table for this kind."""
+    """The stage's settings with the paper's defaults filled in where the YAML leaves them unset (each
+    task's batch size and epochs: its declaration's `Task.paper_batch_epochs`)."""
     weights = getattr(stage, "mixing_weights", None)
     if weights is not None and set(weights) != set(task_names):
         raise BadInput(
@@ -70,7 +69,7 @@ def training_settings(
     if weights is not None and not sum(weights.values()) > 0:
         raise BadInput(f"{context.where}.mixing_weights: the weights sum to 0 (give some task a weight above 0)")
     tasks = [get_task(name) for name in task_names]
-    paper = {task.name: paper_batch_epochs.get(task.paper_name, defaults.FALLBACK_BATCH_EPOCHS) for task in tasks}
+    paper = {task.name: task.paper_batch_epochs or defaults.FALLBACK_BATCH_EPOCHS for task in tasks}
     # a mixture runs 3 epochs over the capped task sizes ("mixed/3"); one task runs its own epochs
     paper_epochs = defaults.MULTITASK_EPOCHS if len(tasks) > 1 else paper[task_names[0]][1]
     settings = stage.model_dump(exclude=set(not_fingerprinted) | {"batch_size", "task", "tasks"})

@@ -126,14 +126,14 @@ def test_the_command_list_is_clicks_own_without_importing_the_commands():
     assert imported_heavy(lines) == []
 
 
-def test_stilts_score_reads_the_installed_distributions_once():
+def test_a_catalog_imported_directly_reads_the_installed_distributions_once():
     """Each entry a catalog module imported directly registers is attributed to its distribution; the
     file lists of every installed distribution, half a second to read, are read once, not per module."""
     count_scans = """
 import importlib.metadata as metadata
 scans, real = [], metadata.packages_distributions
 metadata.packages_distributions = lambda: scans.append(1) or real()
-import stilts.metrics.scoring
+import stilts.target.catalog
 print('scans:', len(scans))
 """
     lines, _ = run_python(count_scans)

@@ -4,7 +4,8 @@ The test writes a small package (``lab_tasks``) with its own distribution metada
 folder holding ``entry_points.txt``, what ``pip install`` writes) and puts it on the path of a
 ``stilts`` subprocess, as a lab would with its private tasks. No file of stilts changes: the package
 adds a task of an existing format and a stage kind that keeps the first N layers of the incoming
-encoder, and `stilts run` trains, evaluates and reports through both.
+encoder, and `stilts run` trains, evaluates and reports through both; `stilts table` tables the task and
+`stilts score` scores its prediction files with the scoring function its declaration names.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from helpers import run_cli
 
@@ -28,19 +30,26 @@ from typing import Literal
 
 from pydantic import Field
 
-from stilts.catalog import Task, register_task
+from stilts.catalog import Scoring, Task, register_task
 from stilts.config import StageConfig
-from stilts.readers.text_classification import label_text_folder_reader
+from stilts.metrics.scoring import classification
+from stilts.readers.text_classification import label_text_folder_reader, read_label_text_tsv
 from stilts.stage_kinds import StageKind, StagePlan, StageRunner, register_stage_kind
 from stilts.tasks.classification import CLASSIFICATION
 from stilts.training_stage import MODEL_FOLDER, input_model
 
 LABELS = ("sports", "food", "weather", "technology")
 
+
+def score_lab_topics(request):
+    return classification(request, read_label_text_tsv(request.gold, LABELS), LABELS)
+
+
 register_task(Task(
     name="lab_topics", format=CLASSIFICATION, phases=frozenset({"target", "evaluate"}),
     languages=("en", "de"), metric="accuracy", labels=LABELS,
-    description="the lab's topic set", read_local=label_text_folder_reader(LABELS), eval_splits=("test",)))
+    description="the lab's topic set", read_local=label_text_folder_reader(LABELS), eval_splits=("test",),
+    scoring=Scoring(score_lab_topics)))
 
 
 class KeepLayers(StageConfig):
@@ -123,8 +132,22 @@ def test_a_plugin_package_adds_a_task_and_a_stage_kind(tmp_path, tiny_model, cap
         rows = list(csv.DictReader(handle))
     assert {(row["target"], row["language"]) for row in rows} == {("lab_topics", "en"), ("lab_topics", "de")}
 
+    tabled = run_stilts(["table", "out/scores.csv", "--format", "csv"], site, tmp_path)
+    assert tabled.returncode == 0, tabled.stderr
+    header, row = tabled.stdout.splitlines()[:2]
+    assert header.startswith("intermediate,mlm,lab_topics") and row.startswith("none,false,")
+
+    [evaluate] = (tmp_path / "out").glob("evaluate-*")
+    args = ["score", "--task", "lab_topics", "--language", "de", "--gold", "topics/test-de.tsv"]
+    scored = run_stilts([*args, "--predictions", evaluate / "predictions" / "test-de.tsv"], site, tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    reported = next(float(row["value"]) for row in rows if row["language"] == "de" and row["metric"] == "accuracy")
+    assert json.loads(scored.stdout) == {"accuracy": pytest.approx(reported), "count": 16}
+
     # without the package on the path (this process never had it), the same YAML names an unknown
-    # stage kind: one line, exit 2
+    # stage kind and the task is unknown to `stilts score`: one line, exit 2
+    code, _, stderr = run_cli([*args, "--predictions", evaluate / "predictions" / "test-de.tsv"], capsys)
+    assert code == 2 and stderr.startswith("error: --task: unknown task 'lab_topics' (tasks: ")
     code, _, stderr = run_cli(["run", tmp_path / "lab.yaml", "--dry-run"], capsys)
     assert code == 2
     assert stderr.strip().splitlines() == [

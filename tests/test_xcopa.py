@@ -14,8 +14,8 @@ from helpers import run_cli
 from stilts.catalog import get_task
 from stilts.data import load_examples
 from stilts.errors import BadInput, MissingSplit, Unlabelled
-from stilts.names import XCOPA_LANGUAGES
 from stilts.readers.multiple_choice import read_copa, read_siqa, read_xcopa
+from stilts.target.multiple_choice_tasks import XCOPA_LANGUAGES
 
 # ----------------------------------------------------------------------------- files the tests write
 

@@ -17,17 +17,21 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts import names
 from stilts import testing as tiny
-from stilts.catalog import get_task
+from stilts.catalog import BENCHMARKS, get_task
 from stilts.data import load_examples
 from stilts.errors import BadInput, MissingSplit, Unlabelled
 from stilts.metrics.per_example import split_scores
 from stilts.metrics.ranking import mean_ndcg, ndcg, query_groups
-from stilts.metrics.scoring import SCORERS, score
+from stilts.metrics.scoring import score
+from stilts.names import QA_METRICS, SCORE_COLUMNS
 from stilts.prediction_files import PREDICTIONS_FOLDER, prediction_path, read_example_rows
 from stilts.readers.xglue import NC, WPR, read_xglue_tagging
 from stilts.reports import scores as sc
+from stilts.target.xglue_tasks import XGLUE_PAWSX_LANGUAGES, XGLUE_POS_LANGUAGES
+
+#: XGLUE's nine targets, in its paper's table order (the benchmark's declaration)
+XGLUE_TARGETS = BENCHMARKS.get("xglue").targets
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG2_3 = math.log2(3)  # the discount of rank 2 is 1 / log2(3); rank 1's is 1, rank 3's 1/2
@@ -83,9 +87,9 @@ def test_queries_are_runs_of_the_same_query_as_the_official_script_walks_them():
 
 def test_every_task_reads_its_release_files_from_its_folder_or_the_dataset_folder(xglue):
     counts = {}
-    for task_name in names.XGLUE_TARGETS:
+    for task_name in XGLUE_TARGETS:
         task = get_task(task_name)
-        for folder in (xglue, xglue / names.XGLUE_SUBMISSION_FOLDERS[task_name]):
+        for folder in (xglue, xglue / get_task(task_name).submission.folder):
             sources = {task_name: str(folder), "squad_v1": str(xglue / "MLQA" / "squad1.1")}
             counts[task_name] = [
                 len(load_examples(task, split, language, sources))
@@ -302,15 +306,15 @@ def test_score_mlqa_reports_f1_the_xglue_score(xglue, tmp_path, capsys):
     assert result["f1"] == 100.0 and result["exact_match"] == 100.0
 
 
-def test_every_xglue_task_has_its_names_scorer_and_metric():
-    for task_name in names.XGLUE_TARGETS:
+def test_every_xglue_task_declares_its_scorer_metric_and_submission_folder():
+    for task_name in XGLUE_TARGETS:
         task = get_task(task_name)
-        assert task.metric == names.TARGET_METRICS[task_name][0]
-        assert SCORERS.get(task_name).languages == task.languages == names.TASK_LANGUAGES[task_name]
+        assert task.main_metrics == (task.metric,)  # XGLUE's MLQA counts F1 alone
+        assert task.scoring is not None and task.submission.folder is not None
         assert "target" in task.phases and "evaluate" in task.phases
-    assert len(names.XGLUE_POS_LANGUAGES) == 18 and {"pt", "pl"} <= set(names.XGLUE_POS_LANGUAGES)
-    assert names.XGLUE_PAWSX_LANGUAGES == ("de", "en", "es", "fr")
-    assert not set(names.XGLUE_TARGETS) & names.QA_TARGETS  # XGLUE's MLQA counts F1 alone
+    assert len(XGLUE_POS_LANGUAGES) == 18 and {"pt", "pl"} <= set(XGLUE_POS_LANGUAGES)
+    assert XGLUE_PAWSX_LANGUAGES == ("de", "en", "es", "fr")
+    assert QA_METRICS not in {get_task(name).main_metrics for name in XGLUE_TARGETS}
 
 
 # ----------------------------------------------------------------------------- stilts table
@@ -319,7 +323,7 @@ def test_every_xglue_task_has_its_names_scorer_and_metric():
 def scores_csv(path: Path, rows) -> Path:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(names.SCORE_COLUMNS)
+        writer.writerow(SCORE_COLUMNS)
         writer.writerows(rows)
     return path
 
@@ -349,13 +353,13 @@ def read_csv(text: str) -> list[dict]:
 
 
 def test_table_best_reports_the_xglue_score(tmp_path, capsys):
-    task_scores = dict(zip(names.XGLUE_TARGETS, [80, 90, 70, 60, 75, 85, 65, 55, 45]))
+    task_scores = dict(zip(XGLUE_TARGETS, [80, 90, 70, 60, 75, 85, 65, 55, 45]))
     path = scores_csv(tmp_path / "scores.csv", xglue_rows(task_scores) + xglue_rows({"xnli": 50}))
     code, out, err = run_cli(["table", path, "--best", "--format", "csv"], capsys)
     assert code == 0, err
     table = read_csv(out)
     # XTREME's target first, then XGLUE's in its paper's order; a score row for each benchmark present
-    assert [r["target"] for r in table] == ["xnli", *names.XGLUE_TARGETS, "xtreme", "xglue"]
+    assert [r["target"] for r in table] == ["xnli", *XGLUE_TARGETS, "xtreme", "xglue"]
     by_target = {r["target"]: r for r in table}
     assert by_target["xglue_wpr"]["intermediate"] == "mnli" and float(by_target["xglue_wpr"]["test"]) == 45
     mean = sum(task_scores.values()) / 9 - 10  # mnli is chosen everywhere, 10 below on test
@@ -368,7 +372,7 @@ def test_table_best_reports_the_xglue_score(tmp_path, capsys):
     assert "XGLUE score: mean over XGLUE's 9 understanding tasks" in out
 
     code, out, _ = run_cli(["table", path, "--best", "--benchmark", "xglue", "--format", "csv"], capsys)
-    assert [r["target"] for r in read_csv(out)] == [*names.XGLUE_TARGETS, "xglue"]
+    assert [r["target"] for r in read_csv(out)] == [*XGLUE_TARGETS, "xglue"]
     # the main table keeps WPR's nDCG (and the other XGLUE metrics) as each target's column
     code, out, _ = run_cli(["table", path, "--split", "test", "--benchmark", "xglue", "--format", "csv"], capsys)
     row = {r["intermediate"]: r for r in read_csv(out)}["none"]
@@ -398,10 +402,10 @@ def test_the_xglue_pipelines_plan(tmp_path):
         pipeline, base = load_pipeline(path)
         stages, _ = plan_pipeline(pipeline, base, tmp_path / path.stem, str(path))
         covered |= {stage.settings["task"] for stage in stages if stage.config.kind == "evaluate"}
-    assert covered == set(names.XGLUE_TARGETS)
+    assert covered == set(XGLUE_TARGETS)
     sweep, _ = load_sweep(ROOT / "pipelines" / "xglue_grid.yaml")
     pipelines = expand(sweep, "xglue_grid.yaml")
-    assert len(pipelines) == 9 * 9 * 3 and set(sweep.matrix.target) == set(names.XGLUE_TARGETS)
+    assert len(pipelines) == 9 * 9 * 3 and set(sweep.matrix.target) == set(XGLUE_TARGETS)
 
 
 # ----------------------------------------------------------------------------- end to end, tiny model
@@ -490,7 +494,7 @@ def test_wpr_then_ner_end_to_end_with_an_xglue_submission(xglue, tmp_path, tiny_
     ]
     for task_name, folder in (("xglue_wpr", "WPR"), ("xglue_ner", "NER")):
         rescored = score(task_name, "de", gold[task_name]("test", "de"), submission / folder / "de.prediction")
-        metric = names.TARGET_METRICS[task_name][0]
+        metric = get_task(task_name).main_metrics[0]
         reported = next(
             float(r["value"])
             for r in rows

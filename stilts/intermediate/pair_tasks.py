@@ -45,6 +45,7 @@ MNLI = register_task(
             splits={"train": "train", "dev": "validation_matched"},
             to_example=_glue_nli_row,
         ),
+        paper_batch_epochs=(24, 2),
     )
 )
 
@@ -93,6 +94,7 @@ QQP = register_task(
             splits={"train": "train", "dev": "validation"},
             to_example=_qqp_row,
         ),
+        paper_batch_epochs=(24, 3),
     )
 )
 
@@ -186,5 +188,6 @@ ANLI_PLUS = register_task(
         description="ANLI+: ANLI rounds 1-3 + MNLI + SNLI training sets with one NLI head; dev = the parts' "
         "dev sets interleaved (each part read from its own data.<part>)",
         parts=("anli_r1", "anli_r2", "anli_r3", "mnli", "snli"),
+        paper_batch_epochs=(24, 2),
     )
 )

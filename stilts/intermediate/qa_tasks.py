@@ -6,7 +6,8 @@ Local folders hold the release files as rajpurkar/SQuAD-explorer publishes them:
 
 from __future__ import annotations
 
-from stilts.catalog import HubSource, Task, register_task
+from stilts.catalog import HubSource, Scoring, Task, register_task
+from stilts.metrics.scoring import score_squad_v1, score_squad_v2
 from stilts.readers.layout import FileLayout, ignoring_language
 from stilts.readers.qa import read_squad, training_questions
 from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_NO_ANSWER, squad_example
@@ -42,6 +43,8 @@ SQUAD_V1 = register_task(
             splits={"train": "train", "dev": "validation"},
             to_example=squad_example,
         ),
+        paper_batch_epochs=(8, 3),
+        scoring=Scoring(score_squad_v1),
     )
 )
 
@@ -61,5 +64,7 @@ SQUAD_V2 = register_task(
             splits={"train": "train", "dev": "validation"},
             to_example=squad_example,
         ),
+        paper_batch_epochs=(8, 3),
+        scoring=Scoring(score_squad_v2, takes_threshold=True, takes_na_probs=True),
     )
 )

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from stilts import defaults
 from stilts.config import MultiTaskTrainingStage
 from stilts.errors import BadInput
+from stilts.names import MLM_TASK
 from stilts.stage_kinds import PlanContext, StageKind, StagePlan, register_stage_kind
 from stilts.training_stage import (
     TrainingStageRunner,
@@ -17,9 +18,6 @@ from stilts.training_stage import (
     data_tasks_of,
     training_settings,
 )
-
-#: the co-training task whose presence lowers the paper's learning rate (App. A.1)
-MLM_TASK = "mlm"
 
 
 class IntermediateStage(MultiTaskTrainingStage):
@@ -40,12 +38,11 @@ def plan_intermediate(stage: IntermediateStage, context: PlanContext) -> StagePl
     tasks = [check_task(name, "intermediate", f"{where}.tasks[{i}]") for i, name in enumerate(stage.tasks)]
     if context.previous and context.previous.kind == "target":
         raise BadInput(f"{where}.kind: an intermediate stage cannot follow a target stage")
-    with_mlm = MLM_TASK in stage.tasks
+    with_mlm = MLM_TASK in stage.tasks  # co-training MLM lowers the paper's learning rate (App. A.1)
     settings = training_settings(
         stage,
         stage.tasks,
         context,
-        paper_batch_epochs=defaults.INTERMEDIATE_BATCH_EPOCHS,
         paper_learning_rate=defaults.INTERMEDIATE_LEARNING_RATE_WITH_MLM
         if with_mlm
         else defaults.INTERMEDIATE_LEARNING_RATE,

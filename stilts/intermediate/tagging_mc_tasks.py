@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Task, register_task
+from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Scoring, Task, register_task
 from stilts.errors import BadInput
+from stilts.metrics.scoring import score_copa
 from stilts.readers._io import numbered_lines, read_json
 from stilts.readers.layout import FileLayout, ignoring_language
 from stilts.readers.multiple_choice import (
@@ -72,6 +73,7 @@ HELLASWAG = register_task(
             to_example=_hellaswag_row,
             revisions=(MAIN, PARQUET_CONVERSION),
         ),
+        paper_batch_epochs=(24, 7),
     )
 )
 
@@ -112,6 +114,7 @@ COSMOSQA = register_task(
             to_example=_cosmosqa_row,
             revisions=(PARQUET_CONVERSION,),
         ),
+        paper_batch_epochs=(4, 15),
     )
 )
 
@@ -149,6 +152,7 @@ COMMONSENSEQA = register_task(
         hub=HubSource(
             "tau/commonsense_qa", config=lambda language: None, splits=MC_SPLITS, to_example=_commonsenseqa_row
         ),
+        paper_batch_epochs=(4, 10),
     )
 )
 
@@ -180,6 +184,7 @@ COPA = register_task(
             to_example=copa_row_to_example,
             revisions=(MAIN, PARQUET_CONVERSION),
         ),
+        scoring=Scoring(score_copa),
     )
 )
 
@@ -308,5 +313,6 @@ CCG = register_task(
         "space-separated supertags', plus tags_to_id.json mapping each supertag to an id "
         "0-1362 (see docs/tasks.md)",
         read_local=read_ccg_folder,
+        paper_batch_epochs=(24, 15),
     )
 )

@@ -22,8 +22,8 @@ def _float(option: str, value: str | None) -> float | None:
 @click.option(
     "--task",
     required=True,
-    help="xnli pawsx udpos panx xquad mlqa tydiqa bucc tatoeba xcopa squad_v1 squad_v2 copa; XGLUE: xglue_ner "
-    "xglue_pos xglue_nc xglue_mlqa xglue_xnli xglue_pawsx xglue_qadsm xglue_wpr xglue_qam",
+    help="A task whose declaration says how to score it, as `stilts tasks` names it: XTREME's and XGLUE's "
+    "targets, xcopa, copa, squad_v1, squad_v2, or a plugin's (an unknown task is answered with the list).",
 )
 @click.option("--language", required=True, help="ISO 639-1 code of the evaluated language, e.g. de.")
 @click.option("--gold", "gold", required=True, metavar="FILE", help="Gold data in the task's original release format.")

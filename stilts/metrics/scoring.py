@@ -1,6 +1,7 @@
 """Score one language of one task from a gold file in its original release format and a prediction
-file in the official scripts' format (``stilts score``). One registered scorer per task; no branching
-on task names.
+file in the official scripts' format (``stilts score``). Each task's declaration names its scoring
+function here (`stilts.catalog.Scoring`); a plugin's task names its own, built from the helpers here
+(`classification`) or not. No branching on task names.
 
 Gold formats: XNLI the XTREME per-language TSV or XNLI-1.0 ``xnli.{dev,test}.tsv``; PAWS-X either TSV
 form; UD-POS CoNLL-U (or XTREME's ``token<TAB>tag`` files); PAN-X either ``token<TAB>tag`` form;
@@ -14,10 +15,10 @@ them (``{TASK}/{lang}.prediction``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stilts.catalog import TASKS, Task
 from stilts.errors import BadInput, did_you_mean
 from stilts.metrics import mlqa, squad, squad_v2
 from stilts.metrics.classification import accuracy
@@ -35,7 +36,7 @@ from stilts.metrics.predictions import (
 from stilts.metrics.ranking import mean_ndcg
 from stilts.metrics.retrieval import bucc_scores, drop_repeated_sentences, tatoeba_accuracy
 from stilts.metrics.tagging import ner_scores, pos_scores
-from stilts.names import NDCG, TASK_LANGUAGES
+from stilts.names import NDCG
 from stilts.readers import nli
 from stilts.readers.multiple_choice import read_copa, read_xcopa
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
@@ -43,11 +44,12 @@ from stilts.readers.qa import read_squad, read_tydiqa
 from stilts.readers.retrieval import bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba, tatoeba_paths
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
 from stilts.readers.xglue import NC, QADSM, QAM, WPR, XGLUE_NER_TAGS, XglueTsv, read_xglue_tagging
-from stilts.registry import Registry
 
 
 @dataclass(frozen=True)
 class Request:
+    #: the task scored, as --task names it
+    task: str
     gold: Path
     predictions: Path
     language: str
@@ -55,63 +57,53 @@ class Request:
     na_probs: Path | None = None
 
 
-@dataclass(frozen=True)
-class Scorer:
-    task: str
-    languages: tuple[str, ...]
-    score: Callable[[Request], dict]
-    #: whether --threshold means something for the task
-    takes_threshold: bool = False
+def scored_tasks() -> list[str]:
+    """The registered tasks `stilts score` scores (those whose declaration has a `Scoring`), by name."""
+    return sorted(name for name, task in TASKS.items() if task.scoring is not None)
 
 
-#: task -> its scorer. Reading it does not load the plugins (``from_plugins=False``): they import every
-#: task catalog and with them torch, and ``stilts score`` must stay a quick, torch-free command.
-SCORERS: Registry[Scorer] = Registry("task", from_plugins=False)
+def _takers(option: str) -> str:
+    """The scored tasks that take ``option`` (a `Scoring` flag), for messages."""
+    return ", ".join(name for name in scored_tasks() if getattr(TASKS.get(name).scoring, option))
 
 
-def add_scorer(scorer: Scorer) -> Scorer:
-    return SCORERS.add(scorer.task, scorer)
-
-
-def _scorer(task: str, takes_threshold: bool = False):
-    """Registers the decorated function as ``task``'s scorer, for the task's languages in stilts.names."""
-
-    def register(function: Callable[[Request], dict]) -> Callable[[Request], dict]:
-        add_scorer(Scorer(task, TASK_LANGUAGES[task], function, takes_threshold))
-        return function
-
-    return register
+def _scored_task(name: str) -> Task:
+    if name not in TASKS or TASKS.get(name).scoring is None:
+        known = scored_tasks()
+        what = f"cannot score task '{name}'" if name in TASKS else f"unknown task '{name}'{did_you_mean(name, known)}"
+        raise BadInput(f"--task: {what} (tasks: {', '.join(known)})")
+    return TASKS.get(name)
 
 
 def score(task: str, language: str, gold, predictions, threshold: float | None = None, na_probs=None) -> dict:
-    """Metrics (0-100) of one prediction file against one gold file."""
-    try:
-        scorer = SCORERS.get(task, "--task")
-    except BadInput as unknown:
-        raise BadInput(f"{unknown} (tasks: {', '.join(sorted(SCORERS.names()))})") from None
-    if language not in scorer.languages:
+    """Metrics (0-100) of one prediction file against one gold file, as ``task``'s declaration scores them."""
+    declared = _scored_task(task)
+    scoring = declared.scoring
+    assert scoring is not None  # _scored_task checked it
+    if language not in declared.languages:
         raise BadInput(
             f"--language: '{language}' is not a {task} language"
-            f"{did_you_mean(language, scorer.languages)} ({' '.join(scorer.languages)})"
+            f"{did_you_mean(language, declared.languages)} ({' '.join(declared.languages)})"
         )
-    if threshold is not None and not scorer.takes_threshold:
-        takers = ", ".join(sorted(name for name, other in SCORERS.items() if other.takes_threshold))
-        raise BadInput(f"--threshold: only {takers} take a threshold, not {task}")
-    if na_probs is not None and task != "squad_v2":
-        raise BadInput(f"--na-probs: only squad_v2 takes no-answer probabilities, not {task}")
+    if threshold is not None and not scoring.takes_threshold:
+        raise BadInput(f"--threshold: only {_takers('takes_threshold')} take a threshold, not {task}")
+    if na_probs is not None and not scoring.takes_na_probs:
+        raise BadInput(f"--na-probs: only {_takers('takes_na_probs')} takes no-answer probabilities, not {task}")
     request = Request(
-        Path(gold), Path(predictions), language, threshold, Path(na_probs) if na_probs is not None else None
+        task, Path(gold), Path(predictions), language, threshold, Path(na_probs) if na_probs is not None else None
     )
     for path in (request.gold, request.predictions, request.na_probs):
         if path is not None and not path.is_file():
             raise BadInput(f"{path}: {'not a file' if path.exists() else 'no such file'}")
-    return scorer.score(request)
+    return scoring.score(request)
 
 
 # --------------------------------------------------------------------------- classification
 
 
-def _classification(request: Request, examples: list[dict], labels) -> dict:
+def classification(request: Request, examples: list[dict], labels) -> dict:
+    """Accuracy of a file of predicted labels, one a line, against ``examples``' gold labels (read from
+    ``request.gold`` by the task's reader)."""
     if not examples:
         raise BadInput(f"{request.gold}: no examples")
     if any(e["label"] is None for e in examples):
@@ -120,14 +112,12 @@ def _classification(request: Request, examples: list[dict], labels) -> dict:
     return {"accuracy": accuracy(predicted, [e["label"] for e in examples]), "count": len(examples)}
 
 
-@_scorer("xnli")
 def score_xnli(request: Request) -> dict:
-    return _classification(request, nli.read_xnli_file(request.gold, request.language), nli.NLI_LABELS)
+    return classification(request, nli.read_xnli_file(request.gold, request.language), nli.NLI_LABELS)
 
 
-@_scorer("pawsx")
 def score_pawsx(request: Request) -> dict:
-    return _classification(request, read_pawsx(request.gold), PAWSX_LABELS)
+    return classification(request, read_pawsx(request.gold), PAWSX_LABELS)
 
 
 # --------------------------------------------------------------------------- tagging
@@ -141,7 +131,6 @@ def _tagging(request: Request, sentences: list[dict], labels, metric) -> dict:
     return {**metric(gold, predicted), "count": len(gold)}
 
 
-@_scorer("udpos")
 def score_udpos(request: Request) -> dict:
     if request.gold.suffix == ".conllu":
         sentences = read_conllu_upos(request.gold, request.language)
@@ -150,7 +139,6 @@ def score_udpos(request: Request) -> dict:
     return _tagging(request, sentences, UPOS_TAGS, pos_scores)
 
 
-@_scorer("panx")
 def score_panx(request: Request) -> dict:
     return _tagging(request, read_panx(request.gold, request.language), PANX_TAGS, ner_scores)
 
@@ -173,7 +161,8 @@ def _qa_gold(request: Request, examples: list[dict], allow_unanswerable: bool = 
         for question_id, answers in gold.items():
             if not answers:
                 raise BadInput(
-                    f"{request.gold}: question '{question_id}' has no gold answer (SQuAD v2 data? use --task squad_v2)"
+                    f"{request.gold}: question '{question_id}' has no gold answer (unanswerable questions? they "
+                    f"are scored by --task {_takers('takes_na_probs')})"
                 )
     return gold
 
@@ -194,29 +183,24 @@ def _squad_v1(request: Request, examples: list[dict]) -> dict:
     return _qa_result(squad.evaluate(gold, predictions), gold, predictions, ignored)
 
 
-@_scorer("xquad")
 def score_xquad(request: Request) -> dict:
     return _squad_v1(request, read_squad(request.gold))
 
 
-@_scorer("squad_v1")
 def score_squad_v1(request: Request) -> dict:
     return _squad_v1(request, read_squad(request.gold))
 
 
-@_scorer("tydiqa")
 def score_tydiqa(request: Request) -> dict:
     return _squad_v1(request, read_tydiqa(request.gold, request.language))
 
 
-@_scorer("mlqa")
 def score_mlqa(request: Request) -> dict:
     gold = _qa_gold(request, read_squad(request.gold))
     predictions, ignored = read_qa_predictions(request.predictions, gold, request.language)
     return _qa_result(mlqa.evaluate(gold, predictions, request.language), gold, predictions, ignored)
 
 
-@_scorer("squad_v2", takes_threshold=True)
 def score_squad_v2(request: Request) -> dict:
     """--threshold is the official ``--na-prob-thresh`` (default 1.0); --na-probs its ``--na-prob-file``."""
     gold = _qa_gold(request, read_squad(request.gold), allow_unanswerable=True)
@@ -234,7 +218,7 @@ def score_squad_v2(request: Request) -> dict:
         absent = next(k for k in gold if k not in na_probs)
         raise BadInput(f"{request.na_probs}: no probability for question '{absent}'")
     if request.threshold is not None and na_probs is None:
-        raise BadInput("--threshold: squad_v2 thresholds no-answer probabilities; give --na-probs too")
+        raise BadInput(f"--threshold: {request.task} thresholds no-answer probabilities; give --na-probs too")
     threshold = 1.0 if request.threshold is None else request.threshold
     result = _qa_result(squad_v2.evaluate(gold, predictions, na_probs, threshold), gold, predictions, ignored)
     if na_probs_ignored:
@@ -250,7 +234,6 @@ def _check_file_language(path: Path, found: str, wanted: str) -> None:
         raise BadInput(f"{path}: this is {found} data, but --language is {wanted}")
 
 
-@_scorer("tatoeba")
 def score_tatoeba(request: Request) -> dict:
     """Line i of the predictions is English sentence i: the index of the non-English line it retrieves
     (XTREME's and the pipeline's direction, `SentenceRetrieval.predict`); right when it is i."""
@@ -263,7 +246,6 @@ def score_tatoeba(request: Request) -> dict:
     return {"accuracy": tatoeba_accuracy(predicted), "count": len(sources)}
 
 
-@_scorer("bucc", takes_threshold=True)
 def score_bucc(request: Request) -> dict:
     """Scored candidates as XTREME's ``bucc_eval`` and the pipeline score them: candidates of a sentence
     that occurs more than once on its side are dropped (XTREME maps candidates to ids by text); their
@@ -305,17 +287,15 @@ def _copa(request: Request, examples: list[dict]) -> dict:
     if named:
         _check_file_language(request.gold, named.group(1), request.language)
     gold = [{**e, "label": None if e["label"] is None else str(e["label"])} for e in examples]
-    return _classification(request, gold, COPA_CHOICE_INDICES)
+    return classification(request, gold, COPA_CHOICE_INDICES)
 
 
-@_scorer("xcopa")
 def score_xcopa(request: Request) -> dict:
     """Gold: an XCOPA JSONL file (XTREME-R's ``val-xx.jsonl``, the release's ``xx/{val,test}.xx.jsonl``;
     XTREME-R's ``test-xx.jsonl``, whose labels are withheld, is refused)."""
     return _copa(request, read_xcopa(request.gold))
 
 
-@_scorer("copa")
 def score_copa(request: Request) -> dict:
     """Gold: English COPA JSONL (XTREME-R's ``train-en.jsonl``/``val-en.jsonl``, SuperGLUE's ``val.jsonl``)."""
     return _copa(request, read_copa(request.gold))
@@ -350,13 +330,11 @@ def _xglue_tagging(request: Request, labels, metric) -> dict:
     return {**metric(gold, predicted), "count": len(gold)}
 
 
-@_scorer("xglue_ner")
 def score_xglue_ner(request: Request) -> dict:
     """seqeval ``f1_score`` of the IOB1 tags (and precision, recall)."""
     return _xglue_tagging(request, XGLUE_NER_TAGS, ner_scores)
 
 
-@_scorer("xglue_pos")
 def score_xglue_pos(request: Request) -> dict:
     """``precision``: seqeval ``precision_score`` of the UPOS tags, XGLUE's POS score; ``accuracy``: token
     accuracy (what XGLUE's README calls it); f1 and recall as seqeval gives them."""
@@ -368,22 +346,18 @@ def _xglue_tsv(request: Request, spec: XglueTsv) -> list[dict]:
     return spec.read(request.gold)
 
 
-@_scorer("xglue_nc")
 def score_xglue_nc(request: Request) -> dict:
-    return _classification(request, _xglue_tsv(request, NC), NC.labels)
+    return classification(request, _xglue_tsv(request, NC), NC.labels)
 
 
-@_scorer("xglue_qadsm")
 def score_xglue_qadsm(request: Request) -> dict:
-    return _classification(request, _xglue_tsv(request, QADSM), QADSM.labels)
+    return classification(request, _xglue_tsv(request, QADSM), QADSM.labels)
 
 
-@_scorer("xglue_qam")
 def score_xglue_qam(request: Request) -> dict:
-    return _classification(request, _xglue_tsv(request, QAM), QAM.labels)
+    return classification(request, _xglue_tsv(request, QAM), QAM.labels)
 
 
-@_scorer("xglue_wpr")
 def score_xglue_wpr(request: Request) -> dict:
     """One score a line; nDCG per query (consecutive rows with the same query), queries of one page
     skipped, the mean over the others (`stilts.metrics.ranking`)."""
@@ -397,19 +371,16 @@ def score_xglue_wpr(request: Request) -> dict:
     return {NDCG: value, "count": len(examples), "queries": queries}
 
 
-@_scorer("xglue_xnli")
 def score_xglue_xnli(request: Request) -> dict:
     """Gold: XGLUE's ``XNLI/{lang}.{dev,test}`` (premise, hypothesis, label) or XNLI-1.0's files."""
     _check_xglue_language(request)
-    return _classification(request, nli.read_xnli_file(request.gold, request.language), nli.NLI_LABELS)
+    return classification(request, nli.read_xnli_file(request.gold, request.language), nli.NLI_LABELS)
 
 
-@_scorer("xglue_pawsx")
 def score_xglue_pawsx(request: Request) -> dict:
-    return _classification(request, read_pawsx(request.gold), PAWSX_LABELS)
+    return classification(request, read_pawsx(request.gold), PAWSX_LABELS)
 
 
-@_scorer("xglue_mlqa")
 def score_xglue_mlqa(request: Request) -> dict:
     """XGLUE's MLQA score is the MLQA script's ``f1``; exact match is reported beside it."""
     return score_mlqa(request)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import Task, register_task
+from stilts.catalog import Task, declare_table_order, register_task
 from stilts.errors import BadInput, MissingSplit
 from stilts.mlm.corpus import DEV_FILE, MANIFEST_FILE, SHARD_GLOB
-from stilts.names import XTREME_LANGUAGES
+from stilts.names import MLM_TASK, XTREME_LANGUAGES
 from stilts.readers.layout import note_file_read
 from stilts.tasks.masked_lm import MASKED_LM
 
@@ -64,7 +64,7 @@ def read_corpus_folder(folder: Path, split: str, language: str) -> list[dict]:
 
 MLM = register_task(
     Task(
-        name="mlm",
+        name=MLM_TASK,
         format=MASKED_LM,
         phases=frozenset({"intermediate"}),
         languages=XTREME_LANGUAGES,
@@ -73,5 +73,9 @@ MLM = register_task(
         "(alpha-smoothed language sampling); masked-token accuracy; local only: the corpus folder",
         read_local=read_corpus_folder,
         source_language=MIXTURE,
+        # the paper's batch size; its epochs are those of the tasks it co-trains with
+        paper_batch_epochs=(8, None),
     )
 )
+# tables list MLM after the other intermediate tasks
+declare_table_order(MLM)

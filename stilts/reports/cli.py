@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from stilts.catalog import BENCHMARKS, benchmark_targets
 from stilts.errors import BadInput, did_you_mean
-from stilts.names import BENCHMARKS, CONFIG_KEYS, CONFIG_KEYS_BY, configuration_name
+from stilts.names import CONFIG_KEYS, CONFIG_KEYS_BY, configuration_name
 from stilts.reports import render
 from stilts.reports import scores as sc
 
@@ -69,7 +70,7 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
 )
 @click.option(
     "--benchmark",
-    type=click.Choice(sorted(BENCHMARKS)),
+    type=click.Choice(sorted(BENCHMARKS.names())),
     default=None,
     help="Only this benchmark's targets (XTREME's 9, XGLUE's 9 xglue_* tasks), and with --best only its "
     "score. Default: every target in the file; --best scores each benchmark it has targets of.",
@@ -193,7 +194,8 @@ def table(
 
     split = split or _default_split(scores)
     if per_language:
-        known = list(sc.ORDERED_TARGETS) + [t for t in sc.targets_in(scores) if t not in sc.ORDERED_TARGETS]
+        ordered = benchmark_targets()
+        known = list(ordered) + [t for t in sc.targets_in(scores) if t not in ordered]
         if per_language not in known:
             raise BadInput(f"--per-language: unknown target task '{per_language}'{did_you_mean(per_language, known)}")
         values, counts = sc.language_cells(scores, per_language, split, config_keys)

@@ -19,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from stilts.names import BENCHMARK_LABELS, BENCHMARKS, CONFIG_KEYS
+from stilts.catalog import BENCHMARKS
+from stilts.names import CONFIG_KEYS
 from stilts.reports.scores import benchmark_score, benchmarks_in, config_parts
 
 FORMATS = ("md", "csv", "latex", "html")
@@ -27,12 +28,6 @@ MISSING = "-"
 SHORT_METRIC = {"accuracy": "acc", "f1": "f1", "exact_match": "em", "precision": "p", "recall": "r", "ndcg": "ndcg"}
 #: the text formats' header of a configuration column; another one (pipeline) keeps its scores.csv name
 CONFIG_HEADERS = {"intermediate": "Intermediate", "mlm": "MLM"}
-#: what each benchmark's score row means, for the --best caption
-BENCHMARK_CAPTIONS = {
-    "xtreme": "XTREME score: mean over the 9 XTREME tasks, a QA task counting as mean(F1, EM).",
-    "xglue": "XGLUE score: mean over XGLUE's 9 understanding tasks (its AVG), MLQA counting its F1, POS its "
-    "seqeval precision, WPR its nDCG.",
-}
 
 
 @dataclass
@@ -264,7 +259,8 @@ def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None, config_
     for benchmark in shown:
         score, missing = benchmark_score(best, benchmark, "test")
         dev_score, _ = benchmark_score(best, benchmark, "dev")
-        label, size = BENCHMARK_LABELS[benchmark], len(BENCHMARKS[benchmark])
+        declared = BENCHMARKS.get(benchmark)
+        label, size = declared.label, len(declared.targets)
         present = size - len(missing)
         rows.append(
             [label if not missing else f"{label} ({present} of {size} tasks)"]
@@ -286,7 +282,7 @@ def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None, config_
     notes += partial
     caption = " ".join(
         ["Best configuration per target, chosen on dev and reported on test."]
-        + [BENCHMARK_CAPTIONS[benchmark] for benchmark in shown]
+        + [BENCHMARKS.get(benchmark).caption for benchmark in shown]
     )
     return Grid(header, rows, right_from=1 + len(config_keys), caption=caption, notes=notes)
 

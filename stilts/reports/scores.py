@@ -15,8 +15,11 @@ Aggregation follows the paper's reporting (docs/method.md, "Reporting"):
 - a QA target (xquad, mlqa, tydiqa) keeps F1 and exact match side by side, and counts as
   mean(F1, EM) wherever a single number per task is needed (Avg., best-by-dev, XTREME score);
 - a benchmark's score (XTREME's, XGLUE's understanding score) is the unweighted mean of its targets'
-  best-by-dev scores, each target counting its main metric(s) (stilts.names ``TARGET_METRICS``: XGLUE's
-  MLQA is F1 alone, its POS seqeval precision, its WPR nDCG).
+  best-by-dev scores, each target counting its main metric(s) (its declaration's
+  ``Task.main_metrics``: XGLUE's MLQA is F1 alone, its POS seqeval precision, its WPR nDCG).
+
+Task facts (main metrics, benchmarks and their orders) come from the registered declarations
+(`stilts.catalog`), which import no torch.
 
 Every function here is pure: DataFrames in, DataFrames out. Only `load_scores` touches a file.
 """
@@ -29,29 +32,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from stilts.catalog import BENCHMARKS, TASKS, benchmark_targets, intermediate_order, main_metrics
 from stilts.errors import BadInput
 from stilts.names import (
     BASELINE,
-    BENCHMARKS,
     CONFIG_KEYS,
-    INTERMEDIATE_ORDER,
     QA_METRICS,
     RUN_KEYS,
     SCORE_COLUMNS,
     SCORE_KEY,
     STAGE,
-    TARGET_METRICS,
     TRAINED_ON,
-    XGLUE_TARGETS,
-    XTREME_TARGETS,
     configuration_name,
 )
 from stilts.scores_file import LINE, read_score_rows
 
-# the names and orders of tables are written once, in stilts.names
-TARGETS = XTREME_TARGETS
-#: the targets tables list first, in this order: XTREME's, then XGLUE's
-ORDERED_TARGETS = XTREME_TARGETS + XGLUE_TARGETS
 BASELINE_CONFIG = (BASELINE, False)
 DEFAULT_SPLIT = "dev"
 
@@ -213,29 +208,23 @@ def source_of(scores: pd.DataFrame) -> str:
 
 
 def target_metrics(target: str, metrics_present=()) -> tuple[str, ...]:
-    """Main metric(s) of a target: stilts.names ``TARGET_METRICS`` (the XTREME, XCOPA and XGLUE targets:
-    WPR's ``ndcg`` among them). Another target: its catalog declaration's metric when the file has it
+    """Main metric(s) of a target: its declaration's ``main_metrics`` (the XTREME, XCOPA and XGLUE targets:
+    WPR's ``ndcg`` among them). Another target: its declaration's metric when the file has it
     (a plugin's task), else a guess from the metrics present, else the first of them, so that no
     target with scores is ever left out of a table."""
-    if target in TARGET_METRICS:
-        return TARGET_METRICS[target]
+    declared = main_metrics(target)
+    if declared:
+        return declared
     present = list(dict.fromkeys(metrics_present))
     if set(QA_METRICS) <= set(present):
         return QA_METRICS
-    declared = _declared_metric(target)
-    if declared in present:
-        return (declared,)
+    metric = TASKS.get(target).metric if target in TASKS else None
+    if metric in present:
+        return (metric,)
     for metric in ("accuracy", "f1"):
         if metric in present:
             return (metric,)
     return tuple(present[:1])
-
-
-def _declared_metric(target: str) -> str | None:
-    # only for targets the table does not know: the catalog imports torch and the plugins
-    from stilts.catalog import TASKS
-
-    return TASKS.get(target).metric if target in TASKS else None
 
 
 def is_qa(metrics) -> bool:
@@ -243,14 +232,16 @@ def is_qa(metrics) -> bool:
 
 
 def targets_in(scores: pd.DataFrame) -> list[str]:
-    """Targets present, the XTREME ones in canonical order, then XGLUE's, then any others alphabetically."""
+    """Targets present, the benchmarks' in their declared order (XTREME's, then XGLUE's), then any others
+    alphabetically."""
     present = set(scores["target"])
-    return [t for t in ORDERED_TARGETS if t in present] + sorted(present - set(ORDERED_TARGETS))
+    ordered = benchmark_targets()
+    return [t for t in ordered if t in present] + sorted(present - set(ordered))
 
 
 def benchmark_rows(scores: pd.DataFrame, benchmark: str) -> pd.DataFrame:
     """The rows of ``benchmark``'s targets (`stilts table --benchmark`); BadInput when there are none."""
-    targets = BENCHMARKS[benchmark]
+    targets = BENCHMARKS.get(benchmark, "--benchmark").targets
     rows = scores[scores["target"].isin(targets)]
     if rows.empty:
         present = ", ".join(targets_in(scores)) or "none"
@@ -262,11 +253,11 @@ def benchmark_rows(scores: pd.DataFrame, benchmark: str) -> pd.DataFrame:
 
 
 def benchmarks_in(targets) -> list[str]:
-    """The benchmarks with a target among ``targets``, in stilts.names order; XTREME's when none has
-    (a table of other targets still shows what it is not)."""
+    """The benchmarks with a target among ``targets``, in their declared order; the first declared
+    (XTREME's) when none has (a table of other targets still shows what it is not)."""
     present = set(targets)
-    found = [name for name, members in BENCHMARKS.items() if present & set(members)]
-    return found or ["xtreme"]
+    found = [name for name, benchmark in BENCHMARKS.items() if present & set(benchmark.targets)]
+    return found or BENCHMARKS.names()[:1]
 
 
 def config_sort_key(config) -> tuple:
@@ -274,7 +265,8 @@ def config_sort_key(config) -> tuple:
     intermediate, mlm = config
     parts = intermediate.split("+")
     base = parts[0].split("@")[0]
-    rank = INTERMEDIATE_ORDER.index(base) if base in INTERMEDIATE_ORDER else len(INTERMEDIATE_ORDER)
+    order = intermediate_order()
+    rank = order.index(base) if base in order else len(order)
     return (bool(mlm), intermediate != BASELINE, len(parts), rank, intermediate)
 
 
@@ -526,7 +518,7 @@ def _cells_or_empty(scores: pd.DataFrame, split: str, config_keys) -> tuple[pd.D
     return transfer_cells(scores, split, config_keys)
 
 
-def benchmark_score(best: pd.DataFrame, benchmark: str = "xtreme", column: str = "test") -> tuple[float, list[str]]:
+def benchmark_score(best: pd.DataFrame, benchmark: str, column: str = "test") -> tuple[float, list[str]]:
     """A benchmark's score: the unweighted mean over its tasks of their scores in ``best`` (`best_by_dev`):
     XTREME's 9 tasks (QA = mean(F1, EM)), or XGLUE's 9 understanding tasks, its paper's and the Hub
     card's AVG (MLQA = F1, POS = seqeval precision, WPR = nDCG, the others their accuracy or F1).
@@ -534,20 +526,9 @@ def benchmark_score(best: pd.DataFrame, benchmark: str = "xtreme", column: str =
     Returns (score, missing): when tasks are missing the score is the mean over those present and
     `missing` names the others; callers must label it as such. Targets outside the benchmark do not count.
     """
-    targets = BENCHMARKS[benchmark]
+    targets = BENCHMARKS.get(benchmark).targets
     rows = best[best["target"].isin(targets)].dropna(subset=[column])
     present = set(rows["target"])
     missing = [t for t in targets if t not in present]
     score = float(rows[column].mean()) if not rows.empty else math.nan
     return score, missing
-
-
-def xtreme_score(best: pd.DataFrame, column: str = "test") -> tuple[float, list[str]]:
-    """The XTREME score: unweighted mean over the 9 XTREME tasks of their scores (QA = mean(F1, EM));
-    see `benchmark_score`."""
-    return benchmark_score(best, "xtreme", column)
-
-
-def xglue_score(best: pd.DataFrame, column: str = "test") -> tuple[float, list[str]]:
-    """XGLUE's understanding score: unweighted mean over its 9 understanding tasks; see `benchmark_score`."""
-    return benchmark_score(best, "xglue", column)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from itertools import zip_longest
 from pathlib import Path
 
-from stilts.catalog import HubSource, Parallel, Task, register_task
+from stilts.catalog import HubSource, Parallel, Scoring, Submission, Task, register_task
 from stilts.errors import MissingSplit, Unlabelled
-from stilts.names import BUCC_LANGUAGES, PAWSX_LANGUAGES, TATOEBA_LANGUAGES
+from stilts.metrics.scoring import score_bucc, score_pawsx, score_tatoeba
+from stilts.names import XTREME_LANGUAGES
 from stilts.readers.layout import FileLayout, find_file, labelled, note_file_read
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
@@ -19,6 +20,9 @@ from stilts.tasks.classification import CLASSIFICATION
 from stilts.tasks.retrieval import BITEXT_MINING, RETRIEVAL
 
 # --- PAWS-X --------------------------------------------------------------------------------------
+
+#: ISO 639-1 codes, alphabetical, as XTREME evaluates the task (docs/tasks.md)
+PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
 
 #: x-final/{lang}/ file per split; translated_train.tsv (non-English train) is not used: XTREME's
 #: zero-shot setting trains on English only
@@ -72,6 +76,9 @@ PAWSX = register_task(
             splits={"train": "train", "dev": "validation", "test": "test"},
             to_example=_pawsx_row,
         ),
+        main_metrics=("accuracy",),
+        paper_batch_epochs=(32, 5),
+        scoring=Scoring(score_pawsx),
     )
 )
 
@@ -100,6 +107,10 @@ def _tatoeba_row(row: dict) -> dict:
     return {"id": "", "text_a": row["source_sentence"].rstrip("\n"), "text_b": row["target_sentence"].rstrip("\n")}
 
 
+#: the 36 Tatoeba languages, each retrieved against English (so English is not one); XTREME has no
+#: Tatoeba pairs for ms, my and yo
+TATOEBA_LANGUAGES = tuple(code for code in XTREME_LANGUAGES if code not in ("en", "ms", "my", "yo"))
+
 TATOEBA = register_task(
     Task(
         name="tatoeba",
@@ -117,6 +128,8 @@ TATOEBA = register_task(
             to_example=_tatoeba_row,
         ),
         eval_splits=("test",),
+        main_metrics=("accuracy",),
+        scoring=Scoring(score_tatoeba),
     )
 )
 
@@ -192,6 +205,8 @@ def bucc_examples(sources: dict[str, str], english: dict[str, str], gold: set[tu
     return examples
 
 
+BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
+
 BUCC = register_task(
     Task(
         name="bucc",
@@ -205,5 +220,8 @@ BUCC = register_task(
         "hold the gold pairs without the distractor sentences",
         read_local=read_bucc_folder,
         eval_splits=("dev", "test"),
+        main_metrics=("f1",),
+        submission=Submission(folder="bucc2018"),
+        scoring=Scoring(score_bucc, takes_threshold=True),
     )
 )

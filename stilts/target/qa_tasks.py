@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import HubSource, Parallel, Task, register_task
+from stilts.catalog import HubSource, Parallel, Scoring, Task, register_task
 from stilts.errors import BadInput, MissingSplit, Unlabelled
-from stilts.names import MLQA_LANGUAGES, TYDIQA_LANGUAGES, XQUAD_LANGUAGES
+from stilts.metrics.scoring import score_mlqa, score_tydiqa, score_xquad
+from stilts.names import QA_METRICS
 from stilts.readers.layout import FileLayout, find_file
 from stilts.readers.qa import TYDIQA_ID_PREFIXES, read_squad, read_tydiqa, training_questions, tydiqa_language
 from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_MLQA, squad_example
@@ -58,6 +59,8 @@ read_xquad_folder = FileLayout(
     split_note="it trains and validates on SQuAD v1.1",
 )
 
+#: ISO 639-1 codes, alphabetical, as XTREME evaluates each task (docs/tasks.md)
+XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 
 XQUAD = register_task(
     Task(
@@ -79,6 +82,9 @@ XQUAD = register_task(
         ),
         train_task="squad_v1",
         eval_splits=("test",),
+        main_metrics=QA_METRICS,
+        paper_batch_epochs=(16, 2),
+        scoring=Scoring(score_xquad),
     )
 )
 
@@ -103,6 +109,7 @@ read_mlqa_folder = FileLayout(
 
 #: MLQA's instances are parallel across its languages (the same question id in each)
 MLQA_PARALLEL = Parallel("mlqa", {"dev": "id", "test": "id"})
+MLQA_LANGUAGES = ("ar", "de", "en", "es", "hi", "vi", "zh")
 
 MLQA = register_task(
     Task(
@@ -123,6 +130,9 @@ MLQA = register_task(
             to_example=squad_example,
         ),
         train_task="squad_v1",
+        main_metrics=QA_METRICS,
+        paper_batch_epochs=(16, 2),
+        scoring=Scoring(score_mlqa),
     )
 )
 
@@ -192,6 +202,7 @@ class _TydiqaHubLanguage:
 
 
 _TYDIQA_HUB = _TydiqaHubLanguage()
+TYDIQA_LANGUAGES = ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")
 
 TYDIQA = register_task(
     Task(
@@ -211,5 +222,8 @@ TYDIQA = register_task(
             to_example=_TYDIQA_HUB.to_example,
         ),
         eval_splits=("test",),
+        main_metrics=QA_METRICS,
+        paper_batch_epochs=(16, 2),
+        scoring=Scoring(score_tydiqa),
     )
 )

@@ -118,7 +118,6 @@ def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
         stage,
         names,
         context,
-        paper_batch_epochs=defaults.TARGET_BATCH_EPOCHS,
         paper_learning_rate=defaults.TARGET_LEARNING_RATE,
         not_fingerprinted=TARGET_NOT_FINGERPRINTED,
     )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import HubSource, Task, register_task
+from stilts.catalog import HubSource, Scoring, Task, register_task
 from stilts.errors import MissingSplit
-from stilts.names import PANX_LANGUAGES, UDPOS_LANGUAGES
+from stilts.metrics.scoring import score_panx, score_udpos
+from stilts.names import XTREME_LANGUAGES
 from stilts.readers.layout import SPLITS, FileLayout, labelled, note_file_read
 from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conllu_upos, read_panx
 from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
@@ -57,6 +58,8 @@ UDPOS_HUB_NAMES = {
     "yo": "Yoruba",
     "zh": "Chinese",
 }
+#: ISO 639-1 codes, alphabetical, as XTREME evaluates the task (docs/tasks.md)
+UDPOS_LANGUAGES = tuple(sorted(UDPOS_HUB_NAMES))
 
 
 def ud_files(folder: Path, split: str, language: str) -> list[Path]:
@@ -114,6 +117,9 @@ UDPOS = register_task(
                 "udpos.Kazakh": ("train", "test"),
             },
         ),
+        main_metrics=("f1",),
+        paper_batch_epochs=(32, 10),
+        scoring=Scoring(score_udpos),
     )
 )
 
@@ -147,7 +153,7 @@ PANX = register_task(
         name="panx",
         format=NER_TAGGING,
         phases=frozenset({"target", "evaluate"}),
-        languages=PANX_LANGUAGES,
+        languages=XTREME_LANGUAGES,
         metric="f1",
         labels=PANX_TAGS,
         description="PAN-X / WikiANN NER (IOB2 PER/ORG/LOC), 40 languages, entity F1; local: XTREME's "
@@ -156,5 +162,8 @@ PANX = register_task(
         hub=HubSource(
             "google/xtreme", config=lambda language: f"PAN-X.{language}", splits=HUB_SPLITS, to_example=_panx_row
         ),
+        main_metrics=("f1",),
+        paper_batch_epochs=(32, 10),
+        scoring=Scoring(score_panx),
     )
 )

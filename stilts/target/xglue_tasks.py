@@ -1,7 +1,7 @@
 """XGLUE's nine understanding tasks as targets: NER, POS, NC, MLQA, XNLI, PAWS-X, QADSM, WPR, QAM.
 
 Each trains on English and is evaluated zero-shot in the languages XGLUE's official
-``evaluation/xglue_evaluate.py`` scores (stilts.names), with that script's metric (docs/tasks.md, XGLUE):
+``evaluation/xglue_evaluate.py`` scores (``task2lg``), with that script's metric (docs/tasks.md, XGLUE):
 NER seqeval F1 (IOB1 read leniently), POS seqeval *precision* (what the script computes; its README
 says accuracy, which is reported beside it), WPR nDCG over each query's pages, MLQA the MLQA script's
 F1, the others accuracy. `stilts score --task xglue_<task>` scores XGLUE's prediction files, and
@@ -26,20 +26,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Task, register_task
+from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Scoring, Submission, Task, register_task
 from stilts.errors import MissingSplit
-from stilts.names import (
-    MLQA_LANGUAGES,
-    XGLUE_NC_LANGUAGES,
-    XGLUE_NER_LANGUAGES,
-    XGLUE_PAWSX_LANGUAGES,
-    XGLUE_POS_LANGUAGES,
-    XGLUE_QADSM_LANGUAGES,
-    XGLUE_QAM_LANGUAGES,
-    XGLUE_SUBMISSION_FOLDERS,
-    XGLUE_WPR_LANGUAGES,
-    XNLI_LANGUAGES,
+from stilts.metrics.scoring import (
+    score_xglue_mlqa,
+    score_xglue_nc,
+    score_xglue_ner,
+    score_xglue_pawsx,
+    score_xglue_pos,
+    score_xglue_qadsm,
+    score_xglue_qam,
+    score_xglue_wpr,
+    score_xglue_xnli,
 )
+from stilts.names import NDCG
 from stilts.readers._io import hub_label
 from stilts.readers.layout import SPLITS, FileLayout, labelled
 from stilts.readers.nli import NLI_LABELS, read_xnli_file, read_xnli_mt_tsv
@@ -56,7 +56,7 @@ from stilts.readers.xglue import (
     XglueTsv,
     read_xglue_tagging,
 )
-from stilts.target.classification_tasks import XNLI_PARALLEL
+from stilts.target.classification_tasks import XNLI, XNLI_PARALLEL
 from stilts.target.pair_retrieval_tasks import PAWSX, PAWSX_PARALLEL, read_labelled_pawsx
 from stilts.target.qa_tasks import MLQA, MLQA_PARALLEL, read_answered_squad
 from stilts.tasks.classification import CLASSIFICATION
@@ -66,6 +66,54 @@ from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
 XGLUE_HUB = "microsoft/xglue"
 HUB_SPLITS = {"train": "train", "dev": "validation.{language}", "test": "test.{language}"}
 PHASES = frozenset({"target", "evaluate"})
+
+# The languages XGLUE's evaluation/xglue_evaluate.py scores (``task2lg``, ISO 639-1, alphabetical); its
+# MLQA and XNLI are MLQA's and XNLI's languages
+XGLUE_NER_LANGUAGES = ("de", "en", "es", "nl")
+#: 18: the Hub's loading script has 17 (no pt); the official evaluator scores pt (and pl) too
+XGLUE_POS_LANGUAGES = (
+    "ar",
+    "bg",
+    "de",
+    "el",
+    "en",
+    "es",
+    "fr",
+    "hi",
+    "it",
+    "nl",
+    "pl",
+    "pt",
+    "ru",
+    "th",
+    "tr",
+    "ur",
+    "vi",
+    "zh",
+)
+XGLUE_NC_LANGUAGES = ("de", "en", "es", "fr", "ru")
+XGLUE_PAWSX_LANGUAGES = ("de", "en", "es", "fr")
+XGLUE_QADSM_LANGUAGES = ("de", "en", "fr")
+XGLUE_WPR_LANGUAGES = ("de", "en", "es", "fr", "it", "pt", "zh")
+XGLUE_QAM_LANGUAGES = ("de", "en", "fr")
+
+
+def _submission(folder: str) -> Submission:
+    """A task's folder, in XGLUE's release (``xglue_full_dataset/<FOLDER>/``) and in a submission, where
+    evaluation/xglue_evaluate.py reads ``<prediction_dir>/<FOLDER>/<lang>.prediction`` (its ``--split``
+    says which split is scored; MLQA's file holds a JSON object)."""
+    return Submission(folder=folder, file="{language}.prediction")
+
+
+NER_FILES = _submission("NER")
+POS_FILES = _submission("POS")
+NC_FILES = _submission("NC")
+MLQA_FILES = _submission("MLQA")
+XNLI_FILES = _submission("XNLI")
+PAWSX_FILES = _submission("PAWSX")
+QADSM_FILES = _submission("QADSM")
+WPR_FILES = _submission("WPR")
+QAM_FILES = _submission("QAM")
 
 
 def _hub(config: str, to_example, missing: tuple[str, ...] = ()) -> HubSource:
@@ -91,19 +139,19 @@ def _hub(config: str, to_example, missing: tuple[str, ...] = ()) -> HubSource:
     )
 
 
-def _names(task: str, pattern: str) -> tuple[str, str]:
+def _names(files: Submission, pattern: str) -> tuple[str, str]:
     """A file as a task's folder holds it, then as ``xglue_full_dataset/`` does."""
-    return (pattern, f"{XGLUE_SUBMISSION_FOLDERS[task]}/{pattern}")
+    return (pattern, f"{files.folder}/{pattern}")
 
 
 # --------------------------------------------------------------------------- NER, POS
 
 
-def _tagging_layout(task: str, what: str, labels: tuple[str, ...]) -> FileLayout:
+def _tagging_layout(files: Submission, what: str, labels: tuple[str, ...]) -> FileLayout:
     def parse(path: Path, language: str | None) -> list[dict]:
         return labelled(read_xglue_tagging(path, labels), path, "tags")
 
-    return FileLayout(what, {split: _names(task, f"{{language}}.{split}") for split in SPLITS}, parse=parse)
+    return FileLayout(what, {split: _names(files, f"{{language}}.{split}") for split in SPLITS}, parse=parse)
 
 
 def _tagging_row(column: str, labels: tuple[str, ...]):
@@ -124,8 +172,11 @@ XGLUE_NER = register_task(
         labels=XGLUE_NER_TAGS,
         description="XGLUE NER: CoNLL-2002/2003 (de en es nl), IOB1 PER LOC ORG MISC, seqeval entity F1 as "
         "xglue_evaluate.py; local: xglue_full_dataset/NER/{lang}.{train,dev,test}",
-        read_local=_tagging_layout("xglue_ner", "XGLUE NER", XGLUE_NER_TAGS),
+        read_local=_tagging_layout(NER_FILES, "XGLUE NER", XGLUE_NER_TAGS),
         hub=_hub("ner", _tagging_row("ner", XGLUE_NER_TAGS)),
+        main_metrics=("f1",),
+        submission=NER_FILES,
+        scoring=Scoring(score_xglue_ner),
     )
 )
 
@@ -140,8 +191,11 @@ XGLUE_POS = register_task(
         description="XGLUE POS: UD v2.5 UPOS (17 tags), 18 languages; main metric seqeval precision, what "
         "xglue_evaluate.py computes (its README says accuracy: token accuracy is reported beside it); "
         "local: xglue_full_dataset/POS/{lang}.{train,dev,test}",
-        read_local=_tagging_layout("xglue_pos", "XGLUE POS", UPOS_TAGS),
+        read_local=_tagging_layout(POS_FILES, "XGLUE POS", UPOS_TAGS),
         hub=_hub("pos", _tagging_row("pos", UPOS_TAGS), missing=("pt",)),  # the Hub script's 17 languages
+        main_metrics=("precision",),
+        submission=POS_FILES,
+        scoring=Scoring(score_xglue_pos),
     )
 )
 
@@ -149,7 +203,7 @@ XGLUE_POS = register_task(
 # --------------------------------------------------------------------------- NC, QADSM, WPR, QAM
 
 
-def _tsv_layout(task: str, spec: XglueTsv) -> FileLayout:
+def _tsv_layout(files: Submission, spec: XglueTsv) -> FileLayout:
     key = spec.what.lower()
 
     def parse(path: Path, language: str | None) -> list[dict]:
@@ -157,7 +211,7 @@ def _tsv_layout(task: str, spec: XglueTsv) -> FileLayout:
 
     return FileLayout(
         f"XGLUE {spec.what}",
-        {split: _names(task, f"xglue.{key}.{{language}}.{split}") for split in SPLITS},
+        {split: _names(files, f"xglue.{key}.{{language}}.{split}") for split in SPLITS},
         parse=parse,
     )
 
@@ -187,8 +241,11 @@ XGLUE_NC = register_task(
         labels=NC.labels,
         description="XGLUE News Classification: title + body -> 10 categories (de en es fr ru), accuracy; "
         "local: xglue_full_dataset/NC/xglue.nc.{lang}.{train,dev,test}",
-        read_local=_tsv_layout("xglue_nc", NC),
+        read_local=_tsv_layout(NC_FILES, NC),
         hub=_hub("nc", _tsv_row(NC, (("news_title",), ("news_body",)), "news_category")),
+        main_metrics=("accuracy",),
+        submission=NC_FILES,
+        scoring=Scoring(score_xglue_nc),
     )
 )
 
@@ -202,8 +259,11 @@ XGLUE_QADSM = register_task(
         labels=QADSM.labels,
         description="XGLUE Query-Ad Matching: query vs ad title + description -> Bad/Good (de en fr), accuracy; "
         "local: xglue_full_dataset/QADSM/xglue.qadsm.{lang}.{train,dev,test}",
-        read_local=_tsv_layout("xglue_qadsm", QADSM),
+        read_local=_tsv_layout(QADSM_FILES, QADSM),
         hub=_hub("qadsm", _tsv_row(QADSM, (("query",), ("ad_title",), ("ad_description",)), "relevance_label")),
+        main_metrics=("accuracy",),
+        submission=QADSM_FILES,
+        scoring=Scoring(score_xglue_qadsm),
     )
 )
 
@@ -213,12 +273,12 @@ XGLUE_WPR = register_task(
         format=GRADED_RANKING,
         phases=PHASES,
         languages=XGLUE_WPR_LANGUAGES,
-        metric="ndcg",
+        metric=NDCG,
         labels=WPR.labels,
         description="XGLUE Web Page Ranking: query vs page title + snippet, grades 0-4 (de en es fr it pt zh); "
         "5-grade classifier ranking by expected grade, nDCG per query as xglue_evaluate.py; local: "
         "xglue_full_dataset/WPR/xglue.wpr.{lang}.{train,dev,test}",
-        read_local=_tsv_layout("xglue_wpr", WPR),
+        read_local=_tsv_layout(WPR_FILES, WPR),
         hub=_hub(
             "wpr",
             _tsv_row(
@@ -228,6 +288,9 @@ XGLUE_WPR = register_task(
                 WPR_HUB_NAMES,
             ),
         ),
+        main_metrics=(NDCG,),
+        submission=WPR_FILES,
+        scoring=Scoring(score_xglue_wpr),
     )
 )
 
@@ -241,8 +304,11 @@ XGLUE_QAM = register_task(
         labels=QAM.labels,
         description="XGLUE QA Matching: does the passage answer the question, 0/1 (de en fr), accuracy; "
         "local: xglue_full_dataset/QAM/xglue.qam.{lang}.{train,dev,test}",
-        read_local=_tsv_layout("xglue_qam", QAM),
+        read_local=_tsv_layout(QAM_FILES, QAM),
         hub=_hub("qam", _tsv_row(QAM, (("question",), ("answer", "annswer")), "label", QAM_HUB_NAMES)),
+        main_metrics=("accuracy",),
+        submission=QAM_FILES,
+        scoring=Scoring(score_xglue_qam),
     )
 )
 
@@ -253,7 +319,7 @@ XGLUE_QAM = register_task(
 read_xglue_mlqa_folder = FileLayout(
     "XGLUE MLQA",
     {
-        split: _names("xglue_mlqa", f"MLQA_V1/{split}/{split}-context-{{language}}-question-{{language}}.json")
+        split: _names(MLQA_FILES, f"MLQA_V1/{split}/{split}-context-{{language}}-question-{{language}}.json")
         for split in ("dev", "test")
     },
     parse=read_answered_squad,
@@ -265,7 +331,7 @@ XGLUE_MLQA = register_task(
         name="xglue_mlqa",
         format=MLQA.format,
         phases=PHASES,
-        languages=MLQA_LANGUAGES,
+        languages=MLQA.languages,
         metric="f1",
         description="XGLUE's MLQA: MLQA's same-language pairs (7 languages), trains on SQuAD v1.1 (XGLUE ships "
         "it as MLQA/squad1.1/train-v1.1.json: data.squad_v1), scored by the MLQA script's F1 alone, as XGLUE "
@@ -274,6 +340,9 @@ XGLUE_MLQA = register_task(
         parallel=MLQA_PARALLEL,
         hub=MLQA.hub,
         train_task="squad_v1",
+        main_metrics=("f1",),
+        submission=MLQA_FILES,
+        scoring=Scoring(score_xglue_mlqa),
     )
 )
 
@@ -289,9 +358,9 @@ def _read_xglue_xnli(path: Path, language: str | None) -> list[dict]:
 read_xglue_xnli_folder = FileLayout(
     "XGLUE XNLI",
     {
-        "train": _names("xglue_xnli", "multinli.train.{language}.tsv"),
-        "dev": _names("xglue_xnli", "{language}.dev"),
-        "test": _names("xglue_xnli", "{language}.test"),
+        "train": _names(XNLI_FILES, "multinli.train.{language}.tsv"),
+        "dev": _names(XNLI_FILES, "{language}.dev"),
+        "test": _names(XNLI_FILES, "{language}.test"),
     },
     parse=_read_xglue_xnli,
 )
@@ -308,7 +377,7 @@ XGLUE_XNLI = register_task(
         name="xglue_xnli",
         format=CLASSIFICATION,
         phases=PHASES,
-        languages=XNLI_LANGUAGES,
+        languages=XNLI.languages,
         metric="accuracy",
         labels=NLI_LABELS,
         description="XGLUE's XNLI: 15 languages, trains on the English MultiNLI XGLUE ships "
@@ -321,6 +390,9 @@ XGLUE_XNLI = register_task(
             splits={"train": "train", "dev": "validation", "test": "test"},
             to_example=_xnli_row,
         ),
+        main_metrics=("accuracy",),
+        submission=XNLI_FILES,
+        scoring=Scoring(score_xglue_xnli),
     )
 )
 
@@ -329,7 +401,7 @@ XGLUE_XNLI = register_task(
 read_xglue_pawsx_folder = FileLayout(
     "XGLUE PAWS-X",
     {
-        split: _names("xglue_pawsx", f"{{language}}/{name}")
+        split: _names(PAWSX_FILES, f"{{language}}/{name}")
         for split, name in {"train": "train.tsv", "dev": "dev_2k.tsv", "test": "test_2k.tsv"}.items()
     },
     parse=read_labelled_pawsx,
@@ -349,5 +421,8 @@ XGLUE_PAWSX = register_task(
         read_local=read_xglue_pawsx_folder,
         parallel=PAWSX_PARALLEL,
         hub=PAWSX.hub,
+        main_metrics=("accuracy",),
+        submission=PAWSX_FILES,
+        scoring=Scoring(score_xglue_pawsx),
     )
 )

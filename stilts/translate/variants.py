@@ -47,6 +47,8 @@ def translated_task(name: str, where: str = "task") -> Task:
         read_local=functools.partial(_read_translated, base, language),
         eval_splits=base.eval_splits,
         variant_of=base.name,
+        # a translation trains with its task's paper settings
+        paper_batch_epochs=base.paper_batch_epochs,
         extra=dict(base.extra, translated_from=base.name),
     )
     _MADE[name] = task
