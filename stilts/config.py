@@ -401,11 +401,6 @@ def describe_validation_error(problem: Mapping[str, Any], raw: dict, model: type
     if kind == "value_error" and "error" in problem.get("ctx", {}):  # a validator's own message says it all
         return f"{path}: {problem['ctx']['error']}"
     value = problem.get("input")
-    if kind in ("int_type", "float_type") and isinstance(value, bool):  # the numbers are strict (stilts.numbers)
-        return (
-            f"{path}: expected a number, got {str(value).lower()} "
-            "(YAML reads yes, no, on, off, true and false as booleans)"
-        )
     shown = f" (got {value!r})" if not isinstance(value, (dict, list)) else ""
     return f"{path}: {problem['msg'][0].lower()}{problem['msg'][1:]}{shown}"
 

@@ -65,10 +65,32 @@ def _json(schema: dict) -> str:
 # --- JSON Schemas --------------------------------------------------------------------------------
 
 
+#: pydantic's names of bounds -> JSON Schema's
+_BOUND_KEYWORDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
+
+
+def _schema_of(model) -> dict:
+    """pydantic's JSON Schema of ``model``, with every bound under JSON Schema's keyword: where a
+    validator function sits between a number's type and its bounds (`stilts.numbers`: booleans are
+    refused), pydantic writes them under its own names (``gt``, ``le``), which editors ignore."""
+
+    def fixed(node):
+        if isinstance(node, dict):
+            return {
+                _BOUND_KEYWORDS.get(key, key) if node.get("type") in ("integer", "number") else key: fixed(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [fixed(value) for value in node]
+        return node
+
+    return fixed(model.model_json_schema())
+
+
 def pipeline_schema() -> dict:
     """The pipeline file's schema: the model `stilts run` validates with, whose ``stages`` items are
     the registered stage kinds' config models, told apart by ``kind``."""
-    schema = pipeline_model().model_json_schema()
+    schema = _schema_of(pipeline_model())
     return _with_header(schema, "stilts pipeline", "A pipeline file of stilts (`stilts run PIPELINE.yaml`).")
 
 
@@ -76,11 +98,11 @@ def sweep_schema() -> dict:
     """The sweep file's schema. Its settings blocks (``stages``, ``tasks``, each ``matrix.variant``)
     are free-form mappings in `SweepConfig`, checked by `stilts.sweep` against the stage kinds' models;
     the schema spells those checks out, so that an editor completes and checks their fields too."""
-    schema = SweepConfig.model_json_schema()
+    schema = _schema_of(SweepConfig)
     definitions = schema.setdefault("$defs", {})
     per_kind, any_kind = {}, {}
     for name, kind in STAGE_KINDS.items():
-        kind_schema = kind.config.model_json_schema()
+        kind_schema = _schema_of(kind.config)
         for key, value in kind_schema.pop("$defs", {}).items():
             assert definitions.get(key, value) == value, f"two models named {key} in the sweep schema"
             definitions[key] = value
@@ -148,7 +170,7 @@ def configuration_reference() -> str:
         sections.anchors[kind.config.__name__] = f"stage-{name}"
     lines += sections.model("Pipeline file", "pipeline", _top_level(pipeline), pipeline.get("$defs", {}))
     for name, kind in STAGE_KINDS.items():
-        schema = kind.config.model_json_schema()
+        schema = _schema_of(kind.config)
         lines += sections.model(f"Stage `kind: {name}`", f"stage-{name}", schema, schema.get("$defs", {}))
     lines += sections.nested()
     lines += sections.model("Sweep file", "sweep", _top_level(sweep), sweep.get("$defs", {}))

@@ -8,16 +8,21 @@ libraries take. tests/test_config.py checks that no config field is a bare int o
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, Strict
+from pydantic import BeforeValidator, Field
 
-#: strict: no boolean (and no string or float) passes as an integer; the error message is
-#: `stilts.config.describe_validation_error`'s. Strict, not a validator function: a function between
-#: the type and its bounds would hide the bounds from the JSON Schema (docs/reference, schemas/)
-Int = Annotated[int, Strict()]
-#: strict: an integer is taken, a boolean is not; finite
-Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(
+            f"expected a number, got {str(value).lower()} (YAML reads yes, no, on, off, true and false as booleans)"
+        )
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+Float = Annotated[float, BeforeValidator(_not_a_boolean), Field(allow_inf_nan=False)]
 
 #: the most of anything counted (steps, examples, batch sizes, epochs): every library the stages hand
 #: counts to takes this much (far past it, islice and the tokenizers overflow)

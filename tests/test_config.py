@@ -236,3 +236,13 @@ def test_anchors_and_merges_still_read_as_yaml_reads_them(tmp_path, tiny_nli):
     raw = read_yaml_mapping(path)
     assert raw["stages"][0]["batch_size"] == 8 and raw["stages"][1]["batch_size"] == 4
     assert raw["stages"][1]["learning_rate"] == 1.0e-3
+
+
+def test_a_learning_rate_written_as_yaml_writes_it_is_a_number(tmp_path, tiny_model, tiny_nli):
+    """YAML 1.1 (PyYAML) reads ``5e-4`` (no dot) as a string: the way most people write a learning
+    rate, so a number type that refuses strings (to refuse booleans) would refuse it."""
+    path = write_pipeline(tmp_path / "p.yaml", tiny_model, tiny_nli)
+    path.write_text(path.read_text().replace("learning_rate: 0.001", "learning_rate: 5e-4"))
+    assert "learning_rate: 5e-4" in path.read_text()
+    pipeline, _ = load_pipeline(path)
+    assert [stage.learning_rate for stage in pipeline.stages[:2]] == [0.0005, 0.0005]
