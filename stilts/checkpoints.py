@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stilts.artifacts import atomic_folder
+from stilts.artifacts import atomic_folder, follow_umask
 
 if TYPE_CHECKING:
     import torch
@@ -63,6 +63,7 @@ class CheckpointStore:
         accelerator.save_state(str(temp))
         if accelerator.is_main_process:
             (temp / PROGRESS).write_text(json.dumps(progress, sort_keys=True))
+            follow_umask(temp)  # safetensors writes the model 0600, whatever the umask
             if dest.exists():
                 shutil.rmtree(dest)
             temp.rename(dest)
