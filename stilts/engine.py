@@ -28,6 +28,7 @@ from stilts.interrupts import Interrupted
 from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.overlap import check_overlap
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
+from stilts.weights import folder_problem
 
 #: the scores.csv `intermediate` value of a pipeline without intermediate tasks, and the task that
 #: has its own `mlm` column instead of a place in the `intermediate` name (DESIGN.md, Contracts)
@@ -73,7 +74,14 @@ def resolve_model_reference(reference: str, base_dir: Path, source: str, install
         except BadInput as error:
             raise BadInput(f"{source}: model: {error}") from None
     local = _local_model_folder(reference, base_dir, source)
-    return reference if local is None else str(local)
+    if local is None:
+        return reference
+    # weights that cannot be loaded (empty, cut short, a pickle that would run code) are bad input,
+    # refused here, before any stage trains, rather than when the first stage loads them
+    problem = folder_problem(local)
+    if problem is not None:
+        raise BadInput(f"{source}: model: {problem}")
+    return str(local)
 
 
 def _local_model_folder(reference: str, base_dir: Path, source: str) -> Path | None:

@@ -15,6 +15,7 @@ from torch import nn
 
 from stilts.catalog import Task
 from stilts.errors import BadInput
+from stilts.weights import check_model_folder, check_stage_file
 
 HEADS_FOLDER = "heads"
 
@@ -41,8 +42,7 @@ def load_encoder(model_path: str):
     from stilts.adapters import ADAPTER_CONFIG, is_adapter_folder, merged_with_adapter
 
     folder = Path(model_path)
-    if folder.is_dir() and not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
-        raise BadInput(f"{folder}: model folder has no weights (*.safetensors or *.bin)")
+    check_model_folder(model_path)  # a zero-byte, truncated or code-running weights file: one line
     if is_adapter_folder(folder):  # a stage that kept its adapter: the encoder under it, plus the adapter
         base = json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
         encoder, _ = load_encoder(base)
@@ -73,9 +73,11 @@ def save_heads(model: StageModel, folder: Path) -> None:
 
 
 def load_head(model: StageModel, task: Task, folder: Path) -> None:
+    """The head a stage trained for ``task``, from the stage's ``folder`` heads/."""
     path = folder / f"{task.name}.safetensors"
     if not path.is_file():
         raise BadInput(f"{folder}: no trained head for task '{task.name}'")
+    check_stage_file(path, folder.parent)
     model.heads[task.name].load_state_dict(load_file(str(path)))
     model.heads[task.name].to(next(model.encoder.parameters()).device)
 

@@ -233,6 +233,7 @@ def predict_run(
     from stilts.execution import quiet_libraries
     from stilts.modeling import StageModel, load_encoder, load_head
     from stilts.prediction_files import submission_path, write_prediction_file
+    from stilts.weights import check_model_folder, check_stage_file
 
     for predictor in predictors:  # every language asked for must be one of the task's, before any work
         for language in languages or ():
@@ -270,6 +271,10 @@ def predict_run(
             suggested = next((s for s in present if s != "train"), present[0]) if present else None
             has = f"it has {', '.join(present)} (--split {suggested})" if present else "it has none of its splits"
             raise BadInput(f"--split {split}: no {split} files of {task.name} in {shown}; {has}")
+    for predictor in predictors:  # a damaged model or head fails in one line before any file is written
+        check_model_folder(predictor.model)
+        if predictor.heads is not None:
+            check_stage_file(predictor.heads / f"{predictor.task.name}.safetensors", predictor.heads.parent)
     quiet_libraries()
     accelerator = make_accelerator(precisions[0])
     written: dict[str, list[str]] = {}
