@@ -5,8 +5,8 @@ A zero-byte or truncated safetensors file, or a pickle that torch refuses to unp
 (it names classes, so loading it could run code), fails here in one line naming the file, instead of as
 a traceback from deep inside transformers once training or evaluation has started. Safetensors files
 are checked by their header (which must parse and cover the whole file), pickles by torch's own
-``weights_only`` loader, memory-mapped where the file is a zip archive (as torch writes them): neither
-reads the weights themselves.
+``weights_only`` loader, memory-mapped where the file is a zip archive (as torch has written them since
+1.6): neither reads the weights themselves, except from an older pickle, which is read whole.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def file_problem(path: Path, load=None) -> str | None:
     try:
         (load or _torch_load)(path, map_location="cpu", **({"mmap": True} if is_zip else {}))
     except Exception as error:  # noqa: BLE001 - whatever torch raises, the file will not load
-        return f"{path}: {load_error(error)}"
+        return f"{path}: {_load_error(error)}"
     return None
 
 
@@ -71,7 +71,7 @@ def _torch_load(path: Path, **options):
     return torch.load(path, weights_only=True, **options)
 
 
-def load_error(error: BaseException) -> str:
+def _load_error(error: BaseException) -> str:
     """One line for why torch could not load a file: its weights_only refusal spans a dozen lines
     around the reason."""
     text = str(error)
