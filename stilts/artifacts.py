@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
-from stilts.errors import RunFailed
+from stilts.errors import RunFailed, one_line
 from stilts.names import SCORE_COLUMNS, SCORE_KEY, STAGE, TRAINED_ON
 from stilts.scores_file import rows_to_keep
 
@@ -103,6 +103,43 @@ def read_json(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+#: what every stage's config.json has held since the first release (`stilts.engine` writes it) and the
+#: commands that read it (predict, export) use
+STAGE_CONFIG_KEYS = ("kind", "pipeline", "model", "upstream", "settings")
+
+
+def read_record(path: Path, remedy: str, keys: Collection[str] = ()) -> dict:
+    """A JSON object stilts wrote in a run folder that a command cannot do without (a stage's
+    config.json, metrics.json or heads.json; the run's stages.json). One that is missing, cut short
+    (a disk that filled up, a copy that stopped) or lacks one of ``keys`` is a `RunFailed`: one line
+    naming the file, what is wrong, and ``remedy``, what to do about it. (`read_json` is for files
+    whose absence only means less to show.)"""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFailed(f"{path}: missing; {remedy}") from None
+    except ValueError as error:  # not JSON, or not UTF-8
+        raise RunFailed(f"{path}: damaged (not JSON: {one_line(error)}); {remedy}") from None
+    if not isinstance(record, dict):
+        raise RunFailed(f"{path}: damaged (not a JSON object); {remedy}")
+    lacking = [key for key in keys if key not in record]
+    if lacking:
+        raise RunFailed(f"{path}: damaged (no {', '.join(lacking)}); {remedy}")
+    return record
+
+
+def redo_stage(folder: Path) -> str:
+    """What to do about a damaged file of a complete stage (a rerun would reuse the stage as it is)."""
+    return f"delete the stage folder {folder} and run its pipeline again to redo the stage"
+
+
+def upstream_folder(stage_dir: Path, recorded: str) -> Path:
+    """The folder of a stage recorded as another's upstream. The record is the absolute path at run
+    time; a run folder copied or moved since (from a cluster's scratch) still has it by name, beside."""
+    beside = stage_dir.resolve().parent / Path(recorded).name
+    return beside if beside.is_dir() else Path(recorded)
 
 
 def folder_size(folder: Path) -> int:

@@ -6,23 +6,37 @@ counters, each task's position in its data, the task sampler's state, early-stop
 ``<stage>/checkpoints/best/`` holds the best validated weights. Each is written under a temporary
 name and renamed, so a crash while saving leaves the previous checkpoint as it was; only the newest
 step checkpoint and the best weights are kept.
+
+A resume starts only from a checkpoint whose every file loads (`CheckpointStore.resumable`): Accelerate
+itself goes on with fresh random states when it cannot read the saved ones (saying so at info level
+only), and the rest of the stage would then differ from an uninterrupted run. One that cannot be
+restored is removed with a warning, and the stage resumes from an older whole one, or else starts
+again from its first step, which ends as an uninterrupted run does.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stilts.artifacts import atomic_folder
+from stilts.artifacts import atomic_folder, follow_umask
+from stilts.weights import file_problem
 
 if TYPE_CHECKING:
     import torch
 
 PROGRESS = "progress.json"
+#: what progress.json holds (`stilts.training.train` writes it)
+PROGRESS_KEYS = ("progress", "streams", "sampler", "scheduler")
 BEST = "best"
+#: the files of Accelerate's save_state (its names: SAFE_MODEL_NAME, OPTIMIZER_NAME, SCALER_NAME,
+#: RNG_STATE_NAME) for the one model and optimizer a stage prepares
+MODEL_FILE, OPTIMIZER_FILE, SCALER_FILE = "model.safetensors", "optimizer.bin", "scaler.pt"
+RANDOM_STATES = "random_states_{process}.pkl"
 _STEP_FOLDER = re.compile(r"^step-(\d+)$")
 
 
@@ -66,6 +80,7 @@ class CheckpointStore:
         accelerator.save_state(str(temp))
         if accelerator.is_main_process:
             (temp / PROGRESS).write_text(json.dumps(progress, sort_keys=True))
+            follow_umask(temp)  # safetensors writes the model 0600, whatever the umask
             if dest.exists():
                 shutil.rmtree(dest)
             temp.rename(dest)
@@ -73,6 +88,70 @@ class CheckpointStore:
                 if older_step < step:
                     shutil.rmtree(path, ignore_errors=True)
         accelerator.wait_for_everyone()
+
+    def resumable(self, keep_last: bool, log) -> Path | None:
+        """The newest step checkpoint that restores the whole training state (`problem`), or None.
+        Newer ones that cannot are removed, each with a warning line saying what the stage does
+        instead; where none can, the whole checkpoints/ folder goes and the stage starts again.
+        ``keep_last``: the stage keeps its last weights, not the best (see `problem`)."""
+        chosen, refused = None, []
+        for _, path in reversed(self._steps()):
+            problem = self.problem(path, keep_last)
+            if problem is None:
+                chosen = path
+                break
+            refused.append((path, problem))
+        instead = f"resuming from {chosen.name} instead" if chosen else "the stage starts again from its first step"
+        for path, problem in refused:
+            log(f"  warning: checkpoint {path.name} cannot be restored exactly ({problem}); removed it, {instead}")
+        # every process decided alike (they read the same files) before the main one removes any
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process and refused:
+            for path, _ in refused:
+                shutil.rmtree(path, ignore_errors=True)
+            if chosen is None:  # nothing left is of use, best/ included: the stage starts afresh
+                shutil.rmtree(self.folder, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        return chosen
+
+    def problem(self, path: Path, keep_last: bool) -> str | None:
+        """Why the step checkpoint ``path`` cannot restore everything a resume restores, or None: its
+        progress.json, and the model, optimizer, gradient scaler (fp16) and every process's random
+        states, each read as Accelerate's load_state reads it; and the best weights where the stage
+        keeps the best and had validated by then (else it would end with the last weights instead)."""
+        from accelerate.utils import load
+
+        try:
+            progress = json.loads((path / PROGRESS).read_text(encoding="utf-8"))
+            lacking = [key for key in PROGRESS_KEYS if key not in progress]
+            validated = bool(progress["progress"]["history"])
+        except FileNotFoundError:
+            return f"{path / PROGRESS}: missing"
+        except (ValueError, KeyError, TypeError) as error:  # not JSON, or not what train() writes
+            return f"{path / PROGRESS}: damaged ({type(error).__name__}: {error})"
+        if lacking:
+            return f"{path / PROGRESS}: damaged (no {', '.join(lacking)})"
+        files = [path / MODEL_FILE, path / OPTIMIZER_FILE]
+        files += [path / SCALER_FILE] if self.accelerator.scaler is not None else []
+        files += [self.folder / BEST / MODEL_FILE] if validated and not keep_last else []
+        problems = (file_problem(file, load) for file in files)
+        rngs = (path / RANDOM_STATES.format(process=i) for i in range(self.accelerator.num_processes))
+        return next(filter(None, itertools.chain(problems, map(self._random_states_problem, rngs))), None)
+
+    def _random_states_problem(self, file: Path) -> str | None:
+        """Why ``file`` cannot restore one process's random generators as they were: python's, numpy's,
+        torch's, and the device's where the stage runs on one (dropout draws from them)."""
+        from accelerate.utils import load
+
+        problem = file_problem(file, load)  # a small file: read once more below for what it holds
+        if problem is not None:
+            return problem
+        states = load(file, map_location="cpu")
+        device = self.accelerator.device.type
+        needed = ["random_state", "numpy_random_seed", "torch_manual_seed"]
+        needed += [f"torch_{device}_manual_seed"] if device != "cpu" else []
+        lacking = [key for key in needed if not isinstance(states, dict) or key not in states]
+        return f"{file}: damaged (no {', '.join(lacking)})" if lacking else None
 
     def load(self, path: Path) -> dict:
         self.accelerator.load_state(str(path))

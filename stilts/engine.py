@@ -29,6 +29,7 @@ from stilts.names import BASELINE, MLM_TASK
 from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.overlap import check_overlap
 from stilts.stage_kinds import STAGE_KINDS, PlanContext, PlannedStage, RunContext
+from stilts.weights import folder_problem
 
 
 def fingerprint_of(payload: dict) -> str:
@@ -69,7 +70,14 @@ def resolve_model_reference(reference: str, base_dir: Path, source: str, install
         except BadInput as error:
             raise BadInput(f"{source}: model: {error}") from None
     local = _local_model_folder(reference, base_dir, source)
-    return reference if local is None else str(local)
+    if local is None:
+        return reference
+    # weights that cannot be loaded (empty, cut short, a pickle that would run code) are bad input,
+    # refused here, before any stage trains, rather than when the first stage loads them
+    problem = folder_problem(local)
+    if problem is not None:
+        raise BadInput(f"{source}: model: {problem}")
+    return str(local)
 
 
 def _local_model_folder(reference: str, base_dir: Path, source: str) -> Path | None:

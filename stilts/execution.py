@@ -7,12 +7,12 @@ they behave the same; the click commands in `stilts.commands` only parse and pri
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import click
 
+from stilts.artifacts import read_record, redo_stage
 from stilts.engine import blocking_failure, failure_reason, run_stages
 from stilts.errors import BadInput, RunFailed
 from stilts.stage_kinds import PlannedStage, RunContext
@@ -119,7 +119,7 @@ def evaluation_metrics(stages: list[PlannedStage]) -> list[dict]:
     for stage in stages:
         path = stage.folder / "metrics.json"
         if path.is_file():
-            metrics = json.loads(path.read_text())
+            metrics = read_record(path, redo_stage(stage.folder))
             if "scores" in metrics:
                 found.append(metrics)
     return found

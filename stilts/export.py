@@ -8,10 +8,9 @@ first, so the result needs neither stilts nor peft.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from stilts.artifacts import COMPLETE, atomic_folder, read_json
+from stilts.artifacts import COMPLETE, STAGE_CONFIG_KEYS, atomic_folder, read_record, redo_stage, upstream_folder
 from stilts.catalog import get_task
 from stilts.errors import BadInput, RunFailed
 from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head
@@ -37,7 +36,7 @@ def export_stage(stage_dir: Path, output: Path, task_name: str | None = None) ->
         raise BadInput(f"{stage_dir}: not a complete stage folder (no {COMPLETE})")
     if not index_path.is_file():
         raise BadInput(f"{stage_dir}: the stage trained no head (export the target stage an evaluation scored)")
-    index = json.loads(index_path.read_text())
+    index = read_record(index_path, redo_stage(stage_dir))
     if task_name is None:
         if len(index) != 1:
             raise BadInput(f"--task: {stage_dir.name} trained {len(index)} heads ({', '.join(index)}); choose one")
@@ -49,11 +48,12 @@ def export_stage(stage_dir: Path, output: Path, task_name: str | None = None) ->
     where = f"{stage_dir.name}: {task_name} ({task_format.name} format)"
     if task_format.hf_task_model is None:
         raise BadInput(f"{where}: no standard transformers task model takes this head")
+    labels = list(index[task_name].get("labels") or [])
+    card = model_card(stage_dir, task_name, task_format.hf_task_model, labels)  # reads the run's records first
     encoder, tokenizer = load_encoder(str(stage_dir / "model"))
     model = StageModel(encoder, [task])
     load_head(model, task, stage_dir / HEADS_FOLDER)
     config = encoder.config
-    labels = list(index[task_name].get("labels") or [])
     if labels:
         config.num_labels = len(labels)
         config.id2label = dict(enumerate(labels))
@@ -80,7 +80,7 @@ def export_stage(stage_dir: Path, output: Path, task_name: str | None = None) ->
     with atomic_folder(output) as folder:
         task_model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        (folder / "README.md").write_text(model_card(stage_dir, task_name, task_format.hf_task_model, labels))
+        (folder / "README.md").write_text(card)
     return {"task_model": type(task_model).__name__, "labels": labels, "max_logit_difference": difference}
 
 
@@ -132,21 +132,15 @@ def model_card(stage_dir: Path, task_name: str, auto_class: str, labels: list[st
     return "\n".join(lines) + "\n"
 
 
-def _upstream_folder(stage_dir: Path, recorded: str) -> Path:
-    """The folder of a stage recorded as another's upstream. The record is the absolute path at run
-    time; a run folder copied or moved since (from a cluster's scratch) still has it by name, beside."""
-    beside = stage_dir.resolve().parent / Path(recorded).name
-    return beside if beside.is_dir() else Path(recorded)
-
-
 def _lineage(stage_dir: Path) -> list[tuple[Path, dict]]:
     """(folder, config.json) of the stage and of each stage it started from, the first trained one first."""
     chain: list[tuple[Path, dict]] = []
     folder: Path | None = stage_dir.resolve()
     while folder is not None and all(folder != seen for seen, _ in chain):
-        config = read_json(folder / "config.json")
+        # a card from a config.json that cannot be read would be blank where the training should be
+        config = read_record(folder / "config.json", redo_stage(folder), STAGE_CONFIG_KEYS)
         chain.append((folder, config))
-        folder = _upstream_folder(stage_dir, config["upstream"]) if config.get("upstream") else None
+        folder = upstream_folder(stage_dir, config["upstream"]) if config["upstream"] else None
     return chain[::-1]
 
 
@@ -176,13 +170,14 @@ def _evaluations_of(stage_dir: Path) -> list[dict]:
     """The metrics of the complete evaluate stages of the same run folder that scored this stage."""
     found = []
     here = stage_dir.resolve()
-    for config_path in sorted(here.parent.glob("*/config.json")):
-        config = read_json(config_path)
-        upstream = config.get("upstream")
+    for folder in sorted(path.parent for path in here.parent.glob("*/config.json")):
+        if not (folder / COMPLETE).is_file():
+            continue
+        # any complete stage may be an evaluation of this one: one that cannot be read is not left out
+        upstream = read_record(folder / "config.json", redo_stage(folder), STAGE_CONFIG_KEYS)["upstream"]
         # compared by folder, not as typed: the run recorded an absolute path, the user may type a relative one
-        scored_here = upstream is not None and _upstream_folder(here, upstream).resolve() == here
-        if scored_here and (config_path.parent / COMPLETE).is_file():
-            metrics = read_json(config_path.parent / "metrics.json")
+        if upstream is not None and upstream_folder(here, upstream).resolve() == here:
+            metrics = read_record(folder / "metrics.json", redo_stage(folder))
             if "scores" in metrics:
                 found.append(metrics)
     return found

@@ -16,6 +16,7 @@ from torch import nn
 
 from stilts.catalog import Task
 from stilts.errors import BadInput, one_line
+from stilts.weights import check_stage_file, check_weights
 
 HEADS_FOLDER = "heads"
 
@@ -43,7 +44,7 @@ def load_encoder(model_path: str):
     from stilts.adapters import ADAPTER_CONFIG, is_adapter_folder, merged_with_adapter
 
     folder = Path(model_path)
-    _check_weights(folder)
+    check_weights(model_path)  # none, or a zero-byte, truncated or code-running weights file: one line
     if is_adapter_folder(folder):  # a stage that kept its adapter: the encoder under it, plus the adapter
         base = json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
         encoder, _ = load_encoder(base)
@@ -63,14 +64,9 @@ def load_encoder(model_path: str):
 
 def check_model_folder(model_path: str) -> None:
     """Before any stage: what loading a model folder (`load_encoder`) would refuse, without loading its
-    weights: a folder without weights, a tokenizer that does not read text."""
-    _check_weights(Path(model_path))
+    weights: weights that cannot be loaded (`stilts.weights`), a tokenizer that does not read text."""
+    check_weights(model_path)
     load_tokenizer(model_path)
-
-
-def _check_weights(folder: Path) -> None:
-    if folder.is_dir() and not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
-        raise BadInput(f"{folder}: model folder has no weights (*.safetensors or *.bin)")
 
 
 def load_tokenizer(model_path: str):
@@ -151,9 +147,11 @@ def save_heads(model: StageModel, folder: Path) -> None:
 
 
 def load_head(model: StageModel, task: Task, folder: Path) -> None:
+    """The head a stage trained for ``task``, from the stage's ``folder`` heads/."""
     path = folder / f"{task.name}.safetensors"
     if not path.is_file():
         raise BadInput(f"{folder}: no trained head for task '{task.name}'")
+    check_stage_file(path, folder.parent)
     model.heads[task.name].load_state_dict(load_file(str(path)))
     model.heads[task.name].to(next(model.encoder.parameters()).device)
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stilts.artifacts import COMPLETE, read_json
+from stilts.artifacts import COMPLETE, STAGE_CONFIG_KEYS, read_record, redo_stage, upstream_folder
 from stilts.catalog import Task, get_task
 from stilts.data import HUB, load_examples
 from stilts.errors import BadInput, MissingSplit, did_you_mean
@@ -55,22 +55,27 @@ class Predictor:
 def _complete_config(folder: Path) -> dict:
     if not (folder / COMPLETE).is_file() or not (folder / "config.json").is_file():
         raise BadInput(f"{folder}: not a complete stage folder (no {COMPLETE}); finish its run first")
-    return read_json(folder / "config.json")
+    return read_record(folder / "config.json", redo_stage(folder), STAGE_CONFIG_KEYS)
 
 
 def _from_evaluate_stage(folder: Path, config: dict) -> Predictor:
     settings = config["settings"]
     task = get_task(settings["task"])
-    upstream = config.get("upstream")
+    # the stage whose model and head it scored: beside it (in a copied run folder too, not the original)
+    upstream = upstream_folder(folder, config["upstream"]) if config["upstream"] else None
     if upstream:
-        model = str(Path(upstream) / "model")
+        model = str(upstream / "model")
     else:  # an evaluation straight on the pipeline's model (retrieval)
         from stilts.engine import resolve_model_reference
 
         model = resolve_model_reference(config["model"], Path.cwd(), str(folder / "config.json"))
-    heads = Path(upstream) / "heads" if task.format.trains and upstream else None
-    metrics = read_json(folder / "metrics.json")
-    trained_by = read_json(Path(upstream) / "config.json")["settings"] if upstream else {}
+    heads = upstream / "heads" if task.format.trains and upstream else None
+    # the state carried between splits (BUCC's thresholds) is in metrics.json: predicting without it
+    # would write other predictions than the evaluation's
+    metrics = read_record(folder / "metrics.json", redo_stage(folder))
+    trained_by = {}
+    if upstream:  # the precision the model was trained with
+        trained_by = read_record(upstream / "config.json", redo_stage(upstream), ["settings"])["settings"]
     return Predictor(
         task,
         folder,
@@ -85,7 +90,8 @@ def _from_evaluate_stage(folder: Path, config: dict) -> Predictor:
 
 
 def _from_training_stage(folder: Path, config: dict, task_name: str | None) -> Predictor:
-    heads = read_json(folder / "heads" / "heads.json") if (folder / "heads" / "heads.json").is_file() else {}
+    index = folder / "heads" / "heads.json"
+    heads = read_record(index, redo_stage(folder)) if index.is_file() else {}
     if not heads:
         raise BadInput(f"{folder}: the stage trained no head; give a target or evaluate stage")
     if task_name is None:
@@ -121,11 +127,9 @@ def predictors_of(path: Path, task_name: str | None = None, pipelines: Sequence[
         else:
             found = [_from_training_stage(path, config, task_name)]
     else:
-        found = [
-            _from_evaluate_stage(folder, read_json(folder / "config.json"))
-            for folder in sorted(p.parent for p in path.glob("*/config.json"))
-            if (folder / COMPLETE).is_file() and read_json(folder / "config.json").get("kind") == "evaluate"
-        ]
+        folders = sorted(p.parent for p in path.glob("*/config.json") if (p.parent / COMPLETE).is_file())
+        configs = {folder: _complete_config(folder) for folder in folders}
+        found = [_from_evaluate_stage(folder, c) for folder, c in configs.items() if c["kind"] == "evaluate"]
         if not found:
             raise BadInput(f"{path}: no complete evaluate stage in this run folder (nor is it a stage folder)")
     if pipelines:
@@ -228,6 +232,7 @@ def predict_run(
     from stilts.execution import quiet_libraries
     from stilts.modeling import StageModel, load_encoder, load_head
     from stilts.prediction_files import submission_path, write_prediction_file
+    from stilts.weights import check_stage_file, check_weights
 
     for predictor in predictors:  # every language asked for must be one of the task's, before any work
         for language in languages or ():
@@ -265,6 +270,10 @@ def predict_run(
             suggested = next((s for s in present if s != "train"), present[0]) if present else None
             has = f"it has {', '.join(present)} (--split {suggested})" if present else "it has none of its splits"
             raise BadInput(f"--split {split}: no {split} files of {task.name} in {shown}; {has}")
+    for predictor in predictors:  # a damaged model or head fails in one line before any file is written
+        check_weights(predictor.model)
+        if predictor.heads is not None:
+            check_stage_file(predictor.heads / f"{predictor.task.name}.safetensors", predictor.heads.parent)
     quiet_libraries()
     accelerator = make_accelerator(precisions[0])
     written: dict[str, list[str]] = {}

@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from stilts.artifacts import locked, write_json_atomic
+from stilts.artifacts import locked, read_record, write_json_atomic
+from stilts.errors import RunFailed
 from stilts.stage_kinds import PlannedStage
 
 STAGES_FILE = "stages.json"
@@ -38,8 +38,19 @@ def record_stages(run_dir: Path, plans: list[tuple[str, list[PlannedStage]]]) ->
         write_json_atomic(path, record)
 
 
+#: what to do about a damaged stages.json: it is only a record of what the runs planned
+REWRITE_RECORD = (
+    "delete it: `stilts status` then lists the stage folders it finds, and the next `stilts run` or "
+    "`stilts sweep` into this folder records its stages again"
+)
+
+
 def recorded_stages(run_dir: Path) -> dict[str, dict]:
     path = run_dir / STAGES_FILE
     if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    record = read_record(path, REWRITE_RECORD)
+    for entry in record.values():
+        if not isinstance(entry, dict) or not {"name", "kind", "folder"} <= entry.keys():
+            raise RunFailed(f"{path}: damaged (a stage without its name, kind or folder); {REWRITE_RECORD}")
+    return record

@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stilts.artifacts import COMPLETE, failure_of, is_complete, is_locked, lock_path, read_json
+from stilts.artifacts import COMPLETE, failure_of, is_complete, is_locked, lock_path, read_json, read_record, redo_stage
 from stilts.catalog import main_metrics
+from stilts.errors import RunFailed
 from stilts.names import QA_METRICS
 from stilts.run_folder import recorded_stages
 
@@ -136,8 +137,13 @@ def _local_state(stage: StageStatus) -> None:
     if is_complete(stage.folder):
         stage.state, stage.ended = "complete", _mtime(stage.folder / COMPLETE)
         stage.seconds = read_json(stage.folder / "config.json").get("seconds")
-        stage.detail = _result(stage.folder)
-        stage.warnings = [str(line) for line in read_json(stage.folder / "metrics.json").get("warnings", [])]
+        try:
+            metrics = read_record(stage.folder / "metrics.json", redo_stage(stage.folder))
+        except RunFailed as damaged:  # said in the stage's row: the other stages' rows are still worth seeing
+            stage.detail = str(damaged)
+            return
+        stage.detail = _result(metrics)
+        stage.warnings = [str(line) for line in metrics.get("warnings", [])]
         if stage.warnings:  # a stage that learned nothing: its scores, then why they say little
             more = f" (and {len(stage.warnings) - 1} more in its metrics.json)" if len(stage.warnings) > 1 else ""
             stage.detail = "; ".join(filter(None, [stage.detail, f"warning: {stage.warnings[0]}{more}"]))
@@ -164,10 +170,9 @@ def _last_checkpoint(folder: Path) -> int | None:
     return max(steps, default=None)
 
 
-def _result(folder: Path) -> str:
-    """What a complete stage found: an evaluation's language-averaged main scores per split, a training
-    stage's best validation score and where it was."""
-    metrics = read_json(folder / "metrics.json")
+def _result(metrics: dict) -> str:
+    """What a complete stage found (its ``metrics``): an evaluation's language-averaged main scores per
+    split, a training stage's best validation score and where it was."""
     if "average" in metrics:
         parts = []
         for split, values in metrics["average"].items():

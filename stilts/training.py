@@ -399,7 +399,7 @@ def train(
         for index, item in enumerate(tasks)
     }
     progress = Progress()
-    latest = checkpoints.latest()
+    latest = checkpoints.resumable(plan.keep_last, log)
     if latest is not None:
         saved = checkpoints.load(latest)
         progress = Progress(**saved["progress"])

@@ -45,6 +45,22 @@ def pipeline(**changes) -> str:
     return yaml.safe_dump(config)
 
 
+#: a safetensors file cut short: its header names 400 bytes of weights that are not there
+_HEADER = b'{"weight":{"dtype":"F32","shape":[100],"data_offsets":[0,400]}}'
+TRUNCATED_SAFETENSORS = len(_HEADER).to_bytes(8, "little") + _HEADER
+
+
+def pickled_module() -> bytes:
+    """A whole module pickled (torch.save(model)): loading it would run the classes it names."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(torch.nn.Linear(2, 2), buffer)
+    return buffer.getvalue()
+
+
 SCORES_HEADER = "pipeline,intermediate,mlm,target,seed,split,language,metric,value\n"
 GOOD_SCORES = SCORES_HEADER + "p,none,false,xnli,1,dev,de,accuracy,50.0\np,mnli,false,xnli,1,dev,de,accuracy,60.0\n"
 
@@ -238,6 +254,27 @@ CASES = [
         ["run", "p.yaml"],
         {"p.yaml": pipeline(model="empty-model"), "empty-model/config.json": "{}"},
         "empty-model: model folder has no weights",
+    ),
+    # weights that cannot be loaded are found before any stage trains, not as a traceback in the first
+    (
+        "model-weights-empty",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(model="zero-model"), "zero-model/config.json": "{}", "zero-model/model.safetensors": b""},
+        "zero-model/model.safetensors: empty (0 bytes)",
+    ),
+    (
+        "model-weights-truncated",
+        ["run", "p.yaml"],
+        {"model/model.safetensors": TRUNCATED_SAFETENSORS},
+        "model/model.safetensors: not a whole safetensors file (Error while deserializing header: incomplete "
+        "metadata, file not fully covered)",
+    ),
+    (
+        "model-weights-pickled-module",
+        ["run", "p.yaml"],
+        {"p.yaml": pipeline(model="pickled"), "pickled/config.json": "{}", "pickled/pytorch_model.bin": pickled_module},
+        "pickled/pytorch_model.bin: torch will not load it as plain weights (Unsupported global: GLOBAL "
+        "torch.nn.modules.linear.Linear",
     ),
     ("empty-train-file", ["run", "p.yaml"], {"data/mnli/multinli_1.0_train.jsonl": ""}, "data.mnli: no train examples"),
     (
@@ -663,6 +700,7 @@ def test_the_table_has_at_least_40_cases():
 @pytest.mark.parametrize("name, args, files, expected", CASES, ids=[case[0] for case in CASES])
 def test_bad_input(workspace, capsys, name, args, files, expected):
     for relative, content in files.items():
+        content = content() if callable(content) else content  # made when the case runs (torch)
         path = workspace / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)

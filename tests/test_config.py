@@ -147,9 +147,9 @@ def test_train_tasks_must_share_the_targets_labels(pipeline_file, capsys):
     assert "p.yaml: stages[1].train_tasks[0]: 'qqp' cannot train 'xnli': its format or labels differ" in stderr
 
 
-def test_set_paths_are_relative_to_the_working_directory(tmp_path, tiny_nli, monkeypatch, capsys):
+def test_set_paths_are_relative_to_the_working_directory(tmp_path, tiny_model, tiny_nli, monkeypatch, capsys):
     """A --set path means what it means in the shell, also where the YAML's folder has one of that name."""
-    (tmp_path / "exp" / "model").mkdir(parents=True)
+    shutil.copytree(tiny_model, tmp_path / "exp" / "model")  # a dry run checks the model's weights too
     pipeline_file = write_pipeline(tmp_path / "exp" / "p.yaml", tmp_path / "exp" / "model", tiny_nli)
     shutil.copytree(tiny_nli["xnli"], tmp_path / "exp" / "xnli")
     work = tmp_path / "work"

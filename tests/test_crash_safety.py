@@ -159,3 +159,27 @@ def test_written_files_and_folders_follow_the_umask(tmp_path, mask):
     )
     for folder in (tmp_path / "model", tmp_path / "model" / "heads"):
         assert oct(folder.stat().st_mode & 0o777) == oct(0o777 & ~mask)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027], ids=["umask-022", "umask-027"])
+def test_a_checkpointed_stage_follows_the_umask(tmp_path, tiny_model, tiny_nli, capsys, monkeypatch, mask):
+    """Everything a stage stopped after its first checkpoint left in the run folder (Accelerate's
+    save_state files among them: safetensors made the model 0600) has the umask's permissions."""
+    pipeline = write_pipeline(
+        tmp_path / "p.yaml", tiny_model, tiny_nli, epochs=1, validate_every=2, checkpoint_every=2, batch_size=8
+    )
+    previous = os.umask(mask)
+    try:
+        with second_checkpoint_save_fails(monkeypatch):
+            code, _, _ = run_cli(["run", pipeline, "--output-dir", tmp_path / "out"], capsys)
+    finally:
+        os.umask(previous)
+    assert code == 1
+    (stage,) = (tmp_path / "out").glob("intermediate-*")
+    assert (stage / "checkpoints" / "step-2" / "model.safetensors").is_file()
+    modes = {
+        str(path.relative_to(tmp_path)): oct(path.stat().st_mode & 0o777)
+        for path in [tmp_path / "out", *(tmp_path / "out").rglob("*")]
+    }
+    expected = {name: oct((0o777 if (tmp_path / name).is_dir() else 0o666) & ~mask) for name in modes}
+    assert modes == expected

@@ -5,14 +5,13 @@ the `evaluate` stage kind (zero-shot in every language of the target task; rows 
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from stilts import defaults
-from stilts.artifacts import upsert_scores
+from stilts.artifacts import read_record, redo_stage, upsert_scores
 from stilts.catalog import get_task
 from stilts.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
 from stilts.data import HUB, DataRead, load_examples, training_task
@@ -322,7 +321,7 @@ class EvaluateStageRunner(StageRunner):
 
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         """A reused evaluation still belongs in this run's scores.csv (it may be a new file)."""
-        metrics = json.loads((stage.folder / "metrics.json").read_text())
+        metrics = read_record(stage.folder / "metrics.json", redo_stage(stage.folder), keys=("task", "scores"))
         if context.accelerator.is_main_process:
             upsert_scores(context.scores_path, score_rows(metrics, stage, context), stage.pipeline_folders)
 
