@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stilts.artifacts import write_text_atomic
+from stilts.artifacts import redo_stage, write_text_atomic
 from stilts.catalog import Task
-from stilts.errors import BadInput
+from stilts.errors import BadInput, RunFailed, one_line
 
 #: a stage folder's sub-folder of prediction files
 PREDICTIONS_FOLDER = "predictions"
@@ -69,4 +69,22 @@ def read_example_rows(folder: Path, split: str, language: str) -> list[dict]:
     path = examples_path(folder, split, language)
     if not path.is_file():
         raise BadInput(f"{path}: no such file (evaluate stages written before stilts kept per-example rows lack it)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    stage = folder.parent if folder.name == PREDICTIONS_FOLDER else folder
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except ValueError as error:  # not UTF-8: a file stilts did not write whole
+        raise RunFailed(f"{path}: damaged ({one_line(error)}); {redo_stage(stage)}") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as error:  # cut short by a full disk or a copy that stopped
+            raise RunFailed(
+                f"{path}: line {number}: damaged (not JSON: {one_line(error)}); {redo_stage(stage)}"
+            ) from None
+        if not isinstance(row, dict):
+            raise RunFailed(f"{path}: line {number}: damaged (not a JSON object); {redo_stage(stage)}")
+        rows.append(row)
+    return rows

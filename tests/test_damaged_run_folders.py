@@ -100,6 +100,17 @@ def cut(pattern):
     return damage
 
 
+def cut_last_line(pattern):
+    """The file's last line cut in the middle (a file cut at a line's end reads as fewer rows, which the
+    table's check of the rows against scores.csv finds)."""
+
+    def damage(folder):
+        path = _one(folder, pattern)
+        os.truncate(path, path.stat().st_size - 10)
+
+    return damage
+
+
 def empty(pattern):
     return lambda folder: os.truncate(_one(folder, pattern), 0)
 
@@ -365,6 +376,15 @@ CASES = [
         EXPORT,
         1,
         "/metrics.json" + NOT_JSON,
+    ),
+    # the per-example rows `stilts table --ci` draws its intervals from
+    (
+        "table-ci-examples-cut",
+        "completed",
+        cut_last_line("evaluate-*/predictions/dev-de.examples.jsonl"),
+        ["table", "{run}/scores.csv", "--ci", "95"],
+        1,
+        "dev-de.examples.jsonl: line ",
     ),
 ]
 
