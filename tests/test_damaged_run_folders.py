@@ -100,6 +100,16 @@ def cut(pattern):
     return damage
 
 
+def slurm_jobs(text):
+    """The run folder's record of its Slurm jobs, written as ``text``."""
+
+    def damage(folder):
+        (folder / "slurm").mkdir()
+        (folder / "slurm" / "jobs.json").write_text(text)
+
+    return damage
+
+
 def cut_last_line(pattern):
     """The file's last line cut in the middle (a file cut at a line's end reads as fewer rows, which the
     table's check of the rows against scores.csv finds)."""
@@ -377,6 +387,9 @@ CASES = [
         1,
         "/metrics.json" + NOT_JSON,
     ),
+    # the record of a run's Slurm jobs (without it, stilts cannot tell which stages have a job queued)
+    ("status-slurm-jobs-cut", "completed", slurm_jobs('{"0123abcd": {"job_id": "4'), STATUS, 1, "jobs.json" + NOT_JSON),
+    ("status-slurm-job-without-id", "completed", slurm_jobs('{"0123abcd": {}}'), STATUS, 1, "has no job_id"),
     # the per-example rows `stilts table --ci` draws its intervals from
     (
         "table-ci-examples-cut",
@@ -409,7 +422,7 @@ def test_damaged_run_folder(folders, tmp_path, capsys, name, base, damage, comma
     else:
         errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and expected in errors[0], stderr[-3000:]
-        assert "delete" in errors[0]  # what to do
+        assert "delete" in errors[0] or "move the file away" in errors[0]  # what to do
         assert not (tmp_path / "out").exists()  # no export, no prediction files
         assert (run / "scores.csv").read_text() == scores  # no score changed
     if base == "stopped":  # resumed exactly where it could, or started again: the uninterrupted weights

@@ -3,20 +3,31 @@ the stage's latest job (id, log files, when it was submitted) and its earlier jo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from stilts.artifacts import locked, write_json_atomic
+from stilts.artifacts import locked, read_record, write_json_atomic
+from stilts.errors import RunFailed
 
 JOBS_FILE = Path("slurm") / "jobs.json"
 LOGS_FOLDER = Path("logs") / "slurm"
+
+
+#: what to do about a damaged record: without it, stilts cannot tell which stages have a job queued
+REMEDY = (
+    "it records this run folder's Slurm jobs: see `squeue --me` for those still queued, then move the file "
+    "away (a stage whose job is still queued would be submitted again)"
+)
 
 
 def job_records(run_dir: Path) -> dict[str, dict]:
     path = run_dir / JOBS_FILE
     if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    records = read_record(path, REMEDY)
+    for fingerprint, record in records.items():
+        if not isinstance(record, dict) or "job_id" not in record:
+            raise RunFailed(f"{path}: damaged (stage {fingerprint} has no job_id); {REMEDY}")
+    return records
 
 
 def record_jobs(run_dir: Path, jobs: dict[str, dict]) -> None:
