@@ -27,25 +27,28 @@ def prepare(file: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> 
     from tqdm.auto import tqdm
 
     from stilts.data import load_examples, recording_origins
-    from stilts.preflight import planned_reads
+    from stilts.preflight import check_found, planned_reads
 
     plans, model, base_dir, what = _plan(file, overrides, output_dir)
     model_line = _fetch_model(model, base_dir, str(file))
-    reads, _ = planned_reads(plans)
+    reads, stages_of = planned_reads(plans)
     rows: dict[tuple, _Row] = {}
     problems = []
-    for (task_name, split, language, _), (read, sources) in tqdm(
-        reads.items(), desc="fetching data", unit="split", leave=False
-    ):
+    #: whether each read found its split (a missing optional one is left to `check_found`, as a run does)
+    found = {}
+    for key, (read, sources) in tqdm(reads.items(), desc="fetching data", unit="split", leave=False):
+        task_name, split, language, _ = key
+        found[key] = True
         try:
             with recording_origins() as origins:
                 examples = load_examples(read.task, split, language, sources)
         except MissingSplit as error:
+            found[key] = False
             if not read.optional:
                 problems.append(one_line(error))
                 _row(rows, task_name, split, "CANNOT BE HAD (needed)").languages.append(language)
                 continue
-            _row(rows, task_name, split, "not in the data: evaluation skips it").languages.append(language)
+            _row(rows, task_name, split, "not in the data").languages.append(language)
             continue
         except (BadInput, RunFailed) as error:
             problems.append(one_line(error))
@@ -60,6 +63,11 @@ def prepare(file: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> 
         row.languages.append(language)
         row.examples += len(examples)
         row.bytes += sum(sizes.values())
+    if not problems:
+        try:  # a language a stage names that the data lacks is refused, as `stilts run` refuses it
+            check_found(stages_of, found)
+        except BadInput as error:
+            problems.append(one_line(error))
     click.echo(model_line)
     click.echo(_table(sorted(rows.values(), key=lambda row: (row.task, row.split, row.source))))
     if problems:
