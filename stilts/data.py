@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import chain, zip_longest
 from pathlib import Path
 
 from stilts.catalog import Task, get_task
+from stilts.collector import Collector
 from stilts.content import file_sha256
 from stilts.errors import BadInput, MissingSplit, Unlabelled
 from stilts.readers.layout import noting_files_read
@@ -66,7 +65,7 @@ def _load_examples(task: Task, split: str, language: str, sources: dict[str, str
             raise BadInput(f"data.{task.name}: task '{task.name}' has no reader for local files")
         with noting_files_read() as files:
             examples = task.read_local(Path(source), split, language)
-        if _origins.get() is not None:
+        if _ORIGINS.active:  # hashing the files read is for a record someone keeps
             _note_origin(task, split, language, local_origin(Path(source), files))
     if not examples:
         raise BadInput(f"data.{task.name}: no {split} examples for language '{language}' in {source}")
@@ -75,30 +74,19 @@ def _load_examples(task: Task, split: str, language: str, sources: dict[str, str
 
 # --- where each split came from -------------------------------------------------------------------
 
-_origins: ContextVar[list[dict] | None] = ContextVar("origins", default=None)
+_ORIGINS: Collector[dict] = Collector("origins")
 
 
-@contextlib.contextmanager
-def recording_origins() -> Iterator[list[dict]]:
+def recording_origins() -> contextlib.AbstractContextManager[list[dict]]:
     """Where each split that `load_examples` reads inside comes from, once per (task, split, language):
     ``{"task", "split", "language"}`` with, for a local folder, ``local`` and ``files`` (path -> sha256),
     or for the Hub, ``hub``, ``config``, ``split`` (the Hub's), ``revision`` and the commit ``sha``
     served. A stage records it in its config.json (``sources``); `stilts prepare` prints it."""
-    origins: list[dict] = []
-    token = _origins.set(origins)
-    try:
-        yield origins
-    finally:
-        _origins.reset(token)
+    return _ORIGINS.collecting()
 
 
 def _note_origin(task: Task, split: str, language: str, origin: dict) -> None:
-    origins = _origins.get()
-    if origins is None:
-        return
-    entry = {"task": task.name, "split": split, "language": language, "from": origin}
-    if entry not in origins:
-        origins.append(entry)
+    _ORIGINS.add({"task": task.name, "split": split, "language": language, "from": origin})
 
 
 def local_origin(folder: Path, files: list[Path]) -> dict:

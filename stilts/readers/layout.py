@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from stilts.collector import Collector
 from stilts.errors import MissingSplit, Unlabelled
 
 SPLITS = ("train", "dev", "test")
@@ -23,25 +23,17 @@ SPLITS = ("train", "dev", "test")
 Parser = Callable[[Path, "str | None"], list[dict]]
 
 
-_files_read: ContextVar[list[Path] | None] = ContextVar("files_read", default=None)
+_FILES_READ: Collector[Path] = Collector("files_read")
 
 
-@contextlib.contextmanager
-def noting_files_read() -> Iterator[list[Path]]:
+def noting_files_read() -> contextlib.AbstractContextManager[list[Path]]:
     """The files the readers called inside open (`find_file` notes each file it finds; readers that
     find files otherwise call `note_file_read`), for the record of where a split came from."""
-    files: list[Path] = []
-    token = _files_read.set(files)
-    try:
-        yield files
-    finally:
-        _files_read.reset(token)
+    return _FILES_READ.collecting()
 
 
 def note_file_read(path: Path) -> None:
-    files = _files_read.get()
-    if files is not None:
-        files.append(Path(path))
+    _FILES_READ.add(Path(path))
 
 
 def find_file(folder: Path, names: Iterable[str], what: str) -> Path:
@@ -65,28 +57,19 @@ def labelled(examples: list[dict], path: Path, field: str = "label", why: str = 
     return examples
 
 
-_notes: ContextVar[list[str] | None] = ContextVar("notes", default=None)
+_NOTES: Collector[str] = Collector("notes")
 
 
-@contextlib.contextmanager
-def collecting_notes() -> Iterator[list[str]]:
+def collecting_notes() -> contextlib.AbstractContextManager[list[str]]:
     """The lines the readers called inside `note`, each once, for the caller to log."""
-    notes: list[str] = []
-    token = _notes.set(notes)
-    try:
-        yield notes
-    finally:
-        _notes.reset(token)
+    return _NOTES.collecting()
 
 
 def note(line: str) -> None:
     """Say what a reader left out of a file it read (how many, naming the file), for `collecting_notes`;
     without a collector the line goes to stderr: nothing is left out unsaid."""
-    notes = _notes.get()
-    if notes is None:
+    if not _NOTES.add(line):
         print(f"note: {line}", file=sys.stderr)
-    elif line not in notes:
-        notes.append(line)
 
 
 def ignoring_language(reader: Callable[[Path], list[dict]]) -> Parser:
