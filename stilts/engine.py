@@ -290,7 +290,7 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
         shutil.rmtree(stage.folder / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()
     summary = runner.summary(metrics)
-    took = duration(time.monotonic() - started) + (" (resumed)" if resuming else "")
+    took = duration(time.monotonic() - started)  # a resumed stage's summary says from which step
     context.log(f"  {stage.kind} '{stage.name}' done in {took}" + (f": {summary}" if summary else ""))
     for warning in metrics.get("warnings", []):
         context.log(f"  warning: {warning}")

@@ -400,6 +400,8 @@ def train(
     }
     progress = Progress()
     latest = checkpoints.resumable(plan.keep_last, log)
+    #: the optimizer step this run of the stage went on from (None: it started at its first step)
+    resumed_from = None
     if latest is not None:
         saved = checkpoints.load(latest)
         progress = Progress(**saved["progress"])
@@ -409,6 +411,7 @@ def train(
             plan.draw_task.load_state_dict(saved["sampler"])
         scheduler.load_state_dict(saved["scheduler"])
         log(f"  resuming from {latest.name} (optimizer step {progress.optimizer_step} of {plan.optimizer_steps})")
+        resumed_from = progress.optimizer_step
 
     def save_checkpoint() -> None:
         checkpoints.save(
@@ -524,6 +527,7 @@ def train(
         "stopped_early": progress.stopped_early,
         "best_validation_score": progress.best_score,
         "validations": progress.history,
+        "resumed_from_step": resumed_from,
     }
     if len(streams) > 1:
         summary["batches_drawn"] = dict(progress.batches_drawn)

@@ -209,6 +209,8 @@ class TrainingStageRunner(StageRunner):
             "the last step" if metrics["model_selection"]["rule"] == LAST_STEP else f"best step {training['best_step']}"
         )
         line = f"{kept} of {training['optimizer_steps']}" + (" (stopped early)" if training["stopped_early"] else "")
+        if training.get("resumed_from_step") is not None:  # absent in metrics.json of stilts <= 0.2
+            line += f" (resumed from step {training['resumed_from_step']})"
         entry = next((v for v in training["validations"] if v["step"] == training["best_step"]), None)
         if entry is None:
             return line + ", not validated"

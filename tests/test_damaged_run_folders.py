@@ -425,6 +425,8 @@ def test_damaged_run_folder(folders, tmp_path, capsys, name, base, damage, comma
         assert "delete" in errors[0] or "move the file away" in errors[0]  # what to do
         assert not (tmp_path / "out").exists()  # no export, no prediction files
         assert (run / "scores.csv").read_text() == scores  # no score changed
+    if base == "stopped" and STARTS_AGAIN in expected:  # the stage's last line does not claim a resume
+        assert "intermediate 'intermediate' done in " in stdout and "resumed from step" not in stdout
     if base == "stopped":  # resumed exactly where it could, or started again: the uninterrupted weights
         assert _weights(run, "intermediate-*") == _weights(folders["completed"], "intermediate-*")
         assert not list(run.glob("*/checkpoints"))
@@ -442,4 +444,5 @@ def test_a_stopped_stage_resumes_from_its_newest_checkpoint_when_every_file_load
     code, stdout, stderr = run_cli(["run", folders["pipeline"]["stopped"], "--output-dir", tmp_path / "run"], capsys)
     assert code == 0, stderr[-3000:]
     assert "resuming from step-4 (optimizer step 4 of 6)" in stdout and "cannot be restored" not in stdout
+    assert "(resumed from step 4), dev " in stdout  # the stage's last line says it went on from there
     assert _weights(tmp_path / "run", "intermediate-*") == _weights(folders["completed"], "intermediate-*")
