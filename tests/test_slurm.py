@@ -45,8 +45,9 @@ def cluster():
 PAUSE_HOOK = Path(__file__).parent / "slurm" / "pause_hook"
 
 
-def _write_grid(folder, tiny_model, tiny_nli, *, intermediate, target, tasks=None):
-    """A grid on the tiny model; its jobs pause after each checkpoint while ``folder/pause`` exists."""
+def _write_grid(folder, tiny_model, tiny_nli, *, intermediate, target, tasks=None, nan_task=None):
+    """A grid on the tiny model; its jobs pause after each checkpoint while ``folder/pause`` exists, and
+    their training loss of ``nan_task`` is NaN."""
     topics = write_tiny_topics(folder / "topics")
     qqp = write_qqp(folder / "qqp", train=16, dev=6)
     settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 1, "validate_every": 100}
@@ -67,6 +68,7 @@ def _write_grid(folder, tiny_model, tiny_nli, *, intermediate, target, tasks=Non
             "setup": [
                 f"export PYTHONPATH={PAUSE_HOOK}${{PYTHONPATH:+:$PYTHONPATH}}",
                 f"export STILTS_TEST_PAUSE_FILE={folder / 'pause'}",
+                *([f"export STILTS_TEST_NAN_TASK={nan_task}"] if nan_task else []),
             ],
         },
     }
@@ -199,15 +201,8 @@ def test_status_cancel_cancels_the_runs_queued_jobs(cluster, tiny_model, tiny_nl
 
 
 def test_a_failed_stage_blocks_its_dependents_and_the_others_finish(cluster, tiny_model, tiny_nli, tmp_path, capsys):
-    # a learning rate that makes the qqp model's weights overflow: its target stage's loss is NaN
-    path = _write_grid(
-        tmp_path,
-        tiny_model,
-        tiny_nli,
-        intermediate=["none", "qqp"],
-        target=["xnli"],
-        tasks={"qqp": {"learning_rate": 1e30}},
-    )
+    # the qqp intermediate stage's loss is NaN (the jobs' test hook): it fails, its target is blocked
+    path = _write_grid(tmp_path, tiny_model, tiny_nli, intermediate=["none", "qqp"], target=["xnli"], nan_task="qqp")
     out = tmp_path / "slurm"
     code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out, "--submit", "slurm"], capsys)
     assert code == 0, stderr
@@ -217,18 +212,18 @@ def test_a_failed_stage_blocks_its_dependents_and_the_others_finish(cluster, tin
     _wait_until_done(out)
 
     code, stdout, _ = run_cli(["status", out], capsys)
-    assert f"{out}: 5 stages: 3 complete, 1 failed, 1 blocked" in stdout, stdout
-    _, qqp_target = _stage(out, "target", "qqp-xnli-s1")
-    failed = next(line for line in stdout.splitlines() if qqp_target.name in line)
+    assert f"{out}: 5 stages: 2 complete, 1 failed, 2 blocked" in stdout, stdout
+    _, qqp_intermediate = _stage(out, "intermediate", "qqp-xnli-s1")
+    failed = next(line for line in stdout.splitlines() if qqp_intermediate.name in line)
     assert failed.split()[0] == "failed" and "loss is nan" in failed
     with open(out / "scores.csv", newline="") as handle:
         assert {row["intermediate"] for row in csv.DictReader(handle)} == {"none"}
 
     code, stdout, _ = run_cli(["status", out, "--cancel"], capsys)
     assert code == 0 and "cancelled 0 Slurm jobs" in stdout
-    # resubmitting sends the failed stage and the one it blocked again
+    # resubmitting sends the failed stage and the ones it blocked again
     code, stdout, _ = run_cli(["sweep", path, "--output-dir", out, "--submit", "slurm", "--dry-run"], capsys)
-    assert code == 0 and "slurm: would submit 2 jobs (0 job arrays); 3 stages already complete" in stdout
+    assert code == 0 and "slurm: would submit 3 jobs (0 job arrays); 2 stages already complete" in stdout
     assert json.loads((out / "slurm" / "jobs.json").read_text())  # the dry run submitted nothing new
 
 
