@@ -90,12 +90,14 @@ def check_target_modules(model_path: str, settings: dict, where: str) -> None:
     import torch  # only here: a dry run of a stage without target_modules must not wait for it
     from transformers import AutoConfig, AutoModel
 
+    from stilts.encoder_class import without_pooler
+
     try:
         config = AutoConfig.from_pretrained(base_model_of(model_path))
     except (OSError, ValueError):
         return  # not here yet (a dry run before the model is installed); loading it will tell
     with torch.device("meta"):
-        encoder = AutoModel.from_config(config, add_pooling_layer=False)
+        encoder = AutoModel.from_config(config, **without_pooler(config))
     names = [name for name, _ in encoder.named_modules()]
     for wanted in settings["target_modules"]:
         if not any(name == wanted or name.endswith(f".{wanted}") for name in names):
