@@ -28,7 +28,6 @@ from stilts.cli import main
 from stilts.featurize import Batcher, featurize
 from stilts.modeling import StageModel, load_encoder
 from stilts.prediction_files import PREDICTIONS_FOLDER, read_example_rows
-from stilts.tasks.tagging import as_in_running_text
 from stilts.testing.encoders import FAMILIES
 
 pytest.importorskip("peft")
@@ -227,7 +226,7 @@ def test_tagging_reads_words_as_in_running_text_and_gives_their_tags_back(family
     examples = {"id": ["a", "b", "c"], "tokens": sentences, "tags": gold, "example_index": [0, 1, 2]}
     features = task.format.featurize(examples, tokenizer, task, 64)
     for words, input_ids in zip(sentences, features["input_ids"]):
-        assert input_ids == tokenizer(" ".join(words))["input_ids"], as_in_running_text(words, tokenizer)
+        assert input_ids == tokenizer(" ".join(words))["input_ids"], tokenizer.convert_ids_to_tokens(input_ids)
     # logits that put each gold tag on its word's first piece give the gold tags back, word by word
     outputs = []
     for labels in features["labels"]:
