@@ -239,6 +239,11 @@ def test_tagging_reads_words_as_in_running_text_and_gives_their_tags_back(family
     assert task.format.predict(outputs, features, rows, task) == gold
 
 
+def _outputs(model: StageModel, task_name: str, batch: dict) -> torch.Tensor:
+    with torch.inference_mode():
+        return model.tasks[task_name].format.forward(model.encoder, model.heads[task_name], batch)[1]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_an_example_gets_the_same_outputs_alone_and_in_any_batch(family, tiny_encoders, data):
     """Positions and padding: with a tokenizer that pads on the left (as tokenizers of decoder-derived
@@ -257,15 +262,19 @@ def test_an_example_gets_the_same_outputs_alone_and_in_any_batch(family, tiny_en
         model = StageModel(encoder, [task]).eval()
         batcher = Batcher(task, features, tokenizer)
 
-        def outputs(batch):
-            with torch.inference_mode():
-                return task.format.forward(model.encoder, model.heads[name], batch)[1]
-
-        alone = [outputs(batcher([i])) for i in range(len(features))]
+        alone = [_outputs(model, name, batcher([i])) for i in range(len(features))]
         batches = [batcher(range(len(features))), task.format.collate(batcher.rows(range(len(features))), tokenizer)]
         for batch in batches:
-            together = outputs(batch)
+            together = _outputs(model, name, batch)
             for i, single in enumerate(alone):
                 width = single.shape[1] if single.dim() == 3 else None
                 mine = together[i, :width] if width else together[i]
                 assert torch.allclose(mine, single[0], atol=1e-5), (name, i)
+
+
+def test_the_docs_name_the_model_of_every_pipeline():
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "encoders.md").read_text()
+    for path in sorted((root / "pipelines").glob("*.yaml")):
+        model = yaml.safe_load(path.read_text())["model"]
+        assert f"| `pipelines/{path.name}` | `{model}` |" in page, path.name
