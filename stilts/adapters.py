@@ -85,17 +85,24 @@ def check_target_modules(model_path: str, settings: dict, where: str) -> None:
 
     if importlib.util.find_spec("peft") is None:
         raise BadInput(f'{where}.peft: needs the peft package: pip install -e ".[peft]"')
-    if settings["target_modules"] is None:
-        return
-    import torch  # only here: a dry run of a stage without target_modules must not wait for it
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(base_model_of(model_path))
     except (OSError, ValueError):
         return  # not here yet (a dry run before the model is installed); loading it will tell
-    with torch.device("meta"):
-        encoder = AutoModel.from_config(config, add_pooling_layer=False)
+    if settings["target_modules"] is None:
+        # peft knows the attention projections of the architectures it lists; for the others
+        # (ModernBERT, RemBERT) it would refuse when the stage starts, after the stages before it trained
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+        if config.model_type in DEFAULTS:
+            return
+        raise BadInput(
+            f"{where}.peft.target_modules: peft has no default modules for the {config.model_type} encoder: name "
+            f"the attention projections to adapt (its Linear modules: {module_suffixes(_meta_encoder(config))})"
+        )
+    encoder = _meta_encoder(config)
     names = [name for name, _ in encoder.named_modules()]
     for wanted in settings["target_modules"]:
         if not any(name == wanted or name.endswith(f".{wanted}") for name in names):
@@ -103,6 +110,17 @@ def check_target_modules(model_path: str, settings: dict, where: str) -> None:
                 f"{where}.peft.target_modules: the {config.model_type} encoder has no module '{wanted}' "
                 f"(its Linear modules: {module_suffixes(encoder)})"
             )
+
+
+def _meta_encoder(config):
+    """The encoder ``config`` builds, without memory for its weights (for its module names)."""
+    import torch
+    from transformers import AutoModel
+
+    from stilts.encoder_class import without_pooler
+
+    with torch.device("meta"):
+        return AutoModel.from_config(config, **without_pooler(config))
 
 
 def is_adapter_folder(folder: Path) -> bool:

@@ -336,7 +336,7 @@ class Batcher:
         pad_values = _pad_values(self.tokenizer, token_keys)
         if pad_values is None:
             return None
-        plan = (token_keys, scalar_keys, pad_values, self.tokenizer.padding_side)
+        plan = (token_keys, scalar_keys, pad_values)
         # the check: samples with different lengths (shortest, longest, the first ones) both ways
         lengths = feature_lengths(features)
         order = np.argsort(lengths, kind="stable")
@@ -351,7 +351,8 @@ class Batcher:
         return plan
 
     @staticmethod
-    def _pad(rows: pa.Table, token_keys, scalar_keys, pad_values, side) -> dict[str, torch.Tensor]:
+    def _pad(rows: pa.Table, token_keys, scalar_keys, pad_values) -> dict[str, torch.Tensor]:
+        """Right padding, as every format's ``collate`` pads (`stilts.tasks.base.pad_right`)."""
         batch = {}
         for key in token_keys:
             column = rows.column(key)
@@ -359,11 +360,7 @@ class Batcher:
             flat = pc.list_flatten(column).to_numpy()
             width = int(lengths.max()) if len(lengths) else 0
             padded = np.full((len(lengths), width), pad_values[key], dtype=np.int64)
-            positions = np.arange(width)
-            if side == "left":
-                padded[positions >= (width - lengths)[:, None]] = flat
-            else:
-                padded[positions < lengths[:, None]] = flat
+            padded[np.arange(width) < lengths[:, None]] = flat
             batch[key] = torch.from_numpy(padded)
         for key in scalar_keys:
             batch[key] = torch.from_numpy(rows.column(key).to_numpy().astype(np.int64))

@@ -36,6 +36,11 @@ POSITIONS_AFTER_PADDING = frozenset(
     }
 )
 
+#: model types that learn nothing under fp16 autocast: DeBERTa-v2/v3's (mDeBERTa's) disentangled
+#: attention overflows fp16's range, and the loss becomes NaN or training collapses to one answer.
+#: No config field tells this; bf16 (float32's range) and float32 train them.
+FP16_UNSTABLE = frozenset({"deberta-v2"})
+
 
 def check_model_limits(stage: PlannedStage, model_path: str) -> None:
     """BadInput naming the stage's field if its settings ask more of the model than it has."""
@@ -44,6 +49,13 @@ def check_model_limits(stage: PlannedStage, model_path: str) -> None:
         return
     settings = stage.settings
     model = f"the {config['model_type']}" if config.get("model_type") else "the"
+    if settings.get("mixed_precision") == "fp16" and config.get("model_type") in FP16_UNSTABLE:
+        pipeline = stage.where.rpartition(": stages[")[0] or stage.where  # the field is the pipeline's
+        raise BadInput(
+            f"{pipeline}: mixed_precision: fp16 trains {model} model to nothing (its attention overflows "
+            "fp16: NaN losses or a collapse to one answer); set mixed_precision: bf16 (GPUs from Ampere on) "
+            "or no (float32)"
+        )
     longest = longest_input(config)
     if longest is not None and settings.get("max_length", 0) > longest:
         given = "" if getattr(stage.config, "max_length", None) else " (the task's default)"

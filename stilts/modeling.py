@@ -39,9 +39,10 @@ class StageModel(nn.Module):
 def load_encoder(model_path: str):
     """Encoder and tokenizer from a Hub id or local folder; clear errors for folders without weights
     and for tokenizers that do not read text (`check_tokenizer`)."""
-    from transformers import AutoModel
+    from transformers import AutoConfig, AutoModel
 
     from stilts.adapters import ADAPTER_CONFIG, is_adapter_folder, merged_with_adapter
+    from stilts.encoder_class import without_pooler
 
     folder = Path(model_path)
     check_weights(model_path)  # none, or a zero-byte, truncated or code-running weights file: one line
@@ -55,8 +56,7 @@ def load_encoder(model_path: str):
         use_hub()
     tokenizer = load_tokenizer(model_path)
     try:
-        # no pooler: heads read the token states, and an unused pooler only adds warnings and weights
-        encoder = AutoModel.from_pretrained(model_path, add_pooling_layer=False)
+        encoder = AutoModel.from_pretrained(model_path, **without_pooler(AutoConfig.from_pretrained(model_path)))
     except (OSError, ValueError) as error:
         raise BadInput(f"model: cannot load '{model_path}': {one_line(error)}") from None
     return encoder, tokenizer

@@ -72,6 +72,16 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_encoders(tmp_path_factory):
+    """Family -> a tiny random encoder of that architecture family with a tokenizer of its kind
+    (`stilts.testing.encoders`), built offline once per session."""
+    from stilts.testing.encoders import FAMILIES, build_tiny_encoder
+
+    folder = tmp_path_factory.mktemp("tiny-encoders")
+    return {family: build_tiny_encoder(folder / family, family) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
 def tiny_nli(tmp_path_factory):
     from stilts.testing import write_tiny_nli
 

@@ -169,6 +169,17 @@ def encoder_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: batch[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in batch}
 
 
+def pad_right(tokenizer, inputs: list[dict]) -> dict[str, torch.Tensor]:
+    """``inputs`` padded to the longest on the right, whatever the tokenizer's own padding side.
+
+    Heads read the first token's state, and an encoder with absolute positions (BERT, RemBERT,
+    ModernBERT's rotary ones) numbers positions from the left whether or not a token is padding: left
+    padding would hand the heads a padding state and shift every position by the padding before it,
+    so an example's outputs would depend on the batch it is in. Tokenizers of decoder-derived
+    vocabularies often pad on the left."""
+    return dict(tokenizer.pad(inputs, padding_side="right", return_tensors="pt"))
+
+
 def copy_linear(source: nn.Linear, target: nn.Module) -> None:
     """``source``'s weight and bias into the Linear ``target`` (shapes must agree)."""
     import torch

@@ -11,7 +11,7 @@ import numpy as np
 from stilts.metrics.classification import accuracy, binary_f1
 from stilts.metrics.per_example import chunk_counts, example_id, right, row_text
 from stilts.metrics.predictions import value_lines
-from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
+from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs, pad_right
 
 
 class Classification(TaskFormat):
@@ -41,7 +41,7 @@ class Classification(TaskFormat):
         import torch  # in the methods that run a model only (see stilts.tasks.base)
 
         inputs = [{key: value for key, value in feature.items() if key != "labels"} for feature in features]
-        batch = dict(tokenizer.pad(inputs, return_tensors="pt"))
+        batch = pad_right(tokenizer, inputs)
         if "labels" in features[0]:
             batch["labels"] = torch.tensor([feature["labels"] for feature in features], dtype=torch.long)
         return batch

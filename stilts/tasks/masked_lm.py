@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from stilts import defaults
-from stilts.tasks.base import TaskFormat, encoder_inputs
+from stilts.tasks.base import TaskFormat, encoder_inputs, pad_right
 
 if TYPE_CHECKING:
     import torch
@@ -191,7 +191,7 @@ class MaskedLM(TaskFormat):
         return dict(tokenizer(examples["text"], truncation=True, max_length=max_length))
 
     def collate(self, features, tokenizer):
-        batch = dict(tokenizer.pad(features, return_tensors="pt"))
+        batch = pad_right(tokenizer, features)
         batch["input_ids"], batch["labels"] = mask_tokens(
             batch["input_ids"],
             batch["attention_mask"],
@@ -208,6 +208,14 @@ class MaskedLM(TaskFormat):
 
     def init_head(self, head: MaskedLMHead, encoder, model_path: str, log) -> None:
         """Size the bias to the encoder's vocabulary; start from the checkpoint's MLM head if it has one."""
+        width, hidden = encoder.get_input_embeddings().embedding_dim, encoder.config.hidden_size
+        if width != hidden:  # RemBERT: the tied decoder cannot take the hidden states
+            from stilts.errors import BadInput
+
+            raise BadInput(
+                f"{model_path}: the mlm task needs input embeddings as wide as the hidden states, to predict "
+                f"tokens with them ({width} wide, hidden size {hidden}): train this encoder without mlm"
+            )
         head.layer_norm.eps = getattr(encoder.config, "layer_norm_eps", head.layer_norm.eps)
         head.set_vocabulary_size(encoder.get_input_embeddings().num_embeddings)
         state, how = pretrained_head_state(pretrained_head_tensors(model_path), head)

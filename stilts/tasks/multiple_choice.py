@@ -19,7 +19,7 @@ import numpy as np
 from stilts.metrics.classification import accuracy
 from stilts.metrics.per_example import example_id, right, row_text
 from stilts.metrics.predictions import value_lines
-from stilts.tasks.base import TaskFormat, encoder_inputs
+from stilts.tasks.base import TaskFormat, encoder_inputs, pad_right
 
 IGNORE_INDEX = -100  # label of a question without a gold answer (test files): the loss skips it
 #: ours: jiant's ``simple`` runscript default ``max_seq_length=256`` (the paper ran jiant); Cosmos QA
@@ -69,8 +69,7 @@ class MultipleChoice(TaskFormat):
                 source = choice if choice < size else 0  # a filler, masked below
                 flat.append({key: feature[key][source] for key in _PAIR_KEYS if key in feature})
             mask.append([choice < size for choice in range(n_choices)])
-        # right padding whatever the tokenizer's default: the head reads position 0
-        padded = tokenizer.pad(flat, padding_side="right", return_tensors="pt")
+        padded = pad_right(tokenizer, flat)
         batch = {key: value.view(len(features), n_choices, -1) for key, value in padded.items()}
         batch["choice_mask"] = torch.tensor(mask, dtype=torch.bool)
         batch["labels"] = torch.tensor([feature["labels"] for feature in features], dtype=torch.long)

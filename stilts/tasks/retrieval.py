@@ -33,7 +33,7 @@ from stilts.metrics.retrieval import (
     sentence_to_id,
     tatoeba_accuracy,
 )
-from stilts.tasks.base import TaskFormat, encoder_inputs
+from stilts.tasks.base import TaskFormat, encoder_inputs, pad_right
 
 if TYPE_CHECKING:
     import torch
@@ -235,7 +235,7 @@ class PooledSentences(TaskFormat):
 
     def collate(self, features, tokenizer):
         inputs = [{key: value for key, value in feature.items() if key in _ENCODER_KEYS} for feature in features]
-        return dict(tokenizer.pad(inputs, return_tensors="pt"))
+        return pad_right(tokenizer, inputs)
 
     def build_head(self, task, hidden_size):
         raise TypeError(f"{self.name} has no head: it pools the encoder's states")

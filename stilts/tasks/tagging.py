@@ -38,7 +38,7 @@ from stilts.errors import BadInput
 from stilts.metrics.per_example import chunk_counts, example_id
 from stilts.metrics.predictions import tag_lines
 from stilts.metrics.tagging import ner_scores, pos_scores, sentence_chunk_counts, token_accuracy
-from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs
+from stilts.tasks.base import TaskFormat, copy_linear, encoder_inputs, pad_right
 
 IGNORE_INDEX = -100  # label of positions the loss skips (torch's cross_entropy default)
 #: feature columns that only `predict` reads; `collate` keeps them out of the batch
@@ -106,6 +106,36 @@ def _pieces_per_word(word_ids: list[int | None], n_words: int) -> list[int]:
     return counts
 
 
+def as_in_running_text(words: list[str], tokenizer) -> list[str]:
+    """``words`` as the tokenizer is to read them one by one (``is_split_into_words``) so that each
+    splits into the pieces it has in running text, where the model met it.
+
+    Tokenizers that mark a word start inside the piece (SentencePiece's ``▁word``) or between pieces
+    (WordPiece's ``##``) do so for separate words too. A byte-level BPE without a prefix space
+    (ModernBERT's; mmBERT's Gemma tokenizer adds none either) reads ``" word"`` as ``Ġword`` in running
+    text but a separate ``word`` as the piece a word-internal ``word`` is: every word but a text's
+    first would reach the model as pieces it saw only inside words (mmBERT's authors report lower
+    NER and POS scores from this). For those, every word after the first keeps the space before it."""
+    words = list(words)
+    if words and _needs_spaces_before_words(tokenizer):
+        return words[:1] + [" " + word for word in words[1:]]
+    return words
+
+
+def _needs_spaces_before_words(tokenizer) -> bool:
+    """Whether separate words tokenize unlike running text, and alike once they keep their spaces."""
+    running = tokenizer(" ".join(_PROBE_WORDS), add_special_tokens=False)["input_ids"]
+    split = tokenizer(list(_PROBE_WORDS), is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    if split == running:
+        return False
+    spaced = [_PROBE_WORDS[0], *(" " + word for word in _PROBE_WORDS[1:])]
+    return tokenizer(spaced, is_split_into_words=True, add_special_tokens=False)["input_ids"] == running
+
+
+#: words whose pieces at a word start and inside a word differ in most vocabularies
+_PROBE_WORDS = ("The", "cat", "sleeps", "in", "the", "garden")
+
+
 class TokenTagging(TaskFormat):
     """Examples ``{"id", "tokens", "tags"}``; ``scores(gold, predicted) -> metrics`` scores a split."""
 
@@ -127,7 +157,7 @@ class TokenTagging(TaskFormat):
         budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
         if budget < 1:
             raise BadInput(f"max_length: {max_length} leaves no room for words next to the special tokens")
-        sentences = [list(words) for words in examples["tokens"]]
+        sentences = [as_in_running_text(words, tokenizer) for words in examples["tokens"]]
         counts = self._piece_counts(sentences, tokenizer)
 
         window_words, window_tags, offsets, example_indices, window_ids = [], [], [], [], []
@@ -187,8 +217,8 @@ class TokenTagging(TaskFormat):
             {key: value for key, value in feature.items() if key not in ("labels", *BOOKKEEPING)}
             for feature in features
         ]
-        # right padding whatever the tokenizer's default: predict reads positions from the left
-        batch = dict(tokenizer.pad(inputs, padding_side="right", return_tensors="pt"))
+        # predict reads positions from the left
+        batch = pad_right(tokenizer, inputs)
         width = batch["input_ids"].shape[1]
         labels = torch.full((len(features), width), IGNORE_INDEX, dtype=torch.long)
         for row, feature in enumerate(features):
