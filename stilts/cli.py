@@ -67,9 +67,10 @@ def _short_help(name: str, limit: int) -> str:
     if spec is not None and spec.origin is not None and spec.origin.endswith(".py"):
         tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
         for node in tree.body:
-            docstring = ast.get_docstring(node, clean=False) if isinstance(node, ast.FunctionDef) else None
-            if docstring and node.name == attribute:  # the help click takes from the function
-                return click.Command(name, help=docstring).get_short_help_str(limit)
+            if isinstance(node, ast.FunctionDef) and node.name == attribute:
+                docstring = ast.get_docstring(node, clean=False)
+                if docstring:  # the help click takes from the function
+                    return click.Command(name, help=docstring).get_short_help_str(limit)
     return COMMANDS.get(name).get_short_help_str(limit)
 
 

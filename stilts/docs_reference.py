@@ -100,7 +100,8 @@ def sweep_schema() -> dict:
     the schema spells those checks out, so that an editor completes and checks their fields too."""
     schema = _schema_of(SweepConfig)
     definitions = schema.setdefault("$defs", {})
-    per_kind, any_kind = {}, {}
+    per_kind: dict[str, dict] = {}
+    any_kind: dict[str, dict] = {}
     for name, kind in STAGE_KINDS.items():
         kind_schema = _schema_of(kind.config)
         for key, value in kind_schema.pop("$defs", {}).items():
@@ -188,7 +189,7 @@ class _Sections:
 
     def __init__(self):
         self.anchors: dict[str, str] = {}  # definition name -> the anchor of its section
-        self.pending: list[tuple[str, dict]] = []  # (definition name, its schema and $defs)
+        self.pending: list[tuple[str, tuple[dict, dict]]] = []  # (definition name, (its schema, $defs))
 
     def model(self, title: str, anchor: str, schema: dict, definitions: dict) -> list[str]:
         lines = [f"## {title} {{#{anchor}}}", ""]

@@ -47,15 +47,13 @@ def featurize(
     caches (in that folder).
     """
     store = FeatureCache.for_call(cache, len(examples))
-    key = store.key(task, examples, tokenizer, max_length) if store else None
-    if store:
-        cached = store.load(task, key)
-        if cached is not None:
-            return cached
-    features = _tokenize(task, examples, tokenizer, max_length, key)
-    if store:
-        return store.save(task, key, features)
-    return features
+    if store is None:
+        return _tokenize(task, examples, tokenizer, max_length)
+    key = store.key(task, examples, tokenizer, max_length)
+    cached = store.load(task, key)
+    if cached is not None:
+        return cached
+    return store.save(task, key, _tokenize(task, examples, tokenizer, max_length, key))
 
 
 def _tokenize(task: Task, examples: list[dict], tokenizer, max_length: int, key: str | None = None) -> datasets.Dataset:

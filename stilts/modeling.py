@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -18,11 +19,14 @@ from stilts.catalog import Task
 from stilts.errors import BadInput, one_line
 from stilts.weights import check_stage_file, check_weights
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 HEADS_FOLDER = "heads"
 
 
 class StageModel(nn.Module):
-    def __init__(self, encoder: nn.Module, tasks: list[Task]):
+    def __init__(self, encoder: PreTrainedModel, tasks: list[Task]):
         super().__init__()
         self.encoder = encoder
         self.tasks = {task.name: task for task in tasks}

@@ -221,13 +221,17 @@ def _output_to(path: Path):
     """Everything this process writes to stdout and stderr (progress bars, library output) goes to
     ``path`` for the block, appended: a resumed sweep adds to the same log."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush(), sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {descriptor: os.dup(descriptor) for descriptor in (1, 2)}
     with open(path, "a", encoding="utf-8") as log:
-        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        for descriptor in saved:
+            os.dup2(log.fileno(), descriptor)
         try:
             yield
         finally:
-            sys.stdout.flush(), sys.stderr.flush()
-            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
-            os.close(saved[0]), os.close(saved[1])
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for descriptor, copy in saved.items():
+                os.dup2(copy, descriptor)
+                os.close(copy)

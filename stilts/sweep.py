@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -115,7 +116,8 @@ def _check_settings_blocks(sweep: SweepConfig, path: Path) -> None:
     kinds = STAGE_KINDS.names()
     variants = [(f"matrix.variant.{name}", settings) for name, settings in (sweep.matrix.variant or {}).items()]
     slurm_stages = ("slurm.stages", sweep.slurm.stages if sweep.slurm else {})
-    for field, blocks in [("stages", sweep.stages), slurm_stages, *variants]:
+    kind_blocks: list[tuple[str, Mapping[str, object]]] = [("stages", sweep.stages), slurm_stages, *variants]
+    for field, blocks in kind_blocks:
         unknown = set(blocks) - set(kinds)
         if unknown:
             raise BadInput(f"{path}: {field}.{sorted(unknown)[0]}: unknown stage kind (use {', '.join(kinds)})")
@@ -176,7 +178,8 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
 
     pipelines = []
     matrix = sweep.matrix
-    variants: dict[str | None, dict] = dict(matrix.variant or {None: {}})
+    # no variants: one pipeline per combination, with no settings of a variant's
+    variants: dict[str | None, dict] = dict(matrix.variant.items()) if matrix.variant else {None: {}}
     for seed, intermediate, mlm, target, variant in itertools.product(
         matrix.seed, matrix.intermediate, matrix.mlm, matrix.target, variants
     ):

@@ -27,6 +27,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,6 +42,9 @@ from stilts.evaluation import predict_outputs
 from stilts.featurize import Batcher, feature_lengths
 from stilts.interrupts import StopVote
 
+if TYPE_CHECKING:
+    import datasets
+
 
 class TrainingDiverged(RunFailed):
     """The loss became NaN or infinite."""
@@ -51,7 +55,7 @@ class TrainingTask:
     """One stream of training batches: a task's features, in one language or several merged."""
 
     task: Task
-    features: object  # datasets.Dataset of training features
+    features: datasets.Dataset  # training features
     batch_size: int
     #: the language of every feature, or None where the stream merges several (or the task's own)
     language: str | None = None
@@ -68,7 +72,7 @@ class ValidationSet:
 
     task: Task
     language: str
-    features: object
+    features: datasets.Dataset
     examples: list[dict]
 
     @property
@@ -159,13 +163,13 @@ class TaskBatches:
         self.item, self.tokenizer, self.accelerator = item, tokenizer, accelerator
         self.seed, self.task_index = seed, task_index
         self.pass_number, self.position = 0, 0
-        self._order_pass, self._order = None, None
+        self._order: tuple[int, np.ndarray] | None = None  # (pass number, its order), the last asked for
         self.batcher = Batcher(item.task, item.features, tokenizer)
         self.lengths = feature_lengths(item.features) if group_by_length else None
 
     def _order_for(self, pass_number: int) -> np.ndarray:
-        if self._order_pass != pass_number:
-            self._order = pass_order(
+        if self._order is None or self._order[0] != pass_number:
+            order = pass_order(
                 len(self.item.features),
                 self.seed,
                 self.task_index,
@@ -173,8 +177,8 @@ class TaskBatches:
                 batch_size=self.item.batch_size,
                 lengths=self.lengths,
             )
-            self._order_pass = pass_number
-        return self._order
+            self._order = (pass_number, order)
+        return self._order[1]
 
     def next_indices(self) -> np.ndarray:
         """This process's feature indices of the next batch (and move past it)."""
@@ -520,7 +524,7 @@ def train(
     if not plan.keep_last:
         checkpoints.load_best(accelerator.unwrap_model(model))
     kept_step = progress.optimizer_step if plan.keep_last else (progress.best_step or progress.optimizer_step)
-    summary = {
+    summary: dict[str, Any] = {
         "optimizer_steps": progress.optimizer_step,
         "planned_optimizer_steps": plan.optimizer_steps,
         "best_step": progress.best_step or progress.optimizer_step,
@@ -532,9 +536,10 @@ def train(
     if len(streams) > 1:
         summary["batches_drawn"] = dict(progress.batches_drawn)
     if validation_sets:
-        summary["chance"] = {}
+        chance: dict[str, dict[str, float | None]] = {}  # task -> language -> chance level
         for item in validation_sets:
-            summary["chance"].setdefault(item.task.name, {})[item.language] = chances[item.name]
+            chance.setdefault(item.task.name, {})[item.language] = chances[item.name]
+        summary["chance"] = chance
         summary["warnings"] = learning_warnings(progress.history, validation_sets, chances, kept_step)
     return summary
 
@@ -645,7 +650,7 @@ def learning_warnings(
     """What says a stage learned nothing, one line each: a validation set whose main metric never rose
     past its chance level (`chance_margin`), and one where the kept weights answer every example
     alike. For metrics.json, the log and `stilts status`."""
-    warnings = []
+    warnings: list[str] = []
     if not history:
         return warnings
     kept = next((entry for entry in history if entry["step"] == kept_step), history[-1])

@@ -51,7 +51,8 @@ def get_raw_scores(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """``get_raw_scores``: per-question EM and F1, max over gold answers; the only right answer to an
     unanswerable question (or one whose answers all normalise to nothing) is the empty string."""
-    exact_scores, f1_scores = {}, {}
+    exact_scores: dict[str, float] = {}
+    f1_scores: dict[str, float] = {}
     for question_id, answers in gold.items():
         gold_answers = [a for a in answers if normalize_answer(a)] or [""]
         prediction = predictions[question_id]
@@ -96,7 +97,9 @@ def find_best_thresh(
     of ``na_probs``), answering each in turn instead of abstaining; return (best score 0-100, the
     probability threshold reaching it)."""
     num_no_ans = sum(1 for k in qid_to_has_ans if not qid_to_has_ans[k])
-    cur_score = best_score = num_no_ans
+    # counts of right answers, to which a partly right answer adds its F1
+    cur_score: float = num_no_ans
+    best_score: float = num_no_ans
     best_thresh = 0.0
     for question_id in sorted(na_probs, key=lambda k: na_probs[k]):
         if question_id not in scores:

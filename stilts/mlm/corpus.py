@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -276,7 +277,7 @@ class _BucketWriter:
 
     def __init__(self, folder: Path, prefix: str, count: int, rng: random.Random):
         self.paths = [folder / f"{prefix}-{index:04d}.txt" for index in range(count)]
-        self._handles: dict[int, object] = {}
+        self._handles: dict[int, TextIO] = {}
         self._rng = rng
 
     def write(self, line: str) -> None:
@@ -348,7 +349,7 @@ def interleave(streams: list[LanguageStream], rng_seed: str) -> Iterator[tuple[s
     streams = [stream for stream in streams if stream.count]
     if not streams:
         return
-    dtype = np.uint16 if len(streams) < 2**16 else np.uint32
+    dtype: type[np.unsignedinteger[Any]] = np.uint16 if len(streams) < 2**16 else np.uint32
     labels = np.repeat(np.arange(len(streams), dtype=dtype), [stream.count for stream in streams])
     order_rng = np.random.default_rng(random.Random(rng_seed).getrandbits(64))
     order_rng.shuffle(labels)
@@ -360,10 +361,10 @@ def interleave(streams: list[LanguageStream], rng_seed: str) -> Iterator[tuple[s
 def write_shards(pairs: Iterator[tuple[str, str]], folder: Path, shard_size: int, total: int, desc: str) -> list[str]:
     """``pairs`` as ``language<TAB>sentence`` lines in shards of ``shard_size`` lines; shard names."""
     names: list[str] = []
-    handle = None
+    handle: TextIO | None = None
     try:
         for number, (language, sentence) in enumerate(tqdm(pairs, total=total, desc=desc, unit=" lines", leave=False)):
-            if number % shard_size == 0:
+            if handle is None or number % shard_size == 0:  # the first line, or the next shard's
                 if handle:
                     handle.close()
                 names.append(SHARD_PATTERN.format(len(names)))

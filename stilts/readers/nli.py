@@ -90,7 +90,8 @@ def read_xnli_mt_tsv(path: Path) -> list[dict]:
     return _read_header_tsv(path, {"text_a": "premise", "text_b": "hypo", "label": "label"})
 
 
-def read_xnli_original_tsv(path: Path, language: str) -> list[dict]:
+def read_xnli_original_tsv(path: Path, language: str | None) -> list[dict]:
+    """XNLI-1.0's ``xnli.{dev,test}.tsv``: the lines of ``language``, or of every language for None."""
     return _read_header_tsv(
         path, {"id": "pairID", "text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}, language=language
     )
@@ -157,7 +158,7 @@ def read_mnli_folder(folder: Path, split: str, language: str | None = None) -> l
     return read_glue_mnli_tsv(path)
 
 
-def read_xnli_file(path: Path, language: str) -> list[dict]:
+def read_xnli_file(path: Path, language: str | None) -> list[dict]:
     """One language of an XNLI file: XNLI-1.0's ``xnli.{dev,test}.tsv`` (every language, a header row
     starting with ``language``) or XTREME's per-language ``{split}-{language}.tsv`` (no header)."""
     with open(path, encoding="utf-8", errors="replace") as handle:
@@ -167,7 +168,7 @@ def read_xnli_file(path: Path, language: str) -> list[dict]:
     return read_xtreme_nli_tsv(path)
 
 
-def read_labelled_xnli_file(path: Path, language: str) -> list[dict]:
+def read_labelled_xnli_file(path: Path, language: str | None) -> list[dict]:
     """`read_xnli_file`; a file without labels (XTREME's test files) is `Unlabelled`: evaluation skips it."""
     return labelled(read_xnli_file(path, language), path, why="XTREME strips them from its test files")
 

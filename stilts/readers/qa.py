@@ -97,7 +97,8 @@ def training_questions(examples: list[dict], path, *, unanswerable: bool = False
     bad offsets are a BadInput, unlocatable answers are skipped and counted). ``unanswerable``: the file
     may hold questions without an answer (SQuAD v2.0), which train the no-answer position."""
     path = as_path(path)
-    kept, skipped = [], []
+    kept: list[dict] = []
+    skipped: list[dict] = []
     for example in examples:
         context, answers = example["context"], example["answers"]
         for text, start in zip(answers["text"], answers["answer_start"]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,8 +43,9 @@ CLIP_WHEN = 2.0
 # --------------------------------------------------------------------------------------------- labels
 
 
-def row_label(config, short: dict | None = None) -> str:
-    if not isinstance(config, tuple):  # `stilts table --by pipeline`: the pipeline's name
+def row_label(config: str | tuple[str, bool], short: dict[str, str] | None = None) -> str:
+    """A heatmap row's label: (intermediate, with MLM), or `stilts table --by pipeline`'s pipeline name."""
+    if not isinstance(config, tuple):
         return str(config)
     intermediate, mlm = config
     name = (short or {}).get(intermediate, intermediate)
@@ -264,13 +266,15 @@ def heatmap_figure(
         spine.set_visible(False)
 
     largest = float(np.nanmax(np.abs(data))) if np.isfinite(data).any() else 0.0
+    # below the heatmap, a shorter and thinner bar than matplotlib's default
+    bar_shape: dict[str, Any] = {} if beside else {"shrink": 0.6, "aspect": 30}
     bar = figure.colorbar(
         image,
         ax=axes,
         location="right" if beside else "bottom",
         extend="both" if largest > limit else "neither",
         format=FuncFormatter(lambda v, _: signed(v)),
-        **({} if beside else {"shrink": 0.6, "aspect": 30}),
+        **bar_shape,
     )
     bar.set_label("difference to baseline (points)", fontsize=FONT_SIZE)
     bar.ax.tick_params(labelsize=FONT_SIZE)
@@ -301,7 +305,7 @@ def heatmap_figure(
         for j in range(columns):
             value = data[i, j]
             colour = "white" if not math.isnan(value) and abs(value) > 0.6 * limit else "black"
-            place = {"ha": "center", "color": colour, "in_layout": False}
+            place: dict[str, Any] = {"ha": "center", "color": colour, "in_layout": False}
             if ranges and ranges[i][j]:
                 # in data coordinates a row is 1 high, its centre at i, downwards positive
                 axes.text(j, i - 0.05, numbers[i][j], va="bottom", fontsize=size, **place)

@@ -219,7 +219,7 @@ def target_metrics(target: str, metrics_present=()) -> tuple[str, ...]:
     if set(QA_METRICS) <= set(present):
         return QA_METRICS
     metric = TASKS.get(target).metric if target in TASKS else None
-    if metric in present:
+    if metric is not None and metric in present:
         return (metric,)
     for metric in ("accuracy", "f1"):
         if metric in present:

@@ -127,7 +127,7 @@ UDPOS = register_task(
 # --------------------------------------------------------------------------- PAN-X
 
 
-def read_tagged_panx(path: Path, language: str) -> list[dict]:
+def read_tagged_panx(path: Path, language: str | None) -> list[dict]:
     """A PAN-X file; one without tags (XTREME blanks the test labels) counts as missing, so evaluation
     skips it."""
     return labelled(read_panx(path, language), path, "tags", why="XTREME releases its test files unlabelled")

@@ -11,7 +11,8 @@ errors must not wait seconds for torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stilts import defaults
 
@@ -90,8 +91,9 @@ class TaskFormat:
         """The task model's outputs as this format's `forward` outputs (to check an export)."""
         return outputs.logits
 
-    def forward(self, encoder: nn.Module, head: nn.Module, batch: dict[str, torch.Tensor]):
-        """Return ``(loss or None, outputs)``; ``outputs`` are what `predict` receives, per feature."""
+    def forward(self, encoder: nn.Module, head: nn.Module | None, batch: dict[str, torch.Tensor]):
+        """Return ``(loss or None, outputs)``; ``outputs`` are what `predict` receives, per feature.
+        ``head`` is None for a format that does not train one (`trains`)."""
         raise NotImplementedError
 
     def predict(self, outputs: Any, features, examples: list[dict], task: Task) -> list:
@@ -164,8 +166,12 @@ class TaskFormat:
         return self.score(predictions, examples, task, language)
 
 
-def encoder_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The keys of a batch that go into the encoder (labels and bookkeeping stay out)."""
+_Value = TypeVar("_Value")
+
+
+def encoder_inputs(batch: Mapping[str, _Value]) -> dict[str, _Value]:
+    """The keys of a batch that go into the encoder (labels and bookkeeping stay out); a batch of
+    tensors, or of column names' anything (`stilts.featurize` asks which columns are the inputs)."""
     return {key: batch[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in batch}
 
 

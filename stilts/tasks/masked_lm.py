@@ -38,6 +38,7 @@ from stilts.tasks.base import TaskFormat, encoder_inputs, pad_right
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
     from stilts.tasks.heads import MaskedLMHead
 
@@ -206,8 +207,12 @@ class MaskedLM(TaskFormat):
 
         return MaskedLMHead(hidden_size)
 
-    def init_head(self, head: MaskedLMHead, encoder, model_path: str, log) -> None:
+    def init_head(self, head: nn.Module, encoder, model_path: str, log) -> None:
         """Size the bias to the encoder's vocabulary; start from the checkpoint's MLM head if it has one."""
+        from stilts.tasks.heads import MaskedLMHead
+
+        # the head `build_head` built: a stage builds each task's head with that task's format
+        assert isinstance(head, MaskedLMHead), f"the MLM format's head is a MaskedLMHead, not {type(head).__name__}"
         width, hidden = encoder.get_input_embeddings().embedding_dim, encoder.config.hidden_size
         if width != hidden:  # RemBERT: the tied decoder cannot take the hidden states
             from stilts.errors import BadInput

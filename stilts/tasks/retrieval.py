@@ -88,20 +88,27 @@ def knn(x: torch.Tensor, y: torch.Tensor, k: int, *, both: bool = False, chunk_s
     rows = _chunk_rows(m, chunk_size)
     x2y_sim = torch.empty((n, kx), dtype=x.dtype, device=x.device)
     x2y_ind = torch.empty((n, kx), dtype=torch.long, device=x.device)
-    col_sim = torch.full((ky, m), -math.inf, dtype=x.dtype, device=x.device) if both else None
-    col_ind = torch.zeros((ky, m), dtype=torch.long, device=x.device) if both else None
+    # with ``both``: the running column-wise top-k, (similarities, x row indices), merged chunk by chunk
+    columns = (
+        (
+            torch.full((ky, m), -math.inf, dtype=x.dtype, device=x.device),
+            torch.zeros((ky, m), dtype=torch.long, device=x.device),
+        )
+        if both
+        else None
+    )
     y_t = y.T
     for start in range(0, n, rows):
         block = x[start : start + rows] @ y_t
         x2y_sim[start : start + rows], x2y_ind[start : start + rows] = block.topk(kx, dim=1)
-        if both:
+        if columns is not None:
             sim, ind = block.topk(min(ky, block.shape[0]), dim=0)
-            merged_sim, merged_ind = torch.cat((col_sim, sim)), torch.cat((col_ind, ind + start))
+            merged_sim, merged_ind = torch.cat((columns[0], sim)), torch.cat((columns[1], ind + start))
             col_sim, position = merged_sim.topk(ky, dim=0)
-            col_ind = merged_ind.gather(0, position)
+            columns = (col_sim, merged_ind.gather(0, position))
         del block
-    if both:
-        return x2y_sim, x2y_ind, col_sim.T.contiguous(), col_ind.T.contiguous()
+    if columns is not None:
+        return x2y_sim, x2y_ind, columns[0].T.contiguous(), columns[1].T.contiguous()
     return x2y_sim, x2y_ind
 
 
@@ -187,8 +194,9 @@ def bucc_candidate_scores(
     source_id, english_id = sentence_to_id(source_texts, source_ids), sentence_to_id(english_texts, english_ids)
     candidates: dict[tuple[str, str], float] = {}
     for i, j, score in mine_candidates(x, y, chunk_size=chunk_size):
-        pair = (source_id.get(x_texts[i].strip()), english_id.get(y_texts[j].strip()))
-        if None not in pair:
+        source, english = source_id.get(x_texts[i].strip()), english_id.get(y_texts[j].strip())
+        if source is not None and english is not None:
+            pair = (source, english)
             candidates[pair] = max(score, candidates.get(pair, score))
     return candidates
 
@@ -251,11 +259,15 @@ class PooledSentences(TaskFormat):
     @staticmethod
     def _vectors_by_example(outputs, features, count: int, side: int | None = None) -> np.ndarray:
         """(count x dim) matrix of the feature vectors of one side (or of all features), by example."""
-        sides = list(features["side"]) if side is not None else None
+        example_indices = list(features["example_index"])
+        positions = (
+            range(len(example_indices))
+            if side is None
+            else [position for position, its_side in enumerate(features["side"]) if its_side == side]
+        )
         matrix = np.zeros((count, len(outputs[0])), dtype=np.float32)
-        for position, example_index in enumerate(list(features["example_index"])):
-            if side is None or sides[position] == side:
-                matrix[example_index] = outputs[position]
+        for position in positions:
+            matrix[example_indices[position]] = outputs[position]
         return matrix
 
 

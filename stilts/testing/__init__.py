@@ -397,7 +397,7 @@ def write_squad(path: Path, rows, version: str = "1.1") -> Path:
 def write_squad_folder(folder: Path, version: str = "1.1", train_copies: int = 3) -> Path:
     """``train-v{version}.json`` and ``dev-v{version}.json`` of the English tiny QA rows; v2.0 adds an
     unanswerable question to each."""
-    rows = list(TINY_QA["en"])
+    rows: list[tuple[str, str, str | None]] = list(TINY_QA["en"])
     if version.startswith("2"):
         rows.append(("The cat sat on the mat.", "Who sat on the sofa?", None))
     write_squad(Path(folder) / f"train-v{version}.json", rows * train_copies, version)
@@ -601,7 +601,7 @@ def write_ccg(folder: Path, train_copies: int = 4) -> Path:
         ("He sleeps .", r"NP S[dcl]\NP ."),
         ("The dog runs fast", r"NP[nb]/N N S[dcl]\NP (S\NP)\(S\NP)"),
     ]
-    tags = {}
+    tags: dict[str, int] = {}
     for _, supertags in sentences:
         for tag in supertags.split():
             tags.setdefault(tag, len(tags))

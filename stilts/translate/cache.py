@@ -45,22 +45,22 @@ class TranslationCache:
     def __init__(self, folder: Path | None, model: str, identity: dict):
         self.translations: dict[str, str] = {}
         self.skipped_lines = 0
-        self.path = None
+        self.path: Path | None = None
         if folder is None:
             return
         folder = Path(folder)
         stem = f"{_readable_name(model)}-{cache_key(identity)}"
-        self.path = folder / f"{stem}.jsonl"
+        path = self.path = folder / f"{stem}.jsonl"
         folder.mkdir(parents=True, exist_ok=True)
         info = folder / f"{stem}.json"
         if not info.is_file():
             write_json_atomic(info, identity)
-        if self.path.is_file():
-            self._load()
-            self._cut_torn_tail()
+        if path.is_file():
+            self._load(path)
+            self._cut_torn_tail(path)
 
-    def _load(self) -> None:
-        with open(self.path, "rb") as handle:
+    def _load(self, path: Path) -> None:
+        with open(path, "rb") as handle:
             for raw in handle:
                 try:
                     record = json.loads(raw.decode("utf-8"))
@@ -73,9 +73,9 @@ class TranslationCache:
                 else:
                     self.skipped_lines += 1
 
-    def _cut_torn_tail(self) -> None:
+    def _cut_torn_tail(self, path: Path) -> None:
         """Truncate to the last newline, so the next append starts on a line of its own."""
-        with open(self.path, "rb+") as handle:
+        with open(path, "rb+") as handle:
             size = handle.seek(0, os.SEEK_END)
             if size == 0:
                 return

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stilts.errors import BadInput, RunFailed, is_hub_outage
 from stilts.translate.cache import TranslationCache
@@ -36,6 +37,11 @@ from stilts.translate.fields import (
     check_translatable,
     collect_texts,
 )
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+    from transformers.generation import GenerationMixin
 
 #: beam size when the model's generation config sets none (OPUS-MT models carry the beam size of their
 #: Marian ``decoder.yml``, and that is used by default); greedy decoding (1) is faster, usually worse
@@ -49,9 +55,9 @@ DEFAULT_BATCH_SIZE = 32
 class Translator:
     """A loaded MT model with its decoding settings; ``identity`` keys its translation cache."""
 
-    model: object
-    tokenizer: object
-    device: object
+    model: GenerationMixin  # an AutoModelForSeq2SeqLM, in evaluation mode on ``device``
+    tokenizer: PreTrainedTokenizerBase
+    device: torch.device
     model_name: str
     identity: dict
     beams: int = DEFAULT_BEAMS
@@ -179,7 +185,7 @@ def translate_texts(
                 progress.update(len(batch))
         seconds = time.perf_counter() - start
         log(f"translated {len(todo)} strings in {seconds:.1f} s ({len(todo) / max(seconds, 1e-9):.1f} sentences/s)")
-    return {text: cache.get(text) for text in distinct}
+    return {text: cache.translations[text] for text in distinct}  # every one is there now
 
 
 def default_cache_folder(output: Path) -> Path:
