@@ -22,7 +22,7 @@ _OVERRIDES = click.option(
     "overrides",
     multiple=True,
     metavar="KEY.PATH=VALUE",
-    callback=lambda context, parameter, overrides: tuple(map(override_from_command_line, overrides)),
+    callback=lambda _context, _parameter, overrides: tuple(map(override_from_command_line, overrides)),
     help="Override a YAML field, e.g. --set stages.target.epochs=1 (repeatable); a model or data path "
     "given so is relative to the working directory.",
 )

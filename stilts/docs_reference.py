@@ -36,9 +36,6 @@ CONFIGURATION_MD = "docs/reference/configuration.md"
 COMMANDS_MD = "docs/reference/commands.md"
 PIPELINE_SCHEMA = "schemas/pipeline.schema.json"
 SWEEP_SCHEMA = "schemas/sweep.schema.json"
-#: the first line of every shipped pipeline (``{kind}``: pipeline or sweep); the path is relative to
-#: pipelines/, where yaml-language-server resolves it from
-SCHEMA_COMMENT = "# yaml-language-server: $schema=../schemas/{kind}.schema.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: the width click wraps the help in (a fixed one: the terminal's would change the file)
 HELP_WIDTH = 100

@@ -72,25 +72,3 @@ def predict_examples(
     features = featurize(task, examples, tokenizer, max_length)
     outputs = predict_outputs(accelerator, model, task, features, tokenizer, batch_size, desc=desc)
     return task.format.predict(outputs, features, examples, task)
-
-
-def evaluate_examples(
-    accelerator,
-    model,
-    task: Task,
-    examples: list[dict],
-    tokenizer,
-    *,
-    max_length: int,
-    batch_size: int | None,
-    language: str,
-    desc: str = "evaluating",
-    split: str = "",
-    state: dict | None = None,
-) -> dict[str, float]:
-    """Scores of ``examples`` (one split of one language, scored as a whole); ``state`` is carried
-    across the splits of the language (see `TaskFormat.score_split`)."""
-    predictions = predict_examples(
-        accelerator, model, task, examples, tokenizer, max_length=max_length, batch_size=batch_size, desc=desc
-    )
-    return task.format.score_split(predictions, examples, task, language, split, {} if state is None else state)

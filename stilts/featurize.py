@@ -309,16 +309,13 @@ class Batcher:
         self.task, self.tokenizer = task, tokenizer
         self.table = features.with_format("arrow")
         self.columns = [name for name in features.column_names if name != EXAMPLE_INDEX]
-        self._plan = self._plain_padding_plan(features, check_sample)
-
-    @property
-    def fast(self) -> bool:
-        return self._plan is not None
+        #: the fast path's (token columns, scalar columns, pad values, padding side); None: ``collate``
+        self.plan = self._plain_padding_plan(features, check_sample)
 
     def __call__(self, indices) -> dict[str, torch.Tensor]:
         rows = self.table[[int(i) for i in indices]]
-        if self._plan is not None:
-            return self._pad(rows, *self._plan)
+        if self.plan is not None:
+            return self._pad(rows, *self.plan)
         return self.task.format.collate(rows.select(self.columns).to_pylist(), self.tokenizer)
 
     def rows(self, indices) -> list[dict]:

@@ -52,3 +52,37 @@ def xnli_dev_features(tiny_model, tiny_nli, language: str = "de"):
     encoder, tokenizer = load_encoder(str(tiny_model))
     features = featurize(task, examples, tokenizer, 64, cache=False)
     return task, StageModel(encoder, [task]), tokenizer, examples, features
+
+
+def evaluate_examples(
+    accelerator,
+    model,
+    task,
+    examples: list[dict],
+    tokenizer,
+    *,
+    max_length: int,
+    batch_size: int | None,
+    language: str,
+    split: str = "",
+    state: dict | None = None,
+) -> dict[str, float]:
+    """Scores of ``examples`` (one split of one language, scored as a whole), as an evaluate stage
+    makes them: `predict_examples`, then the format's ``score_split``; ``state`` is carried across the
+    splits of the language (see `TaskFormat.score_split`)."""
+    from stilts.evaluation import predict_examples
+
+    predictions = predict_examples(
+        accelerator, model, task, examples, tokenizer, max_length=max_length, batch_size=batch_size, desc="evaluating"
+    )
+    return task.format.score_split(predictions, examples, task, language, split, {} if state is None else state)
+
+
+def split_scores(rows) -> dict[str, float]:
+    """Every metric (those of the first row), 0-100, of a split's per-example rows: what scores.csv
+    must hold for the split."""
+    from stilts.metrics.per_example import metric_value
+
+    if not rows:
+        raise ValueError("no rows")
+    return {metric: metric_value(rows, metric) for metric in rows[0]["metrics"]}

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import run_cli
+from helpers import run_cli, split_scores
 from transformers import AutoModel
 
 from stilts import testing as tiny
 from stilts.catalog import get_task
-from stilts.metrics.per_example import split_scores
 from stilts.metrics.scoring import score
 from stilts.prediction_files import PREDICTIONS_FOLDER, prediction_path, read_example_rows
 

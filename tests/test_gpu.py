@@ -185,11 +185,11 @@ def test_retrieval_evaluation_on_the_gpu_matches_the_cpu(
 ):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
+    from helpers import evaluate_examples
 
     import stilts.tasks.retrieval as retrieval
     from stilts.catalog import get_task
     from stilts.data import load_examples
-    from stilts.evaluation import evaluate_examples
     from stilts.modeling import StageModel, load_encoder
     from stilts.testing import write_bucc, write_tatoeba
 

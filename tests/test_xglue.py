@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import run_cli
+from helpers import run_cli, split_scores
 
 from stilts import testing as tiny
 from stilts.catalog import BENCHMARKS, get_task
 from stilts.data import load_examples
 from stilts.errors import BadInput, MissingSplit, Unlabelled
-from stilts.metrics.per_example import split_scores
 from stilts.metrics.ranking import mean_ndcg, ndcg, query_groups
 from stilts.metrics.scoring import score
 from stilts.names import QA_METRICS, SCORE_COLUMNS

@@ -12,7 +12,7 @@ resample of rows gives the metric of that resample, which is what a bootstrap ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 
 def example_id(example: Mapping, index: int) -> str:
@@ -48,10 +48,3 @@ def metric_value(rows: Iterable[Mapping], metric: str) -> float:
         numerator += top
         denominator += bottom
     return 100.0 * numerator / denominator if denominator else 0.0
-
-
-def split_scores(rows: Sequence[Mapping]) -> dict[str, float]:
-    """Every metric of the rows (those of the first row), 0-100."""
-    if not rows:
-        raise ValueError("no rows")
-    return {metric: metric_value(rows, metric) for metric in rows[0]["metrics"]}

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stilts.artifacts import folder_size
 from stilts.errors import BadInput, did_you_mean
 from stilts.registry import Registry
 
@@ -98,15 +97,6 @@ def install(name: str, force: bool = False) -> Path:
         flush=True,
     )
     return model.convert(folder)
-
-
-def installed() -> list[tuple[str, Path, int]]:
-    """(name, folder, size in bytes) for every installed offline model, by name."""
-    return [
-        (name, model_path(name), folder_size(model_path(name)))
-        for name in sorted(OFFLINE_MODELS.names())
-        if is_installed(name)
-    ]
 
 
 def resolve_model(ref: str) -> str:

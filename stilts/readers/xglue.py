@@ -61,8 +61,6 @@ WPR_HUB_NAMES = ("Bad", "Fair", "Good", "Excellent", "Perfect")
 #: QAM: 1 = the passage answers the question; the Hub calls them False, True
 QAM_LABELS = ("0", "1")
 QAM_HUB_NAMES = ("False", "True")
-#: XGLUE's PAWS-X on the Hub: different (0), same (1)
-PAWSX_HUB_NAMES = ("different", "same")
 
 DOCSTART = "-DOCSTART-"
 

@@ -36,18 +36,9 @@ def queued_jobs() -> dict[str, QueuedJob]:
     return jobs
 
 
-def job_details(job_id: str) -> dict[str, str]:
-    """``scontrol show job``'s fields of one job (JobState, StartTime, EndTime, Reason, ...); {} when
-    Slurm no longer knows it."""
-    try:
-        return _fields(_slurm(["scontrol", "--oneliner", "show", "job", job_id]))
-    except RuntimeError:
-        return {}
-
-
 def known_jobs() -> dict[str, dict[str, str]]:
-    """`job_details` of every job slurmctld still remembers, by job id (array tasks as ``123_4``), from
-    one scontrol call."""
+    """``scontrol show job``'s fields (JobState, StartTime, EndTime, Reason, ...) of every job slurmctld
+    still remembers, by job id (array tasks as ``123_4``), from one scontrol call."""
     try:
         text = _slurm(["scontrol", "--oneliner", "show", "job"])
     except RuntimeError:

@@ -165,8 +165,6 @@ class SpanQA(TaskFormat):
     # answers are character offsets into the context: translating the text would break them
     text_fields = ("question", "context")
     default_max_length = defaults.QA_MAX_SEQ_LENGTH
-    #: whether a question may have no answer (SQuAD v2.0)
-    no_answer = False
     prediction_suffix = "json"
 
     def __init__(
@@ -335,7 +333,6 @@ class SpanQAWithNoAnswer(SpanQA):
     intermediate task, so they land in the validation history, not in scores.csv."""
 
     name = "span_qa_v2"
-    no_answer = True
 
     def __init__(self, null_score_diff_threshold: float = 0.0, **settings):
         super().__init__(**settings)
