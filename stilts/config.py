@@ -26,7 +26,7 @@ from stilts.errors import BadInput, did_you_mean
 from stilts.mixing import MIXING_RULES
 from stilts.numbers import MAX_COUNT, Count, Float, MaxLength, Seed
 from stilts.offline.registry import OFFLINE_PREFIX
-from stilts.stage_kinds import STAGE_KINDS
+from stilts.stage_kinds import HASHED_WHEN_SET, STAGE_KINDS
 
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$"  # names become folder names: no '/', no '..'
 
@@ -72,7 +72,7 @@ class TrainingStage(StageConfig):
     #: training split (ANLI's public dev/test rounds); training on dev turns off early stopping on it
     train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = ["train"]
     #: train an adapter (LoRA) instead of the whole encoder; heads always train fully
-    peft: PeftSettings | None = None
+    peft: Annotated[PeftSettings | None, HASHED_WHEN_SET] = None
 
 
 class MultiTaskTrainingStage(TrainingStage):

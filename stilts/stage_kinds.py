@@ -25,6 +25,35 @@ if TYPE_CHECKING:
     from stilts.data import DataRead
 
 
+class _HashedWhenSet:
+    def __repr__(self) -> str:
+        return "HASHED_WHEN_SET"
+
+
+#: marks a stage setting, ``Annotated[type, HASHED_WHEN_SET]``, that enters its stage's fingerprint
+#: only when it differs from its default: a setting added after run folders were first recorded, so
+#: that the stages of configs that leave it unset keep their fingerprints and folders
+#: (tests/test_fingerprints_stable.py). Every such setting has it on its own field; a new one without
+#: it, or without a place in `not_fingerprinted`, fails tests/test_fingerprint_declarations.py.
+HASHED_WHEN_SET = _HashedWhenSet()
+
+
+def hashed_when_set(config: type[BaseModel]) -> frozenset[str]:
+    """The fields of a stage kind's config declared `HASHED_WHEN_SET`."""
+    return frozenset(name for name, info in config.model_fields.items() if HASHED_WHEN_SET in info.metadata)
+
+
+def fingerprinted_settings(stage: BaseModel, not_fingerprinted: frozenset[str]) -> dict:
+    """A stage's fields as its fingerprint hashes them: all but ``not_fingerprinted``, and each one
+    declared `HASHED_WHEN_SET` only where it is not its default."""
+    settings = stage.model_dump(exclude=set(not_fingerprinted))
+    fields = type(stage).model_fields
+    for name in hashed_when_set(type(stage)) & set(settings):
+        if settings[name] == fields[name].default:
+            del settings[name]
+    return settings
+
+
 @dataclass
 class PlannedStage:
     index: int

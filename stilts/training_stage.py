@@ -17,7 +17,7 @@ from stilts.catalog import get_task
 from stilts.data import DataRead, load_examples, training_task
 from stilts.errors import BadInput, MissingSplit
 from stilts.readers.layout import collecting_notes
-from stilts.stage_kinds import PlanContext, PlannedStage, RunContext, StageRunner
+from stilts.stage_kinds import PlanContext, PlannedStage, RunContext, StageRunner, fingerprinted_settings
 
 if TYPE_CHECKING:
     from stilts.training import TrainingTask, ValidationSet
@@ -45,12 +45,6 @@ def check_task(name: str, kind: str, where: str):
     return task
 
 
-#: settings added after run folders were first recorded: hashed only when they differ from their
-#: default, so the stages of configs that do not use them keep their fingerprints
-#: (tests/test_fingerprints_stable.py)
-HASHED_ONLY_WHEN_SET = frozenset({"peft", "train_languages", "language_ratios", "model_selection"})
-
-
 def training_settings(
     stage,
     task_names: list[str],
@@ -72,7 +66,8 @@ def training_settings(
     paper = {task.name: task.paper_batch_epochs or defaults.FALLBACK_BATCH_EPOCHS for task in tasks}
     # a mixture runs 3 epochs over the capped task sizes ("mixed/3"); one task runs its own epochs
     paper_epochs = defaults.MULTITASK_EPOCHS if len(tasks) > 1 else paper[task_names[0]][1]
-    settings = stage.model_dump(exclude=set(not_fingerprinted) | {"batch_size", "task", "tasks"})
+    # the batch size, task and tasks are hashed as resolved below
+    settings = fingerprinted_settings(stage, not_fingerprinted | {"batch_size", "task", "tasks"})
     settings.update(
         max_length=stage.max_length or max(task.format.default_max_length for task in tasks),
         learning_rate=stage.learning_rate or paper_learning_rate,
@@ -83,9 +78,6 @@ def training_settings(
         seed=context.pipeline.seed,
         mixed_precision=context.pipeline.mixed_precision,
     )
-    for key in HASHED_ONLY_WHEN_SET & set(settings):
-        if settings[key] == type(stage).model_fields[key].default:
-            del settings[key]
     return settings
 
 

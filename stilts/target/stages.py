@@ -22,6 +22,7 @@ from stilts.numbers import MAX_COUNT, Count, Float, Index, MaxLength
 from stilts.overlap import overlapping
 from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.stage_kinds import (
+    HASHED_WHEN_SET,
     Found,
     PlanContext,
     PlannedStage,
@@ -29,6 +30,7 @@ from stilts.stage_kinds import (
     StageKind,
     StagePlan,
     StageRunner,
+    fingerprinted_settings,
     register_stage_kind,
 )
 from stilts.training_stage import (
@@ -54,13 +56,13 @@ class TargetStage(MultiTaskTrainingStage):
     #: the languages of the training data (each source's release files in that language): one is
     #: pivot-language fine-tuning, several are multi-language fine-tuning on their merged data.
     #: None = each source's own language (English)
-    train_languages: Annotated[list[str], Field(min_length=1)] | None = None
+    train_languages: Annotated[Annotated[list[str], Field(min_length=1)] | None, HASHED_WHEN_SET] = None
     #: language -> share of the batches (each batch then holds one language); None = the merged
     #: data's own proportions
-    language_ratios: dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None = None
+    language_ratios: Annotated[dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None, HASHED_WHEN_SET] = None
     #: which weights the stage keeps: the best on English dev, the best on the dev score averaged
     #: over every language of each task (XGLUE's rule), or the last step's
-    model_selection: Literal["english_dev", "average_dev", "last_step"] = "english_dev"
+    model_selection: Annotated[Literal["english_dev", "average_dev", "last_step"], HASHED_WHEN_SET] = "english_dev"
 
     @model_validator(mode="after")
     def _task_or_tasks(self):
@@ -180,7 +182,7 @@ def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
                 f"{where}.languages[{i}]: '{language}' is not a language of "
                 f"{task.name}{did_you_mean(language, task.languages)}; its languages: {', '.join(task.languages)}"
             )
-    settings = stage.model_dump(exclude=set(EVALUATE_NOT_FINGERPRINTED))
+    settings = fingerprinted_settings(stage, EVALUATE_NOT_FINGERPRINTED)
     settings.update(seed=context.pipeline.seed, max_length=stage.max_length or task.format.default_max_length)
     return StagePlan(settings, frozenset({task.name}))
 
