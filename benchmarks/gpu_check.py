@@ -4,7 +4,7 @@
     bash benchmarks/gpu_check.sh --cpu      # the same parts on the CPU with tiny sizes (a smoke run)
 
 Run through gpu_check.sh, which puts the carried wheels and stilts' tree on PYTHONPATH first
-(benchmarks/gpu_site.py). The parts, in order:
+(tools/gpu_site.py). The parts, in order:
 
 1. **environment**: Python, torch, CUDA, the device, versions, where stilts and its plugins were
    imported from, and every module the later parts import (a missing one is named before anything runs).
@@ -635,11 +635,11 @@ def _asset_flags(site_report: dict, mode: str) -> list[str]:
     if assets.get("tokenizer"):
         flags += ["--tokenizer", assets["tokenizer"]]
     elif mode == "gpu":
-        raise RuntimeError("no XLM-R tokenizer was carried: run python benchmarks/gpu_site.py fetch")
+        raise RuntimeError("no XLM-R tokenizer was carried: run python tools/gpu_site.py fetch")
     if assets.get("xnli"):
         flags += ["--shared-data", str(Path(assets["xnli"]).parent), "--data", "xnli"]
     elif mode == "gpu":
-        raise RuntimeError("XNLI-en dev was not carried: run python benchmarks/gpu_site.py fetch")
+        raise RuntimeError("XNLI-en dev was not carried: run python tools/gpu_site.py fetch")
     else:
         flags += ["--data", "demo"]
     return flags

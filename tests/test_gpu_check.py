@@ -3,7 +3,7 @@
 The run gets a Python that has only what such a machine has: ``python -S`` (no site-packages, so not
 the editable install of stilts either) with PYTHONPATH on a folder of links to the distributions
 torch, transformers, accelerate, peft and pandas need. What else the check imports must come from the
-carried wheels: the pure-Python ones of benchmarks/gpu_wheels.txt are rebuilt here as wheels from
+carried wheels: the pure-Python ones of tools/gpu_wheels.txt are rebuilt here as wheels from
 .venv's installed files (the real ones are for CPython 3.12) and the check unpacks them; the compiled
 ones (pyarrow, xxhash, sentencepiece, protobuf) stand in as links. stilts itself comes from the tree
 through the site the check builds, its plugins through the dist-info it generates.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.append(str(REPO / "benchmarks"))
+sys.path += [str(REPO / "benchmarks"), str(REPO / "tools")]
 
 import gpu_check  # noqa: E402
 import gpu_site  # noqa: E402
@@ -202,7 +202,7 @@ def test_the_wheel_tags_are_read_as_pip_reads_them():
 def test_the_listed_wheels_fit_in_what_travels():
     carry = gpu_site.CARRY
     if not (carry / "wheels").is_dir():
-        pytest.skip(f"no wheels fetched into {carry} (python benchmarks/gpu_site.py fetch)")
+        pytest.skip(f"no wheels fetched into {carry} (python tools/gpu_site.py fetch)")
     found, missing, unlisted = gpu_site.listed_wheels(carry, gpu_site.read_pins())
     assert not missing and not unlisted
     for path in found.values():  # the machine: CPython 3.12 on x86_64, glibc 2.28 or later

