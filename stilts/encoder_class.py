@@ -6,10 +6,12 @@ from __future__ import annotations
 
 
 def base_model_class(config) -> type:
-    """The base-model class (``AutoModel``'s choice) for ``config``."""
+    """The base-model class (``AutoModel``'s choice) for ``config``: where several classes share a
+    config, ``MODEL_MAPPING`` holds them all and AutoModel picks by the config's ``architectures``."""
     from transformers import MODEL_MAPPING
+    from transformers.models.auto.auto_factory import _get_model_class  # AutoModel's own choice
 
-    return MODEL_MAPPING[type(config)]
+    return _get_model_class(config, MODEL_MAPPING)
 
 
 def without_pooler(config) -> dict:
@@ -20,5 +22,5 @@ def without_pooler(config) -> dict:
     their ``__init__`` refuses the argument (a TypeError)."""
     import inspect
 
-    parameters = inspect.signature(base_model_class(config).__init__).parameters
+    parameters = inspect.signature(base_model_class(config)).parameters  # its __init__'s
     return {"add_pooling_layer": False} if "add_pooling_layer" in parameters else {}

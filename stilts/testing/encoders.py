@@ -170,7 +170,8 @@ def build_config(family: str, tokenizer):
     if family == "bert":
         return transformers.BertConfig(vocab_size=vocabulary, max_position_embeddings=512, **sizes)
     if family == "deberta-v2":  # mDeBERTa-v3's layout: relative positions only, no token types
-        return transformers.DebertaV2Config(
+        # the config takes settings its signature does not declare (the model reads them with getattr)
+        return transformers.DebertaV2Config(  # type: ignore[call-arg]
             vocab_size=vocabulary,
             max_position_embeddings=512,
             type_vocab_size=0,
@@ -183,7 +184,8 @@ def build_config(family: str, tokenizer):
             **sizes,
         )
     if family == "modernbert":
-        return transformers.ModernBertConfig(
+        # as above: global_attn_every_n_layers is read, not declared
+        return transformers.ModernBertConfig(  # type: ignore[call-arg]
             vocab_size=vocabulary,
             max_position_embeddings=512,
             global_attn_every_n_layers=2,
