@@ -66,13 +66,6 @@ def load_encoder(model_path: str):
     return encoder, tokenizer
 
 
-def check_model_folder(model_path: str) -> None:
-    """Before any stage: what loading a model folder (`load_encoder`) would refuse, without loading its
-    weights: weights that cannot be loaded (`stilts.weights`), a tokenizer that does not read text."""
-    check_weights(model_path)
-    load_tokenizer(model_path)
-
-
 def load_tokenizer(model_path: str):
     """The tokenizer of a Hub id or model folder, once it is seen to read text (`check_tokenizer`)."""
     from transformers import AutoTokenizer

@@ -124,9 +124,10 @@ def check_models(
     plans: list[tuple[list[PlannedStage], dict[str, str]]], model_path: str, *, dry_run: bool = False
 ) -> None:
     """A model named by Hub id can be loaded (`check_hub_model`: cached, or the Hub has it); a model
-    folder has weights and a tokenizer that reads text (`stilts.modeling.check_model_folder`; not in a
-    dry run, which does not spend the seconds transformers takes to import; a Hub model's tokenizer is
-    checked where the first stage loads it); then every stage to run checks its settings against it: the
+    folder's tokenizer reads text (`stilts.modeling.load_tokenizer`; not in a dry run, which does not
+    spend the seconds transformers takes to import; a Hub model's tokenizer is checked where the first
+    stage loads it; the folder's weights were checked where the pipeline's `model:` was resolved,
+    `stilts.engine.resolve_model_reference`); then every stage to run checks its settings against it: the
     limits of its config.json (`check_model_limits`), then the stage kind's own checks
     (`StageRunner.check_model`); every stage of a pipeline has the architecture of its first."""
     running = any(stages_to_run(stages) for stages, _ in plans)
@@ -137,9 +138,9 @@ def check_models(
 
         check_hub_model(model_path, "model")
     if Path(model_path).is_dir() and running and not dry_run:
-        from stilts.modeling import check_model_folder
+        from stilts.modeling import load_tokenizer
 
-        check_model_folder(model_path)
+        load_tokenizer(model_path)
     for stages, _ in plans:
         for stage in stages_to_run(stages):
             check_model_limits(stage, model_path)
