@@ -140,16 +140,21 @@ def test_multinli_jsonl_fields_are_type_checked(tmp_path, row, message):
         read_mnli_folder(tmp_path, "train")
 
 
-@pytest.mark.parametrize("name", ["xnli", "xglue_xnli", "mnli", "snli"])
-def test_a_hub_nli_row_without_gold_is_dropped_not_read_as_the_last_class(name):
+@pytest.mark.parametrize(
+    "name, last_class",
+    [("xnli", "contradiction"), ("xglue_xnli", "contradiction"), ("mnli", "contradiction"), ("snli", "contradiction")]
+    + [("pawsx", "1"), ("qqp", "duplicate")],
+)
+def test_a_hub_pair_row_without_gold_is_dropped_not_read_as_the_last_class(name, last_class):
     """The Hub marks a row without a gold label with -1; as a list index that is the last class
-    (contradiction), so an unlabelled row was scored as if its gold were contradiction."""
+    (contradiction, paraphrase), so an unlabelled row was scored as if its gold were that class."""
     from stilts.catalog import get_task
     from stilts.errors import BadInput
 
     to_example = get_task(name).hub.to_example
-    row = {"premise": "p", "hypothesis": "h", "idx": 0, "uid": "u"}
-    assert to_example({**row, "label": 2})["label"] == "contradiction"
+    row = {"premise": "p", "hypothesis": "h", "sentence1": "a", "sentence2": "b", "question1": "q", "question2": "r"}
+    row = {**row, "idx": 0, "uid": "u", "id": 1}
+    assert to_example({**row, "label": len(get_task(name).labels) - 1})["label"] == last_class
     assert to_example({**row, "label": -1}) is None
     with pytest.raises(BadInput, match="unknown label 3"):
         to_example({**row, "label": 3})

@@ -68,14 +68,11 @@ read_qqp_folder = FileLayout(
 
 
 def _qqp_row(row: dict) -> dict | None:
-    if row["label"] < 0:  # GLUE's unlabelled test rows
+    # the Hub's order: not_duplicate, duplicate; GLUE's test rows have no label (-1)
+    label = hub_label(row["label"], QQP_LABELS)
+    if label is None:
         return None
-    return {
-        "id": str(row["idx"]),
-        "text_a": row["question1"],
-        "text_b": row["question2"],
-        "label": QQP_LABELS[row["label"]],
-    }  # the Hub's order: not_duplicate, duplicate
+    return {"id": str(row["idx"]), "text_a": row["question1"], "text_b": row["question2"], "label": label}
 
 
 QQP = register_task(

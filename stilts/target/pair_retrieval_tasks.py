@@ -13,6 +13,7 @@ from stilts.catalog import HubSource, Parallel, Scoring, Submission, Task, regis
 from stilts.errors import MissingSplit, Unlabelled
 from stilts.metrics.scoring import score_bucc, score_pawsx, score_tatoeba
 from stilts.names import XTREME_LANGUAGES
+from stilts.readers._io import hub_label
 from stilts.readers.layout import FileLayout, find_file, labelled, note_file_read
 from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
 from stilts.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
@@ -46,14 +47,12 @@ read_pawsx_folder = FileLayout(
 )
 
 
-def _pawsx_row(row: dict) -> dict:
-    # google-research-datasets/paws-x: label ClassLabel ["0", "1"], 1 = paraphrase
-    return {
-        "id": str(row["id"]),
-        "text_a": row["sentence1"],
-        "text_b": row["sentence2"],
-        "label": PAWSX_LABELS[row["label"]],
-    }
+def _pawsx_row(row: dict) -> dict | None:
+    # google-research-datasets/paws-x: label ClassLabel ["0", "1"], 1 = paraphrase; -1: no gold label
+    label = hub_label(row["label"], PAWSX_LABELS)
+    if label is None:
+        return None
+    return {"id": str(row["id"]), "text_a": row["sentence1"], "text_b": row["sentence2"], "label": label}
 
 
 #: PAWS-X's dev and test sets are human translations of the English ones, example by example (same id)
