@@ -10,11 +10,11 @@ from conftest import write_pipeline
 from helpers import run_cli
 from transformers import AutoTokenizer
 
-import stilts.featurize as featurize_module
-from stilts.catalog import get_task
-from stilts.featurize import Batcher, feature_lengths, featurize
+import stilts.formats.featurize as featurize_module
+from stilts.core.catalog import get_task
+from stilts.formats.featurize import Batcher, feature_lengths, featurize
 from stilts.testing import tiny_nli_examples
-from stilts.training import LENGTH_GROUP_BATCHES, TaskBatches, TrainingTask, pass_order
+from stilts.training.loop import LENGTH_GROUP_BATCHES, TaskBatches, TrainingTask, pass_order
 
 CPU = SimpleNamespace(num_processes=1, process_index=0, device=torch.device("cpu"))
 
@@ -150,8 +150,8 @@ def test_feature_lengths(mnli, tokenizer):
 def test_evaluation_order_does_not_change_outputs(mnli, tiny_model):
     from accelerate import Accelerator
 
-    from stilts.evaluation import predict_outputs
-    from stilts.modeling import StageModel, load_encoder
+    from stilts.training.evaluation import predict_outputs
+    from stilts.training.model import StageModel, load_encoder
 
     encoder, tokenizer = load_encoder(str(tiny_model))
     model = StageModel(encoder, [mnli])
@@ -231,7 +231,7 @@ class Killed(Exception):
 def test_grouped_run_interrupted_in_its_second_stage_resumes_to_the_same_scores(
     tiny_model, tiny_nli, tmp_path, capsys, monkeypatch
 ):
-    from stilts.checkpoints import CheckpointStore
+    from stilts.training.checkpoints import CheckpointStore
 
     pipeline = write_pipeline(
         tmp_path / "p.yaml",
@@ -270,7 +270,7 @@ def test_malloc_thresholds_defer_to_the_environment(monkeypatch):
     """A user's MALLOC_*_THRESHOLD_ settings win over the ones training sets on CPU."""
     import ctypes.util
 
-    from stilts.training import _keep_freed_memory
+    from stilts.training.loop import _keep_freed_memory
 
     for name in ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
         monkeypatch.delenv(name, raising=False)

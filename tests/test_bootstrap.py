@@ -8,10 +8,10 @@ import pytest
 from helpers import run_cli
 
 from stilts.metrics.per_example import chunk_counts, metric_value, right
-from stilts.names import SCORE_COLUMNS
 from stilts.reports import scores as sc
 from stilts.reports.bootstrap import _Units, table_intervals
 from stilts.reports.plot import heatmap_figure
+from stilts.reports.scores_file import SCORE_COLUMNS
 
 
 def _write_run(run, systems, target="xnli", languages=("de", "fr"), metric="accuracy"):

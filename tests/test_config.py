@@ -12,10 +12,10 @@ from conftest import write_pipeline
 from helpers import run_cli
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from stilts.config import load_pipeline, override_from_command_line, pipeline_model, read_yaml_mapping
-from stilts.content import folder_sha256
-from stilts.engine import plan_pipeline
-from stilts.sweep import SweepConfig
+from stilts.data.content import folder_sha256
+from stilts.pipeline.config import load_pipeline, override_from_command_line, pipeline_model, read_yaml_mapping
+from stilts.pipeline.engine import plan_pipeline
+from stilts.pipeline.sweep import SweepConfig
 
 
 @pytest.fixture

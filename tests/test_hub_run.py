@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stilts.readers.nli import NLI_LABELS
+from stilts.data.readers.nli import NLI_LABELS
 from stilts.testing import build_tiny_model, tiny_nli_examples, write_tiny_nli
 from stilts.testing.hub import (
     TestHub,

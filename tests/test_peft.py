@@ -14,7 +14,7 @@ import yaml
 from conftest import write_pipeline
 from helpers import run_cli
 
-from stilts.modeling import load_encoder
+from stilts.training.model import load_encoder
 
 pytest.importorskip("peft")
 

@@ -11,8 +11,9 @@ from helpers import run_cli
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-from stilts.artifacts import SCORE_COLUMNS, umask
 from stilts.cli import main
+from stilts.core.artifacts import umask
+from stilts.reports.scores_file import SCORE_COLUMNS
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ import pytest
 from conftest import write_pipeline
 from helpers import run_cli
 
-from stilts.checkpoints import CheckpointStore
 from stilts.cli import main
+from stilts.training.checkpoints import CheckpointStore
 
 TRAINING = dict(epochs=4, validate_every=4, checkpoint_every=2, batch_size=8)
 
@@ -161,7 +161,7 @@ def test_a_stage_shorter_than_its_checkpoint_interval_saves_at_the_end_of_each_e
 
 def test_ctrl_c_outside_a_stage_exits_130_saying_interrupted(monkeypatch, tmp_path, capsys):
     # click turns a KeyboardInterrupt into Abort before stilts sees it
-    from stilts.catalog_cli import tasks
+    from stilts.cli.tasks import tasks
 
     def interrupted(**kwargs):
         raise KeyboardInterrupt

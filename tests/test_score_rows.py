@@ -7,10 +7,9 @@ import csv
 import pytest
 from conftest import write_pipeline
 
-from stilts.artifacts import upsert_scores
-from stilts.errors import BadInput
-from stilts.names import SCORE_COLUMNS
+from stilts.core.errors import BadInput
 from stilts.reports import scores as sc
+from stilts.reports.scores_file import SCORE_COLUMNS, upsert_scores
 
 
 def _rows(pipeline, stage, languages=("de", "en", "fr"), *, seed=1, target="xnli", value=50.0) -> list[dict]:
@@ -83,9 +82,9 @@ def test_a_stage_that_is_not_a_folder_name_is_refused_with_its_line(tmp_path):
 def test_a_stage_cut_by_sweep_stage_still_knows_every_stage_of_its_pipeline(tmp_path, tiny_nli):
     """A Slurm job runs a pipeline only up to its stage (`only_stage_plans`); its rows must not take
     away those of the pipeline's stages after it."""
-    from stilts.config import load_pipeline
-    from stilts.engine import plan_pipeline
-    from stilts.sweep import only_stage_plans
+    from stilts.pipeline.config import load_pipeline
+    from stilts.pipeline.engine import plan_pipeline
+    from stilts.pipeline.sweep import only_stage_plans
 
     extra = [{"kind": "evaluate", "task": "xnli", "name": "evaluate_test", "splits": ["test"]}]
     path = write_pipeline(tmp_path / "p.yaml", tmp_path, tiny_nli, extra_stages=extra)

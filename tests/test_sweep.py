@@ -7,11 +7,11 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.engine import plan_pipeline
-from stilts.errors import BadInput, RunFailed
-from stilts.sweep import SweepConfig, expand, load_sweep
+from stilts.core.errors import BadInput, RunFailed
+from stilts.pipeline.engine import plan_pipeline
+from stilts.pipeline.sweep import SweepConfig, expand, load_sweep
+from stilts.pipeline.training_stage import TrainingStageRunner
 from stilts.testing import write_tiny_topics
-from stilts.training_stage import TrainingStageRunner
 
 
 def test_grid_expansion_trains_each_intermediate_model_once_per_seed(nine_by_nine, tmp_path):

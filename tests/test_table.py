@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from stilts.catalog import BENCHMARKS, get_task
 from stilts.cli import main
-from stilts.names import QA_METRICS
+from stilts.core.catalog import BENCHMARKS, get_task
+from stilts.core.names import QA_METRICS
 from stilts.reports import scores as sc
 
 #: XTREME's nine targets in table order, and its QA targets, as their declarations say

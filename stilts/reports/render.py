@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from stilts.catalog import BENCHMARKS
-from stilts.names import CONFIG_KEYS
+from stilts.core.catalog import BENCHMARKS
+from stilts.core.names import CONFIG_KEYS
 from stilts.reports.scores import benchmark_score, benchmarks_in, config_parts
 
 FORMATS = ("md", "csv", "latex", "html")

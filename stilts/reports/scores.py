@@ -9,7 +9,7 @@ Aggregation follows the paper's reporting (docs/method.md, "Reporting"):
 - a *run* is (pipeline, intermediate, mlm, target, seed); its score on a split is the mean over
   languages of the target's main metric, whose rows must all come from one evaluate stage (`stage`);
 - a *configuration* is (intermediate, mlm), or with `stilts table --by pipeline` the pipeline's name
-  (``config_keys``: stilts.names ``CONFIG_KEYS_BY``; a sweep's names without their target and seed,
+  (``config_keys``: stilts.core.names ``CONFIG_KEYS_BY``; a sweep's names without their target and seed,
   `pipeline_row`); its cell is the median over its runs, which must be its seeds (one run per seed,
   `check_one_run_per_seed`);
 - a QA target (xquad, mlqa, tydiqa) keeps F1 and exact match side by side, and counts as
@@ -19,7 +19,7 @@ Aggregation follows the paper's reporting (docs/method.md, "Reporting"):
   ``Task.main_metrics``: XGLUE's MLQA is F1 alone, its POS seqeval precision, its WPR nDCG).
 
 Task facts (main metrics, benchmarks and their orders) come from the registered declarations
-(`stilts.catalog`), which import no torch.
+(`stilts.core.catalog`), which import no torch.
 
 Every function here is pure: DataFrames in, DataFrames out. Only `load_scores` touches a file.
 """
@@ -32,20 +32,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from stilts.catalog import BENCHMARKS, TASKS, benchmark_targets, intermediate_order, main_metrics
-from stilts.errors import BadInput
-from stilts.names import (
+from stilts.core.catalog import BENCHMARKS, TASKS, benchmark_targets, intermediate_order, main_metrics
+from stilts.core.errors import BadInput
+from stilts.core.names import (
     BASELINE,
     CONFIG_KEYS,
     QA_METRICS,
     RUN_KEYS,
-    SCORE_COLUMNS,
-    SCORE_KEY,
-    STAGE,
-    TRAINED_ON,
     configuration_name,
 )
-from stilts.scores_file import LINE, read_score_rows
+from stilts.reports.scores_file import LINE, SCORE_COLUMNS, SCORE_KEY, STAGE, TRAINED_ON, read_score_rows
 
 BASELINE_CONFIG = (BASELINE, False)
 DEFAULT_SPLIT = "dev"
@@ -56,7 +52,7 @@ DEFAULT_SPLIT = "dev"
 def load_scores(path) -> pd.DataFrame:
     """Read and validate a scores.csv; raise BadInput naming the file and the line or column.
 
-    A directory is accepted when it holds a `scores.csv`. Extra columns are ignored (`stilts.scores_file`
+    A directory is accepted when it holds a `scores.csv`. Extra columns are ignored (`stilts.reports.scores_file`
     reads and checks each row). Two lines that score the same thing (SCORE_KEY) differently are refused
     (`without_repeated_rows`); a line repeated as it is counts once. A file without a `stage` column
     (written before it existed) is read with every row naming no stage (""); ``attrs["unstaged"]`` counts
