@@ -328,12 +328,12 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     notes the time of each step, wrappers that note setup phases and the indices of each batch)."""
     import numpy as np
 
-    import stilts.formats.featurize
+    import stilts.formats.tokenize
     import stilts.pipeline.training_stage
     import stilts.training.loop
     import stilts.training.model
     from stilts.core.artifacts import folder_size
-    from stilts.formats.featurize import feature_lengths
+    from stilts.formats.batching import feature_lengths
     from stilts.pipeline.config import validate_pipeline
     from stilts.pipeline.engine import plan_pipeline, run_stages
     from stilts.pipeline.local import make_context
@@ -405,7 +405,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     for module, name in (
         (stilts.training.model, "load_encoder"),
         (stilts.pipeline.training_stage, "load_examples"),
-        (stilts.formats.featurize, "featurize"),
+        (stilts.formats.tokenize, "featurize"),
     ):
         setattr(module, name, timed(name, getattr(module, name)))
     saves: list[float] = []
@@ -746,7 +746,8 @@ def eval_mode(args, config: dict) -> dict:
     from accelerate.state import AcceleratorState
 
     from stilts.core.catalog import get_task
-    from stilts.formats.featurize import feature_lengths, featurize
+    from stilts.formats.batching import feature_lengths
+    from stilts.formats.tokenize import featurize
     from stilts.training.devices import evaluation_batch_size, make_accelerator
     from stilts.training.evaluation import predict_outputs
     from stilts.training.model import StageModel, load_encoder

@@ -44,7 +44,7 @@ def xnli_dev_features(tiny_model, tiny_nli, language: str = "de"):
     tiny XNLI dev set of ``language``, featurized, for `predict_outputs`."""
     from stilts.core.catalog import get_task
     from stilts.data.loading import load_examples
-    from stilts.formats.featurize import featurize
+    from stilts.formats.tokenize import featurize
     from stilts.training.model import StageModel, load_encoder
 
     task = get_task("xnli")

@@ -87,7 +87,7 @@ def test_real_command_line_has_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nmodel: m\nstages:\n  - kind: target\n    task: xnlii\n")
     done = subprocess.run(
-        [sys.executable, "-m", "stilts.cli", "run", str(bad), "--dry-run"], capture_output=True, text=True
+        [sys.executable, "-m", "stilts", "run", str(bad), "--dry-run"], capture_output=True, text=True
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [

@@ -24,7 +24,8 @@ from helpers import run_cli
 from stilts import testing as tiny
 from stilts.cli import main
 from stilts.core.catalog import get_task
-from stilts.formats.featurize import Batcher, featurize
+from stilts.formats.batching import Batcher
+from stilts.formats.tokenize import featurize
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, read_example_rows
 from stilts.testing.encoders import FAMILIES
 from stilts.training.checkpoints import CheckpointStore

@@ -83,7 +83,7 @@ def _pipeline(folder: Path) -> Path:
 
 def _stilts(args, env, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "stilts.cli", *map(str, args)],
+        [sys.executable, "-m", "stilts", *map(str, args)],
         env={**os.environ, **env},
         cwd=cwd,
         capture_output=True,

@@ -45,7 +45,7 @@ def _checkpoints(out):
 
 def test_killed_runs_resume_to_the_same_scores(pipeline, uninterrupted, tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "stilts.cli", "run", str(pipeline), "--output-dir", str(out)]
+    command = [sys.executable, "-m", "stilts", "run", str(pipeline), "--output-dir", str(out)]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     rng = random.Random(11)
     kills = 0
@@ -118,7 +118,7 @@ def test_a_signal_saves_a_checkpoint_says_so_and_the_rerun_resumes_to_the_same_s
 ):
     pipeline, uninterrupted_scores = interruptible
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "stilts.cli", "run", str(pipeline), "--output-dir", str(out)]
+    command = [sys.executable, "-m", "stilts", "run", str(pipeline), "--output-dir", str(out)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     code = _run_until_validated_then_signal(command, signum, tmp_path / "output", env)
     stderr = (tmp_path / "output").read_text()

@@ -341,7 +341,7 @@ def test_a_stage_another_process_is_running_is_waited_for_and_reused(tiny_model,
     with open(out / f".{stage.name}.lock", "w") as lock, open(log, "w") as output:
         fcntl.flock(lock, fcntl.LOCK_EX)  # as a process running that stage would
         process = subprocess.Popen(
-            [sys.executable, "-m", "stilts.cli", "run", str(pipeline), "--output-dir", str(out)],
+            [sys.executable, "-m", "stilts", "run", str(pipeline), "--output-dir", str(out)],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=dict(os.environ),

@@ -25,7 +25,7 @@ from stilts.core.registry import Registry
 COMMAND_TARGETS = {
     "run": "stilts.cli.run:run",
     "prepare": "stilts.cli.prepare:prepare",
-    "sweep": "stilts.cli.run:sweep",
+    "sweep": "stilts.cli.sweep:sweep",
     "status": "stilts.cli.status:status",
     "export": "stilts.cli.export:export",
     "predict": "stilts.cli.predict:predict",

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from stilts.cli.run import _OUTPUT_DIR, _OVERRIDES
+from stilts.cli.common import OUTPUT_DIR, OVERRIDES, is_sweep_file, plan_pipeline_file, plan_sweep_file
 from stilts.core.errors import BadInput, MissingSplit, RunFailed, one_line
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@_OUTPUT_DIR
-@_OVERRIDES
+@OUTPUT_DIR
+@OVERRIDES
 def prepare(file: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> None:
     """Fetch every data split and model a pipeline or sweep will read.
 
@@ -128,28 +128,13 @@ def _table(rows: list[_Row]) -> str:
     )
 
 
-def _is_sweep(file: Path) -> bool:
-    from stilts.pipeline.config import read_yaml_mapping
-
-    return "matrix" in read_yaml_mapping(file)
-
-
 def _plan(file: Path, overrides: tuple[str, ...], output_dir: Path | None):
     """(stages, data sources) of every pipeline of ``file``, its model reference, the YAML's folder and
-    whether it is a sweep or a pipeline (the YAML is read once for that)."""
-    from stilts.pipeline.config import load_pipeline
-    from stilts.pipeline.engine import plan_pipeline
-
-    if _is_sweep(file):
-        from stilts.pipeline.sweep import expand, load_sweep
-
-        config, base_dir = load_sweep(file, overrides)
-        run_dir = (output_dir or Path("runs") / config.name).resolve()
-        plans = [plan_pipeline(p, base_dir, run_dir, f"{file}: {p.name}") for p in expand(config, str(file))]
-        return plans, config.model, base_dir, "sweep"
-    pipeline, base_dir = load_pipeline(file, overrides)
-    run_dir = (output_dir or Path("runs") / pipeline.name).resolve()
-    return [plan_pipeline(pipeline, base_dir, run_dir, str(file))], pipeline.model, base_dir, "pipeline"
+    whether it is a sweep or a pipeline: planned as `stilts run` and `stilts sweep` plan them."""
+    sweep = is_sweep_file(file)
+    planned = (plan_sweep_file if sweep else plan_pipeline_file)(file, overrides, output_dir)
+    plans = [(stages, sources) for _, stages, sources in planned.plans]
+    return plans, planned.config.model, planned.base_dir, "sweep" if sweep else "pipeline"
 
 
 def _fetch_model(reference: str, base_dir: Path, where: str) -> str:

@@ -171,7 +171,7 @@ _Value = TypeVar("_Value")
 
 def encoder_inputs(batch: Mapping[str, _Value]) -> dict[str, _Value]:
     """The keys of a batch that go into the encoder (labels and bookkeeping stay out); a batch of
-    tensors, or of column names' anything (`stilts.formats.featurize` asks which columns are the inputs)."""
+    tensors, or of column names' anything (`stilts.formats.batching` asks which columns are the inputs)."""
     return {key: batch[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in batch}
 
 

@@ -309,7 +309,7 @@ class TrainingStageRunner(StageRunner):
     def _training_streams(task, tokenizer, settings, context: RunContext) -> list[TrainingTask]:
         """The task's training data: one stream, or one per language where ``language_ratios`` draws
         the language of each batch (languages with ratio 0 are not read)."""
-        from stilts.formats.featurize import featurize
+        from stilts.formats.tokenize import featurize
         from stilts.training.loop import TrainingTask
 
         ratios = settings.get("language_ratios")
@@ -344,7 +344,7 @@ class TrainingStageRunner(StageRunner):
     @staticmethod
     def _validation_sets(task, tokenizer, settings, context: RunContext) -> list[ValidationSet]:
         """The dev sets the model selection watches: the task's English dev, or every language's."""
-        from stilts.formats.featurize import featurize
+        from stilts.formats.tokenize import featurize
         from stilts.training.loop import ValidationSet
 
         sources = _training_sources(task, settings)

@@ -7,7 +7,8 @@ import torch
 from tqdm.auto import tqdm
 
 from stilts.core.catalog import Task
-from stilts.formats.featurize import feature_lengths, featurize, make_loader
+from stilts.formats.batching import feature_lengths, make_loader
+from stilts.formats.tokenize import featurize
 from stilts.training.devices import evaluation_batch_size
 
 

@@ -13,7 +13,7 @@ the next step boundary with a checkpoint there, every process of a distributed r
 (`stilts.core.interrupts`).
 
 What keeps the loop close to a bare PyTorch loop (docs/performance.md measures it): batches are cut
-from Arrow and padded with numpy (`stilts.formats.featurize.Batcher`), not built through ``Dataset.select`` and
+from Arrow and padded with numpy (`stilts.formats.batching.Batcher`), not built through ``Dataset.select`` and
 ``tokenizer.pad``; AdamW is the fused kernel wherever PyTorch has one (CPU included); the loss is read
 back from the device about once a second for the progress bar, not every step, and checked for
 NaN/inf at those reads and before anything is saved; with several processes, the stop vote's
@@ -37,7 +37,7 @@ from stilts.core import defaults, interrupts
 from stilts.core.catalog import Task
 from stilts.core.errors import RunFailed
 from stilts.core.interrupts import StopVote
-from stilts.formats.featurize import Batcher, feature_lengths
+from stilts.formats.batching import Batcher, feature_lengths
 from stilts.training.checkpoints import CheckpointStore
 from stilts.training.devices import to_device
 from stilts.training.evaluation import predict_outputs
