@@ -25,7 +25,7 @@ from stilts.data.loading import load_examples
 from stilts.data.readers.xglue import NC, WPR, read_xglue_tagging
 from stilts.metrics.ranking import mean_ndcg, ndcg, query_groups
 from stilts.metrics.scoring import score
-from stilts.reports import scores as sc
+from stilts.reports import order
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, prediction_path, read_example_rows
 from stilts.reports.scores_file import SCORE_COLUMNS
 from stilts.target.xglue_tasks import XGLUE_PAWSX_LANGUAGES, XGLUE_POS_LANGUAGES
@@ -336,7 +336,7 @@ def xglue_rows(task_scores: dict[str, float]) -> list[list]:
     for target, value in task_scores.items():
         for intermediate, dev, test in (("none", value, value), ("mnli", value + 10, value - 10)):
             for split, number in (("dev", dev), ("test", test)):
-                metrics = {sc.target_metrics(target)[0]: number}
+                metrics = {order.target_metrics(target)[0]: number}
                 if target in ("xglue_mlqa", "xglue_pos"):
                     metrics["exact_match" if target == "xglue_mlqa" else "accuracy"] = number - 30
                 for language in ("en", "de"):

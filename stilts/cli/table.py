@@ -9,7 +9,7 @@ import click
 from stilts.core.catalog import BENCHMARKS, benchmark_targets
 from stilts.core.errors import BadInput, did_you_mean
 from stilts.core.names import CONFIG_KEYS, CONFIG_KEYS_BY, configuration_name
-from stilts.reports import render
+from stilts.reports import aggregate, order, render, scores_file
 from stilts.reports import scores as sc
 
 CAPTION_CELLS = "median over seeds of each run's language-averaged score"
@@ -27,7 +27,7 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
     "--split",
     default=None,
     metavar="SPLIT",
-    help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {sc.DEFAULT_SPLIT}, "
+    help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {aggregate.DEFAULT_SPLIT}, "
     "or the one split SCORES_CSV has when it has no dev scores, as for targets evaluated on test only]",
 )
 @click.option(
@@ -164,7 +164,7 @@ def table(
     path = sc.source_of(scores)
     unstaged = (scores.attrs["unstaged"], len(scores))
     if benchmark:
-        scores = sc.benchmark_rows(scores, benchmark)
+        scores = aggregate.benchmark_rows(scores, benchmark)
         scores.attrs["path"] = path
     if not scores.empty and scores["value"].max() <= 1.0:
         click.echo(f"warning: {path}: every value is at most 1; scores.csv values are on a 0-100 scale", err=True)
@@ -176,8 +176,8 @@ def table(
         _warn_about_reused_names(scores)
 
     if best:
-        sc.select_split(scores, sc.DEFAULT_SPLIT)
-        chosen = sc.best_by_dev(scores, config_keys=config_keys)
+        aggregate.select_split(scores, aggregate.DEFAULT_SPLIT)
+        chosen = aggregate.best_by_dev(scores, config_keys=config_keys)
         shown = [benchmark] if benchmark else None
         if fmt == "csv":
             _echo_csv(
@@ -195,29 +195,29 @@ def table(
     split = split or _default_split(scores)
     if per_language:
         ordered = benchmark_targets()
-        known = list(ordered) + [t for t in sc.targets_in(scores) if t not in ordered]
+        known = list(ordered) + [t for t in order.targets_in(scores) if t not in ordered]
         if per_language not in known:
             raise BadInput(f"--per-language: unknown target task '{per_language}'{did_you_mean(per_language, known)}")
-        values, counts = sc.language_cells(scores, per_language, split, config_keys)
+        values, counts = aggregate.language_cells(scores, per_language, split, config_keys)
         labels = {"avg": "Avg"}
         caption = f"{per_language}, split {split}: median over seeds per language"
-        if sc.is_qa(dict.fromkeys(values.columns.get_level_values(1))):
+        if order.is_qa(dict.fromkeys(values.columns.get_level_values(1))):
             caption += " (F1/EM)"
         caption += "; Avg = " + CAPTION_CELLS + " (the main table's cell)"
         notes = []
     else:
-        values, counts = sc.transfer_cells(scores, split, config_keys)
+        values, counts = aggregate.transfer_cells(scores, split, config_keys)
         labels = {target: f"{target} (F1/EM)" for target, metric in values.columns if metric == "exact_match"}
         labels["avg"] = "Avg."
         caption = f"Split {split}: {CAPTION_CELLS}"
         notes = _main_notes(scores, values, split)
-        values = sc.with_average(values)
+        values = aggregate.with_average(values)
     notes += _trained_on_notes(scores, split, per_language)
 
     if subtracting and baseline not in values.index:
         what = f"target '{per_language}' with " if per_language else ""
         raise BadInput(
-            f"{path}: {subtracting}: no baseline rows ({sc.config_text(baseline, config_keys)}) "
+            f"{path}: {subtracting}: no baseline rows ({order.config_text(baseline, config_keys)}) "
             f"for {what}split '{split}'"
         )
 
@@ -242,7 +242,7 @@ def table(
     if delta:
         caption += f"; differences to the baseline ({_baseline_words(baseline, config_keys)})"
         shown = render.Table(
-            sc.deltas(values, baseline),
+            aggregate.deltas(values, baseline),
             counts,
             labels,
             signed=True,
@@ -277,7 +277,7 @@ def table(
         from stilts.reports.plot import plot_heatmap
 
         columns = {target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"} | {"avg": labels["avg"]}
-        matrix = sc.group_scores(sc.deltas(values, baseline)).rename(columns=columns)
+        matrix = aggregate.group_scores(aggregate.deltas(values, baseline)).rename(columns=columns)
         named = f" {_baseline_row(baseline, config_keys)}" if baseline_name else ""
         title = (f"{per_language}: " if per_language else "") + f"difference to baseline{named} ({split})"
         significant, plotted_intervals = None, None
@@ -292,7 +292,7 @@ def table(
 
 def _trained_on_notes(scores, split: str, target: str | None) -> list[str]:
     """One note per run whose cells include scores on what its model trained on (allow_overlap)."""
-    marked = scores[scores[sc.TRAINED_ON] & (scores["split"] == split)]
+    marked = scores[scores[scores_file.TRAINED_ON] & (scores["split"] == split)]
     if target:
         marked = marked[marked["target"] == target]
     return [
@@ -320,9 +320,9 @@ def _default_split(scores) -> str:
     """dev, the split to compare and choose on; but a file without dev scores that has one split (the
     demo's topics and other targets evaluated on test only) is tabulated on that split, not refused."""
     present = set(scores["split"])
-    if sc.DEFAULT_SPLIT not in present and len(present) == 1:
+    if aggregate.DEFAULT_SPLIT not in present and len(present) == 1:
         return present.pop()
-    return sc.DEFAULT_SPLIT
+    return aggregate.DEFAULT_SPLIT
 
 
 def _baseline(scores, by: str, name: str | None, subtracting: str | None):
@@ -333,7 +333,7 @@ def _baseline(scores, by: str, name: str | None, subtracting: str | None):
     present, noun = list(dict.fromkeys(scores[by])), BY_NOUNS[by]
     if name is None:
         if by == "intermediate":
-            return sc.BASELINE_CONFIG
+            return order.BASELINE_CONFIG
         if subtracting is None:
             return None
         raise BadInput(
@@ -345,7 +345,7 @@ def _baseline(scores, by: str, name: str | None, subtracting: str | None):
             f"--baseline: no {noun} '{name}' in {sc.source_of(scores)}{did_you_mean(name, present)}; "
             f"{noun}s present: {_listed(present)}"
         )
-    return sc.baseline_config(name, CONFIG_KEYS_BY[by])
+    return order.baseline_config(name, CONFIG_KEYS_BY[by])
 
 
 def _warn_about_reused_names(scores) -> None:
@@ -371,7 +371,7 @@ def _listed(names: list[str]) -> str:
 
 def _baseline_words(baseline, config_keys) -> str:
     """The caption's ``intermediate none, MLM off`` or ``pipeline NAME``."""
-    parts = sc.config_parts(baseline, config_keys).items()
+    parts = order.config_parts(baseline, config_keys).items()
     return ", ".join(("MLM on" if value else "MLM off") if key == "mlm" else f"{key} {value}" for key, value in parts)
 
 
@@ -384,10 +384,10 @@ def _baseline_row(baseline, config_keys) -> str:
 def _main_notes(scores, values, split) -> list[str]:
     notes = []
     in_split = set(values.columns.get_level_values(0))
-    absent = [t for t in sc.targets_in(scores) if t not in in_split]
+    absent = [t for t in order.targets_in(scores) if t not in in_split]
     if absent:
         notes.append(f"no {split} scores for: {', '.join(absent)}.")
-    incomplete = sc.row_average(values).isna()
+    incomplete = aggregate.row_average(values).isna()
     if incomplete.any():
         notes.append("Avg. is shown only for rows with a score for every target of the table.")
     return notes

@@ -128,7 +128,7 @@ class Task:
     parallel: Parallel | None = None
     #: the metric(s) tables count for the task, declared for a benchmark's targets (a QA target keeps F1
     #: and exact match side by side, counting as their mean where one number is needed); a task without
-    #: them counts ``metric`` where its scores have it (`stilts.reports.scores.target_metrics`)
+    #: them counts ``metric`` where its scores have it (`stilts.reports.order.target_metrics`)
     main_metrics: tuple[str, ...] = ()
     #: (batch size, epochs) of the paper's Table 4 (intermediate tasks) or 5 (targets); None: the paper has
     #: no row for the task (`stilts.core.defaults.FALLBACK_BATCH_EPOCHS`); epochs None: the stage's own

@@ -33,15 +33,9 @@ import pandas as pd
 from stilts.core.artifacts import COMPLETE, read_json
 from stilts.core.errors import BadInput
 from stilts.core.names import CONFIG_KEYS, RUN_KEYS
-from stilts.reports.scores import (
-    BASELINE_CONFIG,
-    PIPELINE_NAME,
-    config_of,
-    config_text,
-    group_scores,
-    main_metric_rows,
-    source_of,
-)
+from stilts.reports.aggregate import group_scores, main_metric_rows
+from stilts.reports.order import BASELINE_CONFIG, config_of, config_text
+from stilts.reports.scores import PIPELINE_NAME, source_of
 from stilts.reports.scores_file import STAGE
 
 DEFAULT_RESAMPLES = 1000
