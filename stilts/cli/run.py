@@ -45,9 +45,9 @@ def run(
     from stilts.pipeline.local import evaluation_metrics, make_context, per_language_table
 
     context = make_context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
-    context.log(
-        f"pipeline {pipeline.name}: {len(stages)} stages, device {context.accelerator.device}, run dir {run_dir}"
-    )
+    processes = context.accelerator.num_processes
+    on = f"device {context.accelerator.device}" + (f" ({processes} processes)" if processes > 1 else "")
+    context.log(f"pipeline {pipeline.name}: {len(stages)} stages, {on}, run dir {run_dir}")
     run_stages(stages, context)
     for metrics in evaluation_metrics(stages):
         context.log(per_language_table(metrics))

@@ -290,6 +290,8 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
                 "model_sha": None if Path(context.model_path).is_dir() else cached_model_sha(context.model_path),
                 # how long the run that completed it took (`stilts status`); not fingerprinted
                 "seconds": round(time.monotonic() - started, 1),
+                # the processes that ran it (accelerate launch, torchrun): batch sizes are global
+                "processes": accelerator.num_processes,
             },
         )
         write_json_atomic(stage.folder / "metrics.json", metrics)
