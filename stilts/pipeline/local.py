@@ -2,7 +2,7 @@
 pipeline of a sweep, a sweep's pipelines one after another, and the per-language summary.
 
 `stilts run`, `stilts sweep` (sequential and ``--jobs`` workers) all run stages through here, so
-they behave the same; the click commands in `stilts.cli.run` only parse and print.
+they behave the same; the click commands (`stilts.cli.run`, `stilts.cli.sweep`) only parse and print.
 """
 
 from __future__ import annotations
