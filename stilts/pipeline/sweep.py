@@ -20,8 +20,14 @@ from stilts.core.errors import BadInput, did_you_mean
 from stilts.core.names import BASELINE, MLM_TASK, configuration_name
 from stilts.core.numbers import Seed
 from stilts.pipeline.config import (
+    DATA_DESCRIPTION,
+    MIXED_PRECISION_DESCRIPTION,
+    MODEL_DESCRIPTION,
     SAFE_NAME,
+    TRACKING_DESCRIPTION,
+    MixedPrecision,
     PipelineConfig,
+    Tracking,
     apply_override,
     describe_validation_error,
     read_yaml_mapping,
@@ -41,15 +47,32 @@ StageSettings = dict[str, dict[str, Any]]
 
 
 class SweepMatrix(BaseModel):
+    """The axes of a sweep: every combination of their values becomes one pipeline."""
+
     model_config = ConfigDict(extra="forbid")
-    #: intermediate configurations: a task name, several joined with '+', or `none` (the baseline)
-    intermediate: Annotated[list[str], Field(min_length=1)] = [BASELINE]
-    target: Annotated[list[str], Field(min_length=1)]
-    seed: Annotated[list[Seed], Field(min_length=1)] = [1]
-    mlm: Annotated[list[bool], Field(min_length=1)] = [False]
-    #: name -> settings per stage kind, applied after `stages` and `tasks`, e.g.
-    #: {de: {target: {train_languages: [de]}}}; none: one unnamed variant, the settings as they are
-    variant: Annotated[dict[str, StageSettings], Field(min_length=1)] | None = None
+    intermediate: Annotated[list[str], Field(min_length=1)] = Field(
+        default=[BASELINE],
+        description="Intermediate configurations: a task, several joined with `+` (trained together in one "
+        "stage), or `none`, the baseline without an intermediate stage.",
+    )
+    target: Annotated[list[str], Field(min_length=1)] = Field(
+        description="Target tasks: each gets a target stage (unless it trains nothing, as Tatoeba) and an "
+        "evaluate stage."
+    )
+    seed: Annotated[list[Seed], Field(min_length=1)] = Field(
+        default=[1], description="Seeds: every combination is run once with each (the paper's tables: 3)."
+    )
+    mlm: Annotated[list[bool], Field(min_length=1)] = Field(
+        default=[False],
+        description="Whether the intermediate stage also trains MLM (the `mlm` task; with `none`, an MLM-only "
+        "stage); `[false, true]` runs both, and `data` then needs `mlm`.",
+    )
+    variant: Annotated[dict[str, StageSettings], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Name -> settings per stage kind, applied after `stages` and `tasks`, e.g. "
+        "`{de: {target: {train_languages: [de]}}}`; a name becomes part of its pipelines' names, so it has no "
+        "`-`. Unset: one unnamed variant, the settings as they are.",
+    )
 
     @field_validator("seed", "intermediate", "target", "mlm")  # the matrix's lists, not stage kinds
     @classmethod
@@ -74,20 +97,36 @@ class SweepMatrix(BaseModel):
 
 
 class SweepConfig(BaseModel):
+    """A pipeline template times a matrix: one pipeline per combination, all in one run folder."""
+
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Field(pattern=SAFE_NAME)]
-    model: str
-    mixed_precision: str = "auto"
-    tracking: str = "none"
-    data: dict[str, str] = Field(default_factory=dict)
-    #: settings for every stage of a kind
-    stages: StageSettings = Field(default_factory=dict)
-    #: settings for one task's stages, e.g. {xnli: {batch_size: 8}}; applied after `stages`, each to the
-    #: stages whose kind has the field
-    tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    matrix: SweepMatrix
-    #: what each stage's job asks for when the sweep is submitted to Slurm (`stilts.pipeline.slurm.settings`)
-    slurm: SlurmConfig | None = None
+    name: Annotated[str, Field(pattern=SAFE_NAME)] = Field(
+        description="The sweep's name: its run folder (`runs/<name>/` unless `--output-dir` says otherwise), "
+        "which every pipeline of it shares, so that a stage several have in common is trained once."
+    )
+    model: str = Field(description=f"{MODEL_DESCRIPTION} The same for every pipeline.")
+    mixed_precision: MixedPrecision = Field(default="auto", description=MIXED_PRECISION_DESCRIPTION)
+    tracking: Tracking = Field(default="none", description=TRACKING_DESCRIPTION)
+    data: dict[str, str] = Field(default_factory=dict, description=DATA_DESCRIPTION)
+    stages: StageSettings = Field(
+        default_factory=dict,
+        description="Settings for every stage of a kind, e.g. `{evaluate: {max_examples: 500}}`: the kind's "
+        "fields, except those the matrix sets (kind, task, tasks).",
+    )
+    tasks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Settings for one task's stages, e.g. `{xnli: {batch_size: 8}}`, applied after `stages`, each "
+        "to the stages of the task whose kind has the field (a learning rate to the stage that trains on it).",
+    )
+    matrix: SweepMatrix = Field(
+        description="The axes whose every combination becomes one pipeline: intermediate configurations x "
+        "targets x seeds x MLM off/on x variants."
+    )
+    slurm: SlurmConfig | None = Field(
+        default=None,
+        description="What each stage's job asks Slurm for under `stilts sweep --submit slurm` (whose "
+        "`--partition`, `--time`, ... set the same top-level fields). Unset: 1 GPU and 24:00:00 a job.",
+    )
 
 
 def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None = None) -> tuple[SweepConfig, Path]:

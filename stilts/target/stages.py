@@ -43,26 +43,39 @@ from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
 
 
 class TargetStage(MultiTaskTrainingStage):
-    kind: Literal["target"]
-    #: the target task (or `tasks`)
-    task: str | None = None
-    #: several target tasks trained together, each with its own head, mixed by `mixing` (XGLUE's
-    #: multi-task fine-tuning); an evaluate stage for each may follow
-    tasks: Annotated[list[str], Field(min_length=2)] | None = None
-    #: tasks whose data trains the target instead of the catalog's (e.g. XNLI from ANLI instead of
-    #: MNLI, or from ``mnli@es``, a translated set); they must have the target's labels. None = the
-    #: catalog's training task
-    train_tasks: Annotated[list[str], Field(min_length=1)] | None = None
-    #: the languages of the training data (each source's release files in that language): one is
-    #: pivot-language fine-tuning, several are multi-language fine-tuning on their merged data.
-    #: None = each source's own language (English)
-    train_languages: Annotated[Annotated[list[str], Field(min_length=1)] | None, HASHED_WHEN_SET] = None
-    #: language -> share of the batches (each batch then holds one language); None = the merged
-    #: data's own proportions
-    language_ratios: Annotated[dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None, HASHED_WHEN_SET] = None
-    #: which weights the stage keeps: the best on English dev, the best on the dev score averaged
-    #: over every language of each task (XGLUE's rule), or the last step's
-    model_selection: Annotated[Literal["english_dev", "average_dev", "last_step"], HASHED_WHEN_SET] = "english_dev"
+    """Fine-tunes the incoming encoder on a target task's training data (English, unless the stage
+    says otherwise) with a fresh head; XGLUE's settings train in other languages or several targets."""
+
+    kind: Literal["target"] = Field(description="`target`: fine-tune on a target task with a fresh head.")
+    task: str | None = Field(default=None, description="The target task to fine-tune on (give it or `tasks`).")
+    tasks: Annotated[list[str], Field(min_length=2)] | None = Field(
+        default=None,
+        description="Several target tasks trained together, each with its own head, mixed by `mixing` (XGLUE's "
+        "multi-task fine-tuning); give it or `task`. An evaluate stage for each may follow.",
+    )
+    train_tasks: Annotated[list[str], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Tasks whose data trains the target instead of the catalog's training task (XNLI from ANLI "
+        "instead of MNLI, or from `mnli@es`, a translated set); they must have the target's format and labels. "
+        "Unset: the catalog's (`stilts tasks`, column trains on).",
+    )
+    train_languages: Annotated[Annotated[list[str], Field(min_length=1)] | None, HASHED_WHEN_SET] = Field(
+        default=None,
+        description="The languages of the training data (each source's release files in that language): one is "
+        "pivot-language fine-tuning, several are multi-language fine-tuning on their merged data. Unset: each "
+        "source's own language (English).",
+    )
+    language_ratios: Annotated[dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None, HASHED_WHEN_SET] = Field(
+        default=None,
+        description="Language -> share of the batches, for exactly the languages the stage trains on (each "
+        "batch then holds one language; one of 0 is not read). Unset: the merged data's own proportions.",
+    )
+    model_selection: Annotated[Literal["english_dev", "average_dev", "last_step"], HASHED_WHEN_SET] = Field(
+        default="english_dev",
+        description="Which weights the stage keeps: the best on English dev (`english_dev`), the best on the dev "
+        "score averaged over every language of each task (`average_dev`, XGLUE's rule), or the last step's "
+        "(`last_step`; validation is still recorded).",
+    )
 
     @model_validator(mode="after")
     def _task_or_tasks(self):
@@ -76,27 +89,51 @@ class TargetStage(MultiTaskTrainingStage):
 
 
 class EvaluateStage(StageConfig):
-    kind: Literal["evaluate"]
-    task: str
-    #: None = the task's evaluation splits that the data has
-    splits: list[Literal["dev", "test"]] | None = None
-    #: None = every language of the task that the data has; each language named must be in the data
-    languages: list[str] | None = None
-    #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
-    max_length: MaxLength | None = None
-    #: evaluate on the first N examples per language only (quick runs); None = all
-    max_examples: Count | None = None
-    #: None = 64 on CPU, 256 on a GPU (stilts.training.devices.EVALUATION_BATCH_SIZE)
-    batch_size: Count | None = None
-    #: retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face
-    #: ``hidden_states`` (0 = embedding output, N = last of N layers). None = 14 for 24 layers (the
-    #: paper's "layer 13" of XLM-R large), 8 for 12 (XTREME's mBERT layer 7), else ceil(N * 14 / 24)
-    layer: Index | None = None
-    #: retrieval tasks: mean over the non-padding tokens (XTREME's default) or the first token's state
-    pooling: Literal["mean", "cls"] = "mean"
-    #: score splits and languages the model trained on (or on translations of them), marked as such;
-    #: without it such an evaluation is refused before anything trains (`stilts.pipeline.overlap`)
-    allow_overlap: bool = False
+    """Scores the incoming model zero-shot on a task in every language the data has; rows go to
+    scores.csv, each split and language's predictions to the stage's predictions/ folder."""
+
+    kind: Literal["evaluate"] = Field(description="`evaluate`: score the model zero-shot in the task's languages.")
+    task: str = Field(
+        description="The task to score. A task with a trained head (all but the retrieval tasks) needs a target "
+        "stage that trains it right before."
+    )
+    splits: list[Literal["dev", "test"]] | None = Field(
+        default=None, description="The splits to score. Unset: the task's evaluation splits that the data has."
+    )
+    languages: list[str] | None = Field(
+        default=None,
+        description="The languages to score, each a language of the task and present in the data. Unset: every "
+        "language of the task that the data has.",
+    )
+    max_length: MaxLength | None = Field(
+        default=None,
+        description="Longest input in tokens; longer ones are truncated (QA contexts are cut into overlapping "
+        "windows). Unset: the task format's default, 128 for sentence tasks and 384 for QA.",
+    )
+    max_examples: Count | None = Field(
+        default=None, description="Score the first N examples of each language only (quick runs). Unset: all."
+    )
+    batch_size: Count | None = Field(
+        default=None,
+        description="Evaluation batch size. Unset: 64 on CPU, 256 on a GPU. Not fingerprinted.",
+    )
+    layer: Index | None = Field(
+        default=None,
+        description="Retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face "
+        "`hidden_states` (0: the embedding output, N: the last of N layers). Unset: 14 for 24 layers (the "
+        "paper's \"layer 13\" of XLM-R large), 8 for 12 (XTREME's mBERT layer 7), else ceil(N x 14 / 24).",
+    )
+    pooling: Literal["mean", "cls"] = Field(
+        default="mean",
+        description="Retrieval tasks: a sentence's vector is the mean of its non-padding tokens' states (`mean`, "
+        "XTREME's) or the first token's state (`cls`).",
+    )
+    allow_overlap: bool = Field(
+        default=False,
+        description="Score splits and languages that a training stage before it trained on (or on translations "
+        "of them), marked in scores.csv's `trained_on` column; without it such an evaluation is refused before "
+        "anything trains. Not fingerprinted.",
+    )
 
 
 TARGET_NOT_FINGERPRINTED = frozenset({"name", "checkpoint_every"})
