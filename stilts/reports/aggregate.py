@@ -14,7 +14,7 @@ Aggregation follows the paper's reporting (docs/method.md, "Reporting"):
   `check_one_run_per_seed`);
 - a QA target (xquad, mlqa, tydiqa) keeps F1 and exact match side by side, and counts as
   mean(F1, EM) wherever a single number per task is needed (Avg., best-by-dev, XTREME score);
-- a benchmark's score (XTREME's, XGLUE's understanding score) is the unweighted mean of its targets'
+- a benchmark's score (XTREME's, XTREME-R's, XGLUE's understanding score) is the unweighted mean of its targets'
   best-by-dev scores, each target counting its main metric(s) (its declaration's
   ``Task.main_metrics``: XGLUE's MLQA is F1 alone, its POS seqeval precision, its WPR nDCG).
 
@@ -268,15 +268,19 @@ def _cells_or_empty(scores: pd.DataFrame, split: str, config_keys) -> tuple[pd.D
 
 def benchmark_score(best: pd.DataFrame, benchmark: str, column: str = "test") -> tuple[float, list[str]]:
     """A benchmark's score: the unweighted mean over its tasks of their scores in ``best`` (`best_by_dev`):
-    XTREME's 9 tasks (QA = mean(F1, EM)), or XGLUE's 9 understanding tasks, its paper's and the Hub
-    card's AVG (MLQA = F1, POS = seqeval precision, WPR = nDCG, the others their accuracy or F1).
+    XTREME's 9 tasks (QA = mean(F1, EM)), XTREME-R's 10 as its evaluate.py averages them (QA = mean(F1,
+    EM); Mewsli-X and LAReQA, which stilts lacks, always missing), or XGLUE's 9 understanding tasks, its
+    paper's and the Hub card's AVG (MLQA = F1, POS = seqeval precision, WPR = nDCG, the others their
+    accuracy or F1).
 
     Returns (score, missing): when tasks are missing the score is the mean over those present and
     `missing` names the others; callers must label it as such. Targets outside the benchmark do not count.
     """
-    targets = BENCHMARKS.get(benchmark).targets
+    declared = BENCHMARKS.get(benchmark)
+    targets = declared.targets
     rows = best[best["target"].isin(targets)].dropna(subset=[column])
     present = set(rows["target"])
-    missing = [t for t in targets if t not in present]
+    # a task stilts has no declaration of (XTREME-R's Mewsli-X) is missing from every score
+    missing = [t for t in targets if t not in present] + list(declared.absent)
     score = float(rows[column].mean()) if not rows.empty else math.nan
     return score, missing

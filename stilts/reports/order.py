@@ -42,18 +42,23 @@ def is_qa(metrics) -> bool:
 
 
 def targets_in(scores: pd.DataFrame) -> list[str]:
-    """Targets present, the benchmarks' in their declared order (XTREME's, then XGLUE's), then any others
-    alphabetically."""
+    """Targets present, the benchmarks' in their declared order (XTREME's, XTREME-R's XCOPA, XGLUE's), then
+    any others alphabetically."""
     present = set(scores["target"])
     ordered = benchmark_targets()
     return [t for t in ordered if t in present] + sorted(present - set(ordered))
 
 
 def benchmarks_in(targets) -> list[str]:
-    """The benchmarks with a target among ``targets``, in their declared order; the first declared
-    (XTREME's) when none has (a table of other targets still shows what it is not)."""
-    present = set(targets)
-    found = [name for name, benchmark in BENCHMARKS.items() if present & set(benchmark.targets)]
+    """The benchmarks ``targets`` call for, in their declared order: each with a target among them that no
+    benchmark declared before it has (XTREME-R, which shares seven targets with XTREME, where XCOPA is
+    among them); the first declared (XTREME's) when none has (a table of other targets still shows what
+    it is not)."""
+    present, earlier, found = set(targets), set[str](), []
+    for name, benchmark in BENCHMARKS.items():
+        if present & (set(benchmark.targets) - earlier):
+            found.append(name)
+        earlier |= set(benchmark.targets)
     return found or BENCHMARKS.names()[:1]
 
 

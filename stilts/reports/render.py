@@ -261,7 +261,7 @@ def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None, config_
         score, missing = benchmark_score(best, benchmark, "test")
         dev_score, _ = benchmark_score(best, benchmark, "dev")
         declared = BENCHMARKS.get(benchmark)
-        label, size = declared.label, len(declared.targets)
+        label, size = declared.label, declared.size
         present = size - len(missing)
         rows.append(
             [label if not missing else f"{label} ({present} of {size} tasks)"]
