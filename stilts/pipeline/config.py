@@ -196,6 +196,20 @@ MODEL_DESCRIPTION = (
     "The model the first stage starts from: a Hub id (`FacebookAI/xlm-roberta-large`), a local folder (relative "
     "to the YAML's folder; fingerprinted by its content) or a named offline model (`offline/multilingual-e5-small`)."
 )
+#: the attention kernels a pipeline may ask for (`stilts.training.attention`)
+Attention = Literal["auto", "sdpa", "eager", "flash_attention_2", "flex"]
+ATTENTION_DESCRIPTION = (
+    "The attention kernel every stage's encoder runs with (transformers' `attn_implementation`; `flex` is "
+    "`flex_attention`): `auto` = `flash_attention_2` on a CUDA GPU with the flash-attn package in bf16/fp16, else "
+    "`sdpa`, else `eager`, as the encoder's class has them. One the class or the machine lacks is refused before "
+    "any stage runs. Not fingerprinted: the kernels compute the same function."
+)
+PACKING_DESCRIPTION = (
+    "Padding-free training batches: each batch's examples in one row without padding, with their own position ids "
+    "and the attention kept within each (docs/encoders.md). Needs `attention` `flash_attention_2` or `flex` on a "
+    "CUDA GPU; tasks of formats that do not pack (all but classification) train in padded batches, said in the log. "
+    "Not fingerprinted: the same examples, the same loss."
+)
 DATA_DESCRIPTION = (
     "Task name -> a local folder of the task's original release files (relative to the YAML's folder), or `hub`. "
     "A task not listed is read from the Hugging Face Hub."
@@ -215,12 +229,22 @@ class PipelineConfig(_Strict):
     )
     mixed_precision: MixedPrecision = Field(default="auto", description=MIXED_PRECISION_DESCRIPTION)
     tracking: Tracking = Field(default="none", description=TRACKING_DESCRIPTION)
+    attention: Attention = Field(default="auto", description=ATTENTION_DESCRIPTION)
+    packing: bool = Field(default=False, description=PACKING_DESCRIPTION)
     data: dict[str, str] = Field(default_factory=dict, description=DATA_DESCRIPTION)
     # each stage is validated by the config model of its kind (see `pipeline_model`)
     stages: Annotated[list[StageConfig], Field(min_length=1)] = Field(
         description="The stages, run in order; each starts from the model of the last stage before it that "
         "made one (the first from `model`). Its `kind` says which fields it takes."
     )
+
+    #: the fields no stage fingerprint hashes: they change how a run is labelled, logged or computed, not
+    #: what it computes (the attention kernels and packed batches compute the same function). Every other
+    #: field enters the fingerprints: ``model`` as the first stage's upstream (its name, or a local folder's
+    #: content), ``data`` as the content of each task's data, ``seed`` and ``mixed_precision`` as settings
+    #: of the stages they apply to, ``stages`` as the stages themselves; a new field must be one or the
+    #: other (tests/test_fingerprint_declarations.py)
+    NOT_FINGERPRINTED: typing.ClassVar[frozenset[str]] = frozenset({"name", "tracking", "attention", "packing"})
 
     @classmethod
     def model_validate(cls, obj, **kwargs):

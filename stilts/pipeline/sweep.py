@@ -20,11 +20,14 @@ from stilts.core.errors import BadInput, did_you_mean
 from stilts.core.names import BASELINE, MLM_TASK, configuration_name
 from stilts.core.numbers import Seed
 from stilts.pipeline.config import (
+    ATTENTION_DESCRIPTION,
     DATA_DESCRIPTION,
     MIXED_PRECISION_DESCRIPTION,
     MODEL_DESCRIPTION,
+    PACKING_DESCRIPTION,
     SAFE_NAME,
     TRACKING_DESCRIPTION,
+    Attention,
     MixedPrecision,
     PipelineConfig,
     Tracking,
@@ -107,6 +110,8 @@ class SweepConfig(BaseModel):
     model: str = Field(description=f"{MODEL_DESCRIPTION} The same for every pipeline.")
     mixed_precision: MixedPrecision = Field(default="auto", description=MIXED_PRECISION_DESCRIPTION)
     tracking: Tracking = Field(default="none", description=TRACKING_DESCRIPTION)
+    attention: Attention = Field(default="auto", description=ATTENTION_DESCRIPTION)
+    packing: bool = Field(default=False, description=PACKING_DESCRIPTION)
     data: dict[str, str] = Field(default_factory=dict, description=DATA_DESCRIPTION)
     stages: StageSettings = Field(
         default_factory=dict,
@@ -237,6 +242,8 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
             "seed": seed,
             "mixed_precision": sweep.mixed_precision,
             "tracking": sweep.tracking,
+            "attention": sweep.attention,
+            "packing": sweep.packing,
             "data": dict(sweep.data),
             "stages": stages,
         }

@@ -19,6 +19,7 @@ from stilts.data.readers.layout import collecting_notes
 from stilts.pipeline.stage_kinds import PlanContext, PlannedStage, RunContext, StageRunner, fingerprinted_settings
 from stilts.training import mixing
 from stilts.training.adapters import ADAPTER_FOLDER, add_adapter, check_target_modules, save_adapter
+from stilts.training.attention import attention_record, describe_attention
 
 if TYPE_CHECKING:
     from stilts.training.loop import TrainingTask, ValidationSet
@@ -104,14 +105,27 @@ class TrainingStageRunner(StageRunner):
         from stilts.training.loop import TrainingPlan, train
         from stilts.training.model import HEADS_FOLDER, StageModel, load_encoder, save_heads, seed_everything
 
-        settings, accelerator = stage.settings, context.accelerator
+        settings, accelerator, pipeline = stage.settings, context.accelerator, context.pipeline
         seed_everything(settings["seed"])
-        encoder, tokenizer = load_encoder(input_model(stage, context))
+        encoder, tokenizer = load_encoder(
+            input_model(stage, context),
+            pipeline.attention,
+            mixed_precision=accelerator.mixed_precision,
+            packing=pipeline.packing,
+        )
+        context.log(f"  attention: {describe_attention(pipeline.attention, encoder)}")
+        tasks = [get_task(name) for name in settings["tasks"]]
+        packed_from, packing = self._packing(encoder, tasks, context) if pipeline.packing else (None, None)
         adapter = settings.get("peft")
         if adapter:
             encoder = add_adapter(encoder, adapter, f"stages[{stage.index}]")
-        tasks = [get_task(name) for name in settings["tasks"]]
-        items = [item for task in tasks for item in self._training_streams(task, tokenizer, settings, context)]
+        items = [
+            item
+            for task in tasks
+            for item in self._training_streams(
+                task, tokenizer, settings, context, packed_from if task.format.packs else None
+            )
+        ]
         validation_sets = [item for task in tasks for item in self._validation_sets(task, tokenizer, settings, context)]
         selection = settings.get("model_selection", ENGLISH_DEV)
         model = StageModel(encoder, tasks)  # heads are new: the paper re-initialises them every phase
@@ -177,8 +191,11 @@ class TrainingStageRunner(StageRunner):
             "training": summary,
             "train_examples": train_examples,
             "model_selection": {"rule": selection, "validated_on": validated_on},
+            "attention": attention_record(pipeline.attention, encoder),
             "warnings": warnings,
         }
+        if packing is not None:
+            metrics["packing"] = packing
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
             with atomic_folder(stage.folder / HEADS_FOLDER) as folder:
@@ -216,6 +233,28 @@ class TrainingStageRunner(StageRunner):
                 text += f" (chance {sum(chances) / len(chances):.1f})"
             parts.append(text)
         return f"{line}, dev " + ", ".join(parts)
+
+    @staticmethod
+    def _packing(encoder, tasks, context: RunContext) -> tuple[int, dict]:
+        """Where packed batches number their positions from (`stilts.formats.packing.position_offset`),
+        and what metrics.json records of packing: the offset and which tasks packed. Tasks whose format
+        does not pack train in padded batches, said in the log."""
+        from stilts.formats.packing import packing_problem, position_offset
+
+        problem = packing_problem(getattr(encoder.config, "layer_types", None))
+        offset = position_offset(encoder) if problem is None else None
+        if offset is None:
+            problem = problem or "running it, stilts found no first position id that numbers an example as it does"
+            raise BadInput(f"packing: the {encoder.config.model_type} encoder cannot be packed: {problem}")
+        padded = [task for task in tasks if not task.format.packs]
+        for task in padded:
+            context.log(f"  packing: {task.name} trains in padded batches ({task.format.name} does not pack)")
+        context.log(f"  packing: positions of each packed example from {offset}")
+        return offset, {
+            "position_offset": offset,
+            "packed": [task.name for task in tasks if task.format.packs],
+            "padded": [task.name for task in padded],
+        }
 
     @staticmethod
     def _save_adapter(peft_encoder, adapter: dict, stage: PlannedStage, context: RunContext) -> dict:
@@ -306,9 +345,12 @@ class TrainingStageRunner(StageRunner):
         ]
 
     @staticmethod
-    def _training_streams(task, tokenizer, settings, context: RunContext) -> list[TrainingTask]:
+    def _training_streams(
+        task, tokenizer, settings, context: RunContext, packed_from: int | None = None
+    ) -> list[TrainingTask]:
         """The task's training data: one stream, or one per language where ``language_ratios`` draws
-        the language of each batch (languages with ratio 0 are not read)."""
+        the language of each batch (languages with ratio 0 are not read); packed batches with positions
+        from ``packed_from`` where it is given."""
         from stilts.formats.tokenize import featurize
         from stilts.training.loop import TrainingTask
 
@@ -333,10 +375,16 @@ class TrainingStageRunner(StageRunner):
         batch_size, max_length = settings["batch_sizes"][task.name], settings["max_length"]
         if ratios is None:
             merged = [example for rows in by_language.values() for example in rows]
-            return [TrainingTask(task, featurize(task, merged, tokenizer, max_length), batch_size)]
+            features = featurize(task, merged, tokenizer, max_length)
+            return [TrainingTask(task, features, batch_size, packed_from=packed_from)]
         return [
             TrainingTask(
-                task, featurize(task, rows, tokenizer, max_length), batch_size, language, f"{task.name}/{language}"
+                task,
+                featurize(task, rows, tokenizer, max_length),
+                batch_size,
+                language,
+                f"{task.name}/{language}",
+                packed_from=packed_from,
             )
             for language, rows in by_language.items()
         ]

@@ -40,6 +40,7 @@ from stilts.pipeline.training_stage import (
 )
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
+from stilts.training.attention import attention_record
 
 
 class TargetStage(MultiTaskTrainingStage):
@@ -237,7 +238,9 @@ class EvaluateStageRunner(StageRunner):
         seed_everything(settings["seed"])
         task = get_task(settings["task"])
         task = dataclasses.replace(task, format=task.format.for_evaluation(settings))
-        encoder, tokenizer = load_encoder(input_model(stage, context))
+        encoder, tokenizer = load_encoder(
+            input_model(stage, context), context.pipeline.attention, mixed_precision=accelerator.mixed_precision
+        )
         model = StageModel(encoder, [task]).to(accelerator.device)
         if task.format.trains:
             assert stage.upstream is not None, "planning puts a target stage before a trained evaluation"
@@ -292,6 +295,7 @@ class EvaluateStageRunner(StageRunner):
             "scores": scores,
             "average": _averages(scores),
             "constant_predictions": constant,
+            "attention": attention_record(context.pipeline.attention, encoder),
             "warnings": [
                 _constant_warning(task.name, split, by_language, scores) for split, by_language in constant.items()
             ],

@@ -61,6 +61,8 @@ class TrainingTask:
     language: str | None = None
     #: what the sampler draws and checkpoints name: the task's name, or task/language
     name: str = ""
+    #: packed batches (`stilts.formats.packing`), positions numbered from this offset; None: padded ones
+    packed_from: int | None = None
 
     def __post_init__(self):
         self.name = self.name or self.task.name
@@ -164,7 +166,7 @@ class TaskBatches:
         self.seed, self.task_index = seed, task_index
         self.pass_number, self.position = 0, 0
         self._order: tuple[int, np.ndarray] | None = None  # (pass number, its order), the last asked for
-        self.batcher = Batcher(item.task, item.features, tokenizer)
+        self.batcher = Batcher(item.task, item.features, tokenizer, packed_from=item.packed_from)
         self.lengths = feature_lengths(item.features) if group_by_length else None
 
     def _order_for(self, pass_number: int) -> np.ndarray:
