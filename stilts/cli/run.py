@@ -38,7 +38,10 @@ def run(
     model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file), install=not dry_run)
     check_and_record(planned.plans, model_path, run_dir, dry_run)
     if dry_run:
-        click.echo(f"pipeline {pipeline.name}  model {pipeline.model}  seed {pipeline.seed}  run dir {run_dir}")
+        kernel = f"  attention {pipeline.attention}" if pipeline.attention != "auto" else ""  # the defaults: unsaid
+        packing = "  packing" if pipeline.packing else ""
+        where = f"  run dir {run_dir}"
+        click.echo(f"pipeline {pipeline.name}  model {pipeline.model}  seed {pipeline.seed}{kernel}{packing}{where}")
         print_stages(stages, with_settings=True)
         return
     from stilts.pipeline.engine import run_stages
