@@ -81,6 +81,8 @@ class PlannedStage:
 
 #: (task, split, language) -> whether the data has it
 Found = dict[tuple[str, str, str], bool]
+#: (task, split, language) -> how many examples the data has there (0: none)
+Sizes = dict[tuple[str, str, str], int]
 
 
 @dataclass
@@ -141,6 +143,11 @@ class StageRunner:
         wrong, e.g. an average that leaves out a language the stage names. ``found``: whether the data
         has each read of `data_reads`. Called before any stage runs, and by a stage on what it found
         (a Hub split is only found missing when it is read)."""
+
+    def check_sizes(self, stage: PlannedStage, sizes: Sizes) -> None:
+        """Refuse (BadInput) settings that the size of the data makes impossible (more validations to
+        average than the stage will make, more shots than a language has examples), before any stage
+        runs. ``sizes``: how many examples each read of `data_reads` found."""
 
     def check_model(self, stage: PlannedStage, model_path: str) -> None:
         """Refuse settings the pipeline's model cannot take (an adapter on modules its architecture

@@ -32,6 +32,7 @@ from stilts.pipeline.stage_kinds import (
     register_stage_kind,
 )
 from stilts.pipeline.training_stage import (
+    AVERAGE_LAST,
     TrainingStageRunner,
     check_task,
     data_tasks_of,
@@ -40,6 +41,10 @@ from stilts.pipeline.training_stage import (
 )
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
+from stilts.training.averaging import averaged_steps
+
+#: the weights a target stage keeps (`stilts.pipeline.training_stage.ENGLISH_DEV` and the others)
+SelectionRule = Literal["english_dev", "average_dev", "last_step", "average_last"]
 
 
 class TargetStage(MultiTaskTrainingStage):
@@ -61,8 +66,16 @@ class TargetStage(MultiTaskTrainingStage):
     #: data's own proportions
     language_ratios: Annotated[dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None, HASHED_WHEN_SET] = None
     #: which weights the stage keeps: the best on English dev, the best on the dev score averaged
-    #: over every language of each task (XGLUE's rule), or the last step's
-    model_selection: Annotated[Literal["english_dev", "average_dev", "last_step"], HASHED_WHEN_SET] = "english_dev"
+    #: over every language of each task (XGLUE's rule), the last step's, or the average of the weights
+    #: at the last `average_last` validations
+    model_selection: Annotated[SelectionRule, HASHED_WHEN_SET] = "english_dev"
+    average_last: Annotated[Count | None, HASHED_WHEN_SET] = Field(
+        None,
+        description="With model_selection: average_last, how many validations' weights are averaged (the "
+        "last N, uniformly; the stage then neither keeps its best step nor stops early). Validations are "
+        "every validate_every optimizer steps and at the last step; a stage that validates fewer times "
+        "is refused before it trains.",
+    )
 
     @model_validator(mode="after")
     def _task_or_tasks(self):
@@ -134,7 +147,30 @@ def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
             )
         sources.append(source_task)  # its data source is part of the stage's identity
     _check_languages(stage, tasks, sources, where)
+    _check_average(stage, where)
     return StagePlan(settings, data_tasks_of(tasks + sources))
+
+
+def _check_average(stage: TargetStage, where: str) -> None:
+    """``average_last`` goes with ``model_selection: average_last``, and where the stage's length is set
+    (``max_steps``) it validates at least that often (otherwise that is checked on the data's size,
+    before the stage trains: `TrainingStageRunner.check_sizes`)."""
+    averaging = stage.model_selection == AVERAGE_LAST
+    if averaging and stage.average_last is None:
+        raise BadInput(
+            f"{where}.average_last: model_selection: average_last averages the weights at the last N "
+            "validations; give N (e.g. average_last: 5)"
+        )
+    if not averaging and stage.average_last is not None:
+        raise BadInput(
+            f"{where}.average_last: only with model_selection: average_last "
+            f"(this stage's model_selection is {stage.model_selection})"
+        )
+    if averaging and stage.max_steps and stage.average_last:
+        try:
+            averaged_steps(stage.max_steps, stage.validate_every, stage.average_last)
+        except ValueError as error:
+            raise BadInput(f"{where}.average_last: {error}") from None
 
 
 def _check_languages(stage: TargetStage, tasks: list, sources: list, where: str) -> None:
