@@ -204,3 +204,136 @@ def test_where_the_steps_are_known_only_once_tokenized_the_stage_refuses_before_
         "validates 4 times (12 optimizer steps, validate_every 3)" in stderr
     )
     assert "running ->" in stdout and "step 3/12" not in stdout  # the stage started, and refused before training
+
+
+# --- the average of several seeds' models (stilts sweep's average_seeds) --------------------------
+
+
+def _seed_sweep(folder, tiny_model, topics, *, matrix=None, stages=None, data=None, average_seeds=True):
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "name": "seeds",
+        "model": str(tiny_model),
+        "data": {"topics": str(topics), **(data or {})},
+        "average_seeds": average_seeds,
+        "stages": {
+            "intermediate": {**SETTINGS, "epochs": 1},
+            "target": {**SETTINGS, "epochs": 1, "init_seed": 7},
+            "evaluate": {"languages": ["en", "de"]},
+            **(stages or {}),
+        },
+        "matrix": {"intermediate": ["none"], "target": ["topics"], "seed": [1, 2], **(matrix or {})},
+    }
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def test_average_seeds_evaluates_the_mean_of_the_seeds_models_as_a_row_of_its_own(tiny_model, topics, tmp_path, capsys):
+    import csv
+
+    path = _seed_sweep(tmp_path, tiny_model, topics)
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(["sweep", path, "--output-dir", out], capsys)
+    assert code == 0, stderr
+    targets = sorted(out.glob("target-*"))
+    (average,) = out.glob("average-*")
+    assert len(targets) == 2  # each seed's, trained once: the averaged pipeline reuses them
+    metrics = json.loads((average / "metrics.json").read_text())
+    assert metrics["seeds"] == [1, 2] and sorted(metrics["averaged"]) == [t.name for t in targets]
+    seeds = [_kept_weights(target) for target in targets]
+    kept = _kept_weights(average)
+    for key, value in kept.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, (seeds[0][key] + seeds[1][key]) / 2, atol=1e-6), key
+    assert not torch.equal(kept["heads.topics.out_proj.weight"], seeds[0]["heads.topics.out_proj.weight"])
+
+    with open(out / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    runs = {(row["pipeline"], row["intermediate"], row["seed"]) for row in rows}
+    assert runs == {
+        ("none-topics-s1", "none", "1"),
+        ("none-topics-s2", "none", "2"),
+        ("none-topics-s1+2", "none/seed-average", "1+2"),
+    }
+    evaluation = next(row["stage"] for row in rows if row["seed"] == "1+2")
+    config = json.loads((out / evaluation / "config.json").read_text())
+    assert config["upstream"] == str(average)
+
+    # the table: the average is a row of its own, one run; the seeds' row the median of their two
+    code, table, _ = run_cli(["table", out / "scores.csv", "--show-n", "--split", "test"], capsys)
+    assert code == 0
+    lines = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| none")}
+    assert set(lines) == {"none", "none/seed-average"}
+    assert "(n=2)" in lines["none"] and "(n=1)" in lines["none/seed-average"]
+    code, table, _ = run_cli(["table", out / "scores.csv", "--by", "pipeline", "--split", "test"], capsys)
+    assert code == 0
+    assert [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| none")] == [
+        "none",
+        "none/seed-average",
+    ]
+
+
+def test_seed_averages_of_models_that_started_from_other_weights_are_refused_in_one_line(
+    tiny_model, tiny_nli, topics, tmp_path, capsys
+):
+    def refused(**settings):
+        path = _seed_sweep(tmp_path, tiny_model, topics, **settings)
+        code, _, stderr = run_cli(["sweep", path, "--output-dir", tmp_path / "out", "--dry-run"], capsys)
+        assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+        return stderr.strip()
+
+    # the heads of each seed start from their own random weights
+    assert refused(stages={"target": {**SETTINGS, "epochs": 1}}).endswith(
+        "none-topics-s1+2: stages[1].seeds: the target stages of seeds 1 and 2 start their new heads from "
+        "different random weights; only models fine-tuned from the same weights are averaged: give the target "
+        "stage init_seed: 1 (in a sweep, stages: {target: {init_seed: 1}})"
+    )
+    # each seed trains its own intermediate model
+    mnli = {"matrix": {"intermediate": ["mnli"]}, "data": {"mnli": str(tiny_nli["mnli"])}}
+    assert refused(**mnli).endswith(
+        "mnli-topics-s1+2: stages[2].seeds: the target stages of seeds 1 and 2 start from different weights "
+        "(intermediate 'intermediate' trains with each seed); only models fine-tuned from the same weights are "
+        "averaged: give that stage one seed (seed: 1 on it; in a sweep, stages: {intermediate: {seed: 1}})"
+    )
+    assert refused(matrix={"seed": [1]}).endswith(
+        "sweep.yaml: average_seeds: the matrix has one seed; averaging needs two or more (matrix.seed)"
+    )
+
+    # one intermediate model for every seed: planned, the intermediate stage once
+    from stilts.pipeline.engine import plan_pipeline
+    from stilts.pipeline.sweep import expand, load_sweep
+
+    path = _seed_sweep(
+        tmp_path,
+        tiny_model,
+        topics,
+        stages={"intermediate": {**SETTINGS, "epochs": 1, "seed": 1}},
+        **mnli,
+    )
+    sweep, base = load_sweep(path)
+    plans = [plan_pipeline(p, base, tmp_path / "out", str(path))[0] for p in expand(sweep, str(path))]
+    # the average's pipeline: the intermediate (shared), both seeds' targets, the average, its evaluation
+    assert [s.kind for s in plans[2]] == ["intermediate", "target", "target", "average", "evaluate"]
+    kinds = {kind: {s.fingerprint for st in plans for s in st if s.kind == kind} for kind in ("intermediate", "target")}
+    assert len(kinds["intermediate"]) == 1 and len(kinds["target"]) == 2
+
+
+def test_the_slurm_job_of_an_average_waits_for_every_seed_it_averages(tiny_model, topics, tmp_path):
+    from stilts.pipeline.engine import plan_pipeline
+    from stilts.pipeline.slurm.submit import describe_dag, job_dag
+    from stilts.pipeline.sweep import expand, load_sweep
+
+    path = _seed_sweep(tmp_path, tiny_model, topics, matrix={"seed": [1, 2, 3]})
+    sweep, base = load_sweep(path)
+    plans = [(p.name, plan_pipeline(p, base, tmp_path / "out", str(path))[0]) for p in expand(sweep, str(path))]
+    dag = job_dag(plans, sweep.slurm, str(path), active={})
+    by_kind = {job.stage.kind: job for job in dag.jobs}
+    targets = [job for job in dag.jobs if job.stage.kind == "target"]
+    average = by_kind["average"]
+    assert len(targets) == 3 and {stage.fingerprint for stage in average.waits_for} == {
+        job.stage.fingerprint for job in targets
+    }
+    assert average.depth == 1 and all(job.depth == 0 for job in targets)
+    (line,) = [line for line in describe_dag(dag) if line.startswith("  average ")]
+    assert line.count("after target 'target'") == 1 and line.count(" and target 'target'") == 2

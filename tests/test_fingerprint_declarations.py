@@ -23,6 +23,7 @@ HASHED_WHATEVER_THEIR_VALUE = {
     "intermediate": _TRAINING | {"tasks"},
     "target": _TRAINING | {"task", "tasks", "train_tasks"},
     "evaluate": {"kind", "task", "splits", "languages", "max_length", "max_examples", "layer", "pooling"},
+    "average": {"kind", "seeds"},
 }
 
 

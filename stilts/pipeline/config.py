@@ -73,6 +73,12 @@ class TrainingStage(StageConfig):
     train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = ["train"]
     #: train an adapter (LoRA) instead of the whole encoder; heads always train fully
     peft: Annotated[PeftSettings | None, HASHED_WHEN_SET] = None
+    seed: Annotated[Seed | None, HASHED_WHEN_SET] = Field(
+        None,
+        description="This stage's seed instead of the pipeline's (e.g. in a sweep, stages: {intermediate: "
+        "{seed: 1}} trains one intermediate model that every seed's target stage starts from). None: the "
+        "pipeline's seed.",
+    )
 
 
 class MultiTaskTrainingStage(TrainingStage):

@@ -29,7 +29,7 @@ def stages_to_run(stages: list[PlannedStage]) -> list[PlannedStage]:
     """The stages a run will execute: those not complete, and those after a stage that runs."""
     running: set[str] = set()
     for stage in stages:
-        if not stage.complete or (stage.upstream and stage.upstream.fingerprint in running):
+        if not stage.complete or any(needed.fingerprint in running for needed in stage.needs):
             running.add(stage.fingerprint)
     return [stage for stage in stages if stage.fingerprint in running]
 

@@ -73,6 +73,14 @@ class PlannedStage:
     pipeline_folders: tuple[str, ...] = field(default=(), repr=False, compare=False)
     #: how messages name the stage: ``<yaml>: stages[<index>]`` (in a sweep ``<yaml>: <pipeline>: stages[i]``)
     where: str = field(default="", repr=False, compare=False)
+    #: the stages whose models this one combines (an `average` stage's), besides ``upstream``, which is
+    #: then the stage they all start from; each runs before it, and a change of one runs it again
+    inputs: tuple[PlannedStage, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def needs(self) -> tuple[PlannedStage, ...]:
+        """The stages this one reads the results of: its upstream and its inputs."""
+        return ((self.upstream,) if self.upstream else ()) + self.inputs
 
     @property
     def complete(self) -> bool:
@@ -109,6 +117,9 @@ class PlanContext:
     pipeline: PipelineConfig
     where: str
     previous: PlannedStage | None
+    #: seed -> the stages before this one, planned as the pipeline with that seed plans them (what an
+    #: `average` stage combines); None where planning offers no such thing
+    with_seed: Callable[[int], list[PlannedStage]] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,10 @@ class StagePlan:
     settings: dict
     #: the tasks whose data sources (their content, or hub) are part of the stage's identity
     data_tasks: frozenset[str]
+    #: stages (from `PlanContext.with_seed`) whose models the stage combines: they and the stages they
+    #: start from join the pipeline before it, and the stage starts from what they all start from
+    #: (`PlannedStage.inputs`); the plan must check that they do
+    inputs: tuple[PlannedStage, ...] = ()
 
 
 class StageRunner:

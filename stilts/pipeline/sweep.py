@@ -33,8 +33,9 @@ from stilts.pipeline.stage_kinds import STAGE_KINDS
 #: a variant's name: part of its pipelines' names, where '-' separates the parts (`stilts table --by
 #: pipeline` takes them apart), so it has none
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+]*")
-#: stage fields the matrix sets, which `stages`, `tasks` and variants may not
-MATRIX_FIELDS = ("kind", "task", "tasks")
+#: stage fields the matrix sets, which `stages`, `tasks` and variants may not (an average stage's seeds
+#: are the matrix's, with average_seeds)
+MATRIX_FIELDS = ("kind", "task", "tasks", "seeds")
 
 #: settings per stage kind, e.g. {intermediate: {epochs: 1}, evaluate: {max_examples: 500}}
 StageSettings = dict[str, dict[str, Any]]
@@ -86,6 +87,14 @@ class SweepConfig(BaseModel):
     #: stages whose kind has the field
     tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     matrix: SweepMatrix
+    average_seeds: bool = Field(
+        False,
+        description="Also evaluate, for each intermediate configuration, target and variant, the average of "
+        "its seeds' target models (an average stage after them; rows labelled <intermediate>/seed-average, "
+        "their seed the seeds averaged, never pooled with the seeds' own). Only models fine-tuned from the "
+        "same weights are averaged: stages: {target: {init_seed: N}} gives every seed the same new heads, and "
+        "an intermediate stage needs one seed of its own (stages: {intermediate: {seed: N}}).",
+    )
     #: what each stage's job asks for when the sweep is submitted to Slurm (`stilts.pipeline.slurm.settings`)
     slurm: SlurmConfig | None = None
 
@@ -105,6 +114,8 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
     except ValidationError as error:
         raise BadInput(f"{path}: {describe_validation_error(error.errors()[0], raw, SweepConfig)}") from None
     _check_settings_blocks(sweep, path)
+    if sweep.average_seeds and len(sweep.matrix.seed) < 2:
+        raise BadInput(f"{path}: average_seeds: the matrix has one seed; averaging needs two or more (matrix.seed)")
     return sweep, path.resolve().parent
 
 
@@ -164,9 +175,9 @@ def _check_fields(settings: dict, known, where: str) -> None:
             raise BadInput(f"{where}.{name}: unknown field{did_you_mean(name, known)}")
 
 
-def pipeline_name(intermediate: str, target: str, seed: int, mlm: bool, variant: str | None = None) -> str:
+def pipeline_name(intermediate: str, target: str, seed: int | str, mlm: bool, variant: str | None = None) -> str:
     """``<intermediate>[+mlm]-<target>[-<variant>]-s<seed>``, which `stilts table --by pipeline` takes
-    apart again (`stilts.reports.scores.pipeline_row`)."""
+    apart again (`stilts.reports.scores.pipeline_row`); the average of seeds 1, 2 and 3 has ``-s1+2+3``."""
     return f"{configuration_name(intermediate, mlm)}-{target}{f'-{variant}' if variant else ''}-s{seed}"
 
 
@@ -177,6 +188,7 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
     from stilts.core.catalog import get_task
 
     pipelines = []
+    averaged: list[dict] = []  # the seeds' averages (average_seeds), after every seed's own pipelines
     matrix = sweep.matrix
     # no variants: one pipeline per combination, with no settings of a variant's
     variants: dict[str | None, dict] = dict(matrix.variant.items()) if matrix.variant else {None: {}}
@@ -202,7 +214,21 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
             "stages": stages,
         }
         pipelines.append(validate_pipeline(raw, f"{source}: {raw['name']}"))
-    return pipelines
+        if sweep.average_seeds and seed == matrix.seed[0] and target_task.format.trains:
+            seeds = "+".join(map(str, matrix.seed))
+            averaged.append(
+                dict(
+                    raw,
+                    name=pipeline_name(intermediate, target, seeds, mlm, variant),
+                    stages=[*stages[:-1], {"kind": "average", "seeds": list(matrix.seed)}, stages[-1]],
+                )
+            )
+    if sweep.average_seeds and not averaged:
+        raise BadInput(
+            f"{source}: average_seeds: no target of the matrix trains a model to average "
+            f"({', '.join(matrix.target)} evaluate the encoder)"
+        )
+    return pipelines + [validate_pipeline(raw, f"{source}: {raw['name']}") for raw in averaged]
 
 
 def _stage(sweep: SweepConfig, variant: dict, kind: str, task_names: list[str], **fields) -> dict:

@@ -85,7 +85,7 @@ def training_settings(
         batch_sizes={name: stage.batch_size or paper[name][0] for name in task_names},
         epochs=stage.epochs or paper_epochs or 1,
         tasks=list(task_names),
-        seed=context.pipeline.seed,
+        seed=context.pipeline.seed if stage.seed is None else stage.seed,
         mixed_precision=context.pipeline.mixed_precision,
     )
     return settings
@@ -123,7 +123,16 @@ class TrainingStageRunner(StageRunner):
         items = [item for task in tasks for item in self._training_streams(task, tokenizer, settings, context)]
         validation_sets = [item for task in tasks for item in self._validation_sets(task, tokenizer, settings, context)]
         selection = settings.get("model_selection", ENGLISH_DEV)
-        model = StageModel(encoder, tasks)  # heads are new: the paper re-initialises them every phase
+        # heads are new: the paper re-initialises them every phase; from their own seed where one is set
+        init_seed = settings.get("init_seed")
+        if init_seed is None:
+            model = StageModel(encoder, tasks)
+        else:
+            import torch
+
+            with torch.random.fork_rng(devices=[]):  # the rest of the stage draws as it would without it
+                torch.manual_seed(init_seed)
+                model = StageModel(encoder, tasks)
         for name, head in model.heads.items():  # e.g. the MLM head: vocabulary, pretrained weights
             model.tasks[name].format.init_head(head, encoder, input_model(stage, context), context.log)
 

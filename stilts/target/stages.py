@@ -14,7 +14,8 @@ from stilts.core import defaults
 from stilts.core.artifacts import read_record, redo_stage
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput, MissingSplit, did_you_mean
-from stilts.core.numbers import MAX_COUNT, Count, Float, Index, MaxLength
+from stilts.core.names import SEED_AVERAGE, with_setting
+from stilts.core.numbers import MAX_COUNT, Count, Float, Index, MaxLength, Seed
 from stilts.data.loading import HUB, DataRead, load_examples, training_task
 from stilts.pipeline.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
 from stilts.pipeline.engine import score_labels
@@ -41,6 +42,7 @@ from stilts.pipeline.training_stage import (
 )
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
+from stilts.target.average import AVERAGE, AVERAGE_KIND
 from stilts.training.averaging import averaged_steps
 
 #: the weights a target stage keeps (`stilts.pipeline.training_stage.ENGLISH_DEV` and the others)
@@ -69,6 +71,12 @@ class TargetStage(MultiTaskTrainingStage):
     #: over every language of each task (XGLUE's rule), the last step's, or the average of the weights
     #: at the last `average_last` validations
     model_selection: Annotated[SelectionRule, HASHED_WHEN_SET] = "english_dev"
+    init_seed: Annotated[Seed | None, HASHED_WHEN_SET] = Field(
+        None,
+        description="Seed of the new heads' random initialisation, apart from the stage's seed (data order, "
+        "dropout): runs of several seeds then start from the same heads, as averaging them needs (stilts "
+        "sweep's average_seeds). None: drawn with the stage's seed.",
+    )
     average_last: Annotated[Count | None, HASHED_WHEN_SET] = Field(
         None,
         description="With model_selection: average_last, how many validations' weights are averaged (the "
@@ -112,6 +120,8 @@ class EvaluateStage(StageConfig):
     allow_overlap: bool = False
 
 
+#: the stage kinds whose model/ and heads/ an evaluation of a trained task reads
+HEADED_KINDS = ("target", AVERAGE)
 TARGET_NOT_FINGERPRINTED = frozenset({"name", "checkpoint_every"})
 #: allow_overlap changes no score, only whether the run may go on (the marks follow from the plan)
 EVALUATE_NOT_FINGERPRINTED = frozenset({"name", "batch_size", "allow_overlap"})
@@ -207,7 +217,8 @@ def _check_languages(stage: TargetStage, tasks: list, sources: list, where: str)
 def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
     where, previous = context.where, context.previous
     task = check_task(stage.task, "evaluate", f"{where}.task")
-    if task.format.trains and not (previous and previous.kind == "target" and task.name in previous.settings["tasks"]):
+    trained = previous and previous.kind in HEADED_KINDS and task.name in previous.settings["tasks"]
+    if task.format.trains and not trained:
         raise BadInput(
             f"{where}.task: evaluating '{task.name}' needs a target stage that trains "
             f"'{task.name}' right before it (its head is trained there)"
@@ -399,15 +410,20 @@ def _averages(scores: dict) -> dict:
 
 def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
     """The scores.csv rows of an evaluation, each naming its stage (its folder): a run's rows from two
-    stages (a pipeline changed and run again) are then told apart instead of averaged together."""
+    stages (a pipeline changed and run again) are then told apart instead of averaged together. The
+    average of several seeds' models is labelled so (`SEED_AVERAGE`), its seed the seeds averaged."""
     labels = score_labels(context.pipeline)
+    intermediate, seed = labels["intermediate"], stage.settings["seed"]
+    if stage.upstream is not None and stage.upstream.kind == AVERAGE:
+        intermediate = with_setting(intermediate, SEED_AVERAGE)
+        seed = "+".join(map(str, stage.upstream.settings["seeds"]))
     return [
         {
             "pipeline": context.pipeline.name,
-            "intermediate": labels["intermediate"],
+            "intermediate": intermediate,
             "mlm": labels["mlm"],
             "target": metrics["task"],
-            "seed": stage.settings["seed"],
+            "seed": seed,
             "split": split,
             "language": language,
             "metric": metric,
@@ -441,3 +457,4 @@ EVALUATE = register_stage_kind(
         not_fingerprinted=EVALUATE_NOT_FINGERPRINTED,
     )
 )
+register_stage_kind(AVERAGE_KIND)  # after target and evaluate: the kinds in that order
