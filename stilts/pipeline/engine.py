@@ -339,6 +339,9 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
 def _what_was_kept(stage: PlannedStage, where: str) -> str:
     """What an interrupted stage leaves for the next run: its newest checkpoint, or nothing."""
     what = f"{stage.kind} '{stage.name}' stopped" + (f" {where}" if where else "")
+    kept = STAGE_KINDS.get(stage.kind).runner.kept_when_stopped(stage)
+    if kept is not None:
+        return f"{what}; {kept}"
     steps = saved_steps(stage.folder / "checkpoints")
     if not steps:
         return f"{what}; nothing of it is kept (no checkpoint yet): the same command runs it again from its start"

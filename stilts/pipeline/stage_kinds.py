@@ -168,6 +168,11 @@ class StageRunner:
         """Refuse settings the pipeline's model cannot take (an adapter on modules its architecture
         lacks), with a BadInput, before any stage starts. ``model_path``: the pipeline's model."""
 
+    def kept_when_stopped(self, stage: PlannedStage) -> str | None:
+        """What a stage stopped midway keeps for the next run, as the line saying so ends (``kept: ...;
+        run the same command again to ...``); None: its newest step checkpoint, as training stages keep."""
+        return None
+
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         """Called instead of ``run`` when the stage is complete and reused."""
 

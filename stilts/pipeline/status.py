@@ -189,7 +189,8 @@ def _result(metrics: dict) -> str:
                 QA_METRICS if set(QA_METRICS) <= set(values) else tuple(values)[:1]
             )
             parts.append(f"{split} " + "/".join(f"{values[m]:.1f}" for m in main if m in values))
-        return ", ".join(parts) + f" ({'/'.join(main)}, language average)" if parts else ""
+        sets = f", mean of {metrics['sets']} sets of {metrics['k']} shots" if "set_scores" in metrics else ""
+        return ", ".join(parts) + f" ({'/'.join(main)}, language average{sets})" if parts else ""
     if "seeds" in metrics and "averaged" in metrics:  # an `average` stage
         return f"average of {len(metrics['averaged'])} models (seeds {', '.join(map(str, metrics['seeds']))})"
     training = metrics.get("training", {})

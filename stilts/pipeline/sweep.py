@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stilts.core.errors import BadInput, did_you_mean
-from stilts.core.names import BASELINE, MLM_TASK, configuration_name
-from stilts.core.numbers import Seed
+from stilts.core.names import BASELINE, MLM_TASK, SHOTS_SUFFIX, configuration_name
+from stilts.core.numbers import Count, Seed
 from stilts.pipeline.config import (
     SAFE_NAME,
     PipelineConfig,
@@ -34,8 +34,8 @@ from stilts.pipeline.stage_kinds import STAGE_KINDS
 #: pipeline` takes them apart), so it has none
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+]*")
 #: stage fields the matrix sets, which `stages`, `tasks` and variants may not (an average stage's seeds
-#: are the matrix's, with average_seeds)
-MATRIX_FIELDS = ("kind", "task", "tasks", "seeds")
+#: are the matrix's, with average_seeds; a few-shot stage's k is one of matrix.shots)
+MATRIX_FIELDS = ("kind", "task", "tasks", "seeds", "k")
 
 #: settings per stage kind, e.g. {intermediate: {epochs: 1}, evaluate: {max_examples: 500}}
 StageSettings = dict[str, dict[str, Any]]
@@ -48,11 +48,17 @@ class SweepMatrix(BaseModel):
     target: Annotated[list[str], Field(min_length=1)]
     seed: Annotated[list[Seed], Field(min_length=1)] = [1]
     mlm: Annotated[list[bool], Field(min_length=1)] = [False]
+    shots: list[Count] = Field(
+        default_factory=list,
+        description="k of the few-shot stages each pipeline (of a target that trains) gets after its "
+        "evaluation: one few_shot stage per k, named <k>-shot, its other settings from stages.few_shot. "
+        "Empty: zero-shot only.",
+    )
     #: name -> settings per stage kind, applied after `stages` and `tasks`, e.g.
     #: {de: {target: {train_languages: [de]}}}; none: one unnamed variant, the settings as they are
     variant: Annotated[dict[str, StageSettings], Field(min_length=1)] | None = None
 
-    @field_validator("seed", "intermediate", "target", "mlm")  # the matrix's lists, not stage kinds
+    @field_validator("seed", "intermediate", "target", "mlm", "shots")  # the matrix's lists, not stage kinds
     @classmethod
     def _each_once(cls, values: list) -> list:
         # a value given twice makes the same pipelines twice: accepted, it would look like a bigger sweep
@@ -204,6 +210,10 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
         if target_task.format.trains:
             stages.append(_stage(sweep, settings, "target", [target], task=target))
         stages.append(_stage(sweep, settings, "evaluate", [target], task=target))
+        shots = [
+            _stage(sweep, settings, "few_shot", [target], task=target, k=k, name=f"{k}{SHOTS_SUFFIX}")
+            for k in (matrix.shots if target_task.format.trains else [])
+        ]
         raw = {
             "name": pipeline_name(intermediate, target, seed, mlm, variant),
             "model": sweep.model,
@@ -211,7 +221,7 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
             "mixed_precision": sweep.mixed_precision,
             "tracking": sweep.tracking,
             "data": dict(sweep.data),
-            "stages": stages,
+            "stages": stages + shots,
         }
         pipelines.append(validate_pipeline(raw, f"{source}: {raw['name']}"))
         if sweep.average_seeds and seed == matrix.seed[0] and target_task.format.trains:

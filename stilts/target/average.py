@@ -34,6 +34,8 @@ from stilts.pipeline.stage_kinds import (
 from stilts.pipeline.training_stage import MODEL_FOLDER
 
 AVERAGE = "average"
+#: the stage kinds whose model/ and heads/ a later stage of a trained task reads (an evaluation, shots)
+HEADED_KINDS = ("target", AVERAGE)
 
 
 class AverageStage(StageConfig):

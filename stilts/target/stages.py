@@ -42,7 +42,8 @@ from stilts.pipeline.training_stage import (
 )
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
-from stilts.target.average import AVERAGE, AVERAGE_KIND
+from stilts.target.average import AVERAGE, AVERAGE_KIND, HEADED_KINDS
+from stilts.target.few_shot import FEW_SHOT_KIND
 from stilts.training.averaging import averaged_steps
 
 #: the weights a target stage keeps (`stilts.pipeline.training_stage.ENGLISH_DEV` and the others)
@@ -120,8 +121,6 @@ class EvaluateStage(StageConfig):
     allow_overlap: bool = False
 
 
-#: the stage kinds whose model/ and heads/ an evaluation of a trained task reads
-HEADED_KINDS = ("target", AVERAGE)
 TARGET_NOT_FINGERPRINTED = frozenset({"name", "checkpoint_every"})
 #: allow_overlap changes no score, only whether the run may go on (the marks follow from the plan)
 EVALUATE_NOT_FINGERPRINTED = frozenset({"name", "batch_size", "allow_overlap"})
@@ -457,4 +456,6 @@ EVALUATE = register_stage_kind(
         not_fingerprinted=EVALUATE_NOT_FINGERPRINTED,
     )
 )
-register_stage_kind(AVERAGE_KIND)  # after target and evaluate: the kinds in that order
+# after target and evaluate: the kinds in that order
+register_stage_kind(AVERAGE_KIND)
+register_stage_kind(FEW_SHOT_KIND)
