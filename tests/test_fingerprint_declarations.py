@@ -23,6 +23,23 @@ HASHED_WHATEVER_THEIR_VALUE = {
     "intermediate": _TRAINING | {"tasks"},
     "target": _TRAINING | {"task", "tasks", "train_tasks"},
     "evaluate": {"kind", "task", "splits", "languages", "max_length", "max_examples", "layer", "pooling"},
+    "average": {"kind", "seeds"},
+    "few_shot": {
+        "kind",
+        "task",
+        "k",
+        "sets",
+        "languages",
+        "draw_seed",
+        "splits",
+        "learning_rate",
+        "batch_size",
+        "epochs",
+        "warmup_ratio",
+        "weight_decay",
+        "max_length",
+        "max_examples",
+    },
 }
 
 

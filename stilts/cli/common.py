@@ -129,8 +129,11 @@ def logon_main_process(line: str) -> None:
 
 
 def print_stages(stages, *, with_settings: bool) -> None:
+    seed = stages[-1].settings.get("seed") if stages else None  # the pipeline's: its last stage's
     for stage in stages:
         status = "complete (will be reused)" if stage.complete else "to run"
+        if stage.settings.get("seed", seed) != seed:  # its own, or another seed's run an average needs
+            status += f", seed {stage.settings['seed']}"
         if stage.complete and stage.folder.name != f"{stage.name}-{stage.fingerprint[:8]}":
             status = f"complete (will be reused: {stage.folder.name}, made by stilts 0.1 from the same data)"
         # named as messages about it name it, counted from 0 (--set stages.0.epochs=1 addresses it so too)

@@ -183,4 +183,6 @@ def _show_table(config, scores_csv: Path) -> None:
         click.echo(f"table: {error}", err=True)
         return
     plot = f"{config.name}.png"
-    click.echo(f"next: stilts table {shown} {' '.join([*options, '--delta', '--ci', '95', '--plot', plot])}")
+    # intervals of k-shot rows (matrix.shots) are not computed: their cells show the spread over the sets
+    intervals = [] if matrix.shots else ["--ci", "95"]
+    click.echo(f"next: stilts table {shown} {' '.join([*options, '--delta', *intervals, '--plot', plot])}")

@@ -135,6 +135,12 @@ class TrainingStage(StageConfig):
         description='Train a LoRA adapter instead of the whole encoder (`pip install -e ".[peft]"`); heads '
         "always train fully. Unset: fine-tune the whole encoder.",
     )
+    seed: Annotated[Seed | None, HASHED_WHEN_SET] = Field(
+        default=None,
+        description="This stage's seed instead of the pipeline's (e.g. in a sweep, `stages: {intermediate: "
+        "{seed: 1}}` trains one intermediate model that every seed's target stage starts from). Unset: the "
+        "pipeline's seed.",
+    )
 
 
 class MultiTaskTrainingStage(TrainingStage):

@@ -137,7 +137,7 @@ def per_language_table(metrics: dict) -> str:
     for split, by_language in metrics["scores"].items():
         languages = list(by_language)
         constant = metrics.get("constant_predictions", {}).get(split, {})
-        lines.append(f"{metrics['task']} ({split})")
+        lines.append(f"{metrics.get('label', metrics['task'])} ({split})")
         lines.append("  " + f"{'metric':<12}" + "".join(f"{name:>8}" for name in languages + ["avg"]))
         for metric in next(iter(by_language.values())):
             cells = [

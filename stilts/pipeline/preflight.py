@@ -33,7 +33,7 @@ def stages_to_run(stages: list[PlannedStage]) -> list[PlannedStage]:
     """The stages a run will execute: those not complete, and those after a stage that runs."""
     running: set[str] = set()
     for stage in stages:
-        if not stage.complete or (stage.upstream and stage.upstream.fingerprint in running):
+        if not stage.complete or any(needed.fingerprint in running for needed in stage.needs):
             running.add(stage.fingerprint)
     return [stage for stage in stages if stage.fingerprint in running]
 
@@ -60,15 +60,18 @@ def planned_reads(
     return reads, stages_of
 
 
-def check_found(stages_of: dict[str, StageReads], found: dict[ReadKey, bool]) -> None:
+def check_found(stages_of: dict[str, StageReads], found: dict[ReadKey, int]) -> None:
     """Whether each stage can do without the reads the data lacks (`StageRunner.check_found`); a stage
     that may do without each of its reads (an evaluation over whatever languages the data has) still
-    needs one of them."""
+    needs one of them; then whether the data is large enough for each stage's settings
+    (`StageRunner.check_sizes`). ``found``: how many examples each read found (0: the split is missing)."""
     for stage, sources, keys in stages_of.values():
-        STAGE_KINDS.get(stage.kind).runner.check_found(stage, {key[:3]: found[key] for key in keys}, sources)
+        runner = STAGE_KINDS.get(stage.kind).runner
+        runner.check_found(stage, {key[:3]: bool(found[key]) for key in keys}, sources)
         if all(not found[key] for key in keys):
             task = keys[0][0]
             raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
+        runner.check_sizes(stage, {key[:3]: int(found[key]) for key in keys})
 
 
 def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print) -> int:
@@ -91,16 +94,16 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
 
 def _read_all(
     reads: dict[ReadKey, tuple[DataRead, dict[str, str]]], plans: list[tuple[list[PlannedStage], dict[str, str]]]
-) -> dict[ReadKey, bool]:
-    """Whether each read found examples (False: an optional read's split is missing)."""
-    found: dict[ReadKey, bool] = {}
+) -> dict[ReadKey, int]:
+    """How many examples each read found (0: an optional read's split is missing)."""
+    found: dict[ReadKey, int] = {}
     for key, (read, sources) in tqdm(reads.items(), desc="reading data", unit="split", leave=False):
         try:
-            found[key] = bool(load_examples(read.task, read.split, read.language, sources))
+            found[key] = len(load_examples(read.task, read.split, read.language, sources))
         except MissingSplit:
             if not read.optional:
                 raise
-            found[key] = False
+            found[key] = 0
         except (BadInput, RunFailed) as error:
             if read.task.name in sources:
                 raise

@@ -12,6 +12,9 @@ from stilts.core.names import (
     BASELINE,
     CONFIG_KEYS,
     QA_METRICS,
+    SEED_AVERAGE,
+    SHOTS_SUFFIX,
+    split_setting,
 )
 
 BASELINE_CONFIG = (BASELINE, False)
@@ -63,13 +66,27 @@ def benchmarks_in(targets) -> list[str]:
 
 
 def config_sort_key(config) -> tuple:
-    """Baseline first, MLM off before on; single tasks in catalog order, then multi-task mixtures."""
+    """Baseline first, MLM off before on; single tasks in catalog order, then multi-task mixtures; a
+    configuration's settings (`stilts.core.names.split_setting`) right after it (`setting_sort_key`)."""
     intermediate, mlm = config
+    intermediate, setting = split_setting(intermediate)
     parts = intermediate.split("+")
     base = parts[0].split("@")[0]
     order = intermediate_order()
     rank = order.index(base) if base in order else len(order)
-    return (bool(mlm), intermediate != BASELINE, len(parts), rank, intermediate)
+    return (bool(mlm), intermediate != BASELINE, len(parts), rank, intermediate, setting_sort_key(setting))
+
+
+def setting_sort_key(setting: str) -> tuple:
+    """The configuration's own runs, then the average of their seeds, then k-shot rows by k."""
+    if not setting:
+        return (0, 0, "")
+    if setting == SEED_AVERAGE:
+        return (1, 0, "")
+    shots, _, rest = setting.partition(SHOTS_SUFFIX)
+    if shots.isdigit() and not rest:
+        return (2, int(shots), "")
+    return (3, 0, setting)
 
 
 def sort_configs(configs) -> list[tuple[str, bool]]:

@@ -14,7 +14,8 @@ from stilts.core import defaults
 from stilts.core.artifacts import read_record, redo_stage
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput, MissingSplit, did_you_mean
-from stilts.core.numbers import MAX_COUNT, Count, Float, Index, MaxLength
+from stilts.core.names import SEED_AVERAGE, with_setting
+from stilts.core.numbers import MAX_COUNT, Count, Float, Index, MaxLength, Seed
 from stilts.data.loading import HUB, DataRead, load_examples, training_task
 from stilts.pipeline.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
 from stilts.pipeline.engine import score_labels
@@ -32,6 +33,7 @@ from stilts.pipeline.stage_kinds import (
     register_stage_kind,
 )
 from stilts.pipeline.training_stage import (
+    AVERAGE_LAST,
     TrainingStageRunner,
     check_task,
     data_tasks_of,
@@ -40,7 +42,13 @@ from stilts.pipeline.training_stage import (
 )
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
+from stilts.target.average import AVERAGE, AVERAGE_KIND, HEADED_KINDS
+from stilts.target.few_shot import FEW_SHOT_KIND
 from stilts.training.attention import attention_record
+from stilts.training.averaging import averaged_steps
+
+#: the weights a target stage keeps (`stilts.pipeline.training_stage.ENGLISH_DEV` and the others)
+SelectionRule = Literal["english_dev", "average_dev", "last_step", "average_last"]
 
 
 class TargetStage(MultiTaskTrainingStage):
@@ -71,11 +79,25 @@ class TargetStage(MultiTaskTrainingStage):
         description="Language -> share of the batches, for exactly the languages the stage trains on (each "
         "batch then holds one language; one of 0 is not read). Unset: the merged data's own proportions.",
     )
-    model_selection: Annotated[Literal["english_dev", "average_dev", "last_step"], HASHED_WHEN_SET] = Field(
+    model_selection: Annotated[SelectionRule, HASHED_WHEN_SET] = Field(
         default="english_dev",
         description="Which weights the stage keeps: the best on English dev (`english_dev`), the best on the dev "
-        "score averaged over every language of each task (`average_dev`, XGLUE's rule), or the last step's "
-        "(`last_step`; validation is still recorded).",
+        "score averaged over every language of each task (`average_dev`, XGLUE's rule), the last step's "
+        "(`last_step`; validation is still recorded), or the uniform average of the weights at the last "
+        "`average_last` validations (`average_last`).",
+    )
+    init_seed: Annotated[Seed | None, HASHED_WHEN_SET] = Field(
+        None,
+        description="Seed of the new heads' random initialisation, apart from the stage's seed (data order, "
+        "dropout): runs of several seeds then start from the same heads, as averaging them needs (stilts "
+        "sweep's average_seeds). None: drawn with the stage's seed.",
+    )
+    average_last: Annotated[Count | None, HASHED_WHEN_SET] = Field(
+        None,
+        description="With model_selection: average_last, how many validations' weights are averaged (the "
+        "last N, uniformly; the stage then neither keeps its best step nor stops early). Validations are "
+        "every validate_every optimizer steps and at the last step; a stage that validates fewer times "
+        "is refused before it trains.",
     )
 
     @model_validator(mode="after")
@@ -172,7 +194,30 @@ def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
             )
         sources.append(source_task)  # its data source is part of the stage's identity
     _check_languages(stage, tasks, sources, where)
+    _check_average(stage, where)
     return StagePlan(settings, data_tasks_of(tasks + sources))
+
+
+def _check_average(stage: TargetStage, where: str) -> None:
+    """``average_last`` goes with ``model_selection: average_last``, and where the stage's length is set
+    (``max_steps``) it validates at least that often (otherwise that is checked on the data's size,
+    before the stage trains: `TrainingStageRunner.check_sizes`)."""
+    averaging = stage.model_selection == AVERAGE_LAST
+    if averaging and stage.average_last is None:
+        raise BadInput(
+            f"{where}.average_last: model_selection: average_last averages the weights at the last N "
+            "validations; give N (e.g. average_last: 5)"
+        )
+    if not averaging and stage.average_last is not None:
+        raise BadInput(
+            f"{where}.average_last: only with model_selection: average_last "
+            f"(this stage's model_selection is {stage.model_selection})"
+        )
+    if averaging and stage.max_steps and stage.average_last:
+        try:
+            averaged_steps(stage.max_steps, stage.validate_every, stage.average_last)
+        except ValueError as error:
+            raise BadInput(f"{where}.average_last: {error}") from None
 
 
 def _check_languages(stage: TargetStage, tasks: list, sources: list, where: str) -> None:
@@ -209,7 +254,8 @@ def _check_languages(stage: TargetStage, tasks: list, sources: list, where: str)
 def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
     where, previous = context.where, context.previous
     task = check_task(stage.task, "evaluate", f"{where}.task")
-    if task.format.trains and not (previous and previous.kind == "target" and task.name in previous.settings["tasks"]):
+    trained = previous and previous.kind in HEADED_KINDS and task.name in previous.settings["tasks"]
+    if task.format.trains and not trained:
         raise BadInput(
             f"{where}.task: evaluating '{task.name}' needs a target stage that trains "
             f"'{task.name}' right before it (its head is trained there)"
@@ -404,15 +450,20 @@ def _averages(scores: dict) -> dict:
 
 def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
     """The scores.csv rows of an evaluation, each naming its stage (its folder): a run's rows from two
-    stages (a pipeline changed and run again) are then told apart instead of averaged together."""
+    stages (a pipeline changed and run again) are then told apart instead of averaged together. The
+    average of several seeds' models is labelled so (`SEED_AVERAGE`), its seed the seeds averaged."""
     labels = score_labels(context.pipeline)
+    intermediate, seed = labels["intermediate"], stage.settings["seed"]
+    if stage.upstream is not None and stage.upstream.kind == AVERAGE:
+        intermediate = with_setting(intermediate, SEED_AVERAGE)
+        seed = "+".join(map(str, stage.upstream.settings["seeds"]))
     return [
         {
             "pipeline": context.pipeline.name,
-            "intermediate": labels["intermediate"],
+            "intermediate": intermediate,
             "mlm": labels["mlm"],
             "target": metrics["task"],
-            "seed": stage.settings["seed"],
+            "seed": seed,
             "split": split,
             "language": language,
             "metric": metric,
@@ -446,3 +497,6 @@ EVALUATE = register_stage_kind(
         not_fingerprinted=EVALUATE_NOT_FINGERPRINTED,
     )
 )
+# after target and evaluate: the kinds in that order
+register_stage_kind(AVERAGE_KIND)
+register_stage_kind(FEW_SHOT_KIND)
