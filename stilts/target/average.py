@@ -39,7 +39,9 @@ HEADED_KINDS = ("target", AVERAGE)
 
 
 class AverageStage(StageConfig):
-    kind: Literal["average"]
+    kind: Literal["average"] = Field(
+        description="`average`: the uniform average of the target models of several seeds, as one model."
+    )
     seeds: Annotated[list[Seed], Field(min_length=2)] = Field(
         description="The seeds whose runs of the target stage before this one are averaged: each seed's "
         "target stage (and what it starts from) runs as the pipeline with that seed runs it. Their encoders "

@@ -68,7 +68,9 @@ POOL_SPLITS = ("train", "dev")
 
 
 class FewShotStage(StageConfig):
-    kind: Literal["few_shot"]
+    kind: Literal["few_shot"] = Field(
+        description="`few_shot`: fine-tune the target stage's model on k examples of each language, set by set."
+    )
     task: str = Field(description="The target task, trained by the target stage right before this one.")
     k: Count = Field(description="Labelled examples of a language in each set of shots (per set, not per label).")
     sets: Count = Field(
@@ -97,8 +99,14 @@ class FewShotStage(StageConfig):
     epochs: Annotated[Float, Field(gt=0, le=MAX_COUNT)] = Field(
         defaults.FEW_SHOT_EPOCHS, description="Passes over each set's k shots (stilts' default, not a paper's)."
     )
-    warmup_ratio: Annotated[Float, Field(ge=0, lt=1)] = defaults.WARMUP_RATIO
-    weight_decay: Annotated[Float, Field(ge=0, le=1)] = defaults.WEIGHT_DECAY
+    warmup_ratio: Annotated[Float, Field(ge=0, lt=1)] = Field(
+        default=defaults.WARMUP_RATIO,
+        description="Share of each set's optimizer steps over which the learning rate rises linearly from 0 "
+        "to its peak, before it decays linearly to 0.",
+    )
+    weight_decay: Annotated[Float, Field(ge=0, le=1)] = Field(
+        default=defaults.WEIGHT_DECAY, description="AdamW's decoupled weight decay (0 is none)."
+    )
     max_length: MaxLength | None = Field(None, description="None: the task format's default.")
     max_examples: Count | None = Field(
         None, description="Score the first N examples per split and language only (quick runs); None: all."
