@@ -1,7 +1,7 @@
 """Calibration of a zero-shot classifier per language: does a confidence of 0.9 mean 90% right in every
 language? Ahuja et al. (2022, "On the Calibration of Massively Multilingual Language Models") found
-multilingual models poorly calibrated in languages far from English, and temperature scaling fitted on
-English partly repairing it.
+zero-shot multilingual models less well calibrated in low-resource languages and those typologically far
+from English, and post-hoc temperature scaling among the remedies that help.
 
 - Expected calibration error (Naeini et al. 2015; Guo et al. 2017, "On Calibration of Modern Neural
   Networks"), top-label: each example's confidence is its predicted class's probability, and it is right or

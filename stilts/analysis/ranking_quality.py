@@ -5,7 +5,7 @@ A predicted ranking is a score per intermediate task (higher: expected to help m
 TextEmb or data size (`stilts.analysis.transferability`). The truth is the target's result after each
 intermediate task: one number per intermediate task, or one per seed (then their mean). The metrics:
 
-- Regret@k (Renggli et al. 2022; Poth et al. 2021, "What to Pre-Train on? Efficient Intermediate Task
+- Regret@k (Poth et al. 2021, "What to Pre-Train on? Efficient Intermediate Task
   Selection", whose best method had an average Regret@3 of 1%): how much of the best result is lost by
   training only the k intermediate tasks ranked first and keeping the best of them,
   ``(best - best of the top k) / best``, a fraction (0: the best one is among the k). On the deltas to a
