@@ -170,9 +170,9 @@ MODULES = (
     "sentencepiece",
     "google.protobuf",
     "stilts.cli",
-    "stilts.engine",
-    "stilts.evaluation",
-    "stilts.tasks.retrieval",
+    "stilts.pipeline.engine",
+    "stilts.training.evaluation",
+    "stilts.formats.retrieval",
     "stilts.testing",
     "transformers.trainer",
 )
@@ -216,7 +216,7 @@ def environment(site_report: dict, cpu: bool) -> dict:
 
     import stilts
     import stilts.intermediate
-    from stilts.registry import PLUGIN_GROUP, load_plugins
+    from stilts.core.registry import PLUGIN_GROUP, load_plugins
 
     load_plugins()
     points = metadata.entry_points(group=PLUGIN_GROUP)
@@ -375,7 +375,7 @@ priority = os.getpriority(os.PRIO_PROCESS, 0)
 os.setpriority(os.PRIO_PROCESS, 0, min(19, priority + 10))
 import torch, accelerate, transformers.models.xlm_roberta.modeling_xlm_roberta
 import stilts.cli
-from stilts.registry import load_plugins
+from stilts.core.registry import load_plugins
 load_plugins()
 torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())
 if sys.stdin.readline().strip() != "go":

@@ -5,7 +5,7 @@
 
 The encoder is initialised at random from an XLM-R configuration (250,002-piece embedding, as the
 real model), saved as a Hugging Face folder and trained by the real stage code (one intermediate
-stage, task mnli, through `stilts.engine.run_stages`; the same harness as train_throughput.py), with
+stage, task mnli, through `stilts.pipeline.engine.run_stages`; the same harness as train_throughput.py), with
 what stilts does by itself: bf16 autocast on GPUs that support it, fused AdamW, no per-step host
 syncs; ``--tf32`` also allows TF32 matmuls for what runs in float32. Every pair is longer than 256
 tokens, so every batch is exactly ``batch x 256`` real tokens and nothing is padding.

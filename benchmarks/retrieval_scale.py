@@ -1,4 +1,4 @@
-"""How BUCC-style mining scales: chunked k-NN (stilts.tasks.retrieval) against one dense matmul.
+"""How BUCC-style mining scales: chunked k-NN (stilts.formats.retrieval) against one dense matmul.
 
     python benchmarks/retrieval_scale.py                 # 100k x 100k, dim 256
     python benchmarks/retrieval_scale.py --n 20000 --dim 768 --dense-n 20000
@@ -45,7 +45,7 @@ def _peak_mib() -> float:
 def _measure(mode: str, n: int, dim: int, k: int, chunk_size: int | None, seed: int, threads: int, queue):
     import torch
 
-    from stilts.tasks.retrieval import knn, mine_candidates
+    from stilts.formats.retrieval import knn, mine_candidates
 
     torch.set_num_threads(threads)
     x, y = _vectors(n, dim, seed)

@@ -16,7 +16,7 @@ the rounds (a-b-c-d, d-c-b-a, ...):
   checkpoints. Batches are cut from a pre-tokenized, pre-padded matrix to the longest row of each
   batch, in the same order as stilts' batches, so both run exactly the same tensors.
 - ``stilts``: the real stage code: a one-stage pipeline (intermediate, task mnli on the benchmark
-  data written as MultiNLI jsonl) through `stilts.engine.run_stages`, settings as a user leaves them
+  data written as MultiNLI jsonl) through `stilts.pipeline.engine.run_stages`, settings as a user leaves them
   (validation every 1000 steps on the first 500 dev examples, i.e. once after the last step here;
   a checkpoint at every validation, so none inside the measured steps; see ``checkpoint_save_s``).
   ``stilts-grouped`` is the same with ``group_by_length: true``.
@@ -88,16 +88,16 @@ def load_examples(name: str) -> list[dict]:
     """{"text_a", "text_b", "label"} pairs of an English NLI set with a real length distribution
     (``xnli`` and ``anli`` from `SHARED_DATA`, which ``--shared-data`` sets)."""
     if name == "xnli":
-        from stilts.readers.nli import read_xnli_folder
+        from stilts.data.readers.nli import read_xnli_folder
 
         return read_xnli_folder(SHARED_DATA / "xnli", "dev", "en")
     if name == "anli":
-        from stilts.readers.nli_extra import read_anli
+        from stilts.data.readers.nli_extra import read_anli
 
         folder = SHARED_DATA / "intermediate" / "anli" / "anli_v1.0"
         return [e for r in ("R1", "R2", "R3") for s in ("dev", "test") for e in read_anli(folder / r / f"{s}.jsonl")]
     if name == "demo":
-        from stilts.readers.nli import read_mnli_folder
+        from stilts.data.readers.nli import read_mnli_folder
 
         return read_mnli_folder(REPO / "pipelines" / "demo_data" / "mnli", "train")
     raise SystemExit(f"unknown data set {name}")
@@ -193,7 +193,7 @@ def _device():
 
 def _bf16(device) -> bool:
     """What stilts' ``mixed_precision: auto`` picks: bf16 autocast on GPUs that support it, else none."""
-    from stilts.devices import mixed_precision_for
+    from stilts.training.devices import mixed_precision_for
 
     return device.type == "cuda" and mixed_precision_for("auto") == "bf16"
 
@@ -273,8 +273,8 @@ def run_floor(config: dict) -> dict:
     import torch
     from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
-    from stilts.tasks.heads import ClassificationHead
-    from stilts.training import pass_order
+    from stilts.formats.heads import ClassificationHead
+    from stilts.training.loop import pass_order
 
     torch.manual_seed(SEED)
     device = _device()
@@ -328,15 +328,15 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     notes the time of each step, wrappers that note setup phases and the indices of each batch)."""
     import numpy as np
 
-    import stilts.featurize
-    import stilts.modeling
-    import stilts.training
-    import stilts.training_stage
-    from stilts.artifacts import folder_size
-    from stilts.config import validate_pipeline
-    from stilts.engine import plan_pipeline, run_stages
-    from stilts.execution import make_context
-    from stilts.featurize import feature_lengths
+    import stilts.formats.tokenize
+    import stilts.pipeline.training_stage
+    import stilts.training.loop
+    import stilts.training.model
+    from stilts.core.artifacts import folder_size
+    from stilts.formats.batching import feature_lengths
+    from stilts.pipeline.config import validate_pipeline
+    from stilts.pipeline.engine import plan_pipeline, run_stages
+    from stilts.pipeline.local import make_context
 
     workdir = Path(config["workdir"])
     data = write_mnli_folder(config["examples"], workdir / "mnli", dev_count=config["dev_examples"])
@@ -365,20 +365,20 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
     stamps = Stamps(config["warmup"], config["steps"])
     drawn: list = []
 
-    class TimedBar(stilts.training.tqdm):
+    class TimedBar(stilts.training.loop.tqdm):
         def update(self, n=1):
             stamps.step()
             return super().update(n)
 
-    stilts.training.tqdm = TimedBar
-    original_next = stilts.training.TaskBatches.next_indices
+    stilts.training.loop.tqdm = TimedBar
+    original_next = stilts.training.loop.TaskBatches.next_indices
 
     def next_indices(self):
         indices = original_next(self)
         drawn.append((self, indices))
         return indices
 
-    stilts.training.TaskBatches.next_indices = next_indices
+    stilts.training.loop.TaskBatches.next_indices = next_indices
 
     def timed(name, function):
         def wrapper(*args, **kwargs):
@@ -390,7 +390,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         return wrapper
 
     attention, attention_used = config.get("attn_implementation"), []
-    original_load = stilts.modeling.load_encoder
+    original_load = stilts.training.model.load_encoder
 
     def load_encoder(*args, **kwargs):  # benchmarks/mfu.py --attention: the one asked for, not the default
         encoder, tokenizer = original_load(*args, **kwargs)
@@ -399,17 +399,17 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         attention_used.append(encoder.config._attn_implementation)
         return encoder, tokenizer
 
-    stilts.modeling.load_encoder = load_encoder
+    stilts.training.model.load_encoder = load_encoder
     started_phase = [0.0]
     # each setup phase where the training stage looks it up (it imports the model code when it runs)
     for module, name in (
-        (stilts.modeling, "load_encoder"),
-        (stilts.training_stage, "load_examples"),
-        (stilts.featurize, "featurize"),
+        (stilts.training.model, "load_encoder"),
+        (stilts.pipeline.training_stage, "load_examples"),
+        (stilts.formats.tokenize, "featurize"),
     ):
         setattr(module, name, timed(name, getattr(module, name)))
     saves: list[float] = []
-    original_save = stilts.training.CheckpointStore.save
+    original_save = stilts.training.loop.CheckpointStore.save
 
     checkpoint_sizes: list[float] = []
 
@@ -419,16 +419,16 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         saves.append(time.perf_counter() - begin)
         checkpoint_sizes.append(folder_size(self.folder) / 2**20)
 
-    stilts.training.CheckpointStore.save = save
+    stilts.training.loop.CheckpointStore.save = save
     built: list = []  # the optimizer, for the size of its state
-    original_build = stilts.training._build_optimizer
+    original_build = stilts.training.loop._build_optimizer
 
     def build_optimizer(model, plan):
         made = original_build(model, plan)
         built.append((model, made[0]))
         return made
 
-    stilts.training._build_optimizer = build_optimizer
+    stilts.training.loop._build_optimizer = build_optimizer
     context = make_context(pipeline, str(config["model"]), sources, workdir / "run")
     context.log = lambda message: None
     start = started_phase[0] = time.perf_counter()
@@ -502,7 +502,7 @@ def run_trainer(config: dict, padding: str) -> dict:
         # the same batches as floor and stilts (their pass orders, read in sequence), so tokens per
         # step are the same: per-step costs that do not grow with the batch's tokens (the optimizer
         # over all parameters) make tokens/s of different batch samples incomparable over few steps
-        from stilts.training import pass_order
+        from stilts.training.loop import pass_order
 
         passes = config["steps"] * config["batch_size"] // len(examples) + 1
         train_set = train_set.select([int(i) for p in range(passes) for i in pass_order(len(examples), SEED, 0, p)])
@@ -745,11 +745,12 @@ def eval_mode(args, config: dict) -> dict:
     import torch
     from accelerate.state import AcceleratorState
 
-    from stilts.catalog import get_task
-    from stilts.devices import evaluation_batch_size, make_accelerator
-    from stilts.evaluation import predict_outputs
-    from stilts.featurize import feature_lengths, featurize
-    from stilts.modeling import StageModel, load_encoder
+    from stilts.core.catalog import get_task
+    from stilts.formats.batching import feature_lengths
+    from stilts.formats.tokenize import featurize
+    from stilts.training.devices import evaluation_batch_size, make_accelerator
+    from stilts.training.evaluation import predict_outputs
+    from stilts.training.model import StageModel, load_encoder
 
     torch.set_num_threads(config["threads"])
     task = get_task("mnli")

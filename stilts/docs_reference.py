@@ -27,9 +27,9 @@ from typing import Any
 
 import click
 
-from stilts.config import pipeline_model
-from stilts.stage_kinds import STAGE_KINDS
-from stilts.sweep import MATRIX_FIELDS, SweepConfig
+from stilts.pipeline.config import pipeline_model
+from stilts.pipeline.stage_kinds import STAGE_KINDS
+from stilts.pipeline.sweep import MATRIX_FIELDS, SweepConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGURATION_MD = "docs/reference/configuration.md"
@@ -68,7 +68,7 @@ _BOUND_KEYWORDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMa
 
 def _schema_of(model) -> dict:
     """pydantic's JSON Schema of ``model``, with every bound under JSON Schema's keyword: where a
-    validator function sits between a number's type and its bounds (`stilts.numbers`: booleans are
+    validator function sits between a number's type and its bounds (`stilts.core.numbers`: booleans are
     refused), pydantic writes them under its own names (``gt``, ``le``), which editors ignore."""
 
     def fixed(node):
@@ -93,7 +93,7 @@ def pipeline_schema() -> dict:
 
 def sweep_schema() -> dict:
     """The sweep file's schema. Its settings blocks (``stages``, ``tasks``, each ``matrix.variant``)
-    are free-form mappings in `SweepConfig`, checked by `stilts.sweep` against the stage kinds' models;
+    are free-form mappings in `SweepConfig`, checked by `stilts.pipeline.sweep` against the stage kinds' models;
     the schema spells those checks out, so that an editor completes and checks their fields too."""
     schema = _schema_of(SweepConfig)
     definitions = schema.setdefault("$defs", {})

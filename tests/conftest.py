@@ -113,8 +113,8 @@ def write_pipeline(path, model, data, *, name="tiny", extra_stages=None, stage_s
 @pytest.fixture
 def nine_by_nine():
     """Nine made-up intermediate and nine made-up target tasks, removed again afterwards."""
-    from stilts.catalog import TASKS, Task, register_task
-    from stilts.tasks.classification import CLASSIFICATION
+    from stilts.core.catalog import TASKS, Task, register_task
+    from stilts.formats.classification import CLASSIFICATION
 
     names = [f"fake_inter{i}" for i in range(9)] + [f"fake_target{i}" for i in range(9)]
     for name in names:

@@ -5,8 +5,8 @@ import contextlib
 
 import pytest
 
-from stilts.checkpoints import CheckpointStore
 from stilts.cli import main
+from stilts.training.checkpoints import CheckpointStore
 
 
 def run_cli(args, capsys) -> tuple[int, str, str]:
@@ -42,10 +42,10 @@ def second_checkpoint_save_fails(monkeypatch, *, half_written: bool = False):
 def xnli_dev_features(tiny_model, tiny_nli, language: str = "de"):
     """(task, model, tokenizer, examples, features): the tiny model with an untrained XNLI head and the
     tiny XNLI dev set of ``language``, featurized, for `predict_outputs`."""
-    from stilts.catalog import get_task
-    from stilts.data import load_examples
-    from stilts.featurize import featurize
-    from stilts.modeling import StageModel, load_encoder
+    from stilts.core.catalog import get_task
+    from stilts.data.loading import load_examples
+    from stilts.formats.tokenize import featurize
+    from stilts.training.model import StageModel, load_encoder
 
     task = get_task("xnli")
     examples = load_examples(task, "dev", language, {"xnli": str(tiny_nli["xnli"])})
@@ -70,7 +70,7 @@ def evaluate_examples(
     """Scores of ``examples`` (one split of one language, scored as a whole), as an evaluate stage
     makes them: `predict_examples`, then the format's ``score_split``; ``state`` is carried across the
     splits of the language (see `TaskFormat.score_split`)."""
-    from stilts.evaluation import predict_examples
+    from stilts.training.evaluation import predict_examples
 
     predictions = predict_examples(
         accelerator, model, task, examples, tokenizer, max_length=max_length, batch_size=batch_size, desc="evaluating"

@@ -39,7 +39,7 @@ MLQA_SCRIPT = "facebook/mlqa"
 
 @dataclass(frozen=True)
 class Expect:
-    """What `stilts.data.load_examples(task, split, language, {})` must give from the test Hub."""
+    """What `stilts.data.loading.load_examples(task, split, language, {})` must give from the test Hub."""
 
     hub: str
     split: str

@@ -1,5 +1,7 @@
 """The import structure docs/concepts.md ("The code") promises: no import circle among stilts' modules (counting imports
-inside functions too), core imports no stage package, and the engine names no stage kind."""
+inside functions too), imports go one way through the layers (command line -> stage packages -> pipeline -> training ->
+formats, reports -> metrics -> data -> core), stage packages do not import each other, and the engine names no stage
+kind."""
 
 from __future__ import annotations
 
@@ -11,6 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 #: installed module prefix -> folder
 PACKAGES = {"stilts": ROOT / "stilts"}
 STAGE_PACKAGES = ("stilts.intermediate", "stilts.target", "stilts.mlm", "stilts.translate")
+#: the layers, lowest first: a module imports from its own layer and the ones below, never from one above
+#: (``stilts.testing``, the tests' own code, stands outside them)
+LAYERS = (
+    ("stilts.core",),
+    ("stilts.data", "stilts.offline"),
+    ("stilts.metrics",),
+    ("stilts.formats", "stilts.reports"),
+    ("stilts.training",),
+    ("stilts.pipeline",),
+    STAGE_PACKAGES,
+    ("stilts.cli", "stilts.docs_reference", "stilts.__main__"),
+)
 
 
 def modules() -> dict[str, Path]:
@@ -74,6 +88,37 @@ def test_no_import_circle():
             visit(name)
 
 
+def layer_of(module: str) -> int | None:
+    for level, packages in enumerate(LAYERS):
+        if any(module == package or module.startswith(package + ".") for package in packages):
+            return level
+    return None
+
+
+def test_every_module_has_a_layer():
+    outside = sorted(name for name in modules() if layer_of(name) is None and not name.startswith("stilts.testing"))
+    assert outside == ["stilts"], f"modules in no layer of LAYERS: {outside}"
+
+
+def test_imports_go_down_the_layers():
+    upward = [
+        f"{name} imports {target}"
+        for name, targets in sorted(graph().items())
+        if (level := layer_of(name)) is not None
+        for target in sorted(targets)
+        if (target_level := layer_of(target)) is not None and target_level > level
+    ]
+    assert not upward, "imports against the layers' direction:\n" + "\n".join(upward)
+
+
+def test_stage_packages_do_not_import_each_other():
+    for name, targets in graph().items():
+        own = next((package for package in STAGE_PACKAGES if name.startswith(package)), None)
+        if own is not None:
+            siblings = sorted(t for t in targets if t.startswith(STAGE_PACKAGES) and not t.startswith(own))
+            assert not siblings, f"{name} imports its sibling stage packages {siblings}: move it into the core"
+
+
 def test_core_imports_no_stage_package():
     for name, targets in graph().items():
         if not name.startswith(STAGE_PACKAGES) and name != "stilts.testing":
@@ -87,9 +132,18 @@ def test_the_engine_and_config_name_no_stage_kind():
         r"(kind|KINDS?|RUNNERS|MODELS)\W{1,8}[\"'](intermediate|target|evaluate)[\"']"
         r"|\(\"intermediate\", \"target\""
     )
-    for module in ("engine", "config", "preflight", "execution", "stage_kinds", "training_stage", "commands", "sweep"):
+    for module in (
+        "pipeline/engine",
+        "pipeline/config",
+        "pipeline/preflight",
+        "pipeline/local",
+        "pipeline/stage_kinds",
+        "pipeline/training_stage",
+        "pipeline/sweep",
+        "cli/run",
+    ):
         text = (ROOT / "stilts" / f"{module}.py").read_text()
-        if module == "sweep":  # the matrix expands into the STILTs stages by design; it only adds them
+        if module == "pipeline/sweep":  # the matrix expands into the STILTs stages by design; it only adds them
             text = text[: text.index("def expand(")]
         found = kind_use.search(text)
         assert not found, f"stilts/{module}.py branches on a stage kind: {found.group(0)}"

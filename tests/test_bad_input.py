@@ -14,9 +14,9 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.catalog import get_task
-from stilts.modeling import load_tokenizer
+from stilts.core.catalog import get_task
 from stilts.testing import write_tiny_nli
+from stilts.training.model import load_tokenizer
 
 GOOD_STAGE = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": 1, "validate_every": 1}
 
@@ -817,10 +817,10 @@ def test_a_named_language_found_missing_while_evaluating_stops_the_stage(workspa
     """Where the data could not be read before the stages ran (a Hub split found missing only when the
     evaluation reads it; here the check is skipped), the evaluation stops there, not completing with an
     average that leaves the language out."""
-    import stilts.preflight
+    import stilts.pipeline.preflight
 
     _without_french(workspace)
-    monkeypatch.setattr(stilts.preflight, "check_data", lambda plans, log: 0)
+    monkeypatch.setattr(stilts.pipeline.preflight, "check_data", lambda plans, log: 0)
     code, _, stderr = run_cli(["run", "p.yaml", "--output-dir", "out", "--set", "stages.2.languages=[de,fr]"], capsys)
     assert code == 2, stderr
     assert "stages[2].languages[1]: 'fr' has no dev data in" in stderr and "Traceback" not in stderr

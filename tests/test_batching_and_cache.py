@@ -10,11 +10,13 @@ from conftest import write_pipeline
 from helpers import run_cli
 from transformers import AutoTokenizer
 
-import stilts.featurize as featurize_module
-from stilts.catalog import get_task
-from stilts.featurize import Batcher, feature_lengths, featurize
+import stilts.formats.feature_cache as feature_cache_module
+import stilts.formats.tokenize as tokenize_module
+from stilts.core.catalog import get_task
+from stilts.formats.batching import Batcher, feature_lengths
+from stilts.formats.tokenize import featurize
 from stilts.testing import tiny_nli_examples
-from stilts.training import LENGTH_GROUP_BATCHES, TaskBatches, TrainingTask, pass_order
+from stilts.training.loop import LENGTH_GROUP_BATCHES, TaskBatches, TrainingTask, pass_order
 
 CPU = SimpleNamespace(num_processes=1, process_index=0, device=torch.device("cpu"))
 
@@ -150,8 +152,8 @@ def test_feature_lengths(mnli, tokenizer):
 def test_evaluation_order_does_not_change_outputs(mnli, tiny_model):
     from accelerate import Accelerator
 
-    from stilts.evaluation import predict_outputs
-    from stilts.modeling import StageModel, load_encoder
+    from stilts.training.evaluation import predict_outputs
+    from stilts.training.model import StageModel, load_encoder
 
     encoder, tokenizer = load_encoder(str(tiny_model))
     model = StageModel(encoder, [mnli])
@@ -177,7 +179,7 @@ def test_second_featurize_loads_from_the_cache(mnli, tokenizer, tmp_path, monkey
     def no_tokenizing(*args, **kwargs):
         raise AssertionError("tokenized although the features are cached")
 
-    monkeypatch.setattr(featurize_module, "_tokenize", no_tokenizing)
+    monkeypatch.setattr(tokenize_module, "_tokenize", no_tokenizing)
     second = featurize(mnli, examples, tokenizer, 64, cache=tmp_path)
     assert second.to_dict() == first.to_dict()
 
@@ -202,18 +204,18 @@ def test_tokenizer_fingerprint_ignores_the_truncation_of_earlier_calls(tokenizer
     """A fast tokenizer's backend remembers the truncation of its last call; that is not what it does
     when featurize calls it with its own max_length, so it must not change the cache key."""
     fresh = AutoTokenizer.from_pretrained(tiny_model)
-    before = featurize_module._tokenizer_fingerprint(fresh)
+    before = feature_cache_module._tokenizer_fingerprint(fresh)
     fresh("a rather long sentence about cats", "and dogs", truncation=True, max_length=5)
-    assert featurize_module._tokenizer_fingerprint(fresh) == before
+    assert feature_cache_module._tokenizer_fingerprint(fresh) == before
     fresh.add_tokens(["<new-piece>"])  # what it does changed: so does the fingerprint, remembered or not
-    assert featurize_module.tokenizer_fingerprint(fresh) != before
+    assert feature_cache_module.tokenizer_fingerprint(fresh) != before
 
 
 def test_default_cache_location_and_threshold(mnli, tokenizer, tmp_path, monkeypatch):
     monkeypatch.setenv("STILTS_FEATURE_CACHE", str(tmp_path / "cache"))
     featurize(mnli, nli(20), tokenizer, 64)  # small sets are not worth caching
     assert not _entries(tmp_path / "cache")
-    monkeypatch.setattr(featurize_module, "CACHE_MIN_EXAMPLES", 10)
+    monkeypatch.setattr(feature_cache_module, "CACHE_MIN_EXAMPLES", 10)
     featurize(mnli, nli(20), tokenizer, 64)
     assert len(_entries(tmp_path / "cache")) == 1
     monkeypatch.setenv("STILTS_FEATURE_CACHE", "off")
@@ -231,7 +233,7 @@ class Killed(Exception):
 def test_grouped_run_interrupted_in_its_second_stage_resumes_to_the_same_scores(
     tiny_model, tiny_nli, tmp_path, capsys, monkeypatch
 ):
-    from stilts.checkpoints import CheckpointStore
+    from stilts.training.checkpoints import CheckpointStore
 
     pipeline = write_pipeline(
         tmp_path / "p.yaml",
@@ -270,7 +272,7 @@ def test_malloc_thresholds_defer_to_the_environment(monkeypatch):
     """A user's MALLOC_*_THRESHOLD_ settings win over the ones training sets on CPU."""
     import ctypes.util
 
-    from stilts.training import _keep_freed_memory
+    from stilts.training.loop import _keep_freed_memory
 
     for name in ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
         monkeypatch.delenv(name, raising=False)

@@ -8,10 +8,11 @@ import pytest
 from helpers import run_cli
 
 from stilts.metrics.per_example import chunk_counts, metric_value, right
-from stilts.names import SCORE_COLUMNS
+from stilts.reports import aggregate
 from stilts.reports import scores as sc
 from stilts.reports.bootstrap import _Units, table_intervals
 from stilts.reports.plot import heatmap_figure
+from stilts.reports.scores_file import SCORE_COLUMNS
 
 
 def _write_run(run, systems, target="xnli", languages=("de", "fr"), metric="accuracy"):
@@ -52,8 +53,8 @@ def _accuracy_rows(correct):
 
 def _intervals(scores_csv, seed=0, delta=True):
     scores = sc.load_scores(scores_csv)
-    values, _ = sc.transfer_cells(scores, "dev")
-    values = sc.with_average(values)
+    values, _ = aggregate.transfer_cells(scores, "dev")
+    values = aggregate.with_average(values)
     return table_intervals(
         scores, values, run_dir=scores_csv.parent, split="dev", level=95, delta=delta, n_resamples=400, seed=seed
     )
@@ -124,7 +125,7 @@ def test_the_per_language_avg_is_the_main_tables_cell_interval_included(tmp_path
     scores_csv = _write_run(tmp_path, systems)
     scores = sc.load_scores(scores_csv)
     main = _intervals(scores_csv)
-    values, _ = sc.language_cells(scores, "xnli", "dev")
+    values, _ = aggregate.language_cells(scores, "xnli", "dev")
     per_language = table_intervals(
         scores, values, run_dir=tmp_path, split="dev", level=95, per_language="xnli", n_resamples=400
     )

@@ -10,9 +10,9 @@ import re
 import pytest
 from helpers import run_cli
 
-from stilts.catalog import get_task
-from stilts.execution import per_language_table
-from stilts.tasks.span_qa import SpanPrediction
+from stilts.core.catalog import get_task
+from stilts.formats.span_qa import SpanPrediction
+from stilts.pipeline.local import per_language_table
 from stilts.testing import write_tiny_topics
 
 
@@ -92,7 +92,7 @@ def test_constant_predictions_are_recognised_by_format():
 
 
 def test_the_margin_above_chance_is_two_standard_errors_of_a_guess():
-    from stilts.training import chance_margin
+    from stilts.training.loop import chance_margin
 
     assert chance_margin(50.0, 100) == pytest.approx(10.0)
     assert chance_margin(100 / 3, 500) == pytest.approx(200 * math.sqrt(2 / 9 / 500))

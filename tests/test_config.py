@@ -12,10 +12,10 @@ from conftest import write_pipeline
 from helpers import run_cli
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from stilts.config import load_pipeline, override_from_command_line, pipeline_model, read_yaml_mapping
-from stilts.content import folder_sha256
-from stilts.engine import plan_pipeline
-from stilts.sweep import SweepConfig
+from stilts.data.content import folder_sha256
+from stilts.pipeline.config import load_pipeline, override_from_command_line, pipeline_model, read_yaml_mapping
+from stilts.pipeline.engine import plan_pipeline
+from stilts.pipeline.sweep import SweepConfig
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_real_command_line_has_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nmodel: m\nstages:\n  - kind: target\n    task: xnlii\n")
     done = subprocess.run(
-        [sys.executable, "-m", "stilts.cli", "run", str(bad), "--dry-run"], capture_output=True, text=True
+        [sys.executable, "-m", "stilts", "run", str(bad), "--dry-run"], capture_output=True, text=True
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [

@@ -1,10 +1,10 @@
-"""`stilts.content`: file hashes cached on disk by path, size and modification time; what a folder's
+"""`stilts.data.content`: file hashes cached on disk by path, size and modification time; what a folder's
 content is."""
 
 import os
 from pathlib import Path
 
-from stilts import content
+from stilts.data import content
 
 #: file times as a run finds them: written a while ago (outside the cache's racy window)
 LONG_AGO_NS = 1_700_000_000_000_000_000

@@ -8,9 +8,10 @@ import torch
 from conftest import write_pipeline
 from helpers import run_cli, second_checkpoint_save_fails
 
-from stilts import checkpoints as checkpoints_module
-from stilts.artifacts import upsert_scores, write_text_atomic
-from stilts.tasks.classification import Classification
+from stilts.core.artifacts import write_text_atomic
+from stilts.formats.classification import Classification
+from stilts.reports.scores_file import upsert_scores
+from stilts.training import checkpoints as checkpoints_module
 
 
 def test_a_write_that_raises_leaves_the_old_file(tmp_path, monkeypatch):
@@ -142,7 +143,7 @@ def test_written_files_and_folders_follow_the_umask(tmp_path, mask):
     lets the group read: tempfile's private 0600/0700 and safetensors' 0600 are not kept."""
     from safetensors.torch import save_file
 
-    from stilts.artifacts import atomic_folder
+    from stilts.core.artifacts import atomic_folder
 
     previous = os.umask(mask)
     try:

@@ -21,8 +21,8 @@ import pytest
 from conftest import write_pipeline
 from helpers import run_cli
 
-from stilts.checkpoints import CheckpointStore
 from stilts.testing import write_tiny_nli
+from stilts.training.checkpoints import CheckpointStore
 
 #: checkpoints every 2 optimizer steps (the stopped run keeps step-2 and step-4 of its intermediate stage)
 TRAINING = dict(max_steps=6, validate_every=2, checkpoint_every=2, batch_size=8)

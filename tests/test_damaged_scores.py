@@ -17,8 +17,8 @@ import yaml
 from conftest import write_pipeline
 from helpers import run_cli
 
-from stilts.errors import RunFailed
-from stilts.names import SCORE_COLUMNS
+from stilts.core.errors import RunFailed
+from stilts.reports.scores_file import SCORE_COLUMNS
 from stilts.testing import write_tiny_nli
 
 HEADER = ",".join(SCORE_COLUMNS) + "\n"
@@ -150,7 +150,7 @@ def test_a_line_repeated_as_it_is_counts_once(workspace, capsys):
 def test_writing_rows_refuses_a_file_it_cannot_keep_whole(tmp_path, content, expected):
     """What a run's evaluation does if the file was damaged after the run checked it: a row it cannot
     read is neither dropped, blanked nor written back as None; the file stays as it was."""
-    from stilts.artifacts import upsert_scores
+    from stilts.reports.scores_file import upsert_scores
 
     path = tmp_path / "scores.csv"
     path.write_text(content)
@@ -165,7 +165,7 @@ def test_writing_rows_refuses_a_file_it_cannot_keep_whole(tmp_path, content, exp
 
 def test_a_lock_file_that_is_a_link_is_refused_and_what_it_points_to_kept(tmp_path):
     """Every lock stilts takes (a stage folder's, scores.csv's, stages.json's) is `locked`'s."""
-    from stilts.artifacts import is_locked, lock_path, locked
+    from stilts.core.artifacts import is_locked, lock_path, locked
 
     outside = tmp_path / "outside.txt"
     outside.write_text("not stilts' to empty\n")
@@ -195,7 +195,7 @@ class _OneProcess:
 def test_a_link_at_a_checkpoints_temporary_name_is_removed_not_followed(tmp_path):
     """Files are written under a temporary name and renamed into place: `write_text_atomic` and
     `atomic_folder` take fresh random names (mkstemp, mkdtemp); a step checkpoint's name is fixed."""
-    from stilts.checkpoints import PROGRESS, CheckpointStore
+    from stilts.training.checkpoints import PROGRESS, CheckpointStore
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -1,4 +1,4 @@
-"""How stilts meets its device (stilts.devices): the precision settings, evaluation under the
+"""How stilts meets its device (stilts.training.devices): the precision settings, evaluation under the
 Accelerator's autocast, evaluation batch sizes. What can be checked without a GPU; tests/test_gpu.py
 runs the CUDA side."""
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from helpers import xnli_dev_features
 
-from stilts.devices import evaluation_batch_size, make_accelerator, mixed_precision_for, set_matmul_precision
-from stilts.errors import BadInput
+from stilts.core.errors import BadInput
+from stilts.training.devices import evaluation_batch_size, make_accelerator, mixed_precision_for, set_matmul_precision
 
 
 def test_evaluation_runs_in_the_accelerators_precision(tiny_model, tiny_nli, fresh_accelerator_state):
@@ -18,7 +18,7 @@ def test_evaluation_runs_in_the_accelerators_precision(tiny_model, tiny_nli, fre
     autocast makes it run in the run's precision: bf16 here, on the CPU, as it would on a GPU."""
     from accelerate.state import AcceleratorState
 
-    from stilts.evaluation import predict_outputs
+    from stilts.training.evaluation import predict_outputs
 
     task, model, tokenizer, _, features = xnli_dev_features(tiny_model, tiny_nli)
     dtypes: list[torch.dtype] = []
@@ -71,8 +71,8 @@ def test_evaluation_batch_sizes():
 
 
 def test_tf32_is_a_training_setting_of_its_own(tiny_nli):
-    from stilts.config import validate_pipeline
-    from stilts.engine import plan_pipeline
+    from stilts.pipeline.config import validate_pipeline
+    from stilts.pipeline.engine import plan_pipeline
 
     def planned(precision):
         raw = {
@@ -95,8 +95,8 @@ def test_tf32_is_a_training_setting_of_its_own(tiny_nli):
 
 
 def test_predicting_models_of_two_precisions_at_once_is_refused(tiny_nli, tmp_path):
-    from stilts.catalog import get_task
-    from stilts.predict import DEFAULT_SETTINGS, Predictor, predict_run
+    from stilts.core.catalog import get_task
+    from stilts.pipeline.predict import DEFAULT_SETTINGS, Predictor, predict_run
 
     task = get_task("xnli")
 

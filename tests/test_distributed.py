@@ -33,7 +33,7 @@ def test_two_processes_match_one(tmp_path, tiny_model, capsys):
             "2",
             "--cpu",
             "-m",
-            "stilts.cli",
+            "stilts",
             "run",
             str(pipeline),
             "--output-dir",
@@ -74,7 +74,7 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_step(tmp_path, 
     pipeline = write_pipeline(
         tmp_path / "p.yaml", tiny_model, data, batch_size=8, epochs=2, validate_every=2, checkpoint_every=1000
     )
-    command = [*TWO_CPU_PROCESSES, "-m", "stilts.cli", "run", str(pipeline), "--output-dir", str(tmp_path / "out")]
+    command = [*TWO_CPU_PROCESSES, "-m", "stilts", "run", str(pipeline), "--output-dir", str(tmp_path / "out")]
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", ACCELERATE_USE_CPU="true")
     with open(tmp_path / "stderr", "w") as stderr:
         launcher = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
@@ -82,7 +82,7 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_step(tmp_path, 
         while launcher.poll() is None and time.time() < deadline:  # mid-stage: the first validation is done
             if any((tmp_path / "out").glob("intermediate-*/checkpoints/best/*")):
                 children = psutil.Process(launcher.pid).children(recursive=True)
-                workers = [child for child in children if "stilts.cli" in " ".join(child.cmdline())]
+                workers = [child for child in children if "-m stilts run" in " ".join(child.cmdline())]
                 assert len(workers) == 2, [child.cmdline() for child in children]
                 workers[-1].send_signal(signal.SIGTERM)
                 break

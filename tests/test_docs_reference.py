@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from stilts import docs_reference
-from stilts.config import load_pipeline
-from stilts.errors import BadInput
-from stilts.sweep import load_sweep
+from stilts.core.errors import BadInput
+from stilts.pipeline.config import load_pipeline
+from stilts.pipeline.sweep import load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "pipelines").glob("*.yaml"))
@@ -47,11 +47,11 @@ def test_the_generated_file_is_current(name, generated):
 
 def test_the_configuration_reference_lists_every_field_of_every_model(generated):
     """Every field of the pipeline, of each stage kind, of the sweep and of the blocks they nest."""
-    from stilts.adapters import PeftSettings
-    from stilts.config import pipeline_model
-    from stilts.slurm.settings import JobSettings, SlurmConfig
-    from stilts.stage_kinds import STAGE_KINDS
-    from stilts.sweep import SweepConfig, SweepMatrix
+    from stilts.pipeline.config import pipeline_model
+    from stilts.pipeline.slurm.settings import JobSettings, SlurmConfig
+    from stilts.pipeline.stage_kinds import STAGE_KINDS
+    from stilts.pipeline.sweep import SweepConfig, SweepMatrix
+    from stilts.training.adapters import PeftSettings
 
     text = generated[docs_reference.CONFIGURATION_MD]
     models = [pipeline_model(), PeftSettings, SweepConfig, SweepMatrix, SlurmConfig, JobSettings]

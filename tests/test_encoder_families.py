@@ -22,13 +22,14 @@ import yaml
 from helpers import run_cli
 
 from stilts import testing as tiny
-from stilts.catalog import get_task
-from stilts.checkpoints import CheckpointStore
 from stilts.cli import main
-from stilts.featurize import Batcher, featurize
-from stilts.modeling import StageModel, load_encoder
-from stilts.prediction_files import PREDICTIONS_FOLDER, read_example_rows
+from stilts.core.catalog import get_task
+from stilts.formats.batching import Batcher
+from stilts.formats.tokenize import featurize
+from stilts.reports.prediction_files import PREDICTIONS_FOLDER, read_example_rows
 from stilts.testing.encoders import FAMILIES
+from stilts.training.checkpoints import CheckpointStore
+from stilts.training.model import StageModel, load_encoder
 
 pytest.importorskip("peft")
 
@@ -251,7 +252,7 @@ def test_an_example_gets_the_same_outputs_alone_and_in_any_batch(family, tiny_en
     through the format's collate, equal its outputs alone, for every family's position scheme
     (RoBERTa's after the padding index, BERT's and RemBERT's absolute, DeBERTa's relative, ModernBERT's
     rotary)."""
-    from stilts.data import load_examples
+    from stilts.data.loading import load_examples
 
     encoder, tokenizer = load_encoder(str(tiny_encoders[family]))
     tokenizer.padding_side = "left"

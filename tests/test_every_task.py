@@ -19,9 +19,9 @@ from helpers import run_cli, split_scores
 from transformers import AutoModel
 
 from stilts import testing as tiny
-from stilts.catalog import get_task
+from stilts.core.catalog import get_task
 from stilts.metrics.scoring import score
-from stilts.prediction_files import PREDICTIONS_FOLDER, prediction_path, read_example_rows
+from stilts.reports.prediction_files import PREDICTIONS_FOLDER, prediction_path, read_example_rows
 
 TRAINING = {"learning_rate": 1e-3, "batch_size": 4, "max_steps": 2, "validate_every": 1}
 

@@ -12,9 +12,9 @@ from helpers import run_cli
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, pipeline
 
 from stilts import testing as tiny
-from stilts.catalog import get_task
-from stilts.export import model_card
-from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head
+from stilts.core.catalog import get_task
+from stilts.training.export import model_card
+from stilts.training.model import HEADS_FOLDER, StageModel, load_encoder, load_head
 
 TRAINING = {"learning_rate": 3e-3, "batch_size": 4, "max_steps": 3, "validate_every": 100}
 TEXTS = ["the cat sleeps in the garden", "die Katze schläft nicht, sagt mein Bruder"]

@@ -15,11 +15,11 @@ import yaml
 from helpers import run_cli
 from torch import nn
 
-from stilts.catalog import TASKS, Task, register_task
-from stilts.readers._io import numbered_lines
-from stilts.readers.text_classification import label_text_folder_reader
-from stilts.tasks.base import TaskFormat, encoder_inputs
-from stilts.tasks.classification import CLASSIFICATION
+from stilts.core.catalog import TASKS, Task, register_task
+from stilts.data.readers._io import numbered_lines
+from stilts.data.readers.text_classification import label_text_folder_reader
+from stilts.formats.base import TaskFormat, encoder_inputs
+from stilts.formats.classification import CLASSIFICATION
 from stilts.testing import write_tiny_topics
 
 TOPIC_LABELS = ("sports", "food", "weather", "technology")
@@ -66,7 +66,7 @@ class Regression(TaskFormat):
 
 def read_scores_folder(folder, split, language):
     """``score<TAB>text`` lines in ``{split}-{language}.tsv``: the new format's one parser."""
-    from stilts.errors import MissingSplit
+    from stilts.core.errors import MissingSplit
 
     path = folder / f"{split}-{language}.tsv"
     if not path.is_file():

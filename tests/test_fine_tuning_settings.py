@@ -134,8 +134,8 @@ def test_several_target_tasks_train_together_each_with_its_head(tiny_model, tiny
 
 
 def test_the_fine_tuning_settings_are_fingerprinted(tiny_model, tiny_nli, tmp_path):
-    from stilts.config import validate_pipeline
-    from stilts.engine import plan_pipeline
+    from stilts.pipeline.config import validate_pipeline
+    from stilts.pipeline.engine import plan_pipeline
 
     def target_folder(**fields):
         raw = {
@@ -212,9 +212,9 @@ def test_a_pivot_language_without_training_data_stops_before_training(tiny_model
 def test_the_pivot_pipeline_plans_a_spanish_target_selected_on_every_language(tmp_path):
     from pathlib import Path
 
-    from stilts.config import load_pipeline
-    from stilts.engine import plan_pipeline
-    from stilts.stage_kinds import STAGE_KINDS
+    from stilts.pipeline.config import load_pipeline
+    from stilts.pipeline.engine import plan_pipeline
+    from stilts.pipeline.stage_kinds import STAGE_KINDS
 
     path = Path(__file__).resolve().parents[1] / "pipelines" / "xnli_pivot_es.yaml"
     pipeline, base = load_pipeline(path, (f"data.mnli@es={tmp_path}",))

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 import pytest
 
-from stilts.config import StageConfig, pipeline_model
-from stilts.stage_kinds import HASHED_WHEN_SET, STAGE_KINDS, fingerprinted_settings, hashed_when_set
+from stilts.pipeline.config import StageConfig, pipeline_model
+from stilts.pipeline.stage_kinds import HASHED_WHEN_SET, STAGE_KINDS, fingerprinted_settings, hashed_when_set
 
 _TRAINING = {
     "kind", "learning_rate", "batch_size", "epochs", "max_steps", "gradient_accumulation_steps", "warmup_ratio",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from stilts.artifacts import mark_complete
-from stilts.config import load_pipeline
-from stilts.engine import plan_pipeline
+from stilts.core.artifacts import mark_complete
+from stilts.pipeline.config import load_pipeline
+from stilts.pipeline.engine import plan_pipeline
 
 #: file times as a run finds them: written a while ago (outside the cache's racy window)
 LONG_AGO_NS = 1_700_000_000_000_000_000

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from stilts.artifacts import mark_complete, write_json_atomic
-from stilts.config import validate_pipeline
-from stilts.content import file_sha256
-from stilts.engine import plan_pipeline
-from stilts.run_folder import STAGES_FILE, record_stages
-from stilts.run_status import run_status
+from stilts.core.artifacts import mark_complete, write_json_atomic
+from stilts.data.content import file_sha256
+from stilts.pipeline.config import validate_pipeline
+from stilts.pipeline.engine import plan_pipeline
+from stilts.pipeline.run_folder import STAGES_FILE, record_stages
+from stilts.pipeline.status import run_status
 
 PIPELINES = {
     "three_kinds": {

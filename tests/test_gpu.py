@@ -56,14 +56,14 @@ def _weights(folder) -> dict:
 
 
 def test_bf16_autocast_training_steps_through_stilts(tiny_model, tiny_nli, tmp_path, monkeypatch):
-    import stilts.training
-    from stilts.devices import mixed_precision_for
+    import stilts.training.loop
+    from stilts.training.devices import mixed_precision_for
 
     if not torch.cuda.is_bf16_supported():
         pytest.skip(f"{torch.cuda.get_device_name()} has no bf16")
     assert mixed_precision_for("auto") == "bf16"
     seen = {"optimizers": [], "dtypes": [], "autocast": [], "devices": set()}
-    build = stilts.training._build_optimizer
+    build = stilts.training.loop._build_optimizer
 
     def observed_build(model, plan):
         made = build(model, plan)
@@ -78,7 +78,7 @@ def test_bf16_autocast_training_steps_through_stilts(tiny_model, tiny_nli, tmp_p
         linear.register_forward_hook(hook)
         return made
 
-    monkeypatch.setattr(stilts.training, "_build_optimizer", observed_build)
+    monkeypatch.setattr(stilts.training.loop, "_build_optimizer", observed_build)
     out = tmp_path / "out"
     code, printed = _run(_pipeline(tmp_path, tiny_model, tiny_nli, max_steps=3), out)
     assert code == 0, printed
@@ -97,7 +97,7 @@ def test_bf16_autocast_training_steps_through_stilts(tiny_model, tiny_nli, tmp_p
 
 
 def test_stilts_picks_fused_adamw_on_cuda():
-    from stilts.training import _adamw
+    from stilts.training.loop import _adamw
 
     parameter = torch.nn.Parameter(torch.randn(64, 64, device="cuda"))
     optimizer = _adamw([{"params": [parameter], "weight_decay": 0.01}], lr=1e-3, eps=1e-8)
@@ -110,7 +110,7 @@ def test_stilts_picks_fused_adamw_on_cuda():
 
 
 def test_batches_reach_the_gpu_through_pinned_memory(monkeypatch):
-    from stilts.devices import to_device
+    from stilts.training.devices import to_device
 
     pinned = []
     pin_memory = torch.Tensor.pin_memory
@@ -133,7 +133,7 @@ def test_evaluation_on_the_gpu_matches_the_cpu(tiny_model, tiny_nli, fresh_accel
     from accelerate.state import AcceleratorState
     from helpers import xnli_dev_features
 
-    from stilts.evaluation import predict_outputs
+    from stilts.training.evaluation import predict_outputs
 
     task, model, tokenizer, examples, features = xnli_dev_features(tiny_model, tiny_nli)
     on_cpu = predict_outputs(Accelerator(cpu=True), model, task, features, tokenizer, 8)
@@ -149,7 +149,7 @@ def test_evaluation_on_the_gpu_matches_the_cpu(tiny_model, tiny_nli, fresh_accel
 
 
 def test_knn_and_mining_on_the_gpu_match_the_cpu(monkeypatch):
-    import stilts.tasks.retrieval as retrieval
+    import stilts.formats.retrieval as retrieval
 
     generator = torch.Generator().manual_seed(0)
     source = torch.randn(300, 64, generator=generator)
@@ -187,11 +187,11 @@ def test_retrieval_evaluation_on_the_gpu_matches_the_cpu(
     from accelerate.state import AcceleratorState
     from helpers import evaluate_examples
 
-    import stilts.tasks.retrieval as retrieval
-    from stilts.catalog import get_task
-    from stilts.data import load_examples
-    from stilts.modeling import StageModel, load_encoder
+    import stilts.formats.retrieval as retrieval
+    from stilts.core.catalog import get_task
+    from stilts.data.loading import load_examples
     from stilts.testing import write_bucc, write_tatoeba
+    from stilts.training.model import StageModel, load_encoder
 
     folder = (write_tatoeba if task_name == "tatoeba" else write_bucc)(tmp_path / task_name)
     task = get_task(task_name)
@@ -237,7 +237,7 @@ class SimulatedCrash(Exception):
 def test_a_stage_crashed_on_the_gpu_resumes_where_an_uninterrupted_one_ends(
     tiny_model, tiny_nli, tmp_path, monkeypatch
 ):
-    from stilts.checkpoints import CheckpointStore
+    from stilts.training.checkpoints import CheckpointStore
 
     pipeline = _pipeline(tmp_path, tiny_model, tiny_nli, max_steps=8, checkpoint_every=4)
     code, printed = _run(pipeline, tmp_path / "whole")

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from stilts.catalog import get_task
-from stilts.data import load_examples
-from stilts.errors import BadInput
+from stilts.core.catalog import get_task
+from stilts.core.errors import BadInput
+from stilts.data.loading import load_examples
 
 
 def _hub_like_xnli(folder):
@@ -51,7 +51,7 @@ def test_a_hub_outage_is_a_run_failure_not_bad_input(monkeypatch):
     """Offline on purpose is bad input (give a local folder, exit 2); the Hub being down is not."""
     import datasets
 
-    from stilts.errors import RunFailed
+    from stilts.core.errors import RunFailed
 
     def down(*args, **kwargs):
         raise ConnectionError("Couldn't reach 'facebook/xnli' on the Hub (ConnectTimeout)")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stilts.readers.nli import NLI_LABELS
+from stilts.data.readers.nli import NLI_LABELS
 from stilts.testing import build_tiny_model, tiny_nli_examples, write_tiny_nli
 from stilts.testing.hub import (
     TestHub,
@@ -83,7 +83,7 @@ def _pipeline(folder: Path) -> Path:
 
 def _stilts(args, env, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "stilts.cli", *map(str, args)],
+        [sys.executable, "-m", "stilts", *map(str, args)],
         env={**os.environ, **env},
         cwd=cwd,
         capture_output=True,

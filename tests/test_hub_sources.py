@@ -16,9 +16,9 @@ from urllib.parse import unquote
 import pytest
 from hub_layouts import CONVERSION, LAYOUTS, MAIN, MLQA_SCRIPT, SCRIPT_ONLY, write_hub
 
-from stilts.catalog import TASKS, get_task
-from stilts.data import load_examples, recording_origins
-from stilts.errors import BadInput, MissingSplit
+from stilts.core.catalog import TASKS, get_task
+from stilts.core.errors import BadInput, MissingSplit
+from stilts.data.loading import load_examples, recording_origins
 from stilts.testing.hub import TestHub, point_clients_at
 
 #: every catalog task with a Hub source: each must have a layout in tests/hub_layouts.py
@@ -198,7 +198,7 @@ def test_a_null_text_in_a_hub_row_is_one_line_before_any_stage_not_a_crash_in_th
         {"premise": "a", "hypothesis": "b", "label": 0, "idx": 0},
         {"premise": None, "hypothesis": "b", "label": 1, "idx": 1},
     ]
-    monkeypatch.setattr("stilts.hub.read_hub_split", lambda source, language, split, where: (rows, Origin()))
+    monkeypatch.setattr("stilts.data.hub.read_hub_split", lambda source, language, split, where: (rows, Origin()))
     with pytest.raises(
         BadInput, match=r"^data.mnli: nyu-mll/glue train row 1: field 'text_a' should be text, found null$"
     ):

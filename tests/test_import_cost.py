@@ -18,12 +18,12 @@ REPORT_HEAVY = f"\nimport sys\nprint('heavy:', *[name for name in {HEAVY!r} if n
 READ_EVERY_REGISTRY = """
 from pathlib import Path
 
-from stilts.catalog import TASK_FAMILIES, TASKS, get_task
-from stilts.config import load_pipeline
-from stilts.engine import plan_pipeline
-from stilts.mixing import MIXING_RULES
+from stilts.core.catalog import TASK_FAMILIES, TASKS, get_task
+from stilts.pipeline.config import load_pipeline
+from stilts.pipeline.engine import plan_pipeline
+from stilts.training.mixing import MIXING_RULES
 from stilts.offline.registry import OFFLINE_MODELS
-from stilts.stage_kinds import STAGE_KINDS
+from stilts.pipeline.stage_kinds import STAGE_KINDS
 
 for registry in (TASKS, TASK_FAMILIES, STAGE_KINDS, MIXING_RULES, OFFLINE_MODELS):
     assert dict(registry.items())
@@ -91,7 +91,7 @@ def test_a_config_error_is_one_line_and_imports_nothing_heavy():
 
 
 def test_stilts_tasks_lists_every_task_with_its_format_phases_and_origin():
-    from stilts.catalog import TASKS
+    from stilts.core.catalog import TASKS
 
     lines, _ = run_python(RUN_CLI, "tasks")
     listing = lines[: lines.index("exit: 0")]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from stilts.mixing import TaskSampler, mixing_rates, mixture_batches
+from stilts.training.mixing import TaskSampler, mixing_rates, mixture_batches
 
 K = 2**17
 

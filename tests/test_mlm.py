@@ -11,8 +11,9 @@ import torch
 import yaml
 from helpers import run_cli
 
-from stilts.content import folder_sha256
-from stilts.errors import BadInput
+from stilts.core.errors import BadInput
+from stilts.data.content import folder_sha256
+from stilts.formats.masked_lm import IGNORE_INDEX, MASKED_LM, mask_tokens
 from stilts.mlm.corpus import (
     build_corpus,
     plan_language,
@@ -20,7 +21,6 @@ from stilts.mlm.corpus import (
     sampling_probabilities,
 )
 from stilts.mlm.languages import language_from_filename
-from stilts.tasks.masked_lm import IGNORE_INDEX, MASKED_LM, mask_tokens
 
 NTREX_LANGUAGES = {
     "ar",
@@ -419,7 +419,7 @@ def mlm_batch(tokenizer):
 
 
 def test_head_is_tied_and_computes_logits_only_at_masked_positions(tiny_model):
-    from stilts.modeling import load_encoder
+    from stilts.training.model import load_encoder
 
     encoder, tokenizer = load_encoder(str(tiny_model))
     head = MASKED_LM.build_head(None, encoder.config.hidden_size)
@@ -457,7 +457,7 @@ def test_head_is_tied_and_computes_logits_only_at_masked_positions(tiny_model):
 def test_pretrained_head_is_loaded_and_matches_transformers(tiny_model, tmp_path):
     from transformers import XLMRobertaForMaskedLM
 
-    from stilts.modeling import load_encoder
+    from stilts.training.model import load_encoder
 
     checkpoint = tiny_masked_lm_checkpoint(tiny_model, tmp_path / "with-head")
     encoder, tokenizer = load_encoder(str(checkpoint))
@@ -523,9 +523,9 @@ def test_predict_and_score_give_masked_token_accuracy():
 
 
 def test_catalog_reads_a_corpus_folder(two_languages, tmp_path):
-    from stilts.catalog import get_task
-    from stilts.data import load_examples
-    from stilts.errors import MissingSplit
+    from stilts.core.catalog import get_task
+    from stilts.core.errors import MissingSplit
+    from stilts.data.loading import load_examples
 
     task = get_task("mlm")
     assert task.phases == {"intermediate"} and len(task.languages) == 40 and task.metric == "accuracy"

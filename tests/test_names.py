@@ -1,4 +1,4 @@
-"""Each task's facts live in its declaration (`stilts.catalog.Task`, `Benchmark`): no other production
+"""Each task's facts live in its declaration (`stilts.core.catalog.Task`, `Benchmark`): no other production
 module names a task, the facts derived from the declarations are the ones stilts always had, and reading
 the file layouts declared as data finds, and misses, files as the readers always did."""
 
@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from stilts.catalog import BENCHMARKS, TASKS, benchmark_targets, get_task, intermediate_order
-from stilts.errors import MissingSplit
+from stilts.core.catalog import BENCHMARKS, TASKS, benchmark_targets, get_task, intermediate_order
+from stilts.core.errors import MissingSplit
+from stilts.core.names import QA_METRICS
+from stilts.data.readers.layout import FileLayout, find_file
 from stilts.metrics.scoring import scored_tasks
-from stilts.names import QA_METRICS, SCORE_COLUMNS
-from stilts.readers.layout import FileLayout, find_file
+from stilts.reports.scores_file import SCORE_COLUMNS
 from stilts.target.tagging_tasks import UDPOS_HUB_NAMES, UDPOS_LANGUAGES
 
 STILTS = Path(__file__).resolve().parents[1] / "stilts"
@@ -30,7 +31,7 @@ FIXTURES = STILTS / "testing"
 
 
 def test_names_import_nothing_heavy():
-    code = "import sys, stilts.names, stilts.metrics.scoring, stilts.reports.scores; print('torch' in sys.modules)"
+    code = "import sys, stilts.core.names, stilts.metrics.scoring, stilts.reports.scores; print('torch' in sys.modules)"
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
         == "False"
@@ -50,7 +51,7 @@ def string_literals(path: Path) -> list[tuple[int, str]]:
 def test_no_task_name_is_written_outside_the_declarations():
     """A task's name as a string literal outside its declaration is a fact of the task kept elsewhere (a
     second list, a branch on the name). scores.csv's columns are names of their own (its `mlm` column
-    says whether a configuration trained the MLM task, whose name `stilts.names.MLM_TASK` holds)."""
+    says whether a configuration trained the MLM task, whose name `stilts.core.names.MLM_TASK` holds)."""
     task_names = set(TASKS.names()) - set(SCORE_COLUMNS)
     found = [
         f"{path.relative_to(STILTS.parent)}:{line}: {value!r}"

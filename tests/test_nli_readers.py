@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from stilts.errors import BadInput, MissingSplit, Unlabelled
-from stilts.readers.nli import NLI_LABELS, read_mnli_folder, read_xnli_file, read_xnli_folder
+from stilts.core.errors import BadInput, MissingSplit, Unlabelled
+from stilts.data.readers.nli import NLI_LABELS, read_mnli_folder, read_xnli_file, read_xnli_folder
 from stilts.target.classification_tasks import XNLI_LANGUAGES
 
 
@@ -148,8 +148,8 @@ def test_multinli_jsonl_fields_are_type_checked(tmp_path, row, message):
 def test_a_hub_pair_row_without_gold_is_dropped_not_read_as_the_last_class(name, last_class):
     """The Hub marks a row without a gold label with -1; as a list index that is the last class
     (contradiction, paraphrase), so an unlabelled row was scored as if its gold were that class."""
-    from stilts.catalog import get_task
-    from stilts.errors import BadInput
+    from stilts.core.catalog import get_task
+    from stilts.core.errors import BadInput
 
     to_example = get_task(name).hub.to_example
     row = {"premise": "p", "hypothesis": "h", "sentence1": "a", "sentence2": "b", "question1": "q", "question2": "r"}

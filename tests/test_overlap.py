@@ -8,9 +8,9 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.catalog import get_task
-from stilts.data import DataRead
-from stilts.overlap import overlap
+from stilts.core.catalog import get_task
+from stilts.data.loading import DataRead
+from stilts.pipeline.overlap import overlap
 
 
 def _pipeline(path, model, data, target, evaluate, intermediate=None):

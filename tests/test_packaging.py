@@ -71,7 +71,7 @@ def built(tmp_path_factory):
 def test_every_package_under_stilts_is_in_the_wheel(built):
     wheel_names, sdist_names, _, _, _ = built
     packages = sorted(name for name in source_files() if name.endswith("/__init__.py"))
-    assert "stilts/__init__.py" in packages and "stilts/slurm/__init__.py" in packages
+    assert "stilts/__init__.py" in packages and "stilts/pipeline/slurm/__init__.py" in packages
     assert [name for name in packages if name not in wheel_names] == []
     assert [name for name in packages if name not in sdist_names] == []
     # and every module of them

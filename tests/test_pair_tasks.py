@@ -8,9 +8,9 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.catalog import get_task
-from stilts.data import load_examples
-from stilts.errors import BadInput, MissingSplit
+from stilts.core.catalog import get_task
+from stilts.core.errors import BadInput, MissingSplit
+from stilts.data.loading import load_examples
 from stilts.target.pair_retrieval_tasks import PAWSX_LANGUAGES
 from stilts.testing import write_anli, write_mnli, write_pawsx, write_qqp, write_snli
 
@@ -72,8 +72,8 @@ def test_anli_plus_is_read_from_its_parts_only(anli_plus_sources):
 
 
 def test_anli_plus_stage_fingerprints_its_parts_data(tmp_path):
-    from stilts.config import validate_pipeline
-    from stilts.engine import plan_pipeline
+    from stilts.pipeline.config import validate_pipeline
+    from stilts.pipeline.engine import plan_pipeline
 
     def stage(**data):
         raw = {"name": "p", "model": "m", "data": data, "stages": [{"kind": "intermediate", "tasks": ["anli_plus"]}]}
@@ -199,8 +199,8 @@ def test_shipped_pipelines_plan(name, request, tmp_path):
     `hub` source needs the Hub; planning needs neither the data nor the model.)"""
     from pathlib import Path
 
-    from stilts.config import load_pipeline
-    from stilts.engine import plan_pipeline
+    from stilts.pipeline.config import load_pipeline
+    from stilts.pipeline.engine import plan_pipeline
 
     if name == "mnli_to_bucc":
         request.getfixturevalue("shared_data")  # its data.bucc is ../../shared/data/bucc2018

@@ -14,7 +14,7 @@ import yaml
 from conftest import write_pipeline
 from helpers import run_cli
 
-from stilts.modeling import load_encoder
+from stilts.training.model import load_encoder
 
 pytest.importorskip("peft")
 
@@ -123,7 +123,7 @@ def test_a_killed_adapter_stage_resumes_to_the_same_scores(tiny_model, tiny_nli,
     env = dict(os.environ, HF_HUB_OFFLINE="1")
 
     def command(out):
-        return [sys.executable, "-m", "stilts.cli", "run", str(path), "--output-dir", str(out)]
+        return [sys.executable, "-m", "stilts", "run", str(path), "--output-dir", str(out)]
 
     code, _, stderr = run_cli(["run", path, "--output-dir", tmp_path / "whole"], capsys)  # the reference, here
     assert code == 0, stderr

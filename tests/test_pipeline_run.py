@@ -2,7 +2,9 @@
 
 import csv
 import hashlib
+import importlib
 import json
+import re
 import shutil
 
 import pytest
@@ -11,8 +13,9 @@ from helpers import run_cli
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-from stilts.artifacts import SCORE_COLUMNS, umask
 from stilts.cli import main
+from stilts.core.artifacts import umask
+from stilts.reports.scores_file import SCORE_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +126,15 @@ def test_dry_run_prints_fingerprints_and_runs_nothing(finished_run, tmp_path, ca
     assert code == 0
     assert stdout.count("to run") == 3
     assert not (tmp_path / "fresh").exists()
+    # each stage names the code that plans it and the runner that runs it, and both are there to read
+    code_lines = re.findall(r"^ +code: (\S+) \(plans\), (\S+)\.(\w+) \(runs\)$", stdout, re.M)
+    assert [line[0] for line in code_lines] == [
+        "stilts.intermediate.stage",
+        "stilts.target.stages",
+        "stilts.target.stages",
+    ]
+    for _, module, runner in code_lines:
+        assert hasattr(importlib.import_module(module), runner)
 
 
 def test_training_on_other_tasks_and_splits(tmp_path, tiny_model, tiny_nli, capsys):

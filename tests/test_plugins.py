@@ -30,13 +30,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from stilts.catalog import Scoring, Task, register_task
-from stilts.config import StageConfig
+from stilts.core.catalog import Scoring, Task, register_task
+from stilts.pipeline.config import StageConfig
 from stilts.metrics.scoring import classification
-from stilts.readers.text_classification import label_text_folder_reader, read_label_text_tsv
-from stilts.stage_kinds import StageKind, StagePlan, StageRunner, register_stage_kind
-from stilts.tasks.classification import CLASSIFICATION
-from stilts.training_stage import MODEL_FOLDER, input_model
+from stilts.data.readers.text_classification import label_text_folder_reader, read_label_text_tsv
+from stilts.pipeline.stage_kinds import StageKind, StagePlan, StageRunner, register_stage_kind
+from stilts.formats.classification import CLASSIFICATION
+from stilts.pipeline.training_stage import MODEL_FOLDER, input_model
 
 LABELS = ("sports", "food", "weather", "technology")
 

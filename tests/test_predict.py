@@ -9,8 +9,8 @@ import json
 import pytest
 from helpers import run_cli
 
-from stilts.errors import BadInput
-from stilts.predict import data_folders, predictors_of
+from stilts.core.errors import BadInput
+from stilts.pipeline.predict import data_folders, predictors_of
 
 
 def _stage(run, name, kind, settings, pipeline="p", upstream=None, complete=True):

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from stilts.errors import BadInput
-from stilts.readers.multiple_choice import read_commonsenseqa, read_copa, read_cosmosqa, read_hellaswag, read_siqa
-from stilts.readers.nli_extra import read_anli, read_snli
-from stilts.readers.pairs import read_pawsx, read_qqp
-from stilts.readers.qa import read_squad, read_tydiqa
-from stilts.readers.retrieval import TATOEBA_ISO3_TO_ISO1, read_bucc, read_tatoeba, tatoeba_paths
-from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
+from stilts.core.errors import BadInput
+from stilts.data.readers.multiple_choice import read_commonsenseqa, read_copa, read_cosmosqa, read_hellaswag, read_siqa
+from stilts.data.readers.nli_extra import read_anli, read_snli
+from stilts.data.readers.pairs import read_pawsx, read_qqp
+from stilts.data.readers.qa import read_squad, read_tydiqa
+from stilts.data.readers.retrieval import TATOEBA_ISO3_TO_ISO1, read_bucc, read_tatoeba, tatoeba_paths
+from stilts.data.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
 
 XQUAD_LANGUAGES = "ar de el en es hi ru th tr vi zh".split()
 MLQA_COUNTS = {"en": 1148, "ar": 517, "de": 512, "es": 500, "hi": 507, "vi": 511, "zh": 504}

@@ -112,13 +112,13 @@ def dry_runs_here(tokens: list[str]) -> bool:
     or local one and every split is read from a local folder) and quickly (the folders are in the
     checkout; a dry run reads every split, a minute for the real sets in ../shared/data, which the
     planning has found). A dry run of anything else would ask the Hub, or wait for it."""
-    from stilts.config import load_pipeline, local_model_folder, override_from_command_line
-    from stilts.data import HUB
-    from stilts.engine import plan_pipeline
-    from stilts.errors import BadInput
+    from stilts.core.errors import BadInput
+    from stilts.data.loading import HUB
     from stilts.offline.registry import OFFLINE_PREFIX
-    from stilts.preflight import planned_reads
-    from stilts.sweep import expand, load_sweep
+    from stilts.pipeline.config import load_pipeline, local_model_folder, override_from_command_line
+    from stilts.pipeline.engine import plan_pipeline
+    from stilts.pipeline.preflight import planned_reads
+    from stilts.pipeline.sweep import expand, load_sweep
 
     command, path = tokens[1], ROOT / tokens[2]
     overrides = tuple(override_from_command_line(tokens[i + 1]) for i, t in enumerate(tokens) if t == "--set")
@@ -248,7 +248,7 @@ def test_each_pip_line_names_what_the_project_has(line):
 
 @pytest.mark.parametrize("line", shown("tensorboard "))
 def test_each_tensorboard_line_reads_a_run_folders_logs(line):
-    """`tensorboard --logdir runs/<pipeline>/logs`: where `tracking: tensorboard` writes (stilts.execution)."""
+    """`tensorboard --logdir runs/<pipeline>/logs`: where `tracking: tensorboard` writes (stilts.pipeline.local)."""
     tokens = shlex.split(line)
     assert tokens[1] == "--logdir" and re.fullmatch(r"runs/[\w.-]+/logs", tokens[2]), line
     assert (ROOT / "pipelines" / f"{tokens[2].split('/')[1]}.yaml").is_file(), f"{line}: no such pipeline"
@@ -291,9 +291,9 @@ def test_a_yaml_example_saved_where_it_says_finds_its_data(block, tmp_path):
     without one goes to pipelines/, beside the shipped ones), its local data folders are found in
     ../shared/data beside the checkout, where the README says the real data is. An example that shows
     a shipped file (its first line names one) shows its content."""
-    from stilts.config import load_pipeline
-    from stilts.engine import resolve_data_sources
-    from stilts.sweep import expand, load_sweep
+    from stilts.pipeline.config import load_pipeline
+    from stilts.pipeline.engine import resolve_data_sources
+    from stilts.pipeline.sweep import expand, load_sweep
 
     named = re.match(r"# (\S+\.yaml)", block)
     if named and (ROOT / named.group(1)).is_file():
@@ -332,8 +332,8 @@ def test_bare_stilts_prints_the_commands_in_the_order_the_docs_list_them(capsys)
 def test_follow_one_run_names_the_demos_stage_folders():
     """docs/follow-one-run.md names the folders `stilts run pipelines/demo.yaml` makes: the demo's
     stages with their fingerprints as planned now."""
-    from stilts.config import load_pipeline
-    from stilts.engine import plan_pipeline
+    from stilts.pipeline.config import load_pipeline
+    from stilts.pipeline.engine import plan_pipeline
 
     pipeline, base_dir = load_pipeline(ROOT / "pipelines" / "demo.yaml")
     stages, _ = plan_pipeline(pipeline, base_dir, ROOT / "runs" / "demo", "pipelines/demo.yaml")

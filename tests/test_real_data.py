@@ -141,7 +141,7 @@ TATOEBA_MARGIN, PANX_MARGIN, AVERAGE_MARGIN = 3.0, 5.0, 3.0
 def run_pipeline(pipeline: str, out: Path, overrides: list[str]) -> list[dict]:
     """``stilts run PIPELINE --output-dir OUT --set ...`` in a subprocess (the CLI as a user runs
     it, and a fresh process, so the ~6 GB a run holds is freed after it); the rows of scores.csv."""
-    command = [sys.executable, "-m", "stilts.cli", "run", str(PIPELINES / pipeline), "--output-dir", str(out)]
+    command = [sys.executable, "-m", "stilts", "run", str(PIPELINES / pipeline), "--output-dir", str(out)]
     for override in overrides:
         command += ["--set", override]
     # the run's output goes to a file beside the run folder: a failure shows its tail here, and

@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from stilts.catalog import TASKS
-from stilts.errors import BadInput
-from stilts.registry import Registry
-from stilts.stage_kinds import STAGE_KINDS
+from stilts.core.catalog import TASKS
+from stilts.core.errors import BadInput
+from stilts.core.registry import Registry
+from stilts.pipeline.stage_kinds import STAGE_KINDS
 
 
 def test_add_get_and_duplicates():
@@ -44,8 +44,8 @@ def test_stilts_own_entries_come_from_its_plugins():
 
 
 def test_an_install_without_the_entry_points_says_to_reinstall(monkeypatch):
-    from stilts import registry
-    from stilts.errors import RunFailed
+    from stilts.core import registry
+    from stilts.core.errors import RunFailed
 
     monkeypatch.setattr(registry, "entry_points", lambda group: [])
     monkeypatch.setattr(registry._state, "loaded", False)

@@ -18,8 +18,8 @@ import pytest
 from conftest import write_pipeline
 from helpers import run_cli
 
-from stilts.checkpoints import CheckpointStore
 from stilts.cli import main
+from stilts.training.checkpoints import CheckpointStore
 
 TRAINING = dict(epochs=4, validate_every=4, checkpoint_every=2, batch_size=8)
 
@@ -45,7 +45,7 @@ def _checkpoints(out):
 
 def test_killed_runs_resume_to_the_same_scores(pipeline, uninterrupted, tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "stilts.cli", "run", str(pipeline), "--output-dir", str(out)]
+    command = [sys.executable, "-m", "stilts", "run", str(pipeline), "--output-dir", str(out)]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     rng = random.Random(11)
     kills = 0
@@ -118,7 +118,7 @@ def test_a_signal_saves_a_checkpoint_says_so_and_the_rerun_resumes_to_the_same_s
 ):
     pipeline, uninterrupted_scores = interruptible
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "stilts.cli", "run", str(pipeline), "--output-dir", str(out)]
+    command = [sys.executable, "-m", "stilts", "run", str(pipeline), "--output-dir", str(out)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     code = _run_until_validated_then_signal(command, signum, tmp_path / "output", env)
     stderr = (tmp_path / "output").read_text()
@@ -161,7 +161,7 @@ def test_a_stage_shorter_than_its_checkpoint_interval_saves_at_the_end_of_each_e
 
 def test_ctrl_c_outside_a_stage_exits_130_saying_interrupted(monkeypatch, tmp_path, capsys):
     # click turns a KeyboardInterrupt into Abort before stilts sees it
-    from stilts.catalog_cli import tasks
+    from stilts.cli.tasks import tasks
 
     def interrupted(**kwargs):
         raise KeyboardInterrupt

@@ -10,12 +10,10 @@ import torch
 import yaml
 from helpers import evaluate_examples, run_cli
 
-from stilts.catalog import get_task
-from stilts.data import load_examples
-from stilts.errors import BadInput
-from stilts.metrics.retrieval import bucc_optimize
-from stilts.target.pair_retrieval_tasks import TATOEBA_LANGUAGES, bucc_examples
-from stilts.tasks.retrieval import (
+from stilts.core.catalog import get_task
+from stilts.core.errors import BadInput
+from stilts.data.loading import load_examples
+from stilts.formats.retrieval import (
     BITEXT_MINING,
     RETRIEVAL,
     bucc_candidate_scores,
@@ -23,6 +21,8 @@ from stilts.tasks.retrieval import (
     knn,
     mine_candidates,
 )
+from stilts.metrics.retrieval import bucc_optimize
+from stilts.target.pair_retrieval_tasks import TATOEBA_LANGUAGES, bucc_examples
 from stilts.testing import write_bucc, write_tatoeba
 
 # --- chunked search ------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def test_tatoeba_real_files_with_an_identity_embedding_score_100(shared_data):
 def test_tatoeba_accuracy_of_the_tiny_model_on_real_files(shared_data, tiny_model):
     from accelerate import Accelerator
 
-    from stilts.modeling import StageModel, load_encoder
+    from stilts.training.model import StageModel, load_encoder
 
     task = get_task("tatoeba")
     examples = load_examples(task, "test", "jv", {"tatoeba": str(shared_data / "tatoeba")})
@@ -284,7 +284,7 @@ def test_default_layer_follows_the_paper_and_xtreme():
 
 
 def test_pooling_reads_the_configured_hidden_state(tiny_model):
-    from stilts.modeling import load_encoder
+    from stilts.training.model import load_encoder
 
     encoder, tokenizer = load_encoder(str(tiny_model))
     encoder.eval()
@@ -315,7 +315,7 @@ def _scores(out):
 def test_intermediate_then_tatoeba_and_bucc_evaluation_run_end_to_end(
     tmp_path, tiny_model, tiny_nli, capsys, monkeypatch
 ):
-    import stilts.tasks.retrieval as retrieval
+    import stilts.formats.retrieval as retrieval
 
     minings = []
     mine = retrieval.mine_candidates
@@ -363,8 +363,8 @@ def test_intermediate_then_tatoeba_and_bucc_evaluation_run_end_to_end(
 
 
 def test_retrieval_layer_and_pooling_are_fingerprinted(tmp_path, tiny_model):
-    from stilts.config import validate_pipeline
-    from stilts.engine import plan_pipeline
+    from stilts.pipeline.config import validate_pipeline
+    from stilts.pipeline.engine import plan_pipeline
 
     def fingerprint(**evaluate):
         raw = {"name": "p", "model": str(tiny_model), "stages": [{"kind": "evaluate", "task": "tatoeba", **evaluate}]}

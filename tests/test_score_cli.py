@@ -6,9 +6,9 @@ import json
 import pytest
 
 from stilts.cli import main
-from stilts.readers.pairs import read_pawsx
-from stilts.readers.qa import read_squad
-from stilts.readers.tagging import read_conllu_upos, read_panx
+from stilts.data.readers.pairs import read_pawsx
+from stilts.data.readers.qa import read_squad
+from stilts.data.readers.tagging import read_conllu_upos, read_panx
 
 approx = pytest.approx
 
@@ -463,9 +463,9 @@ def test_tatoeba_pipeline_predictions_score_the_same(tmp_path, capsys):
     `stilts score` reads: same accuracy."""
     import numpy as np
 
-    from stilts.catalog import get_task
-    from stilts.data import load_examples
-    from stilts.tasks.retrieval import RETRIEVAL
+    from stilts.core.catalog import get_task
+    from stilts.data.loading import load_examples
+    from stilts.formats.retrieval import RETRIEVAL
     from stilts.testing import write_tatoeba
 
     folder = write_tatoeba(tmp_path / "tatoeba")
@@ -534,9 +534,9 @@ def test_bucc_score_and_pipeline_agree_on_the_real_zh_files(shared_data, tmp_pat
 
     import numpy as np
 
-    from stilts.catalog import get_task
-    from stilts.data import load_examples
-    from stilts.tasks.retrieval import BITEXT_MINING, mine_candidates
+    from stilts.core.catalog import get_task
+    from stilts.data.loading import load_examples
+    from stilts.formats.retrieval import BITEXT_MINING, mine_candidates
 
     task = get_task("bucc")
     examples = load_examples(task, "dev", "zh", {"bucc": str(shared_data / "bucc2018")})

@@ -7,10 +7,10 @@ import csv
 import pytest
 from conftest import write_pipeline
 
-from stilts.artifacts import upsert_scores
-from stilts.errors import BadInput
-from stilts.names import SCORE_COLUMNS
+from stilts.core.errors import BadInput
 from stilts.reports import scores as sc
+from stilts.reports import scores_file
+from stilts.reports.scores_file import SCORE_COLUMNS, upsert_scores
 
 
 def _rows(pipeline, stage, languages=("de", "en", "fr"), *, seed=1, target="xnli", value=50.0) -> list[dict]:
@@ -30,7 +30,7 @@ def _read(path) -> set[tuple]:
 
 
 def _written(rows) -> set[tuple]:
-    return {(r["pipeline"], str(r["seed"]), r["target"], r["split"], r["language"], r[sc.STAGE]) for r in rows}
+    return {(r["pipeline"], str(r["seed"]), r["target"], r["split"], r["language"], r[scores_file.STAGE]) for r in rows}
 
 
 def test_a_changed_pipelines_rows_are_replaced_as_a_whole_and_nothing_else(tmp_path):
@@ -70,7 +70,7 @@ def test_rows_of_a_file_without_the_column_are_replaced_by_their_runs_rows(tmp_p
     # p's xnli run is scored again: its old fr row goes; its pawsx run and pipeline q are not, and stay
     assert _read(path) == _written(new) | {("p", "1", "pawsx", "dev", "de", ""), ("q", "1", "xnli", "dev", "de", "")}
     scores = sc.load_scores(path)
-    assert scores.attrs["unstaged"] == 2 and set(scores[sc.STAGE]) == {"", "evaluate-11111111"}
+    assert scores.attrs["unstaged"] == 2 and set(scores[scores_file.STAGE]) == {"", "evaluate-11111111"}
 
 
 def test_a_stage_that_is_not_a_folder_name_is_refused_with_its_line(tmp_path):
@@ -83,9 +83,9 @@ def test_a_stage_that_is_not_a_folder_name_is_refused_with_its_line(tmp_path):
 def test_a_stage_cut_by_sweep_stage_still_knows_every_stage_of_its_pipeline(tmp_path, tiny_nli):
     """A Slurm job runs a pipeline only up to its stage (`only_stage_plans`); its rows must not take
     away those of the pipeline's stages after it."""
-    from stilts.config import load_pipeline
-    from stilts.engine import plan_pipeline
-    from stilts.sweep import only_stage_plans
+    from stilts.pipeline.config import load_pipeline
+    from stilts.pipeline.engine import plan_pipeline
+    from stilts.pipeline.sweep import only_stage_plans
 
     extra = [{"kind": "evaluate", "task": "xnli", "name": "evaluate_test", "splits": ["test"]}]
     path = write_pipeline(tmp_path / "p.yaml", tmp_path, tiny_nli, extra_stages=extra)

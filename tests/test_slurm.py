@@ -14,9 +14,9 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.run_folder import recorded_stages
-from stilts.slurm.queue import known_jobs, queued_jobs
-from stilts.slurm.records import job_records
+from stilts.pipeline.run_folder import recorded_stages
+from stilts.pipeline.slurm.queue import known_jobs, queued_jobs
+from stilts.pipeline.slurm.records import job_records
 from stilts.testing import write_qqp, write_tiny_topics
 
 

@@ -9,17 +9,16 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.artifacts import upsert_scores
-from stilts.engine import plan_pipeline
-from stilts.errors import RunFailed
-from stilts.names import SCORE_COLUMNS
-from stilts.run_folder import recorded_stages
-from stilts.slurm.job import RENDEZVOUS_PORT, StageJob
-from stilts.slurm.settings import SlurmConfig, resources_for, time_in_minutes
-from stilts.slurm.submit import describe_dag, job_dag, sbatch_flags
-from stilts.sweep import SweepConfig, expand
+from stilts.core.errors import RunFailed
+from stilts.pipeline.engine import plan_pipeline
+from stilts.pipeline.run_folder import recorded_stages
+from stilts.pipeline.slurm.job import RENDEZVOUS_PORT, StageJob
+from stilts.pipeline.slurm.settings import SlurmConfig, resources_for, time_in_minutes
+from stilts.pipeline.slurm.submit import describe_dag, job_dag, sbatch_flags
+from stilts.pipeline.sweep import SweepConfig, expand
+from stilts.pipeline.training_stage import TrainingStageRunner
+from stilts.reports.scores_file import SCORE_COLUMNS, upsert_scores
 from stilts.testing import write_tiny_topics
-from stilts.training_stage import TrainingStageRunner
 
 
 @pytest.mark.parametrize(

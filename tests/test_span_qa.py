@@ -11,11 +11,10 @@ import torch
 import yaml
 from helpers import run_cli
 
-from stilts.catalog import get_task
-from stilts.errors import BadInput, MissingSplit
-from stilts.featurize import featurize
-from stilts.readers.layout import collecting_notes
-from stilts.tasks.span_qa import (
+from stilts.core.catalog import get_task
+from stilts.core.errors import BadInput, MissingSplit
+from stilts.data.readers.layout import collecting_notes
+from stilts.formats.span_qa import (
     CLS_INDEX,
     MAX_ANSWER_TOKENS,
     NOT_CONTEXT,
@@ -24,6 +23,7 @@ from stilts.tasks.span_qa import (
     SpanPrediction,
     SpanQAWithNoAnswer,
 )
+from stilts.formats.tokenize import featurize
 from stilts.testing import TINY_QA, write_squad
 
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")

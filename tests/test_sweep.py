@@ -7,11 +7,11 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.engine import plan_pipeline
-from stilts.errors import BadInput, RunFailed
-from stilts.sweep import SweepConfig, expand, load_sweep
+from stilts.core.errors import BadInput, RunFailed
+from stilts.pipeline.engine import plan_pipeline
+from stilts.pipeline.sweep import SweepConfig, expand, load_sweep
+from stilts.pipeline.training_stage import TrainingStageRunner
 from stilts.testing import write_tiny_topics
-from stilts.training_stage import TrainingStageRunner
 
 
 def test_grid_expansion_trains_each_intermediate_model_once_per_seed(nine_by_nine, tmp_path):
@@ -341,7 +341,7 @@ def test_a_stage_another_process_is_running_is_waited_for_and_reused(tiny_model,
     with open(out / f".{stage.name}.lock", "w") as lock, open(log, "w") as output:
         fcntl.flock(lock, fcntl.LOCK_EX)  # as a process running that stage would
         process = subprocess.Popen(
-            [sys.executable, "-m", "stilts.cli", "run", str(pipeline), "--output-dir", str(out)],
+            [sys.executable, "-m", "stilts", "run", str(pipeline), "--output-dir", str(out)],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=dict(os.environ),

@@ -11,9 +11,10 @@ import sys
 
 import pytest
 
-from stilts.catalog import BENCHMARKS, get_task
 from stilts.cli import main
-from stilts.names import QA_METRICS
+from stilts.core.catalog import BENCHMARKS, get_task
+from stilts.core.names import QA_METRICS
+from stilts.reports import aggregate
 from stilts.reports import scores as sc
 
 #: XTREME's nine targets in table order, and its QA targets, as their declarations say
@@ -120,7 +121,7 @@ def by_config(rows):
 
 
 def test_medians_over_seeds_and_qa_cells(scores_csv):
-    values, counts = sc.transfer_cells(sc.load_scores(scores_csv), "dev")
+    values, counts = aggregate.transfer_cells(sc.load_scores(scores_csv), "dev")
     assert list(values.index) == [("none", False), ("mnli", False), ("squad_v1", False), ("none", True), ("mnli", True)]
     assert list(values.columns) == [("xnli", "accuracy"), ("xquad", "f1"), ("xquad", "exact_match")]
     assert values.at[("none", False), ("xnli", "accuracy")] == 77
@@ -134,12 +135,12 @@ def test_medians_over_seeds_and_qa_cells(scores_csv):
 
 
 def test_average_counts_qa_as_mean_of_f1_and_em(scores_csv):
-    values, _ = sc.transfer_cells(sc.load_scores(scores_csv), "dev")
-    full = sc.with_average(values)
+    values, _ = aggregate.transfer_cells(sc.load_scores(scores_csv), "dev")
+    full = aggregate.with_average(values)
     assert full.at[("none", False), ("avg", "score")] == 72
     assert full.at[("mnli", False), ("avg", "score")] == 76
     assert math.isnan(full.at[("squad_v1", False), ("avg", "score")])  # no xnli: no average
-    delta = sc.deltas(full)
+    delta = aggregate.deltas(full)
     assert ("none", False) not in delta.index
     assert delta.at[("mnli", False), ("xnli", "accuracy")] == 3
     assert delta.at[("mnli", False), ("xquad", "f1")] == 4
@@ -149,14 +150,14 @@ def test_average_counts_qa_as_mean_of_f1_and_em(scores_csv):
 
 
 def test_best_by_dev_reports_test_and_falls_back_to_dev(scores_csv):
-    best = sc.best_by_dev(sc.load_scores(scores_csv)).set_index("target")
+    best = aggregate.best_by_dev(sc.load_scores(scores_csv)).set_index("target")
     assert (best.at["xnli", "intermediate"], best.at["xnli", "mlm"]) == ("mnli", True)
     assert best.at["xnli", "dev"] == 81 and best.at["xnli", "test"] == 79
     assert best.at["xnli", "reported_split"] == "test"
     assert best.at["xquad", "intermediate"] == "squad_v1"
     assert best.at["xquad", "dev"] == 75 and best.at["xquad", "test"] == 75
     assert best.at["xquad", "reported_split"] == "dev"
-    score, missing = sc.benchmark_score(best.reset_index(), "xtreme")
+    score, missing = aggregate.benchmark_score(best.reset_index(), "xtreme")
     assert score == 77
     assert missing == ["pawsx", "udpos", "panx", "mlqa", "tydiqa", "bucc", "tatoeba"]
 

@@ -8,8 +8,9 @@ import pytest
 from helpers import run_cli
 from test_bootstrap import HALF, _accuracy_rows, _write_run
 
+from stilts.reports.aggregate import transfer_cells
 from stilts.reports.plot import heatmap_figure
-from stilts.reports.scores import load_scores, pipeline_row, transfer_cells
+from stilts.reports.scores import load_scores, pipeline_row
 
 
 def _both(correct):

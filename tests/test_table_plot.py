@@ -11,10 +11,10 @@ import random
 import numpy as np
 import pytest
 
-from stilts.catalog import BENCHMARKS, get_task
 from stilts.cli import main
-from stilts.names import QA_METRICS
-from stilts.reports import scores as sc
+from stilts.core.catalog import BENCHMARKS, get_task
+from stilts.core.names import QA_METRICS
+from stilts.reports import scores_file
 
 #: XTREME's nine targets in table order, and its QA targets, as their declarations say
 XTREME_TARGETS = BENCHMARKS.get("xtreme").targets
@@ -107,7 +107,7 @@ def paper_scores(tmp_path):
     path = tmp_path / "scores.csv"
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(sc.SCORE_COLUMNS)
+        writer.writerow(scores_file.SCORE_COLUMNS)
         writer.writerows(paper_sized_rows())
     return path
 

@@ -10,11 +10,12 @@ import yaml
 from helpers import run_cli
 from transformers import AutoModel, AutoTokenizer
 
-from stilts.catalog import Task, get_task
-from stilts.errors import BadInput, MissingSplit
-from stilts.featurize import featurize, make_loader
-from stilts.tasks.multiple_choice import MULTIPLE_CHOICE
-from stilts.tasks.tagging import IGNORE_INDEX, NER_TAGGING, word_windows
+from stilts.core.catalog import Task, get_task
+from stilts.core.errors import BadInput, MissingSplit
+from stilts.formats.batching import make_loader
+from stilts.formats.multiple_choice import MULTIPLE_CHOICE
+from stilts.formats.tagging import IGNORE_INDEX, NER_TAGGING, word_windows
+from stilts.formats.tokenize import featurize
 from stilts.testing import (
     conllu,
     write_commonsenseqa,

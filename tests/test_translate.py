@@ -9,9 +9,9 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.catalog import get_task
-from stilts.engine import resolve_data_sources
-from stilts.errors import BadInput, MissingSplit
+from stilts.core.catalog import get_task
+from stilts.core.errors import BadInput, MissingSplit
+from stilts.pipeline.engine import resolve_data_sources
 from stilts.translate import translation
 from stilts.translate.cache import TranslationCache
 from stilts.translate.fields import (
@@ -311,7 +311,7 @@ def test_translated_task_names():
 
 
 def test_pipeline_data_accepts_translated_names(tmp_path):
-    from stilts.config import PipelineConfig
+    from stilts.pipeline.config import PipelineConfig
 
     def pipeline(data):
         return PipelineConfig.model_validate(

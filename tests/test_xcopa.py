@@ -11,10 +11,10 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from stilts.catalog import get_task
-from stilts.data import load_examples
-from stilts.errors import BadInput, MissingSplit, Unlabelled
-from stilts.readers.multiple_choice import read_copa, read_siqa, read_xcopa
+from stilts.core.catalog import get_task
+from stilts.core.errors import BadInput, MissingSplit, Unlabelled
+from stilts.data.loading import load_examples
+from stilts.data.readers.multiple_choice import read_copa, read_siqa, read_xcopa
 from stilts.target.multiple_choice_tasks import XCOPA_LANGUAGES
 
 # ----------------------------------------------------------------------------- files the tests write
@@ -320,7 +320,7 @@ def test_siqa_then_xcopa_trained_on_copa_end_to_end(tmp_path, tiny_model, capsys
     assert {(r["split"], r["language"]) for r in rows} == {("dev", "et"), ("dev", "zh"), ("test", "zh")}
     assert all(0 <= float(r["value"]) <= 100 for r in rows)
 
-    # the evaluate stage's predictions (stilts.prediction_files), scored by `stilts score` against the
+    # the evaluate stage's predictions (stilts.reports.prediction_files), scored by `stilts score` against the
     # release files, give the accuracy the stage reported
     gold = {("dev", "et"): "val-et.jsonl", ("dev", "zh"): "val-zh.jsonl", ("test", "zh"): "zh/test.zh.jsonl"}
     for (split, language), name in gold.items():

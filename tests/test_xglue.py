@@ -18,15 +18,16 @@ import yaml
 from helpers import run_cli, split_scores
 
 from stilts import testing as tiny
-from stilts.catalog import BENCHMARKS, get_task
-from stilts.data import load_examples
-from stilts.errors import BadInput, MissingSplit, Unlabelled
+from stilts.core.catalog import BENCHMARKS, get_task
+from stilts.core.errors import BadInput, MissingSplit, Unlabelled
+from stilts.core.names import QA_METRICS
+from stilts.data.loading import load_examples
+from stilts.data.readers.xglue import NC, WPR, read_xglue_tagging
 from stilts.metrics.ranking import mean_ndcg, ndcg, query_groups
 from stilts.metrics.scoring import score
-from stilts.names import QA_METRICS, SCORE_COLUMNS
-from stilts.prediction_files import PREDICTIONS_FOLDER, prediction_path, read_example_rows
-from stilts.readers.xglue import NC, WPR, read_xglue_tagging
-from stilts.reports import scores as sc
+from stilts.reports import order
+from stilts.reports.prediction_files import PREDICTIONS_FOLDER, prediction_path, read_example_rows
+from stilts.reports.scores_file import SCORE_COLUMNS
 from stilts.target.xglue_tasks import XGLUE_PAWSX_LANGUAGES, XGLUE_POS_LANGUAGES
 
 #: XGLUE's nine targets, in its paper's table order (the benchmark's declaration)
@@ -335,7 +336,7 @@ def xglue_rows(task_scores: dict[str, float]) -> list[list]:
     for target, value in task_scores.items():
         for intermediate, dev, test in (("none", value, value), ("mnli", value + 10, value - 10)):
             for split, number in (("dev", dev), ("test", test)):
-                metrics = {sc.target_metrics(target)[0]: number}
+                metrics = {order.target_metrics(target)[0]: number}
                 if target in ("xglue_mlqa", "xglue_pos"):
                     metrics["exact_match" if target == "xglue_mlqa" else "accuracy"] = number - 30
                 for language in ("en", "de"):
@@ -392,9 +393,9 @@ def test_table_with_part_of_xglue_says_so(tmp_path, capsys):
 
 
 def test_the_xglue_pipelines_plan(tmp_path):
-    from stilts.config import load_pipeline
-    from stilts.engine import plan_pipeline
-    from stilts.sweep import expand, load_sweep
+    from stilts.pipeline.config import load_pipeline
+    from stilts.pipeline.engine import plan_pipeline
+    from stilts.pipeline.sweep import expand, load_sweep
 
     covered = set()
     for path in sorted((ROOT / "pipelines").glob("*_to_xglue_*.yaml")):

@@ -24,7 +24,7 @@ fails for pyarrow's on Python 3.12):
   it), so the tree is used as it is;
 - ``stilts-<version>.dist-info`` (METADATA with the requirements, ``entry_points.txt``,
   ``top_level.txt``), generated from pyproject.toml: stilts' own tasks and stage kinds are plugins
-  found through the ``stilts.plugins`` entry points (stilts/registry.py), which an uninstalled tree
+  found through the ``stilts.plugins`` entry points (stilts/core/registry.py), which an uninstalled tree
   does not have.
 
 The report (JSON) says what was unpacked, what was left to the machine and why, the requirements of

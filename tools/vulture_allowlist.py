@@ -8,7 +8,7 @@ move it into tests/ (or stilts.testing where tests and plugins share it).
 """
 
 # Stage settings read by name from the settings dict (`model_dump()`), never as attributes: the YAML
-# sets them, `stilts.training_stage` and `stilts.adapters` read ``settings["max_steps"]``.
+# sets them, `stilts.pipeline.training_stage` and `stilts.training.adapters` read ``settings["max_steps"]``.
 _.max_steps
 _.validation_examples
 _.max_train_examples

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import HubSource, Task, register_task
-from stilts.errors import MissingSplit
-from stilts.readers._io import hub_label
-from stilts.readers.layout import SPLITS, FileLayout, find_file, ignoring_language
-from stilts.readers.nli import NLI_LABELS, read_mnli_folder
-from stilts.readers.nli_extra import read_anli, read_snli
-from stilts.readers.pairs import QQP_LABELS, read_qqp
-from stilts.tasks.classification import CLASSIFICATION
+from stilts.core.catalog import HubSource, Task, register_task
+from stilts.core.errors import MissingSplit
+from stilts.data.readers._io import hub_label
+from stilts.data.readers.layout import SPLITS, FileLayout, find_file, ignoring_language
+from stilts.data.readers.nli import NLI_LABELS, read_mnli_folder
+from stilts.data.readers.nli_extra import read_anli, read_snli
+from stilts.data.readers.pairs import QQP_LABELS, read_qqp
+from stilts.formats.classification import CLASSIFICATION
 
 ANLI_ROUNDS = (1, 2, 3)
 

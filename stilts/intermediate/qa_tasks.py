@@ -6,11 +6,11 @@ Local folders hold the release files as rajpurkar/SQuAD-explorer publishes them:
 
 from __future__ import annotations
 
-from stilts.catalog import HubSource, Scoring, Task, register_task
+from stilts.core.catalog import HubSource, Scoring, Task, register_task
+from stilts.data.readers.layout import FileLayout, ignoring_language
+from stilts.data.readers.qa import read_squad, training_questions
+from stilts.formats.span_qa import SPAN_QA, SPAN_QA_NO_ANSWER, squad_example
 from stilts.metrics.scoring import score_squad_v1, score_squad_v2
-from stilts.readers.layout import FileLayout, ignoring_language
-from stilts.readers.qa import read_squad, training_questions
-from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_NO_ANSWER, squad_example
 
 
 def squad_folder_reader(version: str) -> FileLayout:

@@ -1,5 +1,5 @@
 """The `intermediate` stage kind: single or multi-task training on English intermediate tasks (with
-optional MLM co-training), mixed by the rules in `stilts.mixing`."""
+optional MLM co-training), mixed by the rules in `stilts.training.mixing`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from stilts import defaults
-from stilts.config import MultiTaskTrainingStage
-from stilts.errors import BadInput
-from stilts.names import MLM_TASK
-from stilts.stage_kinds import PlanContext, StageKind, StagePlan, register_stage_kind
-from stilts.training_stage import (
+from stilts.core import defaults
+from stilts.core.errors import BadInput
+from stilts.core.names import MLM_TASK
+from stilts.pipeline.config import MultiTaskTrainingStage
+from stilts.pipeline.stage_kinds import PlanContext, StageKind, StagePlan, register_stage_kind
+from stilts.pipeline.training_stage import (
     TrainingStageRunner,
     check_task,
     data_tasks_of,

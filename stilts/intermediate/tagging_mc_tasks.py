@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Scoring, Task, register_task
-from stilts.errors import BadInput
-from stilts.metrics.scoring import score_copa
-from stilts.readers._io import numbered_lines, read_json
-from stilts.readers.layout import FileLayout, ignoring_language
-from stilts.readers.multiple_choice import (
+from stilts.core.catalog import MAIN, PARQUET_CONVERSION, HubSource, Scoring, Task, register_task
+from stilts.core.errors import BadInput
+from stilts.data.readers._io import numbered_lines, read_json
+from stilts.data.readers.layout import FileLayout, ignoring_language
+from stilts.data.readers.multiple_choice import (
     copa_row_to_example,
     read_commonsenseqa,
     read_copa,
@@ -27,8 +26,9 @@ from stilts.readers.multiple_choice import (
     read_siqa,
     siqa_row_to_example,
 )
-from stilts.tasks.multiple_choice import MULTIPLE_CHOICE
-from stilts.tasks.tagging import SUPERTAGGING
+from stilts.formats.multiple_choice import MULTIPLE_CHOICE
+from stilts.formats.tagging import SUPERTAGGING
+from stilts.metrics.scoring import score_copa
 
 MC_SPLITS = {"train": "train", "dev": "validation"}
 

@@ -25,8 +25,8 @@ import math
 import re
 from collections.abc import Collection, Sequence
 
-from stilts.errors import BadInput
-from stilts.readers._io import as_path, numbered_lines, read_text
+from stilts.core.errors import BadInput
+from stilts.data.readers._io import as_path, numbered_lines, read_text
 
 
 def _line_of(text: str, key: str) -> int:

@@ -1,6 +1,6 @@
 """Score one language of one task from a gold file in its original release format and a prediction
 file in the official scripts' format (``stilts score``). Each task's declaration names its scoring
-function here (`stilts.catalog.Scoring`); a plugin's task names its own, built from the helpers here
+function here (`stilts.core.catalog.Scoring`); a plugin's task names its own, built from the helpers here
 (`classification`) or not. No branching on task names.
 
 Gold formats: XNLI the XTREME per-language TSV or XNLI-1.0 ``xnli.{dev,test}.tsv``; PAWS-X either TSV
@@ -18,8 +18,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from stilts.catalog import TASKS, Task
-from stilts.errors import BadInput, did_you_mean
+from stilts.core.catalog import TASKS, Task
+from stilts.core.errors import BadInput, did_you_mean
+from stilts.core.names import NDCG
+from stilts.data.readers import nli
+from stilts.data.readers.multiple_choice import read_copa, read_xcopa
+from stilts.data.readers.pairs import PAWSX_LABELS, read_pawsx
+from stilts.data.readers.qa import read_squad, read_tydiqa
+from stilts.data.readers.retrieval import bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba, tatoeba_paths
+from stilts.data.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
+from stilts.data.readers.xglue import NC, QADSM, QAM, WPR, XGLUE_NER_TAGS, XglueTsv, read_xglue_tagging
 from stilts.metrics import mlqa, squad, squad_v2
 from stilts.metrics.classification import accuracy
 from stilts.metrics.predictions import (
@@ -36,14 +44,6 @@ from stilts.metrics.predictions import (
 from stilts.metrics.ranking import mean_ndcg
 from stilts.metrics.retrieval import bucc_scores, drop_repeated_sentences, tatoeba_accuracy
 from stilts.metrics.tagging import ner_scores, pos_scores
-from stilts.names import NDCG
-from stilts.readers import nli
-from stilts.readers.multiple_choice import read_copa, read_xcopa
-from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
-from stilts.readers.qa import read_squad, read_tydiqa
-from stilts.readers.retrieval import bucc_paths, read_bucc_gold, read_bucc_sentences, read_tatoeba, tatoeba_paths
-from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conll, read_conllu_upos, read_panx
-from stilts.readers.xglue import NC, QADSM, QAM, WPR, XGLUE_NER_TAGS, XglueTsv, read_xglue_tagging
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import Task, declare_table_order, register_task
-from stilts.errors import BadInput, MissingSplit
+from stilts.core.catalog import Task, declare_table_order, register_task
+from stilts.core.errors import BadInput, MissingSplit
+from stilts.core.names import MLM_TASK, XTREME_LANGUAGES
+from stilts.data.readers.layout import note_file_read
+from stilts.formats.masked_lm import MASKED_LM
 from stilts.mlm.corpus import DEV_FILE, MANIFEST_FILE, SHARD_GLOB
-from stilts.names import MLM_TASK, XTREME_LANGUAGES
-from stilts.readers.layout import note_file_read
-from stilts.tasks.masked_lm import MASKED_LM
 
 #: the "language" that means every language of the corpus (ISO 639-2 `mul`, multiple languages): the
 #: MLM task trains and validates on the whole mixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stilts import defaults
+from stilts.core import defaults
 from stilts.mlm.corpus import DEFAULT_DEV_SENTENCES, DEFAULT_SHARD_SIZE, MAX_DEV_FRACTION, build_corpus
 
 

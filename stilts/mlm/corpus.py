@@ -39,9 +39,9 @@ from typing import Any, TextIO
 import numpy as np
 from tqdm.auto import tqdm
 
-from stilts import defaults
-from stilts.artifacts import atomic_folder
-from stilts.errors import BadInput
+from stilts.core import defaults
+from stilts.core.artifacts import atomic_folder
+from stilts.core.errors import BadInput
 from stilts.mlm.languages import language_from_filename, normalize_language
 
 SHARD_PATTERN = "shard-{:05d}.txt"

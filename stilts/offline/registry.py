@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stilts.errors import BadInput, did_you_mean
-from stilts.registry import Registry
+from stilts.core.errors import BadInput, did_you_mean
+from stilts.core.registry import Registry
 
 OFFLINE_PREFIX = "offline/"
 # the files without which a folder is not a usable install (a half conversion never gets this far)

@@ -13,7 +13,7 @@ redraws both:
   (`seed_draws`), so that a cell's interval does not depend on the table that shows it: the
   per-language table's Avg is the main table's cell, interval included.
 
-Each run's score on a draw comes from its evaluate stage's per-example rows (`stilts.prediction_files`):
+Each run's score on a draw comes from its evaluate stage's per-example rows (`stilts.reports.prediction_files`):
 every metric is ``100 * sum(numerators) / sum(denominators)`` of the rows drawn, so the draw of a run
 is exact for accuracy, SQuAD F1/EM, seqeval chunk F1 and BUCC F1 alike. The interval is the
 percentile interval of the replicates; a delta whose interval excludes 0 is marked. Deterministic for
@@ -30,18 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stilts.artifacts import COMPLETE, read_json
-from stilts.errors import BadInput
-from stilts.names import CONFIG_KEYS, RUN_KEYS, STAGE
-from stilts.reports.scores import (
-    BASELINE_CONFIG,
-    PIPELINE_NAME,
-    config_of,
-    config_text,
-    group_scores,
-    main_metric_rows,
-    source_of,
-)
+from stilts.core.artifacts import COMPLETE, read_json
+from stilts.core.errors import BadInput
+from stilts.core.names import CONFIG_KEYS, RUN_KEYS
+from stilts.reports.aggregate import group_scores, main_metric_rows
+from stilts.reports.order import BASELINE_CONFIG, config_of, config_text
+from stilts.reports.scores import PIPELINE_NAME, source_of
+from stilts.reports.scores_file import STAGE
 
 DEFAULT_RESAMPLES = 1000
 #: how far a run's score recomputed from its per-example rows may be from scores.csv (float sums)
@@ -137,7 +132,7 @@ class _Units:
 
 
 def _rows_of(folder: Path, split: str, language: str) -> list[dict]:
-    from stilts.prediction_files import read_example_rows
+    from stilts.reports.prediction_files import read_example_rows
 
     return read_example_rows(folder, split, language)
 

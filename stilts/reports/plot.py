@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stilts.errors import BadInput
+from stilts.core.errors import BadInput
 
 MISSING_COLOUR = "#d9d9d9"
 DPI = 150

@@ -19,9 +19,10 @@ from typing import Any
 
 import pandas as pd
 
-from stilts.catalog import BENCHMARKS
-from stilts.names import CONFIG_KEYS
-from stilts.reports.scores import benchmark_score, benchmarks_in, config_parts
+from stilts.core.catalog import BENCHMARKS
+from stilts.core.names import CONFIG_KEYS
+from stilts.reports.aggregate import benchmark_score
+from stilts.reports.order import benchmarks_in, config_parts
 
 FORMATS = ("md", "csv", "latex", "html")
 MISSING = "-"

@@ -1,54 +1,31 @@
-"""Read `scores.csv` and aggregate it into transfer tables.
+"""Read `scores.csv` into the rows a table aggregates (`stilts.reports.aggregate`), checked.
 
-`scores.csv` is the long-format file every run appends to (see docs/concepts.md, "scores.csv"):
+`scores.csv` is the long-format file every run appends to (see docs/concepts.md, "scores.csv"; its
+columns, writer and row reader: `stilts.reports.scores_file`):
 
     pipeline, intermediate, mlm, target, seed, split, language, metric, value, stage
 
-Aggregation follows the paper's reporting (docs/method.md, "Reporting"):
-
-- a *run* is (pipeline, intermediate, mlm, target, seed); its score on a split is the mean over
-  languages of the target's main metric, whose rows must all come from one evaluate stage (`stage`);
-- a *configuration* is (intermediate, mlm), or with `stilts table --by pipeline` the pipeline's name
-  (``config_keys``: stilts.names ``CONFIG_KEYS_BY``; a sweep's names without their target and seed,
-  `pipeline_row`); its cell is the median over its runs, which must be its seeds (one run per seed,
-  `check_one_run_per_seed`);
-- a QA target (xquad, mlqa, tydiqa) keeps F1 and exact match side by side, and counts as
-  mean(F1, EM) wherever a single number per task is needed (Avg., best-by-dev, XTREME score);
-- a benchmark's score (XTREME's, XGLUE's understanding score) is the unweighted mean of its targets'
-  best-by-dev scores, each target counting its main metric(s) (its declaration's
-  ``Task.main_metrics``: XGLUE's MLQA is F1 alone, its POS seqeval precision, its WPR nDCG).
-
-Task facts (main metrics, benchmarks and their orders) come from the registered declarations
-(`stilts.catalog`), which import no torch.
-
-Every function here is pure: DataFrames in, DataFrames out. Only `load_scores` touches a file.
+A *run* is (pipeline, intermediate, mlm, target, seed); its rows of one split must all come from one
+evaluate stage (`check_one_stage_per_run`), and a configuration's runs must be its seeds
+(`check_one_run_per_seed`), so that no table pools numbers of different models. Only `load_scores`
+touches a file.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from stilts.catalog import BENCHMARKS, TASKS, benchmark_targets, intermediate_order, main_metrics
-from stilts.errors import BadInput
-from stilts.names import (
-    BASELINE,
+from stilts.core.errors import BadInput
+from stilts.core.names import (
     CONFIG_KEYS,
-    QA_METRICS,
     RUN_KEYS,
-    SCORE_COLUMNS,
-    SCORE_KEY,
-    STAGE,
-    TRAINED_ON,
     configuration_name,
 )
-from stilts.scores_file import LINE, read_score_rows
-
-BASELINE_CONFIG = (BASELINE, False)
-DEFAULT_SPLIT = "dev"
+from stilts.reports.order import config_of, config_text, language_sort_key
+from stilts.reports.scores_file import LINE, SCORE_COLUMNS, SCORE_KEY, STAGE, TRAINED_ON, read_score_rows
 
 # --------------------------------------------------------------------------------------------- loading
 
@@ -56,7 +33,7 @@ DEFAULT_SPLIT = "dev"
 def load_scores(path) -> pd.DataFrame:
     """Read and validate a scores.csv; raise BadInput naming the file and the line or column.
 
-    A directory is accepted when it holds a `scores.csv`. Extra columns are ignored (`stilts.scores_file`
+    A directory is accepted when it holds a `scores.csv`. Extra columns are ignored (`stilts.reports.scores_file`
     reads and checks each row). Two lines that score the same thing (SCORE_KEY) differently are refused
     (`without_repeated_rows`); a line repeated as it is counts once. A file without a `stage` column
     (written before it existed) is read with every row naming no stage (""); ``attrs["unstaged"]`` counts
@@ -202,333 +179,3 @@ def check_one_run_per_seed(scores: pd.DataFrame, config_keys: Sequence[str] = CO
 
 def source_of(scores: pd.DataFrame) -> str:
     return scores.attrs.get("path", "scores.csv")
-
-
-# ------------------------------------------------------------------------------------ names and order
-
-
-def target_metrics(target: str, metrics_present=()) -> tuple[str, ...]:
-    """Main metric(s) of a target: its declaration's ``main_metrics`` (the XTREME, XCOPA and XGLUE targets:
-    WPR's ``ndcg`` among them). Another target: its declaration's metric when the file has it
-    (a plugin's task), else a guess from the metrics present, else the first of them, so that no
-    target with scores is ever left out of a table."""
-    declared = main_metrics(target)
-    if declared:
-        return declared
-    present = list(dict.fromkeys(metrics_present))
-    if set(QA_METRICS) <= set(present):
-        return QA_METRICS
-    metric = TASKS.get(target).metric if target in TASKS else None
-    if metric is not None and metric in present:
-        return (metric,)
-    for metric in ("accuracy", "f1"):
-        if metric in present:
-            return (metric,)
-    return tuple(present[:1])
-
-
-def is_qa(metrics) -> bool:
-    return tuple(metrics) == QA_METRICS
-
-
-def targets_in(scores: pd.DataFrame) -> list[str]:
-    """Targets present, the benchmarks' in their declared order (XTREME's, then XGLUE's), then any others
-    alphabetically."""
-    present = set(scores["target"])
-    ordered = benchmark_targets()
-    return [t for t in ordered if t in present] + sorted(present - set(ordered))
-
-
-def benchmark_rows(scores: pd.DataFrame, benchmark: str) -> pd.DataFrame:
-    """The rows of ``benchmark``'s targets (`stilts table --benchmark`); BadInput when there are none."""
-    targets = BENCHMARKS.get(benchmark, "--benchmark").targets
-    rows = scores[scores["target"].isin(targets)]
-    if rows.empty:
-        present = ", ".join(targets_in(scores)) or "none"
-        raise BadInput(
-            f"{source_of(scores)}: --benchmark {benchmark}: no rows of its targets ({' '.join(targets)}); "
-            f"targets present: {present}"
-        )
-    return rows
-
-
-def benchmarks_in(targets) -> list[str]:
-    """The benchmarks with a target among ``targets``, in their declared order; the first declared
-    (XTREME's) when none has (a table of other targets still shows what it is not)."""
-    present = set(targets)
-    found = [name for name, benchmark in BENCHMARKS.items() if present & set(benchmark.targets)]
-    return found or BENCHMARKS.names()[:1]
-
-
-def config_sort_key(config) -> tuple:
-    """Baseline first, MLM off before on; single tasks in catalog order, then multi-task mixtures."""
-    intermediate, mlm = config
-    parts = intermediate.split("+")
-    base = parts[0].split("@")[0]
-    order = intermediate_order()
-    rank = order.index(base) if base in order else len(order)
-    return (bool(mlm), intermediate != BASELINE, len(parts), rank, intermediate)
-
-
-def sort_configs(configs) -> list[tuple[str, bool]]:
-    return sorted({(str(i), bool(m)) for i, m in configs}, key=config_sort_key)
-
-
-# A configuration's label in a table's index is a tuple (intermediate, mlm) by intermediate, and the
-# pipeline's name (a plain Index) by pipeline: pandas turns a one-key index into plain labels anyway.
-
-
-def config_of(parts: Sequence, config_keys: Sequence[str] = CONFIG_KEYS):
-    """The index label of a configuration from the values of its ``config_keys`` columns."""
-    parts = [bool(value) if key == "mlm" else value for key, value in zip(config_keys, parts)]
-    return parts[0] if len(parts) == 1 else tuple(parts)
-
-
-def config_parts(config, config_keys: Sequence[str] = CONFIG_KEYS) -> dict:
-    """A configuration's index label as its columns: {"intermediate": .., "mlm": ..} or {"pipeline": ..}."""
-    values = config if isinstance(config, tuple) else (config,)
-    return {key: bool(value) if key == "mlm" else value for key, value in zip(config_keys, values)}
-
-
-def baseline_config(name: str, config_keys: Sequence[str] = CONFIG_KEYS):
-    """The configuration `--baseline NAME` names: intermediate task NAME with MLM off, or pipeline NAME."""
-    return config_of([name, False], config_keys)  # by pipeline there is no mlm key: the label is NAME
-
-
-def config_text(config, config_keys: Sequence[str] = CONFIG_KEYS) -> str:
-    """``intermediate=none, mlm=false`` or ``pipeline=NAME``, as scores.csv writes the columns."""
-    parts = config_parts(config, config_keys)
-    return ", ".join(f"{key}={str(value).lower() if key == 'mlm' else value}" for key, value in parts.items())
-
-
-def config_rows(cells: pd.DataFrame, scores: pd.DataFrame, config_keys: Sequence[str] = CONFIG_KEYS) -> pd.Index:
-    """The rows (index) of a table of the configurations in ``cells``. By intermediate, in
-    `config_sort_key` order; by pipeline, in the order the pipelines first appear in ``scores`` (the order
-    they were run in: a name has no order of its own to sort by)."""
-    if list(config_keys) == CONFIG_KEYS:
-        return pd.MultiIndex.from_tuples(sort_configs(zip(cells["intermediate"], cells["mlm"])), names=CONFIG_KEYS)
-    [key] = config_keys  # by pipeline
-    present = set(cells[key])
-    return pd.Index([name for name in dict.fromkeys(scores[key]) if name in present], name=key)
-
-
-def language_sort_key(language: str) -> tuple:
-    return (language != "en", language)
-
-
-# ----------------------------------------------------------------------------------------- selecting
-
-
-def select_split(scores: pd.DataFrame, split: str) -> pd.DataFrame:
-    rows = scores[scores["split"] == split]
-    if rows.empty:
-        splits = ", ".join(sorted(set(scores["split"]))) or "none"
-        raise BadInput(f"{source_of(scores)}: no rows with split '{split}' (splits present: {splits})")
-    return rows
-
-
-def main_metric_rows(scores: pd.DataFrame) -> pd.DataFrame:
-    """Only the rows holding each target's main metric(s)."""
-    keep = pd.Series(False, index=scores.index)
-    for target, rows in scores.groupby("target", sort=False):
-        metrics = target_metrics(target, rows["metric"].unique())
-        keep.loc[rows.index] = rows["metric"].isin(metrics)
-    return scores[keep]
-
-
-def metrics_by_target(scores: pd.DataFrame) -> dict[str, tuple[str, ...]]:
-    out = {}
-    for target in targets_in(scores):
-        metrics = target_metrics(target, scores.loc[scores["target"] == target, "metric"].unique())
-        if metrics:
-            out[target] = metrics
-    return out
-
-
-# --------------------------------------------------------------------------------------- aggregating
-
-
-def run_averages(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, metric): the mean over the run's languages. Pass rows of one split."""
-    rows = main_metric_rows(scores)
-    return rows.groupby(RUN_KEYS + ["metric"], as_index=False, sort=False)["value"].mean()
-
-
-def config_medians(
-    runs: pd.DataFrame, by=("target", "metric"), config_keys: Sequence[str] = CONFIG_KEYS
-) -> pd.DataFrame:
-    """Median over runs (seeds) per configuration; columns config_keys + by + value, n."""
-    keys = list(config_keys) + list(by)
-    return runs.groupby(keys, as_index=False, sort=False)["value"].agg(value="median", n="size")
-
-
-def transfer_cells(
-    scores: pd.DataFrame, split: str, config_keys: Sequence[str] = CONFIG_KEYS
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The main table for one split.
-
-    Returns (values, counts): `values` has index ``config_keys`` ((intermediate, mlm), or pipeline) in
-    table order (`config_rows`) and columns (target, metric) in canonical target order; `counts` has the
-    same index and one column per target holding the number of runs behind the cell (for QA the F1 cell's).
-    """
-    rows = select_split(scores, split)
-    metrics = metrics_by_target(rows)
-    runs = run_averages(rows)
-    if runs.empty:
-        raise BadInput(f"{source_of(scores)}: no accuracy, f1 or exact_match rows with split '{split}'")
-    cells = config_medians(runs, config_keys=config_keys)
-    index = config_rows(cells, scores, config_keys)
-    columns = pd.MultiIndex.from_tuples(
-        [(target, metric) for target, ms in metrics.items() for metric in ms], names=["target", "metric"]
-    )
-    values = cells.pivot_table(index=list(config_keys), columns=["target", "metric"], values="value", aggfunc="first")
-    values = values.reindex(index=index, columns=columns)
-    first_metric = {target: ms[0] for target, ms in metrics.items()}
-    n_rows = cells[cells["metric"] == cells["target"].map(first_metric)]
-    counts = n_rows.pivot_table(index=list(config_keys), columns="target", values="n", aggfunc="first")
-    counts = counts.reindex(index=index, columns=list(metrics))
-    return values, counts
-
-
-def language_cells(
-    scores: pd.DataFrame, target: str, split: str, config_keys: Sequence[str] = CONFIG_KEYS
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-language table of one target: index ``config_keys`` as `transfer_cells`'; columns (language,
-    metric), then ("avg", metric) = the main-table cell (median over seeds of the run language averages)."""
-    rows = select_split(scores, split)
-    rows = rows[rows["target"] == target]
-    if rows.empty:
-        present = ", ".join(targets_in(select_split(scores, split)))
-        raise BadInput(
-            f"{source_of(scores)}: target '{target}' has no rows with split '{split}' (targets present: {present})"
-        )
-    metrics = target_metrics(target, rows["metric"].unique())
-    if not metrics:
-        raise BadInput(f"{source_of(scores)}: target '{target}' has no accuracy, f1 or exact_match rows")
-    rows = rows[rows["metric"].isin(metrics)]
-    per_run = rows.groupby(RUN_KEYS + ["language", "metric"], as_index=False, sort=False)["value"].mean()
-    cells = config_medians(per_run, by=("language", "metric"), config_keys=config_keys)
-    averages = config_medians(run_averages(rows), config_keys=config_keys)
-    averages = averages.drop(columns="target").assign(language="avg")
-    cells = pd.concat([cells, averages], ignore_index=True)
-
-    languages = sorted(set(rows["language"]), key=language_sort_key) + ["avg"]
-    index = config_rows(cells, scores, config_keys)
-    columns = pd.MultiIndex.from_tuples(
-        [(language, metric) for language in languages for metric in metrics], names=["language", "metric"]
-    )
-    values = cells.pivot_table(index=list(config_keys), columns=["language", "metric"], values="value", aggfunc="first")
-    values = values.reindex(index=index, columns=columns)
-    n_rows = cells[cells["metric"] == metrics[0]]
-    counts = n_rows.pivot_table(index=list(config_keys), columns="language", values="n", aggfunc="first")
-    counts = counts.reindex(index=index, columns=languages)
-    return values, counts
-
-
-def group_scores(values: pd.DataFrame) -> pd.DataFrame:
-    """One number per column group (target or language): the metric, or mean(F1, EM) for QA.
-
-    A QA group with F1 or EM missing has no score (NaN), never a half-score.
-    """
-    groups = list(dict.fromkeys(values.columns.get_level_values(0)))
-    return pd.DataFrame({group: values[group].mean(axis=1, skipna=False) for group in groups}, index=values.index)
-
-
-def row_average(values: pd.DataFrame) -> pd.Series:
-    """Avg. column: mean over targets of each row, a QA target counting as mean(F1, EM).
-
-    A row missing any target of the table gets no average (NaN): an average over fewer tasks is a
-    different quantity and would not compare across rows.
-    """
-    return group_scores(values).mean(axis=1, skipna=False)
-
-
-def with_average(values: pd.DataFrame) -> pd.DataFrame:
-    out = values.copy()
-    out[("avg", "score")] = row_average(values)
-    return out
-
-
-def deltas(values: pd.DataFrame, baseline=BASELINE_CONFIG) -> pd.DataFrame:
-    """Each row minus the baseline row (default: intermediate none, mlm false); the baseline row is dropped."""
-    if baseline not in values.index:
-        raise KeyError(baseline)
-    base = values.loc[baseline]
-    return values.drop(index=baseline).sub(base, axis=1)
-
-
-# ------------------------------------------------------------------------ best-by-dev, benchmarks
-
-
-def best_by_dev(
-    scores: pd.DataFrame, dev: str = "dev", test: str = "test", config_keys: Sequence[str] = CONFIG_KEYS
-) -> pd.DataFrame:
-    """For each target, the configuration with the best dev score, reported on test.
-
-    The score of a QA target is mean(F1, EM). Ties go to the configuration listed first (the baseline
-    first). When the chosen configuration has no test score (the target has no test data, or that run
-    did not produce one) the dev score is reported instead and `reported_split` says so.
-
-    Columns: target, the ``config_keys`` (intermediate, mlm; or pipeline), dev, test, reported_split, n_dev,
-    n_test, test_f1, test_em. `test` is the reported score; test_f1/test_em its F1 and EM for QA targets.
-    """
-    targets = targets_in(main_metric_rows(scores))
-    dev_values, dev_counts = _cells_or_empty(scores, dev, config_keys)
-    test_values, test_counts = _cells_or_empty(scores, test, config_keys)
-    dev_scores, test_scores = group_scores(dev_values), group_scores(test_values)
-
-    records = []
-    for target in targets:
-        record = dict(
-            target=target,
-            **dict.fromkeys(config_keys),
-            dev=math.nan,
-            test=math.nan,
-            reported_split=None,
-            n_dev=math.nan,
-            n_test=math.nan,
-            test_f1=math.nan,
-            test_em=math.nan,
-        )
-        candidates = dev_scores[target].dropna() if target in dev_scores else pd.Series(dtype=float)
-        if not candidates.empty:
-            config = candidates.idxmax()
-            record.update(config_parts(config, config_keys))
-            record.update(dev=candidates[config], n_dev=dev_counts.at[config, target])
-            reported, split_values, split_counts, split_name = math.nan, test_values, test_counts, test
-            if target in test_scores and config in test_scores.index:
-                reported = test_scores.at[config, target]
-            if pd.isna(reported):
-                reported, split_values, split_counts, split_name = candidates[config], dev_values, dev_counts, dev
-            record.update(test=reported, reported_split=split_name, n_test=split_counts.at[config, target])
-            if (target, "exact_match") in split_values.columns:
-                record.update(
-                    test_f1=split_values.at[config, (target, "f1")],
-                    test_em=split_values.at[config, (target, "exact_match")],
-                )
-        records.append(record)
-    return pd.DataFrame.from_records(records)
-
-
-def _cells_or_empty(scores: pd.DataFrame, split: str, config_keys) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not (scores["split"] == split).any():
-        no_rows = scores.iloc[:0]  # an empty index with the table's levels
-        empty = pd.DataFrame(index=config_rows(no_rows, no_rows, config_keys))
-        return empty.copy(), empty.copy()
-    return transfer_cells(scores, split, config_keys)
-
-
-def benchmark_score(best: pd.DataFrame, benchmark: str, column: str = "test") -> tuple[float, list[str]]:
-    """A benchmark's score: the unweighted mean over its tasks of their scores in ``best`` (`best_by_dev`):
-    XTREME's 9 tasks (QA = mean(F1, EM)), or XGLUE's 9 understanding tasks, its paper's and the Hub
-    card's AVG (MLQA = F1, POS = seqeval precision, WPR = nDCG, the others their accuracy or F1).
-
-    Returns (score, missing): when tasks are missing the score is the mean over those present and
-    `missing` names the others; callers must label it as such. Targets outside the benchmark do not count.
-    """
-    targets = BENCHMARKS.get(benchmark).targets
-    rows = best[best["target"].isin(targets)].dropna(subset=[column])
-    present = set(rows["target"])
-    missing = [t for t in targets if t not in present]
-    score = float(rows[column].mean()) if not rows.empty else math.nan
-    return score, missing

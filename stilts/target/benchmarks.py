@@ -3,7 +3,7 @@ understanding tasks, each in the order of its paper's tables (docs/method.md, "R
 
 from __future__ import annotations
 
-from stilts.catalog import Benchmark, register_benchmark
+from stilts.core.catalog import Benchmark, register_benchmark
 from stilts.target.classification_tasks import XNLI
 from stilts.target.pair_retrieval_tasks import BUCC, PAWSX, TATOEBA
 from stilts.target.qa_tasks import MLQA, TYDIQA, XQUAD

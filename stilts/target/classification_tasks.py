@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from stilts.catalog import HubSource, Parallel, Scoring, Task, register_task
+from stilts.core.catalog import HubSource, Parallel, Scoring, Task, register_task
+from stilts.data.readers._io import hub_label
+from stilts.data.readers.nli import NLI_LABELS, read_xnli_folder
+from stilts.data.readers.text_classification import label_text_folder_reader
+from stilts.formats.classification import CLASSIFICATION
 from stilts.metrics.scoring import score_xnli
-from stilts.readers._io import hub_label
-from stilts.readers.nli import NLI_LABELS, read_xnli_folder
-from stilts.readers.text_classification import label_text_folder_reader
-from stilts.tasks.classification import CLASSIFICATION
 
 #: ISO 639-1 codes, alphabetical, as XTREME evaluates the task (docs/tasks.md)
 XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")

@@ -13,12 +13,12 @@ selection set's.
 
 from __future__ import annotations
 
-from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Parallel, Scoring, Task, register_task
-from stilts.errors import MissingSplit
+from stilts.core.catalog import MAIN, PARQUET_CONVERSION, HubSource, Parallel, Scoring, Task, register_task
+from stilts.core.errors import MissingSplit
+from stilts.data.readers.layout import FileLayout
+from stilts.data.readers.multiple_choice import copa_row_to_example, read_xcopa
+from stilts.formats.multiple_choice import MULTIPLE_CHOICE
 from stilts.metrics.scoring import score_xcopa
-from stilts.readers.layout import FileLayout
-from stilts.readers.multiple_choice import copa_row_to_example, read_xcopa
-from stilts.tasks.multiple_choice import MULTIPLE_CHOICE
 
 #: the 11 languages of XCOPA's validation and test sets (ISO 639-1, alphabetical). ht (Haitian Creole) and
 #: qu (Quechua) are in no XTREME task; English is COPA, which XCOPA trains and validates on

@@ -1,7 +1,7 @@
 """Target tasks PAWS-X (paraphrase classification) and the two retrieval tasks, Tatoeba and BUCC 2018.
 
 PAWS-X trains on its own English training set and is evaluated zero-shot in 7 languages. Tatoeba and
-BUCC train nothing: an evaluate stage pools the states of the encoder it is given (`stilts.tasks.retrieval`).
+BUCC train nothing: an evaluate stage pools the states of the encoder it is given (`stilts.formats.retrieval`).
 """
 
 from __future__ import annotations
@@ -9,16 +9,16 @@ from __future__ import annotations
 from itertools import zip_longest
 from pathlib import Path
 
-from stilts.catalog import HubSource, Parallel, Scoring, Submission, Task, register_task
-from stilts.errors import MissingSplit, Unlabelled
+from stilts.core.catalog import HubSource, Parallel, Scoring, Submission, Task, register_task
+from stilts.core.errors import MissingSplit, Unlabelled
+from stilts.core.names import XTREME_LANGUAGES
+from stilts.data.readers._io import hub_label
+from stilts.data.readers.layout import FileLayout, find_file, labelled, note_file_read
+from stilts.data.readers.pairs import PAWSX_LABELS, read_pawsx
+from stilts.data.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
+from stilts.formats.classification import CLASSIFICATION
+from stilts.formats.retrieval import BITEXT_MINING, RETRIEVAL
 from stilts.metrics.scoring import score_bucc, score_pawsx, score_tatoeba
-from stilts.names import XTREME_LANGUAGES
-from stilts.readers._io import hub_label
-from stilts.readers.layout import FileLayout, find_file, labelled, note_file_read
-from stilts.readers.pairs import PAWSX_LABELS, read_pawsx
-from stilts.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
-from stilts.tasks.classification import CLASSIFICATION
-from stilts.tasks.retrieval import BITEXT_MINING, RETRIEVAL
 
 # --- PAWS-X --------------------------------------------------------------------------------------
 
@@ -143,7 +143,7 @@ def read_bucc_folder(folder: Path, split: str, language: str) -> list[dict]:
     """BUCC 2018 ``{xx}-en.{split}.{xx|en|gold}`` as XTREME names them (``dev``, ``test``) or as the
     release does (``sample``, ``training``; also under ``{xx}-en/`` or ``bucc2018/{xx}-en/``).
 
-    One example per sentence (see `stilts.tasks.retrieval.BitextMining`). The sentences of the gold
+    One example per sentence (see `stilts.formats.retrieval.BitextMining`). The sentences of the gold
     pairs come first, pair by pair, then the other sentences of the two sides alternately, so a quick
     run on the first N examples (``max_examples``) still has pairs to find among distractors on both
     sides. The order does not change the mined pairs. (A function: a split is a set of three files,

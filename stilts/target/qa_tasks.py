@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import HubSource, Parallel, Scoring, Task, register_task
-from stilts.errors import BadInput, MissingSplit, Unlabelled
+from stilts.core.catalog import HubSource, Parallel, Scoring, Task, register_task
+from stilts.core.errors import BadInput, MissingSplit, Unlabelled
+from stilts.core.names import QA_METRICS
+from stilts.data.readers.layout import FileLayout, find_file
+from stilts.data.readers.qa import TYDIQA_ID_PREFIXES, read_squad, read_tydiqa, training_questions, tydiqa_language
+from stilts.formats.span_qa import SPAN_QA, SPAN_QA_MLQA, squad_example
 from stilts.metrics.scoring import score_mlqa, score_tydiqa, score_xquad
-from stilts.names import QA_METRICS
-from stilts.readers.layout import FileLayout, find_file
-from stilts.readers.qa import TYDIQA_ID_PREFIXES, read_squad, read_tydiqa, training_questions, tydiqa_language
-from stilts.tasks.span_qa import SPAN_QA, SPAN_QA_MLQA, squad_example
 
 TYDIQA_NAMES = {code: name for name, code in TYDIQA_ID_PREFIXES.items()}
 

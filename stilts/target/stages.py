@@ -10,18 +10,16 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from stilts import defaults
-from stilts.artifacts import read_record, redo_stage, upsert_scores
-from stilts.catalog import get_task
-from stilts.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
-from stilts.data import HUB, DataRead, load_examples, training_task
-from stilts.engine import score_labels
-from stilts.errors import BadInput, MissingSplit, did_you_mean
-from stilts.names import STAGE, TRAINED_ON
-from stilts.numbers import MAX_COUNT, Count, Float, Index, MaxLength
-from stilts.overlap import overlapping
-from stilts.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
-from stilts.stage_kinds import (
+from stilts.core import defaults
+from stilts.core.artifacts import read_record, redo_stage
+from stilts.core.catalog import get_task
+from stilts.core.errors import BadInput, MissingSplit, did_you_mean
+from stilts.core.numbers import MAX_COUNT, Count, Float, Index, MaxLength
+from stilts.data.loading import HUB, DataRead, load_examples, training_task
+from stilts.pipeline.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
+from stilts.pipeline.engine import score_labels
+from stilts.pipeline.overlap import overlapping
+from stilts.pipeline.stage_kinds import (
     HASHED_WHEN_SET,
     Found,
     PlanContext,
@@ -33,13 +31,15 @@ from stilts.stage_kinds import (
     fingerprinted_settings,
     register_stage_kind,
 )
-from stilts.training_stage import (
+from stilts.pipeline.training_stage import (
     TrainingStageRunner,
     check_task,
     data_tasks_of,
     input_model,
     training_settings,
 )
+from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
+from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
 
 
 class TargetStage(MultiTaskTrainingStage):
@@ -86,7 +86,7 @@ class EvaluateStage(StageConfig):
     max_length: MaxLength | None = None
     #: evaluate on the first N examples per language only (quick runs); None = all
     max_examples: Count | None = None
-    #: None = 64 on CPU, 256 on a GPU (stilts.devices.EVALUATION_BATCH_SIZE)
+    #: None = 64 on CPU, 256 on a GPU (stilts.training.devices.EVALUATION_BATCH_SIZE)
     batch_size: Count | None = None
     #: retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face
     #: ``hidden_states`` (0 = embedding output, N = last of N layers). None = 14 for 24 layers (the
@@ -95,7 +95,7 @@ class EvaluateStage(StageConfig):
     #: retrieval tasks: mean over the non-padding tokens (XTREME's default) or the first token's state
     pooling: Literal["mean", "cls"] = "mean"
     #: score splits and languages the model trained on (or on translations of them), marked as such;
-    #: without it such an evaluation is refused before anything trains (`stilts.overlap`)
+    #: without it such an evaluation is refused before anything trains (`stilts.pipeline.overlap`)
     allow_overlap: bool = False
 
 
@@ -189,12 +189,12 @@ def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
 
 class EvaluateStageRunner(StageRunner):
     """Zero-shot evaluation in every language of the target task; rows go to scores.csv, and each split
-    and language's predictions to the stage's predictions/ folder (`stilts.prediction_files`)."""
+    and language's predictions to the stage's predictions/ folder (`stilts.reports.prediction_files`)."""
 
     def run(self, stage: PlannedStage, context: RunContext) -> dict:
         # imported where the stage runs, as in `TrainingStageRunner.run`: torch takes seconds
-        from stilts.evaluation import predict_examples
-        from stilts.modeling import HEADS_FOLDER, StageModel, load_encoder, load_head, seed_everything
+        from stilts.training.evaluation import predict_examples
+        from stilts.training.model import HEADS_FOLDER, StageModel, load_encoder, load_head, seed_everything
 
         settings, accelerator = stage.settings, context.accelerator
         seed_everything(settings["seed"])

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import HubSource, Scoring, Task, register_task
-from stilts.errors import MissingSplit
+from stilts.core.catalog import HubSource, Scoring, Task, register_task
+from stilts.core.errors import MissingSplit
+from stilts.core.names import XTREME_LANGUAGES
+from stilts.data.readers.layout import SPLITS, FileLayout, labelled, note_file_read
+from stilts.data.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conllu_upos, read_panx
+from stilts.formats.tagging import NER_TAGGING, POS_TAGGING
 from stilts.metrics.scoring import score_panx, score_udpos
-from stilts.names import XTREME_LANGUAGES
-from stilts.readers.layout import SPLITS, FileLayout, labelled, note_file_read
-from stilts.readers.tagging import PANX_TAGS, UPOS_TAGS, read_conllu_upos, read_panx
-from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
 
 HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 

@@ -18,7 +18,7 @@ script (branch ``refs/convert/parquet``, ``<config>/<split>/*.parquet``, splits 
 ``validation.<lang>``, ``test.<lang>``). If neither can be read, the error says to give a local folder.
 XGLUE's MLQA, XNLI and PAWS-X read the original data sets' Hub copies, as the XTREME tasks do
 (MLQA in google/xtreme, facebook/xnli, google-research-datasets/paws-x). Hub ClassLabel ids follow the
-Hub's orders, which the tasks' labels follow too (stilts.readers.xglue tabulates the files', the Hub's
+Hub's orders, which the tasks' labels follow too (stilts.data.readers.xglue tabulates the files', the Hub's
 and Unicoder's orders).
 """
 
@@ -26,8 +26,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.catalog import MAIN, PARQUET_CONVERSION, HubSource, Scoring, Submission, Task, register_task
-from stilts.errors import MissingSplit
+from stilts.core.catalog import MAIN, PARQUET_CONVERSION, HubSource, Scoring, Submission, Task, register_task
+from stilts.core.errors import MissingSplit
+from stilts.core.names import NDCG
+from stilts.data.readers._io import hub_label
+from stilts.data.readers.layout import SPLITS, FileLayout, labelled
+from stilts.data.readers.nli import NLI_LABELS, read_xnli_file, read_xnli_mt_tsv
+from stilts.data.readers.pairs import PAWSX_LABELS
+from stilts.data.readers.tagging import UPOS_TAGS
+from stilts.data.readers.xglue import (
+    NC,
+    QADSM,
+    QAM,
+    QAM_HUB_NAMES,
+    WPR,
+    WPR_HUB_NAMES,
+    XGLUE_NER_TAGS,
+    XglueTsv,
+    read_xglue_tagging,
+)
+from stilts.formats.classification import CLASSIFICATION
+from stilts.formats.ranking import GRADED_RANKING
+from stilts.formats.tagging import NER_TAGGING, POS_TAGGING
 from stilts.metrics.scoring import (
     score_xglue_mlqa,
     score_xglue_nc,
@@ -39,29 +59,9 @@ from stilts.metrics.scoring import (
     score_xglue_wpr,
     score_xglue_xnli,
 )
-from stilts.names import NDCG
-from stilts.readers._io import hub_label
-from stilts.readers.layout import SPLITS, FileLayout, labelled
-from stilts.readers.nli import NLI_LABELS, read_xnli_file, read_xnli_mt_tsv
-from stilts.readers.pairs import PAWSX_LABELS
-from stilts.readers.tagging import UPOS_TAGS
-from stilts.readers.xglue import (
-    NC,
-    QADSM,
-    QAM,
-    QAM_HUB_NAMES,
-    WPR,
-    WPR_HUB_NAMES,
-    XGLUE_NER_TAGS,
-    XglueTsv,
-    read_xglue_tagging,
-)
 from stilts.target.classification_tasks import XNLI, XNLI_PARALLEL
 from stilts.target.pair_retrieval_tasks import PAWSX, PAWSX_PARALLEL, read_labelled_pawsx
 from stilts.target.qa_tasks import MLQA, MLQA_PARALLEL, read_answered_squad
-from stilts.tasks.classification import CLASSIFICATION
-from stilts.tasks.ranking import GRADED_RANKING
-from stilts.tasks.tagging import NER_TAGGING, POS_TAGGING
 
 XGLUE_HUB = "microsoft/xglue"
 HUB_SPLITS = {"train": "train", "dev": "validation.{language}", "test": "test.{language}"}

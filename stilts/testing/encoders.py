@@ -212,7 +212,7 @@ def build_tiny_encoder(folder: Path, family: str, *, seed: int = 0) -> Path:
     The encoder is the family's base model (``AutoModel``), saved without a pooler where it has one."""
     import torch
 
-    from stilts.encoder_class import base_model_class, without_pooler
+    from stilts.training.encoder_class import base_model_class, without_pooler
 
     folder = Path(folder)
     tokenizer = build_tokenizer(family)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.errors import BadInput
-from stilts.readers._io import numbered_lines
+from stilts.core.errors import BadInput
+from stilts.data.readers._io import numbered_lines
 
 _TOKENIZE = {"zh": "zh", "ja": "char", "th": "char"}
 

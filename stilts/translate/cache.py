@@ -23,7 +23,7 @@ import os
 import re
 from pathlib import Path
 
-from stilts.artifacts import write_json_atomic
+from stilts.core.artifacts import write_json_atomic
 
 
 def cache_key(identity: dict) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from stilts.errors import BadInput
+from stilts.core.errors import BadInput
 
 _LANGUAGE = re.compile(r"[a-z]{2}")
 
@@ -132,7 +132,7 @@ def translate(
         raise BadInput(f"--to: '{language}' is not a 2-letter ISO 639-1 code (e.g. de)")
     task = sources = None
     if task_name is not None:
-        from stilts.catalog import get_task
+        from stilts.core.catalog import get_task
         from stilts.translate.fields import check_translatable
 
         if "@" in task_name:

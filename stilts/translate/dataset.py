@@ -7,7 +7,7 @@ atomically (temporary file + rename), then ``metadata.json`` records per split w
 (``translated_from``: model, source task, split, target language, count, date, decoding settings).
 
 Given as ``data: {"<task>@<lang>": folder}``, the folder is read by the derived task that
-`stilts.catalog.get_task` builds (`stilts.translate.variants`) for ``<task>@<lang>``; see `read_translated_split`.
+`stilts.core.catalog.get_task` builds (`stilts.translate.variants`) for ``<task>@<lang>``; see `read_translated_split`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stilts.artifacts import write_json_atomic, write_text_atomic
-from stilts.catalog import Task
-from stilts.errors import BadInput
-from stilts.readers._io import read_json, read_jsonl
-from stilts.readers.layout import note_file_read
+from stilts.core.artifacts import write_json_atomic, write_text_atomic
+from stilts.core.catalog import Task
+from stilts.core.errors import BadInput
+from stilts.data.readers._io import read_json, read_jsonl
+from stilts.data.readers.layout import note_file_read
 
 METADATA = "metadata.json"
 

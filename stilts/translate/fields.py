@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from stilts.catalog import Task
-from stilts.errors import BadInput
+from stilts.core.catalog import Task
+from stilts.core.errors import BadInput
 
 #: format name -> why it is refused (formats with no text fields are refused as well)
 _REFUSED_FORMATS = {

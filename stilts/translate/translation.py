@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stilts.errors import BadInput, RunFailed, is_hub_outage
+from stilts.core.errors import BadInput, RunFailed, is_hub_outage
 from stilts.translate.cache import TranslationCache
 from stilts.translate.fields import (
     apply_translations,
@@ -209,7 +209,7 @@ def translate_task(
 ) -> tuple[Path, int]:
     """Translate ``task``'s ``split`` into ``output/{split}.jsonl``; returns the file and its size.
     ``bleu``, the model's score on a parallel sample, goes into the split's metadata."""
-    from stilts.data import load_examples
+    from stilts.data.loading import load_examples
     from stilts.translate.dataset import write_split
 
     check_translatable(task)

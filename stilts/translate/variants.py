@@ -12,8 +12,8 @@ import functools
 import re
 from pathlib import Path
 
-from stilts.catalog import TASK_FAMILIES, TASKS, Task, TaskFamily
-from stilts.errors import BadInput, MissingSplit, did_you_mean
+from stilts.core.catalog import TASK_FAMILIES, TASKS, Task, TaskFamily
+from stilts.core.errors import BadInput, MissingSplit, did_you_mean
 from stilts.translate.dataset import read_translated_split
 
 TRANSLATED_MARK = "@"

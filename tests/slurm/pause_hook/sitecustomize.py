@@ -10,7 +10,7 @@ import time
 _PAUSE_FILE = os.environ.get("STILTS_TEST_PAUSE_FILE")
 
 if _PAUSE_FILE:
-    from stilts.checkpoints import CheckpointStore
+    from stilts.training.checkpoints import CheckpointStore
 
     _save = CheckpointStore.save
 
@@ -26,7 +26,7 @@ if _PAUSE_FILE:
 _NAN_TASK = os.environ.get("STILTS_TEST_NAN_TASK")
 
 if _NAN_TASK:
-    from stilts.modeling import StageModel
+    from stilts.training.model import StageModel
 
     _forward = StageModel.forward
 

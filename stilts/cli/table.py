@@ -1,0 +1,399 @@
+"""`stilts table`: transfer tables (and a heatmap) from a sweep's scores.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from stilts.core.catalog import BENCHMARKS, benchmark_targets
+from stilts.core.errors import BadInput, did_you_mean
+from stilts.core.names import CONFIG_KEYS, CONFIG_KEYS_BY, configuration_name
+from stilts.reports import aggregate, order, render, scores_file
+from stilts.reports import scores as sc
+
+CAPTION_CELLS = "median over seeds of each run's language-averaged score"
+CAPTION_QA = "QA cells: F1/EM."
+CAPTION_AVG = "Avg.: mean over targets, a QA target counting as mean(F1, EM)."
+#: how many configuration names an error message lists before it says how many there are
+LISTED_NAMES = 12
+#: what a --by value's names are called in messages
+BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
+
+
+@click.command("table")
+@click.argument("scores_csv", metavar="SCORES_CSV")
+@click.option(
+    "--split",
+    default=None,
+    metavar="SPLIT",
+    help=f"Split to tabulate: the `split` value in scores.csv, e.g. dev or test. [default: {aggregate.DEFAULT_SPLIT}, "
+    "or the one split SCORES_CSV has when it has no dev scores, as for targets evaluated on test only]",
+)
+@click.option(
+    "--by",
+    type=click.Choice(sorted(CONFIG_KEYS_BY)),
+    default="intermediate",
+    show_default=True,
+    help="What a row (a configuration) is: the intermediate task and MLM flag, or the pipeline (its runs "
+    "with different seeds pooled), for runs that differ in something else, e.g. target-stage settings. "
+    "A sweep's pipeline names count without their target and seed (mnli-panx-de-s1: row mnli-de), so a "
+    "row pools its seeds and spans its targets. Pipelines are listed in the order they first appear in "
+    "SCORES_CSV.",
+)
+@click.option(
+    "--baseline",
+    "baseline_name",
+    metavar="NAME",
+    default=None,
+    help="The row --delta, --ci's deltas and --plot subtract: an intermediate task (MLM off) [default: "
+    "none], or with --by pipeline a pipeline (no default: required there).",
+)
+@click.option(
+    "--delta",
+    is_flag=True,
+    help="Cells are differences to the baseline (--baseline; by default intermediate none, MLM off); the "
+    "baseline's row, first in every format, shows its absolute scores (csv: column kind = absolute|delta).",
+)
+@click.option(
+    "--per-language",
+    "per_language",
+    metavar="TASK",
+    help="Per-language table of one target task (columns: languages, then Avg).",
+)
+@click.option(
+    "--best",
+    is_flag=True,
+    help="Best configuration per target chosen on dev, reported on test (dev where a target has "
+    "no test scores), and the benchmark scores: XTREME's, XGLUE's understanding score, each where the "
+    "file has a target of it (or --benchmark's).",
+)
+@click.option(
+    "--benchmark",
+    type=click.Choice(sorted(BENCHMARKS.names())),
+    default=None,
+    help="Only this benchmark's targets (XTREME's 9, XGLUE's 9 xglue_* tasks), and with --best only its "
+    "score. Default: every target in the file; --best scores each benchmark it has targets of.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="md",
+    show_default=True,
+    metavar="md|csv|latex|html",
+    help="Output format. csv is for scripts: fixed columns, unrounded, notes on stderr.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    metavar="FILE.png",
+    help="Also draw the delta table as an annotated heatmap (needs stilts[plots]); where a few "
+    "large deltas would wash out the colours, they are clipped (said under the figure); with --ci each "
+    "cell shows its interval and is hatched where it includes 0.",
+)
+@click.option(
+    "--vmax",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="POINTS",
+    help="Fix the heatmap's colour scale at ±POINTS (figures to compare side by side). Default: fitted to "
+    "the deltas, and with --ci at least the intervals' median half-width, so that a delta inside its "
+    "uncertainty stays pale.",
+)
+@click.option("--show-n", is_flag=True, help="Show the number of seeds (runs) behind each cell.")
+@click.option(
+    "--ci",
+    "ci_level",
+    type=click.FloatRange(min=0, max=100, min_open=True, max_open=True),
+    metavar="LEVEL",
+    help="Add LEVEL% paired bootstrap intervals (with --delta: of the deltas, `*` where they exclude 0; "
+    "the heatmap hatches the others) and the seed standard deviation (±). Resamples the evaluation "
+    "examples (the same for every configuration) and the seeds, from the evaluate stages' "
+    "per-example predictions in the run folder of SCORES_CSV.",
+)
+@click.option(
+    "--resamples", default=1000, show_default=True, type=click.IntRange(min=100), help="Bootstrap draws for --ci."
+)
+@click.option(
+    "--bootstrap-seed", default=0, show_default=True, type=click.IntRange(min=0), help="Random seed of the --ci draws."
+)
+def table(
+    scores_csv,
+    split,
+    by,
+    baseline_name,
+    delta,
+    per_language,
+    best,
+    benchmark,
+    fmt,
+    plot_path,
+    vmax,
+    show_n,
+    ci_level,
+    resamples,
+    bootstrap_seed,
+):
+    """Transfer table from a scores.csv (rows: intermediate configurations, or pipelines with --by
+    pipeline; columns: target tasks).
+
+    A cell is the median over seeds of each run's language-averaged main metric (accuracy for xnli,
+    pawsx, tatoeba; F1 for udpos, panx, bucc; F1/EM for xquad, mlqa, tydiqa; XGLUE's: F1 for xglue_ner
+    and xglue_mlqa, seqeval precision for xglue_pos, nDCG for xglue_wpr, accuracy for the others) on
+    --split (default dev, or the file's one split). A missing cell is `-` (an empty field in csv), never 0.
+    """
+    if fmt not in render.FORMATS:
+        raise BadInput(
+            f"--format: unknown format '{fmt}', expected one of {', '.join(render.FORMATS)}"
+            f"{did_you_mean(fmt, render.FORMATS)}"
+        )
+    if vmax is not None and not plot_path:
+        raise BadInput("--vmax: sets the heatmap's colour scale; give --plot FILE.png too")
+    if best:
+        for given, option in (
+            (per_language, "--per-language"),
+            (delta, "--delta"),
+            (plot_path, "--plot"),
+            (split, "--split"),
+            (ci_level, "--ci"),
+            (baseline_name, "--baseline"),
+        ):
+            if given:
+                raise BadInput(f"{option}: cannot be combined with --best (it selects on dev and reports test)")
+
+    scores = sc.load_scores(scores_csv)
+    path = sc.source_of(scores)
+    unstaged = (scores.attrs["unstaged"], len(scores))
+    if benchmark:
+        scores = aggregate.benchmark_rows(scores, benchmark)
+        scores.attrs["path"] = path
+    if not scores.empty and scores["value"].max() <= 1.0:
+        click.echo(f"warning: {path}: every value is at most 1; scores.csv values are on a 0-100 scale", err=True)
+    config_keys = CONFIG_KEYS_BY[by]
+    if by == "pipeline":
+        scores = sc.pipeline_rows(scores)
+    sc.check_one_run_per_seed(scores, config_keys)  # before any warning: bad input is one line
+    if by == "pipeline":
+        _warn_about_reused_names(scores)
+
+    if best:
+        aggregate.select_split(scores, aggregate.DEFAULT_SPLIT)
+        chosen = aggregate.best_by_dev(scores, config_keys=config_keys)
+        shown = [benchmark] if benchmark else None
+        if fmt == "csv":
+            _echo_csv(
+                render.best_csv(chosen, show_n, shown, config_keys),
+                render.best_grid(chosen, benchmarks=shown, config_keys=config_keys).notes,
+            )
+        else:
+            click.echo(render.render_grid(render.best_grid(chosen, show_n, shown, config_keys), fmt), nl=False)
+        _warn_about_unstaged_rows(path, *unstaged)
+        return
+
+    subtracting = "--delta" if delta else "--plot" if plot_path else None
+    baseline = _baseline(scores, by, baseline_name, subtracting)
+
+    split = split or _default_split(scores)
+    if per_language:
+        ordered = benchmark_targets()
+        known = list(ordered) + [t for t in order.targets_in(scores) if t not in ordered]
+        if per_language not in known:
+            raise BadInput(f"--per-language: unknown target task '{per_language}'{did_you_mean(per_language, known)}")
+        values, counts = aggregate.language_cells(scores, per_language, split, config_keys)
+        labels = {"avg": "Avg"}
+        caption = f"{per_language}, split {split}: median over seeds per language"
+        if order.is_qa(dict.fromkeys(values.columns.get_level_values(1))):
+            caption += " (F1/EM)"
+        caption += "; Avg = " + CAPTION_CELLS + " (the main table's cell)"
+        notes = []
+    else:
+        values, counts = aggregate.transfer_cells(scores, split, config_keys)
+        labels = {target: f"{target} (F1/EM)" for target, metric in values.columns if metric == "exact_match"}
+        labels["avg"] = "Avg."
+        caption = f"Split {split}: {CAPTION_CELLS}"
+        notes = _main_notes(scores, values, split)
+        values = aggregate.with_average(values)
+    notes += _trained_on_notes(scores, split, per_language)
+
+    if subtracting and baseline not in values.index:
+        what = f"target '{per_language}' with " if per_language else ""
+        raise BadInput(
+            f"{path}: {subtracting}: no baseline rows ({order.config_text(baseline, config_keys)}) "
+            f"for {what}split '{split}'"
+        )
+
+    def intervals_of(deltas: bool):
+        from stilts.reports.bootstrap import table_intervals
+
+        return table_intervals(
+            scores,
+            values,
+            run_dir=Path(path).parent,
+            split=split,
+            level=ci_level,
+            per_language=per_language,
+            delta=deltas,
+            n_resamples=resamples,
+            seed=bootstrap_seed,
+            config_keys=config_keys,
+            baseline=baseline,
+        )
+
+    intervals = intervals_of(delta) if ci_level else None
+    if delta:
+        caption += f"; differences to the baseline ({_baseline_words(baseline, config_keys)})"
+        shown = render.Table(
+            aggregate.deltas(values, baseline),
+            counts,
+            labels,
+            signed=True,
+            baseline=values.loc[baseline],
+            caption=caption,
+            notes=notes,
+            intervals=intervals,
+        )
+    else:
+        shown = render.Table(values, counts, labels, caption=caption, notes=notes, intervals=intervals)
+    shown.caption += "." if per_language else f". {CAPTION_QA} {CAPTION_AVG}"
+    if intervals is not None:
+        shown.caption += f" {intervals.method[0].upper()}{intervals.method[1:]}."
+        shown.notes.append(
+            "[low, high]: the interval"
+            + ("; * the delta's interval excludes 0" if delta else "")
+            + "; ± the standard deviation over seeds (of the configuration's own scores)."
+        )
+
+    if fmt == "csv":
+        _echo_csv(render.table_csv(shown, show_n), shown.notes)
+    else:
+        if delta:
+            shown.notes.insert(
+                0,
+                f"the baseline row ({_baseline_row(baseline, config_keys)}) shows absolute scores; other rows are "
+                "differences to it.",
+            )
+        click.echo(render.render_grid(render.table_grid(shown, show_n), fmt), nl=False)
+
+    if plot_path:
+        from stilts.reports.plot import plot_heatmap
+
+        columns = {target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"} | {"avg": labels["avg"]}
+        matrix = aggregate.group_scores(aggregate.deltas(values, baseline)).rename(columns=columns)
+        named = f" {_baseline_row(baseline, config_keys)}" if baseline_name else ""
+        title = (f"{per_language}: " if per_language else "") + f"difference to baseline{named} ({split})"
+        significant, plotted_intervals = None, None
+        if ci_level:
+            plotted = intervals if delta else intervals_of(True)
+            significant = plotted.group_significant().rename(columns=columns)
+            plotted_intervals = (plotted.group_low.rename(columns=columns), plotted.group_high.rename(columns=columns))
+        plot_heatmap(matrix, plot_path, title, significant, intervals=plotted_intervals, level=ci_level, vmax=vmax)
+        click.echo(f"wrote {plot_path}", err=True)
+    _warn_about_unstaged_rows(path, *unstaged)
+
+
+def _trained_on_notes(scores, split: str, target: str | None) -> list[str]:
+    """One note per run whose cells include scores on what its model trained on (allow_overlap)."""
+    marked = scores[scores[scores_file.TRAINED_ON] & (scores["split"] == split)]
+    if target:
+        marked = marked[marked["target"] == target]
+    return [
+        f"NOT ZERO-SHOT: {pipeline} (seed {seed}) scored {target_name} {split} in "
+        f"{' '.join(sorted(set(rows['language'])))} on examples its model trained on, or on translations of "
+        "them (allow_overlap); its cells include them."
+        for (pipeline, seed, target_name), rows in marked.groupby(["pipeline", "seed", "target"], sort=True)
+    ]
+
+
+def _warn_about_unstaged_rows(path: str, unstaged: int, rows: int) -> None:
+    """Rows naming no evaluate stage (a file written before scores.csv had the column) are tabulated as
+    before, but a run's rows cannot be checked to come from one stage: say so, after the table, and how
+    to add the column (bad input stays one line: this comes only once the table is out)."""
+    if unstaged:
+        click.echo(
+            f"warning: {path}: {unstaged} of {rows} rows name no evaluate stage (written before scores.csv "
+            "had a stage column), so the table cannot check that each run's rows come from one model; running "
+            f"their pipelines or sweep again into {Path(path).parent} (complete stages are reused) adds it",
+            err=True,
+        )
+
+
+def _default_split(scores) -> str:
+    """dev, the split to compare and choose on; but a file without dev scores that has one split (the
+    demo's topics and other targets evaluated on test only) is tabulated on that split, not refused."""
+    present = set(scores["split"])
+    if aggregate.DEFAULT_SPLIT not in present and len(present) == 1:
+        return present.pop()
+    return aggregate.DEFAULT_SPLIT
+
+
+def _baseline(scores, by: str, name: str | None, subtracting: str | None):
+    """The configuration (index label) that ``subtracting`` (--delta, else --plot, or None) subtracts:
+    --baseline NAME's, by default intermediate none. By pipeline there is no default (no pipeline is the
+    baseline by its name, as intermediate none is), so the user must say which one the others are
+    compared with."""
+    present, noun = list(dict.fromkeys(scores[by])), BY_NOUNS[by]
+    if name is None:
+        if by == "intermediate":
+            return order.BASELINE_CONFIG
+        if subtracting is None:
+            return None
+        raise BadInput(
+            f"{subtracting}: --by {by} has no default baseline; name one with --baseline NAME "
+            f"({noun}s in {sc.source_of(scores)}: {_listed(present)})"
+        )
+    if name not in present:
+        raise BadInput(
+            f"--baseline: no {noun} '{name}' in {sc.source_of(scores)}{did_you_mean(name, present)}; "
+            f"{noun}s present: {_listed(present)}"
+        )
+    return order.baseline_config(name, CONFIG_KEYS_BY[by])
+
+
+def _warn_about_reused_names(scores) -> None:
+    """--by pipeline pools a pipeline's runs as its seeds; a name re-used for another intermediate
+    configuration (a re-run with other stages) would pool different systems, so say so."""
+    configs = scores.drop_duplicates(["pipeline", *CONFIG_KEYS]).groupby("pipeline", sort=False)
+    for pipeline, rows in configs:
+        if len(rows) > 1:
+            intermediates = ", ".join(map(configuration_name, rows["intermediate"], rows["mlm"]))
+            click.echo(
+                f"warning: {sc.source_of(scores)}: pipeline '{pipeline}' has runs of {len(rows)} intermediate "
+                f"configurations ({intermediates}); --by pipeline pools them as one pipeline's seeds",
+                err=True,
+            )
+
+
+def _listed(names: list[str]) -> str:
+    """Names for an error line: all of a few, the first LISTED_NAMES of a sweep's hundreds."""
+    if len(names) <= LISTED_NAMES:
+        return ", ".join(names)
+    return ", ".join(names[:LISTED_NAMES]) + f", ... ({len(names)} in all)"
+
+
+def _baseline_words(baseline, config_keys) -> str:
+    """The caption's ``intermediate none, MLM off`` or ``pipeline NAME``."""
+    parts = order.config_parts(baseline, config_keys).items()
+    return ", ".join(("MLM on" if value else "MLM off") if key == "mlm" else f"{key} {value}" for key, value in parts)
+
+
+def _baseline_row(baseline, config_keys) -> str:
+    """The baseline row's first cells as the note names them: ``none, MLM no`` or the pipeline's name."""
+    cells = zip(config_keys, render.config_cells(baseline, config_keys))
+    return ", ".join(f"MLM {text}" if key == "mlm" else text for key, text in cells)
+
+
+def _main_notes(scores, values, split) -> list[str]:
+    notes = []
+    in_split = set(values.columns.get_level_values(0))
+    absent = [t for t in order.targets_in(scores) if t not in in_split]
+    if absent:
+        notes.append(f"no {split} scores for: {', '.join(absent)}.")
+    incomplete = aggregate.row_average(values).isna()
+    if incomplete.any():
+        notes.append("Avg. is shown only for rows with a score for every target of the table.")
+    return notes
+
+
+def _echo_csv(text: str, notes) -> None:
+    click.echo(text, nl=False)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)

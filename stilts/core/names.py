@@ -1,0 +1,90 @@
+"""The names shared by catalogs, stages and reports (CLI, YAML, ``scores.csv``, tables), each written once.
+
+Facts of one task (its languages, metrics, benchmark, paper settings) are not here but in the task's
+declaration (`stilts.core.catalog.Task`); a benchmark's targets in its `stilts.core.catalog.Benchmark`. This
+module imports nothing. See docs/concepts.md, "Names used everywhere".
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------------- configurations
+
+#: the intermediate name of a run without an intermediate stage
+BASELINE = "none"
+#: the masked-LM task's name (`stilts.mlm.catalog` declares the task): it co-trains in intermediate
+#: stages, and scores.csv's ``mlm`` column says whether a configuration trained it
+MLM_TASK = "mlm"
+
+# -------------------------------------------------------------------------------------- languages
+
+#: the 40 XTREME languages (ISO 639-1, alphabetical): PAN-X has all of them, Tatoeba all but four, and the
+#: paper's MLM corpus covers them
+XTREME_LANGUAGES = (
+    "af",
+    "ar",
+    "bg",
+    "bn",
+    "de",
+    "el",
+    "en",
+    "es",
+    "et",
+    "eu",
+    "fa",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "jv",
+    "ka",
+    "kk",
+    "ko",
+    "ml",
+    "mr",
+    "ms",
+    "my",
+    "nl",
+    "pt",
+    "ru",
+    "sw",
+    "ta",
+    "te",
+    "th",
+    "tl",
+    "tr",
+    "ur",
+    "vi",
+    "yo",
+    "zh",
+)
+
+# ---------------------------------------------------------------------------------------- metrics
+
+#: a QA target keeps both, side by side, and counts as their mean where one number is needed
+QA_METRICS = ("f1", "exact_match")
+#: XGLUE's Web Page Ranking metric: nDCG over the pages of each query (`stilts.metrics.ranking`)
+NDCG = "ndcg"
+
+# ------------------------------------------------------------------------------------- tables
+
+#: a run: one target trained after one configuration with one seed
+RUN_KEYS = ["pipeline", "intermediate", "mlm", "target", "seed"]
+#: a configuration: what a table row compares
+CONFIG_KEYS = ["intermediate", "mlm"]
+
+
+def configuration_name(intermediate: str, mlm: bool) -> str:
+    """A configuration (scores.csv's intermediate and mlm) as one name, ``mnli`` or ``mnli+mlm``: how
+    messages name it and how a sweep's pipeline names begin (`stilts table --by pipeline` reads them)."""
+    return f"{intermediate}+mlm" if mlm else intermediate
+
+
+#: `stilts table --by`: the columns that name a configuration. By pipeline, a row is one pipeline's runs
+#: (its seeds: a re-run with another seed keeps the name; a sweep's names count without their target
+#: and seed), so that runs differing in something other than the intermediate task (a target stage's
+#: settings, a sweep's variants) can be compared
+CONFIG_KEYS_BY = {"intermediate": CONFIG_KEYS, "pipeline": ["pipeline"]}
