@@ -21,8 +21,8 @@ from stilts.analysis.languages import (
     language_table,
     languages,
 )
-from stilts.catalog import TASKS
-from stilts.registry import load_plugins
+from stilts.core.catalog import TASKS
+from stilts.core.registry import load_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 
