@@ -308,3 +308,11 @@ def test_data_size_scores_rank_by_size():
     assert data_size_scores({"a": 100, "b": 392_702, "c": 0}) == {"a": 100.0, "b": 392702.0, "c": 0.0}
     with pytest.raises(ValueError, match="negative"):
         data_size_scores({"a": -1})
+
+
+def test_shrinkage_h_score_without_shrinkage_is_the_plain_h_score_also_for_a_singular_covariance():
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(20, 3))
+    features = np.hstack([features, features[:, :1]])  # a repeated column: the covariance is singular
+    labels = np.arange(20) % 2
+    assert shrinkage_h_score(features, labels, shrinkage=0.0) == pytest.approx(h_score(features, labels))

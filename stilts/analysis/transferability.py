@@ -207,7 +207,7 @@ def _maximise_evidence(
             return limit / n, best_alpha, math.inf, step, True
         if done:
             break
-    evidence = _evidence_terms(spec, y, alpha, beta)[0]
+    evidence = log_evidence(spec, y, alpha, beta)
     if noise_only[0] > evidence:  # the fixed point is a lower local maximum than the alpha = infinity limit
         return *noise_only, step, done
     return evidence, alpha, beta, step, done
@@ -333,6 +333,8 @@ def shrinkage_h_score(features: ArrayLike, labels: ArrayLike, *, shrinkage: floa
     a = ledoit_wolf_shrinkage(f) if shrinkage is None else float(shrinkage)
     if not 0.0 <= a <= 1.0:
         raise ValueError(f"shrinkage: expected a value in [0, 1], got {a}")
+    if a == 0.0:  # nothing shrunk (Ledoit-Wolf's intensity for a covariance already a multiple of I)
+        return h_score(features, labels)  # the pseudo-inverse: a singular covariance has no inverse to solve with
     n, d = f.shape
     cov_f = f.T @ f / n
     cov_g = g.T @ g / n
