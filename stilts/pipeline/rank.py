@@ -35,6 +35,7 @@ from stilts.core.names import configuration_name
 from stilts.data.loading import DataRead, load_examples
 from stilts.pipeline.engine import fingerprint_of, score_labels
 from stilts.pipeline.stage_kinds import STAGE_KINDS, PlannedStage
+from stilts.pipeline.training_stage import MODEL_FOLDER
 from stilts.reports.ranking import DEFAULT_EXAMPLES, MODEL_METHODS, rank_frame
 
 _Item = TypeVar("_Item")
@@ -220,7 +221,7 @@ class Ranker:
             return records
         with tqdm(total=total, desc="rank: pairs", unit="pair") as progress:
             for group in todo.values():  # one intermediate model loaded once for all its targets
-                encoder, tokenizer = load_encoder(str(group[0].stage.folder / "model"))
+                encoder, tokenizer = load_encoder(str(group[0].stage.folder / MODEL_FOLDER))
                 for pair in group:
                     sample = samples[pair.target]
                     progress.set_postfix_str(f"{pair.configuration} s{pair.seed} -> {pair.target}")
@@ -385,7 +386,8 @@ def rank_sweep(pairs: Sequence[Pair], ranker: Ranker, methods: Sequence[str]) ->
 
 
 def write_rank_file(frame: pd.DataFrame, path: Path) -> None:
-    write_text_atomic(path, frame.to_csv(index=False))
+    """rank.csv, atomically; ``mlm`` as scores.csv writes it (true/false)."""
+    write_text_atomic(path, frame.assign(mlm=frame["mlm"].map({True: "true", False: "false"})).to_csv(index=False))
 
 
 # --- as a Slurm job ----------------------------------------------------------------------------------

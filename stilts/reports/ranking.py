@@ -119,6 +119,11 @@ def read_rank_file(path: Path) -> pd.DataFrame:
     frame["mlm"] = frame["mlm"].astype(str).str.lower().map({"true": True, "false": False})
     if frame["mlm"].isna().any():
         raise BadInput(f"{path}: column mlm: expected true or false")
+    for column in ("score", "rank", "seeds", "examples", "rows"):
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise BadInput(f"{path}: column {column}: expected numbers")
+    for column in ("rank", "seeds", "rows"):
+        frame[column] = frame[column].astype("Int64")
     return frame
 
 
@@ -327,8 +332,8 @@ def quality_grids(report: list[TargetQuality]) -> list[Grid]:
             "metric; regret = the share of the best result lost by choosing that configuration; rank #1 = best."
         )
         grids.append(Grid(header, body, right_from=1, caption=caption))
-        if quality.metrics.empty:
-            grids.append(Grid(["Method"], [], right_from=1, caption="", notes=quality.notes))
+        if quality.metrics.empty:  # nothing measured: the notes say why
+            grids[-1].notes = list(quality.notes)
             continue
         columns = [name for name in QUALITY_METRICS if quality.metrics[name].notna().any()]
         body = [
