@@ -169,3 +169,21 @@ def test_each_target_is_measured_on_dev_or_its_one_split():
     both = pd.concat([scores, test_only])
     assert target_split(both, "xnli", None) == "dev" and target_split(both, "topics", None) == "test"
     assert target_split(both, "topics", "dev") is None and target_split(both, "xnli", "test") is None
+
+
+def test_a_rank_file_is_read_back_as_written_and_a_wrong_one_is_refused_naming_it(tmp_path):
+    from stilts.core.errors import BadInput
+    from stilts.pipeline.rank import write_rank_file
+    from stilts.reports.ranking import read_rank_file
+
+    written = size_ranking()
+    write_rank_file(written, tmp_path / "rank.csv")
+    assert "anli_plus,false,xnli,size," in (tmp_path / "rank.csv").read_text()
+    read = read_rank_file(tmp_path / "rank.csv")
+    pd.testing.assert_frame_equal(read, written, check_dtype=False)
+    (tmp_path / "bad.csv").write_text("intermediate,mlm,target,method,score\nmnli,false,xnli,logme,1.0\n")
+    with pytest.raises(BadInput, match="bad.csv: not a rank table: no column rank, seeds, examples, rows"):
+        read_rank_file(tmp_path / "bad.csv")
+    (tmp_path / "bad.csv").write_text((tmp_path / "rank.csv").read_text().replace(",size,", ",sise,", 1))
+    with pytest.raises(BadInput, match="bad.csv: unknown method 'sise'"):
+        read_rank_file(tmp_path / "bad.csv")
