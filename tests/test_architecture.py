@@ -1,7 +1,7 @@
 """The import structure docs/concepts.md ("The code") promises: no import circle among stilts' modules (counting imports
 inside functions too), imports go one way through the layers (command line -> stage packages -> pipeline -> training ->
-formats, reports -> metrics -> data -> core), stage packages do not import each other, and the engine names no stage
-kind."""
+formats, reports, analysis -> metrics -> data -> core), stage packages do not import each other, and the engine names no
+stage kind."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ LAYERS = (
     ("stilts.core",),
     ("stilts.data", "stilts.offline"),
     ("stilts.metrics",),
-    ("stilts.formats", "stilts.reports"),
+    ("stilts.formats", "stilts.reports", "stilts.analysis"),
     ("stilts.training",),
     ("stilts.pipeline",),
     STAGE_PACKAGES,

@@ -26,6 +26,7 @@ COMMAND_TARGETS = {
     "run": "stilts.cli.run:run",
     "prepare": "stilts.cli.prepare:prepare",
     "sweep": "stilts.cli.sweep:sweep",
+    "rank": "stilts.cli.rank:rank",
     "status": "stilts.cli.status:status",
     "export": "stilts.cli.export:export",
     "predict": "stilts.cli.predict:predict",

@@ -112,6 +112,30 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
     "per-example predictions in the run folder of SCORES_CSV.",
 )
 @click.option(
+    "--rank",
+    "rank_csv",
+    metavar="RANK_CSV",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="How good the rankings in RANK_CSV (what `stilts rank` wrote) are against these results: per target "
+    "each configuration's result, true and predicted ranks and regret, then Regret@1/@3, NDCG, Spearman, "
+    "Kendall and the noise ceiling (docs/ranking.md).",
+)
+@click.option(
+    "--calibration",
+    is_flag=True,
+    help="Per-language expected calibration error of each configuration (mean over seeds), before and after "
+    "temperature scaling fitted on each run's English dev, from the answer probabilities its evaluate stage "
+    "kept (classification and multiple-choice targets). csv: one row per run and language.",
+)
+@click.option(
+    "--reliability",
+    "reliability_csv",
+    metavar="FILE.csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --calibration: write the reliability diagrams' bins (per run, language, and before/after "
+    "scaling: the bin's confidence range, count, mean confidence and accuracy) to FILE.csv.",
+)
+@click.option(
     "--resamples", default=1000, show_default=True, type=click.IntRange(min=100), help="Bootstrap draws for --ci."
 )
 @click.option(
@@ -131,6 +155,9 @@ def table(
     vmax,
     show_n,
     ci_level,
+    rank_csv,
+    calibration,
+    reliability_csv,
     resamples,
     bootstrap_seed,
 ):
@@ -161,7 +188,28 @@ def table(
             if given:
                 raise BadInput(f"{option}: cannot be combined with --best (it selects on dev and reports test)")
 
+    if reliability_csv and not calibration:
+        raise BadInput("--reliability: writes the bins of --calibration; give --calibration too")
     scores = sc.load_scores(scores_csv)
+    if calibration:
+        _alone(
+            "--calibration",
+            per_language=per_language,
+            delta=delta,
+            best=best,
+            plot=plot_path,
+            ci=ci_level,
+            rank=rank_csv,
+        )
+        _show_calibration(scores, split, fmt, reliability_csv)
+        return
+    if rank_csv:
+        _alone("--rank", per_language=per_language, delta=delta, best=best, plot=plot_path, ci=ci_level)
+        from stilts.cli.rank import show_quality
+        from stilts.reports.ranking import read_rank_file
+
+        show_quality(read_rank_file(rank_csv), scores, split, fmt)
+        return
     path = sc.source_of(scores)
     unstaged = (scores.attrs["unstaged"], len(scores))
     if benchmark:
@@ -315,6 +363,29 @@ def table(
         plot_heatmap(matrix, plot_path, title, significant, intervals=plotted_intervals, level=ci_level, vmax=vmax)
         click.echo(f"wrote {plot_path}", err=True)
     _warn_about_unstaged_rows(path, *unstaged)
+
+
+def _show_calibration(scores, split: str | None, fmt: str, reliability_csv: Path | None) -> None:
+    from stilts.core.artifacts import write_text_atomic
+    from stilts.reports.calibration_table import calibration, calibration_grids
+
+    result = calibration(scores, Path(sc.source_of(scores)).parent, split or _default_split(scores))
+    if reliability_csv:
+        write_text_atomic(reliability_csv, result.reliability.to_csv(index=False))
+        click.echo(f"wrote {reliability_csv}", err=True)
+    if fmt == "csv":
+        _echo_csv(result.runs.to_csv(index=False), result.notes)
+        return
+    for grid in calibration_grids(result):
+        click.echo(render.render_grid(grid, fmt))
+
+
+def _alone(option: str, **others) -> None:
+    """BadInput when an option of the transfer table (``others``, by name) is given with ``option``, which
+    shows tables of its own (--split and --format go with it)."""
+    for name, value in others.items():
+        if value:
+            raise BadInput(f"{option}: shows its own tables; it does not go with --{name.replace('_', '-')}")
 
 
 def _trained_on_notes(scores, split: str, target: str | None) -> list[str]:

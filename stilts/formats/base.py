@@ -11,8 +11,11 @@ errors must not wait seconds for torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
 
 from stilts.core import defaults
 
@@ -21,6 +24,34 @@ if TYPE_CHECKING:
     from torch import nn
 
     from stilts.core.catalog import Task
+
+
+@dataclass
+class TransferRows:
+    """What `stilts rank` estimates an encoder's transferability to a task from (`stilts.analysis.transferability`):
+    the encoder's features of a batch, one row per unit the format's head reads (a sentence's first token, each
+    choice's first token, a tagged word's first sub-word, every token of a QA window), and what each row is.
+
+    Either ``labels``, a class id per row (the class-label formats), or ``spans``, for span QA: per window its
+    number of token rows (they follow the rows of the windows before it) and its answer's first and last token
+    (both the first token, where the answer is not in the window: what the head is trained to point at)."""
+
+    #: rows x hidden size, float32
+    features: np.ndarray
+    labels: np.ndarray | None = None
+    #: (lengths, starts, ends), one each per window
+    spans: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @staticmethod
+    def joined(parts: Sequence[TransferRows]) -> TransferRows:
+        """The rows of ``parts`` (batches) one after another."""
+        if not parts:
+            raise ValueError("no rows to join")
+        features = np.concatenate([part.features for part in parts])
+        if parts[0].spans is not None:
+            lengths, starts, ends = (np.concatenate([part.spans[i] for part in parts if part.spans]) for i in range(3))
+            return TransferRows(features, spans=(lengths, starts, ends))
+        return TransferRows(features, labels=np.concatenate([part.labels for part in parts if part.labels is not None]))
 
 
 class TaskFormat:
@@ -106,6 +137,23 @@ class TaskFormat:
     def predict(self, outputs: Any, features, examples: list[dict], task: Task) -> list:
         """Predictions, one per example, from the stacked outputs of all features."""
         raise NotImplementedError
+
+    def probabilities(self, outputs: Any, features, examples: list[dict], task: Task) -> list[dict[str, float]] | None:
+        """Per example, the probability the model gives each answer it chooses among, keyed by the answer as
+        text as `example_rows` writes its gold and prediction (a classification's labels in the task's order,
+        a question's choice indices), from the same outputs as `predict`, whose prediction is the most
+        probable answer: what calibration is measured on (`stilts table --calibration`). None: the format's
+        predictions are not one choice among a few (spans, tags, rankings)."""
+        return None
+
+    #: what `transfer_rows` labels each row with, in words (`stilts rank` prints it); None: the format has no
+    #: labels to estimate transferability from (retrieval, masked LM)
+    transfer_labels: str | None = None
+
+    def transfer_rows(self, encoder: nn.Module, batch: dict[str, torch.Tensor]) -> TransferRows:
+        """The encoder's features of a collated, labelled ``batch``, as `TransferRows`: the states the
+        format's head reads, each with its label. Only for formats with `transfer_labels`."""
+        raise NotImplementedError(f"the {self.name} format has no labels to estimate transferability from")
 
     def score(self, predictions: list, examples: list[dict], task: Task, language: str) -> dict[str, float]:
         """Metrics on a 0-100 scale, the task's main metric among them."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stilts.formats.base import TaskFormat, copy_linear, encoder_inputs, pad_right
+from stilts.formats.base import TaskFormat, TransferRows, copy_linear, encoder_inputs, pad_right
 from stilts.metrics.classification import accuracy, binary_f1
 from stilts.metrics.per_example import chunk_counts, example_id, right, row_text
 from stilts.metrics.predictions import value_lines
@@ -89,6 +89,19 @@ class Classification(TaskFormat):
 
     def predict(self, outputs, features, examples, task):
         return [task.labels[index] for index in np.asarray(outputs).argmax(axis=-1)]
+
+    def probabilities(self, outputs, features, examples, task):
+        """The softmax of each example's logits, per label (in the order of the task's labels)."""
+        from stilts.analysis.calibration import softmax  # pandas, which the catalogs need not import
+
+        return [dict(zip(task.labels, row)) for row in softmax(np.asarray(outputs, dtype=np.float64)).tolist()]
+
+    transfer_labels = "the first token's state, labelled with the example's class"
+
+    def transfer_rows(self, encoder, batch):
+        """The first token's state, which the head reads, labelled with the class."""
+        states = encoder(**encoder_inputs(batch)).last_hidden_state[:, 0]
+        return TransferRows(states.float().cpu().numpy(), labels=batch["labels"].cpu().numpy())
 
     def constant_guesses(self, examples, task):
         return [[label] * len(examples) for label in task.labels]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stilts.formats.base import TaskFormat, encoder_inputs, pad_right
+from stilts.formats.base import TaskFormat, TransferRows, encoder_inputs, pad_right
 from stilts.metrics.classification import accuracy
 from stilts.metrics.per_example import example_id, right, row_text
 from stilts.metrics.predictions import value_lines
@@ -109,6 +109,30 @@ class MultipleChoice(TaskFormat):
         for output, example_index in zip(outputs, features["example_index"]):
             predictions[example_index] = int(np.asarray(output).argmax())
         return predictions
+
+    def probabilities(self, outputs, features, examples, task):
+        """The softmax over each question's own choices (fillers a batch added are left out), keyed by the
+        choice's index as the predictions are."""
+        from stilts.analysis.calibration import softmax  # pandas, which the catalogs need not import
+
+        probabilities: list[dict[str, float]] = [{} for _ in examples]
+        for output, example_index in zip(outputs, features["example_index"]):
+            scores = np.asarray(output, dtype=np.float64)[: len(examples[example_index]["choices"])]
+            probabilities[example_index] = {str(i): p for i, p in enumerate(softmax(scores[None, :])[0].tolist())}
+        return probabilities
+
+    transfer_labels = "each choice's first-token state, labelled correct or not"
+
+    def transfer_rows(self, encoder, batch):
+        """Each (context, choice) pair's first-token state, which the head scores, labelled 1 for the
+        question's answer and 0 for the other choices; fillers and questions without an answer are left out."""
+        batch_size, n_choices = batch["input_ids"].shape[:2]
+        pairs = {key: value.flatten(0, 1) for key, value in encoder_inputs(batch).items()}
+        states = encoder(**pairs).last_hidden_state[:, 0].float().cpu().numpy()
+        gold = batch["labels"].cpu().numpy()
+        labels = (np.arange(n_choices)[None, :] == gold[:, None]).astype(np.int64)
+        keep = batch["choice_mask"].cpu().numpy() & (gold[:, None] != IGNORE_INDEX)
+        return TransferRows(states[keep.reshape(-1)], labels=labels[keep])
 
     def constant_guesses(self, examples, task):
         """The same choice position for every question."""

@@ -31,7 +31,7 @@ import numpy as np
 
 from stilts.core import defaults
 from stilts.core.errors import BadInput
-from stilts.formats.base import TaskFormat, copy_linear, encoder_inputs
+from stilts.formats.base import TaskFormat, TransferRows, copy_linear, encoder_inputs
 from stilts.metrics import mlqa, squad, squad_v2
 from stilts.metrics.per_example import row_text
 from stilts.metrics.predictions import qa_json
@@ -265,6 +265,18 @@ class SpanQA(TaskFormat):
                 + nn.functional.cross_entropy(end_logits, batch["end_positions"])
             ) / 2
         return loss, logits
+
+    transfer_labels = "every token's state, marked as the answer's start, its end, or neither"
+
+    def transfer_rows(self, encoder, batch):
+        """Every token of each window (padding left out), with the window's answer start and end tokens,
+        which the head is trained to point at (the first token where the answer is not in the window), as
+        Poth et al. (2021) score QA with LogME."""
+        states = encoder(**encoder_inputs(batch)).last_hidden_state
+        mask = batch["attention_mask"].bool()
+        lengths = mask.sum(dim=1).cpu().numpy()
+        starts, ends = batch["start_positions"].cpu().numpy(), batch["end_positions"].cpu().numpy()
+        return TransferRows(states[mask].float().cpu().numpy(), spans=(lengths, starts, ends))
 
     def predict(self, outputs, features, examples, task):
         windows: list[list[int]] = [[] for _ in examples]

@@ -35,7 +35,7 @@ import numpy as np
 
 from stilts.core import defaults
 from stilts.core.errors import BadInput
-from stilts.formats.base import TaskFormat, copy_linear, encoder_inputs, pad_right
+from stilts.formats.base import TaskFormat, TransferRows, copy_linear, encoder_inputs, pad_right
 from stilts.metrics.per_example import chunk_counts, example_id
 from stilts.metrics.predictions import tag_lines
 from stilts.metrics.tagging import ner_scores, pos_scores, sentence_chunk_counts, token_accuracy
@@ -250,6 +250,15 @@ class TokenTagging(TaskFormat):
                 logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE_INDEX
             )
         return loss, logits
+
+    transfer_labels = "each word's first sub-word state, labelled with its tag"
+
+    def transfer_rows(self, encoder, batch):
+        """The state of each word's first sub-word, which the head tags, labelled with the word's tag (the
+        other sub-words and the special tokens are left out, as the loss leaves them)."""
+        states = encoder(**encoder_inputs(batch)).last_hidden_state
+        read = batch["labels"] != IGNORE_INDEX
+        return TransferRows(states[read].float().cpu().numpy(), labels=batch["labels"][read].cpu().numpy())
 
     # ------------------------------------------------------------------ predictions and scores
 

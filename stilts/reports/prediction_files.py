@@ -12,7 +12,10 @@ For each split and language, two files named after XTREME's submission files (``
   release file and the XTREME leaderboard takes as they are;
 - ``<split>-<language>.examples.jsonl`` (labelled data only): one row per scored unit with its id, text,
   gold, prediction and per-metric ``[numerator, denominator]`` (`stilts.metrics.per_example`), which
-  re-aggregate to the split's scores and are what confidence intervals resample.
+  re-aggregate to the split's scores and are what confidence intervals resample; for formats whose
+  prediction is one answer among a few (classification, multiple choice), also ``probabilities``: the
+  model's probability of each answer, keyed as gold and prediction are written (`TaskFormat.probabilities`),
+  what `stilts table --calibration` measures.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from stilts.core.errors import BadInput, RunFailed, one_line
 #: a stage folder's sub-folder of prediction files
 PREDICTIONS_FOLDER = "predictions"
 EXAMPLES_SUFFIX = "examples.jsonl"
+#: the per-example rows' field of answer -> probability (formats that choose among a few answers)
+PROBABILITIES = "probabilities"
 
 
 def prediction_path(folder: Path, task: Task, split: str, language: str) -> Path:

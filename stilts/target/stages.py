@@ -40,7 +40,7 @@ from stilts.pipeline.training_stage import (
     input_model,
     training_settings,
 )
-from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows, write_predictions
+from stilts.reports.prediction_files import PREDICTIONS_FOLDER, PROBABILITIES, write_example_rows, write_predictions
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
 from stilts.target.average import AVERAGE, AVERAGE_KIND, HEADED_KINDS
 from stilts.target.few_shot import FEW_SHOT_KIND
@@ -277,7 +277,7 @@ class EvaluateStageRunner(StageRunner):
 
     def run(self, stage: PlannedStage, context: RunContext) -> dict:
         # imported where the stage runs, as in `TrainingStageRunner.run`: torch takes seconds
-        from stilts.training.evaluation import predict_examples
+        from stilts.training.evaluation import predict_with_probabilities
         from stilts.training.model import HEADS_FOLDER, StageModel, load_encoder, load_head, seed_everything
 
         settings, accelerator = stage.settings, context.accelerator
@@ -308,7 +308,7 @@ class EvaluateStageRunner(StageRunner):
             found[task.name, split, language] = True
             if settings["max_examples"]:
                 examples = examples[: settings["max_examples"]]
-            predictions = predict_examples(
+            predictions, probabilities = predict_with_probabilities(
                 accelerator,
                 model,
                 task,
@@ -330,6 +330,9 @@ class EvaluateStageRunner(StageRunner):
                 write_predictions(folder, task, split, language, predictions, examples, state)
                 rows = task.format.example_rows(predictions, examples, task, language, state)
                 if rows is not None:
+                    if probabilities is not None:  # one row per example: what calibration is measured on
+                        for row, answers in zip(rows, probabilities, strict=True):
+                            row[PROBABILITIES] = answers
                     write_example_rows(folder, split, language, rows)
         self.check_found(stage, found, context.data_sources)
         if not scores:
