@@ -58,6 +58,11 @@ class GradedRanking(Classification):
     def prediction_text(self, predictions, examples, task, state):
         return value_lines([repr(float(score)) for score in predictions])  # repr: read back exactly
 
+    def probabilities(self, outputs, features, examples, task):
+        """None: a ranking's prediction is a score per page, not one choice among a few, and its rows are
+        per query (the classification's probabilities it inherits would not match them)."""
+        return None
+
     def example_rows(self, predictions, examples, task, language, state):
         rows = []
         for indices, value in per_query_ndcg(*_columns(predictions, examples)):
