@@ -19,7 +19,10 @@ Run through gpu_check.sh, which puts the carried wheels and stilts' tree on PYTH
      moved them). On a GPU a third, uninterrupted run measures that noise (``control_drift``).
 3. **throughput**: benchmarks/train_throughput.py's floor (a bare PyTorch loop), stilts, Trainer with
    padding to 128 and Trainer with dynamic padding, bf16 autocast on the GPU, random XLM-R base with the
-   XLM-R tokenizer on XNLI-en dev (the carried assets), each contender in its own process.
+   XLM-R tokenizer on XNLI-en dev (the carried assets), each contender in its own process; and stilts
+   with length-grouped batches against stilts with packed (padding-free) ones, both bf16: real tokens/s
+   of each and their ratio, with the attention kernel each ran (packed: flash_attention_2 where
+   flash-attn is installed, else flex; on the CPU smoke run sdpa is let pack, so that the code runs).
 4. **evaluation**: stilts' evaluation (``predict_outputs``, sorted by length) of the same data on the same
    random XLM-R base, in float32 at batch 64 (what evaluate stages ran before they used the run's
    precision), bf16 at 64, and bf16 at stilts' GPU default batch size: examples/s of each.
@@ -63,7 +66,10 @@ RESUME_TOLERANCE = {"gpu": 0.05, "cpu": 1e-6}
 #: the issue's targets (docs/performance.md)
 TARGETS = {"stilts_vs_floor": 0.95, "stilts_vs_trainer_128": 1.5, "mfu_xlmr_large": 0.45}
 ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")  # stilts' own first
-#: sizes of each part: on a GPU (about 4-6 minutes on one H200 in all) and for the CPU smoke run
+#: the throughput part's contenders: the quick four, then length-grouped against packed batches
+THROUGHPUT_CONTENDERS = ("floor", "stilts", "trainer-128", "trainer-dynamic", "stilts-grouped", "stilts-packed")
+#: sizes of each part: on a GPU (about 5-7 minutes on one H200 in all, the packed and grouped contenders
+#: included) and for the CPU smoke run
 SIZES = {
     "gpu": {
         "throughput": ["--model", "xlmr-base", "--batch-size", "32", "--steps", "120", "--warmup", "20"],
@@ -104,6 +110,9 @@ FIGURES = (
     "throughput.trainer_dynamic_tokens_per_s",
     "throughput.ratio_vs_floor",
     "throughput.ratio_vs_trainer",
+    "throughput.stilts_grouped_tokens_per_s",
+    "throughput.stilts_packed_tokens_per_s",
+    "throughput.packed_vs_grouped",
     "evaluation.settings",
     "mfu.by_attention",
     "peak_gpu_mib",
@@ -656,7 +665,10 @@ def throughput(site_report: dict, mode: str) -> dict:
     argv = [
         *sizes,
         *flags,
-        "--quick",  # floor, stilts, trainer-128, trainer-dynamic; no validation set
+        "--quick",  # no validation set
+        "--contenders",
+        *THROUGHPUT_CONTENDERS,
+        *(["--packing-attention", "sdpa"] if mode == "cpu" else []),  # no kernel packs on the CPU
         "--rounds",
         "1",
         "--retries",
@@ -805,7 +817,7 @@ def summary_table(results: dict) -> str:
             "",
         ),
     ]
-    for name in ("floor", "stilts", "trainer_128", "trainer_dynamic"):
+    for name in ("floor", "stilts", "trainer_128", "trainer_dynamic", "stilts_grouped", "stilts_packed"):
         rows.append(
             (
                 f"throughput: {name.replace('_', '-')} (real tokens/s, padding, peak GPU MiB)",
@@ -829,6 +841,15 @@ def summary_table(results: dict) -> str:
             _fmt(rates.get("ratio_vs_trainer"), ".2f"),
             f">= {TARGETS['stilts_vs_trainer_128']}",
             verdict(targets.get("stilts_vs_trainer_128", {})),
+        )
+    )
+    rows.append(
+        (
+            f"stilts packed ({rates.get('stilts_packed_attention')}) / grouped "
+            f"({rates.get('stilts_grouped_attention')}), real tokens/s (bf16 on a GPU)",
+            _fmt(rates.get("packed_vs_grouped"), ".2f"),
+            "",
+            "",
         )
     )
     evaluated = results.get("evaluation", {})

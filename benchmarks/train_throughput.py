@@ -19,7 +19,11 @@ the rounds (a-b-c-d, d-c-b-a, ...):
   data written as MultiNLI jsonl) through `stilts.pipeline.engine.run_stages`, settings as a user leaves them
   (validation every 1000 steps on the first 500 dev examples, i.e. once after the last step here;
   a checkpoint at every validation, so none inside the measured steps; see ``checkpoint_save_s``).
-  ``stilts-grouped`` is the same with ``group_by_length: true``.
+  ``stilts-grouped`` is the same with ``group_by_length: true``; ``stilts-packed`` with ``packing:
+  true`` (padding-free batches of the same examples; attention ``auto``, which packs with
+  flash_attention_2 where flash-attn is installed, else flex, on a GPU; on the CPU, where stilts
+  packs with no kernel, the benchmark lets sdpa pack with its dense block-diagonal mask so that the
+  code runs: ``--packing-attention``).
 - ``trainer-128``: `transformers.Trainer` (defaults: fused AdamW, linear schedule) on features padded to
   128 tokens as XTREME's scripts do; ``trainer-dynamic``: the same with `DataCollatorWithPadding`.
   Both read the data in stilts' order with the ``sequential`` sampler, so they train on the same
@@ -77,7 +81,15 @@ XLMR_SIZES = {
     "mini": (4, 256, 4, 1024),
     "tiny": (2, 64, 2, 128),
 }
-CONTENDERS = ("floor", "stilts", "stilts-grouped", "trainer-128", "trainer-dynamic", "trainer-grouped")
+CONTENDERS = (
+    "floor",
+    "stilts",
+    "stilts-grouped",
+    "stilts-packed",
+    "trainer-128",
+    "trainer-dynamic",
+    "trainer-grouped",
+)
 QUICK_CONTENDERS = ("floor", "stilts", "trainer-128", "trainer-dynamic")
 
 
@@ -323,13 +335,16 @@ def run_floor(config: dict) -> dict:
     return {"stamps": stamps, "real": real, "padded": padded, "ready_rss_mib": ready_rss}
 
 
-def run_stilts(config: dict, group_by_length: bool = False) -> dict:
+def run_stilts(config: dict, group_by_length: bool = False, packing: bool = False) -> dict:
     """A one-stage pipeline through the engine; the timing hooks only observe (a progress bar that
-    notes the time of each step, wrappers that note setup phases and the indices of each batch)."""
+    notes the time of each step, wrappers that note setup phases and the indices of each batch).
+    ``packing``: the pipeline's ``packing: true``, with ``config["packing_attention"]`` (default auto);
+    a kernel stilts does not pack with (sdpa on the CPU smoke run) is let pack here."""
     import numpy as np
 
     import stilts.formats.tokenize
     import stilts.pipeline.training_stage
+    import stilts.training.attention
     import stilts.training.loop
     import stilts.training.model
     from stilts.core.artifacts import folder_size
@@ -349,6 +364,12 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
         "group_by_length": group_by_length,
     }
     stage.update(config.get("stage_overrides", {}))
+    top = {}
+    if packing:
+        top = {"packing": True, "attention": config.get("packing_attention") or "auto"}
+        kernels = stilts.training.attention.PACKING_KERNELS
+        if top["attention"] != "auto" and top["attention"] not in kernels:
+            stilts.training.attention.PACKING_KERNELS = (*kernels, top["attention"])
     pipeline = validate_pipeline(
         {
             "name": "throughput",
@@ -356,6 +377,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
             "seed": SEED,
             "data": {"mnli": str(data)},
             "stages": [stage],
+            **top,
         },
         "benchmark",
     )
@@ -394,7 +416,7 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
 
     def load_encoder(*args, **kwargs):  # benchmarks/mfu.py --attention: the one asked for, not the default
         encoder, tokenizer = original_load(*args, **kwargs)
-        if attention:
+        if attention and not packing:
             encoder.set_attn_implementation(attention)
         attention_used.append(encoder.config._attn_implementation)
         return encoder, tokenizer
@@ -448,7 +470,8 @@ def run_stilts(config: dict, group_by_length: bool = False) -> dict:
 
     lengths = feature_lengths(drawn[0][0].item.features) if drawn else np.zeros(0)
     real = [int(lengths[indices].sum()) for _, indices in drawn]
-    padded = [int(lengths[indices].max()) * len(indices) for _, indices in drawn]
+    # a packed row holds the real tokens only
+    padded = real if packing else [int(lengths[indices].max()) * len(indices) for _, indices in drawn]
     return {
         "stamps": stamps,
         "real": real,
@@ -555,7 +578,7 @@ def _contender_process(name: str, config: dict, queue) -> None:
         if name == "floor":
             result = run_floor(config)
         elif name.startswith("stilts"):
-            result = run_stilts(config, group_by_length=name == "stilts-grouped")
+            result = run_stilts(config, group_by_length=name == "stilts-grouped", packing=name == "stilts-packed")
         else:
             result = run_trainer(config, padding=name.split("-", 1)[1])
         result.update(_window(result["stamps"], result["real"], result["padded"], config["warmup"]))
@@ -695,12 +718,24 @@ def train_mode(args, config: dict) -> dict:
     for name, key in (("floor", "ratio_vs_floor"), ("trainer-128", "ratio_vs_trainer")):
         if "stilts" in results and name in results:
             summary[key] = summary["stilts_tokens_per_s"] / summary[f"{name.replace('-', '_')}_tokens_per_s"]
+    if "stilts-packed" in results:
+        summary["stilts_packed_attention"] = results["stilts-packed"][0].get("attn_implementation")
+    if "stilts-grouped" in results:
+        summary["stilts_grouped_attention"] = results["stilts-grouped"][0].get("attn_implementation")
+    if "stilts-packed" in results and "stilts-grouped" in results:
+        summary["packed_vs_grouped"] = summary["stilts_packed_tokens_per_s"] / summary["stilts_grouped_tokens_per_s"]
     for name in ("stilts-grouped", "trainer-dynamic", "trainer-grouped"):
         if name in results and "trainer-128" in results:
             summary[f"{name.replace('-', '_')}_vs_trainer_128"] = (
                 summary[f"{name.replace('-', '_')}_tokens_per_s"] / summary["trainer_128_tokens_per_s"]
             )
-    print(", ".join(f"{k} {summary[k]:.3f}" for k in summary if k.startswith("ratio") or k.endswith("_vs_trainer_128")))
+    print(
+        ", ".join(
+            f"{k} {summary[k]:.3f}"
+            for k in summary
+            if k.startswith("ratio") or k.endswith("_vs_trainer_128") or k == "packed_vs_grouped"
+        )
+    )
     return summary
 
 
@@ -835,6 +870,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=None, help="default: 32 (tiny), 16 (e5)")
     parser.add_argument("--rounds", type=int, default=None, help="default: 2 (1 with --quick on e5)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=None)
+    parser.add_argument(
+        "--packing-attention",
+        default=None,
+        help="stilts-packed: the pipeline's attention (default auto; sdpa lets the CPU smoke run pack)",
+    )
     parser.add_argument("--copies", type=int, default=1, help="repeat the data (ttfs: a bigger training set)")
     parser.add_argument(
         "--eval-settings",
@@ -890,6 +930,7 @@ def main(argv=None) -> dict:
             "threads": args.threads,
             "batch_size": args.batch_size or (32 if tiny else 16),
             "start_method": args.start_method,
+            "packing_attention": args.packing_attention,
         }
         work = {
             "train": f"{steps} steps of batch {config['batch_size']}",

@@ -274,9 +274,10 @@ def _code(value: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text for one table cell or paragraph: one line, no table separator, no HTML."""
-    text = " ".join(str(text).split())
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for one table cell or paragraph: one line, no table separator, no HTML. Code spans keep their
+    ``<`` and ``>`` (Markdown shows an entity inside one as it is written: `<name>` would read `&lt;name&gt;`)."""
+    parts = " ".join(str(text).split()).replace("|", "\\|").split("`")
+    return "`".join(part if i % 2 else part.replace("<", "&lt;").replace(">", "&gt;") for i, part in enumerate(parts))
 
 
 # --- command reference ---------------------------------------------------------------------------

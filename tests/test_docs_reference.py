@@ -61,6 +61,37 @@ def test_the_configuration_reference_lists_every_field_of_every_model(generated)
             assert f"| `{field}` |" in text, f"{model.__name__}.{field} is not in the configuration reference"
 
 
+def _fields_without_description(schema, where: str) -> list[str]:
+    """Every field (an entry of a ``properties``) anywhere in ``schema`` whose description is missing or empty."""
+    missing = []
+    if isinstance(schema, dict):
+        for field, value in (schema.get("properties") or {}).items():
+            if not str(value.get("description", "")).strip():
+                missing.append(f"{where}.{field}")
+        for key, value in schema.items():
+            missing += _fields_without_description(value, f"{where}.{key}" if key != "properties" else where)
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            missing += _fields_without_description(value, f"{where}[{i}]")
+    return missing
+
+
+@pytest.mark.parametrize("name", [docs_reference.PIPELINE_SCHEMA, docs_reference.SWEEP_SCHEMA])
+def test_every_field_has_a_description(name, generated):
+    """Each field of every model the references document says what it does: the reference's description
+    column and an editor's hover come from its ``Field(description=...)``. A new field without one fails."""
+    missing = _fields_without_description(json.loads(generated[name]), name)
+    assert not missing, f"give these fields a Field(description=...): {missing}"
+
+
+def test_a_field_without_a_description_is_found():
+    schema = {
+        "properties": {"a": {"description": "A."}, "b": {"type": "integer"}},
+        "$defs": {"M": {"properties": {"c": {"description": " "}}}},
+    }
+    assert _fields_without_description(schema, "x") == ["x.b", "x.$defs.M.c"]
+
+
 def test_the_command_reference_has_every_command(generated):
     from stilts.cli import COMMANDS
 
@@ -117,6 +148,9 @@ BAD = [
         "'train_language' was unexpected",
     ),
     ("sweep", {"slurm": {"stages": {"evaluation": {"time": "1:00:00"}}}}, "'evaluation' is not one of"),
+    # a sweep's pipeline-wide settings take the pipeline's values, refused when the sweep is read
+    ("sweep", {"mixed_precision": "fp8"}, "'fp8' is not one of"),
+    ("sweep", {"tracking": "tensorbord"}, "'tensorbord' is not one of"),
     # the bounds of numbers reach the schema (a validator function between a type and its bounds hid them)
     ("pipeline", {"seed": 2**32}, "is greater than or equal to the maximum of 4294967296"),
     (

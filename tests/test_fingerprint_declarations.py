@@ -23,6 +23,23 @@ HASHED_WHATEVER_THEIR_VALUE = {
     "intermediate": _TRAINING | {"tasks"},
     "target": _TRAINING | {"task", "tasks", "train_tasks"},
     "evaluate": {"kind", "task", "splits", "languages", "max_length", "max_examples", "layer", "pooling"},
+    "average": {"kind", "seeds"},
+    "few_shot": {
+        "kind",
+        "task",
+        "k",
+        "sets",
+        "languages",
+        "draw_seed",
+        "splits",
+        "learning_rate",
+        "batch_size",
+        "epochs",
+        "warmup_ratio",
+        "weight_decay",
+        "max_length",
+        "max_examples",
+    },
 }
 
 
@@ -59,3 +76,21 @@ class _Stage(StageConfig):
 def test_a_setting_hashed_when_set_enters_the_fingerprint_only_away_from_its_default(written, hashed):
     stage = _Stage.model_validate({"kind": "demo", **written})
     assert fingerprinted_settings(stage, frozenset({"name"})) == hashed
+
+
+#: the pipeline fields stage fingerprints hash: ``model`` (the first stage's upstream), ``seed`` and
+#: ``mixed_precision`` (settings of the stages they apply to), ``data`` (each task's data by content) and
+#: ``stages``; as above, not a list for new fields to join
+PIPELINE_FIELDS_HASHED = {"model", "seed", "mixed_precision", "data", "stages"}
+
+
+def test_every_pipeline_field_declares_how_it_enters_the_fingerprints():
+    """A pipeline-level field is fingerprinted through its stages or declared not to be (name, tracking,
+    attention, packing: `PipelineConfig.NOT_FINGERPRINTED`); a new one must say which."""
+    from stilts.pipeline.config import PipelineConfig
+
+    fields = set(pipeline_model().model_fields)
+    undeclared = fields - PipelineConfig.NOT_FINGERPRINTED - PIPELINE_FIELDS_HASHED
+    assert not undeclared, f"pipeline fields {sorted(undeclared)}: declare them in PipelineConfig.NOT_FINGERPRINTED"
+    assert not PipelineConfig.NOT_FINGERPRINTED & PIPELINE_FIELDS_HASHED
+    assert PipelineConfig.NOT_FINGERPRINTED <= fields

@@ -262,3 +262,59 @@ def test_a_stage_crashed_on_the_gpu_resumes_where_an_uninterrupted_one_ends(
     apart = sum(np.sum((a[name] - b[name]) ** 2) for name in a) ** 0.5
     moved = sum(np.sum((a[name] - start[name]) ** 2) for name in a) ** 0.5
     assert moved > 0 and apart / moved <= RESUME_DRIFT
+
+
+#: packed against padded on the GPU: flex in float32 (rounding only); flash_attention_2 in bf16, packed
+#: against its own padded path (which unpads to the same variable-length kernel). First settings for
+#: the first GPU run to confirm; a wrong mask or first position moves the tiny encoders' states by 1e-3
+#: and more (tests/test_packing.py)
+PACKED = {"flex": {"atol": 1e-4, "rtol": 1e-3}, "flash_attention_2": {"atol": 2e-3, "rtol": 1e-2}}
+
+
+@pytest.mark.parametrize("kernel", ["flex", "flash_attention_2"])
+@pytest.mark.parametrize("family", ["xlm-roberta", "bert", "modernbert"])
+def test_a_packed_row_on_the_gpu_gives_what_the_padded_batch_gives(tiny_encoders, tiny_nli, family, kernel):
+    """The kernels that pack (flex's block mask, flash's cu_seq_lens): every token's state of a packed
+    row equals the padded batch's, as sdpa and eager masks do on the CPU (tests/test_packing.py)."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from stilts.core.catalog import get_task
+    from stilts.data.loading import load_examples
+    from stilts.formats.batching import Batcher
+    from stilts.formats.packing import packed_encoder_inputs, position_offset
+    from stilts.formats.tokenize import featurize
+    from stilts.training.attention import IMPLEMENTATIONS, Machine, attention_problem, resolve_attention
+    from stilts.training.encoder_class import base_model_class, without_pooler
+
+    folder = tiny_encoders[family]
+    config = AutoConfig.from_pretrained(folder)
+    half = kernel == "flash_attention_2"
+    machine = Machine.here("bf16" if half else "no")
+    problem = attention_problem(kernel, base_model_class(config), family, packing=True, machine=machine)
+    if problem:
+        pytest.skip(problem)
+    implementation = resolve_attention(kernel, base_model_class(config), machine, packing=True)
+    assert implementation == IMPLEMENTATIONS[kernel]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    encoder = AutoModel.from_pretrained(folder, attn_implementation=implementation, **without_pooler(config))
+    encoder = encoder.to("cuda").eval()
+    offset = position_offset(encoder)
+    task = get_task("mnli")
+    examples = load_examples(task, "train", "en", {"mnli": str(tiny_nli["mnli"])})[:16]
+    features = featurize(task, examples, tokenizer, 64, cache=False)
+    indices = list(range(len(features)))
+    padded = {k: v.cuda() for k, v in Batcher(task, features, tokenizer)(indices).items()}
+    packed = {
+        k: v.cuda() if isinstance(v, torch.Tensor) else v
+        for k, v in Batcher(task, features, tokenizer, packed_from=offset)(indices).items()
+    }
+    inputs = {key: padded[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in padded}
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=half):
+        if not half:
+            encoder.set_attn_implementation("sdpa")  # flex's padded path: compared with sdpa's
+        padded_states = encoder(**inputs).last_hidden_state.float()
+        encoder.set_attn_implementation(implementation)
+        states = encoder(**packed_encoder_inputs(encoder, packed)).last_hidden_state[0].float()
+    starts = packed["cu_seq_lens"].tolist()
+    for i, (start, end) in enumerate(zip(starts, starts[1:])):
+        torch.testing.assert_close(states[start:end], padded_states[i, : end - start], **PACKED[kernel])

@@ -138,7 +138,14 @@ def test_the_cpu_run_passes_and_prints_the_summary(cpu_run):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "=== summary (cpu) ===" in done.stdout
     table = done.stdout.split("=== summary (cpu) ===", 1)[1]
-    rows = ("| figure | value | target | |", "stilts / floor", "stilts / Trainer-128", "evaluation:", "MFU XLM-R")
+    rows = (
+        "| figure | value | target | |",
+        "stilts / floor",
+        "stilts / Trainer-128",
+        "stilts packed (sdpa) / grouped (sdpa), real tokens/s (bf16 on a GPU)",
+        "evaluation:",
+        "MFU XLM-R",
+    )
     for row in (*rows, "verdict"):
         assert row in table
     assert (out / "summary.md").read_text().strip() in table
@@ -157,6 +164,10 @@ def test_the_json_has_every_figure(cpu_run):
     for contender in ("floor", "stilts", "trainer_128", "trainer_dynamic"):
         assert rates[f"{contender}_tokens_per_s"] > 0
     assert rates["trainer_128_padding_fraction"] > rates["stilts_padding_fraction"]  # padded to 128
+    # packed against length-grouped batches: the packed ones hold no padding (sdpa lets the CPU run pack)
+    assert rates["stilts_packed_padding_fraction"] == 0 < rates["stilts_grouped_padding_fraction"]
+    assert rates["stilts_packed_attention"] == rates["stilts_grouped_attention"] == "sdpa"
+    assert rates["packed_vs_grouped"] > 0
     evaluated = results["evaluation"]["settings"]
     assert [(e["mixed_precision"], e["batch_size"]) for e in evaluated] == [("no", 8), ("auto", 64)]
     assert all(e["examples_per_s"] > 0 and e["autocast"] == "no" for e in evaluated)  # no bf16 on CPU

@@ -66,13 +66,17 @@ def test_no_task_name_is_written_outside_the_declarations():
 def test_the_facts_derived_from_the_declarations_are_the_ones_stilts_had():
     assert benchmark_targets() == (
         *("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"),
+        "xcopa",  # XTREME-R's one target that XTREME lacks
         *("xglue_ner", "xglue_pos", "xglue_nc", "xglue_mlqa", "xglue_xnli", "xglue_pawsx"),
         *("xglue_qadsm", "xglue_wpr", "xglue_qam"),
     )
-    assert [(name, b.label, len(b.targets)) for name, b in BENCHMARKS.items()] == [
-        ("xtreme", "XTREME", 9),
-        ("xglue", "XGLUE", 9),
+    assert [(name, b.label, len(b.targets), b.size) for name, b in BENCHMARKS.items()] == [
+        ("xtreme", "XTREME", 9, 9),
+        ("xtreme_r", "XTREME-R", 8, 10),  # no Mewsli-X, LAReQA
+        ("xglue", "XGLUE", 9, 9),
     ]
+    # a benchmark's tasks stilts lacks are not tasks of its catalog
+    assert all(name not in TASKS for _, b in BENCHMARKS.items() for name in b.absent)
     assert intermediate_order() == (
         *("anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "ccg", "cosmosqa", "commonsenseqa"),
         *("snli", "anli_r1", "anli_r2", "anli_r3", "siqa", "copa", "mlm"),
@@ -87,9 +91,9 @@ def test_the_facts_derived_from_the_declarations_are_the_ones_stilts_had():
         **{"udpos": (32, 10), "panx": (32, 10)},
     }
     assert get_task("hellaswag@de").paper_batch_epochs == (24, 7)  # a translation trains as its task
-    assert scored_tasks() == sorted(
-        [*benchmark_targets(), "xcopa", "squad_v1", "squad_v2", "copa"]
-    )  # the 22 `stilts score` always scored
+    # the 22 `stilts score` always scored: every benchmark's targets (XCOPA is XTREME-R's), SQuAD's and COPA
+    assert scored_tasks() == sorted([*benchmark_targets(), "squad_v1", "squad_v2", "copa"])
+    assert len(scored_tasks()) == 22
     assert UDPOS_LANGUAGES == tuple(sorted(UDPOS_HUB_NAMES)) and len(UDPOS_LANGUAGES) == 33
 
 

@@ -151,6 +151,6 @@ def test_a_plugin_package_adds_a_task_and_a_stage_kind(tmp_path, tiny_model, cap
     code, _, stderr = run_cli(["run", tmp_path / "lab.yaml", "--dry-run"], capsys)
     assert code == 2
     assert stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'lab.yaml'}: stages[0]: kind must be one of intermediate, target, evaluate, "
-        "not 'keep_layers'"
+        f"error: {tmp_path / 'lab.yaml'}: stages[0]: kind must be one of intermediate, target, evaluate, average, "
+        "few_shot, not 'keep_layers'"
     ]

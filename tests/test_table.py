@@ -14,12 +14,11 @@ import pytest
 from stilts.cli import main
 from stilts.core.catalog import BENCHMARKS, get_task
 from stilts.core.names import QA_METRICS
-from stilts.reports import aggregate
+from stilts.reports import aggregate, order
 from stilts.reports import scores as sc
 
-#: XTREME's nine targets in table order, and its QA targets, as their declarations say
+#: XTREME's nine targets in table order, as its declaration says
 XTREME_TARGETS = BENCHMARKS.get("xtreme").targets
-QA_TARGETS = {target for target in XTREME_TARGETS if get_task(target).main_metrics == QA_METRICS}
 
 HEADER = ["pipeline", "intermediate", "mlm", "target", "seed", "split", "language", "metric", "value"]
 
@@ -162,19 +161,25 @@ def test_best_by_dev_reports_test_and_falls_back_to_dev(scores_csv):
     assert missing == ["pawsx", "udpos", "panx", "mlqa", "tydiqa", "bucc", "tatoeba"]
 
 
-def test_xtreme_score_over_all_nine_tasks(tmp_path, capsys):
+def one_configuration(task_scores: dict[str, float]) -> list[list]:
+    """Rows of one configuration and seed scoring each target ``score`` on dev and test, in its main
+    metric; a QA target F1 = score + 5 and EM = score - 5, so that its QA score is ``score``."""
     rows = []
-    task_scores = dict(zip(XTREME_TARGETS, [70, 80, 90, 60, 50, 40, 30, 20, 10]))
     for target, score in task_scores.items():
         for split in ("dev", "test"):
-            if target in QA_TARGETS:  # F1 = score + 5, EM = score - 5: the QA score is `score`
+            if get_task(target).main_metrics == QA_METRICS:
                 rows += [
                     ["p", "none", "false", target, 1, split, "en", "f1", score + 5],
                     ["p", "none", "false", target, 1, split, "en", "exact_match", score - 5],
                 ]
             else:
-                rows.append(["p", "none", "false", target, 1, split, "en", get_task(target).main_metrics[0], score])
-    path = write_csv(tmp_path / "scores.csv", rows)
+                rows.append(["p", "none", "false", target, 1, split, "de", get_task(target).main_metrics[0], score])
+    return rows
+
+
+def test_xtreme_score_over_all_nine_tasks(tmp_path, capsys):
+    task_scores = dict(zip(XTREME_TARGETS, [70, 80, 90, 60, 50, 40, 30, 20, 10]))
+    path = write_csv(tmp_path / "scores.csv", one_configuration(task_scores))
     code, out, err = run(capsys, path, "--best", "--format", "csv")
     assert code == 0
     table = read_csv(out)
@@ -182,6 +187,60 @@ def test_xtreme_score_over_all_nine_tasks(tmp_path, capsys):
     assert float(table[-1]["test"]) == pytest.approx(50.0)
     code, out, _ = run(capsys, path, "--best")
     assert "| XTREME " in out and "of 9 tasks" not in out
+
+
+def test_xtreme_r_is_declared_with_the_tasks_stilts_has():
+    """XTREME-R (Ruder et al. 2021): XNLI XCOPA UD-POS WikiANN-NER XQuAD MLQA TyDiQA-GoldP Mewsli-X LAReQA
+    Tatoeba; stilts has eight of them, and names the other two."""
+    XTREME_R = BENCHMARKS.get("xtreme_r")
+    assert XTREME_R.label == "XTREME-R"
+    assert XTREME_R.targets == ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba")
+    assert XTREME_R.absent == ("mewslix", "lareqa") and XTREME_R.size == 10
+    # the three QA tasks count as mean(F1, EM), as XTREME-R's evaluate.py has them
+    assert {t for t in XTREME_R.targets if get_task(t).main_metrics == QA_METRICS} == {"xquad", "mlqa", "tydiqa"}
+
+
+def test_xtreme_r_score_is_over_its_eight_tasks_and_says_it_lacks_two(tmp_path, capsys):
+    """Every XTREME target and XCOPA: the XTREME score over its 9, and XTREME-R's over its 8 that stilts has
+    (not PAWS-X or BUCC), labelled as 8 of 10 with Mewsli-X and LAReQA named missing."""
+    task_scores = {**dict(zip(XTREME_TARGETS, [70, 80, 90, 60, 50, 40, 30, 20, 10])), "xcopa": 55}
+    path = write_csv(tmp_path / "scores.csv", one_configuration(task_scores))
+    code, out, err = run(capsys, path, "--best", "--format", "csv")
+    assert code == 0
+    table = {row["target"]: row for row in read_csv(out)}
+    assert list(table) == [*XTREME_TARGETS, "xcopa", "xtreme", "xtreme_r"]
+    assert float(table["xtreme"]["test"]) == pytest.approx(50.0)
+    # (xnli 70 + xcopa 55 + udpos 90 + panx 60 + xquad 50 + mlqa 40 + tydiqa 30 + tatoeba 10) / 8
+    assert float(table["xtreme_r"]["test"]) == pytest.approx(405 / 8)
+    assert float(table["xtreme_r"]["dev"]) == pytest.approx(405 / 8)
+    assert "XTREME-R score over 8 of the 10 tasks only (missing: mewslix, lareqa)" in err
+    code, out, _ = run(capsys, path, "--best")
+    assert "| XTREME-R (8 of 10 tasks) " in out and "| XTREME " in out and "Mewsli-X" in out  # the caption
+
+
+def test_xtreme_r_is_scored_where_the_file_has_xcopa_or_when_asked(tmp_path, capsys):
+    """XTREME-R shares seven targets with XTREME: a file of XTREME's targets alone gets XTREME's score only
+    (as before XTREME-R was declared); ``--benchmark xtreme_r`` scores it from those seven."""
+    task_scores = dict(zip(XTREME_TARGETS, [70, 80, 90, 60, 50, 40, 30, 20, 10]))
+    path = write_csv(tmp_path / "scores.csv", one_configuration(task_scores))
+    code, out, _ = run(capsys, path, "--best", "--format", "csv")
+    assert code == 0 and [row["target"] for row in read_csv(out)][-1:] == ["xtreme"]
+    code, out, err = run(capsys, path, "--best", "--benchmark", "xtreme_r", "--format", "csv")
+    assert code == 0
+    table = {row["target"]: row for row in read_csv(out)}
+    assert list(table) == ["xnli", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba", "xtreme_r"]
+    assert float(table["xtreme_r"]["test"]) == pytest.approx(350 / 7)
+    assert "7 of the 10 tasks only (missing: xcopa, mewslix, lareqa)" in err
+    xcopa_only = write_csv(tmp_path / "xcopa.csv", one_configuration({"xcopa": 55}))
+    code, out, _ = run(capsys, xcopa_only, "--best", "--format", "csv")
+    assert code == 0 and [row["target"] for row in read_csv(out)] == ["xcopa", "xtreme_r"]
+
+
+def test_benchmarks_in_names_those_with_a_target_no_earlier_benchmark_has():
+    assert order.benchmarks_in(["xnli", "xquad"]) == ["xtreme"]
+    assert order.benchmarks_in(["xnli", "xcopa"]) == ["xtreme", "xtreme_r"]
+    assert order.benchmarks_in(["xcopa", "xglue_ner"]) == ["xtreme_r", "xglue"]
+    assert order.benchmarks_in(["topics"]) == ["xtreme"]  # none: the first declared
 
 
 # ------------------------------------------------------------------------------------------ formats

@@ -26,6 +26,7 @@ INTERMEDIATE
 TARGET
 EVALUATE
 XTREME
+XTREME_R
 XGLUE
 TOPICS
 XCOPA
@@ -41,3 +42,10 @@ _.HF_DATASETS_OFFLINE
 
 # click calls it: the lazy group's `stilts --help` command list (stilts.cli.LazyGroup).
 _.format_commands
+
+# Public API of stilts.analysis.languages (the per-language typology table and the delta-vs-distance
+# slope), tested in tests/test_analysis_languages.py; `stilts table` does not call them yet (issue 33,
+# part 3, open).
+language_table
+group_languages
+distance_slope

@@ -98,17 +98,19 @@ def plan_sweep_file(
     return PlannedFile(config, base_dir, run_dir, plans)
 
 
-def check_and_record(plans, model_path: str, run_dir: Path, dry_run: bool) -> None:
+def check_and_record(plans, model_path: str, run_dir: Path, dry_run: bool, *, here: bool = True) -> None:
     """What `run` and `sweep` do before the first stage of ``plans`` ((pipeline, stages, data
     sources)): read every split the stages to run need, let each stage check the model can take its
-    settings, check the scores.csv they will write, and (not for a dry run) record the stages in the
-    run folder for `stilts status`."""
-    from stilts.pipeline.preflight import check_data, check_models, check_scores_file
+    settings, check the pipelines' attention kernels against the model and (``here``: the stages run
+    on this machine) this machine, check the scores.csv they will write, and (not for a dry run)
+    record the stages in the run folder for `stilts status`."""
+    from stilts.pipeline.preflight import check_attention, check_data, check_models, check_scores_file
     from stilts.pipeline.run_folder import record_stages
 
     stages_and_sources = [(stages, sources) for _, stages, sources in plans]
     check_data(stages_and_sources, log=logon_main_process)
     check_models(stages_and_sources, model_path, dry_run=dry_run)
+    check_attention([(pipeline, stages) for pipeline, stages, _ in plans], model_path, here=here)
     # after the checks of the input: bad input leaves no run folder (the scores.csv lock would make one)
     check_scores_file(stages_and_sources, run_dir, dry_run)
     if not dry_run and on_main_process():
@@ -127,8 +129,11 @@ def logon_main_process(line: str) -> None:
 
 
 def print_stages(stages, *, with_settings: bool) -> None:
+    seed = stages[-1].settings.get("seed") if stages else None  # the pipeline's: its last stage's
     for stage in stages:
         status = "complete (will be reused)" if stage.complete else "to run"
+        if stage.settings.get("seed", seed) != seed:  # its own, or another seed's run an average needs
+            status += f", seed {stage.settings['seed']}"
         if stage.complete and stage.folder.name != f"{stage.name}-{stage.fingerprint[:8]}":
             status = f"complete (will be reused: {stage.folder.name}, made by stilts 0.1 from the same data)"
         # named as messages about it name it, counted from 0 (--set stages.0.epochs=1 addresses it so too)

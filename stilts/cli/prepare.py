@@ -34,16 +34,16 @@ def prepare(file: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> 
     reads, stages_of = planned_reads(plans)
     rows: dict[tuple, _Row] = {}
     problems = []
-    #: whether each read found its split (a missing optional one is left to `check_found`, as a run does)
+    #: how many examples each read found (0: a missing optional split is left to `check_found`, as a run does)
     found = {}
     for key, (read, sources) in tqdm(reads.items(), desc="fetching data", unit="split", leave=False):
         task_name, split, language, _ = key
-        found[key] = True
         try:
             with recording_origins() as origins:
                 examples = load_examples(read.task, split, language, sources)
+            found[key] = len(examples)
         except MissingSplit as error:
-            found[key] = False
+            found[key] = 0
             if not read.optional:
                 problems.append(one_line(error))
                 _row(rows, task_name, split, "CANNOT BE HAD (needed)").languages.append(language)

@@ -38,16 +38,19 @@ def run(
     model_path = resolve_model_reference(pipeline.model, base_dir, str(pipeline_file), install=not dry_run)
     check_and_record(planned.plans, model_path, run_dir, dry_run)
     if dry_run:
-        click.echo(f"pipeline {pipeline.name}  model {pipeline.model}  seed {pipeline.seed}  run dir {run_dir}")
+        kernel = f"  attention {pipeline.attention}" if pipeline.attention != "auto" else ""  # the defaults: unsaid
+        packing = "  packing" if pipeline.packing else ""
+        where = f"  run dir {run_dir}"
+        click.echo(f"pipeline {pipeline.name}  model {pipeline.model}  seed {pipeline.seed}{kernel}{packing}{where}")
         print_stages(stages, with_settings=True)
         return
     from stilts.pipeline.engine import run_stages
     from stilts.pipeline.local import evaluation_metrics, make_context, per_language_table
 
     context = make_context(pipeline, model_path, data_sources, run_dir, detect_anomaly)
-    context.log(
-        f"pipeline {pipeline.name}: {len(stages)} stages, device {context.accelerator.device}, run dir {run_dir}"
-    )
+    processes = context.accelerator.num_processes
+    on = f"device {context.accelerator.device}" + (f" ({processes} processes)" if processes > 1 else "")
+    context.log(f"pipeline {pipeline.name}: {len(stages)} stages, {on}, run dir {run_dir}")
     run_stages(stages, context)
     for metrics in evaluation_metrics(stages):
         context.log(per_language_table(metrics))

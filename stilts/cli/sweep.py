@@ -108,7 +108,7 @@ def sweep(
     if only_stage:
         plans = only_stage_plans(plans, only_stage, str(sweep_file))
     model_path = resolve_model_reference(config.model, base_dir, str(sweep_file), install=not dry_run)
-    check_and_record(plans, model_path, run_dir, dry_run)
+    check_and_record(plans, model_path, run_dir, dry_run, here=not submit)  # a Slurm job checks its node
     unique = {stage.fingerprint: stage for _, stages, _ in plans for stage in stages}
     done = sum(stage.complete for stage in unique.values())
     click.echo(
@@ -183,4 +183,6 @@ def _show_table(config, scores_csv: Path) -> None:
         click.echo(f"table: {error}", err=True)
         return
     plot = f"{config.name}.png"
-    click.echo(f"next: stilts table {shown} {' '.join([*options, '--delta', '--ci', '95', '--plot', plot])}")
+    # intervals of k-shot rows (matrix.shots) are not computed: their cells show the spread over the sets
+    intervals = [] if matrix.shots else ["--ci", "95"]
+    click.echo(f"next: stilts table {shown} {' '.join([*options, '--delta', *intervals, '--plot', plot])}")

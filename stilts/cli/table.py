@@ -8,7 +8,7 @@ import click
 
 from stilts.core.catalog import BENCHMARKS, benchmark_targets
 from stilts.core.errors import BadInput, did_you_mean
-from stilts.core.names import CONFIG_KEYS, CONFIG_KEYS_BY, configuration_name
+from stilts.core.names import CONFIG_KEYS, CONFIG_KEYS_BY, SETTING_SEPARATOR, configuration_name, split_setting
 from stilts.reports import aggregate, order, render, scores_file
 from stilts.reports import scores as sc
 
@@ -65,15 +65,16 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
     "--best",
     is_flag=True,
     help="Best configuration per target chosen on dev, reported on test (dev where a target has "
-    "no test scores), and the benchmark scores: XTREME's, XGLUE's understanding score, each where the "
-    "file has a target of it (or --benchmark's).",
+    "no test scores), and the benchmark scores: XTREME's, XTREME-R's (8 of its 10 tasks: stilts has no "
+    "Mewsli-X, LAReQA), XGLUE's understanding score, each where the file has a target of it that no benchmark "
+    "before it has (XTREME-R: XCOPA), or --benchmark's.",
 )
 @click.option(
     "--benchmark",
     type=click.Choice(sorted(BENCHMARKS.names())),
     default=None,
-    help="Only this benchmark's targets (XTREME's 9, XGLUE's 9 xglue_* tasks), and with --best only its "
-    "score. Default: every target in the file; --best scores each benchmark it has targets of.",
+    help="Only this benchmark's targets (XTREME's 9, XTREME-R's 8 that stilts has, XGLUE's 9 xglue_* tasks), "
+    "and with --best only its score. Default: every target in the file; --best scores each benchmark as above.",
 )
 @click.option(
     "--format",
@@ -224,6 +225,14 @@ def table(
         _warn_about_reused_names(scores)
 
     if best:
+        shots = aggregate.has_sets(scores)
+        if shots.any():  # not zero-shot: no benchmark score may pick them
+            click.echo(
+                f"note: {path}: --best leaves out the k-shot rows ({_listed(sorted(set(scores.loc[shots, by])))}): "
+                "they fine-tune on target-language examples, and benchmark scores are zero-shot",
+                err=True,
+            )
+            scores = scores[~shots]
         aggregate.select_split(scores, aggregate.DEFAULT_SPLIT)
         chosen = aggregate.best_by_dev(scores, config_keys=config_keys)
         shown = [benchmark] if benchmark else None
@@ -241,6 +250,13 @@ def table(
     baseline = _baseline(scores, by, baseline_name, subtracting)
 
     split = split or _default_split(scores)
+    if ci_level and aggregate.has_sets(scores[scores["split"] == split]).any():
+        shots = sorted(set(scores.loc[aggregate.has_sets(scores), by]))
+        raise BadInput(
+            f"--ci: {path} has k-shot rows ({_listed(shots)}), whose intervals would resample their sets of "
+            "shots too, which stilts does not do yet; their cells show the spread over the sets instead (without "
+            "--ci), or tabulate a copy of the file without them"
+        )
     if per_language:
         ordered = benchmark_targets()
         known = list(ordered) + [t for t in order.targets_in(scores) if t not in ordered]
@@ -261,6 +277,16 @@ def table(
         notes = _main_notes(scores, values, split)
         values = aggregate.with_average(values)
     notes += _trained_on_notes(scores, split, per_language)
+    notes += _shot_language_notes(scores, split, by, per_language)
+    spreads = aggregate.set_spreads(scores, split, config_keys, per_language)
+    spread = aggregate.spread_frame(spreads, values) if not spreads.empty else None
+    if spread is not None:
+        sets = scores.loc[aggregate.has_sets(scores) & (scores["split"] == split), "seed"].map(_set_of).nunique()
+        notes.append(
+            f"k-shot rows (<configuration>/<k>-shot): each run's score is the mean over its {sets} sets of shots, "
+            "never the sets taken as seeds; ± is the standard deviation over the sets (the median over the seeds "
+            "of each seed's), of the row's own scores."
+        )
 
     if subtracting and baseline not in values.index:
         what = f"target '{per_language}' with " if per_language else ""
@@ -298,9 +324,10 @@ def table(
             caption=caption,
             notes=notes,
             intervals=intervals,
+            spread=spread,
         )
     else:
-        shown = render.Table(values, counts, labels, caption=caption, notes=notes, intervals=intervals)
+        shown = render.Table(values, counts, labels, caption=caption, notes=notes, intervals=intervals, spread=spread)
     shown.caption += "." if per_language else f". {CAPTION_QA} {CAPTION_AVG}"
     if intervals is not None:
         shown.caption += f" {intervals.method[0].upper()}{intervals.method[1:]}."
@@ -372,6 +399,30 @@ def _trained_on_notes(scores, split: str, target: str | None) -> list[str]:
         "them (allow_overlap); its cells include them."
         for (pipeline, seed, target_name), rows in marked.groupby(["pipeline", "seed", "target"], sort=True)
     ]
+
+
+def _shot_language_notes(scores, split: str, by: str, target: str | None) -> list[str]:
+    """A k-shot row's cells average over the languages it was fine-tuned and scored in; where those are not
+    the languages of its configuration's own rows (the zero-shot ones), say so: the averages differ in
+    what they average, not only in the shots."""
+    rows = scores[(scores["split"] == split) & (target is None or scores["target"] == target)]
+    notes = []
+    shots = rows[aggregate.has_sets(rows)]
+    for (row, target_name), of_row in shots.groupby([by, "target"], sort=True):
+        base = split_setting(row)[0]
+        own = rows[(rows[by] == base) & (rows["target"] == target_name)]
+        languages, own_languages = sorted(set(of_row["language"])), sorted(set(own["language"]))
+        if not own.empty and languages != own_languages:
+            notes.append(
+                f"{row} scored {target_name} in {', '.join(languages)}; {base} in {', '.join(own_languages)}: "
+                "their averages are not over the same languages."
+            )
+    return notes
+
+
+def _set_of(seed: str) -> str:
+    """``set0`` of ``1/set0``."""
+    return str(seed).partition(SETTING_SEPARATOR)[2]
 
 
 def _warn_about_unstaged_rows(path: str, unstaged: int, rows: int) -> None:

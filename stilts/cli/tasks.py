@@ -26,8 +26,9 @@ def labels_line(labels) -> str:
     help="Also list every language and the labels (a count and the first few of a large label set).",
 )
 def tasks(verbose: bool) -> None:
-    """Every task: format, phases, languages, metric, data source and the package it comes from."""
-    from stilts.core.catalog import TASKS
+    """Every task: format, phases, languages, metric, data source and the package it comes from; then
+    the benchmarks and their tasks."""
+    from stilts.core.catalog import BENCHMARKS, TASKS
     from stilts.pipeline.stage_kinds import STAGE_KINDS
 
     kinds = STAGE_KINDS.names()
@@ -45,3 +46,11 @@ def tasks(verbose: bool) -> None:
             click.echo(f"    languages: {' '.join(task.languages)}")
             if task.labels:
                 click.echo(f"    {labels_line(task.labels)}")
+            member_of = [benchmark.label for _, benchmark in BENCHMARKS.items() if name in benchmark.targets]
+            if member_of:
+                click.echo(f"    benchmarks: {', '.join(member_of)}")
+    click.echo()
+    click.echo(f"{'benchmark':<15}tasks (`stilts table --best` scores each benchmark)")
+    for name, benchmark in BENCHMARKS.items():
+        absent = f"; not in stilts: {' '.join(benchmark.absent)}" if benchmark.absent else ""
+        click.echo(f"{name:<15}{' '.join(benchmark.targets)}{absent}")

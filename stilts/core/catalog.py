@@ -156,6 +156,14 @@ class Benchmark:
     targets: tuple[str, ...]
     #: what the score's row means, for the caption of ``stilts table --best``
     caption: str
+    #: the benchmark's tasks that stilts has no declaration of, by the names its own evaluation gives them
+    #: (XTREME-R's ``mewslix`` and ``lareqa``): every score of it misses them, and says so
+    absent: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """How many tasks the benchmark has: its targets and those stilts lacks."""
+        return len(self.targets) + len(self.absent)
 
 
 #: benchmark name -> declaration, in the order tables show them (their targets first, in this order)
@@ -199,7 +207,8 @@ def intermediate_order() -> tuple[str, ...]:
 
 
 def benchmark_targets() -> tuple[str, ...]:
-    """Every benchmark's targets, in the order tables list them: XTREME's, then XGLUE's, then a plugin's."""
+    """Every benchmark's targets, in the order tables list them: XTREME's, then XTREME-R's others (XCOPA),
+    then XGLUE's, then a plugin's."""
     return tuple(dict.fromkeys(target for _, benchmark in BENCHMARKS.items() for target in benchmark.targets))
 
 

@@ -41,3 +41,9 @@ QA_MAX_SEQ_LENGTH = 384
 QA_DOC_STRIDE = 128
 
 SEED = 1
+
+# Few-shot fine-tuning on k examples of a target language (a `few_shot` stage), after the target stage:
+# ours, not the paper's (it has no few-shot setting). The learning rate and batch size (at most k) are
+# the target stage's unless the stage sets them.
+FEW_SHOT_EPOCHS = 10
+FEW_SHOT_SETS = 5  # ours: the scores of several sets are averaged, as the choice of shots moves them (Zhao et al. 2021)

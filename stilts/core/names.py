@@ -73,6 +73,36 @@ NDCG = "ndcg"
 
 #: a run: one target trained after one configuration with one seed
 RUN_KEYS = ["pipeline", "intermediate", "mlm", "target", "seed"]
+
+#: scores.csv's `intermediate` of a model that is not one target run of a configuration: the
+#: configuration, this separator and the setting, e.g. ``mnli/seed-average`` (so that a table, or any
+#: script grouping by the column, never pools such rows with the configuration's runs as its seeds)
+SETTING_SEPARATOR = "/"
+#: the setting of the average of a configuration's seed runs (an `average` stage); its rows' `seed` is
+#: the seeds averaged, joined by '+'
+SEED_AVERAGE = "seed-average"
+#: the setting of a model fine-tuned further on k examples of each language (a `few_shot` stage):
+#: ``<k>-shot``; its rows' `seed` is the run's seed and the shot set, ``1/set0``
+SHOTS_SUFFIX = "-shot"
+
+
+def with_setting(intermediate: str, setting: str) -> str:
+    """``mnli`` and ``seed-average`` -> ``mnli/seed-average``."""
+    return f"{intermediate}{SETTING_SEPARATOR}{setting}" if setting else intermediate
+
+
+def split_setting(intermediate: str) -> tuple[str, str]:
+    """``mnli/seed-average`` -> (``mnli``, ``seed-average``); ``mnli`` -> (``mnli``, "")."""
+    configuration, _, setting = intermediate.partition(SETTING_SEPARATOR)
+    return configuration, setting
+
+
+def base_seed(seed) -> str:
+    """The seed of the run a scores.csv `seed` belongs to: ``1`` of ``1`` and of ``1/set0`` (a shot set
+    of seed 1's run)."""
+    return str(seed).partition(SETTING_SEPARATOR)[0]
+
+
 #: a configuration: what a table row compares
 CONFIG_KEYS = ["intermediate", "mlm"]
 

@@ -66,6 +66,13 @@ class TaskFormat:
     trains: bool = True
     #: maximum sequence length when a stage does not set one
     default_max_length: int = defaults.MAX_SEQ_LENGTH
+    #: whether the format trains on packed batches (`stilts.formats.packing`) where a pipeline packs:
+    #: its features are one token sequence each plus scalar labels, and its ``forward`` reads a packed
+    #: batch's states per example; formats that do not pack train in padded batches
+    packs: bool = False
+    #: whether a long example becomes several features (QA contexts, long sentences), so that a stage's
+    #: batches are known only once its data is tokenized; otherwise each example is one feature
+    windows: bool = False
 
     def example_problem(self, example: dict, task: Task) -> str | None:
         """What is wrong with one example that no release-file reader checked, or None: the lines of a

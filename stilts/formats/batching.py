@@ -51,15 +51,32 @@ class Batcher:
     every other format (or a mismatch) goes through ``collate`` on Python rows.
     """
 
-    def __init__(self, task: Task, features: datasets.Dataset, tokenizer, *, check_sample: int = 16):
+    def __init__(
+        self,
+        task: Task,
+        features: datasets.Dataset,
+        tokenizer,
+        *,
+        check_sample: int = 16,
+        packed_from: int | None = None,
+    ):
         self.task, self.tokenizer = task, tokenizer
         self.table = features.with_format("arrow")
         self.columns = [name for name in features.column_names if name != EXAMPLE_INDEX]
+        #: packed batches (`stilts.formats.packing`) with positions from this offset; None: padded ones
+        self.packed_from = packed_from
+        if packed_from is not None and not task.format.packs:
+            raise ValueError(f"the {task.format.name} format does not pack its batches")
         #: the fast path's (token columns, scalar columns, pad values, padding side); None: ``collate``
-        self.plan = self._plain_padding_plan(features, check_sample)
+        self.plan = self._plain_padding_plan(features, check_sample) if packed_from is None else None
 
     def __call__(self, indices) -> dict[str, torch.Tensor]:
         rows = self.table[[int(i) for i in indices]]
+        if self.packed_from is not None:
+            from stilts.formats.packing import PACKED_TOKEN_COLUMNS, packed_batch
+
+            scalars = [name for name in self.columns if name not in PACKED_TOKEN_COLUMNS and name != "attention_mask"]
+            return packed_batch(rows.select(self.columns), scalars, self.packed_from)  # type: ignore[return-value]
         if self.plan is not None:
             return self._pad(rows, *self.plan)
         return self.task.format.collate(rows.select(self.columns).to_pylist(), self.tokenizer)

@@ -71,11 +71,19 @@ class Classification(TaskFormat):
             "first token"
         )
 
+    packs = True
+
     def forward(self, encoder, head, batch):
         from torch import nn
 
-        states = encoder(**encoder_inputs(batch)).last_hidden_state
-        logits = head(states[:, 0])
+        from stilts.formats.packing import first_tokens, is_packed, packed_encoder_inputs
+
+        if is_packed(batch):  # one row of examples: each one's first token
+            states = encoder(**packed_encoder_inputs(encoder, batch)).last_hidden_state
+            first = states[0, first_tokens(batch)]
+        else:
+            first = encoder(**encoder_inputs(batch)).last_hidden_state[:, 0]
+        logits = head(first)
         loss = nn.functional.cross_entropy(logits.float(), batch["labels"]) if "labels" in batch else None
         return loss, logits
 

@@ -162,6 +162,7 @@ class SpanQA(TaskFormat):
     """
 
     name = "span_qa"
+    windows = True
     # answers are character offsets into the context: translating the text would break them
     text_fields = ("question", "context")
     default_max_length = defaults.QA_MAX_SEQ_LENGTH

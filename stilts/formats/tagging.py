@@ -140,6 +140,7 @@ class TokenTagging(TaskFormat):
     """Examples ``{"id", "tokens", "tags"}``; ``scores(gold, predicted) -> metrics`` scores a split."""
 
     name = "tagging"
+    windows = True
     #: none: translating words one by one would break their alignment with the tags
     text_fields = ()
     default_max_length = defaults.MAX_SEQ_LENGTH  # XTREME's tagging scripts use 128

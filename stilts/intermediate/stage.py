@@ -21,8 +21,15 @@ from stilts.pipeline.training_stage import (
 
 
 class IntermediateStage(MultiTaskTrainingStage):
-    kind: Literal["intermediate"]
-    tasks: Annotated[list[str], Field(min_length=1)]
+    """Trains the encoder on English intermediate task(s), each with its own head, and hands the
+    encoder (not the heads) to the next stage."""
+
+    kind: Literal["intermediate"] = Field(description="`intermediate`: train on intermediate task(s).")
+    tasks: Annotated[list[str], Field(min_length=1)] = Field(
+        description="The intermediate task(s), each with its own head: one name, or a list trained together "
+        "(mixed by `mixing`); `mlm` co-trains masked language modelling, `<task>@<lang>` is a translated set. "
+        "`stilts tasks` lists them."
+    )
 
     @field_validator("tasks", mode="before")
     @classmethod

@@ -39,52 +39,137 @@ class StageConfig(_Strict):
     """The fields every stage has; each stage kind's config model extends it (see
     `stilts.pipeline.stage_kinds`) and narrows ``kind`` to its name."""
 
-    kind: str
-    name: Annotated[str, Field(pattern=SAFE_NAME)] | None = None
+    kind: str = Field(description="The stage kind (intermediate, target, evaluate, or a plugin's).")
+    name: Annotated[str, Field(pattern=SAFE_NAME)] | None = Field(
+        default=None,
+        description="The stage's name: its folder is `<name>-<fingerprint>` and `--set stages.<name>.FIELD=...` "
+        "addresses it; give one to tell two stages of a kind apart (an evaluate stage per task). Unset: its kind. "
+        "Not fingerprinted.",
+    )
 
 
 class TrainingStage(StageConfig):
     """Settings shared by the stages that train. ``None`` means the paper's default for the task."""
 
-    #: at most 1: AdamW moves each weight by about the learning rate per step, and shrinks it by
-    #: learning rate x weight decay; past 1 one step wrecks the weights (and a last step's damage is
-    #: not seen by the NaN guard)
-    learning_rate: Annotated[Float, Field(gt=0, le=1)] | None = None
-    batch_size: Count | None = None
-    epochs: Annotated[Float, Field(gt=0, le=MAX_COUNT)] | None = None
-    max_steps: Count | None = None
-    gradient_accumulation_steps: Count = 1
-    warmup_ratio: Annotated[Float, Field(ge=0, lt=1)] = defaults.WARMUP_RATIO
-    weight_decay: Annotated[Float, Field(ge=0, le=1)] = defaults.WEIGHT_DECAY
-    #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
-    max_length: MaxLength | None = None
-    validate_every: Count = defaults.VALIDATE_EVERY_STEPS
-    validation_examples: Count = defaults.VALIDATION_EXAMPLES
-    patience: Count = defaults.PATIENCE
-    #: train on the first N examples only (quick experiments); None = all
-    max_train_examples: Count | None = None
-    #: save a resumable checkpoint every N optimizer steps; None = at every validation
-    checkpoint_every: Count | None = None
-    #: batches of examples of similar length (less padding, faster), in random order (like the
-    #: Trainer's group_by_length); changes which examples share a batch, so it is fingerprinted
-    group_by_length: bool = False
-    #: which splits of the training data to train on, e.g. [dev, test] for data released without a
-    #: training split (ANLI's public dev/test rounds); training on dev turns off early stopping on it
-    train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = ["train"]
-    #: train an adapter (LoRA) instead of the whole encoder; heads always train fully
-    peft: Annotated[PeftSettings | None, HASHED_WHEN_SET] = None
+    # at most 1: AdamW moves each weight by about the learning rate per step, and shrinks it by
+    # learning rate x weight decay; past 1 one step wrecks the weights (and a last step's damage is
+    # not seen by the NaN guard)
+    learning_rate: Annotated[Float, Field(gt=0, le=1)] | None = Field(
+        default=None,
+        description="Peak learning rate of AdamW (linear warm-up, then linear decay to 0). Unset: the paper's, "
+        "1e-5 in intermediate stages (5e-6 when MLM is among the tasks) and 3e-6 in target stages.",
+    )
+    batch_size: Count | None = Field(
+        default=None,
+        description="Training batch size over all processes (each of N processes takes 1/N; it must divide by N). "
+        "Unset: each task's batch size from the paper's Tables 4-5 (16 for a task it has no row for); in a "
+        "mixture each task keeps its own unless this is set.",
+    )
+    epochs: Annotated[Float, Field(gt=0, le=MAX_COUNT)] | None = Field(
+        default=None,
+        description="Passes over the training data (fractions allowed); several tasks make passes over their "
+        "sizes capped at `mixing_cap`. Unset: the task's epochs from the paper's Tables 4-5 (3 for a task it "
+        'has no row for), and 3 for several tasks (the paper\'s "mixed/3").',
+    )
+    max_steps: Count | None = Field(
+        default=None,
+        description="Train for exactly this many optimizer steps instead of `epochs` (warm-up and decay are "
+        "spread over them); early stopping may still end the stage sooner. Unset: `epochs` decides.",
+    )
+    gradient_accumulation_steps: Count = Field(
+        default=1,
+        description="Batches whose gradients are accumulated into each optimizer step: the effective batch is "
+        "`batch_size` times this. 1: a step per batch.",
+    )
+    warmup_ratio: Annotated[Float, Field(ge=0, lt=1)] = Field(
+        default=defaults.WARMUP_RATIO,
+        description="Share of the optimizer steps over which the learning rate rises linearly from 0 to its peak, "
+        "before it decays linearly to 0 (the paper's 10%).",
+    )
+    weight_decay: Annotated[Float, Field(ge=0, le=1)] = Field(
+        default=defaults.WEIGHT_DECAY,
+        description="AdamW's decoupled weight decay (0, jiant's default for the paper's runs, is none).",
+    )
+    max_length: MaxLength | None = Field(
+        default=None,
+        description="Longest input in tokens; longer ones are truncated (QA contexts are cut into overlapping "
+        "windows of this length). Unset: the task format's default, 128 for sentence tasks and 384 for QA "
+        "(the largest of the stage's tasks).",
+    )
+    validate_every: Count = Field(
+        default=defaults.VALIDATE_EVERY_STEPS,
+        description="Validate on dev every N optimizer steps (and at the last); early stopping and the weights "
+        "the stage keeps follow these validations.",
+    )
+    validation_examples: Count = Field(
+        default=defaults.VALIDATION_EXAMPLES,
+        description="Validate on the first N dev examples of each task (of each language under "
+        "`model_selection: average_dev`); the paper's 500.",
+    )
+    patience: Count = Field(
+        default=defaults.PATIENCE,
+        description="Stop early after this many validations in a row without a better dev score (the paper's 30).",
+    )
+    max_train_examples: Count | None = Field(
+        default=None,
+        description="Train on the first N training examples of each language only (quick experiments). Unset: all.",
+    )
+    checkpoint_every: Count | None = Field(
+        default=None,
+        description="Save a checkpoint, from which an interrupted stage resumes, every N optimizer steps (and at "
+        "the end of each epoch). Unset: at every validation (`validate_every`). Not fingerprinted.",
+    )
+    # changes which examples share a batch, so it is fingerprinted
+    group_by_length: bool = Field(
+        default=False,
+        description="Put examples of similar length in one batch, batches in random order (less padding, faster; "
+        "like the Trainer's group_by_length). Part of the fingerprint: it changes which examples share a batch.",
+    )
+    train_splits: Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)] = Field(
+        default=["train"],
+        description="The splits of the training data to train on, merged: e.g. `[dev, test]` for data released "
+        "without a training split (ANLI's rounds). Training on dev turns off early stopping on it.",
+    )
+    peft: Annotated[PeftSettings | None, HASHED_WHEN_SET] = Field(
+        default=None,
+        description='Train a LoRA adapter instead of the whole encoder (`pip install -e ".[peft]"`); heads '
+        "always train fully. Unset: fine-tune the whole encoder.",
+    )
+    seed: Annotated[Seed | None, HASHED_WHEN_SET] = Field(
+        default=None,
+        description="This stage's seed instead of the pipeline's (e.g. in a sweep, `stages: {intermediate: "
+        "{seed: 1}}` trains one intermediate model that every seed's target stage starts from). Unset: the "
+        "pipeline's seed.",
+    )
 
 
 class MultiTaskTrainingStage(TrainingStage):
     """A training stage that may train several tasks at once, each with its own head; the task of each
     batch is drawn by a rule of `stilts.training.mixing.MIXING_RULES`."""
 
-    #: how a multi-task stage draws the task of each batch: a rule of `mixing.MIXING_RULES`
-    mixing: str = "capped"
-    mixing_cap: Count = defaults.MIXING_CAP_K
-    mixing_temperature: Annotated[Float, Field(gt=0, le=MAX_COUNT)] = 1.0
-    #: task -> weight, for mixing: weights (they may not all be 0: `training_settings`)
-    mixing_weights: dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None = None
+    mixing: str = Field(
+        default="capped",
+        description="How a stage of several tasks draws the task of each batch: `capped` (in proportion to each "
+        "task's size capped at `mixing_cap`, T5's rule and the paper's), `temperature` (capped sizes to the "
+        "power 1/`mixing_temperature`), `uniform`, `weights` (`mixing_weights`), or a plugin's rule. "
+        "No effect on a stage of one task.",
+    )
+    mixing_cap: Count = Field(
+        default=defaults.MIXING_CAP_K,
+        description="K of the capped rules: a task counts at most K examples, in drawing tasks and in the length "
+        "of a stage of several tasks (`epochs` over the capped sizes). Default 2^17, T5's and the paper's.",
+    )
+    mixing_temperature: Annotated[Float, Field(gt=0, le=MAX_COUNT)] = Field(
+        default=1.0,
+        description="T of `mixing: temperature`: a task's rate is its capped size to the power 1/T (1: in "
+        "proportion to size; larger: closer to uniform).",
+    )
+    # they may not all be 0 (`training_settings`)
+    mixing_weights: dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None = Field(
+        default=None,
+        description="Task -> weight for `mixing: weights`, for exactly the stage's tasks (not all 0); a task's "
+        "rate is its weight over their sum. Unset: no weights (`mixing: weights` needs them).",
+    )
 
     @field_validator("mixing")
     @classmethod
@@ -100,22 +185,72 @@ class MultiTaskTrainingStage(TrainingStage):
 #: the mixing settings, which a stage that trains one task does without
 MIXING_FIELDS = ("mixing", "mixing_cap", "mixing_temperature", "mixing_weights")
 
+#: the numerics of every stage (`stilts.training.devices`)
+MixedPrecision = Literal["auto", "no", "fp16", "bf16", "tf32"]
+MIXED_PRECISION_DESCRIPTION = (
+    "Numerics of every stage, training and evaluation: `auto` (bf16 autocast on GPUs that have it, else "
+    "float32), `no` (float32 without TF32), `tf32` (float32 with TF32 matmuls on CUDA), `fp16` or `bf16`."
+)
+#: the experiment trackers of Accelerate's that a pipeline may log to
+Tracking = Literal["none", "tensorboard", "mlflow", "wandb", "aim"]
+TRACKING_DESCRIPTION = (
+    "An experiment tracker of Accelerate's for losses, learning rates and validation scores (logs in "
+    "`<run_dir>/logs/<stage folder>/`; install it yourself, the `tracking` extra has tensorboard and mlflow). "
+    "`none`: no tracker. Not fingerprinted."
+)
+MODEL_DESCRIPTION = (
+    "The model the first stage starts from: a Hub id (`FacebookAI/xlm-roberta-large`), a local folder (relative "
+    "to the YAML's folder; fingerprinted by its content) or a named offline model (`offline/multilingual-e5-small`)."
+)
+#: the attention kernels a pipeline may ask for (`stilts.training.attention`)
+Attention = Literal["auto", "sdpa", "eager", "flash_attention_2", "flex"]
+ATTENTION_DESCRIPTION = (
+    "The attention kernel every stage's encoder runs with (transformers' `attn_implementation`; `flex` is "
+    "`flex_attention`): `auto` = `flash_attention_2` on a CUDA GPU with the flash-attn package in bf16/fp16, else "
+    "`sdpa`, else `eager`, as the encoder's class has them. One the class or the machine lacks is refused before "
+    "any stage runs. Not fingerprinted: the kernels compute the same function."
+)
+PACKING_DESCRIPTION = (
+    "Padding-free training batches: each batch's examples in one row without padding, with their own position ids "
+    "and the attention kept within each (docs/encoders.md). Needs `attention` `flash_attention_2` or `flex` on a "
+    "CUDA GPU; tasks of formats that do not pack (all but classification) train in padded batches, said in the log. "
+    "Not fingerprinted: the same examples, the same loss."
+)
+DATA_DESCRIPTION = (
+    "Task name -> a local folder of the task's original release files (relative to the YAML's folder), or `hub`. "
+    "A task not listed is read from the Hugging Face Hub."
+)
+
 
 class PipelineConfig(_Strict):
-    name: Annotated[str, Field(pattern=SAFE_NAME)]
-    #: a Hub id, a local folder, or a named offline model (offline/<name>)
-    model: str
-    seed: Seed = defaults.SEED
-    #: numerics of every stage (stilts.training.devices): auto = bf16 autocast on GPUs that have it, else float32;
-    #: no = float32 without TF32; tf32 = float32 with TF32 matmuls on CUDA; fp16; bf16
-    mixed_precision: Literal["auto", "no", "fp16", "bf16", "tf32"] = "auto"
-    #: an experiment tracker of Accelerate's for losses, learning rates and validation scores (logs in
-    #: <run_dir>/logs/<stage folder>/); installed by the user (tensorboard and mlflow: the `tracking` extra)
-    tracking: Literal["none", "tensorboard", "mlflow", "wandb", "aim"] = "none"
-    #: task name -> local folder of the original release files, or "hub" (the default)
-    data: dict[str, str] = Field(default_factory=dict)
-    #: each stage is validated by the config model of its kind (see `pipeline_model`)
-    stages: Annotated[list[StageConfig], Field(min_length=1)]
+    name: Annotated[str, Field(pattern=SAFE_NAME)] = Field(
+        description="The pipeline's name: its run folder (`runs/<name>/` unless `--output-dir` says otherwise) "
+        "and its rows' `pipeline` in scores.csv; a folder name, so letters, digits and `_ . @ + -` only."
+    )
+    model: str = Field(description=MODEL_DESCRIPTION)
+    seed: Seed = Field(
+        default=defaults.SEED,
+        description="Seeds everything random (new heads, data order, dropout, the draws of mixing); part of every "
+        "stage's fingerprint.",
+    )
+    mixed_precision: MixedPrecision = Field(default="auto", description=MIXED_PRECISION_DESCRIPTION)
+    tracking: Tracking = Field(default="none", description=TRACKING_DESCRIPTION)
+    attention: Attention = Field(default="auto", description=ATTENTION_DESCRIPTION)
+    packing: bool = Field(default=False, description=PACKING_DESCRIPTION)
+    data: dict[str, str] = Field(default_factory=dict, description=DATA_DESCRIPTION)
+    # each stage is validated by the config model of its kind (see `pipeline_model`)
+    stages: Annotated[list[StageConfig], Field(min_length=1)] = Field(
+        description="The stages, run in order; each starts from the model of the last stage before it that "
+        "made one (the first from `model`). Its `kind` says which fields it takes."
+    )
+
+    #: the fields no stage fingerprint hashes: they change how a run is labelled, logged or computed, not
+    #: what it computes (the attention kernels and packed batches compute the same function). Every other
+    #: field enters the fingerprints: ``model`` as the first stage's upstream (its name, or a local folder's
+    #: content), ``data`` as the content of each task's data, ``seed`` and ``mixed_precision`` as settings
+    #: of the stages they apply to, ``stages`` as the stages themselves; a new field must be one or the
+    #: other (tests/test_fingerprint_declarations.py)
+    NOT_FINGERPRINTED: typing.ClassVar[frozenset[str]] = frozenset({"name", "tracking", "attention", "packing"})
 
     @classmethod
     def model_validate(cls, obj, **kwargs):
@@ -138,8 +273,9 @@ def pipeline_model() -> type[PipelineConfig]:
         models = tuple(kind.config for kind in kinds.values())
         union = functools.reduce(operator.or_, models)  # StageA | StageB | ...
         stage: Any = Annotated[union, Field(discriminator="kind")] if len(models) > 1 else models[0]
+        stages = Field(min_length=1, description=PipelineConfig.model_fields["stages"].description)
         _PIPELINE_MODELS[key] = create_model(
-            "PipelineConfig", __base__=PipelineConfig, stages=(Annotated[list[stage], Field(min_length=1)], ...)
+            "PipelineConfig", __base__=PipelineConfig, stages=(Annotated[list[stage], stages], ...)
         )
     return _PIPELINE_MODELS[key]
 

@@ -118,6 +118,7 @@ def plan_pipeline(
         return contents.get(location, HUB)
 
     planned: list[PlannedStage] = []
+    by_fingerprint: dict[str, PlannedStage] = {}
     last_model_stage: PlannedStage | None = None
     earlier_fingerprints: dict[str, str] = {}  # fingerprint -> the stage's fingerprint in stilts 0.1
     in_earlier_folder: set[str] = set()  # stages whose folder is the one stilts 0.1 gave them
@@ -129,10 +130,26 @@ def plan_pipeline(
             raise BadInput(f"{where}.name: two stages are named '{name}'; give each a distinct name")
         names_seen.add(name)
         kind = STAGE_KINDS.get(stage.kind, f"{where}.kind")
-        plan = kind.plan(stage, PlanContext(pipeline, where, last_model_stage))
+
+        def with_seed(seed: int, before: int = index) -> list[PlannedStage]:
+            other = pipeline.model_copy(update={"seed": seed, "stages": pipeline.stages[:before]})
+            return plan_pipeline(other, base_dir, run_dir, source)[0]
+
+        plan = kind.plan(stage, PlanContext(pipeline, where, last_model_stage, with_seed))
         tasks = sorted(plan.data_tasks)
         settings = dict(plan.settings, data={t: data_identity(t) for t in tasks})
         upstream = last_model_stage
+        inputs: tuple[PlannedStage, ...] = ()
+        if plan.inputs:  # the stages whose models it combines, and theirs, join the pipeline before it
+            for chain in _chains(plan.inputs):
+                for needed in chain:
+                    if needed.fingerprint not in by_fingerprint:
+                        planned.append(needed)
+                        by_fingerprint[needed.fingerprint] = needed
+                        earlier_fingerprints.setdefault(needed.fingerprint, needed.fingerprint)
+            inputs = tuple(by_fingerprint[each.fingerprint] for each in plan.inputs)
+            start = inputs[0].upstream
+            upstream = by_fingerprint[start.fingerprint] if start else None
         fingerprint = fingerprint_of(
             {"kind": stage.kind, "settings": settings, "upstream": upstream.fingerprint if upstream else model}
         )
@@ -153,9 +170,10 @@ def plan_pipeline(
         if folder == earlier_folder:
             in_earlier_folder.add(fingerprint)
         planned_stage = PlannedStage(
-            index, name, stage.kind, settings, fingerprint, folder, upstream, stage, where=where
+            index, name, stage.kind, settings, fingerprint, folder, upstream, stage, where=where, inputs=inputs
         )
         planned.append(planned_stage)
+        by_fingerprint[fingerprint] = planned_stage
         if kind.produces_model:
             last_model_stage = planned_stage
     folders = tuple(each.folder.name for each in planned)
@@ -163,6 +181,17 @@ def plan_pipeline(
         each.pipeline_folders = folders
     check_overlap(planned, source)
     return planned, data_sources
+
+
+def _chains(stages) -> list[list[PlannedStage]]:
+    """Each of ``stages`` after what it needs (`PlannedStage.needs`, recursively), first things first."""
+    chains = []
+    for stage in stages:
+        chain: list[PlannedStage] = []
+        for needed in stage.needs:
+            chain += [each for part in _chains([needed]) for each in part]
+        chains.append([*chain, stage])
+    return chains
 
 
 def _made_earlier_from_same_inputs(
@@ -215,11 +244,14 @@ def run_stages(stages: list[PlannedStage], context: RunContext) -> None:
     rerun: set[str] = set()  # a stage whose input was just retrained must run again too
 
     def reusable(stage: PlannedStage) -> bool:
-        return stage.complete and not (stage.upstream and stage.upstream.fingerprint in rerun)
+        return stage.complete and not any(needed.fingerprint in rerun for needed in stage.needs)
 
-    for stage in stages:
-        # stages[i]: the stage as an error about it names it (and --set stages.i addresses it)
-        place = f"[{stage.index + 1}/{len(stages)}] stages[{stage.index}]"
+    for position, stage in enumerate(stages, 1):
+        # stages[i]: the stage as an error about it names it (and --set stages.i addresses it); a stage an
+        # `average` stage needs from the pipeline with another seed is that pipeline's stages[i]
+        place = f"[{position}/{len(stages)}] stages[{stage.index}]"
+        if stage.settings.get("seed", context.pipeline.seed) != context.pipeline.seed:
+            place += f" (seed {stage.settings['seed']})"
         header = f"{place} {stage.kind} '{stage.name}' ({stage.fingerprint[:8]})"
         if reusable(stage):
             context.log(f"{header}: complete, skipping ({stage.folder})")
@@ -290,6 +322,8 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
                 "model_sha": None if Path(context.model_path).is_dir() else cached_model_sha(context.model_path),
                 # how long the run that completed it took (`stilts status`); not fingerprinted
                 "seconds": round(time.monotonic() - started, 1),
+                # the processes that ran it (accelerate launch, torchrun): batch sizes are global
+                "processes": accelerator.num_processes,
             },
         )
         write_json_atomic(stage.folder / "metrics.json", metrics)
@@ -307,6 +341,9 @@ def _run_stage(stage: PlannedStage, context: RunContext, header: str, runner) ->
 def _what_was_kept(stage: PlannedStage, where: str) -> str:
     """What an interrupted stage leaves for the next run: its newest checkpoint, or nothing."""
     what = f"{stage.kind} '{stage.name}' stopped" + (f" {where}" if where else "")
+    kept = STAGE_KINDS.get(stage.kind).runner.kept_when_stopped(stage)
+    if kept is not None:
+        return f"{what}; {kept}"
     steps = saved_steps(stage.folder / "checkpoints")
     if not steps:
         return f"{what}; nothing of it is kept (no checkpoint yet): the same command runs it again from its start"

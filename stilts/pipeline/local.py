@@ -2,7 +2,7 @@
 pipeline of a sweep, a sweep's pipelines one after another, and the per-language summary.
 
 `stilts run`, `stilts sweep` (sequential and ``--jobs`` workers) all run stages through here, so
-they behave the same; the click commands in `stilts.cli.run` only parse and print.
+they behave the same; the click commands (`stilts.cli.run`, `stilts.cli.sweep`) only parse and print.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def per_language_table(metrics: dict) -> str:
     for split, by_language in metrics["scores"].items():
         languages = list(by_language)
         constant = metrics.get("constant_predictions", {}).get(split, {})
-        lines.append(f"{metrics['task']} ({split})")
+        lines.append(f"{metrics.get('label', metrics['task'])} ({split})")
         lines.append("  " + f"{'metric':<12}" + "".join(f"{name:>8}" for name in languages + ["avg"]))
         for metric in next(iter(by_language.values())):
             cells = [

@@ -279,7 +279,8 @@ def predict_run(
     written: dict[str, list[str]] = {}
     for predictor in predictors:
         task = dataclasses.replace(predictor.task, format=predictor.task.format.for_evaluation(predictor.settings))
-        encoder, tokenizer = load_encoder(predictor.model)
+        # the best kernel this machine has for the encoder (the kernels compute the same function)
+        encoder, tokenizer = load_encoder(predictor.model, "auto", mixed_precision=accelerator.mixed_precision)
         model = StageModel(encoder, [task]).to(accelerator.device)
         if predictor.heads is not None:
             load_head(model, task, predictor.heads)

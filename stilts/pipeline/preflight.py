@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
@@ -17,9 +18,12 @@ from stilts.core.artifacts import locked
 from stilts.core.errors import BadInput, MissingSplit, RunFailed
 from stilts.data.loading import DataRead, load_examples
 from stilts.data.readers.layout import collecting_notes
-from stilts.pipeline.model_limits import check_model_limits
+from stilts.pipeline.model_limits import check_model_limits, model_config
 from stilts.pipeline.stage_kinds import STAGE_KINDS, PlannedStage
 from stilts.reports.scores_file import rows_to_keep
+
+if TYPE_CHECKING:
+    from stilts.pipeline.config import PipelineConfig
 
 #: one distinct read: task, split, language, and the data sources it is read with
 ReadKey = tuple[str, str, str, tuple]
@@ -29,7 +33,7 @@ def stages_to_run(stages: list[PlannedStage]) -> list[PlannedStage]:
     """The stages a run will execute: those not complete, and those after a stage that runs."""
     running: set[str] = set()
     for stage in stages:
-        if not stage.complete or (stage.upstream and stage.upstream.fingerprint in running):
+        if not stage.complete or any(needed.fingerprint in running for needed in stage.needs):
             running.add(stage.fingerprint)
     return [stage for stage in stages if stage.fingerprint in running]
 
@@ -56,15 +60,18 @@ def planned_reads(
     return reads, stages_of
 
 
-def check_found(stages_of: dict[str, StageReads], found: dict[ReadKey, bool]) -> None:
+def check_found(stages_of: dict[str, StageReads], found: dict[ReadKey, int]) -> None:
     """Whether each stage can do without the reads the data lacks (`StageRunner.check_found`); a stage
     that may do without each of its reads (an evaluation over whatever languages the data has) still
-    needs one of them."""
+    needs one of them; then whether the data is large enough for each stage's settings
+    (`StageRunner.check_sizes`). ``found``: how many examples each read found (0: the split is missing)."""
     for stage, sources, keys in stages_of.values():
-        STAGE_KINDS.get(stage.kind).runner.check_found(stage, {key[:3]: found[key] for key in keys}, sources)
+        runner = STAGE_KINDS.get(stage.kind).runner
+        runner.check_found(stage, {key[:3]: bool(found[key]) for key in keys}, sources)
         if all(not found[key] for key in keys):
             task = keys[0][0]
             raise BadInput(f"data.{task}: no evaluation data found in {sources.get(task, 'the Hub')}")
+        runner.check_sizes(stage, {key[:3]: int(found[key]) for key in keys})
 
 
 def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print) -> int:
@@ -87,16 +94,16 @@ def check_data(plans: list[tuple[list[PlannedStage], dict[str, str]]], log=print
 
 def _read_all(
     reads: dict[ReadKey, tuple[DataRead, dict[str, str]]], plans: list[tuple[list[PlannedStage], dict[str, str]]]
-) -> dict[ReadKey, bool]:
-    """Whether each read found examples (False: an optional read's split is missing)."""
-    found: dict[ReadKey, bool] = {}
+) -> dict[ReadKey, int]:
+    """How many examples each read found (0: an optional read's split is missing)."""
+    found: dict[ReadKey, int] = {}
     for key, (read, sources) in tqdm(reads.items(), desc="reading data", unit="split", leave=False):
         try:
-            found[key] = bool(load_examples(read.task, read.split, read.language, sources))
+            found[key] = len(load_examples(read.task, read.split, read.language, sources))
         except MissingSplit:
             if not read.optional:
                 raise
-            found[key] = False
+            found[key] = 0
         except (BadInput, RunFailed) as error:
             if read.task.name in sources:
                 raise
@@ -145,6 +152,50 @@ def check_models(
         for stage in stages_to_run(stages):
             check_model_limits(stage, model_path)
             STAGE_KINDS.get(stage.kind).runner.check_model(stage, model_path)
+
+
+def check_attention(pipelines: list[tuple[PipelineConfig, list[PlannedStage]]], model_path: str, *, here: bool) -> None:
+    """Each pipeline's ``attention`` and ``packing`` against the class of its model (its config.json,
+    `stilts.pipeline.model_limits.model_config`) and, where ``here``, this machine, before any stage
+    runs: BadInput naming the pipeline and the field (`stilts.training.attention.attention_problem`).
+    Not ``here`` for a sweep submitted to Slurm: each job checks its node where it loads the model.
+    Nothing to check (and nothing imported) for ``attention: auto`` without packing."""
+    for pipeline, stages in pipelines:
+        running = stages_to_run(stages)
+        packing = pipeline.packing and any(STAGE_KINDS.get(stage.kind).produces_model for stage in running)
+        if not running or (pipeline.attention == "auto" and not packing):
+            continue
+        from stilts.training.attention import Machine, attention_problem
+        from stilts.training.devices import mixed_precision_for
+
+        model_class, model_type = _model_class(model_path)
+        machine = Machine.here(mixed_precision_for(pipeline.mixed_precision)) if here else None
+        problem = attention_problem(pipeline.attention, model_class, model_type, packing=packing, machine=machine)
+        if problem is None and packing:
+            from stilts.formats.packing import packing_problem
+
+            layers = packing_problem((model_config(model_path) or {}).get("layer_types"))
+            problem = f"packing: the {model_type} encoder cannot be packed: {layers}" if layers else None
+        if problem:
+            source = running[0].where.rpartition(": stages[")[0] or running[0].where
+            raise BadInput(f"{source}: {problem}")
+
+
+def _model_class(model_path: str) -> tuple[type | None, str | None]:
+    """The transformers base-model class of the model's config.json, and its model type; (None, None)
+    where the config cannot be had or transformers does not know its type (loading says why)."""
+    config = model_config(model_path)
+    if config is None or not isinstance(config.get("model_type"), str):
+        return None, None
+    from transformers import AutoConfig
+
+    from stilts.training.encoder_class import base_model_class
+
+    try:
+        fields = {key: value for key, value in config.items() if key != "model_type"}
+        return base_model_class(AutoConfig.for_model(config["model_type"], **fields)), config["model_type"]
+    except (KeyError, ValueError, TypeError):
+        return None, config["model_type"]
 
 
 def check_scores_file(plans: list[tuple[list[PlannedStage], dict[str, str]]], run_dir: Path, dry_run: bool) -> None:

@@ -73,6 +73,14 @@ class PlannedStage:
     pipeline_folders: tuple[str, ...] = field(default=(), repr=False, compare=False)
     #: how messages name the stage: ``<yaml>: stages[<index>]`` (in a sweep ``<yaml>: <pipeline>: stages[i]``)
     where: str = field(default="", repr=False, compare=False)
+    #: the stages whose models this one combines (an `average` stage's), besides ``upstream``, which is
+    #: then the stage they all start from; each runs before it, and a change of one runs it again
+    inputs: tuple[PlannedStage, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def needs(self) -> tuple[PlannedStage, ...]:
+        """The stages this one reads the results of: its upstream and its inputs."""
+        return ((self.upstream,) if self.upstream else ()) + self.inputs
 
     @property
     def complete(self) -> bool:
@@ -81,6 +89,8 @@ class PlannedStage:
 
 #: (task, split, language) -> whether the data has it
 Found = dict[tuple[str, str, str], bool]
+#: (task, split, language) -> how many examples the data has there (0: none)
+Sizes = dict[tuple[str, str, str], int]
 
 
 @dataclass
@@ -107,6 +117,9 @@ class PlanContext:
     pipeline: PipelineConfig
     where: str
     previous: PlannedStage | None
+    #: seed -> the stages before this one, planned as the pipeline with that seed plans them (what an
+    #: `average` stage combines); None where planning offers no such thing
+    with_seed: Callable[[int], list[PlannedStage]] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,10 @@ class StagePlan:
     settings: dict
     #: the tasks whose data sources (their content, or hub) are part of the stage's identity
     data_tasks: frozenset[str]
+    #: stages (from `PlanContext.with_seed`) whose models the stage combines: they and the stages they
+    #: start from join the pipeline before it, and the stage starts from what they all start from
+    #: (`PlannedStage.inputs`); the plan must check that they do
+    inputs: tuple[PlannedStage, ...] = ()
 
 
 class StageRunner:
@@ -142,9 +159,19 @@ class StageRunner:
         has each read of `data_reads`. Called before any stage runs, and by a stage on what it found
         (a Hub split is only found missing when it is read)."""
 
+    def check_sizes(self, stage: PlannedStage, sizes: Sizes) -> None:
+        """Refuse (BadInput) settings that the size of the data makes impossible (more validations to
+        average than the stage will make, more shots than a language has examples), before any stage
+        runs. ``sizes``: how many examples each read of `data_reads` found."""
+
     def check_model(self, stage: PlannedStage, model_path: str) -> None:
         """Refuse settings the pipeline's model cannot take (an adapter on modules its architecture
         lacks), with a BadInput, before any stage starts. ``model_path``: the pipeline's model."""
+
+    def kept_when_stopped(self, stage: PlannedStage) -> str | None:
+        """What a stage stopped midway keeps for the next run, as the line saying so ends (``kept: ...;
+        run the same command again to ...``); None: its newest step checkpoint, as training stages keep."""
+        return None
 
     def on_skip(self, stage: PlannedStage, context: RunContext) -> None:
         """Called instead of ``run`` when the stage is complete and reused."""

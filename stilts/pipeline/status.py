@@ -189,8 +189,16 @@ def _result(metrics: dict) -> str:
                 QA_METRICS if set(QA_METRICS) <= set(values) else tuple(values)[:1]
             )
             parts.append(f"{split} " + "/".join(f"{values[m]:.1f}" for m in main if m in values))
-        return ", ".join(parts) + f" ({'/'.join(main)}, language average)" if parts else ""
+        sets = f", mean of {metrics['sets']} sets of {metrics['k']} shots" if "set_scores" in metrics else ""
+        return ", ".join(parts) + f" ({'/'.join(main)}, language average{sets})" if parts else ""
+    if "seeds" in metrics and "averaged" in metrics:  # an `average` stage
+        return f"average of {len(metrics['averaged'])} models (seeds {', '.join(map(str, metrics['seeds']))})"
     training = metrics.get("training", {})
+    averaged = training.get("average")  # model_selection: average_last
+    if averaged is not None:
+        score = f", dev score {averaged['score']:.1f}" if averaged.get("score") is not None else ""
+        steps = ", ".join(map(str, averaged["steps"]))
+        return f"average of the weights at steps {steps} of {training.get('optimizer_steps')}{score}"
     if training.get("best_validation_score") is not None:
         return (
             f"best dev score {training['best_validation_score']:.1f} at step {training.get('best_step')} "

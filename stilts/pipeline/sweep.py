@@ -17,11 +17,20 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stilts.core.errors import BadInput, did_you_mean
-from stilts.core.names import BASELINE, MLM_TASK, configuration_name
-from stilts.core.numbers import Seed
+from stilts.core.names import BASELINE, MLM_TASK, SHOTS_SUFFIX, configuration_name
+from stilts.core.numbers import Count, Seed
 from stilts.pipeline.config import (
+    ATTENTION_DESCRIPTION,
+    DATA_DESCRIPTION,
+    MIXED_PRECISION_DESCRIPTION,
+    MODEL_DESCRIPTION,
+    PACKING_DESCRIPTION,
     SAFE_NAME,
+    TRACKING_DESCRIPTION,
+    Attention,
+    MixedPrecision,
     PipelineConfig,
+    Tracking,
     apply_override,
     describe_validation_error,
     read_yaml_mapping,
@@ -33,25 +42,49 @@ from stilts.pipeline.stage_kinds import STAGE_KINDS
 #: a variant's name: part of its pipelines' names, where '-' separates the parts (`stilts table --by
 #: pipeline` takes them apart), so it has none
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+]*")
-#: stage fields the matrix sets, which `stages`, `tasks` and variants may not
-MATRIX_FIELDS = ("kind", "task", "tasks")
+#: stage fields the matrix sets, which `stages`, `tasks` and variants may not (an average stage's seeds
+#: are the matrix's, with average_seeds; a few-shot stage's k is one of matrix.shots)
+MATRIX_FIELDS = ("kind", "task", "tasks", "seeds", "k")
 
 #: settings per stage kind, e.g. {intermediate: {epochs: 1}, evaluate: {max_examples: 500}}
 StageSettings = dict[str, dict[str, Any]]
 
 
 class SweepMatrix(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    #: intermediate configurations: a task name, several joined with '+', or `none` (the baseline)
-    intermediate: Annotated[list[str], Field(min_length=1)] = [BASELINE]
-    target: Annotated[list[str], Field(min_length=1)]
-    seed: Annotated[list[Seed], Field(min_length=1)] = [1]
-    mlm: Annotated[list[bool], Field(min_length=1)] = [False]
-    #: name -> settings per stage kind, applied after `stages` and `tasks`, e.g.
-    #: {de: {target: {train_languages: [de]}}}; none: one unnamed variant, the settings as they are
-    variant: Annotated[dict[str, StageSettings], Field(min_length=1)] | None = None
+    """The axes of a sweep: every combination of their values becomes one pipeline."""
 
-    @field_validator("seed", "intermediate", "target", "mlm")  # the matrix's lists, not stage kinds
+    model_config = ConfigDict(extra="forbid")
+    intermediate: Annotated[list[str], Field(min_length=1)] = Field(
+        default=[BASELINE],
+        description="Intermediate configurations: a task, several joined with `+` (trained together in one "
+        "stage), or `none`, the baseline without an intermediate stage.",
+    )
+    target: Annotated[list[str], Field(min_length=1)] = Field(
+        description="Target tasks: each gets a target stage (unless it trains nothing, as Tatoeba) and an "
+        "evaluate stage."
+    )
+    seed: Annotated[list[Seed], Field(min_length=1)] = Field(
+        default=[1], description="Seeds: every combination is run once with each (the paper's tables: 3)."
+    )
+    mlm: Annotated[list[bool], Field(min_length=1)] = Field(
+        default=[False],
+        description="Whether the intermediate stage also trains MLM (the `mlm` task; with `none`, an MLM-only "
+        "stage); `[false, true]` runs both, and `data` then needs `mlm`.",
+    )
+    shots: list[Count] = Field(
+        default_factory=list,
+        description="k of the few-shot stages each pipeline (of a target that trains) gets after its "
+        "evaluation: one few_shot stage per k, named <k>-shot, its other settings from stages.few_shot. "
+        "Empty: zero-shot only.",
+    )
+    variant: Annotated[dict[str, StageSettings], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Name -> settings per stage kind, applied after `stages` and `tasks`, e.g. "
+        "`{de: {target: {train_languages: [de]}}}`; a name becomes part of its pipelines' names, so it has no "
+        "`-`. Unset: one unnamed variant, the settings as they are.",
+    )
+
+    @field_validator("seed", "intermediate", "target", "mlm", "shots")  # the matrix's lists, not stage kinds
     @classmethod
     def _each_once(cls, values: list) -> list:
         # a value given twice makes the same pipelines twice: accepted, it would look like a bigger sweep
@@ -74,20 +107,46 @@ class SweepMatrix(BaseModel):
 
 
 class SweepConfig(BaseModel):
+    """A pipeline template times a matrix: one pipeline per combination, all in one run folder."""
+
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Field(pattern=SAFE_NAME)]
-    model: str
-    mixed_precision: str = "auto"
-    tracking: str = "none"
-    data: dict[str, str] = Field(default_factory=dict)
-    #: settings for every stage of a kind
-    stages: StageSettings = Field(default_factory=dict)
-    #: settings for one task's stages, e.g. {xnli: {batch_size: 8}}; applied after `stages`, each to the
-    #: stages whose kind has the field
-    tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    matrix: SweepMatrix
-    #: what each stage's job asks for when the sweep is submitted to Slurm (`stilts.pipeline.slurm.settings`)
-    slurm: SlurmConfig | None = None
+    name: Annotated[str, Field(pattern=SAFE_NAME)] = Field(
+        description="The sweep's name: its run folder (`runs/<name>/` unless `--output-dir` says otherwise), "
+        "which every pipeline of it shares, so that a stage several have in common is trained once."
+    )
+    model: str = Field(description=f"{MODEL_DESCRIPTION} The same for every pipeline.")
+    mixed_precision: MixedPrecision = Field(default="auto", description=MIXED_PRECISION_DESCRIPTION)
+    tracking: Tracking = Field(default="none", description=TRACKING_DESCRIPTION)
+    attention: Attention = Field(default="auto", description=ATTENTION_DESCRIPTION)
+    packing: bool = Field(default=False, description=PACKING_DESCRIPTION)
+    data: dict[str, str] = Field(default_factory=dict, description=DATA_DESCRIPTION)
+    stages: StageSettings = Field(
+        default_factory=dict,
+        description="Settings for every stage of a kind, e.g. `{evaluate: {max_examples: 500}}`: the kind's "
+        "fields, except those the matrix sets (kind, task, tasks; an average stage's seeds, a few-shot stage's k).",
+    )
+    tasks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Settings for one task's stages, e.g. `{xnli: {batch_size: 8}}`, applied after `stages`, each "
+        "to the stages of the task whose kind has the field (a learning rate to the stage that trains on it).",
+    )
+    matrix: SweepMatrix = Field(
+        description="The axes whose every combination becomes one pipeline: intermediate configurations x "
+        "targets x seeds x MLM off/on x variants (x few-shot k)."
+    )
+    average_seeds: bool = Field(
+        False,
+        description="Also evaluate, for each intermediate configuration, target and variant, the average of "
+        "its seeds' target models (an average stage after them; rows labelled <intermediate>/seed-average, "
+        "their seed the seeds averaged, never pooled with the seeds' own). Only models fine-tuned from the "
+        "same weights are averaged: stages: {target: {init_seed: N}} gives every seed the same new heads, and "
+        "an intermediate stage needs one seed of its own (stages: {intermediate: {seed: N}}).",
+    )
+    slurm: SlurmConfig | None = Field(
+        default=None,
+        description="What each stage's job asks Slurm for under `stilts sweep --submit slurm` (whose "
+        "`--partition`, `--time`, ... set the same top-level fields). Unset: 1 GPU and 24:00:00 a job.",
+    )
 
 
 def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None = None) -> tuple[SweepConfig, Path]:
@@ -105,6 +164,8 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
     except ValidationError as error:
         raise BadInput(f"{path}: {describe_validation_error(error.errors()[0], raw, SweepConfig)}") from None
     _check_settings_blocks(sweep, path)
+    if sweep.average_seeds and len(sweep.matrix.seed) < 2:
+        raise BadInput(f"{path}: average_seeds: the matrix has one seed; averaging needs two or more (matrix.seed)")
     return sweep, path.resolve().parent
 
 
@@ -164,9 +225,9 @@ def _check_fields(settings: dict, known, where: str) -> None:
             raise BadInput(f"{where}.{name}: unknown field{did_you_mean(name, known)}")
 
 
-def pipeline_name(intermediate: str, target: str, seed: int, mlm: bool, variant: str | None = None) -> str:
+def pipeline_name(intermediate: str, target: str, seed: int | str, mlm: bool, variant: str | None = None) -> str:
     """``<intermediate>[+mlm]-<target>[-<variant>]-s<seed>``, which `stilts table --by pipeline` takes
-    apart again (`stilts.reports.scores.pipeline_row`)."""
+    apart again (`stilts.reports.scores.pipeline_row`); the average of seeds 1, 2 and 3 has ``-s1+2+3``."""
     return f"{configuration_name(intermediate, mlm)}-{target}{f'-{variant}' if variant else ''}-s{seed}"
 
 
@@ -177,6 +238,7 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
     from stilts.core.catalog import get_task
 
     pipelines = []
+    averaged: list[dict] = []  # the seeds' averages (average_seeds), after every seed's own pipelines
     matrix = sweep.matrix
     # no variants: one pipeline per combination, with no settings of a variant's
     variants: dict[str | None, dict] = dict(matrix.variant.items()) if matrix.variant else {None: {}}
@@ -192,17 +254,37 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
         if target_task.format.trains:
             stages.append(_stage(sweep, settings, "target", [target], task=target))
         stages.append(_stage(sweep, settings, "evaluate", [target], task=target))
+        shots = [
+            _stage(sweep, settings, "few_shot", [target], task=target, k=k, name=f"{k}{SHOTS_SUFFIX}")
+            for k in (matrix.shots if target_task.format.trains else [])
+        ]
         raw = {
             "name": pipeline_name(intermediate, target, seed, mlm, variant),
             "model": sweep.model,
             "seed": seed,
             "mixed_precision": sweep.mixed_precision,
             "tracking": sweep.tracking,
+            "attention": sweep.attention,
+            "packing": sweep.packing,
             "data": dict(sweep.data),
-            "stages": stages,
+            "stages": stages + shots,
         }
         pipelines.append(validate_pipeline(raw, f"{source}: {raw['name']}"))
-    return pipelines
+        if sweep.average_seeds and seed == matrix.seed[0] and target_task.format.trains:
+            seeds = "+".join(map(str, matrix.seed))
+            averaged.append(
+                dict(
+                    raw,
+                    name=pipeline_name(intermediate, target, seeds, mlm, variant),
+                    stages=[*stages[:-1], {"kind": "average", "seeds": list(matrix.seed)}, stages[-1]],
+                )
+            )
+    if sweep.average_seeds and not averaged:
+        raise BadInput(
+            f"{source}: average_seeds: no target of the matrix trains a model to average "
+            f"({', '.join(matrix.target)} evaluate the encoder)"
+        )
+    return pipelines + [validate_pipeline(raw, f"{source}: {raw['name']}") for raw in averaged]
 
 
 def _stage(sweep: SweepConfig, variant: dict, kind: str, task_names: list[str], **fields) -> dict:

@@ -16,9 +16,18 @@ from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput, MissingSplit
 from stilts.data.loading import DataRead, load_examples, training_task
 from stilts.data.readers.layout import collecting_notes
-from stilts.pipeline.stage_kinds import PlanContext, PlannedStage, RunContext, StageRunner, fingerprinted_settings
+from stilts.pipeline.stage_kinds import (
+    PlanContext,
+    PlannedStage,
+    RunContext,
+    Sizes,
+    StageRunner,
+    fingerprinted_settings,
+)
 from stilts.training import mixing
 from stilts.training.adapters import ADAPTER_FOLDER, add_adapter, check_target_modules, save_adapter
+from stilts.training.attention import attention_record, describe_attention
+from stilts.training.averaging import averaged_steps
 
 if TYPE_CHECKING:
     from stilts.training.loop import TrainingTask, ValidationSet
@@ -28,8 +37,9 @@ CHECKPOINTS_FOLDER = "checkpoints"
 
 #: which weights a training stage keeps (a target stage's ``model_selection``): the best on its tasks'
 #: English (source-language) dev, the best on the dev score averaged over every language of each
-#: task (XGLUE's rule), or the last step's
-ENGLISH_DEV, AVERAGE_DEV, LAST_STEP = "english_dev", "average_dev", "last_step"
+#: task (XGLUE's rule), the last step's, or the uniform average of the weights at the last
+#: ``average_last`` validations (`stilts.training.averaging`)
+ENGLISH_DEV, AVERAGE_DEV, LAST_STEP, AVERAGE_LAST = "english_dev", "average_dev", "last_step", "average_last"
 
 
 def input_model(stage: PlannedStage, context: RunContext) -> str:
@@ -76,7 +86,7 @@ def training_settings(
         batch_sizes={name: stage.batch_size or paper[name][0] for name in task_names},
         epochs=stage.epochs or paper_epochs or 1,
         tasks=list(task_names),
-        seed=context.pipeline.seed,
+        seed=context.pipeline.seed if stage.seed is None else stage.seed,
         mixed_precision=context.pipeline.mixed_precision,
     )
     return settings
@@ -104,17 +114,39 @@ class TrainingStageRunner(StageRunner):
         from stilts.training.loop import TrainingPlan, train
         from stilts.training.model import HEADS_FOLDER, StageModel, load_encoder, save_heads, seed_everything
 
-        settings, accelerator = stage.settings, context.accelerator
+        settings, accelerator, pipeline = stage.settings, context.accelerator, context.pipeline
         seed_everything(settings["seed"])
-        encoder, tokenizer = load_encoder(input_model(stage, context))
+        encoder, tokenizer = load_encoder(
+            input_model(stage, context),
+            pipeline.attention,
+            mixed_precision=accelerator.mixed_precision,
+            packing=pipeline.packing,
+        )
+        context.log(f"  attention: {describe_attention(pipeline.attention, encoder)}")
+        tasks = [get_task(name) for name in settings["tasks"]]
+        packed_from, packing = self._packing(encoder, tasks, context) if pipeline.packing else (None, None)
         adapter = settings.get("peft")
         if adapter:
             encoder = add_adapter(encoder, adapter, f"stages[{stage.index}]")
-        tasks = [get_task(name) for name in settings["tasks"]]
-        items = [item for task in tasks for item in self._training_streams(task, tokenizer, settings, context)]
+        items = [
+            item
+            for task in tasks
+            for item in self._training_streams(
+                task, tokenizer, settings, context, packed_from if task.format.packs else None
+            )
+        ]
         validation_sets = [item for task in tasks for item in self._validation_sets(task, tokenizer, settings, context)]
         selection = settings.get("model_selection", ENGLISH_DEV)
-        model = StageModel(encoder, tasks)  # heads are new: the paper re-initialises them every phase
+        # heads are new: the paper re-initialises them every phase; from their own seed where one is set
+        init_seed = settings.get("init_seed")
+        if init_seed is None:
+            model = StageModel(encoder, tasks)
+        else:
+            import torch
+
+            with torch.random.fork_rng(devices=[]):  # the rest of the stage draws as it would without it
+                torch.manual_seed(init_seed)
+                model = StageModel(encoder, tasks)
         for name, head in model.heads.items():  # e.g. the MLM head: vocabulary, pretrained weights
             model.tasks[name].format.init_head(head, encoder, input_model(stage, context), context.log)
 
@@ -147,8 +179,14 @@ class TrainingStageRunner(StageRunner):
                 for key, value in settings.items()
             },
             keep_last=selection == LAST_STEP,
+            average_last=(settings.get("average_last") or 0) if selection == AVERAGE_LAST else 0,
             epoch_batches=epoch_batches,
         )
+        if plan.average_last:  # what planning may not have known: how many steps the data makes
+            try:
+                averaged_steps(plan.optimizer_steps, plan.validate_every, plan.average_last)
+            except ValueError as error:
+                raise BadInput(f"{stage.where or f'stages[{stage.index}]'}.average_last: {error}") from None
         context.log(
             f"  {plan.optimizer_steps} optimizer steps ({total_batches} batches, gradient accumulation "
             f"{accumulation}), learning rate {settings['learning_rate']:g}"
@@ -173,12 +211,18 @@ class TrainingStageRunner(StageRunner):
         for validation_set in validation_sets:
             validated_on.setdefault(validation_set.task.name, []).append(validation_set.language)
         warnings = summary.pop("warnings", [])
+        selected: dict = {"rule": selection, "validated_on": validated_on}
+        if plan.average_last:
+            selected["averaged_steps"] = summary["average"]["steps"]
         metrics = {
             "training": summary,
             "train_examples": train_examples,
-            "model_selection": {"rule": selection, "validated_on": validated_on},
+            "model_selection": selected,
+            "attention": attention_record(pipeline.attention, encoder),
             "warnings": warnings,
         }
+        if packing is not None:
+            metrics["packing"] = packing
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
             with atomic_folder(stage.folder / HEADS_FOLDER) as folder:
@@ -197,14 +241,20 @@ class TrainingStageRunner(StageRunner):
 
     def summary(self, metrics: dict) -> str:
         """The kept step and its dev score, each task's main metric beside its chance level."""
-        training = metrics["training"]
-        kept = (
-            "the last step" if metrics["model_selection"]["rule"] == LAST_STEP else f"best step {training['best_step']}"
-        )
+        training, rule = metrics["training"], metrics["model_selection"]["rule"]
+        kept = {
+            LAST_STEP: "the last step",
+            AVERAGE_LAST: f"the average of steps {', '.join(map(str, training.get('average', {}).get('steps', [])))}",
+        }.get(rule, f"best step {training['best_step']}")
         line = f"{kept} of {training['optimizer_steps']}" + (" (stopped early)" if training["stopped_early"] else "")
         if training.get("resumed_from_step") is not None:  # absent in metrics.json of stilts <= 0.2
             line += f" (resumed from step {training['resumed_from_step']})"
-        entry = next((v for v in training["validations"] if v["step"] == training["best_step"]), None)
+        if rule == AVERAGE_LAST:
+            entry = training.get("average")
+        else:
+            entry = next((v for v in training["validations"] if v["step"] == training["best_step"]), None)
+        if entry is not None and not entry["tasks"]:
+            entry = None
         if entry is None:
             return line + ", not validated"
         parts = []
@@ -216,6 +266,28 @@ class TrainingStageRunner(StageRunner):
                 text += f" (chance {sum(chances) / len(chances):.1f})"
             parts.append(text)
         return f"{line}, dev " + ", ".join(parts)
+
+    @staticmethod
+    def _packing(encoder, tasks, context: RunContext) -> tuple[int, dict]:
+        """Where packed batches number their positions from (`stilts.formats.packing.position_offset`),
+        and what metrics.json records of packing: the offset and which tasks packed. Tasks whose format
+        does not pack train in padded batches, said in the log."""
+        from stilts.formats.packing import packing_problem, position_offset
+
+        problem = packing_problem(getattr(encoder.config, "layer_types", None))
+        offset = position_offset(encoder) if problem is None else None
+        if offset is None:
+            problem = problem or "running it, stilts found no first position id that numbers an example as it does"
+            raise BadInput(f"packing: the {encoder.config.model_type} encoder cannot be packed: {problem}")
+        padded = [task for task in tasks if not task.format.packs]
+        for task in padded:
+            context.log(f"  packing: {task.name} trains in padded batches ({task.format.name} does not pack)")
+        context.log(f"  packing: positions of each packed example from {offset}")
+        return offset, {
+            "position_offset": offset,
+            "packed": [task.name for task in tasks if task.format.packs],
+            "padded": [task.name for task in padded],
+        }
 
     @staticmethod
     def _save_adapter(peft_encoder, adapter: dict, stage: PlannedStage, context: RunContext) -> dict:
@@ -243,16 +315,14 @@ class TrainingStageRunner(StageRunner):
         for item in items:
             sizes[item.task.name] = sizes.get(item.task.name, 0) + len(item.features)
         epochs = settings["epochs"]
+        total_batches, epoch_batches = planned_batches(sizes, settings)
         if len(items) == 1:
             (name,) = sizes
             context.log(f"  {name}: {sizes[name]} training examples, batch size {batch_sizes[name]}")
-            epoch_batches = math.ceil(sizes[name] / batch_sizes[name])
-            return max(1, math.ceil(epochs * epoch_batches)), epoch_batches, lambda: items[0].name
+            return total_batches, epoch_batches, lambda: items[0].name
         if len(sizes) == 1:
             (name,) = sizes
             task_rates = {name: 1.0}
-            epoch_batches = math.ceil(sizes[name] / batch_sizes[name])
-            total_batches = max(1, math.ceil(epochs * epoch_batches))
             context.log(f"  {name}: {sizes[name]} training examples in {len(items)} languages: {total_batches} batches")
         else:
             task_rates = mixing.mixing_rates(
@@ -262,8 +332,6 @@ class TrainingStageRunner(StageRunner):
                 temperature=settings["mixing_temperature"],
                 weights=settings["mixing_weights"],
             )
-            total_batches = mixing.mixture_batches(sizes, batch_sizes, epochs, cap=settings["mixing_cap"])
-            epoch_batches = mixing.mixture_batches(sizes, batch_sizes, 1, cap=settings["mixing_cap"])
             context.log(
                 f"  mixing '{settings['mixing']}' over {len(sizes)} tasks, {epochs:g} epochs over "
                 f"the capped sizes (K = {settings['mixing_cap']}): {total_batches} batches"
@@ -282,6 +350,36 @@ class TrainingStageRunner(StageRunner):
                 f"({expected / max(1, len(item.features)):.2f} epochs)"
             )
         return total_batches, epoch_batches, mixing.TaskSampler(rates, settings["seed"])
+
+    def check_sizes(self, stage: PlannedStage, sizes: Sizes) -> None:
+        """A stage that averages its last N validations' weights validates at least N times: counted
+        from the training examples where each is one feature (otherwise once its data is tokenized, in
+        `run`)."""
+        settings = stage.settings
+        if settings.get("model_selection") != AVERAGE_LAST:
+            return
+        tasks = [get_task(name) for name in settings["tasks"]]
+        if any(task.format.windows for task in tasks) and not settings["max_steps"]:
+            return
+        ratios = settings.get("language_ratios")
+        examples: dict[str, int] = {}
+        for task in tasks:
+            for source in _training_sources(task, settings):
+                for language in _training_languages(source, settings):
+                    if ratios is not None and ratios[language] == 0:
+                        continue
+                    count = sum(sizes.get((source.name, split, language), 0) for split in settings["train_splits"])
+                    if settings["max_train_examples"]:
+                        count = min(count, settings["max_train_examples"])
+                    examples[task.name] = examples.get(task.name, 0) + count
+        total_batches, _ = planned_batches(examples, settings)
+        if settings["max_steps"]:
+            total_batches = settings["max_steps"] * settings["gradient_accumulation_steps"]
+        steps = math.ceil(total_batches / settings["gradient_accumulation_steps"])
+        try:
+            averaged_steps(steps, settings["validate_every"], settings["average_last"])
+        except ValueError as error:
+            raise BadInput(f"{stage.where}.average_last: {error}") from None
 
     def check_model(self, stage: PlannedStage, model_path: str) -> None:
         if stage.settings.get("peft"):
@@ -306,9 +404,12 @@ class TrainingStageRunner(StageRunner):
         ]
 
     @staticmethod
-    def _training_streams(task, tokenizer, settings, context: RunContext) -> list[TrainingTask]:
+    def _training_streams(
+        task, tokenizer, settings, context: RunContext, packed_from: int | None = None
+    ) -> list[TrainingTask]:
         """The task's training data: one stream, or one per language where ``language_ratios`` draws
-        the language of each batch (languages with ratio 0 are not read)."""
+        the language of each batch (languages with ratio 0 are not read); packed batches with positions
+        from ``packed_from`` where it is given."""
         from stilts.formats.tokenize import featurize
         from stilts.training.loop import TrainingTask
 
@@ -333,10 +434,16 @@ class TrainingStageRunner(StageRunner):
         batch_size, max_length = settings["batch_sizes"][task.name], settings["max_length"]
         if ratios is None:
             merged = [example for rows in by_language.values() for example in rows]
-            return [TrainingTask(task, featurize(task, merged, tokenizer, max_length), batch_size)]
+            features = featurize(task, merged, tokenizer, max_length)
+            return [TrainingTask(task, features, batch_size, packed_from=packed_from)]
         return [
             TrainingTask(
-                task, featurize(task, rows, tokenizer, max_length), batch_size, language, f"{task.name}/{language}"
+                task,
+                featurize(task, rows, tokenizer, max_length),
+                batch_size,
+                language,
+                f"{task.name}/{language}",
+                packed_from=packed_from,
             )
             for language, rows in by_language.items()
         ]
@@ -370,6 +477,21 @@ class TrainingStageRunner(StageRunner):
                 f"({', '.join(s.language for s in sets)}); none in {', '.join(language for language, _ in missing)}"
             )
         return sets
+
+
+def planned_batches(sizes: dict[str, int], settings: dict) -> tuple[int, int]:
+    """How many batches a stage with ``settings`` takes over tasks of ``sizes`` training features (before
+    ``max_steps``), and how many of them are one pass over its data: ``epochs`` passes over the one
+    task's data (in one language or several), or over the capped task sizes of a mixture."""
+    batch_sizes, epochs = settings["batch_sizes"], settings["epochs"]
+    if len(sizes) == 1:
+        (name,) = sizes
+        epoch_batches = math.ceil(sizes[name] / batch_sizes[name])
+        return max(1, math.ceil(epochs * epoch_batches)), epoch_batches
+    return (
+        mixing.mixture_batches(sizes, batch_sizes, epochs, cap=settings["mixing_cap"]),
+        mixing.mixture_batches(sizes, batch_sizes, 1, cap=settings["mixing_cap"]),
+    )
 
 
 def _training_sources(task, settings: dict) -> list:

@@ -8,13 +8,16 @@ Aggregation follows the paper's reporting (docs/method.md, "Reporting"):
 
 - a *run* is (pipeline, intermediate, mlm, target, seed); its score on a split is the mean over
   languages of the target's main metric, whose rows must all come from one evaluate stage (`stage`);
+- a k-shot run (intermediate ``<configuration>/<k>-shot``, a `few_shot` stage's) has a score per set of
+  shots (seed ``<seed>/set<i>``): its score is the mean over its sets (`pooled_sets`), never the sets
+  taken as seeds; the spread over the sets is reported beside it (`set_spreads`);
 - a *configuration* is (intermediate, mlm), or with `stilts table --by pipeline` the pipeline's name
   (``config_keys``: stilts.core.names ``CONFIG_KEYS_BY``; a sweep's names without their target and seed,
   `pipeline_row`); its cell is the median over its runs, which must be its seeds (one run per seed,
   `check_one_run_per_seed`);
 - a QA target (xquad, mlqa, tydiqa) keeps F1 and exact match side by side, and counts as
   mean(F1, EM) wherever a single number per task is needed (Avg., best-by-dev, XTREME score);
-- a benchmark's score (XTREME's, XGLUE's understanding score) is the unweighted mean of its targets'
+- a benchmark's score (XTREME's, XTREME-R's, XGLUE's understanding score) is the unweighted mean of its targets'
   best-by-dev scores, each target counting its main metric(s) (its declaration's
   ``Task.main_metrics``: XGLUE's MLQA is F1 alone, its POS seqeval precision, its WPR nDCG).
 
@@ -36,6 +39,8 @@ from stilts.core.errors import BadInput
 from stilts.core.names import (
     CONFIG_KEYS,
     RUN_KEYS,
+    SETTING_SEPARATOR,
+    base_seed,
 )
 from stilts.reports.order import (
     BASELINE_CONFIG,
@@ -97,9 +102,69 @@ def metrics_by_target(scores: pd.DataFrame) -> dict[str, tuple[str, ...]]:
 
 
 def run_averages(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, metric): the mean over the run's languages. Pass rows of one split."""
+    """One row per (run, metric): the mean over the run's languages (a k-shot run's: the mean over its sets
+    of each set's, `pooled_sets`). Pass rows of one split."""
     rows = main_metric_rows(scores)
-    return rows.groupby(RUN_KEYS + ["metric"], as_index=False, sort=False)["value"].mean()
+    return pooled_sets(rows.groupby(RUN_KEYS + ["metric"], as_index=False, sort=False)["value"].mean())
+
+
+def has_sets(frame: pd.DataFrame) -> pd.Series:
+    """Whether each row is one set of shots of a run (seed ``<seed>/set<i>``)."""
+    return frame["seed"].astype(str).str.contains(SETTING_SEPARATOR, regex=False)
+
+
+def pooled_sets(values: pd.DataFrame) -> pd.DataFrame:
+    """``values`` (a ``value`` column and keys, ``seed`` among them) with each run's sets of shots made one
+    row of the run's seed, their mean: a set is not a seed, and a cell's median is over seeds."""
+    sets = has_sets(values)
+    if not sets.any():
+        return values
+    keys = [column for column in values.columns if column != "value"]
+    pooled = values[sets].assign(seed=values.loc[sets, "seed"].map(base_seed))
+    pooled = pooled.groupby(keys, as_index=False, sort=False)["value"].mean()
+    return pd.concat([values[~sets], pooled], ignore_index=True)
+
+
+def set_spreads(
+    scores: pd.DataFrame, split: str, config_keys: Sequence[str] = CONFIG_KEYS, target: str | None = None
+) -> pd.DataFrame:
+    """The spread over the sets of shots of each k-shot cell: per run, the standard deviation over its sets
+    of their score (a language's, or the language average), then the median over the configuration's
+    seeds. Long form: ``config_keys``, column group (the target; with ``target``, the language or
+    ``avg``), metric, value. Empty where no row has sets."""
+    rows = main_metric_rows(select_split(scores, split))
+    rows = rows[has_sets(rows)]
+    if target is not None:
+        rows = rows[rows["target"] == target]
+    group = "target" if target is None else "language"
+    columns = [*config_keys, group, "metric", "value"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    per_set = [rows.groupby(RUN_KEYS + ["metric"], as_index=False, sort=False)["value"].mean()]
+    if target is not None:
+        per_set = [
+            rows.groupby(RUN_KEYS + ["language", "metric"], as_index=False, sort=False)["value"].mean(),
+            per_set[0].assign(language="avg"),
+        ]
+    frame = pd.concat(per_set, ignore_index=True)
+    frame = frame.assign(seed=frame["seed"].map(base_seed))
+    keys = [column for column in frame.columns if column != "value"]
+    spread = frame.groupby(keys, as_index=False, sort=False)["value"].std(ddof=1)
+    return spread.groupby([*config_keys, group, "metric"], as_index=False, sort=False)["value"].median()[columns]
+
+
+def spread_frame(spreads: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """`set_spreads` laid out as ``values`` (a table's cells): NaN where a cell has no sets."""
+    out = pd.DataFrame(float("nan"), index=values.index, columns=values.columns)
+    keys = list(values.index.names)
+    for record in spreads.itertuples(index=False):
+        parts = [getattr(record, key) for key in keys]
+        config = parts[0] if len(parts) == 1 else tuple(parts)
+        group = record[len(keys)]
+        column = (group, record.metric)
+        if config in out.index and column in out.columns:
+            out.at[config, column] = record.value
+    return out
 
 
 def config_medians(
@@ -154,7 +219,7 @@ def language_cells(
     if not metrics:
         raise BadInput(f"{source_of(scores)}: target '{target}' has no accuracy, f1 or exact_match rows")
     rows = rows[rows["metric"].isin(metrics)]
-    per_run = rows.groupby(RUN_KEYS + ["language", "metric"], as_index=False, sort=False)["value"].mean()
+    per_run = pooled_sets(rows.groupby(RUN_KEYS + ["language", "metric"], as_index=False, sort=False)["value"].mean())
     cells = config_medians(per_run, by=("language", "metric"), config_keys=config_keys)
     averages = config_medians(run_averages(rows), config_keys=config_keys)
     averages = averages.drop(columns="target").assign(language="avg")
@@ -268,15 +333,19 @@ def _cells_or_empty(scores: pd.DataFrame, split: str, config_keys) -> tuple[pd.D
 
 def benchmark_score(best: pd.DataFrame, benchmark: str, column: str = "test") -> tuple[float, list[str]]:
     """A benchmark's score: the unweighted mean over its tasks of their scores in ``best`` (`best_by_dev`):
-    XTREME's 9 tasks (QA = mean(F1, EM)), or XGLUE's 9 understanding tasks, its paper's and the Hub
-    card's AVG (MLQA = F1, POS = seqeval precision, WPR = nDCG, the others their accuracy or F1).
+    XTREME's 9 tasks (QA = mean(F1, EM)), XTREME-R's 10 as its evaluate.py averages them (QA = mean(F1,
+    EM); Mewsli-X and LAReQA, which stilts lacks, always missing), or XGLUE's 9 understanding tasks, its
+    paper's and the Hub card's AVG (MLQA = F1, POS = seqeval precision, WPR = nDCG, the others their
+    accuracy or F1).
 
     Returns (score, missing): when tasks are missing the score is the mean over those present and
     `missing` names the others; callers must label it as such. Targets outside the benchmark do not count.
     """
-    targets = BENCHMARKS.get(benchmark).targets
+    declared = BENCHMARKS.get(benchmark)
+    targets = declared.targets
     rows = best[best["target"].isin(targets)].dropna(subset=[column])
     present = set(rows["target"])
-    missing = [t for t in targets if t not in present]
+    # a task stilts has no declaration of (XTREME-R's Mewsli-X) is missing from every score
+    missing = [t for t in targets if t not in present] + list(declared.absent)
     score = float(rows[column].mean()) if not rows.empty else math.nan
     return score, missing

@@ -12,6 +12,9 @@ from stilts.core.names import (
     BASELINE,
     CONFIG_KEYS,
     QA_METRICS,
+    SEED_AVERAGE,
+    SHOTS_SUFFIX,
+    split_setting,
 )
 
 BASELINE_CONFIG = (BASELINE, False)
@@ -42,29 +45,48 @@ def is_qa(metrics) -> bool:
 
 
 def targets_in(scores: pd.DataFrame) -> list[str]:
-    """Targets present, the benchmarks' in their declared order (XTREME's, then XGLUE's), then any others
-    alphabetically."""
+    """Targets present, the benchmarks' in their declared order (XTREME's, XTREME-R's XCOPA, XGLUE's), then
+    any others alphabetically."""
     present = set(scores["target"])
     ordered = benchmark_targets()
     return [t for t in ordered if t in present] + sorted(present - set(ordered))
 
 
 def benchmarks_in(targets) -> list[str]:
-    """The benchmarks with a target among ``targets``, in their declared order; the first declared
-    (XTREME's) when none has (a table of other targets still shows what it is not)."""
-    present = set(targets)
-    found = [name for name, benchmark in BENCHMARKS.items() if present & set(benchmark.targets)]
+    """The benchmarks ``targets`` call for, in their declared order: each with a target among them that no
+    benchmark declared before it has (XTREME-R, which shares seven targets with XTREME, where XCOPA is
+    among them); the first declared (XTREME's) when none has (a table of other targets still shows what
+    it is not)."""
+    present, earlier, found = set(targets), set[str](), []
+    for name, benchmark in BENCHMARKS.items():
+        if present & (set(benchmark.targets) - earlier):
+            found.append(name)
+        earlier |= set(benchmark.targets)
     return found or BENCHMARKS.names()[:1]
 
 
 def config_sort_key(config) -> tuple:
-    """Baseline first, MLM off before on; single tasks in catalog order, then multi-task mixtures."""
+    """Baseline first, MLM off before on; single tasks in catalog order, then multi-task mixtures; a
+    configuration's settings (`stilts.core.names.split_setting`) right after it (`setting_sort_key`)."""
     intermediate, mlm = config
+    intermediate, setting = split_setting(intermediate)
     parts = intermediate.split("+")
     base = parts[0].split("@")[0]
     order = intermediate_order()
     rank = order.index(base) if base in order else len(order)
-    return (bool(mlm), intermediate != BASELINE, len(parts), rank, intermediate)
+    return (bool(mlm), intermediate != BASELINE, len(parts), rank, intermediate, setting_sort_key(setting))
+
+
+def setting_sort_key(setting: str) -> tuple:
+    """The configuration's own runs, then the average of their seeds, then k-shot rows by k."""
+    if not setting:
+        return (0, 0, "")
+    if setting == SEED_AVERAGE:
+        return (1, 0, "")
+    shots, _, rest = setting.partition(SHOTS_SUFFIX)
+    if shots.isdigit() and not rest:
+        return (2, int(shots), "")
+    return (3, 0, setting)
 
 
 def sort_configs(configs) -> list[tuple[str, bool]]:

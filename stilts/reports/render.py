@@ -52,6 +52,8 @@ class Table:
     notes: list = field(default_factory=list)
     #: bootstrap intervals and seed standard deviations (`stilts.reports.bootstrap.Intervals`), or None
     intervals: Any = None
+    #: per cell (as values), the spread over sets of shots of a k-shot row (`aggregate.set_spreads`), or None
+    spread: pd.DataFrame | None = None
 
 
 @dataclass
@@ -102,10 +104,11 @@ def groups_of(values: pd.DataFrame) -> list:
     return list(dict.fromkeys(values.columns.get_level_values(0)))
 
 
-def cell(values: pd.Series, group, signed: bool, intervals=None) -> str:
+def cell(values: pd.Series, group, signed: bool, intervals=None, spread: pd.DataFrame | None = None) -> str:
     """One group's cell: `81.2`, or `F1/EM` for two metrics; `-` when nothing is there. With
     ``intervals``, each number is followed by its interval (`*` before it: the delta's interval
-    excludes 0) and its seed standard deviation (`±`)."""
+    excludes 0) and its seed standard deviation (`±`); with ``spread``, a k-shot cell's number by its
+    spread over the sets of shots (`±`)."""
     parts = [values[(group, metric)] for metric in values[group].index]
     if all(pd.isna(part) for part in parts):
         return MISSING
@@ -115,6 +118,11 @@ def cell(values: pd.Series, group, signed: bool, intervals=None) -> str:
             with_interval(text, intervals, values.name, (group, metric), signed)
             for text, metric in zip(texts, values[group].index)
         ]
+    if spread is not None:
+        for i, metric in enumerate(values[group].index):
+            sd = _at(spread, values.name, (group, metric))
+            if texts[i] != MISSING and not pd.isna(sd):
+                texts[i] += f" ±{sd:.1f}"
     return "/".join(texts)
 
 
@@ -150,7 +158,11 @@ def table_grid(table: Table, show_n: bool = False) -> Grid:
         rows.append(
             config_cells(config, keys)
             + [
-                with_n(cell(table.baseline, g, False, table.intervals), _count(table.counts, config, g), show_n)
+                with_n(
+                    cell(table.baseline, g, False, table.intervals, table.spread),
+                    _count(table.counts, config, g),
+                    show_n,
+                )
                 for g in groups
             ]
         )
@@ -158,7 +170,11 @@ def table_grid(table: Table, show_n: bool = False) -> Grid:
         rows.append(
             config_cells(config, keys)
             + [
-                with_n(cell(values, g, table.signed, table.intervals), _count(table.counts, config, g), show_n)
+                with_n(
+                    cell(values, g, table.signed, table.intervals, table.spread),
+                    _count(table.counts, config, g),
+                    show_n,
+                )
                 for g in groups
             ]
         )
@@ -216,6 +232,8 @@ def table_csv(table: Table, show_n: bool = False) -> str:
                         for config in values.index
                     ]
                 out[f"{name}_sd"] = [_at(table.intervals.sd, config, (group, metric)) for config in values.index]
+            if table.spread is not None:
+                out[f"{name}_sets_sd"] = [_at(table.spread, config, (group, metric)) for config in values.index]
         if show_n and table.counts is not None and group in table.counts.columns:
             out[f"{group}_n"] = table.counts[group].astype("Int64")
     out = out.reset_index()
@@ -261,7 +279,7 @@ def best_grid(best: pd.DataFrame, show_n: bool = False, benchmarks=None, config_
         score, missing = benchmark_score(best, benchmark, "test")
         dev_score, _ = benchmark_score(best, benchmark, "dev")
         declared = BENCHMARKS.get(benchmark)
-        label, size = declared.label, len(declared.targets)
+        label, size = declared.label, declared.size
         present = size - len(missing)
         rows.append(
             [label if not missing else f"{label} ({present} of {size} tasks)"]

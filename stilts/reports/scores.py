@@ -22,7 +22,10 @@ from stilts.core.errors import BadInput
 from stilts.core.names import (
     CONFIG_KEYS,
     RUN_KEYS,
+    base_seed,
     configuration_name,
+    split_setting,
+    with_setting,
 )
 from stilts.reports.order import config_of, config_text, language_sort_key
 from stilts.reports.scores_file import LINE, SCORE_COLUMNS, SCORE_KEY, STAGE, TRAINED_ON, read_score_rows
@@ -135,14 +138,18 @@ def pipeline_row(pipeline: str, intermediate: str, mlm: bool, target: str, seed:
     """The row `stilts table --by pipeline` puts a run in: its pipeline's name, less the parts that
     `stilts sweep` names each run by (``<intermediate>[+mlm]-<target>[-<variant>]-s<seed>``, so
     ``mnli-panx-de-s1`` -> ``mnli-de``); a sweep's runs of one configuration so share a row over
-    targets and seeds. Other names are rows as they are."""
+    targets and seeds. Other names are rows as they are. Rows of a setting (``mnli/seed-average``) are
+    the row of their pipeline with the setting after it (``mnli-de/seed-average``)."""
+    intermediate, setting = split_setting(intermediate)
     configuration = configuration_name(intermediate, mlm)
-    head, tail = f"{configuration}-{target}", f"-s{seed}"
+    head, tail = f"{configuration}-{target}", f"-s{base_seed(seed)}"
     if pipeline == head + tail:
-        return configuration
-    if pipeline.startswith(head + "-") and pipeline.endswith(tail) and len(pipeline) > len(head + tail) + 1:
-        return f"{configuration}-{pipeline[len(head) + 1 : -len(tail)]}"
-    return pipeline
+        row = configuration
+    elif pipeline.startswith(head + "-") and pipeline.endswith(tail) and len(pipeline) > len(head + tail) + 1:
+        row = f"{configuration}-{pipeline[len(head) + 1 : -len(tail)]}"
+    else:
+        row = pipeline
+    return with_setting(row, setting)
 
 
 def pipeline_rows(scores: pd.DataFrame) -> pd.DataFrame:

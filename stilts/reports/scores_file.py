@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stilts.core.artifacts import locked, write_text_atomic
 from stilts.core.errors import BadInput, RunFailed
+from stilts.core.names import base_seed
 
 #: the column naming the evaluate stage that wrote a row: its folder in the run folder,
 #: ``<name>-<fingerprint[:8]>``. Last, so that the columns before it keep the places they had in files
@@ -133,7 +134,8 @@ def upsert_scores(path: Path, rows: list[dict], pipeline_stages: Collection[str]
     one). The rows replace
 
     - a row with the same key (`SCORE_KEY`: the same thing scored again);
-    - every row of the same pipeline and seed whose stage is not one of ``pipeline_stages``: the pipeline
+    - every row of the same pipeline and seed (a shot set's rows, seed ``1/set0``, are seed 1's) whose
+      stage is not one of ``pipeline_stages``: the pipeline
       was changed and run again, and the rows of what it was go as a whole, so that no run's language
       average pools the new model's rows with the old one's;
     - a row of the same run (pipeline, target, seed) that names no stage (a file written before the
@@ -141,14 +143,15 @@ def upsert_scores(path: Path, rows: list[dict], pipeline_stages: Collection[str]
 
     The rows of other pipelines, and of this pipeline's other seeds, stay."""
     new_keys = {_key(row) for row in rows}
-    runs = {(_csv_cell(row["pipeline"]), _csv_cell(row["seed"])) for row in rows}
-    targets = {(_csv_cell(row["pipeline"]), _csv_cell(row["seed"]), _csv_cell(row["target"])) for row in rows}
+    runs = {(_csv_cell(row["pipeline"]), base_seed(row["seed"])) for row in rows}
+    targets = {(_csv_cell(row["pipeline"]), base_seed(row["seed"]), _csv_cell(row["target"])) for row in rows}
     current = set(pipeline_stages) | {row[STAGE] for row in rows}
 
     def replaced(row: dict) -> bool:
         if _key(row) in new_keys:
             return True
-        pipeline, seed, target = (_csv_cell(row[column]) for column in ("pipeline", "seed", "target"))
+        pipeline, target = _csv_cell(row["pipeline"]), _csv_cell(row["target"])
+        seed = base_seed(row["seed"])  # a shot set's rows (seed 1/set0) are of seed 1's run
         if (pipeline, seed) not in runs:
             return False
         stage = row[STAGE]  # "": a row of a file written before the column existed

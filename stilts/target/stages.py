@@ -14,7 +14,8 @@ from stilts.core import defaults
 from stilts.core.artifacts import read_record, redo_stage
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput, MissingSplit, did_you_mean
-from stilts.core.numbers import MAX_COUNT, Count, Float, Index, MaxLength
+from stilts.core.names import SEED_AVERAGE, with_setting
+from stilts.core.numbers import MAX_COUNT, Count, Float, Index, MaxLength, Seed
 from stilts.data.loading import HUB, DataRead, load_examples, training_task
 from stilts.pipeline.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
 from stilts.pipeline.engine import score_labels
@@ -32,6 +33,7 @@ from stilts.pipeline.stage_kinds import (
     register_stage_kind,
 )
 from stilts.pipeline.training_stage import (
+    AVERAGE_LAST,
     TrainingStageRunner,
     check_task,
     data_tasks_of,
@@ -47,29 +49,63 @@ from stilts.reports.prediction_files import (
     write_predictions,
 )
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
+from stilts.target.average import AVERAGE, AVERAGE_KIND, HEADED_KINDS
+from stilts.target.few_shot import FEW_SHOT_KIND
+from stilts.training.attention import attention_record
+from stilts.training.averaging import averaged_steps
+
+#: the weights a target stage keeps (`stilts.pipeline.training_stage.ENGLISH_DEV` and the others)
+SelectionRule = Literal["english_dev", "average_dev", "last_step", "average_last"]
 
 
 class TargetStage(MultiTaskTrainingStage):
-    kind: Literal["target"]
-    #: the target task (or `tasks`)
-    task: str | None = None
-    #: several target tasks trained together, each with its own head, mixed by `mixing` (XGLUE's
-    #: multi-task fine-tuning); an evaluate stage for each may follow
-    tasks: Annotated[list[str], Field(min_length=2)] | None = None
-    #: tasks whose data trains the target instead of the catalog's (e.g. XNLI from ANLI instead of
-    #: MNLI, or from ``mnli@es``, a translated set); they must have the target's labels. None = the
-    #: catalog's training task
-    train_tasks: Annotated[list[str], Field(min_length=1)] | None = None
-    #: the languages of the training data (each source's release files in that language): one is
-    #: pivot-language fine-tuning, several are multi-language fine-tuning on their merged data.
-    #: None = each source's own language (English)
-    train_languages: Annotated[Annotated[list[str], Field(min_length=1)] | None, HASHED_WHEN_SET] = None
-    #: language -> share of the batches (each batch then holds one language); None = the merged
-    #: data's own proportions
-    language_ratios: Annotated[dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None, HASHED_WHEN_SET] = None
-    #: which weights the stage keeps: the best on English dev, the best on the dev score averaged
-    #: over every language of each task (XGLUE's rule), or the last step's
-    model_selection: Annotated[Literal["english_dev", "average_dev", "last_step"], HASHED_WHEN_SET] = "english_dev"
+    """Fine-tunes the incoming encoder on a target task's training data (English, unless the stage
+    says otherwise) with a fresh head; XGLUE's settings train in other languages or several targets."""
+
+    kind: Literal["target"] = Field(description="`target`: fine-tune on a target task with a fresh head.")
+    task: str | None = Field(default=None, description="The target task to fine-tune on (give it or `tasks`).")
+    tasks: Annotated[list[str], Field(min_length=2)] | None = Field(
+        default=None,
+        description="Several target tasks trained together, each with its own head, mixed by `mixing` (XGLUE's "
+        "multi-task fine-tuning); give it or `task`. An evaluate stage for each may follow.",
+    )
+    train_tasks: Annotated[list[str], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Tasks whose data trains the target instead of the catalog's training task (XNLI from ANLI "
+        "instead of MNLI, or from `mnli@es`, a translated set); they must have the target's format and labels. "
+        "Unset: the catalog's (`stilts tasks`, column trains on).",
+    )
+    train_languages: Annotated[Annotated[list[str], Field(min_length=1)] | None, HASHED_WHEN_SET] = Field(
+        default=None,
+        description="The languages of the training data (each source's release files in that language): one is "
+        "pivot-language fine-tuning, several are multi-language fine-tuning on their merged data. Unset: each "
+        "source's own language (English).",
+    )
+    language_ratios: Annotated[dict[str, Annotated[Float, Field(ge=0, le=MAX_COUNT)]] | None, HASHED_WHEN_SET] = Field(
+        default=None,
+        description="Language -> share of the batches, for exactly the languages the stage trains on (each "
+        "batch then holds one language; one of 0 is not read). Unset: the merged data's own proportions.",
+    )
+    model_selection: Annotated[SelectionRule, HASHED_WHEN_SET] = Field(
+        default="english_dev",
+        description="Which weights the stage keeps: the best on English dev (`english_dev`), the best on the dev "
+        "score averaged over every language of each task (`average_dev`, XGLUE's rule), the last step's "
+        "(`last_step`; validation is still recorded), or the uniform average of the weights at the last "
+        "`average_last` validations (`average_last`).",
+    )
+    init_seed: Annotated[Seed | None, HASHED_WHEN_SET] = Field(
+        None,
+        description="Seed of the new heads' random initialisation, apart from the stage's seed (data order, "
+        "dropout): runs of several seeds then start from the same heads, as averaging them needs (stilts "
+        "sweep's average_seeds). None: drawn with the stage's seed.",
+    )
+    average_last: Annotated[Count | None, HASHED_WHEN_SET] = Field(
+        None,
+        description="With model_selection: average_last, how many validations' weights are averaged (the "
+        "last N, uniformly; the stage then neither keeps its best step nor stops early). Validations are "
+        "every validate_every optimizer steps and at the last step; a stage that validates fewer times "
+        "is refused before it trains.",
+    )
 
     @model_validator(mode="after")
     def _task_or_tasks(self):
@@ -83,27 +119,51 @@ class TargetStage(MultiTaskTrainingStage):
 
 
 class EvaluateStage(StageConfig):
-    kind: Literal["evaluate"]
-    task: str
-    #: None = the task's evaluation splits that the data has
-    splits: list[Literal["dev", "test"]] | None = None
-    #: None = every language of the task that the data has; each language named must be in the data
-    languages: list[str] | None = None
-    #: None = the task format's default (128 for sentence tasks, 384 for QA windows)
-    max_length: MaxLength | None = None
-    #: evaluate on the first N examples per language only (quick runs); None = all
-    max_examples: Count | None = None
-    #: None = 64 on CPU, 256 on a GPU (stilts.training.devices.EVALUATION_BATCH_SIZE)
-    batch_size: Count | None = None
-    #: retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face
-    #: ``hidden_states`` (0 = embedding output, N = last of N layers). None = 14 for 24 layers (the
-    #: paper's "layer 13" of XLM-R large), 8 for 12 (XTREME's mBERT layer 7), else ceil(N * 14 / 24)
-    layer: Index | None = None
-    #: retrieval tasks: mean over the non-padding tokens (XTREME's default) or the first token's state
-    pooling: Literal["mean", "cls"] = "mean"
-    #: score splits and languages the model trained on (or on translations of them), marked as such;
-    #: without it such an evaluation is refused before anything trains (`stilts.pipeline.overlap`)
-    allow_overlap: bool = False
+    """Scores the incoming model zero-shot on a task in every language the data has; rows go to
+    scores.csv, each split and language's predictions to the stage's predictions/ folder."""
+
+    kind: Literal["evaluate"] = Field(description="`evaluate`: score the model zero-shot in the task's languages.")
+    task: str = Field(
+        description="The task to score. A task with a trained head (all but the retrieval tasks) needs a target "
+        "stage that trains it right before."
+    )
+    splits: list[Literal["dev", "test"]] | None = Field(
+        default=None, description="The splits to score. Unset: the task's evaluation splits that the data has."
+    )
+    languages: list[str] | None = Field(
+        default=None,
+        description="The languages to score, each a language of the task and present in the data. Unset: every "
+        "language of the task that the data has.",
+    )
+    max_length: MaxLength | None = Field(
+        default=None,
+        description="Longest input in tokens; longer ones are truncated (QA contexts are cut into overlapping "
+        "windows). Unset: the task format's default, 128 for sentence tasks and 384 for QA.",
+    )
+    max_examples: Count | None = Field(
+        default=None, description="Score the first N examples of each language only (quick runs). Unset: all."
+    )
+    batch_size: Count | None = Field(
+        default=None,
+        description="Evaluation batch size. Unset: 64 on CPU, 256 on a GPU. Not fingerprinted.",
+    )
+    layer: Index | None = Field(
+        default=None,
+        description="Retrieval tasks (tatoeba, bucc): the hidden state pooled, as an index into Hugging Face "
+        "`hidden_states` (0: the embedding output, N: the last of N layers). Unset: 14 for 24 layers (the "
+        "paper's \"layer 13\" of XLM-R large), 8 for 12 (XTREME's mBERT layer 7), else ceil(N x 14 / 24).",
+    )
+    pooling: Literal["mean", "cls"] = Field(
+        default="mean",
+        description="Retrieval tasks: a sentence's vector is the mean of its non-padding tokens' states (`mean`, "
+        "XTREME's) or the first token's state (`cls`).",
+    )
+    allow_overlap: bool = Field(
+        default=False,
+        description="Score splits and languages that a training stage before it trained on (or on translations "
+        "of them), marked in scores.csv's `trained_on` column; without it such an evaluation is refused before "
+        "anything trains. Not fingerprinted.",
+    )
 
 
 TARGET_NOT_FINGERPRINTED = frozenset({"name", "checkpoint_every"})
@@ -141,7 +201,30 @@ def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
             )
         sources.append(source_task)  # its data source is part of the stage's identity
     _check_languages(stage, tasks, sources, where)
+    _check_average(stage, where)
     return StagePlan(settings, data_tasks_of(tasks + sources))
+
+
+def _check_average(stage: TargetStage, where: str) -> None:
+    """``average_last`` goes with ``model_selection: average_last``, and where the stage's length is set
+    (``max_steps``) it validates at least that often (otherwise that is checked on the data's size,
+    before the stage trains: `TrainingStageRunner.check_sizes`)."""
+    averaging = stage.model_selection == AVERAGE_LAST
+    if averaging and stage.average_last is None:
+        raise BadInput(
+            f"{where}.average_last: model_selection: average_last averages the weights at the last N "
+            "validations; give N (e.g. average_last: 5)"
+        )
+    if not averaging and stage.average_last is not None:
+        raise BadInput(
+            f"{where}.average_last: only with model_selection: average_last "
+            f"(this stage's model_selection is {stage.model_selection})"
+        )
+    if averaging and stage.max_steps and stage.average_last:
+        try:
+            averaged_steps(stage.max_steps, stage.validate_every, stage.average_last)
+        except ValueError as error:
+            raise BadInput(f"{where}.average_last: {error}") from None
 
 
 def _check_languages(stage: TargetStage, tasks: list, sources: list, where: str) -> None:
@@ -178,7 +261,8 @@ def _check_languages(stage: TargetStage, tasks: list, sources: list, where: str)
 def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
     where, previous = context.where, context.previous
     task = check_task(stage.task, "evaluate", f"{where}.task")
-    if task.format.trains and not (previous and previous.kind == "target" and task.name in previous.settings["tasks"]):
+    trained = previous and previous.kind in HEADED_KINDS and task.name in previous.settings["tasks"]
+    if task.format.trains and not trained:
         raise BadInput(
             f"{where}.task: evaluating '{task.name}' needs a target stage that trains "
             f"'{task.name}' right before it (its head is trained there)"
@@ -207,7 +291,9 @@ class EvaluateStageRunner(StageRunner):
         seed_everything(settings["seed"])
         task = get_task(settings["task"])
         task = dataclasses.replace(task, format=task.format.for_evaluation(settings))
-        encoder, tokenizer = load_encoder(input_model(stage, context))
+        encoder, tokenizer = load_encoder(
+            input_model(stage, context), context.pipeline.attention, mixed_precision=accelerator.mixed_precision
+        )
         model = StageModel(encoder, [task]).to(accelerator.device)
         if task.format.trains:
             assert stage.upstream is not None, "planning puts a target stage before a trained evaluation"
@@ -269,6 +355,7 @@ class EvaluateStageRunner(StageRunner):
             "scores": scores,
             "average": _averages(scores),
             "constant_predictions": constant,
+            "attention": attention_record(context.pipeline.attention, encoder),
             "warnings": [
                 _constant_warning(task.name, split, by_language, scores) for split, by_language in constant.items()
             ],
@@ -412,15 +499,20 @@ def _averages(scores: dict) -> dict:
 
 def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
     """The scores.csv rows of an evaluation, each naming its stage (its folder): a run's rows from two
-    stages (a pipeline changed and run again) are then told apart instead of averaged together."""
+    stages (a pipeline changed and run again) are then told apart instead of averaged together. The
+    average of several seeds' models is labelled so (`SEED_AVERAGE`), its seed the seeds averaged."""
     labels = score_labels(context.pipeline)
+    intermediate, seed = labels["intermediate"], stage.settings["seed"]
+    if stage.upstream is not None and stage.upstream.kind == AVERAGE:
+        intermediate = with_setting(intermediate, SEED_AVERAGE)
+        seed = "+".join(map(str, stage.upstream.settings["seeds"]))
     return [
         {
             "pipeline": context.pipeline.name,
-            "intermediate": labels["intermediate"],
+            "intermediate": intermediate,
             "mlm": labels["mlm"],
             "target": metrics["task"],
-            "seed": stage.settings["seed"],
+            "seed": seed,
             "split": split,
             "language": language,
             "metric": metric,
@@ -454,3 +546,6 @@ EVALUATE = register_stage_kind(
         not_fingerprinted=EVALUATE_NOT_FINGERPRINTED,
     )
 )
+# after target and evaluate: the kinds in that order
+register_stage_kind(AVERAGE_KIND)
+register_stage_kind(FEW_SHOT_KIND)

@@ -31,18 +31,28 @@ class PeftSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    #: peft's LoRA; the field leaves room for other peft methods
-    method: Literal["lora"] = "lora"
-    #: LoRA's rank (at most the encoder's hidden size: `stilts.pipeline.model_limits`)
-    r: Count = 8
-    #: LoRA's scaling numerator (the update is scaled by alpha / r); None = 2 r
-    alpha: Annotated[Float, Field(gt=0, le=MAX_COUNT)] | None = None
-    dropout: Annotated[Float, Field(ge=0, lt=1)] = 0.0
-    #: module names (or name suffixes) to adapt; None = peft's default for the architecture
-    #: (query and value projections for BERT, XLM-R, e5; query_proj and value_proj for DeBERTa-v2)
-    target_modules: Annotated[list[str], Field(min_length=1)] | None = None
-    #: what the next stage gets: the merged encoder, or the frozen encoder plus this adapter
-    on_end: Literal["merge", "keep"] = "merge"
+    # the field leaves room for other peft methods
+    method: Literal["lora"] = Field(
+        default="lora", description="The peft method: `lora`, peft's LoRA (the only one so far)."
+    )
+    # checked against the model's config before any stage starts (`stilts.pipeline.model_limits`)
+    r: Count = Field(default=8, description="LoRA's rank (at most the encoder's hidden size).")
+    alpha: Annotated[Float, Field(gt=0, le=MAX_COUNT)] | None = Field(
+        default=None, description="LoRA's scaling numerator: the update is scaled by alpha / r. Unset: 2 r."
+    )
+    dropout: Annotated[Float, Field(ge=0, lt=1)] = Field(default=0.0, description="Dropout on LoRA's input (0: none).")
+    target_modules: Annotated[list[str], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Module names (or name suffixes) to adapt; names the model lacks are refused before any stage "
+        "starts. Unset: peft's default for the architecture (query and value for BERT, XLM-R, e5; query_proj "
+        "and value_proj for DeBERTa-v2).",
+    )
+    on_end: Literal["merge", "keep"] = Field(
+        default="merge",
+        description="What the next stage gets: `merge`, the encoder with the adapter folded in (a plain encoder, "
+        "what STILTs needs), or `keep`, the frozen encoder plus this adapter (model/ holds the adapter alone), "
+        "on which the next stage trains a new adapter.",
+    )
 
 
 def peft_config(settings: dict):

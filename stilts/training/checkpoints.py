@@ -3,7 +3,9 @@
 ``<stage>/checkpoints/step-<N>/`` holds everything a resume needs: Accelerate's state (model,
 optimizer, scheduler, gradient scaler, the RNGs of python/numpy/torch) plus ``progress.json`` (step
 counters, each task's position in its data, the task sampler's state, early-stopping state).
-``<stage>/checkpoints/best/`` holds the best validated weights. Each is written under a temporary
+``<stage>/checkpoints/best/`` holds the best validated weights. A stage that averages its weights
+(``model_selection: average_last``) keeps the running mean so far in each step checkpoint
+(``average.safetensors``), so a resumed stage ends with the same average. Each is written under a temporary
 name and renamed, so a crash while saving leaves the previous checkpoint as it was; only the newest
 step checkpoint and the best weights are kept.
 
@@ -24,10 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stilts.core.artifacts import atomic_folder, follow_umask
+from stilts.training.averaging import AVERAGE_FILE
 from stilts.training.weights import file_problem
 
 if TYPE_CHECKING:
     import torch
+
+    from stilts.training.averaging import RunningMean
 
 PROGRESS = "progress.json"
 #: what progress.json holds (`stilts.training.loop.train` writes it)
@@ -57,6 +62,8 @@ class CheckpointStore:
     def __init__(self, folder: Path, accelerator):
         self.folder = Path(folder)
         self.accelerator = accelerator
+        #: the running mean of the weights a stage that averages them keeps in each step checkpoint
+        self.average: RunningMean | None = None
 
     def _steps(self) -> list[tuple[int, Path]]:
         return saved_steps(self.folder)
@@ -66,7 +73,8 @@ class CheckpointStore:
         return steps[-1][1] if steps else None
 
     def save(self, step: int, progress: dict) -> None:
-        """Save the full training state at optimizer step ``step``; prune older step checkpoints."""
+        """Save the full training state at optimizer step ``step`` (with the running mean of the weights
+        so far, where the stage averages them: `average`); prune older step checkpoints."""
         accelerator = self.accelerator
         dest = self.folder / f"step-{step}"
         # every process takes part in save_state (it gathers sharded state); the main one writes
@@ -80,6 +88,8 @@ class CheckpointStore:
         accelerator.save_state(str(temp))
         if accelerator.is_main_process:
             (temp / PROGRESS).write_text(json.dumps(progress, sort_keys=True))
+            if self.average is not None and self.average.count:
+                self.average.save(temp / AVERAGE_FILE)
             follow_umask(temp)  # safetensors writes the model 0600, whatever the umask
             if dest.exists():
                 shutil.rmtree(dest)
@@ -118,13 +128,15 @@ class CheckpointStore:
         """Why the step checkpoint ``path`` cannot restore everything a resume restores, or None: its
         progress.json, and the model, optimizer, gradient scaler (fp16) and every process's random
         states, each read as Accelerate's load_state reads it; and the best weights where the stage
-        keeps the best and had validated by then (else it would end with the last weights instead)."""
+        keeps the best and had validated by then (else it would end with the last weights instead), and
+        the running mean of the weights where the stage averages them and had added some by then."""
         from accelerate.utils import load
 
         try:
             progress = json.loads((path / PROGRESS).read_text(encoding="utf-8"))
             lacking = [key for key in PROGRESS_KEYS if key not in progress]
             validated = bool(progress["progress"]["history"])
+            averaged = bool(progress["progress"].get("averaged_steps"))
         except FileNotFoundError:
             return f"{path / PROGRESS}: missing"
         except (ValueError, KeyError, TypeError) as error:  # not JSON, or not what train() writes
@@ -134,6 +146,7 @@ class CheckpointStore:
         files = [path / MODEL_FILE, path / OPTIMIZER_FILE]
         files += [path / SCALER_FILE] if self.accelerator.scaler is not None else []
         files += [self.folder / BEST / MODEL_FILE] if validated and not keep_last else []
+        files += [path / AVERAGE_FILE] if averaged else []
         problems = (file_problem(file, load) for file in files)
         rngs = (path / RANDOM_STATES.format(process=i) for i in range(self.accelerator.num_processes))
         return next(filter(None, itertools.chain(problems, map(self._random_states_problem, rngs))), None)

@@ -62,12 +62,18 @@ def set_matmul_precision(device: torch.device, setting: str) -> None:
         torch.set_float32_matmul_precision("high" if setting == "tf32" else "highest")
 
 
-def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+def to_device(batch: dict, device: torch.device) -> dict:
     """``batch`` on ``device``: on CUDA through pinned memory, asynchronously (a copy from pageable
-    memory would make the host wait for the GPU to finish the step before)."""
+    memory would make the host wait for the GPU to finish the step before). Values that are not
+    tensors (a packed batch's longest example, a number the kernel takes on the host) stay as they are."""
+    import torch
+
     if device.type == "cuda":
-        return {key: value.pin_memory().to(device, non_blocking=True) for key, value in batch.items()}
-    return {key: value.to(device) for key, value in batch.items()}
+        return {
+            key: value.pin_memory().to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
+            for key, value in batch.items()
+        }
+    return {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
 
 
 def evaluation_batch_size(device: torch.device, configured: int | None = None) -> int:

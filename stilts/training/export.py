@@ -50,7 +50,7 @@ def export_stage(stage_dir: Path, output: Path, task_name: str | None = None) ->
         raise BadInput(f"{where}: no standard transformers task model takes this head")
     labels = list(index[task_name].get("labels") or [])
     card = model_card(stage_dir, task_name, task_format.hf_task_model, labels)  # reads the run's records first
-    encoder, tokenizer = load_encoder(str(stage_dir / "model"))
+    encoder, tokenizer = load_encoder(str(stage_dir / "model"), "auto")  # float32 here: sdpa or eager
     model = StageModel(encoder, [task])
     load_head(model, task, stage_dir / HEADS_FOLDER)
     config = encoder.config

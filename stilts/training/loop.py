@@ -38,6 +38,7 @@ from stilts.core.catalog import Task
 from stilts.core.errors import RunFailed
 from stilts.core.interrupts import StopVote
 from stilts.formats.batching import Batcher, feature_lengths
+from stilts.training import averaging
 from stilts.training.checkpoints import CheckpointStore
 from stilts.training.devices import to_device
 from stilts.training.evaluation import predict_outputs
@@ -61,6 +62,8 @@ class TrainingTask:
     language: str | None = None
     #: what the sampler draws and checkpoints name: the task's name, or task/language
     name: str = ""
+    #: packed batches (`stilts.formats.packing`), positions numbered from this offset; None: padded ones
+    packed_from: int | None = None
 
     def __post_init__(self):
         self.name = self.name or self.task.name
@@ -105,6 +108,9 @@ class TrainingPlan:
     tracking_settings: dict = field(default_factory=dict)
     #: keep the last step's weights instead of the best validated ones (validation is then only recorded)
     keep_last: bool = False
+    #: keep the uniform average of the weights at the last N validations (0: none); like ``keep_last``,
+    #: validation is then only recorded and the stage does not stop early (`stilts.training.averaging`)
+    average_last: int = 0
     #: batches in one pass over the stage's data: a checkpoint is saved at the end of each pass too,
     #: so a stage shorter than ``checkpoint_every`` is not lost to an interruption (0: no such checkpoints)
     epoch_batches: int = 0
@@ -112,6 +118,18 @@ class TrainingPlan:
     @property
     def optimizer_steps(self) -> int:
         return math.ceil(self.total_batches / self.gradient_accumulation_steps)
+
+    @property
+    def keeps_best(self) -> bool:
+        """Whether the stage ends with its best validated weights (and so may stop early)."""
+        return not (self.keep_last or self.average_last)
+
+    @property
+    def averaged_steps(self) -> list[int]:
+        """The steps whose weights ``average_last`` averages (ValueError: it validates fewer times)."""
+        if not self.average_last:
+            return []
+        return averaging.averaged_steps(self.optimizer_steps, self.validate_every, self.average_last)
 
 
 #: length grouping sorts windows of this many batches by length (Hugging Face Trainer's megabatches)
@@ -164,7 +182,7 @@ class TaskBatches:
         self.seed, self.task_index = seed, task_index
         self.pass_number, self.position = 0, 0
         self._order: tuple[int, np.ndarray] | None = None  # (pass number, its order), the last asked for
-        self.batcher = Batcher(item.task, item.features, tokenizer)
+        self.batcher = Batcher(item.task, item.features, tokenizer, packed_from=item.packed_from)
         self.lengths = feature_lengths(item.features) if group_by_length else None
 
     def _order_for(self, pass_number: int) -> np.ndarray:
@@ -330,6 +348,8 @@ class Progress:
     history: list = field(default_factory=list)
     #: stream name -> batches drawn from it so far
     batches_drawn: dict = field(default_factory=dict)
+    #: the steps whose weights the running mean of ``average_last`` holds so far
+    averaged_steps: list = field(default_factory=list)
 
 
 class _LossWatch:
@@ -403,7 +423,11 @@ def train(
         for index, item in enumerate(tasks)
     }
     progress = Progress()
-    latest = checkpoints.resumable(plan.keep_last, log)
+    # average_last: one running mean of the weights at the steps it averages (float32, on the CPU)
+    average = averaging.RunningMean() if plan.average_last else None
+    to_average = set(plan.averaged_steps)
+    checkpoints.average = average
+    latest = checkpoints.resumable(not plan.keeps_best, log)
     #: the optimizer step this run of the stage went on from (None: it started at its first step)
     resumed_from = None
     if latest is not None:
@@ -414,6 +438,8 @@ def train(
         if hasattr(plan.draw_task, "load_state_dict"):
             plan.draw_task.load_state_dict(saved["sampler"])
         scheduler.load_state_dict(saved["scheduler"])
+        if average is not None and progress.averaged_steps:
+            average.load(latest / averaging.AVERAGE_FILE, len(progress.averaged_steps))
         log(f"  resuming from {latest.name} (optimizer step {progress.optimizer_step} of {plan.optimizer_steps})")
         resumed_from = progress.optimizer_step
 
@@ -507,6 +533,9 @@ def train(
                     say(_validation_line(progress.history[-1], progress, plan, validation_sets, chances))
                 accelerator.log(_validation_values(progress.history[-1]), step=progress.optimizer_step)
                 model.train()
+                if average is not None and progress.optimizer_step in to_average:
+                    average.add(accelerator.unwrap_model(model).state_dict())
+                    progress.averaged_steps.append(progress.optimizer_step)
             if saving and not progress.stopped_early:
                 save_checkpoint()
                 saved_step = progress.optimizer_step
@@ -521,9 +550,15 @@ def train(
     _finish_trackers(accelerator)
     if kept_freed_memory:
         _return_freed_memory()
-    if not plan.keep_last:
+    averaged = None  # the averaged weights' validation
+    if average is not None:
+        average.load_into(accelerator.unwrap_model(model))
+        averaged = _validate_average(accelerator, model, validation_sets, tokenizer, progress.averaged_steps)
+        if validation_sets:
+            say(_average_line(averaged, chances, validation_sets))
+    elif plan.keeps_best:
         checkpoints.load_best(accelerator.unwrap_model(model))
-    kept_step = progress.optimizer_step if plan.keep_last else (progress.best_step or progress.optimizer_step)
+    kept_step = progress.optimizer_step if not plan.keeps_best else (progress.best_step or progress.optimizer_step)
     summary: dict[str, Any] = {
         "optimizer_steps": progress.optimizer_step,
         "planned_optimizer_steps": plan.optimizer_steps,
@@ -535,12 +570,14 @@ def train(
     }
     if len(streams) > 1:
         summary["batches_drawn"] = dict(progress.batches_drawn)
+    if averaged is not None:
+        summary["average"] = averaged
     if validation_sets:
         chance: dict[str, dict[str, float | None]] = {}  # task -> language -> chance level
         for item in validation_sets:
             chance.setdefault(item.task.name, {})[item.language] = chances[item.name]
         summary["chance"] = chance
-        summary["warnings"] = learning_warnings(progress.history, validation_sets, chances, kept_step)
+        summary["warnings"] = learning_warnings(progress.history, validation_sets, chances, kept_step, averaged)
     return summary
 
 
@@ -583,7 +620,7 @@ def _validate_and_track(
     if constant:
         entry["constant"] = constant
     progress.history.append(entry)
-    if plan.keep_last:  # recorded for the curves; the last step's weights are kept whatever they score
+    if not plan.keeps_best:  # recorded for the curves; the last (or averaged) weights are kept whatever they score
         return
     if score is None:
         checkpoints.save_best(accelerator.unwrap_model(model))  # nothing to compare: the latest is the best
@@ -599,6 +636,39 @@ def _validate_and_track(
             f"early stopping at step {progress.optimizer_step}: no gain in {plan.patience} validations "
             f"(best {progress.best_score:.2f} at step {progress.best_step})"
         )
+
+
+def _validate_average(accelerator, model, validation_sets, tokenizer, steps: list[int]) -> dict:
+    """The averaged weights validated as a step's are (its entry in metrics.json's ``training.average``,
+    with the steps averaged)."""
+    results, constant = validate(accelerator, model, validation_sets, tokenizer)
+    entry = {
+        "steps": list(steps),
+        "score": validation_score(results, validation_sets),
+        "tasks": {task: _task_metrics(by_language) for task, by_language in results.items()},
+    }
+    if any(len(by_language) > 1 for by_language in results.values()):
+        entry["languages"] = results
+    if constant:
+        entry["constant"] = constant
+    return entry
+
+
+def _steps_text(steps: list[int]) -> str:
+    return ", ".join(map(str, steps))
+
+
+def _average_line(entry: dict, chances: dict, validation_sets: list[ValidationSet]) -> str:
+    """The averaged weights' validation for the terminal, as `_validation_line` shows a step's."""
+    parts = []
+    for task, metrics in entry["tasks"].items():
+        sets = [item for item in validation_sets if item.task.name == task]
+        text = f"{task} {sets[0].task.metric} {metrics[sets[0].task.metric]:.1f}"
+        task_chances = [chances[item.name] for item in sets]
+        if None not in task_chances:
+            text += f" (chance {float(np.mean(task_chances)):.1f})"
+        parts.append(text)
+    return f"  average of the weights at steps {_steps_text(entry['steps'])}: dev " + ", ".join(parts)
 
 
 def _validation_line(
@@ -621,6 +691,8 @@ def _validation_line(
         line += f", score {entry['score']:.1f}"
     if plan.keep_last:
         line += "; the last step is kept"
+    elif plan.average_last:
+        line += f"; the weights of the last {plan.average_last} validations are averaged"
     elif progress.best_score is not None:
         line += f"; best {progress.best_score:.1f} at step {progress.best_step}"
     for task, by_language in entry.get("constant", {}).items():
@@ -645,15 +717,19 @@ def chance_margin(chance: float, examples: int) -> float:
 
 
 def learning_warnings(
-    history: list[dict], validation_sets: list[ValidationSet], chances: dict, kept_step: int
+    history: list[dict],
+    validation_sets: list[ValidationSet],
+    chances: dict,
+    kept_step: int,
+    averaged: dict | None = None,
 ) -> list[str]:
     """What says a stage learned nothing, one line each: a validation set whose main metric never rose
-    past its chance level (`chance_margin`), and one where the kept weights answer every example
-    alike. For metrics.json, the log and `stilts status`."""
+    past its chance level (`chance_margin`), and one where the kept weights (``averaged``'s validation
+    where they are an average) answer every example alike. For metrics.json, the log and `stilts status`."""
     warnings: list[str] = []
     if not history:
         return warnings
-    kept = next((entry for entry in history if entry["step"] == kept_step), history[-1])
+    kept = averaged or next((entry for entry in history if entry["step"] == kept_step), history[-1])
     for item in validation_sets:
         chance = chances[item.name]
         metric = item.task.metric
@@ -667,8 +743,9 @@ def learning_warnings(
                 )
         answer = kept.get("constant", {}).get(item.task.name, {}).get(item.language)
         if answer is not None:
+            which = f"the average of steps {_steps_text(kept['steps'])}" if averaged else f"step {kept['step']}"
             warnings.append(
-                f"{item.task.name} dev ({item.language}): the kept weights (step {kept['step']}) predict "
+                f"{item.task.name} dev ({item.language}): the kept weights ({which}) predict "
                 f"{answer!r} for every example"
             )
     return warnings

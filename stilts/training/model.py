@@ -40,19 +40,26 @@ class StageModel(nn.Module):
         return task.format.forward(self.encoder, self.heads[task_name] if task_name in self.heads else None, batch)
 
 
-def load_encoder(model_path: str):
+def load_encoder(model_path: str, attention: str = "auto", *, mixed_precision: str = "no", packing: bool = False):
     """Encoder and tokenizer from a Hub id or local folder; clear errors for folders without weights
-    and for tokenizers that do not read text (`check_tokenizer`)."""
+    and for tokenizers that do not read text (`check_tokenizer`).
+
+    ``attention``: a pipeline's setting (``auto``, ``sdpa``, ``eager``, ``flash_attention_2``, ``flex``),
+    resolved for the encoder's class and this machine (``mixed_precision``: accelerate's, ``no``, ``fp16``
+    or ``bf16``; ``packing``: the stage packs its batches) and passed as ``attn_implementation``; one
+    the class or the machine lacks is a BadInput naming the pipeline's field. The encoder's
+    ``config._attn_implementation`` says which kernel it runs."""
     from transformers import AutoConfig, AutoModel
 
     from stilts.training.adapters import ADAPTER_CONFIG, is_adapter_folder, merged_with_adapter
-    from stilts.training.encoder_class import without_pooler
+    from stilts.training.attention import Machine, attention_problem, resolve_attention
+    from stilts.training.encoder_class import base_model_class, without_pooler
 
     folder = Path(model_path)
     check_weights(model_path)  # none, or a zero-byte, truncated or code-running weights file: one line
     if is_adapter_folder(folder):  # a stage that kept its adapter: the encoder under it, plus the adapter
         base = json.loads((folder / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
-        encoder, _ = load_encoder(base)
+        encoder, _ = load_encoder(base, attention, mixed_precision=mixed_precision, packing=packing)
         return merged_with_adapter(encoder, folder), load_tokenizer(model_path)
     if not folder.is_dir():  # a Hub id: a Hub that does not answer is asked once, not per file
         from stilts.data.hub import use_hub
@@ -60,7 +67,16 @@ def load_encoder(model_path: str):
         use_hub()
     tokenizer = load_tokenizer(model_path)
     try:
-        encoder = AutoModel.from_pretrained(model_path, **without_pooler(AutoConfig.from_pretrained(model_path)))
+        config = AutoConfig.from_pretrained(model_path)
+    except (OSError, ValueError) as error:
+        raise BadInput(f"model: cannot load '{model_path}': {one_line(error)}") from None
+    model_class, machine = base_model_class(config), Machine.here(mixed_precision)
+    problem = attention_problem(attention, model_class, config.model_type, packing=packing, machine=machine)
+    if problem:
+        raise BadInput(problem)
+    implementation = resolve_attention(attention, model_class, machine, packing=packing)
+    try:
+        encoder = AutoModel.from_pretrained(model_path, attn_implementation=implementation, **without_pooler(config))
     except (OSError, ValueError) as error:
         raise BadInput(f"model: cannot load '{model_path}': {one_line(error)}") from None
     return encoder, tokenizer

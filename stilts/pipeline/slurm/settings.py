@@ -65,22 +65,45 @@ class JobSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    #: the job's time limit, in a format sbatch takes
-    time: str | None = None
-    #: GPUs of the whole job (over all its nodes); 0 = CPU only
-    gpus_per_job: Index | None = None
-    nodes_per_job: Count | None = None
-    #: CPU cores on each node of the job
-    cpus_per_job: Count | None = None
-    #: memory on each node of the job (sbatch --mem), e.g. 64G
-    mem: Annotated[str, Field(pattern=_MEMORY)] | None = None
-    #: further sbatch flags without the leading dashes, e.g. {constraint: a100, exclusive: true}
-    sbatch: dict[Annotated[str, Field(pattern=_FLAG)], str | int | bool] | None = None
-    #: shell lines run before the stage in each job, e.g. `module load cuda/12.4`
-    setup: list[str] | None = None
+    partition: str | None = Field(
+        default=None, description="The Slurm partition (sbatch --partition). Unset: Slurm's default."
+    )
+    account: str | None = Field(
+        default=None, description="The account the jobs are charged to (sbatch --account). Unset: Slurm's default."
+    )
+    qos: str | None = Field(default=None, description="The quality of service (sbatch --qos). Unset: Slurm's default.")
+    time: str | None = Field(
+        default=None,
+        description="The job's time limit, in a format sbatch takes (minutes, HH:MM:SS, D-HH:MM:SS), quoted in "
+        f"YAML (which reads 12:00:00 as a number). Unset: {DEFAULT_TIME}.",
+    )
+    gpus_per_job: Index | None = Field(
+        default=None,
+        description="GPUs of the whole job, over all its nodes, one training process each; 0: CPU only. Unset: "
+        f"{DEFAULT_GPUS}, and a job that makes no model (an evaluation) asks for at most 1 unless its kind's "
+        "block says otherwise.",
+    )
+    nodes_per_job: Count | None = Field(
+        default=None,
+        description="Nodes of the job, its GPUs spread evenly over them. Unset: 1 (and an evaluation's job asks "
+        "for 1 unless its kind's block says otherwise).",
+    )
+    cpus_per_job: Count | None = Field(
+        default=None, description="CPU cores on each node of the job (sbatch --cpus-per-task). Unset: Slurm's default."
+    )
+    mem: Annotated[str, Field(pattern=_MEMORY)] | None = Field(
+        default=None, description="Memory on each node of the job (sbatch --mem), e.g. 64G. Unset: Slurm's default."
+    )
+    sbatch: dict[Annotated[str, Field(pattern=_FLAG)], str | int | bool] | None = Field(
+        default=None,
+        description="Further sbatch flags without the leading dashes, e.g. `{constraint: a100, exclusive: true}` "
+        "(`false` leaves a flag out); those stilts sets itself (array, dependency, output, ...) are refused.",
+    )
+    setup: list[str] | None = Field(
+        default=None,
+        description="Shell lines run before the stage in each job, e.g. `module load cuda/12.4` or activating "
+        "the environment.",
+    )
 
     @field_validator("time", mode="before")
     @classmethod
@@ -115,8 +138,13 @@ class JobSettings(BaseModel):
 
 
 class SlurmConfig(JobSettings):
-    #: per stage kind (intermediate, target, evaluate, ...): values that replace the ones above
-    stages: dict[str, JobSettings] = Field(default_factory=dict)
+    """The ``slurm:`` block of a sweep: what every stage's job asks for, and per stage kind what differs."""
+
+    stages: dict[str, JobSettings] = Field(
+        default_factory=dict,
+        description="Per stage kind (intermediate, target, evaluate, ...): values that replace the top-level ones "
+        'for that kind\'s jobs, e.g. `{evaluate: {time: "2:00:00"}}`.',
+    )
 
 
 class JobResources(BaseModel):

@@ -36,6 +36,12 @@ class StageJobPlan:
     depth: int
     #: the pipelines that have the stage
     pipelines: list[str]
+    #: more stages whose jobs it waits for: the other models an `average` stage combines
+    also_after: tuple[PlannedStage, ...] = ()
+
+    @property
+    def waits_for(self) -> tuple[PlannedStage, ...]:
+        return ((self.after,) if self.after else ()) + self.also_after
 
 
 @dataclass
@@ -52,7 +58,7 @@ class JobDag:
         the stages of one kind and request that wait for the same stage."""
         groups: dict[tuple, list[StageJobPlan]] = defaultdict(list)
         for job in self.jobs:
-            key = (job.depth, job.stage.kind, job.resources, job.after.fingerprint if job.after else None)
+            key = (job.depth, job.stage.kind, job.resources, tuple(stage.fingerprint for stage in job.waits_for))
             groups[key].append(job)
         return list(groups.values())
 
@@ -84,9 +90,11 @@ def job_dag(
                 resources[stage.kind] = resources_for(config, stage.kind, kind.produces_model)
             except ValueError as error:
                 raise BadInput(f"{source}: slurm.{error}") from None
-        after = stage.upstream if stage.upstream and stage.upstream.fingerprint in needed else None
-        depth = jobs[after.fingerprint].depth + 1 if after and after.fingerprint in jobs else 0
-        jobs[fingerprint] = StageJobPlan(stage, resources[stage.kind], after, depth, users[fingerprint])
+        waits = [each for each in stage.needs if each.fingerprint in needed]
+        after = waits[0] if waits and waits[0] is stage.upstream else None
+        also = tuple(each for each in waits if each is not after)
+        depth = max((jobs[each.fingerprint].depth + 1 for each in waits if each.fingerprint in jobs), default=0)
+        jobs[fingerprint] = StageJobPlan(stage, resources[stage.kind], after, depth, users[fingerprint], also)
     complete = sum(fingerprint not in needed for fingerprint in unique)
     return JobDag(sorted(jobs.values(), key=lambda job: job.depth), complete, queued, {})
 
@@ -178,7 +186,8 @@ def submit(dag: JobDag, *, sweep_file: Path, overrides: tuple[str, ...], run_dir
     for group in dag.arrays():
         first = group[0]
         resources = first.resources
-        dependency = f"afterok:{job_ids[first.after.fingerprint]}" if first.after else None
+        waits = [job_ids[stage.fingerprint] for stage in first.waits_for]
+        dependency = f"afterok:{':'.join(waits)}" if waits else None
         executor.update_parameters(
             job_name=f"{run_name}:{first.stage.name}" + ("" if len(group) > 1 else f"-{first.stage.fingerprint[:8]}"),
             dependency=dependency,
@@ -231,10 +240,12 @@ def describe_dag(dag: JobDag) -> list[str]:
         array = f" (array {number}, {len(group)} jobs)" if len(group) > 1 else ""
         for job in group:
             after = "at once"
-            if job.after:
-                after = f"after {job.after.kind} '{job.after.name}' ({job.after.fingerprint[:8]})"
-            if job.after and job.after.fingerprint in dag.queued:
-                after += f", queued job {dag.queued[job.after.fingerprint]}"
+            waits = job.waits_for
+            if waits:
+                after = "after " + " and ".join(f"{each.kind} '{each.name}' ({each.fingerprint[:8]})" for each in waits)
+            queued = [dag.queued[each.fingerprint] for each in waits if each.fingerprint in dag.queued]
+            if queued:
+                after += f", queued job{'s' if len(queued) > 1 else ''} {', '.join(queued)}"
             used = job.pipelines[0] + (f" +{len(job.pipelines) - 1}" if len(job.pipelines) > 1 else "")
             lines.append(
                 f"  {job.stage.kind:<12} {job.stage.fingerprint[:8]}  {job.resources.describe()}; {after}{array}"
