@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from stilts.analysis import calibration as cal
+from stilts.core.artifacts import COMPLETE
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput
 from stilts.core.names import RUN_KEYS, configuration_name
@@ -99,11 +100,15 @@ def calibration(scores: pd.DataFrame, run_dir: Path, split: str, bins: int = cal
     folders = example_folders(run_dir) if (rows[STAGE] == "").any() else {}
     records, bins_rows, notes = [], [], []
     without: list[str] = []
+    others: list[str] = []
     runs = rows.drop_duplicates([*RUN_KEYS, STAGE])
     for run in runs.itertuples(index=False):
         pipeline, intermediate, mlm, target, seed = (getattr(run, key) for key in RUN_KEYS)
         stage = getattr(run, STAGE)
         folder = stage_folder(run_dir, stage) if stage else folder_of(folders, pipeline, target, seed)
+        if folder is None and stage and (run_dir / stage / COMPLETE).is_file():
+            others.append(f"{pipeline} ({stage})")  # a complete stage that is no evaluation: few-shot's sets
+            continue
         task = get_task(target)
         languages = sorted(set(rows.loc[(rows["pipeline"] == pipeline) & (rows["target"] == target), "language"]))
         if folder is None or not any(_has_probabilities(folder, split, language) for language in languages):
@@ -162,6 +167,11 @@ def calibration(scores: pd.DataFrame, run_dir: Path, split: str, bins: int = cal
             f"no answer probabilities kept for {len(without)} run(s) ({', '.join(without[:3])}"
             f"{', ...' if len(without) > 3 else ''}): their task format has none, or their evaluate stage ran "
             "before stilts kept them (delete the stage folder and run the sweep again to redo it)."
+        )
+    if others:
+        notes.append(
+            f"left out: {len(others)} run(s) scored by stages that are not evaluations ({', '.join(others[:3])}"
+            f"{', ...' if len(others) > 3 else ''}; few-shot stages keep no answer probabilities)."
         )
     if not records:
         raise BadInput(
