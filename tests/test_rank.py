@@ -255,3 +255,41 @@ def test_rank_is_submitted_to_slurm_after_the_intermediate_stages_jobs(grid, cap
     assert wrapped[1:4] == ["-m", "stilts", "rank"] and "--submit" not in " ".join(wrapped)
     assert wrapped[wrapped.index("--output-dir") + 1] == str(out) and "--examples=12" in wrapped
     assert not (out / "rank.csv").exists()  # nothing ran here
+
+
+def test_pairs_of_a_sweep_with_few_shot_stages_and_seed_averages(tmp_path):
+    """Stages after the evaluation (few-shot) and the seeds' average pipelines add no pair, and an intermediate
+    model that several seeds share (its own seed fixed, as averaging needs) is one pair per target."""
+    from stilts.pipeline.engine import plan_pipeline
+    from stilts.pipeline.rank import sweep_pairs
+    from stilts.pipeline.sweep import SweepConfig, expand
+
+    sweep = SweepConfig.model_validate(
+        {
+            "name": "grid",
+            "model": "some/hub-model",
+            "average_seeds": True,
+            "stages": {"intermediate": {"seed": 1}, "target": {"init_seed": 7}},
+            "matrix": {
+                "intermediate": ["none", "mnli", "qqp"],
+                "target": ["xnli", "tatoeba"],
+                "seed": [1, 2],
+                "shots": [4],
+            },
+        }
+    )
+    pipelines = expand(sweep, "grid.yaml")
+    plans = [(p, *plan_pipeline(p, tmp_path, tmp_path / "out", "grid.yaml")) for p in pipelines]
+    assert any(stage.kind == "few_shot" for _, stages, _ in plans for stage in stages)
+    assert any(stage.kind == "average" for _, stages, _ in plans for stage in stages)
+    pairs = sweep_pairs(plans)
+    assert sorted((p.intermediate, p.target, p.seed) for p in pairs) == sorted(
+        (i, t, 1) for i in ("mnli", "qqp") for t in ("xnli", "tatoeba")
+    )
+    for pair in pairs:
+        assert pair.stage.kind == "intermediate" and pair.evaluation.kind == "evaluate"
+        if pair.target == "xnli":
+            assert pair.trains_target.kind == "target" and pair.trains_target.upstream is pair.stage
+        else:  # retrieval: the evaluation reads the intermediate model itself
+            assert pair.trains_target is None and pair.evaluation.upstream is pair.stage
+    assert [(p.intermediate, p.seed) for p in sweep_pairs(plans, seeds=[2])] == [("mnli", 2)] * 2 + [("qqp", 2)] * 2

@@ -330,6 +330,18 @@ def test_siqa_then_xcopa_trained_on_copa_end_to_end(tmp_path, tiny_model, capsys
         reported = next(float(r["value"]) for r in rows if (r["split"], r["language"]) == (split, language))
         assert code == 0 and json.loads(scored)["accuracy"] == pytest.approx(reported), err
 
+    # XCOPA scores no English: the stage keeps COPA's English dev (its model selection's) unscored, with each
+    # choice's probability, and `stilts table --calibration` fits the temperature there
+    kept = stages["evaluate"] / "predictions" / "dev-en.calibration.jsonl"
+    calibration_rows = [json.loads(line) for line in kept.read_text().splitlines()]
+    assert len(calibration_rows) == 4 and all(set(r["probabilities"]) == {"0", "1"} for r in calibration_rows)
+    assert not (stages["evaluate"] / "predictions" / "dev-en.examples.jsonl").exists()
+    code, table, err = run_cli(["table", out / "scores.csv", "--calibration", "--format", "csv"], capsys)
+    assert code == 0, err
+    runs = list(csv.DictReader(table.splitlines()))
+    assert {r["language"] for r in runs} == {"et", "zh"}
+    assert all(0 < float(r["temperature"]) < float("inf") and r["ece_scaled"] != "" for r in runs)
+
 
 def test_the_real_data_pipeline_reads_every_split_it_needs(shared_data, tmp_path, capsys, monkeypatch):
     """pipelines/real_siqa_to_xcopa.yaml as a dry run: SIQA dev, COPA train, COPA dev through XCOPA's

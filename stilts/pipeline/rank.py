@@ -65,19 +65,36 @@ class Pair:
 
 
 def sweep_pairs(plans: Iterable[tuple], seeds: Sequence[int] = ()) -> list[Pair]:
-    """The pairs of a planned sweep (``plans``: (pipeline, stages, data sources) each): every pipeline with
-    an intermediate stage (the baseline, which has none, is not a candidate), of ``seeds`` only if given."""
-    pairs = []
+    """The pairs of a planned sweep (``plans``: (pipeline, stages, data sources) each), of ``seeds`` only if
+    given: each (intermediate stage, target) once. A pipeline's intermediate stage is the one whose kind
+    names intermediate tasks (the baseline has none, and is no candidate), its evaluation the first stage of
+    a target task that makes no model, and the stage that trains the target the one after the intermediate
+    stage that trains that task (none for a retrieval target). Stages after the evaluation (few-shot) and
+    pipelines that reuse a seed's intermediate stage (the seeds' average) add nothing."""
+    pairs, seen = [], set()
     for pipeline, stages, sources in plans:
         if seeds and pipeline.seed not in seeds:
             continue
-        evaluation = stages[-1]
-        target = evaluation.settings["task"]
-        upstream = evaluation.upstream
-        trains_target = upstream if upstream is not None and target in upstream.settings.get("tasks", ()) else None
-        stage = (trains_target or evaluation).upstream
-        if stage is None:
+        stage = next((s for s in stages if STAGE_KINDS.get(s.kind).intermediate_tasks(s.config)), None)
+        evaluation = next(
+            (s for s in stages if "task" in s.settings and not STAGE_KINDS.get(s.kind).produces_model), None
+        )
+        if stage is None or evaluation is None:
             continue
+        target = evaluation.settings["task"]
+        if (stage.fingerprint, target) in seen:
+            continue
+        seen.add((stage.fingerprint, target))
+        trains_target = next(
+            (
+                s
+                for s in stages
+                if s.upstream is not None
+                and s.upstream.fingerprint == stage.fingerprint
+                and target in s.settings.get("tasks", ())
+            ),
+            None,
+        )
         labels = score_labels(pipeline)
         pairs.append(
             Pair(

@@ -7,7 +7,8 @@ each language of the split:
 
 - the top-label expected calibration error (ECE, Guo et al. 2017) of the stored probabilities;
 - the temperature ``T`` that minimises the negative log-likelihood on the run's own English (source-language)
-  dev predictions, and the ECE of every language's probabilities scaled by it: ``softmax(log p / T)``, the
+  dev predictions (the evaluation's, or where it scores no English dev, those it kept unscored: XCOPA's are
+  COPA's English dev), and the ECE of every language's probabilities scaled by it: ``softmax(log p / T)``, the
   same as dividing the logits by ``T`` (a row's constant drops out of a softmax). Scaling changes no
   prediction, so the accuracy stays; English dev is where it is fitted, so its scaled ECE is in-sample.
 
@@ -26,12 +27,20 @@ import numpy as np
 import pandas as pd
 
 from stilts.analysis import calibration as cal
+from stilts.core.artifacts import COMPLETE
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput
 from stilts.core.names import RUN_KEYS, configuration_name
 from stilts.reports.bootstrap import example_folders, folder_of, stage_folder
 from stilts.reports.order import language_sort_key, sort_configs
-from stilts.reports.prediction_files import PROBABILITIES, examples_path, read_example_rows
+from stilts.reports.prediction_files import (
+    CALIBRATION_SPLIT,
+    CALIBRATION_SUFFIX,
+    EXAMPLES_SUFFIX,
+    PROBABILITIES,
+    examples_path,
+    read_example_rows,
+)
 from stilts.reports.render import Grid
 from stilts.reports.scores import source_of
 from stilts.reports.scores_file import STAGE
@@ -39,8 +48,6 @@ from stilts.reports.scores_file import STAGE
 #: the smallest probability taken as it is before its log: a stored 0 (a logit gap beyond float64's range) would
 #: be log 0 = -inf, which no temperature can scale
 SMALLEST_PROBABILITY = 1e-300
-#: the run's source-language dev split the temperature is fitted on
-FIT_SPLIT = "dev"
 
 
 @dataclass
@@ -75,8 +82,8 @@ def _answers(rows: list[dict], path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(logits), np.asarray(gold, dtype=np.int64)
 
 
-def _has_probabilities(folder: Path, split: str, language: str) -> bool:
-    path = examples_path(folder, split, language)
+def _has_probabilities(folder: Path, split: str, language: str, suffix: str = EXAMPLES_SUFFIX) -> bool:
+    path = examples_path(folder, split, language, suffix)
     if not path.is_file():
         return False
     with path.open(encoding="utf-8") as handle:
@@ -93,23 +100,31 @@ def calibration(scores: pd.DataFrame, run_dir: Path, split: str, bins: int = cal
     folders = example_folders(run_dir) if (rows[STAGE] == "").any() else {}
     records, bins_rows, notes = [], [], []
     without: list[str] = []
+    others: list[str] = []
     runs = rows.drop_duplicates([*RUN_KEYS, STAGE])
     for run in runs.itertuples(index=False):
         pipeline, intermediate, mlm, target, seed = (getattr(run, key) for key in RUN_KEYS)
         stage = getattr(run, STAGE)
         folder = stage_folder(run_dir, stage) if stage else folder_of(folders, pipeline, target, seed)
+        if folder is None and stage and (run_dir / stage / COMPLETE).is_file():
+            others.append(f"{pipeline} ({stage})")  # a complete stage that is no evaluation: few-shot's sets
+            continue
         task = get_task(target)
         languages = sorted(set(rows.loc[(rows["pipeline"] == pipeline) & (rows["target"] == target), "language"]))
         if folder is None or not any(_has_probabilities(folder, split, language) for language in languages):
             without.append(f"{pipeline} ({stage or 'no stage'})")
             continue
         temperature = math.nan
-        fit = (FIT_SPLIT, task.source_language)
-        if _has_probabilities(folder, *fit):
-            dev_path = examples_path(folder, *fit)
-            temperature = cal.fit_temperature(*_answers(read_example_rows(folder, *fit), dev_path))
+        fit = (CALIBRATION_SPLIT, task.source_language)
+        # the evaluation's own source-language dev, or the one it kept unscored (XCOPA's English: COPA's)
+        suffix = next((s for s in (EXAMPLES_SUFFIX, CALIBRATION_SUFFIX) if _has_probabilities(folder, *fit, s)), None)
+        if suffix is not None:
+            rows_path = examples_path(folder, *fit, suffix)
+            temperature = cal.fit_temperature(*_answers(read_example_rows(folder, *fit, suffix), rows_path))
         else:
-            notes.append(f"{pipeline}: no {task.source_language} {FIT_SPLIT} predictions to fit a temperature on.")
+            notes.append(
+                f"{pipeline}: no {task.source_language} {CALIBRATION_SPLIT} predictions to fit a temperature on."
+            )
         for language in languages:
             if not _has_probabilities(folder, split, language):
                 continue
@@ -152,6 +167,11 @@ def calibration(scores: pd.DataFrame, run_dir: Path, split: str, bins: int = cal
             f"no answer probabilities kept for {len(without)} run(s) ({', '.join(without[:3])}"
             f"{', ...' if len(without) > 3 else ''}): their task format has none, or their evaluate stage ran "
             "before stilts kept them (delete the stage folder and run the sweep again to redo it)."
+        )
+    if others:
+        notes.append(
+            f"left out: {len(others)} run(s) scored by stages that are not evaluations ({', '.join(others[:3])}"
+            f"{', ...' if len(others) > 3 else ''}; few-shot stages keep no answer probabilities)."
         )
     if not records:
         raise BadInput(

@@ -15,7 +15,8 @@ For each split and language, two files named after XTREME's submission files (``
   re-aggregate to the split's scores and are what confidence intervals resample; for formats whose
   prediction is one answer among a few (classification, multiple choice), also ``probabilities``: the
   model's probability of each answer, keyed as gold and prediction are written (`TaskFormat.probabilities`),
-  what `stilts table --calibration` measures.
+  what `stilts table --calibration` measures; where the evaluation does not score the task's source-language
+  dev (XCOPA), those rows are kept unscored as ``dev-en.calibration.jsonl`` to fit a temperature on.
 """
 
 from __future__ import annotations
@@ -32,14 +33,20 @@ PREDICTIONS_FOLDER = "predictions"
 EXAMPLES_SUFFIX = "examples.jsonl"
 #: the per-example rows' field of answer -> probability (formats that choose among a few answers)
 PROBABILITIES = "probabilities"
+#: ``<split>-<language>.calibration.jsonl``: per-example rows of the task's source-language dev, kept (not
+#: scored) where an evaluation has no such split and language of its own (XCOPA, whose English is COPA's dev,
+#: where its target stage chose its model): what a temperature is fitted on
+CALIBRATION_SUFFIX = "calibration.jsonl"
+#: the split of the task's source language a temperature is fitted on
+CALIBRATION_SPLIT = "dev"
 
 
 def prediction_path(folder: Path, task: Task, split: str, language: str) -> Path:
     return folder / f"{split}-{language}.{task.format.prediction_suffix}"
 
 
-def examples_path(folder: Path, split: str, language: str) -> Path:
-    return folder / f"{split}-{language}.{EXAMPLES_SUFFIX}"
+def examples_path(folder: Path, split: str, language: str, suffix: str = EXAMPLES_SUFFIX) -> Path:
+    return folder / f"{split}-{language}.{suffix}"
 
 
 def submission_path(output: Path, task: Task, split: str, language: str) -> Path:
@@ -64,14 +71,16 @@ def write_predictions(
     return write_prediction_file(prediction_path(folder, task, split, language), task, predictions, examples, state)
 
 
-def write_example_rows(folder: Path, split: str, language: str, rows: list[dict]) -> Path:
-    path = examples_path(folder, split, language)
+def write_example_rows(
+    folder: Path, split: str, language: str, rows: list[dict], suffix: str = EXAMPLES_SUFFIX
+) -> Path:
+    path = examples_path(folder, split, language, suffix)
     write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return path
 
 
-def read_example_rows(folder: Path, split: str, language: str) -> list[dict]:
-    path = examples_path(folder, split, language)
+def read_example_rows(folder: Path, split: str, language: str, suffix: str = EXAMPLES_SUFFIX) -> list[dict]:
+    path = examples_path(folder, split, language, suffix)
     if not path.is_file():
         raise BadInput(f"{path}: no such file (evaluate stages written before stilts kept per-example rows lack it)")
     stage = folder.parent if folder.name == PREDICTIONS_FOLDER else folder

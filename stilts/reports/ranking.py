@@ -145,9 +145,14 @@ def score_grids(frame: pd.DataFrame) -> list[Grid]:
         caption = f"{method}: {METHODS[str(method)]}; higher ranks first (#1)"
         if str(method) in MODEL_METHODS:
             examples = sorted(set(rows["examples"]))
-            caption += f", on {', '.join(map(str, examples))} sampled examples per target"
+            caption += f", on {', '.join(map(str, examples))} examples of each target"
             if seeds:
-                caption += f", the mean over {'/'.join(map(str, seeds))} seeds' intermediate models"
+                counts = "/".join(map(str, seeds))
+                caption += (
+                    ", one seed's intermediate model"
+                    if seeds == [1]
+                    else f", the mean over {counts} seeds' intermediate models"
+                )
         notes = []
         if rows["score"].isna().any():
             notes.append(f"-: no {method} score (a target without labels, or a configuration without labelled data)")

@@ -40,7 +40,14 @@ from stilts.pipeline.training_stage import (
     input_model,
     training_settings,
 )
-from stilts.reports.prediction_files import PREDICTIONS_FOLDER, PROBABILITIES, write_example_rows, write_predictions
+from stilts.reports.prediction_files import (
+    CALIBRATION_SPLIT,
+    CALIBRATION_SUFFIX,
+    PREDICTIONS_FOLDER,
+    PROBABILITIES,
+    write_example_rows,
+    write_predictions,
+)
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
 from stilts.target.average import AVERAGE, AVERAGE_KIND, HEADED_KINDS
 from stilts.target.few_shot import FEW_SHOT_KIND
@@ -296,6 +303,7 @@ class EvaluateStageRunner(StageRunner):
         constant: dict[str, dict[str, str]] = {}  # split -> language -> the one answer every example got
         states: dict[str, dict] = {}  # per language, carried from split to split (BUCC: the dev threshold)
         found: Found = {}
+        kept_probabilities = False  # the format gives each answer's probability (classification, choices)
         for read in self.data_reads(stage):
             split, language = read.split, read.language
             try:
@@ -330,10 +338,13 @@ class EvaluateStageRunner(StageRunner):
                 write_predictions(folder, task, split, language, predictions, examples, state)
                 rows = task.format.example_rows(predictions, examples, task, language, state)
                 if rows is not None:
+                    kept_probabilities = probabilities is not None
                     if probabilities is not None:  # one row per example: what calibration is measured on
                         for row, answers in zip(rows, probabilities, strict=True):
                             row[PROBABILITIES] = answers
                     write_example_rows(folder, split, language, rows)
+        if kept_probabilities and not found.get((task.name, CALIBRATION_SPLIT, task.source_language)):
+            self._keep_calibration_rows(task, stage, context, model, tokenizer)
         self.check_found(stage, found, context.data_sources)
         if not scores:
             raise BadInput(
@@ -365,6 +376,41 @@ class EvaluateStageRunner(StageRunner):
         if accelerator.is_main_process:
             upsert_scores(context.scores_path, score_rows(metrics, stage, context), stage.pipeline_folders)
         return metrics
+
+    @staticmethod
+    def _keep_calibration_rows(task, stage: PlannedStage, context: RunContext, model, tokenizer) -> None:
+        """The task's source-language dev, where the evaluation scores none (XCOPA: COPA's English dev, on
+        which the target stage chose its model), predicted and kept unscored with each answer's
+        probability, for `stilts table --calibration` to fit a temperature on; nothing where the data has
+        none."""
+        from stilts.training.evaluation import predict_with_probabilities
+
+        language = task.source_language
+        try:
+            examples = load_examples(task, CALIBRATION_SPLIT, language, context.data_sources)
+        except (MissingSplit, BadInput) as error:  # an extra, not the evaluation's: said, and gone without
+            context.log(f"  {task.name}: no {language} {CALIBRATION_SPLIT} kept to fit calibration on ({error})")
+            return
+        if stage.settings["max_examples"]:
+            examples = examples[: stage.settings["max_examples"]]
+        predictions, probabilities = predict_with_probabilities(
+            context.accelerator,
+            model,
+            task,
+            examples,
+            tokenizer,
+            max_length=stage.settings["max_length"],
+            batch_size=stage.config.batch_size,
+            desc=f"{task.name} {CALIBRATION_SPLIT} {language} (for calibration)",
+        )
+        rows = task.format.example_rows(predictions, examples, task, language, {})
+        if rows is None or probabilities is None or not context.accelerator.is_main_process:
+            return
+        for row, answers in zip(rows, probabilities, strict=True):
+            row[PROBABILITIES] = answers
+        folder = stage.folder / PREDICTIONS_FOLDER
+        write_example_rows(folder, CALIBRATION_SPLIT, language, rows, CALIBRATION_SUFFIX)
+        context.log(f"  {task.name}: {language} {CALIBRATION_SPLIT} kept unscored, to fit calibration on ({len(rows)})")
 
     def data_reads(self, stage: PlannedStage) -> list[DataRead]:
         """The splits and languages to evaluate; those the data lacks are left out, unless the stage
