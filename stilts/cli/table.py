@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from stilts.core.artifacts import read_json
 from stilts.core.catalog import BENCHMARKS, benchmark_targets
 from stilts.core.errors import BadInput, did_you_mean
 from stilts.core.names import CONFIG_KEYS, CONFIG_KEYS_BY, SETTING_SEPARATOR, configuration_name, split_setting
@@ -277,6 +278,7 @@ def table(
         notes = _main_notes(scores, values, split)
         values = aggregate.with_average(values)
     notes += _trained_on_notes(scores, split, per_language)
+    notes += _collapsed_notes(scores, split, per_language)
     notes += _shot_language_notes(scores, split, by, per_language)
     spreads = aggregate.set_spreads(scores, split, config_keys, per_language)
     spread = aggregate.spread_frame(spreads, values) if not spreads.empty else None
@@ -399,6 +401,29 @@ def _trained_on_notes(scores, split: str, target: str | None) -> list[str]:
         "them (allow_overlap); its cells include them."
         for (pipeline, seed, target_name), rows in marked.groupby(["pipeline", "seed", "target"], sort=True)
     ]
+
+
+def _collapsed_notes(scores, split: str, target: str | None) -> list[str]:
+    """One note per evaluation whose model gave every example of a language the same answer (its
+    metrics.json's ``constant_predictions``): those cells score a constant predictor, a collapsed model,
+    not transfer. Rows whose stage is unknown (scores.csv written before it named stages) are not read."""
+    rows = scores[(scores["split"] == split) & (scores[scores_file.STAGE] != "")]
+    if target:
+        rows = rows[rows["target"] == target]
+    run_dir = Path(sc.source_of(scores)).parent
+    notes = []
+    for (pipeline, seed, target_name, stage), of_stage in rows.groupby(
+        ["pipeline", "seed", "target", scores_file.STAGE], sort=True
+    ):
+        constant = read_json(run_dir / stage / "metrics.json").get("constant_predictions", {}).get(split, {})
+        languages = sorted(set(of_stage["language"]) & set(constant))
+        if languages:
+            answers = ", ".join(f"{language} {constant[language]!r}" for language in languages)
+            notes.append(
+                f"COLLAPSED: {pipeline} (seed {seed}) gave every {target_name} {split} example one answer in "
+                f"{answers}: those cells score a constant predictor, not transfer."
+            )
+    return notes
 
 
 def _shot_language_notes(scores, split: str, by: str, target: str | None) -> list[str]:
