@@ -343,3 +343,39 @@ def test_the_plots_are_written(tmp_path, capsys):
         capsys, scores_csv, "--per-language", TARGET, "--group-languages", "family", "--delta", "--plot", heatmap
     )
     assert f"wrote {heatmap}" in err and heatmap.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_qa_target_groups_f1_and_em_and_fits_their_mean(tmp_path, capsys):
+    """A QA target keeps F1/EM per group; its slope is over each language's mean(F1, EM), as the heatmap's."""
+    with open(tmp_path / "scores.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SCORE_COLUMNS)
+        for intermediate in ("none", "squad_v1"):
+            pipeline = f"{intermediate}-xquad-s1"
+            for code in ("en", *FITTED):
+                d = language(code).distances["syntactic"]
+                gain = 0 if intermediate == "none" else 10 - 20 * d
+                for metric, value in (("f1", 70 + gain + 4), ("exact_match", 60 + gain - 4)):
+                    writer.writerow(
+                        [
+                            pipeline,
+                            intermediate,
+                            "false",
+                            "xquad",
+                            1,
+                            "dev",
+                            code,
+                            metric,
+                            value,
+                            f"evaluate-{pipeline}",
+                        ]
+                    )
+    scores_csv = tmp_path / "scores.csv"
+    out, _ = table(capsys, scores_csv, "--per-language", "xquad", "--group-languages", "family", "--format", "csv")
+    none = csv_rows(out)["none"]
+    assert float(none["Indo-European_f1"]) == 74 and float(none["Indo-European_em"]) == 56
+    out, _ = table(
+        capsys, scores_csv, "--per-language", "xquad", "--distance", "syntactic", "--delta", "--format", "csv"
+    )
+    squad = csv_rows(out)["squad_v1"]
+    assert float(squad["slope"]) == pytest.approx(-20) and float(squad["intercept"]) == pytest.approx(10)
