@@ -284,13 +284,6 @@ def table(
     baseline = _baseline(scores, by, baseline_name, subtracting)
 
     split = split or _default_split(scores)
-    if ci_level and aggregate.has_sets(scores[scores["split"] == split]).any():
-        shots = sorted(set(scores.loc[aggregate.has_sets(scores), by]))
-        raise BadInput(
-            f"--ci: {path} has k-shot rows ({_listed(shots)}), whose intervals would resample their sets of "
-            "shots too, which stilts does not do yet; their cells show the spread over the sets instead (without "
-            "--ci), or tabulate a copy of the file without them"
-        )
     source, grouping = SOURCE_LANGUAGE, None
     if per_language:
         ordered = benchmark_targets()

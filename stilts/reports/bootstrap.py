@@ -13,6 +13,10 @@ redraws both:
   (`seed_draws`), so that a cell's interval does not depend on the table that shows it: the
   per-language table's Avg is the main table's cell, interval included.
 
+A k-shot run (a few-shot stage's rows, seed ``<seed>/set<i>``) is scored on a draw as the table scores it:
+each set on the drawn examples it scored (its shots drawn from dev are not among them), then the mean
+over its sets; the seeds are drawn as for any configuration, never its sets (they are not seeds).
+
 Each run's score on a draw comes from its evaluate stage's per-example rows (`stilts.reports.prediction_files`):
 every metric is ``100 * sum(numerators) / sum(denominators)`` of the rows drawn, so the draw of a run
 is exact for accuracy, SQuAD F1/EM, seqeval chunk F1 and BUCC F1 alike. The interval is the
@@ -37,9 +41,10 @@ import pandas as pd
 
 from stilts.core.artifacts import COMPLETE, read_json
 from stilts.core.errors import BadInput
-from stilts.core.names import CONFIG_KEYS, RUN_KEYS
-from stilts.reports.aggregate import group_scores, main_metric_rows
+from stilts.core.names import CONFIG_KEYS, RUN_KEYS, base_seed, split_setting
+from stilts.reports.aggregate import group_scores, has_sets, main_metric_rows
 from stilts.reports.order import BASELINE_CONFIG, config_of, config_text
+from stilts.reports.prediction_files import PREDICTIONS_FOLDER, read_example_rows
 from stilts.reports.scores import PIPELINE_NAME, source_of
 from stilts.reports.scores_file import STAGE
 
@@ -87,7 +92,9 @@ def example_folders(run_dir: Path) -> dict[tuple[str, str, str | None], Path]:
         pipelines = recorded.get(config.get("fingerprint"), {}).get("pipelines") or [config.get("pipeline")]
         seed = config["settings"].get("seed")
         for pipeline in pipelines:
-            found[(pipeline, config["settings"]["task"], None if seed is None else str(seed))] = folder / "predictions"
+            found[(pipeline, config["settings"]["task"], None if seed is None else str(seed))] = (
+                folder / PREDICTIONS_FOLDER
+            )
     return found
 
 
@@ -97,13 +104,20 @@ def folder_of(folders: dict, pipeline: str, target: str, seed: str) -> Path | No
     return folders.get((pipeline, target, seed)) or folders.get((pipeline, target, None))
 
 
+def set_folder(run_dir: Path, stage: str, seed: str) -> Path | None:
+    """The per-example rows' folder of one set of shots (a scores.csv seed ``1/set0``) of the complete
+    stage that scored it: ``<stage>/predictions/set0``; None where there is none."""
+    folder = run_dir / stage / PREDICTIONS_FOLDER / split_setting(seed)[1]
+    return folder if (run_dir / stage / COMPLETE).is_file() and folder.is_dir() else None
+
+
 def stage_folder(run_dir: Path, stage: str) -> Path | None:
     """The predictions/ folder of the evaluate stage that scores.csv rows name; None unless it is a
     complete evaluate stage in ``run_dir``."""
     folder = run_dir / stage
     if read_json(folder / "config.json").get("kind") != "evaluate" or not (folder / COMPLETE).is_file():
         return None
-    return folder / "predictions"
+    return folder / PREDICTIONS_FOLDER
 
 
 class _Units:
@@ -136,12 +150,6 @@ class _Units:
         return out
 
 
-def _rows_of(folder: Path, split: str, language: str) -> list[dict]:
-    from stilts.reports.prediction_files import read_example_rows
-
-    return read_example_rows(folder, split, language)
-
-
 def _check_rescore(rows: list[dict], metric: str, expected: float, where: str) -> None:
     from stilts.metrics.per_example import metric_value
 
@@ -169,14 +177,19 @@ def run_replicates(
                 # by pipeline, run[0] is the run's row (`pipeline_rows`); its stage is found by its name
                 pipeline = run_rows[PIPELINE_NAME].iloc[0] if PIPELINE_NAME in run_rows else run[0]
                 stage = run_rows[STAGE].iloc[0]  # one per run and split (`check_one_stage_per_run`)
-                folder = stage_folder(run_dir, stage) if stage else folder_of(folders, pipeline, target, run[4])
+                if not stage:
+                    folder = folder_of(folders, pipeline, target, run[4])
+                elif has_sets(run_rows).iloc[0]:
+                    folder = set_folder(run_dir, stage, run[4])
+                else:
+                    folder = stage_folder(run_dir, stage)
                 if folder is None:
-                    which = f"evaluate stage {stage}, which wrote its rows," if stage else "evaluate stage"
+                    which = f"stage {stage}, which wrote its rows," if stage else "evaluate stage"
                     raise BadInput(
                         f"{source_of(scores)}: --ci: no complete {which} of pipeline '{pipeline}' for {target} "
                         f"in {run_dir} (the intervals resample its per-example predictions)"
                     )
-                examples = _rows_of(folder, split, language)
+                examples = read_example_rows(folder, split, language)
                 for metric, value in zip(run_rows["metric"], run_rows["value"]):
                     _check_rescore(examples, metric, value, f"{folder}/{split}-{language}")
                 by_run[run] = examples
@@ -249,15 +262,18 @@ def cell_draws(
         if config not in values.index or per_language and target != per_language:
             continue
         runs = [tuple(run) for run in run_rows[RUN_KEYS].itertuples(index=False)]
-        chosen = seed_draws(seed, config, target, len(runs), n_resamples)
+        seeds = _seed_runs(runs)
+        chosen = seed_draws(seed, config, target, len(seeds), n_resamples)
         columns = replicates[runs[0]].keys() if per_language else [c for c in replicates[runs[0]] if c[0] == "avg"]
         for group, metric in columns:
             column = (group, metric) if per_language else (target, metric)
             if column not in values.columns:
                 continue
-            stacked = np.stack([replicates[run][(group, metric)] for run in runs])
+            # a seed's score on each draw: its run's, or the mean over its sets of shots
+            stacked = np.stack([np.mean([replicates[run][(group, metric)] for run in sets], axis=0) for sets in seeds])
             cells.setdefault(config, {})[column] = _seed_resampled_medians(stacked, chosen)
-            if len(runs) > 1:
+            # a k-shot cell's ± is its spread over the sets (`aggregate.set_spreads`), not over seeds
+            if len(runs) > 1 and len(seeds) == len(runs):
                 languages = None if group == "avg" else _languages_of(group, groups)
                 observed = [replicates_point(rows, run, target, languages, metric) for run in runs]
                 sd.at[config, column] = float(np.std(observed, ddof=1))
@@ -341,6 +357,14 @@ def bootstrap_method(level: float, n_resamples: int, seed: int) -> str:
         f"{level:g}% paired bootstrap intervals ({n_resamples} draws of the evaluation examples, the same "
         f"draw for every configuration, and of each configuration's seeds; seed {seed})"
     )
+
+
+def _seed_runs(runs: list[tuple]) -> list[list[tuple]]:
+    """A cell's runs by seed: each seed's run alone, or a k-shot seed's runs of its sets together."""
+    by_seed: dict[str, list[tuple]] = {}
+    for run in runs:
+        by_seed.setdefault(base_seed(run[RUN_KEYS.index("seed")]), []).append(run)
+    return list(by_seed.values())
 
 
 def replicates_point(rows: pd.DataFrame, run: tuple, target: str, languages: list[str] | None, metric: str) -> float:
