@@ -118,11 +118,17 @@ def test_translate_train_stands_for_train_tasks_and_names_the_rows(tmp_path):
         ({"translate_train": "de", "train_languages": ["de"]}, "give translate_train or train_languages, not both"),
         ({"train_tasks": ["xnli@all"]}, "names the folder of every language's translations; .* translate_train: all"),
         ({"task": "xnli@de"}, "give task: xnli with translate_train: de"),
+        ({"task": "panx", "translate_train": "de"}, "translate_train: 'panx@de': panx's tagging labels belong to the"),
     ],
 )
 def test_bad_translate_train_settings_are_one_line(tmp_path, fields, message):
     with pytest.raises(BadInput, match=message):
         _plan(tmp_path, [{"kind": "target", "task": "xnli", **fields}])
+
+
+def test_translated_training_data_is_no_stage_of_its_own(tmp_path):
+    with pytest.raises(BadInput, match=r"stages\[0\].tasks\[0\]: task 'xnli@de' only trains another task"):
+        _plan(tmp_path, [{"kind": "intermediate", "tasks": ["xnli@de"]}])
 
 
 def test_translated_training_data_stays_apart_from_what_is_scored(tmp_path):

@@ -215,7 +215,8 @@ def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
         settings["train_tasks"] = train_tasks
     sources = []
     for i, source_name in enumerate(train_tasks or []):
-        source_task = get_task(source_name, f"{where}.train_tasks[{i}]")
+        field = f"{where}.train_tasks[{i}]" if stage.translate_train is None else f"{where}.translate_train"
+        source_task = get_task(source_name, field)
         if source_name.endswith(f"{TRANSLATED_MARK}{ALL_LANGUAGES}"):
             raise BadInput(
                 f"{where}.train_tasks[{i}]: '{source_name}' names the folder of every language's translations; "

@@ -55,6 +55,11 @@ def translated_task(name: str, where: str = "task") -> Task:
         )
     elif "intermediate" in base.phases:
         task = _intermediate_variant(base, language)
+    elif _trains_target(base) and not base.format.text_fields and released_translations(base) is None:
+        raise BadInput(
+            f"{where}: '{name}': {base.name}'s {base.format.name} labels belong to the original words, so its "
+            "training data cannot be machine-translated, and no translations of it were released"
+        )
     elif _trains_target(base):
         task = _target_variant(base, language)
     else:
