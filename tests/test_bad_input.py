@@ -393,10 +393,10 @@ CASES = [
     ),
     # --- stilts translate ---
     (
-        "translate-qa-refused",
-        ["translate", "--task", "squad_v1", "--model", "model", "--to", "de", "--output", "t"],
+        "translate-tagging-refused",
+        ["translate", "--task", "panx", "--model", "model", "--to", "de", "--output", "t"],
         {},
-        "squad_v1",
+        "cannot translate 'panx'",
     ),
     (
         "translate-unknown-task",

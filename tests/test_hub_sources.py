@@ -203,3 +203,13 @@ def test_a_null_text_in_a_hub_row_is_one_line_before_any_stage_not_a_crash_in_th
         BadInput, match=r"^data.mnli: nyu-mll/glue train row 1: field 'text_a' should be text, found null$"
     ):
         load_examples(get_task("mnli"), "train", "en", {})
+
+
+def test_pawsx_translate_train_reads_the_hubs_translated_training_split(hub):
+    """PAWS-X's Hub configs of its other languages hold its released machine translations as their train
+    split: ``pawsx@de`` without a folder of its own reads them; a target whose translations the Hub does
+    not hold names the folders to give."""
+    examples = load_examples(get_task("pawsx@de"), "train", "de", {})
+    assert {example["text_a"].rpartition(" ")[2] for example in examples} == {"(de/train)"}
+    with pytest.raises(MissingSplit, match="give a local folder as data.xnli@de or data.xnli@all"):
+        load_examples(get_task("xnli@de"), "train", "de", {})

@@ -94,10 +94,9 @@ def test_text_fields_of_pairs_and_choices_others_copied():
 @pytest.mark.parametrize(
     "name, message",
     [
-        ("squad_v1", "character spans"),
-        ("squad_v2", "character spans"),
         ("ccg", "no text fields"),
-        ("xnli", "not an intermediate task"),
+        ("panx", "no text fields"),
+        ("tatoeba", "and tatoeba is neither"),
     ],
 )
 def test_untranslatable_tasks_are_refused(name, message):
@@ -105,12 +104,17 @@ def test_untranslatable_tasks_are_refused(name, message):
         check_translatable(get_task(name))
 
 
-def test_cli_refuses_span_qa_with_one_line(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["squad_v1", "xnli", "xquad", "pawsx", "xcopa"])
+def test_qa_and_targets_that_train_are_translatable(name):
+    check_translatable(get_task(name))
+
+
+def test_cli_refuses_tagging_with_one_line(tmp_path, capsys):
     code, _, stderr = run_cli(
         [
             "translate",
             "--task",
-            "squad_v1",
+            "panx",
             "--model",
             tmp_path / "no-model",
             "--to",
@@ -121,7 +125,7 @@ def test_cli_refuses_span_qa_with_one_line(tmp_path, capsys):
         capsys,
     )
     assert code == 2
-    assert stderr.count("\n") == 1 and "cannot translate 'squad_v1'" in stderr and "spans" in stderr
+    assert stderr.count("\n") == 1 and "cannot translate 'panx'" in stderr and "tied to the original words" in stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -306,8 +310,10 @@ def test_translated_task_names():
         get_task("mnlj@de")
     with pytest.raises(BadInput, match="2-letter ISO 639-1 code"):
         get_task("mnli@deu")
-    with pytest.raises(BadInput, match="'xnli' is not one"):
-        get_task("xnli@de")
+    with pytest.raises(BadInput, match="'tatoeba' is neither"):
+        get_task("tatoeba@de")
+    # a target's: its training data translated, which only trains (translate-train)
+    assert (get_task("xnli@de").phases, get_task("xnli@de").variant_of) == (frozenset(), "xnli")
 
 
 def test_pipeline_data_accepts_translated_names(tmp_path):

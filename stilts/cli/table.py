@@ -266,6 +266,15 @@ def table(
                 err=True,
             )
             scores = scores[~shots]
+        translated = aggregate.translated_training(scores)
+        if translated.any():  # trained on target-language (machine-translated) data: not zero-shot either
+            click.echo(
+                f"note: {path}: --best leaves out the translate-train rows "
+                f"({_listed(sorted(set(scores.loc[translated, by])))}): they train on machine-translated "
+                "target-language data, and benchmark scores are zero-shot",
+                err=True,
+            )
+            scores = scores[~translated]
         aggregate.select_split(scores, aggregate.DEFAULT_SPLIT)
         chosen = aggregate.best_by_dev(scores, config_keys=config_keys)
         shown = [benchmark] if benchmark else None
@@ -313,11 +322,14 @@ def table(
         caption = f"Split {split}: {CAPTION_CELLS}"
         notes = _main_notes(scores, values, split)
         values = aggregate.with_average(values)
-    run_notes = (
-        _trained_on_notes(scores, split, per_language)
-        + _collapsed_notes(scores, split, per_language)
-        + _shot_language_notes(scores, split, by, per_language)
-    )
+    run_notes = _trained_on_notes(scores, split, per_language) + _collapsed_notes(scores, split, per_language)
+    if aggregate.translated_training(scores[scores["split"] == split]).any():
+        run_notes.append(
+            "translate-train rows (<configuration>/translate-train-<languages>): the target stage trained on its "
+            "English training data machine-translated into those languages (all: English and every language of "
+            "the task), not zero-shot; a language trained on in translation is scored on its original test data."
+        )
+    run_notes += _shot_language_notes(scores, split, by, per_language)
     notes += run_notes
     spreads = aggregate.set_spreads(scores, split, config_keys, per_language)
     spread = aggregate.spread_frame(spreads, values) if not spreads.empty else None

@@ -74,6 +74,27 @@ class Parallel:
 
 
 @dataclass(frozen=True)
+class ReleasedTranslations:
+    """Machine translations of a task's English training data that a benchmark released (XTREME's
+    translate-train files), read as the task's translated variant ``<task>@<lang>`` (translate-train).
+
+    A language outside ``languages`` is a known gap of the release: refused in one line naming it, with
+    `stilts translate` as the way to make the data."""
+
+    #: the release, as messages name it ("XTREME's translate-train files")
+    release: str
+    #: the languages it has (ISO 639-1)
+    languages: tuple[str, ...]
+    #: reader of a local folder: (folder, language) -> the training examples in that language, in the
+    #: task's schema; MissingSplit (naming what it looked for) where the folder lacks the language's file
+    read_local: Callable[[Path, str], list[dict]]
+    #: the task's own data holds them as its training split in those languages (PAWS-X's
+    #: ``translated_train.tsv`` beside its English ``train.tsv``, the Hub's per-language configs), so that
+    #: ``<task>@<lang>`` without a folder of its own reads ``data.<task>``
+    in_task_data: bool = False
+
+
+@dataclass(frozen=True)
 class Submission:
     """Where a benchmark's evaluator reads the task's predictions, under the output folder of `stilts
     predict`: ``<folder>/<file>``."""
@@ -126,6 +147,13 @@ class Task:
     variant_of: str | None = None
     #: for a data set whose evaluation splits translate one another across languages
     parallel: Parallel | None = None
+    #: the machine translations of its training data a benchmark released (translate-train), read as
+    #: ``<task>@<lang>``; None: only `stilts translate` makes them
+    released_translations: ReleasedTranslations | None = None
+    #: tasks whose ``data.<name>`` source is read, in this order, where the pipeline gives this task none
+    #: (``pawsx@de``: ``pawsx@all``, the folder of every translation, then ``pawsx``, whose release has
+    #: them); see `stilts.data.loading.data_source`
+    data_from: tuple[str, ...] = ()
     #: the metric(s) tables count for the task, declared for a benchmark's targets (a QA target keeps F1
     #: and exact match side by side, counting as their mean where one number is needed); a task without
     #: them counts ``metric`` where its scores have it (`stilts.reports.order.target_metrics`)

@@ -69,6 +69,20 @@ QA_METRICS = ("f1", "exact_match")
 #: XGLUE's Web Page Ranking metric: nDCG over the pages of each query (`stilts.metrics.ranking`)
 NDCG = "ndcg"
 
+# ---------------------------------------------------------------------------- translated data
+
+#: ``<task>@<lang>``: a task's data machine-translated into another language (`stilts translate`, or a
+#: benchmark's released translations); `stilts.translate.variants` makes these tasks
+TRANSLATED_MARK = "@"
+#: ``<task>@all``: as a data source, the folder of the task's translations into each of its languages
+#: (one subfolder per language, or a release's files); as a target stage's ``translate_train``, English
+#: and every language of the task (translate-train-all)
+ALL_LANGUAGES = "all"
+#: the setting of a model whose target stage trained on machine translations of its training data:
+#: ``translate-train-<languages>`` (``translate-train-de``, ``translate-train-en+de``) or
+#: ``translate-train-all``, in scores.csv's ``intermediate`` after the configuration (``none/translate-train-de``)
+TRANSLATE_TRAIN = "translate-train"
+
 # ------------------------------------------------------------------------------------- tables
 
 #: a run: one target trained after one configuration with one seed

@@ -52,12 +52,21 @@ def load_examples(
         return error.examples
 
 
+def data_source(task: Task, sources: dict[str, str]) -> str:
+    """Where ``task``'s data is read from: its own ``data.<task>``, else the first of its `Task.data_from`
+    that the pipeline gives (``pawsx@de``: ``data.pawsx@all``), else the Hub."""
+    for name in (task.name, *task.data_from):
+        if name in sources:
+            return sources[name]
+    return HUB
+
+
 def _load_examples(task: Task, split: str, language: str, sources: dict[str, str]) -> list[dict]:
     if task.parts:
         return _load_parts(task, split, language, sources)
     if split == "train" and task.train_task:
         task = training_task(task)
-    source = sources.get(task.name, HUB)
+    source = data_source(task, sources)
     if source == HUB:
         examples = _load_from_hub(task, split, language)
     else:
@@ -137,6 +146,9 @@ def _load_parts(task: Task, split: str, language: str, sources: dict[str, str]) 
 
 
 def _load_from_hub(task: Task, split: str, language: str) -> list[dict]:
+    if task.hub is None and task.data_from:  # a translation: there is no data until a folder is given
+        folders = " or ".join(f"data.{name}" for name in (task.name, *task.data_from))
+        raise MissingSplit(f"data.{task.name}: {task.name} is not on the Hub; give a local folder as {folders}")
     if task.hub is None:
         raise BadInput(f"data.{task.name}: task '{task.name}' is not on the Hub; give a local folder")
     if split not in task.hub.splits:

@@ -31,7 +31,7 @@ from stilts.core.interrupts import Interrupted
 from stilts.core.names import BASELINE, MLM_TASK
 from stilts.data.content import file_sha256, folder_sha256
 from stilts.data.hub import cached_model_sha
-from stilts.data.loading import HUB, recording_origins
+from stilts.data.loading import HUB, data_source, recording_origins
 from stilts.offline.registry import OFFLINE_PREFIX
 from stilts.pipeline.config import PipelineConfig, local_model_folder, stage_name
 from stilts.pipeline.overlap import check_overlap
@@ -112,7 +112,7 @@ def plan_pipeline(
     contents: dict[str, str] = {}  # data folder -> "sha256:<its content>", hashed once per plan
 
     def data_identity(task: str) -> str:
-        location = data_sources.get(task, HUB)
+        location = data_source(get_task(task), data_sources)
         if location != HUB and location not in contents:
             contents[location] = f"sha256:{folder_sha256(Path(location))}"
         return contents.get(location, HUB)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from stilts.core.artifacts import locked
 from stilts.core.errors import BadInput, MissingSplit, RunFailed
-from stilts.data.loading import DataRead, load_examples
+from stilts.data.loading import HUB, DataRead, data_source, load_examples
 from stilts.data.readers.layout import collecting_notes
 from stilts.pipeline.model_limits import check_model_limits, model_config
 from stilts.pipeline.stage_kinds import STAGE_KINDS, PlannedStage
@@ -105,7 +105,7 @@ def _read_all(
                 raise
             found[key] = 0
         except (BadInput, RunFailed) as error:
-            if read.task.name in sources:
+            if read.task.name in sources or data_source(read.task, sources) != HUB:
                 raise
             # a task the user never named (XNLI's training data is MNLI's): say why it is read at all
             name = read.task.name

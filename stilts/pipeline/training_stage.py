@@ -50,6 +50,10 @@ def input_model(stage: PlannedStage, context: RunContext) -> str:
 def check_task(name: str, kind: str, where: str):
     """The task ``name``, which must be usable in a ``kind`` stage."""
     task = get_task(name, where)
+    if not task.phases:  # a translated target's training data (pawsx@de)
+        raise BadInput(
+            f"{where}: task '{name}' only trains another task: a target stage's train_tasks (or translate_train)"
+        )
     if kind not in task.phases:
         allowed = ", ".join(sorted(task.phases))
         raise BadInput(f"{where}: task '{name}' cannot be used in a {kind} stage (it can in: {allowed})")

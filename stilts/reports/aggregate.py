@@ -40,6 +40,7 @@ from stilts.core.names import (
     CONFIG_KEYS,
     RUN_KEYS,
     SETTING_SEPARATOR,
+    TRANSLATE_TRAIN,
     base_seed,
 )
 from stilts.reports.order import (
@@ -111,6 +112,13 @@ def run_averages(scores: pd.DataFrame) -> pd.DataFrame:
 def has_sets(frame: pd.DataFrame) -> pd.Series:
     """Whether each row is one set of shots of a run (seed ``<seed>/set<i>``)."""
     return frame["seed"].astype(str).str.contains(SETTING_SEPARATOR, regex=False)
+
+
+def translated_training(frame: pd.DataFrame) -> pd.Series:
+    """Whether each row is of a model whose target stage trained on machine translations of its training
+    data (intermediate ``<configuration>/translate-train-<languages>``): translate-train, not zero-shot."""
+    settings = frame["intermediate"].astype(str).str.partition(SETTING_SEPARATOR)[2]
+    return settings.str.startswith(TRANSLATE_TRAIN)
 
 
 def pooled_sets(values: pd.DataFrame) -> pd.DataFrame:

@@ -139,13 +139,18 @@ def upsert_scores(path: Path, rows: list[dict], pipeline_stages: Collection[str]
       was changed and run again, and the rows of what it was go as a whole, so that no run's language
       average pools the new model's rows with the old one's;
     - a row of the same run (pipeline, target, seed) that names no stage (a file written before the
-      column existed): nothing says which stage wrote it, and the run is scored again now.
+      column existed): nothing says which stage wrote it, and the run is scored again now;
+    - every row of the same pipeline and seed that the same stage wrote before under another
+      ``intermediate`` (a reused evaluation of a translate-train model, labelled so since): the stage's
+      rows are the new ones, not both.
 
     The rows of other pipelines, and of this pipeline's other seeds, stay."""
     new_keys = {_key(row) for row in rows}
     runs = {(_csv_cell(row["pipeline"]), base_seed(row["seed"])) for row in rows}
     targets = {(_csv_cell(row["pipeline"]), base_seed(row["seed"]), _csv_cell(row["target"])) for row in rows}
-    current = set(pipeline_stages) | {row[STAGE] for row in rows}
+    writing = {row[STAGE] for row in rows}
+    labels = {_csv_cell(row["intermediate"]) for row in rows}
+    current = set(pipeline_stages) | writing
 
     def replaced(row: dict) -> bool:
         if _key(row) in new_keys:
@@ -155,6 +160,8 @@ def upsert_scores(path: Path, rows: list[dict], pipeline_stages: Collection[str]
         if (pipeline, seed) not in runs:
             return False
         stage = row[STAGE]  # "": a row of a file written before the column existed
+        if stage in writing and _csv_cell(row["intermediate"]) not in labels:
+            return True
         return stage not in current if stage else (pipeline, seed, target) in targets
 
     with locked(path):

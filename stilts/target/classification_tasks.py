@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from stilts.core.catalog import HubSource, Parallel, Scoring, Task, register_task
+from pathlib import Path
+
+from stilts.core.catalog import HubSource, Parallel, ReleasedTranslations, Scoring, Task, register_task
 from stilts.data.readers._io import hub_label
-from stilts.data.readers.nli import NLI_LABELS, read_xnli_folder
+from stilts.data.readers.layout import FileLayout
+from stilts.data.readers.nli import NLI_LABELS, read_xnli_folder, read_xnli_mt_tsv
+from stilts.data.readers.pairs import read_translated_pairs
 from stilts.data.readers.text_classification import label_text_folder_reader
 from stilts.formats.classification import CLASSIFICATION
 from stilts.metrics.scoring import score_xnli
@@ -24,6 +28,31 @@ def _xnli_row(row: dict) -> dict | None:
 #: XTREME's files), with the same labels
 XNLI_PARALLEL = Parallel("xnli", {"dev": "line", "test": "line"})
 
+
+def _read_xnli_translation(path: Path, language: str | None = None) -> list[dict]:
+    if path.name.startswith("multinli.train."):
+        return read_xnli_mt_tsv(path)
+    return read_translated_pairs(path, NLI_LABELS, {"contradictory": "contradiction"})
+
+
+#: MNLI's training set machine-translated into XNLI's languages: XTREME's translate-train files
+#: (``xtreme_translations/XNLI/translate-train/en-{lang}-translated.tsv``) or XNLI-MT 1.0's
+#: (``XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv``)
+_read_xnli_translations = FileLayout(
+    "XNLI translated training",
+    {
+        "train": (
+            "en-{language}-translated.tsv",
+            "translate-train/en-{language}-translated.tsv",
+            "XNLI/translate-train/en-{language}-translated.tsv",
+            "multinli.train.{language}.tsv",
+            "multinli/multinli.train.{language}.tsv",
+            "XNLI-MT-1.0/multinli/multinli.train.{language}.tsv",
+        )
+    },
+    parse=_read_xnli_translation,
+)
+
 XNLI = register_task(
     Task(
         name="xnli",
@@ -35,6 +64,11 @@ XNLI = register_task(
         description="Cross-lingual NLI, 15 languages; trains on English MNLI",
         read_local=read_xnli_folder,
         parallel=XNLI_PARALLEL,
+        released_translations=ReleasedTranslations(
+            "XTREME's XNLI translate-train files and XNLI-MT 1.0",
+            tuple(language for language in XNLI_LANGUAGES if language != "en"),
+            read_local=lambda folder, language: _read_xnli_translations(folder, "train", language),
+        ),
         hub=HubSource(
             "facebook/xnli",
             config=lambda language: language,

@@ -58,6 +58,7 @@ from stilts.pipeline.training_stage import MODEL_FOLDER, check_languages, check_
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
 from stilts.target.average import AVERAGE, HEADED_KINDS
+from stilts.target.translate_train import model_setting
 
 FEW_SHOT = "few_shot"
 SHOTS_FOLDER = "shots"
@@ -502,6 +503,7 @@ def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[
     ``<seed>/set<i>``."""
     labels = score_labels(context.pipeline)
     intermediate, seed = labels["intermediate"], str(stage.settings["seed"])
+    intermediate = with_setting(intermediate, model_setting(stage.upstream))  # shots after translate-train
     if stage.upstream is not None and stage.upstream.kind == AVERAGE:  # shots on the seeds' average
         seed = "+".join(map(str, stage.upstream.settings["seeds"]))
         intermediate = with_setting(intermediate, SEED_AVERAGE)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from itertools import zip_longest
 from pathlib import Path
 
-from stilts.core.catalog import HubSource, Parallel, Scoring, Submission, Task, register_task
+from stilts.core.catalog import HubSource, Parallel, ReleasedTranslations, Scoring, Submission, Task, register_task
 from stilts.core.errors import MissingSplit, Unlabelled
 from stilts.core.names import XTREME_LANGUAGES
 from stilts.data.readers._io import hub_label
 from stilts.data.readers.layout import FileLayout, find_file, labelled, note_file_read
-from stilts.data.readers.pairs import PAWSX_LABELS, read_pawsx
+from stilts.data.readers.pairs import PAWSX_LABELS, read_pawsx, read_translated_pairs
 from stilts.data.readers.retrieval import TATOEBA_ISO1_TO_ISO3, read_bucc, read_tatoeba
 from stilts.formats.classification import CLASSIFICATION
 from stilts.formats.retrieval import BITEXT_MINING, RETRIEVAL
@@ -25,9 +25,11 @@ from stilts.metrics.scoring import score_bucc, score_pawsx, score_tatoeba
 #: ISO 639-1 codes, alphabetical, as XTREME evaluates the task (docs/tasks.md)
 PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
 
-#: x-final/{lang}/ file per split; translated_train.tsv (non-English train) is not used: XTREME's
+#: x-final/{lang}/ file per split; the other languages' training sets are English's machine-translated,
+#: ``translated_train.tsv``: read where a stage trains in them (``train_languages``, ``pawsx@de``); XTREME's
 #: zero-shot setting trains on English only
 _PAWSX_ORIGINAL_FILES = {"train": "train.tsv", "dev": "dev_2k.tsv", "test": "test_2k.tsv"}
+_PAWSX_TRANSLATED_TRAIN = ("{language}/translated_train.tsv", "x-final/{language}/translated_train.tsv")
 
 
 def read_labelled_pawsx(path: Path, language: str | None = None) -> list[dict]:
@@ -41,9 +43,33 @@ read_pawsx_folder = FileLayout(
     "PAWS-X",
     {
         split: (f"{split}-{{language}}.tsv", f"{{language}}/{name}", f"x-final/{{language}}/{name}")
+        + (_PAWSX_TRANSLATED_TRAIN if split == "train" else ())
         for split, name in _PAWSX_ORIGINAL_FILES.items()
     },
     parse=read_labelled_pawsx,
+)
+
+
+def _read_pawsx_translation(path: Path, language: str | None = None) -> list[dict]:
+    if path.name == "translated_train.tsv":
+        return read_labelled_pawsx(path)
+    return read_translated_pairs(path, PAWSX_LABELS)
+
+
+#: PAWS-X's English training set machine-translated: XTREME's translate-train files
+#: (``xtreme_translations/PAWSX/translate-train/en-{lang}-translated.tsv``) or the PAWS-X release's
+#: ``x-final/{lang}/translated_train.tsv`` (the training split of its languages other than English)
+_read_pawsx_translations = FileLayout(
+    "PAWS-X translated training",
+    {
+        "train": (
+            "en-{language}-translated.tsv",
+            "translate-train/en-{language}-translated.tsv",
+            "PAWSX/translate-train/en-{language}-translated.tsv",
+            *_PAWSX_TRANSLATED_TRAIN,
+        )
+    },
+    parse=_read_pawsx_translation,
 )
 
 
@@ -69,6 +95,12 @@ PAWSX = register_task(
         description="PAWS-X paraphrase identification, 7 languages; trains on its English training set",
         read_local=read_pawsx_folder,
         parallel=PAWSX_PARALLEL,
+        released_translations=ReleasedTranslations(
+            "XTREME's PAWS-X translate-train files and PAWS-X's translated_train.tsv",
+            tuple(language for language in PAWSX_LANGUAGES if language != "en"),
+            read_local=lambda folder, language: _read_pawsx_translations(folder, "train", language),
+            in_task_data=True,
+        ),
         hub=HubSource(
             "google-research-datasets/paws-x",
             config=lambda language: language,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stilts.core.catalog import HubSource, Parallel, Scoring, Task, register_task
+from stilts.core.catalog import HubSource, Parallel, ReleasedTranslations, Scoring, Task, register_task
 from stilts.core.errors import BadInput, MissingSplit, Unlabelled
 from stilts.core.names import QA_METRICS
 from stilts.data.readers.layout import FileLayout, find_file
@@ -44,6 +44,20 @@ def _answered(examples: list[dict], path: Path) -> list[dict]:
     return examples
 
 
+def _xtreme_qa_translations(what: str, prefix: str, folder: str) -> FileLayout:
+    """XTREME's machine translations of a QA training set, SQuAD-format JSON with the answers found in the
+    translated contexts, ``xtreme_translations/<folder>/translate-train/<prefix>.translate.train.en-{lang}.json``
+    (the file, or the folders above it). Questions whose answer is not at its offset are skipped and counted
+    (`training_questions`)."""
+    name = f"{prefix}.translate.train.en-{{language}}.json"
+    return FileLayout(
+        what,
+        {"train": (name, f"translate-train/{name}", f"{folder}/translate-train/{name}")},
+        parse=lambda path, language: read_squad(path),
+        trainable=training_questions,
+    )
+
+
 # --- XQuAD ---------------------------------------------------------------------------------------
 
 
@@ -62,6 +76,15 @@ read_xquad_folder = FileLayout(
 #: ISO 639-1 codes, alphabetical, as XTREME evaluates each task (docs/tasks.md)
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 
+#: SQuAD v1.1's training set machine-translated into XQuAD's languages by XTREME (MLQA's are among them),
+#: which XQuAD and MLQA train on in translate-train
+_read_squad_translations = _xtreme_qa_translations("translated SQuAD v1.1", "squad", "SQuAD")
+SQUAD_TRANSLATIONS = ReleasedTranslations(
+    "XTREME's translated SQuAD v1.1",
+    tuple(language for language in XQUAD_LANGUAGES if language != "en"),
+    read_local=lambda folder, language: _read_squad_translations(folder, "train", language),
+)
+
 XQUAD = register_task(
     Task(
         name="xquad",
@@ -74,6 +97,7 @@ XQUAD = register_task(
         "stage trains the fixed epochs without early stopping (SQuAD v1.1 EM/F1)",
         read_local=read_xquad_folder,
         parallel=Parallel("xquad", {"test": "id"}, translated_from={"test": ("squad_v1", "dev")}),
+        released_translations=SQUAD_TRANSLATIONS,
         hub=HubSource(
             "google/xquad",
             config=lambda language: f"xquad.{language}",
@@ -122,6 +146,7 @@ MLQA = register_task(
         "scores it); trains on SQuAD v1.1 and validates on MLQA's English dev (MLQA EM/F1)",
         read_local=read_mlqa_folder,
         parallel=MLQA_PARALLEL,
+        released_translations=SQUAD_TRANSLATIONS,
         # facebook/mlqa is only a loading script; google/xtreme has MLQA's same-language pairs as Parquet
         hub=HubSource(
             "google/xtreme",
@@ -203,6 +228,8 @@ class _TydiqaHubLanguage:
 
 _TYDIQA_HUB = _TydiqaHubLanguage()
 TYDIQA_LANGUAGES = ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")
+#: the English part of TyDiQA-GoldP's training set machine-translated into its other languages by XTREME
+_read_tydiqa_translations = _xtreme_qa_translations("translated TyDiQA-GoldP", "tydiqa", "TyDiQA-GoldP")
 
 TYDIQA = register_task(
     Task(
@@ -225,5 +252,10 @@ TYDIQA = register_task(
         main_metrics=QA_METRICS,
         paper_batch_epochs=(16, 2),
         scoring=Scoring(score_tydiqa),
+        released_translations=ReleasedTranslations(
+            "XTREME's translated TyDiQA-GoldP",
+            tuple(language for language in TYDIQA_LANGUAGES if language != "en"),
+            read_local=lambda folder, language: _read_tydiqa_translations(folder, "train", language),
+        ),
     )
 )

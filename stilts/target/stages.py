@@ -14,7 +14,7 @@ from stilts.core import defaults
 from stilts.core.artifacts import read_record, redo_stage
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput, MissingSplit
-from stilts.core.names import SEED_AVERAGE, with_setting
+from stilts.core.names import ALL_LANGUAGES, SEED_AVERAGE, TRANSLATED_MARK, with_setting
 from stilts.core.numbers import MAX_COUNT, Count, Float, Index, MaxLength, Seed
 from stilts.data.loading import HUB, DataRead, load_examples, training_task
 from stilts.pipeline.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
@@ -34,7 +34,6 @@ from stilts.pipeline.stage_kinds import (
 )
 from stilts.pipeline.training_stage import (
     AVERAGE_LAST,
-    TrainingStageRunner,
     check_languages,
     check_task,
     data_tasks_of,
@@ -52,6 +51,7 @@ from stilts.reports.prediction_files import (
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
 from stilts.target.average import AVERAGE, AVERAGE_KIND, HEADED_KINDS
 from stilts.target.few_shot import FEW_SHOT_KIND
+from stilts.target.translate_train import TargetStageRunner, TranslateTrain, expand, is_translation, model_setting
 from stilts.training.attention import attention_record
 from stilts.training.averaging import averaged_steps
 
@@ -99,6 +99,15 @@ class TargetStage(MultiTaskTrainingStage):
         description="Seed of the new heads' random initialisation, apart from the stage's seed (data order, "
         "dropout): runs of several seeds then start from the same heads, as averaging them needs (stilts "
         "sweep's average_seeds). None: drawn with the stage's seed.",
+    )
+    translate_train: TranslateTrain | None = Field(
+        default=None,
+        description="Train on the target's English training data machine-translated (translate-train): a "
+        "language (`de`, the task `<task>@de`), several (`[de, fr]`; `en` for the English data itself), or `all` "
+        "(translate-train-all: English and every language of the task, merged). Each translation is read from "
+        "data.<task>@<lang>, else data.<task>@all (stilts translate output or a benchmark's released "
+        "translations), and every one is checked before anything trains. Hashed as the train_tasks it stands "
+        "for; the rows of its evaluations are labelled <configuration>/translate-train-<languages>.",
     )
     average_last: Annotated[Count | None, HASHED_WHEN_SET] = Field(
         None,
@@ -167,7 +176,8 @@ class EvaluateStage(StageConfig):
     )
 
 
-TARGET_NOT_FINGERPRINTED = frozenset({"name", "checkpoint_every"})
+#: translate_train is hashed as the train_tasks it stands for (`plan_target`)
+TARGET_NOT_FINGERPRINTED = frozenset({"name", "checkpoint_every", "translate_train"})
 #: allow_overlap changes no score, only whether the run may go on (the marks follow from the plan)
 EVALUATE_NOT_FINGERPRINTED = frozenset({"name", "batch_size", "allow_overlap"})
 
@@ -182,6 +192,13 @@ def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
         if stage.train_tasks:
             raise BadInput(f"{where}.train_tasks: give train_tasks to a target stage of one task, not of several")
     else:
+        translated = get_task(names[0], f"{where}.task")
+        if is_translation(translated) and translated.variant_of and "target" in get_task(translated.variant_of).phases:
+            raise BadInput(
+                f"{where}.task: '{names[0]}' is {translated.variant_of}'s training data translated; give task: "
+                f"{translated.variant_of} with translate_train: {translated.source_language} (or train_tasks: "
+                f"[{names[0]}]), and evaluate {translated.variant_of}"
+            )
         tasks = [check_task(names[0], "target", f"{where}.task")]
     settings = training_settings(
         stage,
@@ -193,9 +210,19 @@ def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
     if not stage.tasks:  # nothing to mix: one task keeps the fingerprint it had before targets could mix
         for key in MIXING_FIELDS:
             settings.pop(key)
+    train_tasks = stage.train_tasks
+    if stage.translate_train is not None:
+        train_tasks = _translate_train(stage, tasks, where)
+        settings["train_tasks"] = train_tasks
     sources = []
-    for i, source_name in enumerate(stage.train_tasks or []):
-        source_task = get_task(source_name, f"{where}.train_tasks[{i}]")
+    for i, source_name in enumerate(train_tasks or []):
+        field = f"{where}.train_tasks[{i}]" if stage.translate_train is None else f"{where}.translate_train"
+        source_task = get_task(source_name, field)
+        if source_name.endswith(f"{TRANSLATED_MARK}{ALL_LANGUAGES}"):
+            raise BadInput(
+                f"{where}.train_tasks[{i}]: '{source_name}' names the folder of every language's translations; "
+                f"to train on English and all of them give translate_train: {ALL_LANGUAGES}"
+            )
         if source_task.labels != tasks[0].labels or source_task.format.name != tasks[0].format.name:
             raise BadInput(
                 f"{where}.train_tasks[{i}]: '{source_name}' cannot train '{tasks[0].name}': its format or labels differ"
@@ -204,6 +231,18 @@ def plan_target(stage: TargetStage, context: PlanContext) -> StagePlan:
     _check_languages(stage, tasks, sources, where)
     _check_average(stage, where)
     return StagePlan(settings, data_tasks_of(tasks + sources))
+
+
+def _translate_train(stage: TargetStage, tasks: list, where: str) -> list[str]:
+    """The train_tasks ``translate_train`` stands for, refused beside the settings it replaces."""
+    for field in ("tasks", "train_tasks", "train_languages"):
+        if getattr(stage, field) is not None:
+            raise BadInput(
+                f"{where}.translate_train: give translate_train or {field}, not both (translate_train: de trains "
+                "on the task's training data translated into German, train_tasks: [<task>@de])"
+            )
+    assert stage.translate_train is not None, "called for a stage that sets it"
+    return expand(tasks[0], stage.translate_train, f"{where}.translate_train")
 
 
 def _check_average(stage: TargetStage, where: str) -> None:
@@ -499,6 +538,7 @@ def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[
     average of several seeds' models is labelled so (`SEED_AVERAGE`), its seed the seeds averaged."""
     labels = score_labels(context.pipeline)
     intermediate, seed = labels["intermediate"], stage.settings["seed"]
+    intermediate = with_setting(intermediate, model_setting(stage.upstream))  # translate-train
     if stage.upstream is not None and stage.upstream.kind == AVERAGE:
         intermediate = with_setting(intermediate, SEED_AVERAGE)
         seed = "+".join(map(str, stage.upstream.settings["seeds"]))
@@ -527,7 +567,7 @@ TARGET = register_stage_kind(
         name="target",
         config=TargetStage,
         plan=plan_target,
-        runner=TrainingStageRunner(),
+        runner=TargetStageRunner(),
         produces_model=True,
         not_fingerprinted=TARGET_NOT_FINGERPRINTED,
     )

@@ -1,4 +1,6 @@
-"""`stilts translate`: machine-translate a task's data set for use as intermediate task ``<task>@<lang>``.
+"""`stilts translate`: machine-translate a task's data set for use as ``<task>@<lang>``: an intermediate
+task, or a target's translated training data (translate-train: ``--task pawsx``, then a target stage's
+``translate_train: de``).
 
     stilts translate --task hellaswag --split train --split dev \\
         --model Helsinki-NLP/opus-mt-en-de --to de --output data/hellaswag.de
@@ -22,20 +24,21 @@ from stilts.core.errors import BadInput
 _LANGUAGE = re.compile(r"[a-z]{2}")
 
 
-def _sources(values: tuple[str, ...], task_name: str) -> dict[str, str]:
-    """``--data FOLDER`` (the task's release folder) or ``--data PART=FOLDER`` (a composite task's
-    part, e.g. ``anli_r1=...``); ``hub`` for the Hub."""
+def _sources(values: tuple[str, ...], task_names: tuple[str, ...]) -> dict[str, str]:
+    """``--data FOLDER`` (the task's release folder; for a target, also that of the task whose data trains
+    it, XNLI's MNLI) or ``--data PART=FOLDER`` (a composite task's part, e.g. ``anli_r1=...``, or
+    ``mnli=...``); ``hub`` for the Hub."""
     sources = {}
     for value in values:
         name, equals, location = value.partition("=")
         if not equals:
-            name, location = task_name, value
+            name, location = task_names[0], value
         if location != "hub":
             folder = Path(location).expanduser().resolve()
             if not folder.is_dir():
                 raise BadInput(f"--data {value}: no such folder {folder}")
             location = str(folder)
-        sources[name] = location
+        sources.update(dict.fromkeys(task_names if not equals else (name,), location))
     return sources
 
 
@@ -44,7 +47,13 @@ def _sources(values: tuple[str, ...], task_name: str) -> dict[str, str]:
     "--model", "model", required=True, help="seq2seq MT model: Hub id or local folder (e.g. Helsinki-NLP/opus-mt-en-de)"
 )
 @click.option("--revision", default=None, help="Hub revision (branch, tag or commit) of --model")
-@click.option("--task", "task_name", default=None, help="task whose examples to translate (e.g. hellaswag)")
+@click.option(
+    "--task",
+    "task_name",
+    default=None,
+    help="task whose examples to translate: an intermediate task (e.g. hellaswag) or a target, whose training "
+    "split is its training data (xnli: MNLI's) and whose QA answers are marked and found again",
+)
 @click.option(
     "--split",
     "splits",
@@ -57,7 +66,8 @@ def _sources(values: tuple[str, ...], task_name: str) -> dict[str, str]:
     "--output",
     type=click.Path(path_type=Path),
     default=None,
-    help="folder for {split}.jsonl + metadata.json (use it as data.<task>@<lang>)",
+    help="folder for {split}.jsonl + metadata.json (use it as data.<task>@<lang>; as <folder>/<lang>, <folder> "
+    "is data.<task>@all)",
 )
 @click.option(
     "--data",
@@ -143,7 +153,7 @@ def translate(
             raise BadInput("translate: --task needs --to LANGUAGE and --output FOLDER")
         if Path(output).expanduser().exists() and not Path(output).expanduser().is_dir():
             raise BadInput(f"--output: {output} exists and is not a folder")
-        sources = _sources(data, task.name)
+        sources = _sources(data, tuple(filter(None, (task.name, task.train_task))))
     if max_examples is not None and max_examples < 1:
         raise BadInput(f"--max-examples: must be at least 1, got {max_examples}")
     if eval_bleu:
@@ -204,4 +214,9 @@ def translate(
                 bleu=bleu_note,
                 log=click.echo,
             )
-            click.echo(f"wrote {count} examples to {path}; use it as data.{task.name}@{language}")
+            use = f"use it as data.{task.name}@{language}"
+            if Path(output).name == language:  # <folder>/<lang>: the folder holds every language's
+                use += f" (or {Path(output).expanduser().resolve().parent} as data.{task.name}@all)"
+            if "target" in task.phases:
+                use += f", with a target stage's translate_train: {language}"
+            click.echo(f"wrote {count} examples to {path}; {use}")

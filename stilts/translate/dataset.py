@@ -20,6 +20,8 @@ from stilts.core.catalog import Task
 from stilts.core.errors import BadInput
 from stilts.data.readers._io import read_json, read_jsonl
 from stilts.data.readers.layout import note_file_read
+from stilts.data.readers.qa import training_questions
+from stilts.formats.span_qa import SpanQA, SpanQAWithNoAnswer
 
 METADATA = "metadata.json"
 
@@ -56,17 +58,25 @@ def write_split(folder: Path, split: str, examples: list[dict], *, task: str, la
     return split_file(folder, split)
 
 
-def read_translated_split(folder: Path, split: str, task: Task) -> list[dict] | None:
+def read_translated_split(folder: Path, split: str, task: Task, language: str | None = None) -> list[dict] | None:
     """The examples of ``{split}.jsonl`` in ``folder``, or None when the folder has no such file.
-    A folder whose metadata names another task is refused (it was given under the wrong name); each
-    line must be an example of the task's schema (`TaskFormat.example_problem`)."""
+    A folder whose metadata names another task (other than the one whose data trains ``task``: an
+    ``mnli`` translation trains XNLI) or another language than ``language`` is refused (it was given
+    under the wrong name); each line must be an example of the task's schema
+    (`TaskFormat.example_problem`), and a span-QA training file's answers must be at their offsets
+    (`stilts.data.readers.qa.training_questions`)."""
     path = split_file(folder, split)
     if not path.is_file():
         return None
-    source_task = read_metadata(folder).get("task")
-    if source_task is not None and source_task != task.name:
+    metadata = read_metadata(folder)
+    source_task = metadata.get("task")
+    if source_task is not None and source_task not in (task.name, task.train_task):
         raise BadInput(
             f"{Path(folder) / METADATA}: task: this folder holds translated '{source_task}' data, not '{task.name}'"
+        )
+    if language is not None and metadata.get("language", language) != language:
+        raise BadInput(
+            f"{Path(folder) / METADATA}: language: this folder holds '{metadata['language']}' data, not '{language}'"
         )
     note_file_read(path)
     examples = []
@@ -75,4 +85,6 @@ def read_translated_split(folder: Path, split: str, task: Task) -> list[dict] | 
         if problem is not None:
             raise BadInput(f"{path}: line {number}: {problem}")
         examples.append(example)
+    if split == "train" and isinstance(task.format, SpanQA):  # answers at their offsets, as release files'
+        examples = training_questions(examples, path, unanswerable=isinstance(task.format, SpanQAWithNoAnswer))
     return examples

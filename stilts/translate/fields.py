@@ -5,13 +5,12 @@ A task format names its text fields in ``TaskFormat.text_fields`` (classificatio
 choices) or None (a single-sentence task's missing ``text_b``); every other field (ids, labels, label
 indices) is copied unchanged, so a translated example has exactly the original schema and labels.
 
-Some formats cannot be translated string by string, and `check_translatable` refuses them:
+Span QA is translated with its answers marked and found again (`stilts.translate.spans`). Some formats
+cannot be translated string by string, and `check_translatable` refuses them:
 
-- span QA: answers are character offsets into the context (and answer texts must occur in it), so a
-  translated context would need its answer spans aligned and projected, which plain MT cannot do;
 - token tagging (CCG, POS, NER): tags belong to words, and translation changes the words;
-- tasks that do not train (retrieval) or are not intermediate tasks: a translated set is used as an
-  intermediate task ``<task>@<lang>``.
+- tasks that do not train (retrieval), and tasks neither intermediate nor a target: a translated set is
+  used as an intermediate task ``<task>@<lang>``, or trains a target (translate-train: ``pawsx@de``).
 """
 
 from __future__ import annotations
@@ -21,26 +20,18 @@ from collections.abc import Iterator
 from stilts.core.catalog import Task
 from stilts.core.errors import BadInput
 
-#: format name -> why it is refused (formats with no text fields are refused as well)
-_REFUSED_FORMATS = {
-    "span_qa": "answers are character spans of the context, and a translated context would need "
-    "them aligned (translate-train SQuAD data needs answer projection, not plain MT)",
-    "span_qa_v2": "answers are character spans of the context, and a translated context would need "
-    "them aligned (translate-train SQuAD data needs answer projection, not plain MT)",
-}
-
 
 def check_translatable(task: Task, where: str = "--task") -> None:
     """BadInput (one line) when ``task``'s examples cannot be machine-translated field by field."""
-    reason = _REFUSED_FORMATS.get(task.format.name)
-    if reason is None and not task.format.text_fields:
+    reason = None
+    if not task.format.text_fields:
         reason = (
             f"its {task.format.name} examples have no text fields to translate (labels are tied to the original words)"
         )
-    if reason is None and "intermediate" not in task.phases:
+    elif "intermediate" not in task.phases and not ("target" in task.phases and task.format.trains):
         reason = (
-            "translated data is used as an intermediate task '<task>@<lang>', and "
-            f"{task.name} is not an intermediate task"
+            "translated data is used as an intermediate task '<task>@<lang>', or trains a target "
+            f"(translate-train), and {task.name} is neither"
         )
     if reason is not None:
         raise BadInput(f"{where}: cannot translate '{task.name}': {reason}")

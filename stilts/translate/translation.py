@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stilts.core.errors import BadInput, RunFailed, is_hub_outage
+from stilts.formats.span_qa import SpanQA
+from stilts.translate import spans
 from stilts.translate.cache import TranslationCache
 from stilts.translate.fields import (
     apply_translations,
@@ -49,6 +51,9 @@ DEFAULT_BEAMS = 4
 #: Marian models have 512 positions; also the cap on generated tokens
 DEFAULT_MAX_LENGTH = 512
 DEFAULT_BATCH_SIZE = 32
+#: span QA: how many answered questions' marked contexts are translated first, to find a model that does
+#: not copy the answer markers (and would lose every answer) before it translates the rest
+MARKER_PROBE = 16
 
 
 @dataclass
@@ -217,10 +222,33 @@ def translate_task(
     if max_examples:
         examples = examples[:max_examples]
     fields = task.format.text_fields
-    texts = collect_texts(examples, fields)
-    log(f"{task.name} {split}: {len(examples)} examples, fields {', '.join(fields)}")
-    translations = translate_texts(translator, texts, cache, desc=f"{task.name} {split} -> {language}", log=log)
-    translated = apply_translations(examples, fields, translations)
+    desc = f"{task.name} {split} -> {language}"
+    lost: list[str] = []
+    if isinstance(task.format, SpanQA):  # answers marked before translation and found after
+        marked, texts = spans.strings(examples)
+        log(f"{task.name} {split}: {len(examples)} questions, answers marked {' '.join(spans.MARKERS[0])}")
+        # a model that does not copy the markers loses every answer: found on a few, before the rest
+        probe = [(e, m) for e, m in zip(examples, marked, strict=True) if m.markers][:MARKER_PROBE]
+        tried = translate_texts(translator, [m.context for _, m in probe], cache, desc=f"{desc} (markers)", log=log)
+        if probe and not any(spans.unmark(tried[m.context], m.markers) for _, m in probe if m.markers):
+            raise BadInput(
+                f"{task.name} {split}: the answer markers {' '.join(probe[0][1].markers or ())} came through the "
+                f"translation of none of the first {len(probe)} answered questions (e.g. '{probe[0][0]['id']}'), so "
+                "no answer span can be kept: this model does not copy them; nothing was written"
+            )
+        translations = translate_texts(translator, texts, cache, desc=desc, log=log)
+        translated, lost = spans.translated_examples(examples, marked, translations)
+        answered = sum(bool(example["answers"]["text"]) for example in examples)
+        if lost:
+            log(
+                f"warning: {len(lost)} of {answered} questions left out: their answer markers did not come through "
+                f"the translation (first: '{lost[0]}')"
+            )
+    else:
+        texts = collect_texts(examples, fields)
+        log(f"{task.name} {split}: {len(examples)} examples, fields {', '.join(fields)}")
+        translations = translate_texts(translator, texts, cache, desc=desc, log=log)
+        translated = apply_translations(examples, fields, translations)
     note = {
         "model": translator.model_name,
         "model_identity": translator.identity,
@@ -234,6 +262,8 @@ def translate_task(
         "max_examples": max_examples,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if isinstance(task.format, SpanQA):
+        note["answers"] = {"kept": "the first answer of each question, found between markers", "lost": len(lost)}
     if bleu:
         note["bleu"] = bleu
     path = write_split(output, split, translated, task=task.name, language=language, note=note)

@@ -1,4 +1,5 @@
-"""Sentence-pair classification TSVs: PAWS-X and QQP (GLUE).
+"""Sentence-pair classification TSVs: PAWS-X and QQP (GLUE), and XTREME's translate-train TSVs of XNLI and
+PAWS-X.
 
 Examples are ``{"id", "text_a", "text_b", "label"}`` with the label as its name: PAWS-X ``"0"``/``"1"``
 (1 = paraphrase; the Hub's ClassLabel names), QQP ``not_duplicate``/``duplicate`` (the Hub's order).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from stilts.core.errors import BadInput
 from stilts.data.readers._io import as_path, check_label, header_tsv, numbered_lines, tsv_cells
+from stilts.data.readers.layout import note
 
 PAWSX_LABELS = ("0", "1")
 QQP_LABELS = ("not_duplicate", "duplicate")
@@ -88,4 +90,45 @@ def read_qqp(path) -> list[dict]:
                 "label": label,
             }
         )
+    return examples
+
+
+#: a translated training file with more than this share of its lines skipped is refused: its lines are
+#: not what the reader takes them for
+MAX_SKIPPED_SHARE = 0.5
+
+
+def read_translated_pairs(path, labels, aliases=None) -> list[dict]:
+    """XTREME's translate-train files of sentence pairs (``en-{lang}-translated.tsv`` of XNLI and PAWS-X):
+    no header, cells not quoted, each line ``english1<TAB>english2<TAB>translated1<TAB>translated2<TAB>label``
+    (the English pair kept beside its translation); files of three fields a line
+    (``translated1<TAB>translated2<TAB>label``) are read too. ``aliases`` maps a file's label to ours
+    (XNLI's ``contradictory``). Lines with another number of fields than the first, or a label outside
+    ``labels`` (PAWS-X's files have a few such lines, which TFDS's loader drops as well), are skipped and
+    counted in a note; a file with more than half of its lines skipped is refused."""
+    path = as_path(path)
+    aliases = aliases or {}
+    lines = [(number, line) for number, line in numbered_lines(path) if line.strip()]
+    if not lines:
+        raise BadInput(f"{path}: empty file")
+    width = len(lines[0][1].split("\t"))
+    if width not in (3, 5):
+        raise BadInput(
+            f"{path}: line {lines[0][0]}: expected 5 tab-separated fields (english1, english2, translated1, "
+            f"translated2, label) or 3 (translated1, translated2, label), found {width}"
+        )
+    examples, skipped = [], []
+    for number, line in lines:
+        cells = line.split("\t")
+        label = aliases.get(cells[-1].strip(), cells[-1].strip())
+        if len(cells) != width or label not in labels:
+            skipped.append(number)
+            continue
+        first, second = cells[-3], cells[-2]
+        examples.append({"id": f"{path.stem}:{number}", "text_a": first, "text_b": second, "label": label})
+    if skipped:
+        what = f"lines without {width} fields or with a label other than {', '.join(labels)} (first: line {skipped[0]})"
+        if len(skipped) > MAX_SKIPPED_SHARE * len(lines):
+            raise BadInput(f"{path}: {len(skipped)} of {len(lines)} {what}: is this an XTREME translate-train file?")
+        note(f"{path}: skipped {len(skipped)} of {len(lines)} {what}")
     return examples
