@@ -40,6 +40,7 @@ from stilts.core.names import (
     CONFIG_KEYS,
     RUN_KEYS,
     SETTING_SEPARATOR,
+    TRANSLATE_TEST,
     base_seed,
 )
 from stilts.reports.order import (
@@ -111,6 +112,11 @@ def run_averages(scores: pd.DataFrame) -> pd.DataFrame:
 def has_sets(frame: pd.DataFrame) -> pd.Series:
     """Whether each row is one set of shots of a run (seed ``<seed>/set<i>``)."""
     return frame["seed"].astype(str).str.contains(SETTING_SEPARATOR, regex=False)
+
+
+def is_translate_test(frame: pd.DataFrame) -> pd.Series:
+    """Whether each row scores machine translations into English (intermediate ``<...>/translate-test``)."""
+    return frame["intermediate"].astype(str).str.endswith(SETTING_SEPARATOR + TRANSLATE_TEST)
 
 
 def pooled_sets(values: pd.DataFrame) -> pd.DataFrame:

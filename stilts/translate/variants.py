@@ -1,4 +1,6 @@
-"""The task family ``<task>@<lang>``: an intermediate task's data in another language.
+"""The task family ``<task>@<lang>``: an intermediate task's data in another language; and the
+package's stage kind, ``translate_test`` (`stilts.translate.evaluation`): this module is the package's
+entry point (``stilts.plugins``), which registers both.
 
 ``hellaswag@de`` has HellaSwag's format, labels and metric, with German data read only from a local
 folder (``data.hellaswag@de``; there is no Hub source): ``{split}.jsonl`` as `stilts translate` writes
@@ -14,7 +16,9 @@ from pathlib import Path
 
 from stilts.core.catalog import TASK_FAMILIES, TASKS, Task, TaskFamily
 from stilts.core.errors import BadInput, MissingSplit, did_you_mean
+from stilts.pipeline.stage_kinds import register_stage_kind
 from stilts.translate.dataset import read_translated_split
+from stilts.translate.evaluation import TRANSLATE_TEST_KIND
 
 TRANSLATED_MARK = "@"
 _MADE: dict[str, Task] = {}
@@ -71,3 +75,4 @@ def _read_translated(base: Task, language: str, folder: Path, split: str, reques
 
 
 TASK_FAMILIES.add(TRANSLATED_MARK, TaskFamily(mark=TRANSLATED_MARK, resolve=translated_task))
+register_stage_kind(TRANSLATE_TEST_KIND)
