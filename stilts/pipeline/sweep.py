@@ -150,8 +150,9 @@ class SweepConfig(BaseModel):
         description="Also score each pipeline of a classification, sentence-pair or multiple-choice target "
         "translate-test: a translate_test stage after its evaluation (and after the seeds' average's, with "
         "average_seeds), its MT model and other settings from stages.translate_test (mt_model is needed there, "
-        "or in every variant); rows labelled <intermediate>/translate-test. Other targets get none. MT models "
-        "are compared with variants, e.g. {opus: {translate_test: {mt_model: ...}}}.",
+        "in each such target's tasks settings, or in every variant); rows labelled "
+        "<intermediate>/translate-test. Other targets get none. MT models are compared with variants, e.g. "
+        "{opus: {translate_test: {mt_model: ...}}}.",
     )
     slurm: SlurmConfig | None = Field(
         default=None,
