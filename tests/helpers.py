@@ -2,6 +2,7 @@
 model and features to evaluate."""
 
 import contextlib
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,16 @@ def split_scores(rows) -> dict[str, float]:
     if not rows:
         raise ValueError("no rows")
     return {metric: metric_value(rows, metric) for metric in rows[0]["metrics"]}
+
+
+def write_tiny_qqp(folder: Path) -> Path:
+    """16 question pairs in GLUE's QQP TSV (``train.tsv``; ``dev.tsv`` the first 6): a second tiny
+    classification task for grids of intermediate tasks."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        f"{i}\t{2 * i}\t{2 * i + 1}\thow do I cook rice {i}?\thow to cook rice {i % 3}?\t{i % 2}" for i in range(16)
+    ]
+    header = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+    (folder / "train.tsv").write_text(header + "\n".join(rows) + "\n")
+    (folder / "dev.tsv").write_text(header + "\n".join(rows[:6]) + "\n")
+    return folder

@@ -1,6 +1,6 @@
 """stilts.analysis.languages: the shipped table covers every language of stilts' target tasks and says what it
-should (spot checks against well-known facts), grouping by hand, and the distance slope with its seeded
-bootstrap interval."""
+should (spot checks against well-known facts), grouping by hand, and the distance slope with R², Spearman and
+the interval of the slope re-fitted on bootstrap draws."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from stilts.analysis.languages import (
     TABLE_FILE,
     UNKNOWN,
     distance_slope,
-    group_languages,
+    group_of,
     language,
+    language_groups,
     language_table,
     languages,
 )
@@ -97,64 +98,51 @@ def test_the_table_says_what_is_well_known():
 
 
 def test_grouping_by_hand():
-    values = {"de": 1.0, "fr": 3.0, "ja": 5.0, "xx": 7.0}
-    by_family = group_languages(values, "family")
-    assert list(by_family.index) == ["Indo-European", "Japonic", UNKNOWN]
-    assert by_family.loc["Indo-European"].to_dict() == {
-        "count": 2,
-        "mean": 2.0,
-        "min": 1.0,
-        "max": 3.0,
-        "languages": "de, fr",
+    codes = ["fr", "de", "ja", "xx", "de", "sw", "yo", "hi"]
+    assert language_groups(codes, "family") == {
+        "Atlantic-Congo": ("sw", "yo"),
+        "Indo-European": ("de", "fr", "hi"),
+        "Japonic": ("ja",),
+        UNKNOWN: ("xx",),  # last, whatever its name sorts as
     }
-    assert by_family.loc[UNKNOWN, "languages"] == "xx"
-    by_script = group_languages(values, "script")
-    assert by_script["count"].to_dict() == {"Jpan": 1, "Latn": 2, UNKNOWN: 1}
-    by_class = group_languages({"de": 1.0, "sw": 2.0, "yo": 4.0}, "resource_class")
-    assert by_class["mean"].to_dict() == {"2": 3.0, "5": 1.0}
+    assert language_groups(codes, "script") == {
+        "Deva": ("hi",),
+        "Jpan": ("ja",),
+        "Latn": ("de", "fr", "sw", "yo"),
+        UNKNOWN: ("xx",),
+    }
+    # resource classes from the most data down
+    assert list(language_groups(codes, "resource_class").items()) == [
+        ("class 5", ("de", "fr", "ja")),
+        ("class 4", ("hi",)),
+        ("class 2", ("sw", "yo")),
+        (UNKNOWN, ("xx",)),
+    ]
+    assert group_of("eu", "family") == "Basque" and group_of("xx", "script") == UNKNOWN
     with pytest.raises(ValueError, match="by: expected one of family, script, resource_class"):
-        group_languages(values, "continent")
+        language_groups(codes, "continent")
 
 
 def test_the_slope_by_hand():
     fit = distance_slope({"a": 1.0, "b": 3.0, "c": 2.0, "d": 5.0}, {"a": 0.0, "b": 1.0, "c": 2.0, "d": 3.0})
     # x mean 1.5, y mean 2.75; sum dx dy = 5.5, sum dx^2 = 5
     assert fit.slope == pytest.approx(1.1) and fit.intercept == pytest.approx(1.1)
-    assert fit.low <= fit.slope <= fit.high and fit.languages == ("a", "b", "c", "d") and fit.missing == ()
+    assert fit.languages == ("a", "b", "c", "d") and fit.missing == ()
+    # residuals -0.1, 0.8, -1.3, 0.6: SS_res 2.7 of SS_tot 8.75; ranks of y 1, 3, 2, 4 against 1, 2, 3, 4
+    assert fit.r2 == pytest.approx(1 - 2.7 / 8.75) and fit.spearman == pytest.approx(0.8)
+    assert math.isnan(fit.low) and math.isnan(fit.high) and fit.level is None and fit.resamples == 0  # no draws
 
 
 def test_a_line_on_the_tables_distances_is_found_exactly():
     """deltas = 2 - 3 * syntactic distance: slope -3, and every resample finds the same line."""
     codes = ["de", "fr", "ja", "sw", "hi", "ru", "zh", "en", "xx"]
     deltas = {code: 2 - 3 * language(code).distances["syntactic"] for code in codes if code != "xx"} | {"xx": 9.0}
-    fit = distance_slope(deltas)
+    fit = distance_slope(deltas, draws={code: [value] * 5 for code, value in deltas.items()})
     assert fit.slope == pytest.approx(-3) and fit.intercept == pytest.approx(2)
-    assert fit.low == pytest.approx(-3) and fit.high == pytest.approx(-3)
+    assert fit.low == pytest.approx(-3) and fit.high == pytest.approx(-3)  # every draw the same line
+    assert fit.r2 == pytest.approx(1) and fit.spearman == pytest.approx(-1)
     assert "en" not in fit.languages and fit.missing == ("xx",)  # English is not zero-shot; xx has no distance
     assert distance_slope(deltas, "genetic").slope != pytest.approx(-3)
-
-
-def test_the_bootstrap_is_the_seeded_pairs_bootstrap():
-    rng = np.random.default_rng(5)
-    x = rng.uniform(0.3, 0.7, 12)
-    y = 1 - 4 * x + rng.normal(0, 0.3, 12)
-    codes = [f"l{i:02d}" for i in range(12)]  # fitted in sorted order, which is this one
-    deltas, distances = dict(zip(codes, y)), dict(zip(codes, x))
-    fit = distance_slope(deltas, distances, resamples=500, seed=7, level=0.9)
-    # written out: 500 draws of 12 languages with replacement from default_rng(7), the 5th and 95th percentiles
-    draws = np.random.default_rng(7)
-    slopes = []
-    for _ in range(500):
-        pick = draws.integers(0, 12, 12)
-        if np.ptp(x[pick]) > 0:
-            slopes.append(np.polyfit(x[pick], y[pick], 1)[0])
-    assert (fit.low, fit.high) == pytest.approx(tuple(np.percentile(slopes, [5, 95])), rel=1e-9)
-    assert fit.slope == pytest.approx(np.polyfit(x, y, 1)[0]) and fit.low < fit.slope < fit.high < 0
-    assert distance_slope(deltas, distances, resamples=500, seed=7, level=0.9) == fit
-    assert distance_slope(deltas, distances, resamples=500, seed=8, level=0.9).low != fit.low
-    # with few languages, a draw of one repeated language has no slope and is dropped
-    few = distance_slope({"a": 0.0, "b": 1.0, "c": 0.5}, {"a": 0.0, "b": 1.0, "c": 2.0}, resamples=300)
-    assert few.dropped > 0 and few.resamples == 300 and not math.isnan(few.low)
 
 
 def test_a_slope_needs_languages_at_different_distances():
@@ -164,3 +152,34 @@ def test_a_slope_needs_languages_at_different_distances():
         distance_slope({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 0.5, "b": 0.5, "c": 0.5})
     with pytest.raises(ValueError, match="distance: expected one of"):
         distance_slope({"de": 1.0, "fr": 2.0, "ja": 3.0}, "phonological")
+
+
+def test_the_interval_is_the_slope_refitted_on_each_draw():
+    """With ``draws`` (each language's value on each bootstrap draw of its examples and seeds), the interval is
+    the percentile interval of the slope fitted to each draw's values, the languages held fixed."""
+    rng = np.random.default_rng(11)
+    codes = [f"l{i}" for i in range(6)]  # fitted in sorted order, which is this one
+    x = np.linspace(0.2, 0.7, 6)
+    y = 5 - 10 * x
+    draws = y[None, :] + rng.normal(0, 0.5, (300, 6))
+    fit = distance_slope(
+        dict(zip(codes, y)), dict(zip(codes, x)), draws={code: draws[:, i] for i, code in enumerate(codes)}, level=0.8
+    )
+    slopes = [np.polyfit(x, draw, 1)[0] for draw in draws]
+    assert (fit.low, fit.high) == pytest.approx(tuple(np.percentile(slopes, [10, 90])), rel=1e-9)
+    assert fit.slope == pytest.approx(-10) and fit.resamples == 300 and fit.level == 0.8
+    assert fit.low < -10 < fit.high
+    # a quarter of the noise, a quarter of the width
+    quieter = distance_slope(
+        dict(zip(codes, y)),
+        dict(zip(codes, x)),
+        draws={code: y[i] + (draws[:, i] - y[i]) / 4 for i, code in enumerate(codes)},
+        level=0.8,
+    )
+    assert quieter.high - quieter.low == pytest.approx((fit.high - fit.low) / 4)
+    with pytest.raises(ValueError, match="draws: none for l5"):
+        distance_slope(dict(zip(codes, y)), dict(zip(codes, x)), draws={code: [0.0] for code in codes[:5]})
+    with pytest.raises(ValueError, match="the same number"):
+        distance_slope(
+            dict(zip(codes, y)), dict(zip(codes, x)), draws={code: [0.0] * (i + 1) for i, code in enumerate(codes)}
+        )

@@ -211,3 +211,43 @@ def test_ci_refuses_rows_that_disagree_with_scores_csv(tmp_path, capsys):
     scores_csv.write_text(text)
     code, _, err = run_cli(["table", scores_csv, "--ci", "95"], capsys)
     assert code == 2 and "per-example rows give accuracy 50.0000, scores.csv has 75.0000" in err
+
+
+def test_a_k_shot_cell_is_the_mean_over_its_sets_on_each_draw_of_the_examples_they_scored(tmp_path, capsys):
+    """Two sets of shots drawn from dev, each scored on dev without its own shots: set 0 right on every
+    example it scored, set 1 wrong on every one. On every draw of the examples the run's score is the mean
+    of the sets', 50, so the cell's interval is [50, 50]; sets taken as seeds would draw 0 or 100."""
+    ids = [str(i) for i in range(60)]
+    zero_shot = {"de": _accuracy_rows(HALF[:60])}
+    scores_csv = _write_run(tmp_path, {("none", 1): zero_shot}, languages=("de",))
+    stage = tmp_path / "few_shot-10"
+    (stage / "COMPLETE").parent.mkdir()
+    (stage / "COMPLETE").write_text("")
+    lines = []
+    for index, (shots, right_answers) in enumerate(((ids[:10], True), (ids[10:20], False))):
+        rows = [{"id": i, "metrics": {"accuracy": right(right_answers)}} for i in ids if i not in shots]
+        folder = stage / "predictions" / f"set{index}"
+        folder.mkdir(parents=True)
+        (folder / "dev-de.examples.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        value = metric_value(rows, "accuracy")
+        lines.append(f"none-xnli-s1,none/10-shot,false,xnli,1/set{index},dev,de,accuracy,{value!r},{stage.name}\n")
+    with open(scores_csv, "a") as handle:
+        handle.writelines(lines)
+
+    intervals = _intervals(scores_csv, delta=False)
+    column = ("xnli", "accuracy")
+    assert intervals.low.at[("none/10-shot", False), column] == intervals.high.at[("none/10-shot", False), column] == 50
+    assert np.isnan(intervals.sd.at[("none/10-shot", False), column])  # its ± is the sets' spread, shown apart
+    # and through the command, per language and with deltas to zero-shot (all of dev: 50% right)
+    code, stdout, stderr = run_cli(["table", scores_csv, "--per-language", "xnli", "--delta", "--ci", "95"], capsys)
+    assert code == 0, stderr
+    (k_shot,) = [line for line in stdout.splitlines() if line.startswith("| none/10-shot ")]
+    low, high = (float(end) for end in k_shot.split("|")[3].split("[")[1].split("]")[0].split(","))
+    assert low < 0 < high  # against zero-shot's draws, which vary
+    assert "±70.7" in k_shot  # the spread over the sets, 100 and 0
+    # a set's rows that do not give its scores.csv value: found, not tabulated
+    (stage / "predictions" / "set1" / "dev-de.examples.jsonl").write_text(
+        json.dumps({"id": "30", "metrics": {"accuracy": right(True)}}) + "\n"
+    )
+    code, _, stderr = run_cli(["table", scores_csv, "--ci", "95"], capsys)
+    assert code == 2 and "set1/dev-de: its per-example rows give accuracy 100.0000, scores.csv has 0.0000" in stderr

@@ -156,6 +156,15 @@ def test_a_target_that_answers_one_label_is_flagged_everywhere(tmp_path, tiny_mo
     assert "   25.0!   25.0!   25.0" in stdout  # the table's marks
     assert "  ! every example got the same prediction: de 'sports', en 'sports'" in stdout
 
+    # stilts table says which cells a collapsed model scored, in the main table and per language
+    for extra in ([], ["--per-language", "topics"]):
+        code, table, stderr = run_cli(["table", out / "scores.csv", *extra], capsys)
+        assert code == 0, stderr
+        assert (
+            "COLLAPSED: one_label (seed 1) gave every topics test example one answer in de 'sports', en 'sports': "
+            "those cells score a constant predictor, not transfer." in " ".join(table.split())
+        ), table
+
     code, status, _ = run_cli(["status", out], capsys)
     assert code == 0
     assert "2 stages: 2 complete (2 with warnings: learned nothing?)" in status

@@ -33,6 +33,7 @@ def pipeline_file(tmp_path, tiny_nli):
         ("stages.1.kind=finetune", "p.yaml: stages[1]: kind must be one of intermediate, target, evaluate"),
         ("stages.1.task=mnli", "p.yaml: stages[1].task: task 'mnli' cannot be used in a target stage"),
         ("stages.2.languages=[de,xx]", "p.yaml: stages[2].languages[1]: 'xx' is not a language of xnli"),
+        ("stages.2.languages=[de,fr,de]", "p.yaml: stages[2].languages: a language is listed twice"),
         ("data.xnli=/no/such/folder", "p.yaml: data.xnli: no such folder /no/such/folder"),
         ("data.xnly=/tmp", "p.yaml: data.xnly: unknown task (did you mean 'xnli'?)"),
         ("model=./missing-model", "p.yaml: model: no such folder"),

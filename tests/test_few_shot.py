@@ -161,8 +161,10 @@ def test_the_table_shows_k_shot_rows_beside_zero_shot_with_the_spread_over_sets(
     assert "mean over its 2 sets of shots, never the sets taken as seeds" in stdout
     # a k-shot row of German only beside a zero-shot one of three languages: said under the table
     assert "none/4-shot scored xnli in de; none in de, en, fr: their averages are not over the same languages" in stdout
-    code, _, stderr = run_cli(["table", out / "scores.csv", "--split", "test", "--ci", "95"], capsys)
-    assert code == 2 and "--ci: " in stderr and "k-shot rows (none/4-shot)" in stderr
+    code, stdout, stderr = run_cli(["table", out / "scores.csv", "--split", "test", "--delta", "--ci", "95"], capsys)
+    assert code == 0, stderr
+    (k_shot,) = [line for line in stdout.splitlines() if line.startswith("| none/4-shot ")]
+    assert "[" in k_shot and "±" in k_shot  # an interval, and the spread over the sets
 
 
 def test_sets_are_averaged_before_the_median_over_seeds(tmp_path, capsys):

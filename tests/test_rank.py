@@ -12,7 +12,7 @@ import shlex
 import numpy as np
 import pytest
 import yaml
-from helpers import run_cli
+from helpers import run_cli, write_tiny_qqp
 
 from stilts.analysis.transferability import logme_classification, shrinkage_h_score
 from stilts.core.catalog import get_task
@@ -23,14 +23,7 @@ from stilts.reports.ranking import RANK_COLUMNS
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory, tiny_model, tiny_nli):
     folder = tmp_path_factory.mktemp("rank")
-    qqp = folder / "qqp"  # GLUE's QQP TSV
-    qqp.mkdir()
-    rows = [
-        f"{i}\t{2 * i}\t{2 * i + 1}\thow do I cook rice {i}?\thow to cook rice {i % 3}?\t{i % 2}" for i in range(16)
-    ]
-    header = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
-    (qqp / "train.tsv").write_text(header + "\n".join(rows) + "\n")
-    (qqp / "dev.tsv").write_text(header + "\n".join(rows[:6]) + "\n")
+    qqp = write_tiny_qqp(folder / "qqp")
     settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 1, "validate_every": 100}
     config = {
         "name": "rank_grid",

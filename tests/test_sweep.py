@@ -5,7 +5,7 @@ import re
 
 import pytest
 import yaml
-from helpers import run_cli
+from helpers import run_cli, write_tiny_qqp
 
 from stilts.core.errors import BadInput, RunFailed
 from stilts.pipeline.engine import plan_pipeline
@@ -146,14 +146,7 @@ def test_a_bad_variant_is_one_line_naming_it(variant, message, tmp_path):
 def grid(tmp_path_factory, tiny_model, tiny_nli):
     folder = tmp_path_factory.mktemp("sweep")
     topics = write_tiny_topics(folder / "topics")
-    qqp = folder / "qqp"  # GLUE's QQP TSV
-    qqp.mkdir()
-    rows = [
-        f"{i}\t{2 * i}\t{2 * i + 1}\thow do I cook rice {i}?\thow to cook rice {i % 3}?\t{i % 2}" for i in range(16)
-    ]
-    header = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
-    (qqp / "train.tsv").write_text(header + "\n".join(rows) + "\n")
-    (qqp / "dev.tsv").write_text(header + "\n".join(rows[:6]) + "\n")
+    qqp = write_tiny_qqp(folder / "qqp")
     settings = {"learning_rate": 1e-3, "batch_size": 16, "epochs": 1, "validate_every": 100}
     config = {
         "name": "small_grid",

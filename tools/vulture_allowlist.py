@@ -44,9 +44,6 @@ _.HF_DATASETS_OFFLINE
 # click calls it: the lazy group's `stilts --help` command list (stilts.cli.LazyGroup).
 _.format_commands
 
-# Public API of stilts.analysis.languages (the per-language typology table and the delta-vs-distance
-# slope), tested in tests/test_analysis_languages.py; `stilts table` does not call them yet (issue 33,
-# part 3, open).
+# Public API of stilts.analysis.languages: the whole typology table as a DataFrame, for a reader's own analyses
+# (`stilts table --group-languages` and `--distance` use the rest), tested in tests/test_analysis_languages.py.
 language_table
-group_languages
-distance_slope

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
-from stilts.core.catalog import BENCHMARKS, benchmark_targets
+from stilts.analysis.languages import DISTANCES, GROUPINGS, SOURCE_LANGUAGE
+from stilts.core.artifacts import read_json
+from stilts.core.catalog import BENCHMARKS, TASKS, benchmark_targets, get_task
 from stilts.core.errors import BadInput, did_you_mean
 from stilts.core.names import CONFIG_KEYS, CONFIG_KEYS_BY, SETTING_SEPARATOR, configuration_name, split_setting
-from stilts.reports import aggregate, order, render, scores_file
+from stilts.reports import aggregate, order, render, scores_file, typology
 from stilts.reports import scores as sc
 
 CAPTION_CELLS = "median over seeds of each run's language-averaged score"
@@ -60,6 +62,26 @@ BY_NOUNS = {"intermediate": "intermediate task", "pipeline": "pipeline"}
     "per_language",
     metavar="TASK",
     help="Per-language table of one target task (columns: languages, then Avg).",
+)
+@click.option(
+    "--group-languages",
+    "group_by",
+    type=click.Choice(GROUPINGS),
+    default=None,
+    help="With --per-language: a column per group of languages, by family (Glottolog), script (ISO 15924) or "
+    "resource_class (Joshi et al. 2020), from stilts/analysis/languages.csv: the median over seeds of each run's "
+    "mean over the group's languages, its number of languages in brackets; the language the target trains on a "
+    "column of its own, languages the table lacks in a group 'unknown'. --delta, --ci and --plot as for languages.",
+)
+@click.option(
+    "--distance",
+    type=click.Choice(DISTANCES),
+    default=None,
+    help="With --per-language: per configuration, the least-squares slope of its per-language delta (with "
+    "--delta; without, its score) on the language's URIEL+ distance to English, how many languages, R^2 and "
+    "Spearman, the source language left out; with --ci the slope's paired bootstrap interval (the line re-fitted "
+    "on each draw of the evaluation examples and seeds, the languages held fixed); with --plot a scatter per "
+    "configuration, each language labelled, with its line.",
 )
 @click.option(
     "--best",
@@ -148,6 +170,8 @@ def table(
     baseline_name,
     delta,
     per_language,
+    group_by,
+    distance,
     best,
     benchmark,
     fmt,
@@ -176,6 +200,15 @@ def table(
         )
     if vmax is not None and not plot_path:
         raise BadInput("--vmax: sets the heatmap's colour scale; give --plot FILE.png too")
+    for given, option in ((group_by, "--group-languages"), (distance, "--distance")):
+        if given and not per_language:
+            raise BadInput(f"{option}: is about one target's languages; give --per-language TASK too")
+    if group_by and distance:
+        raise BadInput("--distance: fits languages, not groups; it does not go with --group-languages")
+    if distance and vmax is not None:
+        raise BadInput("--vmax: sets the heatmap's colour scale; --distance --plot draws scatter plots")
+    if distance and show_n:
+        raise BadInput("--show-n: counts seeds in cells; --distance shows how many languages each slope fits")
     if best:
         for given, option in (
             (per_language, "--per-language"),
@@ -255,29 +288,33 @@ def table(
         _warn_about_unstaged_rows(path, *unstaged)
         return
 
-    subtracting = "--delta" if delta else "--plot" if plot_path else None
+    # --distance without --delta fits scores: its plot subtracts nothing
+    subtracting = "--delta" if delta else "--plot" if plot_path and not distance else None
     baseline = _baseline(scores, by, baseline_name, subtracting)
 
     split = split or _default_split(scores)
-    if ci_level and aggregate.has_sets(scores[scores["split"] == split]).any():
-        shots = sorted(set(scores.loc[aggregate.has_sets(scores), by]))
-        raise BadInput(
-            f"--ci: {path} has k-shot rows ({_listed(shots)}), whose intervals would resample their sets of "
-            "shots too, which stilts does not do yet; their cells show the spread over the sets instead (without "
-            "--ci), or tabulate a copy of the file without them"
-        )
+    source, grouping = SOURCE_LANGUAGE, None
     if per_language:
         ordered = benchmark_targets()
         known = list(ordered) + [t for t in order.targets_in(scores) if t not in ordered]
         if per_language not in known:
             raise BadInput(f"--per-language: unknown target task '{per_language}'{did_you_mean(per_language, known)}")
-        values, counts = aggregate.language_cells(scores, per_language, split, config_keys)
-        labels = {"avg": "Avg"}
-        caption = f"{per_language}, split {split}: median over seeds per language"
+        if per_language in TASKS:
+            source = get_task(per_language).source_language
+        if group_by:
+            present = scores.loc[(scores["target"] == per_language) & (scores["split"] == split), "language"]
+            grouping = typology.language_grouping(list(present), group_by, source)
+        values, counts = aggregate.language_cells(
+            scores, per_language, split, config_keys, grouping.groups if grouping else None
+        )
+        labels = {"avg": "Avg"} | (grouping.labels if grouping else {})
+        caption = f"{per_language}, split {split}: " + (
+            grouping.caption if grouping else "median over seeds per language"
+        )
         if order.is_qa(dict.fromkeys(values.columns.get_level_values(1))):
             caption += " (F1/EM)"
         caption += "; Avg = " + CAPTION_CELLS + " (the main table's cell)"
-        notes = []
+        notes = list(grouping.notes) if grouping else []
     else:
         values, counts = aggregate.transfer_cells(scores, split, config_keys)
         labels = {target: f"{target} (F1/EM)" for target, metric in values.columns if metric == "exact_match"}
@@ -285,8 +322,12 @@ def table(
         caption = f"Split {split}: {CAPTION_CELLS}"
         notes = _main_notes(scores, values, split)
         values = aggregate.with_average(values)
-    notes += _trained_on_notes(scores, split, per_language)
-    notes += _shot_language_notes(scores, split, by, per_language)
+    run_notes = (
+        _trained_on_notes(scores, split, per_language)
+        + _collapsed_notes(scores, split, per_language)
+        + _shot_language_notes(scores, split, by, per_language)
+    )
+    notes += run_notes
     spreads = aggregate.set_spreads(scores, split, config_keys, per_language)
     spread = aggregate.spread_frame(spreads, values) if not spreads.empty else None
     if spread is not None:
@@ -304,6 +345,42 @@ def table(
             f"for {what}split '{split}'"
         )
 
+    if distance:
+        draws = None
+        if ci_level:
+            from stilts.reports.bootstrap import cell_draws
+
+            draws, _ = cell_draws(
+                scores,
+                values,
+                run_dir=Path(path).parent,
+                split=split,
+                per_language=per_language,
+                delta=delta,
+                n_resamples=resamples,
+                seed=bootstrap_seed,
+                config_keys=config_keys,
+                baseline=baseline,
+            )
+        _show_distance(
+            values,
+            target=per_language,
+            split=split,
+            distance=distance,
+            source=source,
+            delta=delta,
+            baseline=baseline,
+            config_keys=config_keys,
+            draws=draws,
+            level=ci_level,
+            seed=bootstrap_seed,
+            fmt=fmt,
+            plot_path=plot_path,
+            notes=run_notes,
+        )
+        _warn_about_unstaged_rows(path, *unstaged)
+        return
+
     def intervals_of(deltas: bool):
         from stilts.reports.bootstrap import table_intervals
 
@@ -319,6 +396,7 @@ def table(
             seed=bootstrap_seed,
             config_keys=config_keys,
             baseline=baseline,
+            groups=grouping.groups if grouping else None,
         )
 
     intervals = intervals_of(delta) if ci_level else None
@@ -360,10 +438,15 @@ def table(
     if plot_path:
         from stilts.reports.plot import plot_heatmap
 
-        columns = {target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"} | {"avg": labels["avg"]}
+        if per_language:  # languages, groups of them ("Indo-European (6)") and Avg
+            columns = dict(labels)
+        else:
+            columns = {target: f"{target}\n(F1+EM)/2" for target in labels if target != "avg"} | {"avg": labels["avg"]}
         matrix = aggregate.group_scores(aggregate.deltas(values, baseline)).rename(columns=columns)
         named = f" {_baseline_row(baseline, config_keys)}" if baseline_name else ""
-        title = (f"{per_language}: " if per_language else "") + f"difference to baseline{named} ({split})"
+        grouped = f" by {group_by.replace('_', ' ')}" if group_by else ""
+        title = f"{per_language}{grouped}: " if per_language else ""
+        title += f"difference to baseline{named} ({split})"
         significant, plotted_intervals = None, None
         if ci_level:
             plotted = intervals if delta else intervals_of(True)
@@ -372,6 +455,46 @@ def table(
         plot_heatmap(matrix, plot_path, title, significant, intervals=plotted_intervals, level=ci_level, vmax=vmax)
         click.echo(f"wrote {plot_path}", err=True)
     _warn_about_unstaged_rows(path, *unstaged)
+
+
+def _show_distance(
+    values,
+    *,
+    target: str,
+    split: str,
+    distance: str,
+    delta: bool,
+    baseline,
+    config_keys,
+    fmt: str,
+    plot_path,
+    notes: list[str],
+    **others,
+) -> None:
+    """`--distance`: the slope table of `typology.distance_fits` (``others``: its other arguments) instead of
+    the per-language table, and with ``plot_path`` the scatter plots."""
+    result = typology.distance_fits(
+        values,
+        target=target,
+        split=split,
+        distance=distance,
+        delta=delta,
+        baseline=baseline,
+        baseline_words=_baseline_words(baseline, config_keys) if delta else "",
+        config_keys=config_keys,
+        **others,
+    )
+    result.notes += notes
+    if fmt == "csv":
+        _echo_csv(typology.distance_csv(result), result.notes)
+    else:
+        click.echo(render.render_grid(typology.distance_grid(result), fmt), nl=False)
+    if plot_path:
+        from stilts.reports.plot import plot_distance
+
+        what = "difference to baseline" if delta else "score"
+        plot_distance(result, plot_path, f"{target}: {what} by {distance} distance to English ({split})")
+        click.echo(f"wrote {plot_path}", err=True)
 
 
 def _show_calibration(scores, split: str | None, fmt: str, reliability_csv: Path | None) -> None:
@@ -408,6 +531,29 @@ def _trained_on_notes(scores, split: str, target: str | None) -> list[str]:
         "them (allow_overlap); its cells include them."
         for (pipeline, seed, target_name), rows in marked.groupby(["pipeline", "seed", "target"], sort=True)
     ]
+
+
+def _collapsed_notes(scores, split: str, target: str | None) -> list[str]:
+    """One note per evaluation whose model gave every example of a language the same answer (its
+    metrics.json's ``constant_predictions``): those cells score a constant predictor, a collapsed model,
+    not transfer. Rows whose stage is unknown (scores.csv written before it named stages) are not read."""
+    rows = scores[(scores["split"] == split) & (scores[scores_file.STAGE] != "")]
+    if target:
+        rows = rows[rows["target"] == target]
+    run_dir = Path(sc.source_of(scores)).parent
+    notes = []
+    for (pipeline, seed, target_name, stage), of_stage in rows.groupby(
+        ["pipeline", "seed", "target", scores_file.STAGE], sort=True
+    ):
+        constant = read_json(run_dir / stage / "metrics.json").get("constant_predictions", {}).get(split, {})
+        languages = sorted(set(of_stage["language"]) & set(constant))
+        if languages:
+            answers = ", ".join(f"{language} {constant[language]!r}" for language in languages)
+            notes.append(
+                f"COLLAPSED: {pipeline} (seed {seed}) gave every {target_name} {split} example one answer in "
+                f"{answers}: those cells score a constant predictor, not transfer."
+            )
+    return notes
 
 
 def _shot_language_notes(scores, split: str, by: str, target: str | None) -> list[str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from stilts.core import defaults
 from stilts.core.artifacts import atomic_folder, folder_size
 from stilts.core.catalog import get_task
-from stilts.core.errors import BadInput, MissingSplit
+from stilts.core.errors import BadInput, MissingSplit, did_you_mean
 from stilts.data.loading import DataRead, load_examples, training_task
 from stilts.data.readers.layout import collecting_notes
 from stilts.pipeline.stage_kinds import (
@@ -54,6 +54,18 @@ def check_task(name: str, kind: str, where: str):
         allowed = ", ".join(sorted(task.phases))
         raise BadInput(f"{where}: task '{name}' cannot be used in a {kind} stage (it can in: {allowed})")
     return task
+
+
+def check_languages(languages: list[str] | None, task, where: str) -> None:
+    """A stage's ``languages`` (None: the task's): each a language of ``task``, none listed twice."""
+    for i, language in enumerate(languages or []):
+        if language not in task.languages:
+            raise BadInput(
+                f"{where}.languages[{i}]: '{language}' is not a language of "
+                f"{task.name}{did_you_mean(language, task.languages)}; its languages: {', '.join(task.languages)}"
+            )
+    if languages and len(set(languages)) < len(languages):
+        raise BadInput(f"{where}.languages: a language is listed twice")
 
 
 def training_settings(

@@ -30,7 +30,7 @@ Every function here is pure: DataFrames in, DataFrames out.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -210,10 +210,18 @@ def transfer_cells(
 
 
 def language_cells(
-    scores: pd.DataFrame, target: str, split: str, config_keys: Sequence[str] = CONFIG_KEYS
+    scores: pd.DataFrame,
+    target: str,
+    split: str,
+    config_keys: Sequence[str] = CONFIG_KEYS,
+    groups: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-language table of one target: index ``config_keys`` as `transfer_cells`'; columns (language,
-    metric), then ("avg", metric) = the main-table cell (median over seeds of the run language averages)."""
+    metric), then ("avg", metric) = the main-table cell (median over seeds of the run language averages).
+
+    With ``groups`` (every language of the target -> the column of its group), a column per group instead, in
+    the order of ``groups``' values: the median over seeds of each run's mean over the group's languages, as
+    the Avg is over all of them."""
     rows = select_split(scores, split)
     rows = rows[rows["target"] == target]
     if rows.empty:
@@ -225,13 +233,21 @@ def language_cells(
     if not metrics:
         raise BadInput(f"{source_of(scores)}: target '{target}' has no accuracy, f1 or exact_match rows")
     rows = rows[rows["metric"].isin(metrics)]
+    averages = config_medians(run_averages(rows), config_keys=config_keys)
+    if groups is not None:
+        ungrouped = sorted(set(rows["language"]) - set(groups))
+        if ungrouped:
+            raise KeyError(f"groups: no group for {', '.join(ungrouped)}")
+        rows = rows.assign(language=rows["language"].map(groups))
     per_run = pooled_sets(rows.groupby(RUN_KEYS + ["language", "metric"], as_index=False, sort=False)["value"].mean())
     cells = config_medians(per_run, by=("language", "metric"), config_keys=config_keys)
-    averages = config_medians(run_averages(rows), config_keys=config_keys)
     averages = averages.drop(columns="target").assign(language="avg")
     cells = pd.concat([cells, averages], ignore_index=True)
 
-    languages = sorted(set(rows["language"]), key=language_sort_key) + ["avg"]
+    if groups is None:
+        languages = sorted(set(rows["language"]), key=language_sort_key) + ["avg"]
+    else:
+        languages = [group for group in dict.fromkeys(groups.values()) if group in set(rows["language"])] + ["avg"]
     index = config_rows(cells, scores, config_keys)
     columns = pd.MultiIndex.from_tuples(
         [(language, metric) for language in languages for metric in metrics], names=["language", "metric"]

@@ -13,17 +13,26 @@ redraws both:
   (`seed_draws`), so that a cell's interval does not depend on the table that shows it: the
   per-language table's Avg is the main table's cell, interval included.
 
+A k-shot run (a few-shot stage's rows, seed ``<seed>/set<i>``) is scored on a draw as the table scores it:
+each set on the drawn examples it scored (its shots drawn from dev are not among them), then the mean
+over its sets; the seeds are drawn as for any configuration, never its sets (they are not seeds).
+
 Each run's score on a draw comes from its evaluate stage's per-example rows (`stilts.reports.prediction_files`):
 every metric is ``100 * sum(numerators) / sum(denominators)`` of the rows drawn, so the draw of a run
 is exact for accuracy, SQuAD F1/EM, seqeval chunk F1 and BUCC F1 alike. The interval is the
 percentile interval of the replicates; a delta whose interval excludes 0 is marked. Deterministic for
 a given ``seed``.
+
+A group of languages (`stilts table --group-languages`) is a column as a language is: on each draw, each
+run's mean over the group's languages, then the median over the drawn seeds; its interval is that of the
+group's cell recomputed on every draw, never a mean of its languages' intervals. `cell_draws` hands the draws
+themselves to what fits more than one cell at a time (`--distance`'s slope, re-fitted on each draw).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +41,10 @@ import pandas as pd
 
 from stilts.core.artifacts import COMPLETE, read_json
 from stilts.core.errors import BadInput
-from stilts.core.names import CONFIG_KEYS, RUN_KEYS
-from stilts.reports.aggregate import group_scores, main_metric_rows
+from stilts.core.names import CONFIG_KEYS, RUN_KEYS, base_seed, split_setting
+from stilts.reports.aggregate import group_scores, has_sets, main_metric_rows
 from stilts.reports.order import BASELINE_CONFIG, config_of, config_text
-from stilts.reports.prediction_files import EXAMPLE_ROWS, PREDICTIONS_FOLDER
+from stilts.reports.prediction_files import EXAMPLE_ROWS, PREDICTIONS_FOLDER, read_example_rows
 from stilts.reports.scores import PIPELINE_NAME, source_of
 from stilts.reports.scores_file import STAGE
 
@@ -83,7 +92,9 @@ def example_folders(run_dir: Path) -> dict[tuple[str, str, str | None], Path]:
         pipelines = recorded.get(config.get("fingerprint"), {}).get("pipelines") or [config.get("pipeline")]
         seed = config["settings"].get("seed")
         for pipeline in pipelines:
-            found[(pipeline, config["settings"]["task"], None if seed is None else str(seed))] = folder / "predictions"
+            found[(pipeline, config["settings"]["task"], None if seed is None else str(seed))] = (
+                folder / PREDICTIONS_FOLDER
+            )
     return found
 
 
@@ -91,6 +102,13 @@ def folder_of(folders: dict, pipeline: str, target: str, seed: str) -> Path | No
     """The predictions/ folder of a run whose rows name no stage (`example_folders`); a stage without a
     recorded seed serves any."""
     return folders.get((pipeline, target, seed)) or folders.get((pipeline, target, None))
+
+
+def set_folder(run_dir: Path, stage: str, seed: str) -> Path | None:
+    """The per-example rows' folder of one set of shots (a scores.csv seed ``1/set0``) of the complete
+    stage that scored it: ``<stage>/predictions/set0``; None where there is none."""
+    folder = run_dir / stage / PREDICTIONS_FOLDER / split_setting(seed)[1]
+    return folder if (run_dir / stage / COMPLETE).is_file() and folder.is_dir() else None
 
 
 def stage_folder(run_dir: Path, stage: str) -> Path | None:
@@ -139,12 +157,6 @@ class _Units:
         return out
 
 
-def _rows_of(folder: Path, split: str, language: str) -> list[dict]:
-    from stilts.reports.prediction_files import read_example_rows
-
-    return read_example_rows(folder, split, language)
-
-
 def _check_rescore(rows: list[dict], metric: str, expected: float, where: str) -> None:
     from stilts.metrics.per_example import metric_value
 
@@ -172,14 +184,19 @@ def run_replicates(
                 # by pipeline, run[0] is the run's row (`pipeline_rows`); its stage is found by its name
                 pipeline = run_rows[PIPELINE_NAME].iloc[0] if PIPELINE_NAME in run_rows else run[0]
                 stage = run_rows[STAGE].iloc[0]  # one per run and split (`check_one_stage_per_run`)
-                folder = stage_folder(run_dir, stage) if stage else folder_of(folders, pipeline, target, run[4])
+                if not stage:
+                    folder = folder_of(folders, pipeline, target, run[4])
+                elif has_sets(run_rows).iloc[0]:
+                    folder = set_folder(run_dir, stage, run[4])
+                else:
+                    folder = stage_folder(run_dir, stage)
                 if folder is None:
-                    which = f"evaluate stage {stage}, which wrote its rows," if stage else "evaluate stage"
+                    which = f"stage {stage}, which wrote its rows," if stage else "evaluate stage"
                     raise BadInput(
                         f"{source_of(scores)}: --ci: no complete {which} of pipeline '{pipeline}' for {target} "
                         f"in {run_dir} (the intervals resample its per-example predictions)"
                     )
-                examples = _rows_of(folder, split, language)
+                examples = read_example_rows(folder, split, language)
                 for metric, value in zip(run_rows["metric"], run_rows["value"]):
                     _check_rescore(examples, metric, value, f"{folder}/{split}-{language}")
                 by_run[run] = examples
@@ -210,24 +227,40 @@ def _seed_resampled_medians(draws: np.ndarray, chosen: np.ndarray) -> np.ndarray
     return np.median(draws.T[np.arange(n_draws)[:, None], chosen], axis=1)
 
 
-def table_intervals(
+def _with_groups(columns: dict[tuple[str, str], np.ndarray], groups: Mapping[str, str]) -> None:
+    """Add to a run's draws (`run_replicates`) one column per group of languages and metric: the mean over
+    the run's languages in the group, as `aggregate.language_cells` takes a group's cell from a run."""
+    members: dict[tuple[str, str], list[np.ndarray]] = {}
+    for (language, metric), draws in columns.items():
+        if language != "avg":
+            members.setdefault((groups[language], metric), []).append(draws)
+    for column, of_group in members.items():
+        columns[column] = np.mean(of_group, axis=0)
+
+
+def cell_draws(
     scores: pd.DataFrame,
     values: pd.DataFrame,
     *,
     run_dir: Path,
     split: str,
-    level: float,
     per_language: str | None = None,
     delta: bool = True,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     config_keys: Sequence[str] = CONFIG_KEYS,
     baseline=BASELINE_CONFIG,
-) -> Intervals:
-    """Intervals for every cell of ``values`` (the table before deltas: `transfer_cells` plus the Avg.
-    column, or `language_cells`, by the same ``config_keys``), of its delta to the ``baseline`` row when
-    ``delta``."""
+    groups: Mapping[str, str] | None = None,
+) -> tuple[dict[Hashable, pd.DataFrame], pd.DataFrame]:
+    """Every cell of ``values`` (the table before deltas: `transfer_cells` plus the Avg. column, or
+    `language_cells`, by the same ``config_keys`` and ``groups``) on each bootstrap draw: per configuration a
+    (draws x ``values.columns``) frame, of its delta to the ``baseline`` row when ``delta`` (the baseline's own
+    frame then left out); and the standard deviation over seeds of each cell's observed value."""
     replicates, rows = run_replicates(scores, run_dir, split, n_resamples, np.random.default_rng(seed))
+    if groups is not None:
+        for run, of_run in replicates.items():
+            if _run_target(run) == per_language:
+                _with_groups(of_run, groups)
     runs_of = rows.drop_duplicates(RUN_KEYS).groupby(list(config_keys) + ["target"])
     cells: dict[Hashable, dict[tuple, np.ndarray]] = {}  # config -> column -> (replicates,)
     sd = pd.DataFrame(np.nan, index=values.index, columns=values.columns)
@@ -236,16 +269,20 @@ def table_intervals(
         if config not in values.index or per_language and target != per_language:
             continue
         runs = [tuple(run) for run in run_rows[RUN_KEYS].itertuples(index=False)]
-        chosen = seed_draws(seed, config, target, len(runs), n_resamples)
+        seeds = _seed_runs(runs)
+        chosen = seed_draws(seed, config, target, len(seeds), n_resamples)
         columns = replicates[runs[0]].keys() if per_language else [c for c in replicates[runs[0]] if c[0] == "avg"]
         for group, metric in columns:
             column = (group, metric) if per_language else (target, metric)
             if column not in values.columns:
                 continue
-            stacked = np.stack([replicates[run][(group, metric)] for run in runs])
+            # a seed's score on each draw: its run's, or the mean over its sets of shots
+            stacked = np.stack([np.mean([replicates[run][(group, metric)] for run in sets], axis=0) for sets in seeds])
             cells.setdefault(config, {})[column] = _seed_resampled_medians(stacked, chosen)
-            if len(runs) > 1:
-                observed = [replicates_point(rows, run, target, group, metric) for run in runs]
+            # a k-shot cell's ± is its spread over the sets (`aggregate.set_spreads`), not over seeds
+            if len(runs) > 1 and len(seeds) == len(runs):
+                languages = None if group == "avg" else _languages_of(group, groups)
+                observed = [replicates_point(rows, run, target, languages, metric) for run in runs]
                 sd.at[config, column] = float(np.std(observed, ddof=1))
     frames = {config: pd.DataFrame(columns, index=range(n_resamples)) for config, columns in cells.items()}
     if ("avg", "score") in values.columns:  # the main table's Avg.: mean over targets, QA as mean(F1, EM)
@@ -260,31 +297,88 @@ def table_intervals(
             )
         base = frames[baseline]
         frames = {config: frame - base for config, frame in frames.items() if config != baseline}
+    return {config: frame.reindex(columns=values.columns) for config, frame in frames.items()}, sd
+
+
+def _run_target(run: tuple) -> str:
+    return run[RUN_KEYS.index("target")]
+
+
+def _languages_of(column: str, groups: Mapping[str, str] | None) -> list[str]:
+    """The languages of a per-language table's column: itself, or with ``groups`` those of its group."""
+    if groups is None:
+        return [column]
+    return [language for language, group in groups.items() if group == column]
+
+
+def table_intervals(
+    scores: pd.DataFrame,
+    values: pd.DataFrame,
+    *,
+    run_dir: Path,
+    split: str,
+    level: float,
+    per_language: str | None = None,
+    delta: bool = True,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    config_keys: Sequence[str] = CONFIG_KEYS,
+    baseline=BASELINE_CONFIG,
+    groups: Mapping[str, str] | None = None,
+) -> Intervals:
+    """Intervals for every cell of ``values`` (see `cell_draws`), of its delta to the ``baseline`` row when
+    ``delta``: a group of languages' (``groups``: language -> its column) is the percentile interval of the
+    group's cell recomputed on each draw, not a mean of its languages' intervals."""
+    frames, sd = cell_draws(
+        scores,
+        values,
+        run_dir=run_dir,
+        split=split,
+        per_language=per_language,
+        delta=delta,
+        n_resamples=n_resamples,
+        seed=seed,
+        config_keys=config_keys,
+        baseline=baseline,
+        groups=groups,
+    )
     shown_index = values.index.drop(baseline) if delta else values.index
     tail = (1.0 - level / 100.0) / 2.0
     low = pd.DataFrame(np.nan, index=shown_index, columns=values.columns)
     high = low.copy()
-    groups = group_scores(values).columns
-    group_low = pd.DataFrame(np.nan, index=shown_index, columns=groups)
+    group_columns = group_scores(values).columns
+    group_low = pd.DataFrame(np.nan, index=shown_index, columns=group_columns)
     group_high = group_low.copy()
     for config, frame in frames.items():
-        frame = frame.reindex(columns=values.columns)
         low.loc[config] = frame.quantile(tail).to_numpy()
         high.loc[config] = frame.quantile(1.0 - tail).to_numpy()
         by_group = group_scores(frame)
         group_low.loc[config] = by_group.quantile(tail).to_numpy()
         group_high.loc[config] = by_group.quantile(1.0 - tail).to_numpy()
-    method = (
+    return Intervals(low, high, sd, group_low, group_high, level, delta, bootstrap_method(level, n_resamples, seed))
+
+
+def bootstrap_method(level: float, n_resamples: int, seed: int) -> str:
+    """What the intervals are, for a caption."""
+    return (
         f"{level:g}% paired bootstrap intervals ({n_resamples} draws of the evaluation examples, the same "
         f"draw for every configuration, and of each configuration's seeds; seed {seed})"
     )
-    return Intervals(low, high, sd, group_low, group_high, level, delta, method)
 
 
-def replicates_point(rows: pd.DataFrame, run: tuple, target: str, group: str, metric: str) -> float:
-    """The run's observed value of a column: a language's score, or its language average."""
+def _seed_runs(runs: list[tuple]) -> list[list[tuple]]:
+    """A cell's runs by seed: each seed's run alone, or a k-shot seed's runs of its sets together."""
+    by_seed: dict[str, list[tuple]] = {}
+    for run in runs:
+        by_seed.setdefault(base_seed(run[RUN_KEYS.index("seed")]), []).append(run)
+    return list(by_seed.values())
+
+
+def replicates_point(rows: pd.DataFrame, run: tuple, target: str, languages: list[str] | None, metric: str) -> float:
+    """The run's observed value of a column: its mean over ``languages`` (one language's score, or a group's
+    mean), or over all its languages (None: its language average)."""
     mask = (rows[RUN_KEYS] == pd.Series(run, index=RUN_KEYS)).all(axis=1) & (rows["metric"] == metric)
     mask &= rows["target"] == target
-    if group != "avg":
-        mask &= rows["language"] == group
+    if languages is not None:
+        mask &= rows["language"].isin(languages)
     return float(rows.loc[mask, "value"].mean())

@@ -1,6 +1,7 @@
-"""The delta table as an annotated heatmap (matplotlib, an optional extra: `pip install "stilts[plots]"`).
+"""The delta table as an annotated heatmap, and per-language deltas against distance to English as scatter plots
+(matplotlib, an optional extra: `pip install "stilts[plots]"`).
 
-The figure is sized from the table: every cell gets room for its number and its column's label, and
+The heatmap is sized from the table: every cell gets room for its number and its column's label, and
 the figure grows until the heatmap has that size after constrained layout has placed the labels, the
 colour bar, the title and the note, so no text is cut at an edge and no label overlaps another.
 """
@@ -329,6 +330,86 @@ def heatmap_figure(
 
 def plot_heatmap(matrix: pd.DataFrame, path, title: str = "", significant: pd.DataFrame | None = None, **options):
     """Draw `matrix` (see `heatmap_figure`, which takes ``options``) to the PNG `path`; returns the Figure."""
+    return _save(lambda: heatmap_figure(matrix, title, significant, **options), path)
+
+
+# ------------------------------------------------------------------------------------- delta vs distance
+
+PANEL_WIDTH = 3.6  # inches, one configuration's scatter
+PANEL_HEIGHT = 2.9
+PANELS_PER_ROW = 3
+POINT_COLOUR = "#2166ac"
+LINE_COLOUR = "#b2182b"
+
+
+def distance_figure(result, title: str = ""):
+    """One panel per configuration of ``result`` (`stilts.reports.typology.DistanceFits`) that has a slope: its
+    per-language delta (or score) against distance to English, each point labelled with its language and, with
+    intervals, its interval as an error bar; the fitted line; the slope (with its interval), R² and the number
+    of languages over the panel. The panels share their axes, so that slopes compare by eye. A matplotlib
+    Figure, not tied to pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    configs = [config for config, fit in result.fits.items() if fit is not None]
+    short, notes = mixture_names(configs)
+    columns = min(PANELS_PER_ROW, len(configs))
+    rows = math.ceil(len(configs) / columns)
+    figure = Figure(dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+    for axes, config in zip(grid.flat, configs):
+        fit, points = result.fits[config], result.points[config]
+        x, y = points["distance"].to_numpy(), points["value"].to_numpy()
+        if points["low"].notna().all():
+            spread = np.vstack([y - points["low"].to_numpy(), points["high"].to_numpy() - y])
+            axes.errorbar(x, y, yerr=spread, fmt="o", color=POINT_COLOUR, ecolor="#92c5de", markersize=4, elinewidth=1)
+        else:
+            axes.plot(x, y, "o", color=POINT_COLOUR, markersize=4)
+        for code, (xi, yi) in zip(points.index, zip(x, y)):
+            axes.annotate(code, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=FONT_SIZE - 1)
+        ends = np.array([x.min(), x.max()])
+        axes.plot(ends, fit.intercept + fit.slope * ends, color=LINE_COLOUR, linewidth=1.2)
+        if result.delta:
+            axes.axhline(0, color="grey", linewidth=0.8, linestyle=":")
+        axes.margins(x=0.12, y=0.08)  # room for the labels of the outermost points
+        slope = cell_text(fit.slope)
+        if fit.level is not None:
+            slope += f" {interval_text(fit.low, fit.high)}"
+        r2 = "-" if math.isnan(fit.r2) else f"{fit.r2:.2f}"
+        axes.set_title(
+            f"{row_label(config, short)}\nslope {slope}, R² {r2}, {len(fit.languages)} languages", fontsize=FONT_SIZE
+        )
+        axes.tick_params(labelsize=FONT_SIZE)
+    for axes in grid.flat[len(configs) :]:
+        axes.set_visible(False)
+    for axes in grid[-1]:
+        axes.set_xlabel(f"{result.distance} distance to English (URIEL+)", fontsize=FONT_SIZE)
+    for axes in grid[-2, len(configs) % columns or columns :] if rows > 1 else []:
+        axes.xaxis.set_tick_params(labelbottom=True)  # above an empty panel of the last row: its ticks
+    figure.supylabel("difference to baseline (points)" if result.delta else "score", fontsize=FONT_SIZE)
+    if result.level is not None:
+        notes.insert(0, f"Bars and brackets: {result.level:g}% bootstrap intervals.")
+    if result.left_out:
+        notes.append("Not fitted: " + ", ".join(f"{code} ({why})" for code, why in result.left_out.items()) + ".")
+    text = TextSize(figure)
+    width = max(PANEL_WIDTH * columns, text.width(title, TITLE_SIZE) + 2 * CELL_PAD + 0.4)
+    if title:
+        figure.suptitle(title, fontsize=TITLE_SIZE)
+    if notes:
+        figure.supxlabel(
+            "\n".join(text.wrap(note, width - 0.4, FONT_SIZE) for note in notes), x=0.01, ha="left", fontsize=FONT_SIZE
+        )
+    figure.set_size_inches(width, PANEL_HEIGHT * rows + 0.5 + 0.16 * len(notes))
+    return figure
+
+
+def plot_distance(result, path, title: str = ""):
+    """Draw `distance_figure` to the PNG `path`; returns the Figure."""
+    return _save(lambda: distance_figure(result, title), path)
+
+
+def _save(draw, path):
     path = Path(path)
     if not path.parent.is_dir():
         raise BadInput(f"--plot: {path}: folder {path.parent} does not exist")
@@ -336,7 +417,7 @@ def plot_heatmap(matrix: pd.DataFrame, path, title: str = "", significant: pd.Da
         import matplotlib  # noqa: F401
     except ImportError:
         raise BadInput('--plot: matplotlib is not installed; pip install "stilts[plots]"') from None
-    figure = heatmap_figure(matrix, title, significant, **options)
+    figure = draw()
     try:
         figure.savefig(path)
     except (ValueError, OSError) as error:

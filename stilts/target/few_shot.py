@@ -36,7 +36,7 @@ from pydantic import Field
 from stilts.core import defaults
 from stilts.core.artifacts import read_json, write_json_atomic
 from stilts.core.catalog import get_task
-from stilts.core.errors import BadInput, MissingSplit, did_you_mean
+from stilts.core.errors import BadInput, MissingSplit
 from stilts.core.names import SEED_AVERAGE, SETTING_SEPARATOR, SHOTS_SUFFIX, with_setting
 from stilts.core.numbers import MAX_COUNT, Count, Float, MaxLength, Seed
 from stilts.data.loading import DataRead, load_examples
@@ -54,7 +54,7 @@ from stilts.pipeline.stage_kinds import (
     StageRunner,
     fingerprinted_settings,
 )
-from stilts.pipeline.training_stage import MODEL_FOLDER, check_task
+from stilts.pipeline.training_stage import MODEL_FOLDER, check_languages, check_task
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
 from stilts.target.average import AVERAGE, HEADED_KINDS
@@ -134,14 +134,7 @@ def plan_few_shot(stage: FewShotStage, context: PlanContext) -> StagePlan:
             f"{where}.task: fine-tuning '{task.name}' on shots needs a target stage that trains "
             f"'{task.name}' right before it (its model and head are where the shots start from)"
         )
-    for i, language in enumerate(stage.languages or []):
-        if language not in task.languages:
-            raise BadInput(
-                f"{where}.languages[{i}]: '{language}' is not a language of "
-                f"{task.name}{did_you_mean(language, task.languages)}; its languages: {', '.join(task.languages)}"
-            )
-    if stage.languages and len(set(stage.languages)) < len(stage.languages):
-        raise BadInput(f"{where}.languages: a language is listed twice")
+    check_languages(stage.languages, task, where)
     trained = previous.inputs[0].settings if previous.kind == AVERAGE else previous.settings
     settings = fingerprinted_settings(stage, NOT_FINGERPRINTED)
     settings.update(

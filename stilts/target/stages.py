@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from stilts.core import defaults
 from stilts.core.catalog import get_task
-from stilts.core.errors import BadInput, did_you_mean
+from stilts.core.errors import BadInput
 from stilts.core.numbers import MAX_COUNT, Count, Float, Index, MaxLength, Seed
 from stilts.data.loading import training_task
 from stilts.pipeline.config import MIXING_FIELDS, MultiTaskTrainingStage, StageConfig
@@ -26,6 +26,7 @@ from stilts.pipeline.stage_kinds import (
 from stilts.pipeline.training_stage import (
     AVERAGE_LAST,
     TrainingStageRunner,
+    check_languages,
     check_task,
     data_tasks_of,
     training_settings,
@@ -247,12 +248,7 @@ def plan_evaluate(stage: EvaluateStage, context: PlanContext) -> StagePlan:
             f"{where}.task: evaluating '{task.name}' needs a target stage that trains "
             f"'{task.name}' right before it (its head is trained there)"
         )
-    for i, language in enumerate(stage.languages or []):
-        if language not in task.languages:
-            raise BadInput(
-                f"{where}.languages[{i}]: '{language}' is not a language of "
-                f"{task.name}{did_you_mean(language, task.languages)}; its languages: {', '.join(task.languages)}"
-            )
+    check_languages(stage.languages, task, where)
     settings = fingerprinted_settings(stage, EVALUATE_NOT_FINGERPRINTED)
     settings.update(seed=context.pipeline.seed, max_length=stage.max_length or task.format.default_max_length)
     return StagePlan(settings, frozenset({task.name}))

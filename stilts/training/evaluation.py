@@ -58,6 +58,14 @@ def predict_outputs(
     return restored
 
 
+def _forward_examples(
+    accelerator, model, task: Task, examples: list[dict], tokenizer, max_length: int, batch_size: int | None, desc: str
+) -> tuple[list, list]:
+    """The model's outputs on ``examples``' features, and the features: what predictions are read from."""
+    features = featurize(task, examples, tokenizer, max_length)
+    return predict_outputs(accelerator, model, task, features, tokenizer, batch_size, desc=desc), features
+
+
 def predict_examples(
     accelerator,
     model,
@@ -70,9 +78,8 @@ def predict_examples(
     desc: str,
 ) -> list:
     """The format's predictions for ``examples``, one per example (labels not needed)."""
-    return predict_with_probabilities(
-        accelerator, model, task, examples, tokenizer, max_length=max_length, batch_size=batch_size, desc=desc
-    )[0]
+    outputs, features = _forward_examples(accelerator, model, task, examples, tokenizer, max_length, batch_size, desc)
+    return task.format.predict(outputs, features, examples, task)
 
 
 def predict_with_probabilities(
@@ -88,7 +95,6 @@ def predict_with_probabilities(
 ) -> tuple[list, list[dict[str, float]] | None]:
     """`predict_examples`, and per example the probability of each answer where the format has them
     (`TaskFormat.probabilities`; None where it has not), from the same forward pass."""
-    features = featurize(task, examples, tokenizer, max_length)
-    outputs = predict_outputs(accelerator, model, task, features, tokenizer, batch_size, desc=desc)
+    outputs, features = _forward_examples(accelerator, model, task, examples, tokenizer, max_length, batch_size, desc)
     predictions = task.format.predict(outputs, features, examples, task)
     return predictions, task.format.probabilities(outputs, features, examples, task)

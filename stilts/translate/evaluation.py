@@ -61,7 +61,7 @@ from stilts.pipeline.stage_kinds import (
     StagePlan,
     fingerprinted_settings,
 )
-from stilts.pipeline.training_stage import check_task
+from stilts.pipeline.training_stage import check_languages, check_task
 from stilts.translate.cache import TranslationCache, cache_key
 from stilts.translate.fields import apply_translations, collect_texts
 
@@ -221,16 +221,16 @@ def plan_translate_test(stage: TranslateTestStage, context: PlanContext) -> Stag
             f"{where}.task: translate-test of '{task.name}' needs a target stage that trains "
             f"'{task.name}' right before it (its head is trained there)"
         )
-    for field, named in (("languages", stage.languages or []), ("mt_models", list(stage.mt_models or {}))):
-        for i, language in enumerate(named):
-            at = f"{where}.{field}[{i}]" if field == "languages" else f"{where}.{field}.{language}"
-            if language not in task.languages:
-                raise BadInput(
-                    f"{at}: '{language}' is not a language of {task.name}"
-                    f"{did_you_mean(language, task.languages)}; its languages: {', '.join(task.languages)}"
-                )
-            if field == "mt_models" and language == task.source_language:
-                raise BadInput(f"{at}: {language} is {task.name}'s source language, scored as it is, untranslated")
+    check_languages(stage.languages, task, where)
+    for language in stage.mt_models or {}:
+        at = f"{where}.mt_models.{language}"
+        if language not in task.languages:
+            raise BadInput(
+                f"{at}: '{language}' is not a language of {task.name}"
+                f"{did_you_mean(language, task.languages)}; its languages: {', '.join(task.languages)}"
+            )
+        if language == task.source_language:
+            raise BadInput(f"{at}: {language} is {task.name}'s source language, scored as it is, untranslated")
     _check_placeholders(stage.mt_model, f"{where}.mt_model")
     _check_placeholders(stage.prefix, f"{where}.prefix")
     locations, identities = {}, {}
