@@ -494,3 +494,35 @@ def test_a_prefix_with_the_language_is_one_cache_and_one_translator_per_language
     assert set(prefixed) == {">>de<< ", ">>fr<< "}
     identities = [json.loads(info.read_text()) for info in (tmp_path / "cache").glob("*.json")]
     assert sorted(identity["prefix"] for identity in identities) == [">>de<< ", ">>fr<< "]
+
+
+def test_the_seeds_average_gets_a_translate_test_row_of_its_own(tmp_path, tiny_model, tiny_nli, tiny_marian):
+    """With average_seeds, the average's pipeline scores translate-test too; its rows say both settings
+    and the seeds averaged."""
+    from stilts.cli.common import plan_sweep_file
+    from stilts.pipeline.stage_kinds import STAGE_KINDS, RunContext
+
+    path = _sweep(
+        tmp_path / "grid.yaml",
+        tiny_model,
+        tiny_nli,
+        tiny_marian,
+        average_seeds=True,
+        stages={"target": {**TRAINING, "init_seed": 1}, "translate_test": {"mt_model": str(tiny_marian), **MT}},
+        matrix={"intermediate": ["none"], "target": ["xnli"], "seed": [1, 2]},
+    )
+    plans = plan_sweep_file(path, (), tmp_path / "out").plans
+    kinds = {pipeline.name: [stage.kind for stage in stages] for pipeline, stages, _ in plans}
+    assert kinds["none-xnli-s1"] == ["target", "evaluate", "translate_test"]
+    assert kinds["none-xnli-s1+2"] == ["target", "target", "average", "evaluate", "translate_test"]
+    pipeline, stages, _ = next(plan for plan in plans if plan[0].name == "none-xnli-s1+2")
+    context = RunContext(pipeline, "", {}, tmp_path / "out", accelerator=None)
+    metrics = {"task": "xnli", "scores": {"test": {"de": {"accuracy": 50.0}}}}
+    rows = {
+        kind: STAGE_KINDS.get(kind).runner.score_rows(metrics, stages[-1 if kind == "translate_test" else -2], context)
+        for kind in ("evaluate", "translate_test")
+    }
+    assert [(row["intermediate"], row["seed"]) for row in rows["evaluate"]] == [("none/seed-average", "1+2")]
+    assert [(row["intermediate"], row["seed"]) for row in rows["translate_test"]] == [
+        ("none/seed-average/translate-test", "1+2")
+    ]

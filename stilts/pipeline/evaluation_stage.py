@@ -18,11 +18,11 @@ import numpy as np
 from stilts.core.artifacts import read_record, redo_stage
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput, MissingSplit
-from stilts.core.names import SEED_AVERAGE, with_setting
+from stilts.core.names import with_setting
 from stilts.data.loading import HUB, DataRead, load_examples
 from stilts.pipeline.engine import score_labels
 from stilts.pipeline.overlap import overlapping
-from stilts.pipeline.stage_kinds import Found, PlannedStage, RunContext, StageRunner
+from stilts.pipeline.stage_kinds import STAGE_KINDS, Found, PlannedStage, RunContext, StageRunner
 from stilts.pipeline.training_stage import input_model
 from stilts.reports.prediction_files import (
     CALIBRATION_SPLIT,
@@ -243,15 +243,16 @@ class EvaluationRunner(StageRunner):
     def score_rows(self, metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
         """The scores.csv rows of an evaluation, each naming its stage (its folder): a run's rows from two
         stages (a pipeline changed and run again) are then told apart instead of averaged together. The
-        model of a stage that combines several runs (`PlannedStage.inputs`: the average of several seeds'
-        models) is labelled so (`SEED_AVERAGE`), its seed the seeds averaged; the runner's `setting`
-        follows."""
+        model is labelled as the kind that made it says (`StageKind.model_setting`: the average of several
+        seeds' models as `SEED_AVERAGE`), a model combining several runs (`PlannedStage.inputs`) with the
+        seeds of those runs as its seed; the runner's `setting` follows."""
         labels = score_labels(context.pipeline)
         intermediate, seed = labels["intermediate"], stage.settings["seed"]
         upstream = stage.upstream
-        if upstream is not None and upstream.inputs:
-            intermediate = with_setting(intermediate, SEED_AVERAGE)
-            seed = "+".join(str(each.settings["seed"]) for each in upstream.inputs)
+        if upstream is not None:
+            intermediate = with_setting(intermediate, STAGE_KINDS.get(upstream.kind).model_setting(upstream))
+            if upstream.inputs:
+                seed = "+".join(str(each.settings["seed"]) for each in upstream.inputs)
         intermediate = with_setting(intermediate, self.setting)
         return [
             {

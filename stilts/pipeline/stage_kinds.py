@@ -206,6 +206,10 @@ class StageKind:
     not_fingerprinted: frozenset[str] = frozenset({"name"})
     #: the intermediate task names a stage contributes to the `intermediate` column of scores.csv
     intermediate_tasks: Callable[[Any], list[str]] = field(default=lambda stage: [])
+    #: (a kind that makes a model) the setting the scores.csv rows of evaluations of a stage's model carry
+    #: after the configuration (`stilts.core.names.with_setting`): an average stage's ``seed-average``;
+    #: "" for a model that is one run of the configuration
+    model_setting: Callable[[PlannedStage], str] = field(default=lambda stage: "")
 
 
 STAGE_KINDS: Registry[StageKind] = Registry("stage kind")

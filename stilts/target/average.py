@@ -19,6 +19,7 @@ from pydantic import Field
 from stilts.core.artifacts import atomic_folder
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput
+from stilts.core.names import SEED_AVERAGE
 from stilts.core.numbers import Seed
 from stilts.data.loading import DataRead
 from stilts.pipeline.config import StageConfig
@@ -151,5 +152,10 @@ class AverageStageRunner(StageRunner):
 
 #: registered by `stilts.target.stages`, the package's entry point, after the target and evaluate kinds
 AVERAGE_KIND = StageKind(
-    name=AVERAGE, config=AverageStage, plan=plan_average, runner=AverageStageRunner(), produces_model=True
+    name=AVERAGE,
+    config=AverageStage,
+    plan=plan_average,
+    runner=AverageStageRunner(),
+    produces_model=True,
+    model_setting=lambda stage: SEED_AVERAGE,
 )
