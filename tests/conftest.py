@@ -44,6 +44,13 @@ def hash_cache(tmp_path_factory):
     return Path(os.environ["STILTS_HASH_CACHE"])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def translation_cache(tmp_path_factory):
+    """The translations translate-test stages cache stay in the session's temporary folder."""
+    os.environ["STILTS_TRANSLATION_CACHE"] = str(tmp_path_factory.mktemp("translation-cache"))
+    return Path(os.environ["STILTS_TRANSLATION_CACHE"])
+
+
 @pytest.fixture
 def shared_data():
     """../shared/data beside the checkout; tests using it skip with a reason when it is absent."""

@@ -159,8 +159,8 @@ CASES = [
         "bad-kind",
         ["run", "p.yaml"],
         {"p.yaml": pipeline(**{"stages.2.kind": "evalute"})},
-        "p.yaml: stages[2]: kind must be one of intermediate, target, evaluate, average, few_shot, not 'evalute' "
-        "(did you mean 'evaluate'?)",
+        "p.yaml: stages[2]: kind must be one of intermediate, target, evaluate, average, few_shot, translate_test, "
+        "not 'evalute' (did you mean 'evaluate'?)",
     ),
     (
         "unknown-task",

@@ -40,6 +40,17 @@ HASHED_WHATEVER_THEIR_VALUE = {
         "max_length",
         "max_examples",
     },
+    "translate_test": {
+        "kind",
+        "task",
+        "beams",
+        "prefix",
+        "max_translation_length",
+        "splits",
+        "languages",
+        "max_length",
+        "max_examples",
+    },
 }
 
 

@@ -152,5 +152,5 @@ def test_a_plugin_package_adds_a_task_and_a_stage_kind(tmp_path, tiny_model, cap
     assert code == 2
     assert stderr.strip().splitlines() == [
         f"error: {tmp_path / 'lab.yaml'}: stages[0]: kind must be one of intermediate, target, evaluate, average, "
-        "few_shot, not 'keep_layers'"
+        "few_shot, translate_test, not 'keep_layers'"
     ]

@@ -19,6 +19,7 @@ _.mixing_temperature
 _.model_selection
 _.target_modules
 _.on_end
+_.max_translation_length
 
 # Catalog declarations bound to a name like every other one (plugins import them); registering is
 # what importing the module does (the entry points in pyproject.toml).

@@ -30,7 +30,7 @@ def prepare(file: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> 
     from stilts.pipeline.preflight import check_found, planned_reads
 
     plans, model, base_dir, what = _plan(file, overrides, output_dir)
-    model_line = _fetch_model(model, base_dir, str(file))
+    model_line = "\n".join([_fetch_model(model, base_dir, str(file)), *_fetch_stage_models(plans)])
     reads, stages_of = planned_reads(plans)
     rows: dict[tuple, _Row] = {}
     problems = []
@@ -135,6 +135,26 @@ def _plan(file: Path, overrides: tuple[str, ...], output_dir: Path | None):
     planned = (plan_sweep_file if sweep else plan_pipeline_file)(file, overrides, output_dir)
     plans = [(stages, sources) for _, stages, sources in planned.plans]
     return plans, planned.config.model, planned.base_dir, "sweep" if sweep else "pipeline"
+
+
+def _fetch_stage_models(plans) -> list[str]:
+    """Fetch the Hub models stages to run load besides the pipeline's (`StageRunner.hub_models`: a
+    translate_test stage's MT models); a line for each."""
+    from stilts.data.hub import fetch_model
+    from stilts.pipeline.preflight import stages_to_run
+    from stilts.pipeline.stage_kinds import STAGE_KINDS
+
+    lines, fetched = [], set()
+    for stages, _ in plans:
+        for stage in stages_to_run(stages):
+            for where, model_id in STAGE_KINDS.get(stage.kind).runner.hub_models(stage):
+                if model_id in fetched:
+                    continue
+                fetched.add(model_id)
+                folder, sha = fetch_model(model_id, where)
+                size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+                lines.append(f"{where}: {model_id} @ main {sha[:12]} ({_size(size)})")
+    return lines
 
 
 def _fetch_model(reference: str, base_dir: Path, where: str) -> str:

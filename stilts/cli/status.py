@@ -41,10 +41,15 @@ def status(run_dir: Path, cancel: bool) -> None:
     # in the order the runs planned them, pipeline by pipeline: each stage after the one it starts from
     pipelines = [_pipelines(stage.pipelines) for stage in stages]
     width = max(12, *map(len, pipelines))
-    click.echo(f"  {'state':<12} {'kind':<12} {'stage':<24} {'pipeline':<{width}} {'job':<10} {'took':<8} detail")
+    # columns as wide as their longest entry (a kind such as translate_test, its folder name)
+    kinds = max(12, *(len(stage.kind) for stage in stages))
+    folders = max(24, *(len(stage.folder.name) for stage in stages))
+    click.echo(
+        f"  {'state':<12} {'kind':<{kinds}} {'stage':<{folders}} {'pipeline':<{width}} {'job':<10} {'took':<8} detail"
+    )
     for stage, pipeline in zip(stages, pipelines):
         click.echo(
-            f"  {stage.state:<12} {stage.kind:<12} {stage.folder.name:<24} {pipeline:<{width}} "
+            f"  {stage.state:<12} {stage.kind:<{kinds}} {stage.folder.name:<{folders}} {pipeline:<{width}} "
             f"{stage.job_id or '-':<10} {_duration(stage.seconds):<8} {stage.detail}".rstrip()
         )
 

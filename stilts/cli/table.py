@@ -275,6 +275,15 @@ def table(
                 err=True,
             )
             scores = scores[~translated]
+        translated = aggregate.is_translate_test(scores)
+        if translated.any():
+            click.echo(
+                f"note: {path}: --best leaves out the translate-test rows "
+                f"({_listed(sorted(set(scores.loc[translated, by])))}): they score machine translations of the "
+                "target-language data, and benchmark scores are zero-shot",
+                err=True,
+            )
+            scores = scores[~translated]
         aggregate.select_split(scores, aggregate.DEFAULT_SPLIT)
         chosen = aggregate.best_by_dev(scores, config_keys=config_keys)
         shown = [benchmark] if benchmark else None

@@ -98,6 +98,9 @@ SEED_AVERAGE = "seed-average"
 #: the setting of a model fine-tuned further on k examples of each language (a `few_shot` stage):
 #: ``<k>-shot``; its rows' `seed` is the run's seed and the shot set, ``1/set0``
 SHOTS_SUFFIX = "-shot"
+#: the setting of a model scored on its task's evaluation sets machine-translated into the task's source
+#: language (a `translate_test` stage): ``mnli/translate-test``; its rows' `seed` is the run's
+TRANSLATE_TEST = "translate-test"
 
 
 def with_setting(intermediate: str, setting: str) -> str:

@@ -235,7 +235,8 @@ def _read_conversion(
 # --- models ---------------------------------------------------------------------------------------
 
 #: what a model repo must give for stilts to load it (tokenizer and config files, weights)
-_MODEL_FILES = ("*.json", "*.model", "*.txt", "*.tiktoken")
+#: besides the weights: configs and tokenizers (sentencepiece ``*.model``; Marian's ``source.spm``, ``target.spm``)
+_MODEL_FILES = ("*.json", "*.model", "*.spm", "*.txt", "*.tiktoken")
 
 
 def fetch_model(model_id: str, where: str) -> tuple[Path, str]:

@@ -64,6 +64,10 @@ class TaskFormat:
     optional_text_fields: tuple[str, ...] = ()
     #: whether the task needs a trained head (retrieval does not)
     trains: bool = True
+    #: whether its labelled examples can be scored with their text fields machine-translated string by
+    #: string (translate-test, `stilts.translate.evaluation`): each example's label is its own and survives
+    #: translation (not character spans of its text, not tags of its words, not a rank among others)
+    scored_translated: bool = False
     #: maximum sequence length when a stage does not set one
     default_max_length: int = defaults.MAX_SEQ_LENGTH
     #: whether the format trains on packed batches (`stilts.formats.packing`) where a pipeline packs:

@@ -20,6 +20,7 @@ class Classification(TaskFormat):
     name = "classification"
     text_fields = ("text_a", "text_b")
     optional_text_fields = ("text_b",)
+    scored_translated = True
 
     def label_problem(self, example, task):
         label = example.get("label")

@@ -32,6 +32,7 @@ _PAIR_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 class MultipleChoice(TaskFormat):
     name = "multiple_choice"
     text_fields = ("context", "choices")
+    scored_translated = True
     default_max_length = MULTIPLE_CHOICE_MAX_LENGTH
 
     def label_problem(self, example, task):

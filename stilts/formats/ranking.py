@@ -40,6 +40,7 @@ class GradedRanking(Classification):
     """Classification's features, head, loss and export; expected-grade predictions, nDCG per query."""
 
     name = "graded_ranking"
+    scored_translated = False  # scored per query, over the pages ranked together
 
     def predict(self, outputs, features, examples, task):
         logits = np.asarray(outputs, dtype=np.float64)

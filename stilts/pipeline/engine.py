@@ -135,7 +135,7 @@ def plan_pipeline(
             other = pipeline.model_copy(update={"seed": seed, "stages": pipeline.stages[:before]})
             return plan_pipeline(other, base_dir, run_dir, source)[0]
 
-        plan = kind.plan(stage, PlanContext(pipeline, where, last_model_stage, with_seed))
+        plan = kind.plan(stage, PlanContext(pipeline, where, last_model_stage, with_seed, base_dir))
         tasks = sorted(plan.data_tasks)
         settings = dict(plan.settings, data={t: data_identity(t) for t in tasks})
         upstream = last_model_stage

@@ -136,7 +136,8 @@ def check_models(
     stage loads it; the folder's weights were checked where the pipeline's `model:` was resolved,
     `stilts.pipeline.engine.resolve_model_reference`); then every stage to run checks its settings against it: the
     limits of its config.json (`check_model_limits`), then the stage kind's own checks
-    (`StageRunner.check_model`); every stage of a pipeline has the architecture of its first."""
+    (`StageRunner.check_model`), and the Hub models it loads besides (`StageRunner.hub_models`); every stage
+    of a pipeline has the architecture of its first."""
     running = any(stages_to_run(stages) for stages, _ in plans)
     # a local or offline model is an absolute path (`resolve_model_reference`; a dry run's offline model
     # may not be installed yet); anything else names a model on the Hub
@@ -148,10 +149,18 @@ def check_models(
         from stilts.training.model import load_tokenizer
 
         load_tokenizer(model_path)
+    checked: set[str] = set()
     for stages, _ in plans:
         for stage in stages_to_run(stages):
             check_model_limits(stage, model_path)
-            STAGE_KINDS.get(stage.kind).runner.check_model(stage, model_path)
+            runner = STAGE_KINDS.get(stage.kind).runner
+            runner.check_model(stage, model_path)
+            for where, model_id in runner.hub_models(stage):  # the stage's own models (translate-test's MT)
+                if model_id not in checked:
+                    from stilts.data.hub import check_hub_model
+
+                    check_hub_model(model_id, where)
+                    checked.add(model_id)
 
 
 def check_attention(pipelines: list[tuple[PipelineConfig, list[PlannedStage]]], model_path: str, *, here: bool) -> None:

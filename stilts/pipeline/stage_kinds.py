@@ -120,6 +120,9 @@ class PlanContext:
     #: seed -> the stages before this one, planned as the pipeline with that seed plans them (what an
     #: `average` stage combines); None where planning offers no such thing
     with_seed: Callable[[int], list[PlannedStage]] | None = None
+    #: the folder the pipeline's paths are relative to (its YAML's), for a stage that names a local
+    #: folder of its own (a translate_test stage's MT model); None where planning offers none
+    base_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,12 @@ class StageRunner:
         """Refuse settings the pipeline's model cannot take (an adapter on modules its architecture
         lacks), with a BadInput, before any stage starts. ``model_path``: the pipeline's model."""
 
+    def hub_models(self, stage: PlannedStage) -> list[tuple[str, str]]:
+        """(where, Hub id) of each model the stage loads from the Hub besides the pipeline's (a
+        translate_test stage's MT models): a run checks that each can be loaded before any stage starts,
+        and `stilts prepare` fetches them."""
+        return []
+
     def kept_when_stopped(self, stage: PlannedStage) -> str | None:
         """What a stage stopped midway keeps for the next run, as the line saying so ends (``kept: ...;
         run the same command again to ...``); None: its newest step checkpoint, as training stages keep."""
@@ -197,6 +206,10 @@ class StageKind:
     not_fingerprinted: frozenset[str] = frozenset({"name"})
     #: the intermediate task names a stage contributes to the `intermediate` column of scores.csv
     intermediate_tasks: Callable[[Any], list[str]] = field(default=lambda stage: [])
+    #: (a kind that makes a model) the setting the scores.csv rows of evaluations of a stage's model carry
+    #: after the configuration (`stilts.core.names.with_setting`): an average stage's ``seed-average``;
+    #: "" for a model that is one run of the configuration
+    model_setting: Callable[[PlannedStage], str] = field(default=lambda stage: "")
 
 
 STAGE_KINDS: Registry[StageKind] = Registry("stage kind")

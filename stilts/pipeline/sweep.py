@@ -46,6 +46,9 @@ VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+]*")
 #: are the matrix's, with average_seeds; a few-shot stage's k is one of matrix.shots)
 MATRIX_FIELDS = ("kind", "task", "tasks", "seeds", "k")
 
+#: the stage kind of translate_test: true (`stilts.translate.evaluation`)
+TRANSLATE_TEST_KIND = "translate_test"
+
 #: settings per stage kind, e.g. {intermediate: {epochs: 1}, evaluate: {max_examples: 500}}
 StageSettings = dict[str, dict[str, Any]]
 
@@ -142,6 +145,15 @@ class SweepConfig(BaseModel):
         "same weights are averaged: stages: {target: {init_seed: N}} gives every seed the same new heads, and "
         "an intermediate stage needs one seed of its own (stages: {intermediate: {seed: N}}).",
     )
+    translate_test: bool = Field(
+        False,
+        description="Also score each pipeline of a classification, sentence-pair or multiple-choice target "
+        "translate-test: a translate_test stage after its evaluation (and after the seeds' average's, with "
+        "average_seeds), its MT model and other settings from stages.translate_test (mt_model is needed there, "
+        "in each such target's tasks settings, or in every variant); rows labelled "
+        "<intermediate>/translate-test. Other targets get none. MT models are compared with variants, e.g. "
+        "{opus: {translate_test: {mt_model: ...}}}.",
+    )
     slurm: SlurmConfig | None = Field(
         default=None,
         description="What each stage's job asks Slurm for under `stilts sweep --submit slurm` (whose "
@@ -166,7 +178,37 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), slurm: dict | None =
     _check_settings_blocks(sweep, path)
     if sweep.average_seeds and len(sweep.matrix.seed) < 2:
         raise BadInput(f"{path}: average_seeds: the matrix has one seed; averaging needs two or more (matrix.seed)")
+    if sweep.translate_test:
+        _check_translate_test(sweep, path)
     return sweep, path.resolve().parent
+
+
+def _check_translate_test(sweep: SweepConfig, path: Path) -> None:
+    """translate_test: true has a target whose format can be scored translated, and an MT model for its
+    stages (in ``stages``, in every such target's ``tasks`` or in every variant)."""
+    from stilts.core.catalog import get_task
+
+    targets = [task for task in sweep.matrix.target if _scored_translated(get_task(task, f"{path}: matrix.target"))]
+    variants = list((sweep.matrix.variant or {}).values())
+    given = (
+        "mt_model" in sweep.stages.get(TRANSLATE_TEST_KIND, {})
+        or all("mt_model" in sweep.tasks.get(target, {}) for target in targets)
+        or (variants and all("mt_model" in variant.get(TRANSLATE_TEST_KIND, {}) for variant in variants))
+    )
+    if not targets:
+        raise BadInput(
+            f"{path}: translate_test: no target of the matrix is a classification, sentence-pair or multiple-choice "
+            f"task that translate-test can score ({', '.join(sweep.matrix.target)})"
+        )
+    if not given:
+        raise BadInput(
+            f"{path}: translate_test: give the MT model that translates the targets' evaluation data into English, "
+            "e.g. stages: {translate_test: {mt_model: Helsinki-NLP/opus-mt-{lang}-en}}"
+        )
+
+
+def _scored_translated(task) -> bool:
+    return task.format.trains and task.format.scored_translated
 
 
 def _check_settings_blocks(sweep: SweepConfig, path: Path) -> None:
@@ -258,6 +300,11 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
             _stage(sweep, settings, "few_shot", [target], task=target, k=k, name=f"{k}{SHOTS_SUFFIX}")
             for k in (matrix.shots if target_task.format.trains else [])
         ]
+        translated = (
+            [_stage(sweep, settings, TRANSLATE_TEST_KIND, [target], task=target)]
+            if sweep.translate_test and _scored_translated(target_task)
+            else []
+        )
         raw = {
             "name": pipeline_name(intermediate, target, seed, mlm, variant),
             "model": sweep.model,
@@ -267,7 +314,7 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
             "attention": sweep.attention,
             "packing": sweep.packing,
             "data": dict(sweep.data),
-            "stages": stages + shots,
+            "stages": stages + translated + shots,
         }
         pipelines.append(validate_pipeline(raw, f"{source}: {raw['name']}"))
         if sweep.average_seeds and seed == matrix.seed[0] and target_task.format.trains:
@@ -276,7 +323,7 @@ def expand(sweep: SweepConfig, source: str) -> list[PipelineConfig]:
                 dict(
                     raw,
                     name=pipeline_name(intermediate, target, seeds, mlm, variant),
-                    stages=[*stages[:-1], {"kind": "average", "seeds": list(matrix.seed)}, stages[-1]],
+                    stages=[*stages[:-1], {"kind": "average", "seeds": list(matrix.seed)}, stages[-1], *translated],
                 )
             )
     if sweep.average_seeds and not averaged:

@@ -40,6 +40,7 @@ from stilts.core.names import (
     CONFIG_KEYS,
     RUN_KEYS,
     SETTING_SEPARATOR,
+    TRANSLATE_TEST,
     TRANSLATE_TRAIN,
     base_seed,
 )
@@ -119,6 +120,11 @@ def translated_training(frame: pd.DataFrame) -> pd.Series:
     data (intermediate ``<configuration>/translate-train-<languages>``): translate-train, not zero-shot."""
     settings = frame["intermediate"].astype(str).str.partition(SETTING_SEPARATOR)[2]
     return settings.str.startswith(TRANSLATE_TRAIN)
+
+
+def is_translate_test(frame: pd.DataFrame) -> pd.Series:
+    """Whether each row scores machine translations into English (intermediate ``<...>/translate-test``)."""
+    return frame["intermediate"].astype(str).str.endswith(SETTING_SEPARATOR + TRANSLATE_TEST)
 
 
 def pooled_sets(values: pd.DataFrame) -> pd.DataFrame:

@@ -44,7 +44,7 @@ from stilts.core.errors import BadInput
 from stilts.core.names import CONFIG_KEYS, RUN_KEYS, base_seed, split_setting
 from stilts.reports.aggregate import group_scores, has_sets, main_metric_rows
 from stilts.reports.order import BASELINE_CONFIG, config_of, config_text
-from stilts.reports.prediction_files import PREDICTIONS_FOLDER, read_example_rows
+from stilts.reports.prediction_files import EXAMPLE_ROWS, PREDICTIONS_FOLDER, read_example_rows
 from stilts.reports.scores import PIPELINE_NAME, source_of
 from stilts.reports.scores_file import STAGE
 
@@ -112,12 +112,19 @@ def set_folder(run_dir: Path, stage: str, seed: str) -> Path | None:
 
 
 def stage_folder(run_dir: Path, stage: str) -> Path | None:
-    """The predictions/ folder of the evaluate stage that scores.csv rows name; None unless it is a
-    complete evaluate stage in ``run_dir``."""
+    """The predictions/ folder of the evaluation that scores.csv rows name; None unless it is a complete
+    stage in ``run_dir`` that keeps one evaluation's per-example rows there: an evaluate stage, or one
+    whose metrics.json says so (`EXAMPLE_ROWS`: a translate_test stage's; not a few-shot stage's, whose
+    rows are per set of shots)."""
     folder = run_dir / stage
-    if read_json(folder / "config.json").get("kind") != "evaluate" or not (folder / COMPLETE).is_file():
+    if not (folder / COMPLETE).is_file():
         return None
-    return folder / PREDICTIONS_FOLDER
+    if read_json(folder / "config.json").get("kind") == "evaluate":
+        return folder / PREDICTIONS_FOLDER
+    metrics = folder / "metrics.json"
+    if metrics.is_file() and read_json(metrics).get(EXAMPLE_ROWS) == PREDICTIONS_FOLDER:
+        return folder / PREDICTIONS_FOLDER
+    return None
 
 
 class _Units:

@@ -14,6 +14,7 @@ from stilts.core.names import (
     QA_METRICS,
     SEED_AVERAGE,
     SHOTS_SUFFIX,
+    TRANSLATE_TEST,
     split_setting,
 )
 
@@ -78,15 +79,18 @@ def config_sort_key(config) -> tuple:
 
 
 def setting_sort_key(setting: str) -> tuple:
-    """The configuration's own runs, then the average of their seeds, then k-shot rows by k."""
+    """The configuration's own runs, then the average of their seeds, then translate-test, then k-shot
+    rows by k."""
     if not setting:
         return (0, 0, "")
     if setting == SEED_AVERAGE:
         return (1, 0, "")
+    if setting == TRANSLATE_TEST:
+        return (2, 0, "")
     shots, _, rest = setting.partition(SHOTS_SUFFIX)
     if shots.isdigit() and not rest:
-        return (2, int(shots), "")
-    return (3, 0, setting)
+        return (3, int(shots), "")
+    return (4, 0, setting)
 
 
 def sort_configs(configs) -> list[tuple[str, bool]]:

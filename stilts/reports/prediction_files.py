@@ -31,6 +31,9 @@ from stilts.core.errors import BadInput, RunFailed, one_line
 #: a stage folder's sub-folder of prediction files
 PREDICTIONS_FOLDER = "predictions"
 EXAMPLES_SUFFIX = "examples.jsonl"
+#: the key of an evaluation's metrics.json that names the folder of its per-example rows (an evaluate or
+#: translate_test stage's ``predictions``): the stages `stilts table --ci` and ``--calibration`` read
+EXAMPLE_ROWS = "example_rows"
 #: the per-example rows' field of answer -> probability (formats that choose among a few answers)
 PROBABILITIES = "probabilities"
 #: ``<split>-<language>.calibration.jsonl``: per-example rows of the task's source-language dev, kept (not

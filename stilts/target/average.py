@@ -19,6 +19,7 @@ from pydantic import Field
 from stilts.core.artifacts import atomic_folder
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput
+from stilts.core.names import SEED_AVERAGE, with_setting
 from stilts.core.numbers import Seed
 from stilts.data.loading import DataRead
 from stilts.pipeline.config import StageConfig
@@ -149,7 +150,20 @@ class AverageStageRunner(StageRunner):
         )
 
 
+def _average_setting(stage: PlannedStage) -> str:
+    """``seed-average`` after the setting of the models averaged (their kind's: a translate-train target's
+    ``translate-train-de``), so that the average's rows stay apart from every other model's."""
+    trained = stage.inputs[0] if stage.inputs else None
+    inner = STAGE_KINDS.get(trained.kind).model_setting(trained) if trained is not None else ""
+    return with_setting(inner, SEED_AVERAGE) if inner else SEED_AVERAGE
+
+
 #: registered by `stilts.target.stages`, the package's entry point, after the target and evaluate kinds
 AVERAGE_KIND = StageKind(
-    name=AVERAGE, config=AverageStage, plan=plan_average, runner=AverageStageRunner(), produces_model=True
+    name=AVERAGE,
+    config=AverageStage,
+    plan=plan_average,
+    runner=AverageStageRunner(),
+    produces_model=True,
+    model_setting=lambda stage: _average_setting(stage),
 )

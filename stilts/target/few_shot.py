@@ -37,13 +37,14 @@ from stilts.core import defaults
 from stilts.core.artifacts import read_json, write_json_atomic
 from stilts.core.catalog import get_task
 from stilts.core.errors import BadInput, MissingSplit
-from stilts.core.names import SEED_AVERAGE, SETTING_SEPARATOR, SHOTS_SUFFIX, with_setting
+from stilts.core.names import SETTING_SEPARATOR, SHOTS_SUFFIX, with_setting
 from stilts.core.numbers import MAX_COUNT, Count, Float, MaxLength, Seed
 from stilts.data.loading import DataRead, load_examples
 from stilts.pipeline.config import StageConfig
 from stilts.pipeline.engine import score_labels
 from stilts.pipeline.overlap import overlapping
 from stilts.pipeline.stage_kinds import (
+    STAGE_KINDS,
     Found,
     PlanContext,
     PlannedStage,
@@ -58,7 +59,6 @@ from stilts.pipeline.training_stage import MODEL_FOLDER, check_languages, check_
 from stilts.reports.prediction_files import PREDICTIONS_FOLDER, write_example_rows
 from stilts.reports.scores_file import STAGE, TRAINED_ON, upsert_scores
 from stilts.target.average import AVERAGE, HEADED_KINDS
-from stilts.target.translate_train import model_setting
 
 FEW_SHOT = "few_shot"
 SHOTS_FOLDER = "shots"
@@ -503,10 +503,11 @@ def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[
     ``<seed>/set<i>``."""
     labels = score_labels(context.pipeline)
     intermediate, seed = labels["intermediate"], str(stage.settings["seed"])
-    intermediate = with_setting(intermediate, model_setting(stage.upstream))  # shots after translate-train
-    if stage.upstream is not None and stage.upstream.kind == AVERAGE:  # shots on the seeds' average
-        seed = "+".join(map(str, stage.upstream.settings["seeds"]))
-        intermediate = with_setting(intermediate, SEED_AVERAGE)
+    upstream = stage.upstream
+    if upstream is not None:  # labelled as its kind says: a translate-train target's, an average's
+        intermediate = with_setting(intermediate, STAGE_KINDS.get(upstream.kind).model_setting(upstream))
+        if upstream.inputs:  # shots on the seeds' average
+            seed = "+".join(str(each.settings["seed"]) for each in upstream.inputs)
     setting = f"{metrics['k']}{SHOTS_SUFFIX}"
     trained_on = metrics.get("trained_on", {})
     return [

@@ -28,7 +28,6 @@ from stilts.core.names import ALL_LANGUAGES, TRANSLATE_TRAIN, TRANSLATED_MARK
 from stilts.data.loading import DataRead, load_examples, training_task
 from stilts.pipeline.stage_kinds import Found, PlannedStage
 from stilts.pipeline.training_stage import TrainingStageRunner
-from stilts.target.average import AVERAGE
 
 #: a target stage's ``translate_train``: a language, several, or `ALL_LANGUAGES`
 TranslateTrain = str | list[str]
@@ -100,16 +99,6 @@ def translation_setting(settings: dict) -> str:
     if set(languages) == {source, *target.languages}:
         return f"{TRANSLATE_TRAIN}-{ALL_LANGUAGES}"
     return f"{TRANSLATE_TRAIN}-{'+'.join(languages)}"
-
-
-def model_setting(stage: PlannedStage | None) -> str:
-    """The translate-train setting of the model a stage after ``stage`` (its upstream) reads: the target
-    stage's own, or that of the seeds' target stages an average combines; '' for any other model."""
-    if stage is None:
-        return ""
-    if stage.kind == AVERAGE and stage.inputs:
-        stage = stage.inputs[0]
-    return translation_setting(stage.settings) if stage.kind == "target" else ""
 
 
 class TargetStageRunner(TrainingStageRunner):

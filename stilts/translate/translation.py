@@ -98,9 +98,13 @@ def load_translator(
     batch_size: int = DEFAULT_BATCH_SIZE,
     prefix: str = "",
     dtype: str = "float32",
+    accelerator=None,
+    where: str = "--model",
 ) -> Translator:
     """Load the model on Accelerate's device (a GPU when there is one), in eval mode. ``beams=None``:
-    the model's own beam size (its generation config), else `DEFAULT_BEAMS`."""
+    the model's own beam size (its generation config), else `DEFAULT_BEAMS`. ``accelerator``: a
+    stage's, whose device it goes on (else one of its own, in one process); ``where``: how messages
+    name the model's setting."""
     import torch
     from accelerate import Accelerator
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
@@ -108,12 +112,13 @@ def load_translator(
     for option, value in (("--beams", beams), ("--max-length", max_length), ("--batch-size", batch_size)):
         if value is not None and value < 1:
             raise BadInput(f"{option}: must be at least 1, got {value}")
-    accelerator = Accelerator()
-    if accelerator.num_processes > 1:
-        raise BadInput(
-            "stilts translate runs in one process: start it with `stilts translate`, "
-            "not `accelerate launch` (the cache is one file per model)"
-        )
+    if accelerator is None:
+        accelerator = Accelerator()
+        if accelerator.num_processes > 1:
+            raise BadInput(
+                "stilts translate runs in one process: start it with `stilts translate`, "
+                "not `accelerate launch` (the cache is one file per model)"
+            )
     try:
         tokenizer = AutoTokenizer.from_pretrained(reference, revision=revision)
         model = AutoModelForSeq2SeqLM.from_pretrained(reference, revision=revision)
@@ -123,8 +128,8 @@ def load_translator(
         text = str(error).strip()
         first_line = text.splitlines()[0] if text else type(error).__name__
         if is_hub_outage(error):
-            raise RunFailed(f"--model: the Hub did not answer for '{reference}': {first_line}") from None
-        raise BadInput(f"--model: cannot load '{reference}' as a seq2seq translation model: {first_line}") from None
+            raise RunFailed(f"{where}: the Hub did not answer for '{reference}': {first_line}") from None
+        raise BadInput(f"{where}: cannot load '{reference}' as a seq2seq translation model: {first_line}") from None
     model.to(device=accelerator.device, dtype=getattr(torch, dtype))
     model.eval()
     if beams is None:
@@ -160,9 +165,16 @@ def translate_batch(translator: Translator, texts: list[str]) -> list[str]:
 
 
 def translate_texts(
-    translator: Translator, texts: list[str], cache: TranslationCache, *, desc: str = "translating", log=print
+    translator: Translator,
+    texts: list[str],
+    cache: TranslationCache,
+    *,
+    desc: str = "translating",
+    log=print,
+    length_setting: str = "--max-length",
 ) -> dict[str, str]:
-    """``{text: translation}`` for every text; what the cache lacks is translated and added to it."""
+    """``{text: translation}`` for every text; what the cache lacks is translated and added to it.
+    ``length_setting``: how messages name the setting of the longest text."""
     from tqdm.auto import tqdm
 
     distinct = list(dict.fromkeys(texts))
@@ -179,7 +191,7 @@ def translate_texts(
         truncated = sum(length > translator.max_length for length in lengths)
         if truncated:
             log(
-                f"warning: {truncated} string(s) longer than --max-length {translator.max_length} tokens "
+                f"warning: {truncated} string(s) longer than {length_setting} {translator.max_length} tokens "
                 "are cut to that length before translation"
             )
         start = time.perf_counter()

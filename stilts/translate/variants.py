@@ -1,4 +1,6 @@
-"""The task family ``<task>@<lang>``: a task's training data machine-translated into another language.
+"""The task family ``<task>@<lang>``: a task's training data machine-translated into another language;
+and the package's stage kind, ``translate_test`` (`stilts.translate.evaluation`): this module is the
+package's entry point (``stilts.plugins``), which registers both.
 
 - Of an intermediate task: ``hellaswag@de`` has HellaSwag's format, labels and metric, with German data,
   used as an intermediate task.
@@ -32,7 +34,9 @@ from pathlib import Path
 from stilts.core.catalog import TASK_FAMILIES, TASKS, ReleasedTranslations, Task, TaskFamily
 from stilts.core.errors import BadInput, MissingSplit, did_you_mean
 from stilts.core.names import ALL_LANGUAGES, TRANSLATED_MARK
+from stilts.pipeline.stage_kinds import register_stage_kind
 from stilts.translate.dataset import read_translated_split
+from stilts.translate.evaluation import TRANSLATE_TEST_KIND
 
 __all__ = ["TRANSLATED_MARK", "released_translations", "translated_task"]
 
@@ -208,3 +212,4 @@ def _gap(base: Task, split: str, language: str) -> str:
 
 
 TASK_FAMILIES.add(TRANSLATED_MARK, TaskFamily(mark=TRANSLATED_MARK, resolve=translated_task))
+register_stage_kind(TRANSLATE_TEST_KIND)
