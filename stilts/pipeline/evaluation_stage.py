@@ -246,19 +246,13 @@ class EvaluationRunner(StageRunner):
         model is labelled as the kind that made it says (`StageKind.model_setting`: the average of several
         seeds' models as `SEED_AVERAGE`), a model combining several runs (`PlannedStage.inputs`) with the
         seeds of those runs as its seed; the runner's `setting` follows."""
-        labels = score_labels(context.pipeline)
-        intermediate, seed = labels["intermediate"], stage.settings["seed"]
-        upstream = stage.upstream
-        if upstream is not None:
-            intermediate = with_setting(intermediate, STAGE_KINDS.get(upstream.kind).model_setting(upstream))
-            if upstream.inputs:
-                seed = "+".join(str(each.settings["seed"]) for each in upstream.inputs)
+        intermediate, mlm, seed = model_labels(stage, context)
         intermediate = with_setting(intermediate, self.setting)
         return [
             {
                 "pipeline": context.pipeline.name,
                 "intermediate": intermediate,
-                "mlm": labels["mlm"],
+                "mlm": mlm,
                 "target": metrics["task"],
                 "seed": seed,
                 "split": split,
@@ -272,6 +266,21 @@ class EvaluationRunner(StageRunner):
             for language, values in by_language.items()
             for metric, value in values.items()
         ]
+
+
+def model_labels(stage: PlannedStage, context: RunContext) -> tuple[str, str, str]:
+    """scores.csv's ``intermediate``, ``mlm`` and ``seed`` of the model ``stage`` scores: the configuration's,
+    with the setting of the kind that made the model after it (`StageKind.model_setting`: a translate-train
+    target's, the seeds' average), and for a model combining several runs (`PlannedStage.inputs`) the seeds
+    of those runs as its seed."""
+    labels = score_labels(context.pipeline)
+    intermediate, seed = labels["intermediate"], str(stage.settings["seed"])
+    upstream = stage.upstream
+    if upstream is not None:
+        intermediate = with_setting(intermediate, STAGE_KINDS.get(upstream.kind).model_setting(upstream))
+        if upstream.inputs:
+            seed = "+".join(str(each.settings["seed"]) for each in upstream.inputs)
+    return intermediate, labels["mlm"], seed
 
 
 def _languages_there(task, split: str, sources: dict[str, str]) -> str:

@@ -41,10 +41,9 @@ from stilts.core.names import SETTING_SEPARATOR, SHOTS_SUFFIX, with_setting
 from stilts.core.numbers import MAX_COUNT, Count, Float, MaxLength, Seed
 from stilts.data.loading import DataRead, load_examples
 from stilts.pipeline.config import StageConfig
-from stilts.pipeline.engine import score_labels
+from stilts.pipeline.evaluation_stage import model_labels
 from stilts.pipeline.overlap import overlapping
 from stilts.pipeline.stage_kinds import (
-    STAGE_KINDS,
     Found,
     PlanContext,
     PlannedStage,
@@ -501,20 +500,14 @@ def _over_sets(results: dict) -> dict:
 def score_rows(metrics: dict, stage: PlannedStage, context: RunContext) -> list[dict]:
     """One row per language, set, split and metric: ``intermediate`` ``<configuration>/<k>-shot``, ``seed``
     ``<seed>/set<i>``."""
-    labels = score_labels(context.pipeline)
-    intermediate, seed = labels["intermediate"], str(stage.settings["seed"])
-    upstream = stage.upstream
-    if upstream is not None:  # labelled as its kind says: a translate-train target's, an average's
-        intermediate = with_setting(intermediate, STAGE_KINDS.get(upstream.kind).model_setting(upstream))
-        if upstream.inputs:  # shots on the seeds' average
-            seed = "+".join(str(each.settings["seed"]) for each in upstream.inputs)
+    intermediate, mlm, seed = model_labels(stage, context)
     setting = f"{metrics['k']}{SHOTS_SUFFIX}"
     trained_on = metrics.get("trained_on", {})
     return [
         {
             "pipeline": context.pipeline.name,
             "intermediate": with_setting(intermediate, setting),
-            "mlm": labels["mlm"],
+            "mlm": mlm,
             "target": metrics["task"],
             "seed": f"{seed}{SETTING_SEPARATOR}set{set_index}",
             "split": split,
