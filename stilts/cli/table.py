@@ -357,23 +357,22 @@ def table(
             f"for {what}split '{split}'"
         )
 
+    # what every bootstrap of this table draws from: the same draws for its cells, intervals and slopes
+    drawn = dict(
+        run_dir=Path(path).parent,
+        split=split,
+        per_language=per_language,
+        n_resamples=resamples,
+        seed=bootstrap_seed,
+        config_keys=config_keys,
+        baseline=baseline,
+    )
     if distance:
         draws = None
         if ci_level:
             from stilts.reports.bootstrap import cell_draws
 
-            draws, _ = cell_draws(
-                scores,
-                values,
-                run_dir=Path(path).parent,
-                split=split,
-                per_language=per_language,
-                delta=delta,
-                n_resamples=resamples,
-                seed=bootstrap_seed,
-                config_keys=config_keys,
-                baseline=baseline,
-            )
+            draws, _ = cell_draws(scores, values, delta=delta, **drawn)
         _show_distance(
             values,
             target=per_language,
@@ -397,18 +396,7 @@ def table(
         from stilts.reports.bootstrap import table_intervals
 
         return table_intervals(
-            scores,
-            values,
-            run_dir=Path(path).parent,
-            split=split,
-            level=ci_level,
-            per_language=per_language,
-            delta=deltas,
-            n_resamples=resamples,
-            seed=bootstrap_seed,
-            config_keys=config_keys,
-            baseline=baseline,
-            groups=grouping.groups if grouping else None,
+            scores, values, level=ci_level, delta=deltas, groups=grouping.groups if grouping else None, **drawn
         )
 
     intervals = intervals_of(delta) if ci_level else None
