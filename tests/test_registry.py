@@ -37,9 +37,10 @@ def test_lazy_entries_are_imported_on_first_use():
 def test_stilts_own_entries_come_from_its_plugins():
     import stilts.target.stages  # noqa: F401 (imported before any registry is read: still its plugin)
 
-    assert set(STAGE_KINDS.names()) == {"intermediate", "target", "evaluate", "average", "few_shot"}
+    assert set(STAGE_KINDS.names()) == {"intermediate", "target", "evaluate", "average", "few_shot", "translate_test"}
     for kind in ("target", "evaluate", "average", "few_shot"):
         assert STAGE_KINDS.origin(kind) == "stilts (target-stages)", kind
+    assert STAGE_KINDS.origin("translate_test") == "stilts (translate)"
     # "stilts (target-tasks)", or "stilts" when another test imported a catalog module directly first
     assert TASKS.origin("xnli").split(" (")[0] == "stilts" and TASKS.origin("mnli").split(" (")[0] == "stilts"
 
