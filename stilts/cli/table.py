@@ -258,32 +258,24 @@ def table(
         _warn_about_reused_names(scores)
 
     if best:
-        shots = aggregate.has_sets(scores)
-        if shots.any():  # not zero-shot: no benchmark score may pick them
-            click.echo(
-                f"note: {path}: --best leaves out the k-shot rows ({_listed(sorted(set(scores.loc[shots, by])))}): "
-                "they fine-tune on target-language examples, and benchmark scores are zero-shot",
-                err=True,
-            )
-            scores = scores[~shots]
-        translated = aggregate.translated_training(scores)
-        if translated.any():  # trained on target-language (machine-translated) data: not zero-shot either
-            click.echo(
-                f"note: {path}: --best leaves out the translate-train rows "
-                f"({_listed(sorted(set(scores.loc[translated, by])))}): they train on machine-translated "
-                "target-language data, and benchmark scores are zero-shot",
-                err=True,
-            )
-            scores = scores[~translated]
-        translated = aggregate.is_translate_test(scores)
-        if translated.any():
-            click.echo(
-                f"note: {path}: --best leaves out the translate-test rows "
-                f"({_listed(sorted(set(scores.loc[translated, by])))}): they score machine translations of the "
-                "target-language data, and benchmark scores are zero-shot",
-                err=True,
-            )
-            scores = scores[~translated]
+        for not_zero_shot, what, why in (  # no benchmark score may pick them
+            (aggregate.has_sets, "k-shot", "they fine-tune on target-language examples"),
+            (aggregate.translated_training, "translate-train", "they train on machine-translated target-language data"),
+            (
+                aggregate.is_translate_test,
+                "translate-test",
+                "they score machine translations of the target-language data",
+            ),
+        ):
+            left_out = not_zero_shot(scores)
+            if left_out.any():
+                rows = _listed(sorted(set(scores.loc[left_out, by])))
+                click.echo(
+                    f"note: {path}: --best leaves out the {what} rows ({rows}): {why}, "
+                    "and benchmark scores are zero-shot",
+                    err=True,
+                )
+                scores = scores[~left_out]
         aggregate.select_split(scores, aggregate.DEFAULT_SPLIT)
         chosen = aggregate.best_by_dev(scores, config_keys=config_keys)
         shown = [benchmark] if benchmark else None
